@@ -1,0 +1,232 @@
+/**
+ * Deciding, given a run's snapshot: which calls to the app are due (`nextWork`), what the app is
+ * sent (`memoOf`), and which log entries an app's answer turns into (`decideAnswer`). Pure: the
+ * clock and randomness come in as arguments.
+ */
+import { backoffDelay } from "./backoff.ts";
+import { parseDuration } from "./duration.ts";
+import type { RunSnapshot } from "./replay.ts";
+import type { RunContext, StepState } from "./run-machine.ts";
+import type { SerializedError } from "./schemas/error.ts";
+import { FN_STEP, type NewRunLogEntry } from "./schemas/log.ts";
+import { OpCodes, type Op } from "./schemas/ops.ts";
+
+/** One call to the app: `stepId` null means discovery (`stepId=step`). */
+export interface DueCall {
+  stepId: string | null;
+  attempt: number;
+}
+
+export interface DueTimer {
+  timerId: string;
+  fireAt: number;
+}
+
+export interface NextWork {
+  calls: DueCall[];
+  timers: DueTimer[];
+}
+
+const isOpen = (s: StepState) => s.status !== "completed" && s.status !== "failed";
+
+export function nextWork(snapshot: RunSnapshot): NextWork {
+  if (snapshot.value !== "running") return { calls: [], timers: [] };
+  const ctx = snapshot.context;
+  const open = Object.values(ctx.steps).filter(isOpen);
+  const timers = open
+    .filter((s) => (s.status === "backoff" || s.status === "sleeping") && s.timerId !== undefined)
+    .map((s) => ({ timerId: s.timerId as string, fireAt: s.retryAt as number }));
+  const plannedDue = open.filter((s) => s.origin === "planned" && s.status === "planned");
+  if (plannedDue.length > 0) {
+    return { calls: plannedDue.map((s) => ({ stepId: s.stepId, attempt: s.attempts })), timers };
+  }
+  if (timers.length > 0) return { calls: [], timers };
+  return { calls: [{ stepId: null, attempt: discoveryAttempt(ctx) }], timers };
+}
+
+/** The attempt a discovery call carries: that of a discovered step (or the function) due for retry. */
+export function discoveryAttempt(ctx: RunContext): number {
+  let attempt = 0;
+  for (const s of Object.values(ctx.steps)) {
+    if (s.origin === "discovered" && s.status === "planned") attempt = Math.max(attempt, s.attempts);
+  }
+  return attempt;
+}
+
+/** The `steps` memo sent to the app, keyed by step hash. */
+export function memoOf(ctx: RunContext): Record<string, unknown> {
+  const memo: Record<string, unknown> = {};
+  for (const id of ctx.stepOrder) {
+    const s = ctx.steps[id];
+    if (!s || id === FN_STEP) continue;
+    if (s.status === "completed") memo[id] = s.memoNull ? null : { data: s.data ?? null };
+    else if (s.status === "failed") memo[id] = { error: s.error };
+  }
+  return memo;
+}
+
+/** Hashes of final steps in completion order (the SDK's `ctx.stack.stack`). */
+export function stackOf(ctx: RunContext): string[] {
+  return Object.values(ctx.steps)
+    .filter((s) => s.order !== undefined && s.stepId !== FN_STEP)
+    .sort((a, b) => (a.order as number) - (b.order as number))
+    .map((s) => s.stepId);
+}
+
+/** The app's answer to one call, already classified from HTTP (see parseAppResponse). */
+export type AppAnswer =
+  | { kind: "result"; data: unknown }
+  | { kind: "ops"; ops: Op[] }
+  | { kind: "error"; error: SerializedError; noRetry: boolean; retryAfterMs?: number }
+  | { kind: "transport"; message: string };
+
+export interface DecideOptions {
+  now: number;
+  random: () => number;
+  fixedRetryIntervalMs?: number;
+}
+
+export const retryTimerId = (stepId: string, attempt: number): string => `retry-${stepId}-${attempt}`;
+export const sleepTimerId = (stepId: string): string => `sleep-${stepId}`;
+
+/**
+ * Turns the app's answer to `call` into log entries (without `n`). The executor appends them in
+ * order and arms the timers `nextWork` then reports.
+ */
+export function decideAnswer(ctx: RunContext, call: DueCall, answer: AppAnswer, opts: DecideOptions): NewRunLogEntry[] {
+  const ts = opts.now;
+  switch (answer.kind) {
+    case "result":
+      return [{ type: "run.completed", ts, output: answer.data ?? null }];
+    case "error":
+      if (answer.noRetry) return [{ type: "run.failed", ts, error: answer.error }];
+      return retryOrFail(ctx, call, answer.error, opts, answer.retryAfterMs);
+    case "transport":
+      return retryOrFail(ctx, call, { name: "AppCallError", message: answer.message }, opts);
+    case "ops":
+      return decideOps(ctx, call, answer.ops, opts);
+    default: {
+      const _exhaustive: never = answer;
+      return _exhaustive;
+    }
+  }
+}
+
+/** A retriable failure of the call's target: the step called by id, or the function. */
+function retryOrFail(
+  ctx: RunContext,
+  call: DueCall,
+  error: SerializedError,
+  opts: DecideOptions,
+  retryAfterMs?: number,
+): NewRunLogEntry[] {
+  const stepId = call.stepId ?? FN_STEP;
+  const step = ctx.steps[stepId];
+  const name = step?.name ?? (stepId === FN_STEP ? "function" : stepId);
+  return stepRetryOrFail(ctx, stepId, name, call.attempt, error, opts, retryAfterMs);
+}
+
+function stepRetryOrFail(
+  ctx: RunContext,
+  stepId: string,
+  name: string,
+  attempt: number,
+  error: SerializedError,
+  opts: DecideOptions,
+  retryAfterMs?: number,
+): NewRunLogEntry[] {
+  const ts = opts.now;
+  const startedAt = ts;
+  if (attempt + 1 >= ctx.maxAttempts) {
+    if (stepId === FN_STEP) return [{ type: "run.failed", ts, error }];
+    return [{ type: "step.failed", ts, stepId, name, error, attempt, startedAt }];
+  }
+  const delay = backoffDelay(attempt, { random: opts.random, fixedIntervalMs: opts.fixedRetryIntervalMs }, retryAfterMs);
+  return [
+    {
+      type: "step.errored",
+      ts,
+      stepId,
+      name,
+      error,
+      attempt,
+      startedAt,
+      retryAt: ts + delay,
+      timerId: retryTimerId(stepId, attempt),
+    },
+  ];
+}
+
+const opName = (op: Op): string => op.displayName ?? op.name ?? op.id;
+
+function decideOps(ctx: RunContext, call: DueCall, ops: Op[], opts: DecideOptions): NewRunLogEntry[] {
+  const ts = opts.now;
+  if (ops.length === 0) {
+    return retryOrFail(ctx, call, { name: "AppCallError", message: "app answered 206 with an empty list of ops" }, opts);
+  }
+  const out: NewRunLogEntry[] = [];
+  const planned: { stepId: string; name: string }[] = [];
+  for (const op of ops) {
+    const attempt = ctx.steps[op.id]?.attempts ?? call.attempt;
+    switch (op.op) {
+      case OpCodes.stepRun:
+      case OpCodes.step:
+        out.push({ type: "step.completed", ts, stepId: op.id, name: opName(op), data: op.data ?? null, attempt, startedAt: ts });
+        break;
+      case OpCodes.stepError:
+        out.push(
+          ...stepRetryOrFail(ctx, op.id, opName(op), attempt, op.error ?? { name: "Error", message: "step failed" }, opts),
+        );
+        break;
+      case OpCodes.stepFailed:
+        out.push({
+          type: "step.failed",
+          ts,
+          stepId: op.id,
+          name: opName(op),
+          error: op.error ?? { name: "Error", message: "step failed" },
+          attempt,
+          startedAt: ts,
+        });
+        break;
+      case OpCodes.stepPlanned:
+        planned.push({ stepId: op.id, name: opName(op) });
+        break;
+      case OpCodes.sleep: {
+        const until = sleepUntil(op, ts);
+        if (typeof until === "string") return [{ type: "run.failed", ts, error: { name: "InvalidSleep", message: until } }];
+        out.push({ type: "sleep.started", ts, stepId: op.id, name: opName(op), until, timerId: sleepTimerId(op.id) });
+        break;
+      }
+      case OpCodes.runComplete:
+        return [{ type: "run.completed", ts, output: op.data ?? null }];
+      case OpCodes.waitForEvent:
+      case OpCodes.invokeFunction:
+        return [
+          {
+            type: "run.failed",
+            ts,
+            error: { name: "UnsupportedOp", message: `${op.op} (step "${opName(op)}") is not supported by this Jetstep version yet` },
+          },
+        ];
+      default:
+        return [{ type: "run.failed", ts, error: { name: "UnknownOp", message: `app answered unknown op "${op.op}"` } }];
+    }
+  }
+  if (planned.length > 0) out.push({ type: "steps.planned", ts, steps: planned });
+  return out;
+}
+
+function sleepUntil(op: Op, now: number): number | string {
+  const raw = (op.opts?.duration as string | number | undefined) ?? op.name;
+  if (raw === undefined) return `sleep "${op.id}" has no duration`;
+  if (typeof raw === "string" && /^\d{4}-\d{2}-\d{2}T/.test(raw)) {
+    const at = Date.parse(raw);
+    return Number.isNaN(at) ? `sleep "${op.id}": invalid date ${raw}` : at;
+  }
+  try {
+    return now + parseDuration(raw);
+  } catch (e) {
+    return (e as Error).message;
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * The one module that owns every stream, subject, consumer, bucket and header name.
+ * Subjects are built only through the functions here; every dynamic token is validated or
+ * escaped so that `.`, `*`, `>` and whitespace can never change a subject's meaning.
+ */
+import { InvalidTokenError } from "./errors.ts";
+
+export const Streams = {
+  events: "EVENTS",
+  runs: "RUNS",
+  inbox: "INBOX",
+  timers: "TIMERS",
+} as const;
+export type Streams = (typeof Streams)[keyof typeof Streams];
+
+export const Buckets = {
+  functions: "JETSTEP_FUNCTIONS",
+  leases: "JETSTEP_LEASES",
+  snapshots: "JETSTEP_SNAPSHOTS",
+  active: "JETSTEP_ACTIVE",
+  eventRuns: "JETSTEP_EVENT_RUNS",
+} as const;
+export type Buckets = (typeof Buckets)[keyof typeof Buckets];
+
+export const Consumers = {
+  matcher: "matcher",
+  inbox: (partition: number): string => `inbox-p${checkPartition(partition)}`,
+} as const;
+
+export const Headers = {
+  msgId: "Nats-Msg-Id",
+  expectedLastSubjectSeq: "Nats-Expected-Last-Subject-Sequence",
+  traceparent: "traceparent",
+} as const;
+
+/** Subject prefixes; each stream captures `<prefix>.>`. */
+export const SubjectPrefix = {
+  events: "evt",
+  runs: "run",
+  inbox: "inbox",
+  timers: "timer",
+} as const;
+
+const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
+
+/** Rejects a token that is not [A-Za-z0-9_-]+ (run ids, partition numbers, timer ids). */
+export function checkToken(kind: string, token: string): string {
+  if (!SAFE_TOKEN.test(token)) throw new InvalidTokenError(kind, token);
+  return token;
+}
+
+function checkPartition(p: number): number {
+  if (!Number.isInteger(p) || p < 0 || p > 65535) throw new InvalidTokenError("partition", String(p));
+  return p;
+}
+
+/**
+ * Escapes an arbitrary string (an event name such as `user/signup` or `a.b c`) into one
+ * subject token: characters outside [A-Za-z0-9_-] become `~XX` hex (UTF-8 bytes), and `~` itself
+ * is escaped, so the mapping is injective and reversible.
+ */
+export function escapeToken(raw: string): string {
+  if (raw.length === 0) return "~";
+  let out = "";
+  for (const ch of raw) {
+    if (/^[A-Za-z0-9_-]$/.test(ch)) {
+      out += ch;
+      continue;
+    }
+    for (const byte of new TextEncoder().encode(ch)) out += `~${byte.toString(16).padStart(2, "0")}`;
+  }
+  return out;
+}
+
+export function unescapeToken(token: string): string {
+  if (token === "~") return "";
+  const bytes: number[] = [];
+  for (let i = 0; i < token.length; i++) {
+    const c = token[i] as string;
+    if (c === "~") {
+      bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
+      i += 2;
+    } else bytes.push(c.charCodeAt(0));
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}
+
+export const Subjects = {
+  event: (name: string): string => `${SubjectPrefix.events}.${escapeToken(name)}`,
+  allEvents: `${SubjectPrefix.events}.>`,
+  run: (runId: string): string => `${SubjectPrefix.runs}.${checkToken("runId", runId)}`,
+  allRuns: `${SubjectPrefix.runs}.>`,
+  inbox: (partition: number): string => `${SubjectPrefix.inbox}.${checkPartition(partition)}`,
+  allInbox: `${SubjectPrefix.inbox}.>`,
+  timer: (partition: number, runId: string, timerId: string): string =>
+    `${SubjectPrefix.timers}.${checkPartition(partition)}.${checkToken("runId", runId)}.${escapeToken(timerId)}`,
+  partitionTimers: (partition: number): string => `${SubjectPrefix.timers}.${checkPartition(partition)}.>`,
+  allTimers: `${SubjectPrefix.timers}.>`,
+} as const;
+
+export const Keys = {
+  /** FUNCTIONS bucket: one key per app holding its whole registration. */
+  app: (appId: string): string => `app.${escapeToken(appId)}`,
+  lease: (partition: number): string => `partition.${checkPartition(partition)}`,
+  partitionCount: "meta.partitions",
+  snapshot: (runId: string): string => `snap.${checkToken("runId", runId)}`,
+  active: (partition: number, runId: string): string =>
+    `p${checkPartition(partition)}.${checkToken("runId", runId)}`,
+  activeInPartition: (partition: number): string => `p${checkPartition(partition)}.>`,
+  eventRuns: (eventId: string): string => `evt.${escapeToken(eventId)}`,
+} as const;

@@ -1,0 +1,167 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { decideAnswer, memoOf, nextWork } from "./decide.ts";
+import { ReplayError } from "./errors.ts";
+import { apply, persist, replay, restore, statusOf } from "./replay.ts";
+import type { RunLogEntry } from "./schemas/log.ts";
+
+const event = { id: "evt1", name: "user/signup", data: { id: 1 }, ts: 1000 };
+const scheduled: RunLogEntry = {
+  n: 1,
+  ts: 1000,
+  type: "run.scheduled",
+  runId: "RUN1",
+  fnId: "app-fn",
+  appId: "app",
+  url: "http://app/api",
+  maxAttempts: 3,
+  partition: 2,
+  event,
+  events: [event],
+};
+const done = (n: number, stepId: string, data: unknown): RunLogEntry => ({
+  n,
+  ts: 1000 + n,
+  type: "step.completed",
+  stepId,
+  name: stepId,
+  data,
+  attempt: 0,
+  startedAt: 1000 + n,
+});
+
+describe("replay", () => {
+  it("given a scheduled run, it is running and due for discovery", () => {
+    const s = replay([scheduled]);
+    assert.equal(statusOf(s), "running");
+    assert.deepEqual(nextWork(s), { calls: [{ stepId: null, attempt: 0 }], timers: [] });
+  });
+
+  it("given completed steps, the memo holds them in order", () => {
+    const s = replay([scheduled, done(2, "a", 1), done(3, "b", { x: 2 })]);
+    assert.deepEqual(memoOf(s.context), { a: { data: 1 }, b: { data: { x: 2 } } });
+    assert.equal(s.context.steps.b?.order, 2);
+  });
+
+  it("given a step error, the run is in backoff with a timer, then due again once it fires", () => {
+    const errored: RunLogEntry = {
+      n: 2,
+      ts: 2000,
+      type: "step.errored",
+      stepId: "a",
+      name: "a",
+      error: { name: "Error", message: "boom" },
+      attempt: 0,
+      startedAt: 2000,
+      retryAt: 3000,
+      timerId: "retry-a-0",
+    };
+    const s = replay([scheduled, errored]);
+    assert.deepEqual(nextWork(s), { calls: [], timers: [{ timerId: "retry-a-0", fireAt: 3000 }] });
+    const fired = apply(s, { n: 3, ts: 3000, type: "timer.fired", timerId: "retry-a-0" });
+    assert.deepEqual(nextWork(fired), { calls: [{ stepId: null, attempt: 1 }], timers: [] });
+  });
+
+  it("given parallel planned steps, each is called by id, then discovery once all are final", () => {
+    const planned: RunLogEntry = {
+      n: 2,
+      ts: 2000,
+      type: "steps.planned",
+      steps: [
+        { stepId: "a", name: "a" },
+        { stepId: "b", name: "b" },
+      ],
+    };
+    let s = replay([scheduled, planned]);
+    assert.deepEqual(
+      nextWork(s).calls.map((c) => c.stepId),
+      ["a", "b"],
+    );
+    s = apply(s, done(3, "a", 1));
+    assert.deepEqual(
+      nextWork(s).calls.map((c) => c.stepId),
+      ["b"],
+    );
+    s = apply(s, done(4, "b", 2));
+    assert.deepEqual(nextWork(s).calls, [{ stepId: null, attempt: 0 }]);
+  });
+
+  it("ends the run on completion and accepts nothing after", () => {
+    const s = replay([scheduled, done(2, "a", 1), { n: 3, ts: 5, type: "run.completed", output: "ok" }]);
+    assert.equal(statusOf(s), "completed");
+    assert.equal(s.context.output, "ok");
+    assert.throws(() => apply(s, done(4, "b", 1)), ReplayError);
+  });
+
+  it("rejects an out-of-order entry", () => {
+    assert.throws(() => replay([scheduled, done(3, "a", 1)]), /out of order: expected entry 2, got 3/);
+  });
+
+  it("rejects a malformed entry naming the field", () => {
+    assert.throws(() => replay([scheduled, { n: 2, ts: 1, type: "step.completed", name: "a" }]), /malformed entry: stepId/);
+    assert.throws(() => replay([{ n: 1, type: "nope" }]), ReplayError);
+  });
+
+  it("rejects an entry the state does not accept", () => {
+    assert.throws(() => replay([done(1, "a", 1)]), /not accepted while the run is empty/);
+    assert.throws(() => replay([scheduled, done(2, "a", 1), done(3, "a", 2)]), /not accepted/);
+  });
+
+  it("restores from a persisted snapshot and continues", () => {
+    const s = replay([scheduled, done(2, "a", 1)]);
+    const copy = restore(JSON.parse(JSON.stringify(persist(s))));
+    const next = apply(copy, done(3, "b", 2));
+    assert.deepEqual(memoOf(next.context), { a: { data: 1 }, b: { data: 2 } });
+    assert.equal(next.context.lastN, 3);
+  });
+});
+
+describe("decideAnswer", () => {
+  const opts = { now: 10_000, random: () => 0, fixedRetryIntervalMs: 500 };
+  it("StepRun → step.completed", () => {
+    const s = replay([scheduled]);
+    const out = decideAnswer(s.context, { stepId: null, attempt: 0 }, { kind: "ops", ops: [{ id: "h1", op: "StepRun", name: "a", data: 5 }] }, opts);
+    assert.equal(out[0]?.type, "step.completed");
+  });
+  it("StepError before the last attempt → step.errored with a retry timer; on the last → step.failed", () => {
+    const s = replay([scheduled]);
+    const op = { id: "h1", op: "StepError", name: "a", error: { name: "Error", message: "x" } };
+    const first = decideAnswer(s.context, { stepId: null, attempt: 0 }, { kind: "ops", ops: [op] }, opts);
+    assert.deepEqual(
+      first.map((e) => e.type),
+      ["step.errored"],
+    );
+    assert.equal((first[0] as { retryAt: number }).retryAt, 10_500);
+    const later = replay([
+      scheduled,
+      { ...(first[0] as object), n: 2 },
+      { n: 3, ts: 1, type: "timer.fired", timerId: "retry-h1-0" },
+      {
+        n: 4,
+        ts: 1,
+        type: "step.errored",
+        stepId: "h1",
+        name: "a",
+        error: { name: "E", message: "x" },
+        attempt: 1,
+        startedAt: 1,
+        retryAt: 2,
+        timerId: "retry-h1-1",
+      },
+      { n: 5, ts: 2, type: "timer.fired", timerId: "retry-h1-1" },
+    ]);
+    const last = decideAnswer(later.context, nextWork(later).calls[0] as never, { kind: "ops", ops: [op] }, opts);
+    assert.deepEqual(
+      last.map((e) => e.type),
+      ["step.failed"],
+    );
+  });
+  it("a non-retriable error fails the run; transport errors retry at function level", () => {
+    const s = replay([scheduled]);
+    const call = { stepId: null, attempt: 0 };
+    assert.equal(decideAnswer(s.context, call, { kind: "error", error: { name: "E", message: "m" }, noRetry: true }, opts)[0]?.type, "run.failed");
+    const t = decideAnswer(s.context, call, { kind: "transport", message: "app answered 502" }, opts);
+    assert.equal(t[0]?.type, "step.errored");
+    assert.match(JSON.stringify(t[0]), /app answered 502/);
+  });
+});

@@ -1,0 +1,307 @@
+/**
+ * The run as an XState v5 machine. Its events are the entries of the run's log; its context is
+ * everything the executor needs to decide the next effect (the memo of steps, attempts, pending
+ * timers). The machine performs no effects: `replay` folds a log with xstate's pure `transition`,
+ * and `nextWork` (decide.ts) reads the snapshot to say what to do next.
+ *
+ * Lifecycle: empty → running → completed | failed | cancelled. Backoff and sleeps are tracked per
+ * step inside `running` (parallel steps can be in different phases at once); `phaseOf` derives the
+ * user-facing phase.
+ */
+import { assign, setup } from "xstate";
+import type { SerializedError } from "./schemas/error.ts";
+import type { StoredEvent } from "./schemas/event.ts";
+import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
+
+export type StepStatus = "planned" | "backoff" | "sleeping" | "completed" | "failed";
+
+export interface StepState {
+  stepId: string;
+  name: string;
+  /** How the step came to be: found alone in discovery, or planned in parallel and called by id. */
+  origin: "discovered" | "planned";
+  status: StepStatus;
+  /** Attempts made so far (failed ones included). */
+  attempts: number;
+  data?: unknown;
+  error?: SerializedError;
+  startedAt?: number;
+  endedAt?: number;
+  retryAt?: number;
+  timerId?: string;
+  /** Order in which the step reached a final status. */
+  order?: number;
+  /** Whether the memo holds `null` (sleeps) rather than `{data}`. */
+  memoNull?: boolean;
+}
+
+export interface RunContext {
+  runId: string;
+  fnId: string;
+  appId: string;
+  url: string;
+  maxAttempts: number;
+  partition: number;
+  event: StoredEvent | null;
+  events: StoredEvent[];
+  createdAt: number;
+  endedAt?: number;
+  steps: Record<string, StepState>;
+  /** Step ids in the order they were first seen. */
+  stepOrder: string[];
+  finished: number;
+  output?: unknown;
+  error?: SerializedError;
+  cancelReason?: string;
+  /** Number of applied log entries (the `n` of the last one). */
+  lastN: number;
+}
+
+const emptyContext = (): RunContext => ({
+  runId: "",
+  fnId: "",
+  appId: "",
+  url: "",
+  maxAttempts: 1,
+  partition: 0,
+  event: null,
+  events: [],
+  createdAt: 0,
+  steps: {},
+  stepOrder: [],
+  finished: 0,
+  lastN: 0,
+});
+
+type E<T extends RunLogEntry["type"]> = Extract<RunLogEntry, { type: T }>;
+
+function withStep(ctx: RunContext, stepId: string, patch: (prev: StepState | undefined) => StepState): Partial<RunContext> {
+  const prev = ctx.steps[stepId];
+  const steps = { ...ctx.steps, [stepId]: patch(prev) };
+  let stepOrder = prev ? ctx.stepOrder : [...ctx.stepOrder, stepId];
+  // A function-level retry that is due is settled by any progress of a real step.
+  if (stepId !== FN_STEP && steps[FN_STEP]?.status === "planned") {
+    delete steps[FN_STEP];
+    stepOrder = stepOrder.filter((id) => id !== FN_STEP);
+  }
+  return { steps, stepOrder };
+}
+
+function isFinal(step: StepState | undefined): boolean {
+  return step?.status === "completed" || step?.status === "failed";
+}
+
+export const runMachine = setup({
+  types: {
+    context: {} as RunContext,
+    events: {} as RunLogEntry,
+  },
+  guards: {
+    stepOpen: ({ context, event }) => {
+      const e = event as E<"step.completed" | "step.failed" | "step.errored" | "sleep.started">;
+      return !isFinal(context.steps[e.stepId]);
+    },
+    plannedAreNew: ({ context, event }) =>
+      (event as E<"steps.planned">).steps.every((s) => !isFinal(context.steps[s.stepId])),
+    timerPending: ({ context, event }) => {
+      const id = (event as E<"timer.fired">).timerId;
+      return Object.values(context.steps).some(
+        (s) => (s.status === "backoff" || s.status === "sleeping") && s.timerId === id,
+      );
+    },
+  },
+  actions: {
+    count: assign(({ context, event }) => ({ lastN: event.n })),
+  },
+}).createMachine({
+  id: "run",
+  initial: "empty",
+  context: emptyContext,
+  states: {
+    empty: {
+      on: {
+        "run.scheduled": {
+          target: "running",
+          actions: assign(({ event }) => ({
+            ...emptyContext(),
+            runId: event.runId,
+            fnId: event.fnId,
+            appId: event.appId,
+            url: event.url,
+            maxAttempts: event.maxAttempts,
+            partition: event.partition,
+            event: event.event,
+            events: event.events,
+            createdAt: event.ts,
+            lastN: event.n,
+          })),
+        },
+      },
+    },
+    running: {
+      on: {
+        "steps.planned": {
+          guard: "plannedAreNew",
+          actions: [
+            assign(({ context, event }) => {
+              let ctx = context;
+              for (const s of event.steps) {
+                ctx = {
+                  ...ctx,
+                  ...withStep(ctx, s.stepId, (prev) => ({
+                    stepId: s.stepId,
+                    name: s.name,
+                    origin: "planned",
+                    status: prev?.status === "backoff" ? "backoff" : "planned",
+                    attempts: prev?.attempts ?? 0,
+                    ...(prev?.retryAt !== undefined ? { retryAt: prev.retryAt, timerId: prev.timerId } : {}),
+                  })),
+                };
+              }
+              return ctx;
+            }),
+            "count",
+          ],
+        },
+        "step.completed": {
+          guard: "stepOpen",
+          actions: [
+            assign(({ context, event }) => ({
+              ...withStep(context, event.stepId, (prev) => ({
+                stepId: event.stepId,
+                name: event.name,
+                origin: prev?.origin ?? "discovered",
+                status: "completed",
+                attempts: event.attempt + 1,
+                data: event.data,
+                startedAt: event.startedAt,
+                endedAt: event.ts,
+                order: context.finished + 1,
+              })),
+              finished: context.finished + 1,
+            })),
+            "count",
+          ],
+        },
+        "step.failed": {
+          guard: "stepOpen",
+          actions: [
+            assign(({ context, event }) => ({
+              ...withStep(context, event.stepId, (prev) => ({
+                stepId: event.stepId,
+                name: event.name,
+                origin: prev?.origin ?? "discovered",
+                status: "failed",
+                attempts: event.attempt + 1,
+                error: event.error,
+                startedAt: event.startedAt,
+                endedAt: event.ts,
+                order: context.finished + 1,
+              })),
+              finished: context.finished + 1,
+            })),
+            "count",
+          ],
+        },
+        "step.errored": {
+          guard: "stepOpen",
+          actions: [
+            assign(({ context, event }) =>
+              withStep(context, event.stepId, (prev) => ({
+                stepId: event.stepId,
+                name: event.name,
+                origin: prev?.origin ?? "discovered",
+                status: "backoff",
+                attempts: event.attempt + 1,
+                error: event.error,
+                startedAt: prev?.startedAt ?? event.startedAt,
+                retryAt: event.retryAt,
+                timerId: event.timerId,
+              })),
+            ),
+            "count",
+          ],
+        },
+        "sleep.started": {
+          guard: "stepOpen",
+          actions: [
+            assign(({ context, event }) =>
+              withStep(context, event.stepId, () => ({
+                stepId: event.stepId,
+                name: event.name,
+                origin: "discovered",
+                status: "sleeping",
+                attempts: 0,
+                startedAt: event.ts,
+                retryAt: event.until,
+                timerId: event.timerId,
+              })),
+            ),
+            "count",
+          ],
+        },
+        "timer.fired": {
+          guard: "timerPending",
+          actions: [
+            assign(({ context, event }) => {
+              const step = Object.values(context.steps).find(
+                (s) => (s.status === "backoff" || s.status === "sleeping") && s.timerId === event.timerId,
+              ) as StepState;
+              if (step.status === "sleeping") {
+                return {
+                  ...withStep(context, step.stepId, () => ({
+                    ...step,
+                    status: "completed",
+                    memoNull: true,
+                    endedAt: event.ts,
+                    order: context.finished + 1,
+                    retryAt: undefined,
+                    timerId: undefined,
+                  })),
+                  finished: context.finished + 1,
+                };
+              }
+              // Backoff over: the step is due again (called by id if planned, else via discovery).
+              return withStep(context, step.stepId, () => ({
+                ...step,
+                status: "planned",
+                retryAt: undefined,
+                timerId: undefined,
+              }));
+            }),
+            "count",
+          ],
+        },
+        "run.completed": {
+          target: "completed",
+          actions: [assign(({ event }) => ({ output: event.output, endedAt: event.ts })), "count"],
+        },
+        "run.failed": {
+          target: "failed",
+          actions: [assign(({ event }) => ({ error: event.error, endedAt: event.ts })), "count"],
+        },
+        "run.cancelled": {
+          target: "cancelled",
+          actions: [assign(({ event }) => ({ cancelReason: event.reason, endedAt: event.ts })), "count"],
+        },
+      },
+    },
+    completed: { type: "final" },
+    failed: { type: "final" },
+    cancelled: { type: "final" },
+  },
+});
+
+export type RunStatus = "empty" | "running" | "completed" | "failed" | "cancelled";
+export type RunPhase = "running" | "backoff" | "sleeping" | "completed" | "failed" | "cancelled";
+
+/** The user-facing phase of a run: a running run whose only pending work is timers is waiting on them. */
+export function phaseOf(status: RunStatus, ctx: RunContext): RunPhase | "empty" {
+  if (status !== "running") return status;
+  const open = Object.values(ctx.steps).filter((s) => !isFinal(s));
+  if (open.length > 0 && open.every((s) => s.status === "sleeping")) return "sleeping";
+  if (open.length > 0 && open.every((s) => s.status === "backoff" || s.status === "sleeping")) return "backoff";
+  return "running";
+}
+
+export { FN_STEP };

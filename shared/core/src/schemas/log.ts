@@ -1,0 +1,99 @@
+import { z } from "zod";
+import { SerializedErrorSchema } from "./error.ts";
+import { StoredEventSchema } from "./event.ts";
+
+/**
+ * Entries of a run's log (one subject per run in RUNS). Every entry carries `n`, its 1-based
+ * position in the run's log, so readers detect gaps and reordering, and `ts` (ms, from the
+ * writer's injected clock).
+ */
+const base = { n: z.number().int().positive(), ts: z.number() };
+
+export const RunScheduledSchema = z.object({
+  ...base,
+  type: z.literal("run.scheduled"),
+  runId: z.string(),
+  fnId: z.string(),
+  appId: z.string(),
+  url: z.string(),
+  maxAttempts: z.number().int().min(1).max(21),
+  partition: z.number().int().nonnegative(),
+  event: StoredEventSchema,
+  events: z.array(StoredEventSchema),
+});
+
+/** Several steps found at once (parallel): each is then called by its id. */
+export const StepsPlannedSchema = z.object({
+  ...base,
+  type: z.literal("steps.planned"),
+  steps: z.array(z.object({ stepId: z.string(), name: z.string() })).min(1),
+});
+
+export const StepCompletedSchema = z.object({
+  ...base,
+  type: z.literal("step.completed"),
+  stepId: z.string(),
+  name: z.string(),
+  data: z.unknown(),
+  attempt: z.number().int().nonnegative(),
+  startedAt: z.number(),
+});
+
+/** A retriable failure. `stepId` is `$fn` for an error outside any step. A timer ends the backoff. */
+export const StepErroredSchema = z.object({
+  ...base,
+  type: z.literal("step.errored"),
+  stepId: z.string(),
+  name: z.string(),
+  error: SerializedErrorSchema,
+  attempt: z.number().int().nonnegative(),
+  startedAt: z.number(),
+  retryAt: z.number(),
+  timerId: z.string(),
+});
+
+/** A permanent step failure: memoized as `{error}` and thrown inside the handler. */
+export const StepFailedSchema = z.object({
+  ...base,
+  type: z.literal("step.failed"),
+  stepId: z.string(),
+  name: z.string(),
+  error: SerializedErrorSchema,
+  attempt: z.number().int().nonnegative(),
+  startedAt: z.number(),
+});
+
+export const SleepStartedSchema = z.object({
+  ...base,
+  type: z.literal("sleep.started"),
+  stepId: z.string(),
+  name: z.string(),
+  until: z.number(),
+  timerId: z.string(),
+});
+
+export const TimerFiredSchema = z.object({ ...base, type: z.literal("timer.fired"), timerId: z.string() });
+
+export const RunCompletedSchema = z.object({ ...base, type: z.literal("run.completed"), output: z.unknown() });
+export const RunFailedSchema = z.object({ ...base, type: z.literal("run.failed"), error: SerializedErrorSchema });
+export const RunCancelledSchema = z.object({ ...base, type: z.literal("run.cancelled"), reason: z.string() });
+
+export const RunLogEntrySchema = z.discriminatedUnion("type", [
+  RunScheduledSchema,
+  StepsPlannedSchema,
+  StepCompletedSchema,
+  StepErroredSchema,
+  StepFailedSchema,
+  SleepStartedSchema,
+  TimerFiredSchema,
+  RunCompletedSchema,
+  RunFailedSchema,
+  RunCancelledSchema,
+]);
+export type RunLogEntry = z.infer<typeof RunLogEntrySchema>;
+export type RunLogEntryType = RunLogEntry["type"];
+/** An entry before the writer numbers it. */
+export type NewRunLogEntry = RunLogEntry extends infer E ? (E extends RunLogEntry ? Omit<E, "n"> : never) : never;
+
+/** Function-level (outside any step) pseudo step id. */
+export const FN_STEP = "$fn";
