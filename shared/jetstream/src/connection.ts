@@ -1,0 +1,41 @@
+import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
+import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+
+export interface Nats {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+  /** Server version as [major, minor, patch]. */
+  version: [number, number, number];
+  close(): Promise<void>;
+}
+
+export class UnsupportedServerError extends Error {
+  override name = "UnsupportedServerError";
+}
+
+/** Connects and checks that the server has JetStream and is at least 2.9 (direct get). */
+export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
+  const nc = await connect({ maxReconnectAttempts: -1, ...opts });
+  const info = nc.info;
+  const version = (info?.version ?? "0.0.0").split(".").map((p) => Number.parseInt(p, 10) || 0) as [number, number, number];
+  if (!info?.jetstream) {
+    await nc.close();
+    throw new UnsupportedServerError(`nats-server at ${nc.getServer()} has JetStream disabled: start it with -js`);
+  }
+  if (version[0] < 2 || (version[0] === 2 && version[1] < 9)) {
+    await nc.close();
+    throw new UnsupportedServerError(`nats-server ${info.version} is too old: Jetstep needs 2.9 or newer`);
+  }
+  const js = jetstream(nc, { timeout: 10_000 });
+  const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  return {
+    nc,
+    js,
+    jsm,
+    version,
+    async close() {
+      await nc.drain().catch(() => nc.close());
+    },
+  };
+}

@@ -1,0 +1,36 @@
+/** Durable pull consumers: the matcher's on EVENTS, and one per partition on INBOX. */
+import { Consumers, Streams, Subjects } from "@jetstep/core";
+import { AckPolicy, type Consumer, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+
+async function ensureConsumer(
+  jsm: JetStreamManager,
+  stream: string,
+  name: string,
+  filter: string | undefined,
+  ackWaitMs: number,
+): Promise<void> {
+  try {
+    await jsm.consumers.info(stream, name);
+  } catch {
+    await jsm.consumers.add(stream, {
+      durable_name: name,
+      ack_policy: AckPolicy.Explicit,
+      deliver_policy: DeliverPolicy.All,
+      ack_wait: ackWaitMs * 1_000_000,
+      max_deliver: -1,
+      max_ack_pending: 10_000,
+      ...(filter ? { filter_subject: filter } : {}),
+    });
+  }
+}
+
+export async function matcherConsumer(js: JetStreamClient, jsm: JetStreamManager): Promise<Consumer> {
+  await ensureConsumer(jsm, Streams.events, Consumers.matcher, undefined, 30_000);
+  return js.consumers.get(Streams.events, Consumers.matcher);
+}
+
+export async function inboxConsumer(js: JetStreamClient, jsm: JetStreamManager, partition: number): Promise<Consumer> {
+  const name = Consumers.inbox(partition);
+  await ensureConsumer(jsm, Streams.inbox, name, Subjects.inbox(partition), 30_000);
+  return js.consumers.get(Streams.inbox, name);
+}

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { after, before, describe, it } from "node:test";
+import type { RunLogEntry } from "@jetstep/core";
+import { type NatsServerHandle, startNatsServer } from "../../../test/support/index.ts";
+import { connectNats, type Nats } from "./connection.ts";
+import { PartitionLeases } from "./leases.ts";
+import { Publisher } from "./publisher.ts";
+import { RunLog } from "./run-log.ts";
+import { ensureStreams, type JetstepBuckets, openBuckets } from "./streams.ts";
+import { TimerStore } from "./timers.ts";
+
+describe("jetstream layer (real nats-server)", () => {
+  let server: NatsServerHandle;
+  let nats: Nats;
+  let publisher: Publisher;
+  let buckets: JetstepBuckets;
+
+  before(async () => {
+    server = await startNatsServer();
+    nats = await connectNats({ servers: server.url });
+    await ensureStreams(nats.jsm, { replicas: 1 });
+    buckets = await openBuckets(nats, { replicas: 1 });
+    publisher = new Publisher(nats.nc);
+  });
+  after(async () => {
+    publisher.close();
+    await nats.close();
+    await server.stop();
+  });
+
+  const entry = (n: number): RunLogEntry => ({ n, ts: n, type: "timer.fired", timerId: `t${n}` });
+
+  it("appends with expected sequence, deduplicates by msg id and reports conflicts", async () => {
+    const log = new RunLog(nats.jsm, publisher);
+    const a = await log.append("RUN1", [entry(1)], 0);
+    assert.ok(a.ok);
+    const again = await log.append("RUN1", [entry(1)], 0);
+    assert.ok(again.ok && again.duplicate, "same msg id is a duplicate");
+    const stale = await log.append("RUN1", [entry(2)], 0);
+    assert.ok(!stale.ok && stale.conflict, "wrong expected sequence is a conflict");
+    assert.ok(a.ok);
+    const b = await log.append("RUN1", [entry(2), entry(3)], a.seq);
+    assert.ok(b.ok);
+    const read = await log.read("RUN1");
+    assert.deepEqual(
+      read.flatMap((m) => m.entries as RunLogEntry[]).map((e) => e.n),
+      [1, 2, 3],
+    );
+    assert.deepEqual(await log.read("RUN1", b.ok ? b.seq : 0), []);
+    assert.deepEqual(await log.read("NOPE"), []);
+  });
+
+  it("pipelines many publishes", async () => {
+    const acks = await Promise.all(
+      Array.from({ length: 2000 }, (_, i) => publisher.publish(`run.P${i % 50}`, "[]", { msgId: `p-${i}` })),
+    );
+    assert.equal(acks.filter((a) => a.ok).length, 2000);
+  });
+
+  it("stores, loads and removes timers per partition", async () => {
+    const timers = new TimerStore(nats.js, nats.jsm, publisher);
+    const t1 = await timers.arm({ runId: "R1", timerId: "retry-a-0", partition: 3, fireAt: 100 });
+    await timers.arm({ runId: "R2", timerId: "sleep-b", partition: 3, fireAt: 200 });
+    await timers.arm({ runId: "R3", timerId: "x", partition: 4, fireAt: 300 });
+    assert.deepEqual(
+      (await timers.load(3)).map((t) => t.runId).sort(),
+      ["R1", "R2"],
+    );
+    await timers.remove(t1.seq);
+    await timers.remove(t1.seq);
+    assert.deepEqual(
+      (await timers.load(3)).map((t) => t.runId),
+      ["R2"],
+    );
+    assert.deepEqual(await timers.load(9), []);
+  });
+
+  it("gives each partition to one owner and hands it over after expiry", async () => {
+    let now = 1_000;
+    const clock = () => now;
+    const gotA: number[] = [];
+    const gotB: number[] = [];
+    const a = new PartitionLeases(buckets.leases, { owner: "a", partitions: 4, ttlMs: 1000, now: clock }, {
+      acquired: (p) => void gotA.push(p),
+      lost: () => undefined,
+    });
+    const b = new PartitionLeases(buckets.leases, { owner: "b", partitions: 4, ttlMs: 1000, now: clock }, {
+      acquired: (p) => void gotB.push(p),
+      lost: () => undefined,
+    });
+    await a.tick();
+    await b.tick();
+    assert.deepEqual(a.ownedPartitions().sort(), [0, 1, 2, 3]);
+    assert.deepEqual(b.ownedPartitions(), []);
+    now += 5_000; // a stops renewing (crashed)
+    await b.tick();
+    assert.deepEqual(b.ownedPartitions().sort(), [0, 1, 2, 3]);
+    await a.tick(); // a's renewals now fail CAS: it drops everything
+    assert.deepEqual(a.ownedPartitions(), []);
+    await b.stop(true);
+  });
+});

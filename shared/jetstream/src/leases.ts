@@ -1,0 +1,108 @@
+/**
+ * Partition leases in the LEASES bucket: `partition.<n>` → `{owner, expiresAt}`. A lease is taken
+ * with create (absent key) or a revision-checked update (expired lease), and kept by renewing with a
+ * revision-checked update every ttl/3. Losing a CAS means someone else owns it: the partition is
+ * dropped at once. Expiry uses wall clocks, so hosts need roughly synchronized time.
+ */
+import { Keys } from "@jetstep/core";
+import type { KV } from "@nats-io/kv";
+
+export interface LeaseValue {
+  owner: string;
+  expiresAt: number;
+}
+
+export interface LeaseEvents {
+  acquired(partition: number): Promise<void> | void;
+  lost(partition: number): Promise<void> | void;
+}
+
+export interface LeaseOptions {
+  owner: string;
+  partitions: number;
+  ttlMs: number;
+  now?: () => number;
+  /** Upper bound of partitions to hold (default all); lets several executors share work. */
+  maxOwned?: () => number;
+  onError?: (e: unknown) => void;
+}
+
+export class PartitionLeases {
+  private readonly owned = new Map<number, number>(); // partition → revision
+  private timer: NodeJS.Timeout | undefined;
+  private ticking: Promise<void> = Promise.resolve();
+  private stopped = false;
+  private readonly now: () => number;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly opts: LeaseOptions,
+    private readonly events: LeaseEvents,
+  ) {
+    this.now = opts.now ?? Date.now;
+  }
+
+  ownedPartitions(): number[] {
+    return [...this.owned.keys()];
+  }
+
+  owns(partition: number): boolean {
+    return this.owned.has(partition);
+  }
+
+  async start(): Promise<void> {
+    await this.tick();
+    this.timer = setInterval(() => {
+      this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.opts.onError?.(e));
+    }, Math.max(200, Math.floor(this.opts.ttlMs / 3)));
+  }
+
+  /** Renews owned leases and tries to take free or expired ones. */
+  async tick(): Promise<void> {
+    if (this.stopped) return;
+    const value = (): string => JSON.stringify({ owner: this.opts.owner, expiresAt: this.now() + this.opts.ttlMs } satisfies LeaseValue);
+    for (let p = 0; p < this.opts.partitions; p++) {
+      if (this.stopped) return;
+      const key = Keys.lease(p);
+      const rev = this.owned.get(p);
+      if (rev !== undefined) {
+        try {
+          this.owned.set(p, await this.kv.update(key, value(), rev));
+        } catch {
+          this.owned.delete(p);
+          await this.events.lost(p);
+        }
+        continue;
+      }
+      if (this.opts.maxOwned && this.owned.size >= this.opts.maxOwned()) continue;
+      const current = await this.kv.get(key);
+      try {
+        let newRev: number;
+        if (!current || current.operation !== "PUT") {
+          newRev = current ? await this.kv.update(key, value(), current.revision) : await this.kv.create(key, value());
+        } else {
+          const lease = current.json<LeaseValue>();
+          if (lease.owner !== this.opts.owner && lease.expiresAt > this.now()) continue;
+          newRev = await this.kv.update(key, value(), current.revision);
+        }
+        this.owned.set(p, newRev);
+        // Not awaited: loading a partition must not delay renewing the other leases.
+        void Promise.resolve(this.events.acquired(p)).catch((e) => this.opts.onError?.(e));
+      } catch {
+        // Someone else won the race for this partition.
+      }
+    }
+  }
+
+  /** Stops renewing; with `release`, deletes owned leases so another executor takes over at once. */
+  async stop(release: boolean): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.ticking.catch(() => undefined);
+    for (const [p, rev] of this.owned) {
+      if (release) await this.kv.delete(Keys.lease(p), { previousSeq: rev }).catch(() => undefined);
+      await this.events.lost(p);
+    }
+    this.owned.clear();
+  }
+}

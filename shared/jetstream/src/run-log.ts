@@ -1,0 +1,53 @@
+/**
+ * A run's log: the subject `run.<runId>` in RUNS. One message holds one or more numbered entries
+ * appended together. Appends carry the expected last subject sequence (single writer safety net)
+ * and a deterministic msg id (`<runId>-<firstN>`), so a retried append is deduplicated.
+ * Reads use direct gets (`next_by_subj`), never a consumer.
+ */
+import { ReplayError, type RunLogEntry, Streams, Subjects } from "@jetstep/core";
+import type { JetStreamManager } from "@nats-io/jetstream";
+import type { PublishResult, Publisher } from "./publisher.ts";
+
+export interface LogMessage {
+  seq: number;
+  entries: unknown[];
+}
+
+export class RunLog {
+  constructor(
+    private readonly jsm: JetStreamManager,
+    private readonly publisher: Publisher,
+  ) {}
+
+  /** Messages of the run after stream sequence `afterSeq`, in order. */
+  async read(runId: string, afterSeq = 0): Promise<LogMessage[]> {
+    const subject = Subjects.run(runId);
+    const out: LogMessage[] = [];
+    let seq = afterSeq + 1;
+    for (;;) {
+      const m = await this.jsm.direct.getMessage(Streams.runs, { next_by_subj: subject, seq });
+      if (!m) break;
+      let entries: unknown;
+      try {
+        entries = m.json();
+      } catch {
+        throw new ReplayError(out.length + 1, `message ${m.seq} of run ${runId} is not JSON`);
+      }
+      if (!Array.isArray(entries)) throw new ReplayError(out.length + 1, `message ${m.seq} of run ${runId} is not a list of entries`);
+      out.push({ seq: m.seq, entries });
+      seq = m.seq + 1;
+    }
+    return out;
+  }
+
+  /** Appends entries (already numbered) after the message with stream sequence `expectedLastSeq`. */
+  append(runId: string, entries: RunLogEntry[], expectedLastSeq: number, headers?: Record<string, string>): Promise<PublishResult> {
+    const first = entries[0];
+    if (!first) throw new Error("append needs at least one entry");
+    return this.publisher.publish(Subjects.run(runId), JSON.stringify(entries), {
+      msgId: `${runId}-${first.n}`,
+      expectedLastSubjectSeq: expectedLastSeq,
+      ...(headers ? { headers } : {}),
+    });
+  }
+}

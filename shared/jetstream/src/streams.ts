@@ -1,0 +1,85 @@
+import { Buckets, Streams, Subjects } from "@jetstep/core";
+import { DiscardPolicy, type JetStreamManager, RetentionPolicy, StorageType, type StreamConfig } from "@nats-io/jetstream";
+import { type KV, Kvm } from "@nats-io/kv";
+import type { Nats } from "./connection.ts";
+
+const NS_PER_MS = 1_000_000;
+const DAY_MS = 86_400_000;
+
+export interface StreamOptions {
+  replicas: number;
+}
+
+function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string })[] {
+  const common = { storage: StorageType.File, num_replicas: opts.replicas };
+  return [
+    {
+      ...common,
+      name: Streams.events,
+      subjects: [Subjects.allEvents],
+      retention: RetentionPolicy.Limits,
+      duplicate_window: DAY_MS * NS_PER_MS,
+      max_age: 7 * DAY_MS * NS_PER_MS,
+      max_msg_size: 1024 * 1024,
+    },
+    {
+      ...common,
+      name: Streams.runs,
+      subjects: [Subjects.allRuns],
+      retention: RetentionPolicy.Limits,
+      allow_direct: true,
+      duplicate_window: 2 * 60_000 * NS_PER_MS,
+    },
+    {
+      ...common,
+      name: Streams.inbox,
+      subjects: [Subjects.allInbox],
+      retention: RetentionPolicy.Workqueue,
+      duplicate_window: DAY_MS * NS_PER_MS,
+    },
+    {
+      ...common,
+      name: Streams.timers,
+      subjects: [Subjects.allTimers],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      allow_direct: true,
+      duplicate_window: 2 * 60_000 * NS_PER_MS,
+    },
+  ];
+}
+
+/** Creates the streams if missing; an existing stream is left as configured by its operator. */
+export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions): Promise<void> {
+  for (const cfg of configs(opts)) {
+    try {
+      await jsm.streams.info(cfg.name);
+    } catch {
+      await jsm.streams.add(cfg);
+    }
+  }
+}
+
+export interface Buckets_ {
+  functions: KV;
+  leases: KV;
+  snapshots: KV;
+  active: KV;
+  eventRuns: KV;
+}
+
+/** Opens (creating when missing) every KV bucket. */
+export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buckets_> {
+  const kvm = new Kvm(nats.js);
+  const open = (name: string, extra: Record<string, unknown> = {}) =>
+    kvm.create(name, { replicas: opts.replicas, history: 1, storage: StorageType.File, ...extra });
+  return {
+    functions: await open(Buckets.functions),
+    leases: await open(Buckets.leases),
+    snapshots: await open(Buckets.snapshots),
+    active: await open(Buckets.active),
+    eventRuns: await open(Buckets.eventRuns, { ttl: 7 * DAY_MS }),
+  };
+}
+
+export type { Buckets_ as JetstepBuckets };

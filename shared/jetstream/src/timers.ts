@@ -1,0 +1,59 @@
+/**
+ * Durable timers: one message per timer in TIMERS (`timer.<partition>.<runId>.<timerId>`). The
+ * partition owner loads them when it takes the lease and keeps them in an in-memory heap; a fired
+ * or obsolete timer's message is deleted.
+ */
+import { Streams, Subjects, type TimerRecord, TimerRecordSchema } from "@jetstep/core";
+import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import type { Publisher } from "./publisher.ts";
+
+export interface StoredTimer extends TimerRecord {
+  seq: number;
+}
+
+export class TimerStore {
+  constructor(
+    private readonly js: JetStreamClient,
+    private readonly jsm: JetStreamManager,
+    private readonly publisher: Publisher,
+  ) {}
+
+  /** Arms a timer; re-arming the same (run, timer) id within 2 min is deduplicated. */
+  async arm(timer: TimerRecord): Promise<StoredTimer> {
+    const seq = await this.publisher.publishJson(Subjects.timer(timer.partition, timer.runId, timer.timerId), timer, {
+      msgId: `${timer.runId}-${timer.timerId}`,
+    });
+    return { ...timer, seq };
+  }
+
+  async remove(seq: number): Promise<void> {
+    try {
+      await this.jsm.streams.deleteMessage(Streams.timers, seq, false);
+    } catch (e) {
+      // Already gone (deleted by a previous owner, or never stored): nothing to do.
+      if (!/no message found|not found/i.test((e as Error).message)) throw e;
+    }
+  }
+
+  /** All timers of a partition, read with one ordered consumer (once per lease takeover). */
+  async load(partition: number): Promise<StoredTimer[]> {
+    const consumer = await this.js.consumers.get(Streams.timers, {
+      filter_subjects: Subjects.partitionTimers(partition),
+      deliver_policy: DeliverPolicy.All,
+    });
+    const info = await consumer.info(true);
+    const out: StoredTimer[] = [];
+    if (info.num_pending === 0) {
+      await consumer.delete().catch(() => undefined);
+      return out;
+    }
+    const messages = await consumer.consume();
+    for await (const m of messages) {
+      const parsed = TimerRecordSchema.safeParse(m.json());
+      if (parsed.success) out.push({ ...parsed.data, seq: m.seq });
+      if (m.info.pending === 0) break;
+    }
+    await messages.close();
+    return out;
+  }
+}
