@@ -36,7 +36,8 @@ export function parseAppResponse(
     if (!ops.success) {
       return { kind: "transport", message: `app answered 206 with invalid ops (${ops.error.issues[0]?.message ?? "?"}): ${quote(body)}` };
     }
-    return { kind: "ops", ops: ops.data };
+    const retryAfterMs = parseRetryAfter(header("retry-after"), nowMs);
+    return { kind: "ops", ops: ops.data, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
   }
   const noRetryHeader = header("x-inngest-no-retry");
   const isSdkAnswer = noRetryHeader !== null && noRetryHeader !== undefined;

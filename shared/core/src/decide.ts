@@ -76,7 +76,7 @@ export function stackOf(ctx: RunContext): string[] {
 /** The app's answer to one call, already classified from HTTP (see parseAppResponse). */
 export type AppAnswer =
   | { kind: "result"; data: unknown }
-  | { kind: "ops"; ops: Op[] }
+  | { kind: "ops"; ops: Op[]; retryAfterMs?: number }
   | { kind: "error"; error: SerializedError; noRetry: boolean; retryAfterMs?: number }
   | { kind: "transport"; message: string };
 
@@ -104,7 +104,7 @@ export function decideAnswer(ctx: RunContext, call: DueCall, answer: AppAnswer, 
     case "transport":
       return retryOrFail(ctx, call, { name: "AppCallError", message: answer.message }, opts);
     case "ops":
-      return decideOps(ctx, call, answer.ops, opts);
+      return decideOps(ctx, call, answer.ops, opts, answer.retryAfterMs);
     default: {
       const _exhaustive: never = answer;
       return _exhaustive;
@@ -159,7 +159,13 @@ function stepRetryOrFail(
 
 const opName = (op: Op): string => op.displayName ?? op.name ?? op.id;
 
-function decideOps(ctx: RunContext, call: DueCall, ops: Op[], opts: DecideOptions): NewRunLogEntry[] {
+function decideOps(
+  ctx: RunContext,
+  call: DueCall,
+  ops: Op[],
+  opts: DecideOptions,
+  retryAfterMs?: number,
+): NewRunLogEntry[] {
   const ts = opts.now;
   if (ops.length === 0) {
     return retryOrFail(ctx, call, { name: "AppCallError", message: "app answered 206 with an empty list of ops" }, opts);
@@ -175,7 +181,15 @@ function decideOps(ctx: RunContext, call: DueCall, ops: Op[], opts: DecideOption
         break;
       case OpCodes.stepError:
         out.push(
-          ...stepRetryOrFail(ctx, op.id, opName(op), attempt, op.error ?? { name: "Error", message: "step failed" }, opts),
+          ...stepRetryOrFail(
+            ctx,
+            op.id,
+            opName(op),
+            attempt,
+            op.error ?? { name: "Error", message: "step failed" },
+            opts,
+            retryAfterMs,
+          ),
         );
         break;
       case OpCodes.stepFailed:

@@ -1,0 +1,1 @@
+export { type Runtime, type RuntimeOptions, startAppSync, startRuntime } from "./runtime.ts";

@@ -1,0 +1,63 @@
+/** `jetstep` command line: wiring only (reads argv and env, starts the runtime). */
+import { join } from "node:path";
+import { createLogger } from "@jetstep/telemetry";
+import { parseCli, UsageError } from "./args.ts";
+import { type EmbeddedNats, ensureNatsServer, NatsServerMissingError, startEmbeddedNats } from "./embedded-nats.ts";
+import { startRuntime } from "./runtime.ts";
+
+async function main(): Promise<void> {
+  let args: ReturnType<typeof parseCli>;
+  try {
+    args = parseCli(process.argv.slice(2), process.env, Boolean(process.stdout.isTTY));
+  } catch (e) {
+    if (e instanceof UsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger({ level: args.logLevel, pretty: args.pretty });
+  let embedded: EmbeddedNats | undefined;
+  let natsUrl = args.natsUrl;
+  if (!natsUrl) {
+    try {
+      const bin = ensureNatsServer(process.env, (m) => log.info(m));
+      embedded = await startEmbeddedNats(bin, join(process.cwd(), ".jetstep", "nats"));
+      natsUrl = embedded.url;
+      log.info({ natsUrl }, "embedded nats-server started");
+    } catch (e) {
+      if (e instanceof NatsServerMissingError) {
+        process.stderr.write(`${e.message}\n`);
+        process.exit(1);
+      }
+      throw e;
+    }
+  }
+  const runtime = await startRuntime({
+    natsUrl,
+    host: args.host,
+    port: args.port,
+    appUrls: args.appUrls,
+    syncIntervalMs: 5_000,
+    log,
+    ...(args.retryIntervalMs !== undefined ? { retryIntervalMs: args.retryIntervalMs } : {}),
+    ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
+  });
+  log.info({ url: runtime.gatewayUrl, apps: args.appUrls }, `Jetstep dev server ready at ${runtime.gatewayUrl}`);
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    await runtime.stop().catch((e) => log.error({ err: e }, "error while stopping"));
+    await embedded?.stop();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+main().catch((e) => {
+  process.stderr.write(`jetstep: ${(e as Error).stack ?? String(e)}\n`);
+  process.exit(1);
+});

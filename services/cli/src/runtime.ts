@@ -1,0 +1,95 @@
+/**
+ * Composes the services in one process (what `jetstep dev` runs): connect to NATS, create
+ * streams and buckets, then gateway + matcher + executor, plus the periodic app sync.
+ */
+import { randomUUID } from "node:crypto";
+import { buildExecutor, defaultExecutorConfig, type Executor } from "@jetstep/executor";
+import { buildGateway, defaultGatewayConfig } from "@jetstep/gateway";
+import { connectNats, ensureStreams, openBuckets, type Nats } from "@jetstep/jetstream";
+import { buildMatcher, type Matcher } from "@jetstep/matcher";
+import type { Logger } from "@jetstep/telemetry";
+
+export interface RuntimeOptions {
+  natsUrl: string;
+  host: string;
+  port: number;
+  appUrls: string[];
+  syncIntervalMs: number;
+  retryIntervalMs?: number;
+  leaseTtlMs?: number;
+  partitions?: number;
+  eventKeys?: string[];
+  log: Logger;
+}
+
+export interface Runtime {
+  gatewayUrl: string;
+  nats: Nats;
+  executor: Executor;
+  stop(): Promise<void>;
+}
+
+export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
+  const nats = await connectNats({ servers: opts.natsUrl, name: "jetstep" });
+  await ensureStreams(nats.jsm, { replicas: 1 });
+  const buckets = await openBuckets(nats, { replicas: 1 });
+  const gateway = await buildGateway({
+    nats,
+    buckets,
+    log: opts.log,
+    config: { ...defaultGatewayConfig(), eventKeys: opts.eventKeys ?? [] },
+  });
+  const matcher: Matcher = buildMatcher({ nats, buckets, log: opts.log, partitions: opts.partitions ?? 16 });
+  const executor = buildExecutor({
+    nats,
+    buckets,
+    log: opts.log,
+    config: {
+      ...defaultExecutorConfig(`executor-${randomUUID().slice(0, 8)}`),
+      ...(opts.partitions ? { partitions: opts.partitions } : {}),
+      ...(opts.leaseTtlMs ? { leaseTtlMs: opts.leaseTtlMs } : {}),
+      ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
+    },
+  });
+  await matcher.start();
+  await executor.start();
+  const address = await gateway.listen({ host: opts.host, port: opts.port });
+  const gatewayUrl = address.replace("[::1]", "localhost");
+  const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log);
+  return {
+    gatewayUrl,
+    nats,
+    executor,
+    async stop() {
+      sync.stop();
+      await gateway.close();
+      await matcher.stop();
+      await executor.stop(true);
+      await nats.close();
+    },
+  };
+}
+
+/** PUTs every app URL now and every `intervalMs`, so apps that start later get synced. */
+export function startAppSync(urls: string[], intervalMs: number, log: Logger): { stop(): void } {
+  const failing = new Map<string, string>();
+  const syncAll = async () => {
+    await Promise.all(
+      urls.map(async (url) => {
+        try {
+          const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(10_000) });
+          if (!res.ok) throw new Error(`answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+          if (failing.delete(url)) log.info({ url }, "app synced again");
+        } catch (e) {
+          const why = (e as Error & { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
+          if (failing.get(url) !== why) log.warn({ url, why }, "app sync failed; retrying every few seconds");
+          failing.set(url, why);
+        }
+      }),
+    );
+  };
+  void syncAll();
+  const timer = setInterval(() => void syncAll(), intervalMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}

@@ -1,0 +1,396 @@
+/**
+ * The executor: holds partition leases, consumes their INBOX commands, keeps their timers, and
+ * drives each run: fold the log (core), decide the next effect (core), perform it (call the app,
+ * arm a timer), append the outcome. One writer per run: only the lease holder appends, and every
+ * append carries the expected last subject sequence.
+ */
+import {
+  type AppAnswer,
+  apply,
+  type DueCall,
+  decideAnswer,
+  InboxCommandSchema,
+  type InboxCommand,
+  Keys,
+  type NewRunLogEntry,
+  nextWork,
+  type RunLogEntry,
+  statusOf,
+} from "@jetstep/core";
+import {
+  inboxConsumer,
+  type JetstepBuckets,
+  type JsMsg,
+  type Nats,
+  PartitionLeases,
+  partitionCount,
+  Publisher,
+  RunLog,
+  TimerStore,
+} from "@jetstep/jetstream";
+import type { Logger } from "@jetstep/telemetry";
+import { callApp } from "./app-client.ts";
+import { type Actor, RunStore } from "./run-store.ts";
+import { Semaphore } from "./semaphore.ts";
+import { type HeapTimer, TimerHeap } from "./timer-heap.ts";
+
+export interface ExecutorConfig {
+  /** Unique id of this executor process (lease owner). */
+  owner: string;
+  partitions: number;
+  leaseTtlMs: number;
+  callTimeoutMs: number;
+  maxInFlightCalls: number;
+  /** Fixed retry backoff (dev `--retry-interval`); the production schedule otherwise. */
+  retryIntervalMs?: number;
+  snapshotEvery: number;
+  maxHotRuns: number;
+}
+
+export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
+  owner,
+  partitions: 16,
+  leaseTtlMs: 10_000,
+  callTimeoutMs: 300_000,
+  maxInFlightCalls: 256,
+  snapshotEvery: 16,
+  maxHotRuns: 50_000,
+});
+
+export interface ExecutorDeps {
+  nats: Nats;
+  buckets: JetstepBuckets;
+  log: Logger;
+  config: ExecutorConfig;
+  now?: () => number;
+  random?: () => number;
+}
+
+export interface Executor {
+  start(): Promise<void>;
+  /** Stops; with `release`, hands partitions over at once instead of letting leases expire. */
+  stop(release?: boolean): Promise<void>;
+  ownedPartitions(): number[];
+}
+
+const callKey = (c: DueCall): string => c.stepId ?? "$discovery";
+
+export function buildExecutor(deps: ExecutorDeps): Executor {
+  return new ExecutorImpl(deps);
+}
+
+class ExecutorImpl implements Executor {
+  private readonly log: Logger;
+  private readonly now: () => number;
+  private readonly random: () => number;
+  private readonly publisher: Publisher;
+  private readonly runLog: RunLog;
+  private readonly timers: TimerStore;
+  private readonly runs: RunStore;
+  private readonly heap: TimerHeap;
+  private readonly calls: Semaphore;
+  private leases!: PartitionLeases;
+  private partitions = 0;
+  private readonly inFlight = new Map<string, Set<string>>();
+  private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
+  private readonly timerSeqs = new Map<string, number>();
+  private stopped = false;
+
+  constructor(private readonly deps: ExecutorDeps) {
+    this.log = deps.log.child({ svc: "executor", owner: deps.config.owner });
+    this.now = deps.now ?? Date.now;
+    this.random = deps.random ?? Math.random;
+    this.publisher = new Publisher(deps.nats.nc);
+    this.runLog = new RunLog(deps.nats.jsm, this.publisher);
+    this.timers = new TimerStore(deps.nats.js, deps.nats.jsm, this.publisher);
+    this.runs = new RunStore(this.runLog, deps.buckets.snapshots, deps.config.maxHotRuns);
+    this.heap = new TimerHeap(this.now, (t) => this.onTimer(t));
+    this.calls = new Semaphore(deps.config.maxInFlightCalls);
+  }
+
+  ownedPartitions(): number[] {
+    return this.leases?.ownedPartitions() ?? [];
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.deps.config;
+    this.partitions = await partitionCount(this.deps.buckets.leases, cfg.partitions);
+    this.leases = new PartitionLeases(
+      this.deps.buckets.leases,
+      { owner: cfg.owner, partitions: this.partitions, ttlMs: cfg.leaseTtlMs, onError: (e) => this.log.error({ err: e }, "lease tick failed") },
+      { acquired: (p) => this.acquire(p), lost: (p) => this.release(p) },
+    );
+    await this.leases.start();
+    this.log.info({ partitions: this.partitions, owned: this.leases.ownedPartitions().length }, "executor started");
+  }
+
+  async stop(release = true): Promise<void> {
+    this.stopped = true;
+    await this.leases?.stop(release);
+    this.heap.stop();
+    this.publisher.close();
+  }
+
+  // ---- partitions ----
+
+  private async acquire(p: number): Promise<void> {
+    const log = this.log.child({ partition: p });
+    const started = this.now();
+    const timers = await this.timers.load(p);
+    for (const t of timers) {
+      this.timerSeqs.set(TimerHeap.key(t.runId, t.timerId), t.seq);
+      this.heap.add({ runId: t.runId, timerId: t.timerId, partition: p, fireAt: t.fireAt, seq: t.seq });
+    }
+    let active = 0;
+    const keys = await this.deps.buckets.active.keys(Keys.activeInPartition(p));
+    for await (const key of keys) {
+      const runId = key.slice(key.indexOf(".") + 1);
+      active++;
+      this.kickLater(runId);
+    }
+    const consumer = await inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p);
+    if (!this.leases.owns(p) || this.stopped) return;
+    const messages = await consumer.consume({ max_messages: 512 });
+    this.consumers.set(p, messages);
+    log.info({ timers: timers.length, active, ms: this.now() - started }, "partition acquired");
+    void (async () => {
+      for await (const m of messages) void this.onInbox(p, m);
+    })().catch((e) => log.error({ err: e }, "inbox consumer ended"));
+  }
+
+  private async release(p: number): Promise<void> {
+    const c = this.consumers.get(p);
+    this.consumers.delete(p);
+    await c?.close().catch(() => undefined);
+    this.heap.dropPartition(p);
+    this.runs.evictWhere((a) => a.snapshot.context.partition === p);
+    this.log.warn({ partition: p }, "partition released");
+  }
+
+  // ---- commands ----
+
+  private async onInbox(p: number, m: JsMsg): Promise<void> {
+    let cmd: InboxCommand;
+    try {
+      const parsed = InboxCommandSchema.safeParse(m.json());
+      if (!parsed.success) throw new Error(parsed.error.message);
+      cmd = parsed.data;
+    } catch (e) {
+      this.log.error({ err: e, partition: p, seq: m.seq }, "dropping malformed inbox command");
+      m.term();
+      return;
+    }
+    try {
+      await this.handle(p, cmd);
+      m.ack();
+    } catch (e) {
+      this.log.error({ err: e, runId: cmd.runId }, "inbox command failed; will be redelivered");
+      m.nak(1000);
+    }
+  }
+
+  private handle(p: number, cmd: InboxCommand): Promise<void> {
+    switch (cmd.type) {
+      case "start":
+        return this.runs.withActor(cmd.runId, async (actor) => {
+          if (statusOf(actor.snapshot) === "empty") {
+            await this.deps.buckets.active.put(Keys.active(p, cmd.runId), String(this.now()));
+            const ok = await this.append(actor, [
+              {
+                type: "run.scheduled",
+                ts: this.now(),
+                runId: cmd.runId,
+                fnId: cmd.fnId,
+                appId: cmd.appId,
+                url: cmd.url,
+                maxAttempts: cmd.maxAttempts,
+                partition: p,
+                event: cmd.event,
+                events: cmd.events,
+              },
+            ]);
+            if (ok) this.log.info({ runId: cmd.runId, fnId: cmd.fnId, eventId: cmd.event.id }, "run scheduled");
+          }
+          await this.kick(actor);
+        });
+      case "cancel":
+        return this.runs.withActor(cmd.runId, async (actor) => {
+          if (statusOf(actor.snapshot) !== "running") return;
+          await this.append(actor, [{ type: "run.cancelled", ts: this.now(), reason: cmd.reason }]);
+          await this.kick(actor);
+        });
+      default: {
+        const _exhaustive: never = cmd;
+        return _exhaustive;
+      }
+    }
+  }
+
+  private onTimer(t: HeapTimer): void {
+    if (!this.leases.owns(t.partition)) return;
+    void this.runs
+      .withActor(t.runId, async (actor) => {
+        const pending = Object.values(actor.snapshot.context.steps).some((s) => s.timerId === t.timerId && (s.status === "backoff" || s.status === "sleeping"));
+        if (pending && statusOf(actor.snapshot) === "running") {
+          await this.append(actor, [{ type: "timer.fired", ts: this.now(), timerId: t.timerId }]);
+        }
+        this.timerSeqs.delete(t.key);
+        await this.timers.remove(t.seq);
+        await this.kick(actor);
+      })
+      .catch((e) => {
+        this.log.error({ err: e, runId: t.runId, timerId: t.timerId }, "timer handling failed; retrying in 1 s");
+        setTimeout(() => this.heap.add({ ...t, fireAt: this.now() }), 1000).unref();
+      });
+  }
+
+  private kickLater(runId: string): void {
+    void this.runs.withActor(runId, (a) => this.kick(a)).catch((e) => this.log.error({ err: e, runId }, "could not resume run"));
+  }
+
+  // ---- the run loop ----
+
+  /** Performs what the run's state says is due: arm missing timers, start calls not in flight. */
+  private async kick(actor: Actor): Promise<void> {
+    const ctx = actor.snapshot.context;
+    const status = statusOf(actor.snapshot);
+    if (status !== "running") {
+      if (status !== "empty") await this.finish(actor);
+      return;
+    }
+    const work = nextWork(actor.snapshot);
+    for (const t of work.timers) {
+      if (this.heap.has(ctx.runId, t.timerId)) continue;
+      const stored = await this.timers.arm({ runId: ctx.runId, timerId: t.timerId, partition: ctx.partition, fireAt: t.fireAt });
+      this.timerSeqs.set(TimerHeap.key(ctx.runId, t.timerId), stored.seq);
+      this.heap.add({ runId: ctx.runId, timerId: t.timerId, partition: ctx.partition, fireAt: t.fireAt, seq: stored.seq });
+    }
+    let inFlight = this.inFlight.get(ctx.runId);
+    for (const call of work.calls) {
+      const key = callKey(call);
+      if (inFlight?.has(key)) continue;
+      if (!inFlight) {
+        inFlight = new Set();
+        this.inFlight.set(ctx.runId, inFlight);
+      }
+      inFlight.add(key);
+      void this.perform(actor.runId, ctx.partition, call);
+    }
+  }
+
+  private async perform(runId: string, partition: number, call: DueCall): Promise<void> {
+    const startedAt = this.now();
+    let answer: AppAnswer;
+    try {
+      answer = await this.calls.run(async () => {
+        // Re-read the state at call time: the memo must include everything appended so far.
+        let ctxSnapshot: Actor | undefined;
+        await this.runs.withActor(runId, async (a) => {
+          ctxSnapshot = a;
+        });
+        const ctx = (ctxSnapshot as Actor).snapshot.context;
+        return callApp(ctx, call, { timeoutMs: this.deps.config.callTimeoutMs, now: this.now, serverKind: "dev" });
+      });
+    } catch (e) {
+      answer = { kind: "transport", message: `executor could not call the app: ${(e as Error).message}` };
+    }
+    await this.runs
+      .withActor(runId, async (actor) => {
+        this.inFlight.get(runId)?.delete(callKey(call));
+        if (!this.leases.owns(partition) || statusOf(actor.snapshot) !== "running") return;
+        const entries = decideAnswer(actor.snapshot.context, call, answer, {
+          now: this.now(),
+          random: this.random,
+          ...(this.deps.config.retryIntervalMs !== undefined ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs } : {}),
+        });
+        for (const e of entries) if ("startedAt" in e) e.startedAt = startedAt;
+        this.logOutcome(actor, call, entries);
+        await this.append(actor, entries);
+        await this.kick(actor);
+      })
+      .catch((e) => {
+        this.inFlight.get(runId)?.delete(callKey(call));
+        this.log.error({ err: e, runId }, "could not record the app's answer; retrying the run in 1 s");
+        setTimeout(() => this.kickLater(runId), 1000).unref();
+      });
+  }
+
+  private logOutcome(actor: Actor, call: DueCall, entries: NewRunLogEntry[]): void {
+    const ctx = actor.snapshot.context;
+    for (const e of entries) {
+      const fields = { runId: ctx.runId, fnId: ctx.fnId, stepId: "stepId" in e ? e.stepId : call.stepId, attempt: call.attempt };
+      if (e.type === "step.errored") this.log.warn({ ...fields, err: e.error, retryAt: e.retryAt }, "step errored; will retry");
+      else if (e.type === "step.failed") this.log.warn({ ...fields, err: e.error }, "step failed");
+      else if (e.type === "run.failed") this.log.warn({ ...fields, err: e.error }, "run failed");
+      else if (e.type === "run.completed") this.log.info(fields, "run completed");
+      else this.log.debug(fields, e.type);
+    }
+  }
+
+  /**
+   * Numbers, validates (entries the state would reject are dropped and logged) and appends entries.
+   * Returns false when the append lost to another writer; the actor is then reloaded.
+   */
+  private async append(actor: Actor, entries: NewRunLogEntry[]): Promise<boolean> {
+    let next = actor.snapshot;
+    const numbered: RunLogEntry[] = [];
+    for (const e of entries) {
+      const entry = { ...e, n: next.context.lastN + 1 } as RunLogEntry;
+      try {
+        next = apply(next, entry);
+        numbered.push(entry);
+      } catch (err) {
+        this.log.warn({ runId: actor.runId, err }, "dropping an entry the run does not accept");
+      }
+    }
+    if (numbered.length === 0) return true;
+    for (let attempt = 0; ; attempt++) {
+      let result: Awaited<ReturnType<RunLog["append"]>>;
+      try {
+        result = await this.runLog.append(actor.runId, numbered, actor.lastSeq);
+      } catch (e) {
+        if (attempt < 3) continue; // same msg id: a retry cannot duplicate
+        throw e;
+      }
+      if (result.ok && !result.duplicate) {
+        actor.snapshot = next;
+        actor.lastSeq = result.seq;
+        actor.sinceSnapshot += numbered.length;
+        if (actor.sinceSnapshot >= this.deps.config.snapshotEvery) this.saveSnapshot(actor);
+        return true;
+      }
+      // Another writer (or an earlier attempt of ours) got there first: trust the log.
+      this.log.warn({ runId: actor.runId, result }, "append conflict; reloading the run from its log");
+      this.runs.evict(actor.runId);
+      throw new AppendConflictError(actor.runId);
+    }
+  }
+
+  private saveSnapshot(actor: Actor): void {
+    this.runs.saveSnapshot(actor).catch((e) => this.log.warn({ err: e, runId: actor.runId }, "snapshot save failed"));
+  }
+
+  /** A run reached a final state: drop its active marker and timers, keep a snapshot. */
+  private async finish(actor: Actor): Promise<void> {
+    const ctx = actor.snapshot.context;
+    for (const s of Object.values(ctx.steps)) {
+      if (!s.timerId) continue;
+      const key = TimerHeap.key(ctx.runId, s.timerId);
+      const seq = this.timerSeqs.get(key);
+      this.heap.remove(ctx.runId, s.timerId);
+      this.timerSeqs.delete(key);
+      if (seq !== undefined) await this.timers.remove(seq);
+    }
+    await this.runs.saveSnapshot(actor);
+    await this.deps.buckets.active.delete(Keys.active(ctx.partition, ctx.runId));
+    this.inFlight.delete(ctx.runId);
+    this.runs.evict(ctx.runId);
+  }
+}
+
+export class AppendConflictError extends Error {
+  override name = "AppendConflictError";
+  constructor(runId: string) {
+    super(`run ${runId} was appended to by another writer`);
+  }
+}

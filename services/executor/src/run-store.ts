@@ -1,0 +1,76 @@
+/**
+ * Hot run actors in memory, rebuilt on demand from the SNAPSHOTS bucket plus the log's tail
+ * (direct gets, no consumer). Work on one run is serialized through its queue.
+ */
+import { Keys, persist, type RunSnapshot } from "@jetstep/core";
+import { type KV, type RunLog, readRun, type StoredSnapshot } from "@jetstep/jetstream";
+
+export interface Actor {
+  runId: string;
+  snapshot: RunSnapshot;
+  /** Stream sequence of the last message of the run's log (0: empty log). */
+  lastSeq: number;
+  /** Entries applied since the last snapshot was saved. */
+  sinceSnapshot: number;
+}
+
+export class RunStore {
+  private readonly actors = new Map<string, Actor>();
+  private readonly queues = new Map<string, Promise<void>>();
+
+  constructor(
+    private readonly runLog: RunLog,
+    private readonly snapshots: KV,
+    private readonly maxHot: number,
+  ) {}
+
+  get hotCount(): number {
+    return this.actors.size;
+  }
+
+  /** Runs `fn` with the run's actor once every earlier task on the run has finished. */
+  withActor(runId: string, fn: (actor: Actor) => Promise<void>): Promise<void> {
+    const prev = this.queues.get(runId) ?? Promise.resolve();
+    const next = prev.then(async () => fn(await this.load(runId)));
+    const tail = next.catch(() => undefined);
+    this.queues.set(runId, tail);
+    void tail.then(() => {
+      if (this.queues.get(runId) === tail) this.queues.delete(runId);
+    });
+    return next;
+  }
+
+  /** Forgets the in-memory actor (after a conflict, a lost lease, or the run's end). */
+  evict(runId: string): void {
+    this.actors.delete(runId);
+  }
+
+  evictWhere(pred: (a: Actor) => boolean): void {
+    for (const [id, a] of this.actors) if (pred(a)) this.actors.delete(id);
+  }
+
+  private async load(runId: string): Promise<Actor> {
+    const hot = this.actors.get(runId);
+    if (hot) return hot;
+    const { snapshot, lastSeq } = await readRun(this.runLog, this.snapshots, runId);
+    const actor: Actor = { runId, snapshot, lastSeq, sinceSnapshot: 0 };
+    if (this.actors.size >= this.maxHot) this.evictOne();
+    this.actors.set(runId, actor);
+    return actor;
+  }
+
+  private evictOne(): void {
+    for (const id of this.actors.keys()) {
+      if (!this.queues.has(id)) {
+        this.actors.delete(id);
+        return;
+      }
+    }
+  }
+
+  saveSnapshot(actor: Actor): Promise<void> {
+    actor.sinceSnapshot = 0;
+    const value: StoredSnapshot = { seq: actor.lastSeq, run: persist(actor.snapshot) };
+    return this.snapshots.put(Keys.snapshot(actor.runId), JSON.stringify(value)).then(() => undefined);
+  }
+}

@@ -1,0 +1,165 @@
+/**
+ * The HTTP gateway (fastify): event ingest, app registration and the REST API. Stateless: it
+ * talks to JetStream only, so any number can run behind a load balancer.
+ */
+import {
+  type AppRecord,
+  checkToken,
+  compileExpression,
+  type EventRuns,
+  formatIssues,
+  Keys,
+  RegisterRequestSchema,
+  Streams,
+  statusOf,
+} from "@jetstep/core";
+import { type JetstepBuckets, type Nats, Publisher, RunLog, readRun, Registry } from "@jetstep/jetstream";
+import type { Logger } from "@jetstep/telemetry";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
+import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
+import { runView } from "./runs-api.ts";
+
+export interface GatewayConfig {
+  /** Accepted event keys; empty = any key (dev). */
+  eventKeys: string[];
+  /** Largest request body, bytes. */
+  bodyLimit: number;
+}
+
+export interface GatewayDeps {
+  nats: Nats;
+  buckets: JetstepBuckets;
+  log: Logger;
+  config: GatewayConfig;
+  now?: () => number;
+  random?: () => number;
+}
+
+export const defaultGatewayConfig = (): GatewayConfig => ({ eventKeys: [], bodyLimit: 64 * 1024 * 1024 });
+
+export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>> {
+  const now = deps.now ?? Date.now;
+  const random = deps.random ?? Math.random;
+  const app = Fastify({ loggerInstance: deps.log.child({ svc: "gateway" }), bodyLimit: deps.config.bodyLimit, disableRequestLogging: true });
+  const publisher = new Publisher(deps.nats.nc);
+  const runLog = new RunLog(deps.nats.jsm, publisher);
+  const registry = new Registry(deps.buckets.functions);
+  await registry.watch();
+  app.addHook("onClose", async () => {
+    registry.stop();
+    publisher.close();
+  });
+
+  // Bodies are parsed by the routes themselves, so errors can name what is wrong.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const status = err.statusCode ?? 500;
+    if (status >= 500) deps.log.error({ err }, "request failed");
+    void reply.status(status).send({ status, error: err.message });
+  });
+
+  app.post<{ Params: { key: string } }>("/e/:key", async (req, reply) => {
+    if (deps.config.eventKeys.length > 0 && !deps.config.eventKeys.includes(req.params.key)) {
+      return reply.status(401).send({ ids: [], status: 401, error: "unknown event key" });
+    }
+    try {
+      const events = parseEvents(typeof req.body === "string" ? req.body : "", now, random);
+      const traceparent = req.headers.traceparent;
+      await storeEvents(publisher, events, typeof traceparent === "string" ? { traceparent } : undefined);
+      return { ids: events.map((e) => e.id), status: 200 };
+    } catch (e) {
+      if (e instanceof IngestError) return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
+      throw e;
+    }
+  });
+
+  app.post("/fn/register", async (req, reply) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(typeof req.body === "string" ? req.body : "");
+    } catch (e) {
+      return reply.status(400).send({ status: 400, error: `invalid JSON: ${(e as Error).message}` });
+    }
+    const parsed = RegisterRequestSchema.safeParse(body);
+    if (!parsed.success) return reply.status(400).send({ status: 400, error: formatIssues(parsed.error) });
+    const reg = parsed.data;
+    const seen = new Set<string>();
+    for (const [i, fn] of reg.functions.entries()) {
+      if (seen.has(fn.id)) return reply.status(400).send({ status: 400, error: `functions.${i}.id: duplicate function id "${fn.id}"` });
+      seen.add(fn.id);
+      for (const [j, t] of fn.triggers.entries()) {
+        if (!("expression" in t) || !t.expression) continue;
+        try {
+          compileExpression(t.expression);
+        } catch (e) {
+          return reply.status(400).send({ status: 400, error: `functions.${i}.triggers.${j}.expression: ${(e as Error).message}` });
+        }
+      }
+    }
+    const record: AppRecord = {
+      appId: reg.appName,
+      url: reg.url,
+      ...(reg.framework ? { framework: reg.framework } : {}),
+      ...(reg.sdk ? { sdk: reg.sdk } : {}),
+      functions: reg.functions,
+      syncedAt: now(),
+    };
+    const modified = await registry.put(record);
+    deps.log.info({ appId: record.appId, functions: record.functions.length, modified }, "app synced");
+    return { ok: true, modified, status: 200 };
+  });
+
+  app.get("/v1/apps", async () => ({ data: registry.listApps() }));
+  app.get("/v1/functions", async () => ({
+    data: registry.functions().map((f) => ({ id: f.fn.id, name: f.fn.name ?? f.fn.id, app_id: f.app.appId, triggers: f.fn.triggers, config: f.fn })),
+  }));
+
+  app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
+    const id = req.params.id;
+    if (!isToken(id)) return reply.status(404).send({ error: `run ${id} not found` });
+    const { snapshot } = await readRun(runLog, deps.buckets.snapshots, id);
+    if (statusOf(snapshot) === "empty") return reply.status(404).send({ error: `run ${id} not found` });
+    return { data: runView(snapshot) };
+  });
+
+  const eventIndex = async (id: string): Promise<(EventRuns & { ts?: number; seq?: number }) | null> => {
+    const e = await deps.buckets.eventRuns.get(Keys.eventRuns(id));
+    return e && e.operation === "PUT" ? e.json() : null;
+  };
+
+  app.get<{ Params: { id: string } }>("/v1/events/:id/runs", async (req, reply) => {
+    const index = await eventIndex(req.params.id);
+    if (!index) return reply.status(404).send({ error: `event ${req.params.id} not found (or not processed yet)` });
+    const data = await Promise.all(
+      index.runs.map(async (r) => {
+        const { snapshot } = await readRun(runLog, deps.buckets.snapshots, r.runId);
+        return statusOf(snapshot) === "empty"
+          ? { run_id: r.runId, function_id: r.fnId, status: "Queued", event_id: index.eventId, output: null }
+          : runView(snapshot);
+      }),
+    );
+    return { data };
+  });
+
+  app.get<{ Params: { id: string } }>("/v1/events/:id", async (req, reply) => {
+    const index = await eventIndex(req.params.id);
+    if (!index || index.seq === undefined) return reply.status(404).send({ error: `event ${req.params.id} not found` });
+    const m = await deps.nats.jsm.streams.getMessage(Streams.events, { seq: index.seq });
+    if (!m) return reply.status(404).send({ error: `event ${req.params.id} no longer stored` });
+    return { data: { ...m.json<Record<string, unknown>>(), internal_id: index.eventId } };
+  });
+
+  return app;
+}
+
+function isToken(id: string): boolean {
+  try {
+    checkToken("runId", id);
+    return true;
+  } catch {
+    return false;
+  }
+}

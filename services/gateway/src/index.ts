@@ -1,0 +1,2 @@
+export { buildGateway, defaultGatewayConfig, type GatewayConfig, type GatewayDeps } from "./gateway.ts";
+export { IngestError, parseEvents, storeEvents } from "./ingest.ts";

@@ -1,0 +1,49 @@
+/**
+ * Inngest REST API v1 shapes for runs: `{ data: … }`, `run_id`, `function_id`, `status` one of
+ * Running | Completed | Failed | Cancelled, `output`. Steps add our detail: output, error,
+ * attempts and timings.
+ */
+import { FN_STEP, phaseOf, type RunSnapshot, type RunStatus, statusOf } from "@jetstep/core";
+
+const STATUS: Record<RunStatus, string> = {
+  empty: "Queued",
+  running: "Running",
+  completed: "Completed",
+  failed: "Failed",
+  cancelled: "Cancelled",
+};
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+export function runView(snapshot: RunSnapshot) {
+  const ctx = snapshot.context;
+  const status = statusOf(snapshot);
+  return {
+    run_id: ctx.runId,
+    function_id: ctx.fnId,
+    app_id: ctx.appId,
+    status: STATUS[status],
+    phase: phaseOf(status, ctx),
+    event_id: ctx.event?.id ?? null,
+    run_started_at: iso(ctx.createdAt),
+    ended_at: iso(ctx.endedAt),
+    output: ctx.output ?? null,
+    error: ctx.error ?? null,
+    ...(ctx.cancelReason ? { cancel_reason: ctx.cancelReason } : {}),
+    steps: ctx.stepOrder
+      .map((id) => ctx.steps[id])
+      .filter((s) => s !== undefined && s.stepId !== FN_STEP)
+      .map((s) => ({
+        id: s?.stepId,
+        name: s?.name,
+        status: s?.status,
+        attempts: s?.attempts,
+        output: s?.status === "completed" ? (s.data ?? null) : null,
+        error: s?.error ?? null,
+        started_at: iso(s?.startedAt),
+        ended_at: iso(s?.endedAt),
+        duration_ms: s?.startedAt !== undefined && s.endedAt !== undefined ? s.endedAt - s.startedAt : null,
+        ...(s?.retryAt !== undefined ? { next_attempt_at: iso(s.retryAt) } : {}),
+      })),
+  };
+}

@@ -1,0 +1,58 @@
+/**
+ * Which functions an event triggers. Event triggers match the exact name, or a `prefix/*`
+ * wildcard; an `expression` (CEL, variable `event`) must also be true. An expression that
+ * fails to evaluate counts as false and is logged once per (function, expression).
+ */
+import { type CompiledExpression, compileExpression, type StoredEvent } from "@jetstep/core";
+import type { RegisteredFunction } from "@jetstep/jetstream";
+
+export interface TriggerMatch {
+  fn: RegisteredFunction;
+}
+
+export class TriggerIndex {
+  private readonly compiled = new Map<string, CompiledExpression | Error>();
+  private readonly warned = new Set<string>();
+
+  constructor(private readonly onExpressionError: (fnId: string, expression: string, error: string) => void) {}
+
+  match(event: StoredEvent, functions: RegisteredFunction[]): RegisteredFunction[] {
+    const out: RegisteredFunction[] = [];
+    for (const f of functions) {
+      for (const t of f.fn.triggers) {
+        if (!("event" in t) || !nameMatches(t.event, event.name)) continue;
+        if (t.expression && !this.test(f.fn.id, t.expression, event)) continue;
+        out.push(f);
+        break;
+      }
+    }
+    return out;
+  }
+
+  private test(fnId: string, expression: string, event: StoredEvent): boolean {
+    let c = this.compiled.get(expression);
+    if (!c) {
+      try {
+        c = compileExpression(expression);
+      } catch (e) {
+        c = e as Error;
+      }
+      this.compiled.set(expression, c);
+    }
+    const result = c instanceof Error ? { value: false, error: c.message } : c.test({ event });
+    if (result.error) {
+      const key = `${fnId}\u0000${expression}`;
+      if (!this.warned.has(key)) {
+        this.warned.add(key);
+        this.onExpressionError(fnId, expression, result.error);
+      }
+    }
+    return result.value;
+  }
+}
+
+export function nameMatches(pattern: string, name: string): boolean {
+  if (pattern === name) return true;
+  if (pattern.endsWith("/*")) return name.startsWith(pattern.slice(0, -1));
+  return false;
+}

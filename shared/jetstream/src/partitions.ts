@@ -1,0 +1,20 @@
+import { Keys } from "@jetstep/core";
+import type { KV } from "@nats-io/kv";
+
+export const DEFAULT_PARTITIONS = 16;
+
+/**
+ * The deployment-wide partition count, fixed by whichever service starts first (stored in the
+ * LEASES bucket). A service configured with another number uses the stored one and says so.
+ */
+export async function partitionCount(leases: KV, wanted = DEFAULT_PARTITIONS): Promise<number> {
+  try {
+    await leases.create(Keys.partitionCount, String(wanted));
+    return wanted;
+  } catch {
+    const e = await leases.get(Keys.partitionCount);
+    const n = e ? Number(e.string()) : Number.NaN;
+    if (!Number.isInteger(n) || n < 1) throw new Error(`invalid ${Keys.partitionCount} in leases bucket: ${e?.string()}`);
+    return n;
+  }
+}
