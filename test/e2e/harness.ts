@@ -1,0 +1,102 @@
+/**
+ * E2E harness: a real nats-server per test file (test/support) and Jetstep's runtime, either
+ * in-process (`startStack`) or as a `jetstep dev` child process (`spawnJetstep`, for crash tests).
+ */
+import { fileURLToPath } from "node:url";
+import { startRuntime, type Runtime } from "@jetstep/cli";
+import { createLogger, silentLogger } from "@jetstep/telemetry";
+import { type NatsServerHandle, spawnTs, startNatsServer, type TsProcess, waitFor } from "../support/index.ts";
+
+export interface Stack {
+  nats: NatsServerHandle;
+  runtime: Runtime;
+  url: string;
+  stop(): Promise<void>;
+}
+
+export async function startStack(
+  opts: { appUrls?: string[]; retryIntervalMs?: number; leaseTtlMs?: number; nats?: NatsServerHandle } = {},
+): Promise<Stack> {
+  const nats = opts.nats ?? (await startNatsServer());
+  const runtime = await startRuntime({
+    natsUrl: nats.url,
+    host: "127.0.0.1",
+    port: 0,
+    appUrls: opts.appUrls ?? [],
+    syncIntervalMs: 500,
+    retryIntervalMs: opts.retryIntervalMs ?? 100,
+    leaseTtlMs: opts.leaseTtlMs ?? 3000,
+    log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "debug" }) : silentLogger(),
+  });
+  return {
+    nats,
+    runtime,
+    url: runtime.gatewayUrl,
+    async stop() {
+      await runtime.stop();
+      if (!opts.nats) await nats.stop();
+    },
+  };
+}
+
+const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
+
+/** Starts `jetstep dev` as a child process against an existing NATS server. */
+export async function spawnJetstep(natsUrl: string, port: number, args: string[] = []): Promise<TsProcess> {
+  const proc = spawnTs(CLI, ["dev", "--nats-url", natsUrl, "--port", String(port), "--json", ...args]);
+  await proc.waitForLine(/dev server ready/, 30_000);
+  return proc;
+}
+
+export interface ApiRun {
+  run_id: string;
+  function_id: string;
+  status: string;
+  output: unknown;
+  error: { name: string; message: string } | null;
+  steps: { id: string; name: string; status: string; attempts: number; output: unknown; error: unknown }[];
+}
+
+export async function sendEvents(url: string, events: unknown): Promise<string[]> {
+  const res = await fetch(`${url}/e/test-key`, { method: "POST", body: JSON.stringify(events) });
+  const body = (await res.json()) as { ids: string[]; error?: string };
+  if (res.status !== 200) throw new Error(`send failed: ${res.status} ${body.error}`);
+  return body.ids;
+}
+
+export async function eventRuns(url: string, eventId: string): Promise<ApiRun[] | null> {
+  const res = await fetch(`${url}/v1/events/${eventId}/runs`);
+  if (res.status === 404) return null;
+  return ((await res.json()) as { data: ApiRun[] }).data;
+}
+
+export async function getRun(url: string, runId: string): Promise<ApiRun | null> {
+  const res = await fetch(`${url}/v1/runs/${runId}`);
+  if (res.status === 404) return null;
+  return ((await res.json()) as { data: ApiRun }).data;
+}
+
+const FINAL = new Set(["Completed", "Failed", "Cancelled"]);
+
+/** Waits until the event started `count` runs and all of them ended. */
+export async function waitForEventRuns(url: string, eventId: string, count = 1, timeoutMs = 30_000): Promise<ApiRun[]> {
+  return waitFor(
+    async () => {
+      const runs = await eventRuns(url, eventId);
+      return runs && runs.length === count && runs.every((r) => FINAL.has(r.status)) ? runs : null;
+    },
+    { timeoutMs, message: `runs of event ${eventId} did not all end` },
+  );
+}
+
+/** Waits until the app at `url` shows up in GET /v1/apps with `fnCount` functions. */
+export async function waitForApp(url: string, appId: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(
+    async () => {
+      const res = await fetch(`${url}/v1/apps`);
+      const apps = ((await res.json()) as { data: { appId: string }[] }).data;
+      return apps.some((a) => a.appId === appId);
+    },
+    { timeoutMs, message: `app ${appId} never synced` },
+  );
+}
