@@ -68,4 +68,40 @@ describe("official inngest SDK app on Jetstep", () => {
     assert.equal(run?.error?.message, "never works");
     assert.equal(counts().doomed, 1);
   });
+
+  it("fails after the configured retries, recording the last error", async () => {
+    const [id] = await sendEvents(stack.url, { name: "official/exhausted", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string);
+    assert.equal(run?.status, "Failed");
+    assert.equal(run?.error?.message, "attempt 3 failed");
+    const step = run?.steps.find((s) => s.name === "always-throws");
+    assert.equal(step?.status, "failed");
+    assert.equal(step?.attempts, 3);
+    assert.equal(counts().exhausted, 3);
+  });
+
+  it("fans one event out to every triggered function, honouring trigger expressions", async () => {
+    const [id] = await sendEvents(stack.url, { name: "official/fanout", data: { k: "x" } });
+    const runs = await waitForEventRuns(stack.url, id as string, 2);
+    assert.deepEqual(runs.map((r) => r.output).sort(), ["a:x", "b:x"]);
+    const [skip] = await sendEvents(stack.url, { name: "official/fanout", data: { k: "skip-b" } });
+    const only = await waitForEventRuns(stack.url, skip as string, 1);
+    assert.equal(only[0]?.function_id, "official-app-fan-a");
+  });
+
+  it("starts nothing for a repeated event id", async () => {
+    const before = { a: counts()["fan-a"] ?? 0, b: counts()["fan-b"] ?? 0 };
+    const event = { id: "dedupe-me-1", name: "official/fanout", data: { k: "d" } };
+    const [id] = await sendEvents(stack.url, event);
+    assert.equal(id, "dedupe-me-1");
+    const first = await waitForEventRuns(stack.url, id, 2);
+    await sendEvents(stack.url, event);
+    await sendEvents(stack.url, [event, event]);
+    // The duplicate is dropped at append; give the pipeline time to (wrongly) start something.
+    await new Promise((r) => setTimeout(r, 1500));
+    const again = await waitForEventRuns(stack.url, id, 2);
+    assert.deepEqual(again.map((r) => r.run_id).sort(), first.map((r) => r.run_id).sort());
+    assert.equal(counts()["fan-a"], before.a + 1);
+    assert.equal(counts()["fan-b"], before.b + 1);
+  });
 });
