@@ -3,6 +3,8 @@
  * event, the memo and the context; classify the answer. Network failures and timeouts become
  * `transport` answers that say what happened, so the run's error tells the user what the app did.
  */
+import http from "node:http";
+import https from "node:https";
 import { type AppAnswer, type DueCall, memoOf, parseAppResponse, type RunContext, stackOf } from "@jetstep/core";
 
 export interface AppClientOptions {
@@ -37,25 +39,61 @@ export function callBody(ctx: RunContext, call: DueCall): unknown {
   };
 }
 
+// Keep-alive agents: node:http costs far less CPU per call than fetch (measured in W1).
+const agents = { "http:": new http.Agent({ keepAlive: true, maxSockets: 128 }), "https:": new https.Agent({ keepAlive: true, maxSockets: 128 }) };
+
+interface RawResponse {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function post(url: URL, body: string, headers: Record<string, string>, timeoutMs: number): Promise<RawResponse> {
+  const mod = url.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = mod.request(
+      url,
+      {
+        method: "POST",
+        agent: agents[url.protocol as "http:" | "https:"],
+        headers: { ...headers, "content-length": Buffer.byteLength(body) },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (c: Buffer) => chunks.push(c));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.on("timeout", () => req.destroy(new CallTimeoutError()));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+class CallTimeoutError extends Error {
+  override name = "CallTimeoutError";
+}
+
 export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOptions): Promise<AppAnswer> {
   const url = callUrl(ctx.url, call);
-  const controller = new AbortController();
-  const timer = setTimeout(() => controller.abort(), opts.timeoutMs);
   try {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-inngest-server-kind": opts.serverKind },
-      body: JSON.stringify(callBody(ctx, call)),
-      signal: controller.signal,
-    });
-    const text = await res.text();
-    return parseAppResponse(res.status, (h) => res.headers.get(h), text, opts.now());
+    if (!url.startsWith("http://") && !url.startsWith("https://")) throw new Error(`unsupported URL scheme in ${url}`);
+    const res = await post(
+      new URL(url),
+      JSON.stringify(callBody(ctx, call)),
+      { "content-type": "application/json", "x-inngest-server-kind": opts.serverKind },
+      opts.timeoutMs,
+    );
+    const header = (h: string) => {
+      const v = res.headers[h.toLowerCase()];
+      return Array.isArray(v) ? v.join(", ") : v;
+    };
+    return parseAppResponse(res.status, header, res.body, opts.now());
   } catch (e) {
-    const err = e as Error & { cause?: { code?: string; message?: string } };
-    if (err.name === "AbortError") return { kind: "transport", message: `app did not answer within ${opts.timeoutMs} ms (${url})` };
-    const why = err.cause?.code ?? err.cause?.message ?? err.message;
-    return { kind: "transport", message: `could not reach the app at ${url}: ${why}` };
-  } finally {
-    clearTimeout(timer);
+    const err = e as Error & { code?: string };
+    if (err instanceof CallTimeoutError) return { kind: "transport", message: `app did not answer within ${opts.timeoutMs} ms (${url})` };
+    return { kind: "transport", message: `could not reach the app at ${url}: ${err.code ?? err.message}` };
   }
 }

@@ -6,7 +6,7 @@
  */
 import {
   type AppAnswer,
-  apply,
+  applyEntry,
   type DueCall,
   decideAnswer,
   InboxCommandSchema,
@@ -337,7 +337,7 @@ class ExecutorImpl implements Executor {
     for (const e of entries) {
       const entry = { ...e, n: next.context.lastN + 1 } as RunLogEntry;
       try {
-        next = apply(next, entry);
+        next = applyEntry(next, entry);
         numbered.push(entry);
       } catch (err) {
         this.log.warn({ runId: actor.runId, err }, "dropping an entry the run does not accept");

@@ -38,7 +38,14 @@ export function apply(snapshot: RunSnapshot, raw: unknown, index = snapshot.cont
   if (!parsed.success) {
     throw new ReplayError(index + 1, `malformed entry: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
   }
-  const entry: RunLogEntry = parsed.data;
+  return applyEntry(snapshot, parsed.data);
+}
+
+/**
+ * Like `apply` for an entry the caller built itself (typed, so schema parsing is skipped); order
+ * and acceptance are still checked.
+ */
+export function applyEntry(snapshot: RunSnapshot, entry: RunLogEntry): RunSnapshot {
   const expected = snapshot.context.lastN + 1;
   if (entry.n !== expected) {
     throw new ReplayError(entry.n, `out of order: expected entry ${expected}, got ${entry.n}`);

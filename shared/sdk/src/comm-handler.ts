@@ -1,0 +1,206 @@
+import { type HttpAnswer, answerExecution, jsonAnswer } from "./answer.ts";
+import { parseCallBody, type CallBody } from "./call-schema.ts";
+import { Jetstep } from "./client.ts";
+import { BodyTooLargeError, InvalidCallError, InvalidConfigError } from "./errors.ts";
+import { executeCall } from "./execution.ts";
+import { type FailureContext, type FunctionContext, JetstepFunction } from "./function.ts";
+import { buildRegisterBody, syncApp } from "./register.ts";
+import { serializeError, toError } from "./serialize-error.ts";
+import { type ReceivedBody, verifySignature } from "./signature.ts";
+import { SDK_IDENT, SDK_VERSION } from "./version.ts";
+import { DISCOVERY_STEP_ID, Header, type JetstepEvent, Query } from "./wire.ts";
+
+/** Options shared by every `serve` flavour. */
+export interface ServeOptions {
+  client: Jetstep;
+  // biome-ignore lint/suspicious/noExplicitAny: functions of any event/result type may be served together
+  functions: readonly JetstepFunction<any, any>[];
+  /** Path to advertise when syncing (default: the path the PUT arrived on). */
+  servePath?: string;
+  /** Origin to advertise when syncing (default: client's serveOrigin, else the request's origin). */
+  serveOrigin?: string;
+  /** Largest request body read from the stream, in bytes (default 64 MiB); larger → 413. */
+  maxBodyBytes?: number;
+  /** How long to wait for a requested step before answering "not found" (default 10 s, as the official SDK). */
+  stepNotFoundTimeoutMs?: number;
+}
+
+/** A request as an adapter presents it. */
+export interface IncomingRequest {
+  method: string;
+  /** Absolute URL as received (origin from Host / X-Forwarded-Proto). */
+  url: URL;
+  header(name: string): string | undefined;
+  /** Reads the body; called only for POST. */
+  readBody(): Promise<ReceivedBody>;
+}
+
+export type RequestHandler = (req: IncomingRequest) => Promise<HttpAnswer>;
+
+const DEFAULT_STEP_NOT_FOUND_TIMEOUT_MS = 10_000;
+
+type Entry = { fn: JetstepFunction<never, unknown>; kind: "main" | "failure" };
+
+/**
+ * The framework-independent serve handler: GET introspects, PUT syncs, POST executes. Validates
+ * options now (throws InvalidConfigError for a foreign client, duplicate ids, functions of another
+ * app). The returned handler never throws; unexpected failures become 500 answers.
+ */
+export function createRequestHandler(options: ServeOptions, framework: string): RequestHandler {
+  const { client } = options;
+  if (!(client instanceof Jetstep)) throw new InvalidConfigError("client", "serve(): client must be a Jetstep instance");
+  if (!Array.isArray(options.functions)) throw new InvalidConfigError("functions", "serve(): functions must be an array");
+  const entries = new Map<string, Entry>();
+  options.functions.forEach((fn, i) => {
+    if (!(fn instanceof JetstepFunction)) throw new InvalidConfigError(`functions.${i}`, `serve(): functions[${i}] is not a function from createFunction()`);
+    if (fn.appId !== client.id) {
+      throw new InvalidConfigError(`functions.${i}`, `serve(): function "${fn.id}" belongs to app "${fn.appId}", not "${client.id}"`);
+    }
+    for (const [id, kind] of [[fn.wireId, "main"], [fn.failureWireId, "failure"]] as const) {
+      if (id === undefined) continue;
+      if (entries.has(id)) throw new InvalidConfigError(`functions.${i}`, `serve(): duplicate function id "${id}"`);
+      entries.set(id, { fn: fn as JetstepFunction<never, unknown>, kind });
+    }
+  });
+  const functions = options.functions as readonly JetstepFunction<never, unknown>[];
+  const timeoutMs = options.stepNotFoundTimeoutMs ?? DEFAULT_STEP_NOT_FOUND_TIMEOUT_MS;
+
+  const introspect = (): HttpAnswer =>
+    jsonAnswer(framework, 200, {
+      app_id: client.id,
+      function_count: entries.size,
+      has_event_key: client.settings.eventKey !== undefined,
+      has_signing_key: client.settings.signingKey !== undefined,
+      mode: client.settings.signingKey ? "cloud" : "dev",
+      schema_version: "2024-05-24",
+      sdk: SDK_IDENT,
+      sdk_language: "js",
+      sdk_version: SDK_VERSION,
+      framework,
+    });
+
+  const sync = async (req: IncomingRequest): Promise<HttpAnswer> => {
+    const origin = options.serveOrigin ?? client.settings.serveOrigin ?? req.url.origin;
+    const appUrl = new URL(options.servePath ?? req.url.pathname, origin);
+    const body = buildRegisterBody({ appId: client.id, appUrl, framework, functions });
+    const deployId = req.url.searchParams.get(Query.DeployId) ?? undefined;
+    const outcome = await syncApp({ client, body, framework, deployId: deployId === "undefined" ? undefined : deployId });
+    return jsonAnswer(framework, outcome.status, outcome.body, { [Header.SyncKind]: "out_of_band" });
+  };
+
+  const execute = async (req: IncomingRequest): Promise<HttpAnswer> => {
+    const fnId = req.url.searchParams.get(Query.FnId);
+    if (!fnId) return invalid(framework, new InvalidCallError("fnId", "Missing fnId query parameter"));
+    const received = await req.readBody();
+    const { signingKey, signingKeyFallback } = client.settings;
+    if (signingKey) {
+      const keys = signingKeyFallback ? [signingKey, signingKeyFallback] : [signingKey];
+      const check = verifySignature({ header: req.header(Header.Signature), body: received, keys, nowMs: client.now() });
+      if (!check.ok) {
+        client.logger.warn({ fnId, reason: check.reason }, "rejected call: bad signature");
+        return jsonAnswer(framework, 401, { message: "Unauthorized", error: check.reason });
+      }
+    }
+    let call: CallBody;
+    try {
+      call = parseCallBody(decodeBody(received));
+    } catch (error) {
+      if (error instanceof InvalidCallError) return invalid(framework, error);
+      throw error;
+    }
+    const entry = entries.get(fnId);
+    if (!entry) {
+      return jsonAnswer(
+        framework,
+        500,
+        { name: "Error", message: `Function "${fnId}" was not found in this app; is the app synced correctly?` },
+        { [Header.NoRetry]: "false" },
+      );
+    }
+    const rawStepId = req.url.searchParams.get(Query.StepId) || req.header(Header.StepId) || DISCOVERY_STEP_ID;
+    const requestedStepId = rawStepId === DISCOVERY_STEP_ID ? undefined : rawStepId;
+    const logger = client.logger.child({ runId: call.ctx.run_id, fnId });
+    const event = call.event as unknown as JetstepEvent;
+    const events = (call.events?.length ? call.events : [call.event]) as unknown as JetstepEvent[];
+    const result = await executeCall({
+      call,
+      requestedStepId,
+      logger,
+      appId: client.id,
+      sendEvents: (list) => client.send(list),
+      stepNotFoundTimeoutMs: timeoutMs,
+      invokeHandler: ({ step, logger: runLogger }) => {
+        const ctx: FunctionContext<Record<string, unknown>> = {
+          event,
+          events,
+          step,
+          runId: call.ctx.run_id,
+          attempt: call.ctx.attempt,
+          logger: runLogger,
+        };
+        if (entry.kind === "failure") {
+          const onFailure = entry.fn.config.onFailure;
+          if (!onFailure) throw new Error(`Function "${fnId}" has no onFailure handler`);
+          return onFailure({ ...ctx, error: failureError(event) } as FailureContext);
+        }
+        return (entry.fn.handler as (c: FunctionContext<Record<string, unknown>>) => unknown)(ctx);
+      },
+    });
+    return answerExecution(framework, result);
+  };
+
+  return async (req) => {
+    try {
+      switch (req.method.toUpperCase()) {
+        case "GET":
+          return introspect();
+        case "PUT":
+          return await sync(req);
+        case "POST":
+          return await execute(req);
+        default:
+          return jsonAnswer(framework, 405, { message: "Method not allowed" });
+      }
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return jsonAnswer(framework, 413, { message: error.message });
+      client.logger.error({ err: error, method: req.method }, "serve handler failed");
+      return jsonAnswer(framework, 500, { type: "internal", ...serializeError(error) });
+    }
+  };
+}
+
+function decodeBody(body: ReceivedBody): unknown {
+  switch (body.kind) {
+    case "none":
+      throw new InvalidCallError("(body)", "Invalid call body: missing");
+    case "parsed":
+      if (typeof body.value === "string") return decodeBody({ kind: "raw", text: body.value });
+      if (Buffer.isBuffer(body.value)) return decodeBody({ kind: "raw", text: body.value.toString("utf8") });
+      return body.value;
+    case "raw":
+      if (body.text.trim() === "") throw new InvalidCallError("(body)", "Invalid call body: missing");
+      try {
+        return JSON.parse(body.text);
+      } catch (cause) {
+        throw new InvalidCallError("(body)", `Invalid call body: not JSON (${cause instanceof Error ? cause.message : String(cause)})`);
+      }
+    default: {
+      const _exhaustive: never = body;
+      return _exhaustive;
+    }
+  }
+}
+
+function invalid(framework: string, error: InvalidCallError): HttpAnswer {
+  return jsonAnswer(
+    framework,
+    400,
+    { name: error.name, code: error.code, field: error.field, message: error.message },
+    { [Header.NoRetry]: "true" },
+  );
+}
+
+function failureError(event: JetstepEvent): Error {
+  const raw = (event.data as { error?: unknown } | undefined)?.error;
+  return toError(raw ?? "unknown failure");
+}

@@ -1,0 +1,300 @@
+import type { CallBody } from "./call-schema.ts";
+import { ErrorCode, JetstepError, StepError } from "./errors.ts";
+import { type Logger, replayAwareLogger } from "./logger.ts";
+import { type MemoEntry, parseMemoEntry } from "./memo.ts";
+import { serializeError, toError } from "./serialize-error.ts";
+import { StepIdAllocator } from "./step-ids.ts";
+import { type EventInput, type StepRequest, type StepTools, createStepTools } from "./step-tools.ts";
+import { isNonRetriable, retryAfterOf } from "./user-errors.ts";
+import { type OutgoingOp, type SerializedError, StepOpCode } from "./wire.ts";
+
+/** `false`: fail now; `true`: retry with backoff; a string: retry after this `Retry-After` value. */
+export type Retriability = boolean | string;
+
+/** What one call produced; `answer.ts` turns it into HTTP. */
+export type ExecutionResult =
+  | { type: "function-resolved"; data: unknown }
+  | { type: "function-rejected"; error: SerializedError; retriable: Retriability }
+  | { type: "step-ran"; op: OutgoingOp; retriable?: Retriability }
+  | { type: "steps-found"; ops: OutgoingOp[] }
+  | { type: "step-not-found"; stepId: string; foundSteps: { id: string; name?: string; displayName: string }[] };
+
+export interface ExecuteCallInput {
+  call: CallBody;
+  /** The `stepId` to run, or undefined to discover. */
+  requestedStepId: string | undefined;
+  /** Calls the user's handler with these tools (the caller adds event, runId, …). */
+  invokeHandler: (parts: { step: StepTools; logger: Logger }) => unknown;
+  /** Logger already carrying runId and fnId. */
+  logger: Logger;
+  appId: string;
+  sendEvents: (events: EventInput[]) => Promise<{ ids: string[] }>;
+  /** How long to wait for a requested step to be reached. */
+  stepNotFoundTimeoutMs: number;
+}
+
+/**
+ * Runs the handler once for an executor call, replaying memoized steps, and decides the answer:
+ * - memoized steps resolve one per macrotask in `ctx.stack.stack` order (so `Promise.race` replays
+ *   deterministically);
+ * - with `requestedStepId`, runs exactly that planned step (or reports it not found);
+ * - otherwise, once the handler is blocked on new steps: runs the step at once if it is the only new
+ *   one, is a `step.run`/`step.sendEvent`, and `disable_immediate_execution` is false; else returns
+ *   them all as ops (StepPlanned, Sleep, WaitForEvent, InvokeFunction);
+ * - if the handler finishes first, its value or error.
+ * Never throws: every failure becomes a result.
+ */
+export function executeCall(input: ExecuteCallInput): Promise<ExecutionResult> {
+  return new Execution(input).run();
+}
+
+interface FoundStep {
+  hashedId: string;
+  userland: { id: string; index?: number };
+  request: StepRequest;
+  resolve: (value: unknown) => void;
+  reject: (error: unknown) => void;
+}
+
+type Decision =
+  | { kind: "run"; step: FoundStep }
+  | { kind: "found" }
+  | { kind: "settled" }
+  | { kind: "step-not-found" };
+
+type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+class Execution {
+  readonly #input: ExecuteCallInput;
+  readonly #memo = new Map<string, MemoEntry>();
+  readonly #unseenMemo = new Set<string>();
+  readonly #order: string[];
+  readonly #ids = new StepIdAllocator();
+  readonly #newSteps: FoundStep[] = [];
+  readonly #memoQueue: FoundStep[] = [];
+  #outcome: Outcome | undefined;
+  #checkScheduled = false;
+  #decided = false;
+  #executing = false;
+  #decide: (decision: Decision) => void = () => {};
+
+  constructor(input: ExecuteCallInput) {
+    this.#input = input;
+    for (const [hash, value] of Object.entries(input.call.steps ?? {})) {
+      this.#memo.set(hash, parseMemoEntry(value));
+      this.#unseenMemo.add(hash);
+    }
+    const stack = input.call.ctx.stack?.stack ?? [];
+    this.#order = stack.length > 0 ? [...stack] : [...this.#memo.keys()];
+  }
+
+  async run(): Promise<ExecutionResult> {
+    const decision = await new Promise<Decision>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      this.#decide = (d) => {
+        if (this.#decided) return;
+        this.#decided = true;
+        if (timer) clearTimeout(timer);
+        resolve(d);
+      };
+      if (this.#input.requestedStepId !== undefined) {
+        timer = setTimeout(() => this.#decide({ kind: "step-not-found" }), this.#input.stepNotFoundTimeoutMs);
+      }
+      this.#startHandler();
+    });
+    return this.#conclude(decision);
+  }
+
+  #startHandler(): void {
+    const logger = replayAwareLogger(this.#input.logger, () => this.#isReplaying());
+    const step = createStepTools({
+      register: (request) => this.#register(request),
+      appId: this.#input.appId,
+      sendEvents: this.#input.sendEvents,
+    });
+    let result: unknown;
+    try {
+      result = this.#input.invokeHandler({ step, logger });
+    } catch (error) {
+      result = Promise.reject(error);
+    }
+    Promise.resolve(result).then(
+      (value) => {
+        this.#outcome = { ok: true, value };
+        this.#schedule();
+      },
+      (error: unknown) => {
+        this.#outcome = { ok: false, error };
+        this.#schedule();
+      },
+    );
+  }
+
+  #isReplaying(): boolean {
+    return !this.#decided && !this.#executing && this.#unseenMemo.size > 0;
+  }
+
+  #register(request: StepRequest): Promise<unknown> {
+    const { hashedId, index } = this.#ids.allocate(request.id);
+    return new Promise((resolve, reject) => {
+      // Found after the answer was decided (e.g. by a parallel branch while a step ran): the
+      // next call will find it again; this promise is left pending with the abandoned handler.
+      if (this.#decided) return;
+      const step: FoundStep = {
+        hashedId,
+        userland: index === undefined ? { id: request.id } : { id: request.id, index },
+        request,
+        resolve,
+        reject,
+      };
+      if (this.#memo.has(hashedId)) {
+        this.#unseenMemo.delete(hashedId);
+        this.#memoQueue.push(step);
+      } else {
+        this.#newSteps.push(step);
+      }
+      this.#schedule();
+    });
+  }
+
+  #schedule(): void {
+    if (this.#checkScheduled || this.#decided) return;
+    this.#checkScheduled = true;
+    // A macrotask: by then every microtask the handler queued (awaits, Promise.all) has run.
+    setImmediate(() => this.#check());
+  }
+
+  #check(): void {
+    this.#checkScheduled = false;
+    if (this.#decided) return;
+    if (this.#memoQueue.length > 0) {
+      this.#resolveNextMemoized();
+      this.#schedule();
+      return;
+    }
+    const requested = this.#input.requestedStepId;
+    if (requested !== undefined) {
+      const step = this.#newSteps.find((s) => s.hashedId === requested);
+      if (step?.request.run) this.#decide({ kind: "run", step });
+      else if (step || this.#outcome) this.#decide({ kind: "step-not-found" });
+      return;
+    }
+    if (this.#newSteps.length > 0) this.#decide({ kind: "found" });
+    else if (this.#outcome) this.#decide({ kind: "settled" });
+  }
+
+  #resolveNextMemoized(): void {
+    let pick = 0;
+    let best = Number.POSITIVE_INFINITY;
+    this.#memoQueue.forEach((s, i) => {
+      const pos = this.#order.indexOf(s.hashedId);
+      if (pos !== -1 && pos < best) {
+        best = pos;
+        pick = i;
+      }
+    });
+    const [step] = this.#memoQueue.splice(pick, 1);
+    if (!step) return;
+    if (best !== Number.POSITIVE_INFINITY) this.#order.splice(best, 1);
+    const entry = this.#memo.get(step.hashedId);
+    if (entry?.kind === "error") step.reject(new StepError(step.userland.id, entry.error));
+    else step.resolve(entry?.data);
+  }
+
+  async #conclude(decision: Decision): Promise<ExecutionResult> {
+    switch (decision.kind) {
+      case "run":
+        return this.#runStep(decision.step);
+      case "found": {
+        const only = this.#newSteps.length === 1 ? this.#newSteps[0] : undefined;
+        if (only?.request.run && only.request.op === StepOpCode.StepPlanned && !this.#input.call.ctx.disable_immediate_execution) {
+          return this.#runStep(only);
+        }
+        return { type: "steps-found", ops: this.#newSteps.map((s) => ({ ...this.#opBase(s), data: null })) };
+      }
+      case "settled":
+        return this.#settledResult();
+      case "step-not-found": {
+        const foundSteps = this.#newSteps
+          .map((s) => ({ id: s.hashedId, name: s.request.opName, displayName: s.request.displayName }))
+          .sort((a, b) => a.id.localeCompare(b.id));
+        return { type: "step-not-found", stepId: this.#input.requestedStepId ?? "", foundSteps };
+      }
+      default: {
+        const _exhaustive: never = decision;
+        return _exhaustive;
+      }
+    }
+  }
+
+  #opBase(step: FoundStep): OutgoingOp {
+    const { request } = step;
+    const op: OutgoingOp = { id: step.hashedId, op: request.op };
+    if (request.opName !== undefined) op.name = request.opName;
+    op.displayName = request.displayName;
+    op.opts = request.opts;
+    op.userland = step.userland;
+    return op;
+  }
+
+  async #runStep(step: FoundStep): Promise<ExecutionResult> {
+    const run = step.request.run;
+    const base = { ...this.#opBase(step), op: StepOpCode.StepRun };
+    this.#executing = true;
+    let value: unknown;
+    try {
+      value = await (run ? run() : undefined);
+    } catch (error) {
+      return this.#stepFailure(base, error);
+    } finally {
+      this.#executing = false;
+    }
+    const json = toJsonValue(value);
+    if (!json.ok) return this.#stepFailure(base, json.error);
+    return { type: "step-ran", op: { ...base, data: json.value } };
+  }
+
+  #stepFailure(base: OutgoingOp, thrown: unknown): ExecutionResult {
+    const retriable = this.#retriability(thrown);
+    const error = serializeError(thrown);
+    if (retriable === false) {
+      const data = { __serialized: true, name: error.name, message: error.message, stack: "" };
+      return { type: "step-ran", op: { ...base, op: StepOpCode.StepFailed, error, data }, retriable };
+    }
+    return { type: "step-ran", op: { ...base, op: StepOpCode.StepError, error, data: null }, retriable };
+  }
+
+  #settledResult(): ExecutionResult {
+    const outcome = this.#outcome;
+    if (!outcome) return this.#rejected(new Error("handler did not settle"));
+    if (!outcome.ok) return this.#rejected(outcome.error);
+    const json = toJsonValue(outcome.value);
+    return json.ok ? { type: "function-resolved", data: json.value } : this.#rejected(json.error);
+  }
+
+  #rejected(thrown: unknown): ExecutionResult {
+    const error = toError(thrown);
+    return { type: "function-rejected", error: serializeError(error), retriable: this.#retriability(error) };
+  }
+
+  #retriability(error: unknown): Retriability {
+    const { attempt, max_attempts } = this.#input.call.ctx;
+    if (max_attempts != null && attempt >= max_attempts - 1) return false;
+    if (isNonRetriable(error)) return false;
+    return retryAfterOf(error) ?? true;
+  }
+}
+
+/** The value as it will read back from JSON (`undefined` → `null`), or a non-retriable error. */
+function toJsonValue(value: unknown): { ok: true; value: unknown } | { ok: false; error: JetstepError } {
+  try {
+    const text = JSON.stringify(value);
+    return { ok: true, value: text === undefined ? null : JSON.parse(text) };
+  } catch (cause) {
+    const reason = cause instanceof Error ? cause.message : String(cause);
+    return {
+      ok: false,
+      error: new JetstepError(ErrorCode.NotSerializable, `Result is not JSON-serializable: ${reason}`, { cause, retriable: false }),
+    };
+  }
+}

@@ -1,0 +1,110 @@
+import { z } from "zod";
+import { parseDuration } from "./duration.ts";
+import { InvalidConfigError } from "./errors.ts";
+import type { FailureHandler } from "./function.ts";
+
+/** Default number of retries (per step): 4 retries → 5 attempts. */
+export const DEFAULT_RETRIES = 4;
+/** Most retries a function may ask for. */
+export const MAX_RETRIES = 20;
+
+const nonEmpty = z.string().trim().min(1, { error: "must be a non-empty string" });
+const expression = nonEmpty;
+const duration = z.union([z.number(), z.string()]).superRefine((value, ctx) => {
+  try {
+    parseDuration(value);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `invalid duration ${JSON.stringify(value)} (use ms or e.g. "30s", "2h45m", "1d")` });
+  }
+});
+const positiveInt = z.number().int().min(1);
+
+const concurrencyItem = z.union(
+  [
+  z.number().int().min(0),
+  z.strictObject({ limit: z.number().int().min(0), key: expression.optional(), scope: z.enum(["fn", "env", "account"]).optional() }),
+  ],
+  { error: "must be a limit, or { limit, key?, scope? }" },
+);
+
+/** The function options accepted by `createFunction` (flow-control fields are sent to the server as given). */
+export const functionConfigSchema = z.strictObject({
+  id: z
+    .string()
+    .min(1, { error: "must be a non-empty string" })
+    .max(128)
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, { error: "may contain only letters, digits, '-', '_', '.', ':' and must start with a letter or digit" }),
+  name: nonEmpty.optional(),
+  retries: z.number().int({ error: "must be an integer" }).min(0).max(MAX_RETRIES).optional(),
+  concurrency: z
+    .union([concurrencyItem, z.array(concurrencyItem).min(1).max(2)], {
+      error: "must be a limit, { limit, key?, scope? }, or an array of 1–2 of them",
+    })
+    .optional(),
+  throttle: z
+    .strictObject({ limit: positiveInt, period: duration, burst: positiveInt.optional(), key: expression.optional() })
+    .optional(),
+  rateLimit: z.strictObject({ limit: positiveInt, period: duration, key: expression.optional() }).optional(),
+  debounce: z.strictObject({ period: duration, key: expression.optional(), timeout: duration.optional() }).optional(),
+  priority: z.strictObject({ run: expression.optional() }).optional(),
+  batchEvents: z
+    .strictObject({ maxSize: positiveInt, timeout: duration, key: expression.optional(), if: expression.optional() })
+    .optional(),
+  cancelOn: z
+    .array(
+      z.strictObject({ event: nonEmpty, if: expression.optional(), match: expression.optional(), timeout: duration.optional() }),
+    )
+    .optional(),
+  idempotency: expression.optional(),
+  singleton: z.strictObject({ key: expression.optional(), mode: z.enum(["skip", "cancel"]) }).optional(),
+  timeouts: z.strictObject({ start: duration.optional(), finish: duration.optional() }).optional(),
+  /** Runs (as function `<appId>-<id>-failure`, 1 retry) after this function fails for good. */
+  onFailure: z.custom<FailureHandler>((v) => typeof v === "function", { error: "must be a function" }).optional(),
+});
+
+const eventTrigger = z.strictObject({ event: nonEmpty, if: expression.optional() });
+const cronTrigger = z.strictObject({
+  cron: nonEmpty.refine((c) => c.replace(/^TZ=\S+\s+/, "").trim().split(/\s+/).length >= 5, {
+    error: "must have 5 fields, optionally prefixed with TZ=Area/City",
+  }),
+});
+const trigger = z.union([eventTrigger, cronTrigger], { error: "must be { event, if? } or { cron }" });
+
+/** A trigger given to `createFunction`: one, or an array of at least one. */
+export const triggersSchema = z.union([trigger, z.array(trigger).min(1, { error: "must list at least one trigger" })], {
+  error: "must be { event, if? }, { cron }, or a non-empty array of them",
+});
+
+/** The config argument of `createFunction` (see the schema above for limits). */
+export type FunctionConfigInput = z.input<typeof functionConfigSchema>;
+export type FunctionConfig = z.output<typeof functionConfigSchema>;
+export type EventTrigger = z.output<typeof eventTrigger>;
+export type CronTrigger = z.output<typeof cronTrigger>;
+export type Trigger = EventTrigger | CronTrigger;
+/** A trigger as written by the user: `{ event, if? }` (`if` is CEL over `event`) or `{ cron }`. */
+export type TriggerInput = { event: string; if?: string } | { cron: string };
+
+/**
+ * Validates a function's config and triggers. Throws InvalidConfigError whose message and `field`
+ * name the first bad property, e.g. `createFunction("send-email"): config.retries: Too big: expected
+ * number to be <=20`.
+ */
+export function parseFunctionDefinition(config: unknown, triggers: unknown): { config: FunctionConfig; triggers: Trigger[] } {
+  const fnLabel = describeFn(config);
+  const c = functionConfigSchema.safeParse(config);
+  if (!c.success) throw toConfigError(fnLabel, "config", c.error);
+  const t = triggersSchema.safeParse(triggers);
+  if (!t.success) throw toConfigError(fnLabel, "trigger", t.error);
+  return { config: c.data, triggers: Array.isArray(t.data) ? t.data : [t.data] };
+}
+
+function describeFn(config: unknown): string {
+  const id = typeof config === "object" && config !== null ? (config as { id?: unknown }).id : undefined;
+  return typeof id === "string" ? `createFunction(${JSON.stringify(id)})` : "createFunction()";
+}
+
+function toConfigError(fnLabel: string, root: string, error: z.ZodError): InvalidConfigError {
+  const issue = error.issues[0];
+  const field = [root, ...(issue?.path ?? []).map(String)].join(".");
+  return new InvalidConfigError(field, `${fnLabel}: ${field}: ${issue?.message ?? "invalid"}`);
+}

@@ -1,0 +1,75 @@
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { canonicalJson } from "./canonical-json.ts";
+
+/** Signatures older or newer than this are rejected. */
+export const SIGNATURE_MAX_SKEW_MS = 5 * 60 * 1000;
+
+const KEY_PREFIX = /^signkey-\w+-/;
+
+/** A request body as the serve adapter got it: the raw text, or a value a framework already parsed. */
+export type ReceivedBody = { kind: "raw"; text: string } | { kind: "parsed"; value: unknown } | { kind: "none" };
+
+export type SignatureCheck = { ok: true } | { ok: false; reason: string };
+
+/**
+ * Verifies `X-Inngest-Signature: t=<unix s>&s=<hex>` where `s = HMAC-SHA256(key, body + t)`, key =
+ * signing key without its `signkey-<env>-` prefix, as text. The body may be the raw bytes (PROTOCOL.md)
+ * or the JCS form of the parsed JSON (what the official SDK signs); either is accepted. Each key in
+ * `keys` (primary, then fallback) is tried. Never throws.
+ */
+export function verifySignature(args: {
+  header: string | undefined;
+  body: ReceivedBody;
+  keys: readonly string[];
+  nowMs: number;
+}): SignatureCheck {
+  if (!args.header) return { ok: false, reason: "missing x-inngest-signature" };
+  const params = new URLSearchParams(args.header);
+  const t = params.get("t") ?? "";
+  const s = params.get("s") ?? "";
+  if (!/^\d+$/.test(t) || !/^[0-9a-f]+$/i.test(s)) return { ok: false, reason: "malformed x-inngest-signature" };
+  if (Math.abs(args.nowMs - Number(t) * 1000) > SIGNATURE_MAX_SKEW_MS) return { ok: false, reason: "signature expired" };
+  const given = Buffer.from(s.toLowerCase(), "hex");
+  for (const payload of signedPayloads(args.body)) {
+    for (const key of args.keys) {
+      const expected = Buffer.from(signPayload(payload, key, t), "hex");
+      if (expected.length === given.length && timingSafeEqual(expected, given)) return { ok: true };
+    }
+  }
+  return { ok: false, reason: "invalid signature" };
+}
+
+/** Hex HMAC-SHA256 of `payload + t` with the de-prefixed signing key. */
+export function signPayload(payload: string, signingKey: string, t: string): string {
+  return createHmac("sha256", signingKey.replace(KEY_PREFIX, "")).update(payload + t).digest("hex");
+}
+
+/** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`: the bearer token for app → server calls. */
+export function hashSigningKey(signingKey: string): string {
+  const prefix = KEY_PREFIX.exec(signingKey)?.[0] ?? "";
+  const rest = signingKey.slice(prefix.length);
+  return `${prefix}${createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex")}`;
+}
+
+function signedPayloads(body: ReceivedBody): string[] {
+  switch (body.kind) {
+    case "none":
+      return [""];
+    case "parsed":
+      return [canonicalJson(body.value)];
+    case "raw": {
+      const out = [body.text];
+      try {
+        const canonical = canonicalJson(JSON.parse(body.text));
+        if (canonical !== body.text) out.push(canonical);
+      } catch {
+        // not JSON: only the raw form can match
+      }
+      return out;
+    }
+    default: {
+      const _exhaustive: never = body;
+      return _exhaustive;
+    }
+  }
+}
