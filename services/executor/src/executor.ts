@@ -152,7 +152,7 @@ class ExecutorImpl implements Executor {
     if (!this.leases.owns(p) || this.stopped) return;
     const messages = await consumer.consume({ max_messages: 512 });
     this.consumers.set(p, messages);
-    log.info({ timers: timers.length, active, ms: this.now() - started }, "partition acquired");
+    log.debug({ timers: timers.length, active, ms: this.now() - started }, "partition acquired");
     void (async () => {
       for await (const m of messages) void this.onInbox(p, m);
     })().catch((e) => log.error({ err: e }, "inbox consumer ended"));

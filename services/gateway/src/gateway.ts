@@ -108,7 +108,7 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<R
       syncedAt: now(),
     };
     const modified = await registry.put(record);
-    deps.log.info({ appId: record.appId, functions: record.functions.length, modified }, "app synced");
+    deps.log[modified ? "info" : "debug"]({ appId: record.appId, functions: record.functions.length, modified }, "app synced");
     return { ok: true, modified, status: 200 };
   });
 
