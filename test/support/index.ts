@@ -7,4 +7,4 @@ export {
   startNatsServer,
 } from "./nats-server.ts";
 export { type ProcExit, type SpawnTsOptions, spawnTs, type TsProcess } from "./proc.ts";
-export { type Truthy, type WaitForOptions, waitFor, WaitForTimeoutError } from "./wait-for.ts";
+export { type Truthy, type WaitForOptions, WaitForTimeoutError, waitFor } from "./wait-for.ts";

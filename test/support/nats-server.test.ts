@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import { connect, type Socket } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -68,7 +68,10 @@ describe("restart", () => {
     const { storeDir, port } = srv;
     const nc = await RawNats.connect(srv.port);
     const created = JSON.parse(
-      await nc.request("$JS.API.STREAM.CREATE.ORDERS", JSON.stringify({ name: "ORDERS", subjects: ["orders.>"] })),
+      await nc.request(
+        "$JS.API.STREAM.CREATE.ORDERS",
+        JSON.stringify({ name: "ORDERS", subjects: ["orders.>"] }),
+      ),
     );
     nc.close();
     assert.equal(created.config?.name, "ORDERS", JSON.stringify(created));
@@ -89,6 +92,23 @@ describe("restart", () => {
       nc2.close();
     }
     assert.match(srv.stderr(), /--- restart/);
+  });
+
+  it("moves to a new port when the old one was taken meanwhile", async () => {
+    const srv = await start();
+    const oldPort = srv.port;
+    await srv.kill();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(oldPort, "127.0.0.1", resolve));
+    try {
+      await srv.restart();
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+    assert.notEqual(srv.port, oldPort);
+    assert.match(srv.stderr(), /retrying on -1/);
+    const nc = await RawNats.connect(srv.port);
+    nc.close();
   });
 
   it("restarts a running server gracefully", async () => {

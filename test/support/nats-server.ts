@@ -184,7 +184,7 @@ class NatsServerImpl implements NatsServerHandle {
     const running = this.#running;
     if (running === undefined || running.hasExited()) return;
     running.child.kill(signal);
-    if (EXITING_SIGNALS.has(signal)) await running.exited;
+    if (EXITING_SIGNALS.has(signal)) await keepAlive(running.exited);
   }
 
   async restart(): Promise<NatsServerHandle> {
@@ -193,7 +193,7 @@ class NatsServerImpl implements NatsServerHandle {
     if (running !== undefined && !running.hasExited()) {
       running.child.kill("SIGTERM");
       const timer = setTimeout(() => running.child.kill("SIGKILL"), 10_000);
-      await running.exited;
+      await keepAlive(running.exited);
       clearTimeout(timer);
     }
     const previousPort = this.#port;
@@ -202,7 +202,9 @@ class NatsServerImpl implements NatsServerHandle {
       await this.launch(previousPort);
     } catch (err) {
       // Most likely someone took the port meanwhile; a new port beats a failed test.
-      this.#append(`\n--- restart on port ${previousPort} failed (${(err as Error).message.split("\n")[0]}); retrying on -1 ---\n`);
+      this.#append(
+        `\n--- restart on port ${previousPort} failed (${(err as Error).message.split("\n")[0]}); retrying on -1 ---\n`,
+      );
       await this.launch(-1);
     }
     return this;
@@ -227,6 +229,11 @@ class NatsServerImpl implements NatsServerHandle {
     });
     child.stdout?.setEncoding("utf8").on("data", (s: string) => this.#append(s));
     child.stderr?.setEncoding("utf8").on("data", (s: string) => this.#append(s));
+    // A forgotten stop() must not keep the test process alive forever: the server doesn't hold the
+    // event loop open, and the exit handler kills it. Waits on `exited` use keepAlive().
+    child.unref();
+    (child.stdout as unknown as { unref?: () => void } | null)?.unref?.();
+    (child.stderr as unknown as { unref?: () => void } | null)?.unref?.();
     this.#running = { child, exited, hasExited: () => exitInfo !== undefined };
 
     const fail = (why: string): NatsServerStartError =>
@@ -245,7 +252,7 @@ class NatsServerImpl implements NatsServerHandle {
       );
     } catch (err) {
       child.kill("SIGKILL");
-      await exited;
+      await keepAlive(exited);
       throw fail(`did not report its port within ${startTimeoutMs} ms (${(err as Error).message})`);
     }
     if ("exited" in found) {
@@ -261,7 +268,7 @@ class NatsServerImpl implements NatsServerHandle {
       });
     } catch (err) {
       child.kill("SIGKILL");
-      await exited;
+      await keepAlive(exited);
       throw fail(`listens on ${found.port} but sent no INFO (${(err as Error).message})`);
     }
     this.#port = found.port;
@@ -298,6 +305,16 @@ async function readPortsFile(dir: string, pid: number): Promise<number | undefin
     return Number.isInteger(port) && port > 0 ? port : undefined;
   }
   return undefined;
+}
+
+/** Awaits `p` while holding the event loop open (the child and its pipes are unref'd). */
+async function keepAlive<T>(p: Promise<T>): Promise<T> {
+  const timer = setInterval(() => {}, 60_000);
+  try {
+    return await p;
+  } finally {
+    clearInterval(timer);
+  }
 }
 
 /** Connects to 127.0.0.1:`port` and reports whether the server greets with `INFO {...}`. */

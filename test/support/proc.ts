@@ -38,7 +38,11 @@ const TSX_LOADER = import.meta.resolve("tsx");
  * Runs `node --import tsx <scriptPath> ...args` with stdout/stderr captured line by line.
  * The child is SIGKILLed if this process exits first.
  */
-export function spawnTs(scriptPath: string, args: readonly string[] = [], opts: SpawnTsOptions = {}): TsProcess {
+export function spawnTs(
+  scriptPath: string,
+  args: readonly string[] = [],
+  opts: SpawnTsOptions = {},
+): TsProcess {
   const child = spawn(process.execPath, ["--import", TSX_LOADER, scriptPath, ...args], {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },

@@ -1,0 +1,108 @@
+#!/usr/bin/env node
+// The one test command (`npm test`). Node 20's `--test` does not expand globs, so this lists the
+// *.test.ts files itself and hands them to node's runner through tsx.
+//
+//   npm test                      every test file
+//   npm test -- sdk gateway       only files whose path contains "sdk" or "gateway"
+//   npm test -- --test-name-pattern=replay    extra `--…` args go to node as-is
+//
+// Env: TEST_CONCURRENCY (files in parallel, default 1), TEST_TIMEOUT (ms per test, default 300000).
+// Ends with a plain `N passed, N failed` line (parsed from a TAP copy of the run) and node's exit code.
+import { spawn } from "node:child_process";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const ROOTS = ["shared", "services", "test", "examples"];
+const SKIP_DIRS = new Set(["node_modules", "dist", "coverage"]);
+
+function findTests(dir, out) {
+  let entries;
+  try {
+    entries = readdirSync(dir, { withFileTypes: true });
+  } catch (err) {
+    if (err.code === "ENOENT") return out;
+    throw err;
+  }
+  for (const e of entries) {
+    if (e.name.startsWith(".") || SKIP_DIRS.has(e.name)) continue;
+    const path = join(dir, e.name);
+    if (e.isDirectory()) findTests(path, out);
+    else if (e.isFile() && e.name.endsWith(".test.ts")) out.push(relative(root, path).split(sep).join("/"));
+  }
+  return out;
+}
+
+const cliArgs = process.argv.slice(2);
+const nodeFlags = cliArgs.filter((a) => a.startsWith("--"));
+const filters = cliArgs.filter((a) => !a.startsWith("--"));
+const files = ROOTS.flatMap((r) => findTests(join(root, r), []))
+  .filter((f) => filters.length === 0 || filters.some((needle) => f.includes(needle)))
+  .sort();
+
+if (files.length === 0) {
+  console.error(`run-tests: no *.test.ts files${filters.length ? ` matching ${filters.join(", ")}` : ""}`);
+  console.log("0 passed, 0 failed");
+  process.exit(1);
+}
+
+const concurrency = positiveInt("TEST_CONCURRENCY", 1);
+const timeout = positiveInt("TEST_TIMEOUT", 300_000);
+const tapDir = mkdtempSync(join(tmpdir(), "jetstep-tests-"));
+const tapFile = join(tapDir, "report.tap");
+
+const args = [
+  "--import",
+  "tsx",
+  "--test",
+  `--test-concurrency=${concurrency}`,
+  `--test-timeout=${timeout}`,
+  "--test-reporter=spec",
+  "--test-reporter-destination=stdout",
+  "--test-reporter=tap",
+  `--test-reporter-destination=${tapFile}`,
+  ...nodeFlags,
+  ...files,
+];
+console.log(`run-tests: ${files.length} file(s), concurrency ${concurrency}, timeout ${timeout} ms`);
+
+const child = spawn(process.execPath, args, { cwd: root, stdio: "inherit" });
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.on(signal, () => child.kill(signal));
+}
+child.on("exit", (code, signal) => {
+  const summary = readSummary(tapFile);
+  rmSync(tapDir, { recursive: true, force: true });
+  const failed = summary.fail + summary.cancelled;
+  if (summary.cancelled > 0) console.log(`(${summary.cancelled} cancelled, counted as failed)`);
+  console.log(`${summary.pass} passed, ${failed} failed`);
+  if (signal !== null) process.exit(1);
+  // A crash before any summary still fails the run.
+  process.exit(code ?? 1);
+});
+
+function readSummary(path) {
+  const counts = { pass: 0, fail: 0, cancelled: 0 };
+  let text = "";
+  try {
+    text = readFileSync(path, "utf8");
+  } catch {
+    return counts;
+  }
+  // Top-level summary lines are unindented `# pass N`; take the last of each.
+  for (const m of text.matchAll(/^# (pass|fail|cancelled) (\d+)$/gm)) counts[m[1]] = Number(m[2]);
+  return counts;
+}
+
+function positiveInt(name, fallback) {
+  const raw = process.env[name];
+  if (raw === undefined || raw === "") return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) {
+    console.error(`run-tests: ${name} must be a positive integer, got ${JSON.stringify(raw)}`);
+    process.exit(2);
+  }
+  return n;
+}
