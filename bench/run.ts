@@ -37,7 +37,11 @@ async function rawPublishRate(url: string): Promise<number> {
   const window = 1024;
   const start = performance.now();
   for (let i = 0; i < total; i += window) {
-    await Promise.all(Array.from({ length: Math.min(window, total - i) }, (_, j) => pub.publish(`bench.${(i + j) % 100}`, "x".repeat(200))));
+    await Promise.all(
+      Array.from({ length: Math.min(window, total - i) }, (_, j) =>
+        pub.publish(`bench.${(i + j) % 100}`, "x".repeat(200)),
+      ),
+    );
   }
   const rate = total / ((performance.now() - start) / 1000);
   pub.close();
@@ -64,12 +68,20 @@ async function w1(): Promise<void> {
     });
     try {
       await app.waitForLine(/listening/, 30_000);
-      await waitFor(async () => ((await (await fetch(`${runtime.gatewayUrl}/v1/functions`)).json()) as { data: unknown[] }).data.length > 0, {
-        timeoutMs: 30_000,
-      });
+      await waitFor(
+        async () =>
+          ((await (await fetch(`${runtime.gatewayUrl}/v1/functions`)).json()) as { data: unknown[] }).data
+            .length > 0,
+        {
+          timeoutMs: 30_000,
+        },
+      );
       const events = Array.from({ length: RUNS }, (_, i) => ({ name: "bench/w1", data: { i } }));
       const start = performance.now();
-      const res = await fetch(`${runtime.gatewayUrl}/e/bench`, { method: "POST", body: JSON.stringify(events) });
+      const res = await fetch(`${runtime.gatewayUrl}/e/bench`, {
+        method: "POST",
+        body: JSON.stringify(events),
+      });
       const { ids } = (await res.json()) as { ids: string[] };
       type Run = { status: string; run_started_at: string; ended_at: string | null };
       // Poll only runs not yet seen completed, so polling stays a small part of the load.
@@ -84,7 +96,10 @@ async function w1(): Promise<void> {
               const run = r.status === 200 ? ((await r.json()) as { data: Run[] }).data[0] : undefined;
               if (run?.status === "Completed") {
                 done.set(id, run);
-                lastDoneAt = Math.max(lastDoneAt, Date.parse(run.ended_at as string) - Date.now() + performance.now());
+                lastDoneAt = Math.max(
+                  lastDoneAt,
+                  Date.parse(run.ended_at as string) - Date.now() + performance.now(),
+                );
               }
             }),
           );
@@ -96,7 +111,9 @@ async function w1(): Promise<void> {
       const cpu = process.cpuUsage();
       const appCpu = appCpuSeconds(app.pid);
       const wallS = (lastDoneAt - start) / 1000;
-      const latencies = runs.map((r) => Date.parse(r.ended_at as string) - Date.parse(r.run_started_at)).sort((a, b) => a - b);
+      const latencies = runs
+        .map((r) => Date.parse(r.ended_at as string) - Date.parse(r.run_started_at))
+        .sort((a, b) => a - b);
       const stepsPerS = (RUNS * STEPS) / wallS;
       console.log(`W1  ${RUNS} runs × ${STEPS} steps over HTTP (official inngest SDK app)`);
       console.log(`    wall time            ${wallS.toFixed(2)} s`);
@@ -105,7 +122,9 @@ async function w1(): Promise<void> {
       console.log(`    run latency p99      ${pct(latencies, 99)} ms`);
       console.log(`    raw JetStream publish ${raw.toFixed(0)} msg/s (pipelined, ack'd, same server)`);
       console.log(`    ratio publish/steps  ${(raw / stepsPerS).toFixed(1)}×`);
-      console.log(`    CPU: jetstep+bench process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, app process ${appCpu.toFixed(1)} s`);
+      console.log(
+        `    CPU: jetstep+bench process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, app process ${appCpu.toFixed(1)} s`,
+      );
     } finally {
       await app.kill("SIGKILL");
       await runtime.stop();

@@ -4,10 +4,15 @@ import { Inngest } from "inngest";
 import { serve } from "inngest/node";
 
 const inngest = new Inngest({ id: "bench" });
-const tenSteps = inngest.createFunction({ id: "ten-steps", triggers: [{ event: "bench/w1" }] }, async ({ step }) => {
-  let sum = 0;
-  for (let i = 0; i < 10; i++) sum += await step.run(`s${i}`, () => i);
-  return sum;
-});
+const tenSteps = inngest.createFunction(
+  { id: "ten-steps", triggers: [{ event: "bench/w1" }] },
+  async ({ step }) => {
+    let sum = 0;
+    for (let i = 0; i < 10; i++) sum += await step.run(`s${i}`, () => i);
+    return sum;
+  },
+);
 const port = Number(process.env.PORT ?? 3950);
-createServer(serve({ client: inngest, functions: [tenSteps] })).listen(port, "127.0.0.1", () => console.log(`bench app listening on ${port}`));
+createServer(serve({ client: inngest, functions: [tenSteps] })).listen(port, "127.0.0.1", () =>
+  console.log(`bench app listening on ${port}`),
+);

@@ -8,7 +8,11 @@ import { fileURLToPath } from "node:url";
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const children = [];
 const start = (args, env = {}) => {
-  const child = spawn(process.execPath, args, { cwd: root, stdio: "inherit", env: { ...process.env, ...env } });
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    stdio: "inherit",
+    env: { ...process.env, ...env },
+  });
   children.push(child);
   child.on("exit", (code) => {
     for (const c of children) if (c !== child && c.exitCode === null) c.kill("SIGTERM");
@@ -16,6 +20,20 @@ const start = (args, env = {}) => {
   });
   return child;
 };
-start([join(root, "services/cli/bin/jetstep.mjs"), "dev", "-u", "http://localhost:3000/api/inngest", "--retry-interval", "2", ...process.argv.slice(2)]);
-start(["--import", "tsx", join(root, "examples/hello/src/main.ts")], { JETSTEP_BASE_URL: "http://localhost:8288" });
-for (const sig of ["SIGINT", "SIGTERM"]) process.on(sig, () => children.forEach((c) => c.kill(sig)));
+start([
+  join(root, "services/cli/bin/jetstep.mjs"),
+  "dev",
+  "-u",
+  "http://localhost:3000/api/inngest",
+  "--retry-interval",
+  "2",
+  ...process.argv.slice(2),
+]);
+start(["--import", "tsx", join(root, "examples/hello/src/main.ts")], {
+  JETSTEP_BASE_URL: "http://localhost:8288",
+});
+for (const sig of ["SIGINT", "SIGTERM"]) {
+  process.on(sig, () => {
+    for (const c of children) c.kill(sig);
+  });
+}

@@ -7,9 +7,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { freePort } from "../support/index.ts";
-import { sendEvents, type Stack, startStack, waitForEventRuns } from "./harness.ts";
+import { type Stack, sendEvents, startStack, waitForEventRuns } from "./harness.ts";
 
-function fakeApp(handler: (body: string, url: string) => { status: number; body: string; headers?: Record<string, string> }) {
+function fakeApp(
+  handler: (body: string, url: string) => { status: number; body: string; headers?: Record<string, string> },
+) {
   let calls = 0;
   const server: Server = createServer((req, res) => {
     let body = "";
@@ -26,7 +28,12 @@ function fakeApp(handler: (body: string, url: string) => { status: number; body:
   return {
     server,
     calls: () => calls,
-    listen: () => new Promise<string>((r) => server.listen(0, "127.0.0.1", () => r(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api`))),
+    listen: () =>
+      new Promise<string>((r) =>
+        server.listen(0, "127.0.0.1", () =>
+          r(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api`),
+        ),
+      ),
   };
 }
 
@@ -34,14 +41,24 @@ const fnDef = (id: string, url: string, event: string, retries: number) => ({
   id,
   name: id,
   triggers: [{ event }],
-  steps: { step: { id: "step", name: "step", runtime: { type: "http", url: `${url}?fnId=${id}&stepId=step` }, retries: { attempts: retries } } },
+  steps: {
+    step: {
+      id: "step",
+      name: "step",
+      runtime: { type: "http", url: `${url}?fnId=${id}&stepId=step` },
+      retries: { attempts: retries },
+    },
+  },
 });
 
 describe("apps that are down or answer garbage", () => {
   let stack: Stack;
   const garbage = fakeApp(() => ({ status: 200, body: "<html>definitely not json</html>" }));
   const badGateway = fakeApp(() => ({ status: 502, body: "Bad Gateway from proxy" }));
-  const healthy = fakeApp((body) => ({ status: 200, body: JSON.stringify({ echoed: (JSON.parse(body) as { event: { data: unknown } }).event.data }) }));
+  const healthy = fakeApp((body) => ({
+    status: 200,
+    body: JSON.stringify({ echoed: (JSON.parse(body) as { event: { data: unknown } }).event.data }),
+  }));
 
   before(async () => {
     stack = await startStack({ retryIntervalMs: 50 });
@@ -71,9 +88,15 @@ describe("apps that are down or answer garbage", () => {
     assert.equal(byFn["bad-healthy"]?.status, "Completed");
     assert.deepEqual(byFn["bad-healthy"]?.output, { echoed: { n: 7 } });
     assert.equal(byFn["bad-down"]?.status, "Failed");
-    assert.match(byFn["bad-down"]?.error?.message ?? "", /could not reach the app at http:\/\/127\.0\.0\.1:\d+\/api.*ECONNREFUSED/);
+    assert.match(
+      byFn["bad-down"]?.error?.message ?? "",
+      /could not reach the app at http:\/\/127\.0\.0\.1:\d+\/api.*ECONNREFUSED/,
+    );
     assert.equal(byFn["bad-garbage"]?.status, "Failed");
-    assert.match(byFn["bad-garbage"]?.error?.message ?? "", /app answered 200 with a body that is not JSON: "<html>definitely not json<\/html>"/);
+    assert.match(
+      byFn["bad-garbage"]?.error?.message ?? "",
+      /app answered 200 with a body that is not JSON: "<html>definitely not json<\/html>"/,
+    );
     assert.equal(byFn["bad-502"]?.status, "Failed");
     assert.match(byFn["bad-502"]?.error?.message ?? "", /app answered 502 "Bad Gateway from proxy"/);
     assert.equal(garbage.calls(), 3, "2 retries = 3 attempts");

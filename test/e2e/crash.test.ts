@@ -8,7 +8,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { freePort, type NatsServerHandle, spawnTs, startNatsServer, type TsProcess, waitFor } from "../support/index.ts";
+import {
+  freePort,
+  type NatsServerHandle,
+  spawnTs,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../support/index.ts";
 import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
 
 const APP = fileURLToPath(new URL("../fixtures/crash-app.ts", import.meta.url));
@@ -37,15 +44,28 @@ describe("executor crash", () => {
     const args = ["-u", appUrl, "--retry-interval", "1.5", "--lease-ttl", "2s"];
     const first = await spawnJetstep(nats.url, port, args);
     procs.push(first);
-    app = spawnTs(APP, [], { env: { PORT: String(appPort), INNGEST_DEV: "1", INNGEST_BASE_URL: url, EXEC_LOG: execLog, STEP_MS: "150" } });
+    app = spawnTs(APP, [], {
+      env: {
+        PORT: String(appPort),
+        INNGEST_DEV: "1",
+        INNGEST_BASE_URL: url,
+        EXEC_LOG: execLog,
+        STEP_MS: "150",
+      },
+    });
     await app.waitForLine(/listening/, 30_000);
     await waitForApp(url, "crash-app");
 
-    const ids = await sendEvents(url, Array.from({ length: RUNS }, (_, i) => ({ name: "crash/go", data: { i } })));
+    const ids = await sendEvents(
+      url,
+      Array.from({ length: RUNS }, (_, i) => ({ name: "crash/go", data: { i } })),
+    );
     // Kill once some steps completed and some flaky steps wait in retry backoff.
     await waitFor(
       async () => {
-        const runs = (await Promise.all(ids.map((id) => eventRuns(url, id)))).flat().filter((r): r is ApiRun => r !== null);
+        const runs = (await Promise.all(ids.map((id) => eventRuns(url, id))))
+          .flat()
+          .filter((r): r is ApiRun => r !== null);
         const backoff = runs.some((r) => r.steps.some((s) => s.status === "backoff"));
         const progressed = runs.some((r) => r.steps.some((s) => s.status === "completed"));
         return backoff && progressed;
@@ -63,18 +83,27 @@ describe("executor crash", () => {
     const all = await waitFor(
       async () => {
         const runs = (await Promise.all(ids.map((id) => eventRuns(url2, id)))).flat();
-        return runs.length === RUNS * 2 && runs.every((r) => r?.status === "Completed") ? (runs as ApiRun[]) : null;
+        return runs.length === RUNS * 2 && runs.every((r) => r?.status === "Completed")
+          ? (runs as ApiRun[])
+          : null;
       },
       { timeoutMs: 90_000, intervalMs: 250, message: "not every run completed after the restart" },
     );
 
     // No step body started after its completion was recorded.
-    const executions = readFileSync(execLog, "utf8").trim().split("\n").map((l) => l.split(" "));
+    const executions = readFileSync(execLog, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" "));
     for (const run of all) {
-      const full = await (await fetch(`${url2}/v1/runs/${run.run_id}`)).json() as { data: { steps: { name: string; ended_at: string }[] } };
+      const full = (await (await fetch(`${url2}/v1/runs/${run.run_id}`)).json()) as {
+        data: { steps: { name: string; ended_at: string }[] };
+      };
       for (const step of full.data.steps) {
         const endedAt = Date.parse(step.ended_at);
-        const late = executions.filter(([r, s, t]) => r === run.run_id && s === step.name && Number(t) > endedAt);
+        const late = executions.filter(
+          ([r, s, t]) => r === run.run_id && s === step.name && Number(t) > endedAt,
+        );
         assert.deepEqual(late, [], `step ${step.name} of run ${run.run_id} ran again after it completed`);
       }
       assert.equal(run.output, run.function_id.endsWith("steady") ? 4 : "ok");

@@ -7,8 +7,15 @@ import { type Stack, startStack } from "./harness.ts";
 describe("gateway input validation", () => {
   let stack: Stack;
   const post = async (path: string, body: string) => {
-    const res = await fetch(`${stack.url}${path}`, { method: "POST", body, headers: { "content-type": "application/json" } });
-    return { status: res.status, body: (await res.json()) as { error?: string; ids?: string[]; ok?: boolean; modified?: boolean } };
+    const res = await fetch(`${stack.url}${path}`, {
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
+    return {
+      status: res.status,
+      body: (await res.json()) as { error?: string; ids?: string[]; ok?: boolean; modified?: boolean },
+    };
   };
   const storedEvents = async () => (await stack.runtime.nats.jsm.streams.info(Streams.events)).state.messages;
 
@@ -24,7 +31,10 @@ describe("gateway input validation", () => {
     const one = await post("/e/key", JSON.stringify({ name: "t/one", data: { a: 1 } }));
     assert.equal(one.status, 200);
     assert.equal(one.body.ids?.length, 1);
-    const many = await post("/e/key", JSON.stringify([{ name: "t/a" }, { name: "t/b", data: {}, id: "fixed-id" }]));
+    const many = await post(
+      "/e/key",
+      JSON.stringify([{ name: "t/a" }, { name: "t/b", data: {}, id: "fixed-id" }]),
+    );
     assert.deepEqual(many.body.ids?.[1], "fixed-id");
     assert.equal(await storedEvents(), before + 3);
   });
@@ -55,7 +65,10 @@ describe("gateway input validation", () => {
 
   it("rejects an event over 512 KiB with 413 and more than 5000 events with 400", async () => {
     const before = await storedEvents();
-    const big = await post("/e/key", JSON.stringify([{ name: "ok" }, { name: "big", data: { s: "x".repeat(600 * 1024) } }]));
+    const big = await post(
+      "/e/key",
+      JSON.stringify([{ name: "ok" }, { name: "big", data: { s: "x".repeat(600 * 1024) } }]),
+    );
     assert.equal(big.status, 413);
     assert.match(big.body.error ?? "", /events\[1\] is \d+ bytes; at most 524288/);
     const many = await post("/e/key", JSON.stringify(Array.from({ length: 5001 }, () => ({ name: "n" }))));
@@ -66,18 +79,31 @@ describe("gateway input validation", () => {
 
   it("stores all 5000 events of a maximal batch", async () => {
     const before = await storedEvents();
-    const r = await post("/e/key", JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ name: "bulk", data: { i } }))));
+    const r = await post(
+      "/e/key",
+      JSON.stringify(Array.from({ length: 5000 }, (_, i) => ({ name: "bulk", data: { i } }))),
+    );
     assert.equal(r.status, 200);
     assert.equal(new Set(r.body.ids).size, 5000);
     assert.equal(await storedEvents(), before + 5000);
   });
 
-  const registration = (fns: unknown[]) => ({ url: "http://127.0.0.1:1/api", appName: "reg-app", functions: fns });
+  const registration = (fns: unknown[]) => ({
+    url: "http://127.0.0.1:1/api",
+    appName: "reg-app",
+    functions: fns,
+  });
   const fn = (id: string, extra: Record<string, unknown> = {}) => ({
     id,
     name: id,
     triggers: [{ event: "t/x" }],
-    steps: { step: { id: "step", name: "step", runtime: { type: "http", url: `http://127.0.0.1:1/api?fnId=${id}&stepId=step` } } },
+    steps: {
+      step: {
+        id: "step",
+        name: "step",
+        runtime: { type: "http", url: `http://127.0.0.1:1/api?fnId=${id}&stepId=step` },
+      },
+    },
     ...extra,
   });
 
@@ -86,10 +112,24 @@ describe("gateway input validation", () => {
     assert.equal(ok.status, 200);
     assert.equal(ok.body.ok, true);
     const bad: [unknown, RegExp][] = [
-      [registration([{ ...fn("reg-app-b"), triggers: [] }]), /functions\.0\.triggers: must have at least one trigger/],
-      [registration([fn("reg-app-b", { steps: { step: { runtime: { url: "nope" } } } })]), /functions\.0\.steps\.step\.runtime\.url/],
-      [registration([fn("reg-app-b", { steps: { step: { runtime: { url: "http://x/" }, retries: { attempts: 21 } } } })]), /retries\.attempts: must be at most 20/],
-      [registration([fn("reg-app-b", { triggers: [{ event: "t/x", expression: "event.data.x ==" }] })]), /functions\.0\.triggers\.0\.expression: invalid expression/],
+      [
+        registration([{ ...fn("reg-app-b"), triggers: [] }]),
+        /functions\.0\.triggers: must have at least one trigger/,
+      ],
+      [
+        registration([fn("reg-app-b", { steps: { step: { runtime: { url: "nope" } } } })]),
+        /functions\.0\.steps\.step\.runtime\.url/,
+      ],
+      [
+        registration([
+          fn("reg-app-b", { steps: { step: { runtime: { url: "http://x/" }, retries: { attempts: 21 } } } }),
+        ]),
+        /retries\.attempts: must be at most 20/,
+      ],
+      [
+        registration([fn("reg-app-b", { triggers: [{ event: "t/x", expression: "event.data.x ==" }] })]),
+        /functions\.0\.triggers\.0\.expression: invalid expression/,
+      ],
       [{ ...registration([]), appName: undefined }, /appName/],
     ];
     for (const [body, re] of bad) {

@@ -3,9 +3,15 @@
  * in-process (`startStack`) or as a `jetstep dev` child process (`spawnJetstep`, for crash tests).
  */
 import { fileURLToPath } from "node:url";
-import { startRuntime, type Runtime } from "@jetstep/cli";
+import { type Runtime, startRuntime } from "@jetstep/cli";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
-import { type NatsServerHandle, spawnTs, startNatsServer, type TsProcess, waitFor } from "../support/index.ts";
+import {
+  type NatsServerHandle,
+  spawnTs,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../support/index.ts";
 
 export interface Stack {
   nats: NatsServerHandle;
@@ -79,7 +85,12 @@ export async function getRun(url: string, runId: string): Promise<ApiRun | null>
 const FINAL = new Set(["Completed", "Failed", "Cancelled"]);
 
 /** Waits until the event started `count` runs and all of them ended. */
-export async function waitForEventRuns(url: string, eventId: string, count = 1, timeoutMs = 30_000): Promise<ApiRun[]> {
+export async function waitForEventRuns(
+  url: string,
+  eventId: string,
+  count = 1,
+  timeoutMs = 30_000,
+): Promise<ApiRun[]> {
   return waitFor(
     async () => {
       const runs = await eventRuns(url, eventId);

@@ -3,14 +3,13 @@
  * INNGEST_DEV=1 and INNGEST_BASE_URL pointing at Jetstep: its step.run functions run to completion.
  */
 import assert from "node:assert/strict";
-import { readFileSync } from "node:fs";
-import { mkdtempSync } from "node:fs";
+import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { freePort, spawnTs, type TsProcess } from "../support/index.ts";
-import { sendEvents, type Stack, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
 
 const APP = fileURLToPath(new URL("../fixtures/inngest-app.ts", import.meta.url));
 

@@ -24,53 +24,84 @@ describe("our SDK end to end", () => {
   before(async () => {
     stack = await startStack({ retryIntervalMs: 50 });
     client = new Jetstep({ id: "sdk-app", baseUrl: stack.url });
-    const three = client.createFunction({ id: "three" }, { event: "sdk/three" }, async ({ event, step, runId, attempt }) => {
-      const a = await step.run("a", () => bump(`a:${runId}`) + Number(event.data.base));
-      const b = await step.run("b", () => bump(`b:${runId}`) + a);
-      const c = await step.run("c", () => bump(`c:${runId}`) + b);
-      return { a, b, c, attempt };
-    });
-    const retrying = client.createFunction({ id: "retrying", retries: 4 }, { event: "sdk/retry" }, async ({ step, runId }) => {
-      await step.run("first", () => bump(`first:${runId}`));
-      return step.run("second", () => {
-        const n = bump(`second:${runId}`);
-        if (n <= 2) throw new Error(`boom ${n}`);
-        return `ok after ${n}`;
-      });
-    });
-    const nonRetriable = client.createFunction({ id: "non-retriable" }, { event: "sdk/nonretriable" }, async ({ step, runId }) => {
-      await step.run("bad", () => {
-        bump(`bad:${runId}`);
-        throw new NonRetriableError("input is invalid");
-      });
-    });
-    const exhausted = client.createFunction({ id: "exhausted", retries: 1 }, { event: "sdk/exhausted" }, async ({ step, runId }) => {
-      await step.run("never", () => {
-        throw new Error(`still broken ${bump(`never:${runId}`)}`);
-      });
-    });
-    const other = new Jetstep({ id: "sdk-fastify", baseUrl: stack.url });
-    const retryAfter = other.createFunction({ id: "retry-after", retries: 1 }, { event: "sdk/retry-after" }, async ({ step, runId }) =>
-      step.run("later", () => {
-        if (bump(`later:${runId}`) === 1) throw new RetryAfterError("rate limited", 1000);
-        return "done";
-      }),
+    const three = client.createFunction(
+      { id: "three" },
+      { event: "sdk/three" },
+      async ({ event, step, runId, attempt }) => {
+        const a = await step.run("a", () => bump(`a:${runId}`) + Number(event.data.base));
+        const b = await step.run("b", () => bump(`b:${runId}`) + a);
+        const c = await step.run("c", () => bump(`c:${runId}`) + b);
+        return { a, b, c, attempt };
+      },
     );
-    const parallel = other.createFunction({ id: "parallel" }, { event: "sdk/parallel" }, async ({ step, runId }) => {
-      const parts = await Promise.all(
-        Array.from({ length: 5 }, (_, i) => step.run(`part-${i}`, () => {
-          bump(`part-${i}:${runId}`);
-          return i * i;
-        })),
-      );
-      return parts.reduce((x, y) => x + y, 0);
-    });
-    const handlerThrows = client.createFunction({ id: "handler-throws", retries: 2 }, { event: "sdk/handler-throws" }, async ({ runId, attempt }) => {
-      bump(`handler:${runId}`);
-      if (attempt < 2) throw new Error(`outside any step, attempt ${attempt}`);
-      return "third time";
-    });
-    server = createServer(serve({ client, functions: [three, retrying, nonRetriable, exhausted, handlerThrows] }));
+    const retrying = client.createFunction(
+      { id: "retrying", retries: 4 },
+      { event: "sdk/retry" },
+      async ({ step, runId }) => {
+        await step.run("first", () => bump(`first:${runId}`));
+        return step.run("second", () => {
+          const n = bump(`second:${runId}`);
+          if (n <= 2) throw new Error(`boom ${n}`);
+          return `ok after ${n}`;
+        });
+      },
+    );
+    const nonRetriable = client.createFunction(
+      { id: "non-retriable" },
+      { event: "sdk/nonretriable" },
+      async ({ step, runId }) => {
+        await step.run("bad", () => {
+          bump(`bad:${runId}`);
+          throw new NonRetriableError("input is invalid");
+        });
+      },
+    );
+    const exhausted = client.createFunction(
+      { id: "exhausted", retries: 1 },
+      { event: "sdk/exhausted" },
+      async ({ step, runId }) => {
+        await step.run("never", () => {
+          throw new Error(`still broken ${bump(`never:${runId}`)}`);
+        });
+      },
+    );
+    const other = new Jetstep({ id: "sdk-fastify", baseUrl: stack.url });
+    const retryAfter = other.createFunction(
+      { id: "retry-after", retries: 1 },
+      { event: "sdk/retry-after" },
+      async ({ step, runId }) =>
+        step.run("later", () => {
+          if (bump(`later:${runId}`) === 1) throw new RetryAfterError("rate limited", 1000);
+          return "done";
+        }),
+    );
+    const parallel = other.createFunction(
+      { id: "parallel" },
+      { event: "sdk/parallel" },
+      async ({ step, runId }) => {
+        const parts = await Promise.all(
+          Array.from({ length: 5 }, (_, i) =>
+            step.run(`part-${i}`, () => {
+              bump(`part-${i}:${runId}`);
+              return i * i;
+            }),
+          ),
+        );
+        return parts.reduce((x, y) => x + y, 0);
+      },
+    );
+    const handlerThrows = client.createFunction(
+      { id: "handler-throws", retries: 2 },
+      { event: "sdk/handler-throws" },
+      async ({ runId, attempt }) => {
+        bump(`handler:${runId}`);
+        if (attempt < 2) throw new Error(`outside any step, attempt ${attempt}`);
+        return "third time";
+      },
+    );
+    server = createServer(
+      serve({ client, functions: [three, retrying, nonRetriable, exhausted, handlerThrows] }),
+    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const nodeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
     await fastify.register(serveFastify({ client: other, functions: [retryAfter, parallel] }));
@@ -92,11 +123,14 @@ describe("our SDK end to end", () => {
     assert.deepEqual(run?.output, { a: 11, b: 12, c: 13, attempt: 0 });
     for (const s of ["a", "b", "c"]) assert.equal(counts[`${s}:${run?.run_id}`], 1, `step ${s}`);
     const full = await getRun(stack.url, run?.run_id as string);
-    assert.deepEqual(full?.steps.map((s) => [s.name, s.output, s.attempts]), [
-      ["a", 11, 1],
-      ["b", 12, 1],
-      ["c", 13, 1],
-    ]);
+    assert.deepEqual(
+      full?.steps.map((s) => [s.name, s.output, s.attempts]),
+      [
+        ["a", 11, 1],
+        ["b", 12, 1],
+        ["c", 13, 1],
+      ],
+    );
   });
 
   it("retries a step that throws twice: 3 attempts, earlier steps not re-executed", async () => {

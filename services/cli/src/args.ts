@@ -47,11 +47,13 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, isTty: boolean)
   const command = positionals[0];
   if (command !== "dev") throw new UsageError(`unknown command ${JSON.stringify(command ?? "")}\n${USAGE}`);
   const port = Number(values.port ?? env.JETSTEP_PORT ?? 8288);
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError(`--port: ${values.port} is not a port number`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`--port: ${values.port} is not a port number`);
   let retryIntervalMs: number | undefined;
   if (values["retry-interval"] !== undefined) {
     const s = Number(values["retry-interval"]);
-    if (!Number.isFinite(s) || s < 0) throw new UsageError(`--retry-interval: ${values["retry-interval"]} is not a number of seconds`);
+    if (!Number.isFinite(s) || s < 0)
+      throw new UsageError(`--retry-interval: ${values["retry-interval"]} is not a number of seconds`);
     retryIntervalMs = Math.round(s * 1000);
   }
   let leaseTtlMs: number | undefined;

@@ -28,7 +28,10 @@ export function ensureNatsServer(env: NodeJS.ProcessEnv, log: (msg: string) => v
   if (isRoot && existsSync("/etc/debian_version")) {
     log("nats-server not found; installing Debian's nats-server package (apt-get install -y nats-server)…");
     execFileSync("apt-get", ["update"], { stdio: "inherit" });
-    execFileSync("apt-get", ["install", "-y", "nats-server"], { stdio: "inherit", env: { ...env, DEBIAN_FRONTEND: "noninteractive" } });
+    execFileSync("apt-get", ["install", "-y", "nats-server"], {
+      stdio: "inherit",
+      env: { ...env, DEBIAN_FRONTEND: "noninteractive" },
+    });
     const installed = findNatsServer(env);
     if (installed) return installed;
   }
@@ -48,16 +51,21 @@ export async function startEmbeddedNats(bin: string, storeDir: string): Promise<
   const portsDir = join(storeDir, "ports");
   rmSync(portsDir, { recursive: true, force: true });
   mkdirSync(portsDir, { recursive: true });
-  const child = spawn(bin, ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", storeDir, "--ports_file_dir", portsDir], {
-    stdio: ["ignore", "ignore", "pipe"],
-  });
+  const child = spawn(
+    bin,
+    ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", storeDir, "--ports_file_dir", portsDir],
+    {
+      stdio: ["ignore", "ignore", "pipe"],
+    },
+  );
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8192);
   });
   const deadline = Date.now() + 15_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`nats-server exited with ${child.exitCode}: ${stderr.trim()}`);
+    if (child.exitCode !== null)
+      throw new Error(`nats-server exited with ${child.exitCode}: ${stderr.trim()}`);
     const file = readdirSync(portsDir).find((f) => f.endsWith(".ports"));
     if (file) {
       const ports = JSON.parse(readFileSync(join(portsDir, file), "utf8")) as { nats?: string[] };

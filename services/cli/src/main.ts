@@ -2,7 +2,12 @@
 import { join } from "node:path";
 import { createLogger } from "@jetstep/telemetry";
 import { parseCli, UsageError } from "./args.ts";
-import { type EmbeddedNats, ensureNatsServer, NatsServerMissingError, startEmbeddedNats } from "./embedded-nats.ts";
+import {
+  type EmbeddedNats,
+  ensureNatsServer,
+  NatsServerMissingError,
+  startEmbeddedNats,
+} from "./embedded-nats.ts";
 import { startRuntime } from "./runtime.ts";
 
 async function main(): Promise<void> {
@@ -43,7 +48,10 @@ async function main(): Promise<void> {
     ...(args.retryIntervalMs !== undefined ? { retryIntervalMs: args.retryIntervalMs } : {}),
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
   });
-  log.info({ url: runtime.gatewayUrl, apps: args.appUrls }, `Jetstep dev server ready at ${runtime.gatewayUrl}`);
+  log.info(
+    { url: runtime.gatewayUrl, apps: args.appUrls },
+    `Jetstep dev server ready at ${runtime.gatewayUrl}`,
+  );
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;

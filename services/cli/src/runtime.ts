@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { buildExecutor, defaultExecutorConfig, type Executor } from "@jetstep/executor";
 import { buildGateway, defaultGatewayConfig } from "@jetstep/gateway";
-import { connectNats, ensureStreams, openBuckets, type Nats } from "@jetstep/jetstream";
+import { connectNats, ensureStreams, type Nats, openBuckets } from "@jetstep/jetstream";
 import { buildMatcher, type Matcher } from "@jetstep/matcher";
 import type { Logger } from "@jetstep/telemetry";
 

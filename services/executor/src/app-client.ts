@@ -5,7 +5,14 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { type AppAnswer, type DueCall, memoOf, parseAppResponse, type RunContext, stackOf } from "@jetstep/core";
+import {
+  type AppAnswer,
+  type DueCall,
+  memoOf,
+  parseAppResponse,
+  type RunContext,
+  stackOf,
+} from "@jetstep/core";
 
 export interface AppClientOptions {
   timeoutMs: number;
@@ -40,7 +47,10 @@ export function callBody(ctx: RunContext, call: DueCall): unknown {
 }
 
 // Keep-alive agents: node:http costs far less CPU per call than fetch (measured in W1).
-const agents = { "http:": new http.Agent({ keepAlive: true, maxSockets: 128 }), "https:": new https.Agent({ keepAlive: true, maxSockets: 128 }) };
+const agents = {
+  "http:": new http.Agent({ keepAlive: true, maxSockets: 128 }),
+  "https:": new https.Agent({ keepAlive: true, maxSockets: 128 }),
+};
 
 interface RawResponse {
   status: number;
@@ -48,7 +58,12 @@ interface RawResponse {
   body: string;
 }
 
-function post(url: URL, body: string, headers: Record<string, string>, timeoutMs: number): Promise<RawResponse> {
+function post(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+): Promise<RawResponse> {
   const mod = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
     const req = mod.request(
@@ -62,7 +77,13 @@ function post(url: URL, body: string, headers: Record<string, string>, timeoutMs
       (res) => {
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("end", () =>
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body: Buffer.concat(chunks).toString("utf8"),
+          }),
+        );
         res.on("error", reject);
       },
     );
@@ -79,7 +100,8 @@ class CallTimeoutError extends Error {
 export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOptions): Promise<AppAnswer> {
   const url = callUrl(ctx.url, call);
   try {
-    if (!url.startsWith("http://") && !url.startsWith("https://")) throw new Error(`unsupported URL scheme in ${url}`);
+    if (!url.startsWith("http://") && !url.startsWith("https://"))
+      throw new Error(`unsupported URL scheme in ${url}`);
     const res = await post(
       new URL(url),
       JSON.stringify(callBody(ctx, call)),
@@ -93,7 +115,8 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
     return parseAppResponse(res.status, header, res.body, opts.now());
   } catch (e) {
     const err = e as Error & { code?: string };
-    if (err instanceof CallTimeoutError) return { kind: "transport", message: `app did not answer within ${opts.timeoutMs} ms (${url})` };
+    if (err instanceof CallTimeoutError)
+      return { kind: "transport", message: `app did not answer within ${opts.timeoutMs} ms (${url})` };
     return { kind: "transport", message: `could not reach the app at ${url}: ${err.code ?? err.message}` };
   }
 }

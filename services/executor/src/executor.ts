@@ -9,8 +9,8 @@ import {
   applyEntry,
   type DueCall,
   decideAnswer,
-  InboxCommandSchema,
   type InboxCommand,
+  InboxCommandSchema,
   Keys,
   type NewRunLogEntry,
   nextWork,
@@ -23,8 +23,8 @@ import {
   type JsMsg,
   type Nats,
   PartitionLeases,
-  partitionCount,
   Publisher,
+  partitionCount,
   RunLog,
   TimerStore,
 } from "@jetstep/jetstream";
@@ -117,11 +117,19 @@ class ExecutorImpl implements Executor {
     this.partitions = await partitionCount(this.deps.buckets.leases, cfg.partitions);
     this.leases = new PartitionLeases(
       this.deps.buckets.leases,
-      { owner: cfg.owner, partitions: this.partitions, ttlMs: cfg.leaseTtlMs, onError: (e) => this.log.error({ err: e }, "lease tick failed") },
+      {
+        owner: cfg.owner,
+        partitions: this.partitions,
+        ttlMs: cfg.leaseTtlMs,
+        onError: (e) => this.log.error({ err: e }, "lease tick failed"),
+      },
       { acquired: (p) => this.acquire(p), lost: (p) => this.release(p) },
     );
     await this.leases.start();
-    this.log.info({ partitions: this.partitions, owned: this.leases.ownedPartitions().length }, "executor started");
+    this.log.info(
+      { partitions: this.partitions, owned: this.leases.ownedPartitions().length },
+      "executor started",
+    );
   }
 
   async stop(release = true): Promise<void> {
@@ -209,7 +217,8 @@ class ExecutorImpl implements Executor {
                 events: cmd.events,
               },
             ]);
-            if (ok) this.log.info({ runId: cmd.runId, fnId: cmd.fnId, eventId: cmd.event.id }, "run scheduled");
+            if (ok)
+              this.log.info({ runId: cmd.runId, fnId: cmd.fnId, eventId: cmd.event.id }, "run scheduled");
           }
           await this.kick(actor);
         });
@@ -230,7 +239,9 @@ class ExecutorImpl implements Executor {
     if (!this.leases.owns(t.partition)) return;
     void this.runs
       .withActor(t.runId, async (actor) => {
-        const pending = Object.values(actor.snapshot.context.steps).some((s) => s.timerId === t.timerId && (s.status === "backoff" || s.status === "sleeping"));
+        const pending = Object.values(actor.snapshot.context.steps).some(
+          (s) => s.timerId === t.timerId && (s.status === "backoff" || s.status === "sleeping"),
+        );
         if (pending && statusOf(actor.snapshot) === "running") {
           await this.append(actor, [{ type: "timer.fired", ts: this.now(), timerId: t.timerId }]);
         }
@@ -239,13 +250,18 @@ class ExecutorImpl implements Executor {
         await this.kick(actor);
       })
       .catch((e) => {
-        this.log.error({ err: e, runId: t.runId, timerId: t.timerId }, "timer handling failed; retrying in 1 s");
+        this.log.error(
+          { err: e, runId: t.runId, timerId: t.timerId },
+          "timer handling failed; retrying in 1 s",
+        );
         setTimeout(() => this.heap.add({ ...t, fireAt: this.now() }), 1000).unref();
       });
   }
 
   private kickLater(runId: string): void {
-    void this.runs.withActor(runId, (a) => this.kick(a)).catch((e) => this.log.error({ err: e, runId }, "could not resume run"));
+    void this.runs
+      .withActor(runId, (a) => this.kick(a))
+      .catch((e) => this.log.error({ err: e, runId }, "could not resume run"));
   }
 
   // ---- the run loop ----
@@ -261,9 +277,20 @@ class ExecutorImpl implements Executor {
     const work = nextWork(actor.snapshot);
     for (const t of work.timers) {
       if (this.heap.has(ctx.runId, t.timerId)) continue;
-      const stored = await this.timers.arm({ runId: ctx.runId, timerId: t.timerId, partition: ctx.partition, fireAt: t.fireAt });
+      const stored = await this.timers.arm({
+        runId: ctx.runId,
+        timerId: t.timerId,
+        partition: ctx.partition,
+        fireAt: t.fireAt,
+      });
       this.timerSeqs.set(TimerHeap.key(ctx.runId, t.timerId), stored.seq);
-      this.heap.add({ runId: ctx.runId, timerId: t.timerId, partition: ctx.partition, fireAt: t.fireAt, seq: stored.seq });
+      this.heap.add({
+        runId: ctx.runId,
+        timerId: t.timerId,
+        partition: ctx.partition,
+        fireAt: t.fireAt,
+        seq: stored.seq,
+      });
     }
     let inFlight = this.inFlight.get(ctx.runId);
     for (const call of work.calls) {
@@ -289,7 +316,11 @@ class ExecutorImpl implements Executor {
           ctxSnapshot = a;
         });
         const ctx = (ctxSnapshot as Actor).snapshot.context;
-        return callApp(ctx, call, { timeoutMs: this.deps.config.callTimeoutMs, now: this.now, serverKind: "dev" });
+        return callApp(ctx, call, {
+          timeoutMs: this.deps.config.callTimeoutMs,
+          now: this.now,
+          serverKind: "dev",
+        });
       });
     } catch (e) {
       answer = { kind: "transport", message: `executor could not call the app: ${(e as Error).message}` };
@@ -301,7 +332,9 @@ class ExecutorImpl implements Executor {
         const entries = decideAnswer(actor.snapshot.context, call, answer, {
           now: this.now(),
           random: this.random,
-          ...(this.deps.config.retryIntervalMs !== undefined ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs } : {}),
+          ...(this.deps.config.retryIntervalMs !== undefined
+            ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs }
+            : {}),
         });
         for (const e of entries) if ("startedAt" in e) e.startedAt = startedAt;
         this.logOutcome(actor, call, entries);
@@ -318,8 +351,14 @@ class ExecutorImpl implements Executor {
   private logOutcome(actor: Actor, call: DueCall, entries: NewRunLogEntry[]): void {
     const ctx = actor.snapshot.context;
     for (const e of entries) {
-      const fields = { runId: ctx.runId, fnId: ctx.fnId, stepId: "stepId" in e ? e.stepId : call.stepId, attempt: call.attempt };
-      if (e.type === "step.errored") this.log.warn({ ...fields, err: e.error, retryAt: e.retryAt }, "step errored; will retry");
+      const fields = {
+        runId: ctx.runId,
+        fnId: ctx.fnId,
+        stepId: "stepId" in e ? e.stepId : call.stepId,
+        attempt: call.attempt,
+      };
+      if (e.type === "step.errored")
+        this.log.warn({ ...fields, err: e.error, retryAt: e.retryAt }, "step errored; will retry");
       else if (e.type === "step.failed") this.log.warn({ ...fields, err: e.error }, "step failed");
       else if (e.type === "run.failed") this.log.warn({ ...fields, err: e.error }, "run failed");
       else if (e.type === "run.completed") this.log.info(fields, "run completed");
@@ -367,7 +406,9 @@ class ExecutorImpl implements Executor {
   }
 
   private saveSnapshot(actor: Actor): void {
-    this.runs.saveSnapshot(actor).catch((e) => this.log.warn({ err: e, runId: actor.runId }, "snapshot save failed"));
+    this.runs
+      .saveSnapshot(actor)
+      .catch((e) => this.log.warn({ err: e, runId: actor.runId }, "snapshot save failed"));
   }
 
   /** A run reached a final state: drop its active marker and timers, keep a snapshot. */

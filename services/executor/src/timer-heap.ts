@@ -63,7 +63,10 @@ export class TimerHeap {
   private schedule(): void {
     this.prune();
     const top = this.heap[0];
-    if (!top) return this.stop();
+    if (!top) {
+      this.stop();
+      return;
+    }
     if (top.fireAt >= this.armedFor && this.handle) return;
     if (this.handle) clearTimeout(this.handle);
     this.armedFor = top.fireAt;
@@ -87,7 +90,8 @@ export class TimerHeap {
   }
 
   private prune(): void {
-    while (this.heap.length > 0 && this.live.get((this.heap[0] as HeapTimer).key) !== this.heap[0]) this.pop();
+    while (this.heap.length > 0 && this.live.get((this.heap[0] as HeapTimer).key) !== this.heap[0])
+      this.pop();
   }
 
   private pop(): void {

@@ -2,6 +2,8 @@
  * The HTTP gateway (fastify): event ingest, app registration and the REST API. Stateless: it
  * talks to JetStream only, so any number can run behind a load balancer.
  */
+
+import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type AppRecord,
   checkToken,
@@ -13,9 +15,8 @@ import {
   Streams,
   statusOf,
 } from "@jetstep/core";
-import { type JetstepBuckets, type Nats, Publisher, RunLog, readRun, Registry } from "@jetstep/jetstream";
+import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
-import type { IncomingMessage, ServerResponse } from "node:http";
 import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { runView } from "./runs-api.ts";
@@ -38,10 +39,16 @@ export interface GatewayDeps {
 
 export const defaultGatewayConfig = (): GatewayConfig => ({ eventKeys: [], bodyLimit: 64 * 1024 * 1024 });
 
-export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>> {
+export async function buildGateway(
+  deps: GatewayDeps,
+): Promise<FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>> {
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
-  const app = Fastify({ loggerInstance: deps.log.child({ svc: "gateway" }), bodyLimit: deps.config.bodyLimit, disableRequestLogging: true });
+  const app = Fastify({
+    loggerInstance: deps.log.child({ svc: "gateway" }),
+    bodyLimit: deps.config.bodyLimit,
+    disableRequestLogging: true,
+  });
   const publisher = new Publisher(deps.nats.nc);
   const runLog = new RunLog(deps.nats.jsm, publisher);
   const registry = new Registry(deps.buckets.functions);
@@ -71,7 +78,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<R
       await storeEvents(publisher, events, typeof traceparent === "string" ? { traceparent } : undefined);
       return { ids: events.map((e) => e.id), status: 200 };
     } catch (e) {
-      if (e instanceof IngestError) return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
+      if (e instanceof IngestError)
+        return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
       throw e;
     }
   });
@@ -88,14 +96,19 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<R
     const reg = parsed.data;
     const seen = new Set<string>();
     for (const [i, fn] of reg.functions.entries()) {
-      if (seen.has(fn.id)) return reply.status(400).send({ status: 400, error: `functions.${i}.id: duplicate function id "${fn.id}"` });
+      if (seen.has(fn.id))
+        return reply
+          .status(400)
+          .send({ status: 400, error: `functions.${i}.id: duplicate function id "${fn.id}"` });
       seen.add(fn.id);
       for (const [j, t] of fn.triggers.entries()) {
         if (!("expression" in t) || !t.expression) continue;
         try {
           compileExpression(t.expression);
         } catch (e) {
-          return reply.status(400).send({ status: 400, error: `functions.${i}.triggers.${j}.expression: ${(e as Error).message}` });
+          return reply
+            .status(400)
+            .send({ status: 400, error: `functions.${i}.triggers.${j}.expression: ${(e as Error).message}` });
         }
       }
     }
@@ -108,13 +121,22 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<R
       syncedAt: now(),
     };
     const modified = await registry.put(record);
-    deps.log[modified ? "info" : "debug"]({ appId: record.appId, functions: record.functions.length, modified }, "app synced");
+    deps.log[modified ? "info" : "debug"](
+      { appId: record.appId, functions: record.functions.length, modified },
+      "app synced",
+    );
     return { ok: true, modified, status: 200 };
   });
 
   app.get("/v1/apps", async () => ({ data: registry.listApps() }));
   app.get("/v1/functions", async () => ({
-    data: registry.functions().map((f) => ({ id: f.fn.id, name: f.fn.name ?? f.fn.id, app_id: f.app.appId, triggers: f.fn.triggers, config: f.fn })),
+    data: registry.functions().map((f) => ({
+      id: f.fn.id,
+      name: f.fn.name ?? f.fn.id,
+      app_id: f.app.appId,
+      triggers: f.fn.triggers,
+      config: f.fn,
+    })),
   }));
 
   app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
@@ -132,7 +154,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<R
 
   app.get<{ Params: { id: string } }>("/v1/events/:id/runs", async (req, reply) => {
     const index = await eventIndex(req.params.id);
-    if (!index) return reply.status(404).send({ error: `event ${req.params.id} not found (or not processed yet)` });
+    if (!index)
+      return reply.status(404).send({ error: `event ${req.params.id} not found (or not processed yet)` });
     const data = await Promise.all(
       index.runs.map(async (r) => {
         const { snapshot } = await readRun(runLog, deps.buckets.snapshots, r.runId);
@@ -146,7 +169,8 @@ export async function buildGateway(deps: GatewayDeps): Promise<FastifyInstance<R
 
   app.get<{ Params: { id: string } }>("/v1/events/:id", async (req, reply) => {
     const index = await eventIndex(req.params.id);
-    if (!index || index.seq === undefined) return reply.status(404).send({ error: `event ${req.params.id} not found` });
+    if (!index || index.seq === undefined)
+      return reply.status(404).send({ error: `event ${req.params.id} not found` });
     const m = await deps.nats.jsm.streams.getMessage(Streams.events, { seq: index.seq });
     if (!m) return reply.status(404).send({ error: `event ${req.params.id} no longer stored` });
     return { data: { ...m.json<Record<string, unknown>>(), internal_id: index.eventId } };

@@ -34,16 +34,22 @@ export function parseEvents(raw: string, now: () => number, random: () => number
   const list = Array.isArray(body) ? body : [body];
   if (list.length === 0) throw new IngestError(400, "no events: the body is an empty array");
   if (list.length > MAX_EVENTS_PER_REQUEST) {
-    throw new IngestError(400, `too many events: ${list.length} in one request, at most ${MAX_EVENTS_PER_REQUEST}`);
+    throw new IngestError(
+      400,
+      `too many events: ${list.length} in one request, at most ${MAX_EVENTS_PER_REQUEST}`,
+    );
   }
   const ts = now();
   return list.map((item, i) => {
     const where = Array.isArray(body) ? `events[${i}]` : "event";
     const size = Buffer.byteLength(JSON.stringify(item) ?? "");
-    if (size > MAX_EVENT_BYTES) throw new IngestError(413, `${where} is ${size} bytes; at most ${MAX_EVENT_BYTES} per event`);
-    if (typeof item !== "object" || item === null || Array.isArray(item)) throw new IngestError(400, `${where}: must be an object`);
+    if (size > MAX_EVENT_BYTES)
+      throw new IngestError(413, `${where} is ${size} bytes; at most ${MAX_EVENT_BYTES} per event`);
+    if (typeof item !== "object" || item === null || Array.isArray(item))
+      throw new IngestError(400, `${where}: must be an object`);
     const parsed = IncomingEventSchema.safeParse(item);
-    if (!parsed.success) throw new IngestError(400, `${where}: ${formatIssues(parsed.error).replace(/^/, "")}`);
+    if (!parsed.success)
+      throw new IngestError(400, `${where}: ${formatIssues(parsed.error).replace(/^/, "")}`);
     const e = parsed.data;
     return {
       id: e.id ?? ulid(ts, random),
@@ -57,12 +63,19 @@ export function parseEvents(raw: string, now: () => number, random: () => number
 }
 
 /** Appends events; retries transient failures with the same msg ids (idempotent). */
-export async function storeEvents(publisher: Publisher, events: StoredEvent[], headers?: Record<string, string>): Promise<void> {
+export async function storeEvents(
+  publisher: Publisher,
+  events: StoredEvent[],
+  headers?: Record<string, string>,
+): Promise<void> {
   await Promise.all(
     events.map(async (e) => {
       for (let attempt = 0; ; attempt++) {
         try {
-          const r = await publisher.publish(Subjects.event(e.name), JSON.stringify(e), { msgId: e.id, ...(headers ? { headers } : {}) });
+          const r = await publisher.publish(Subjects.event(e.name), JSON.stringify(e), {
+            msgId: e.id,
+            ...(headers ? { headers } : {}),
+          });
           if (r.ok) return;
           if (attempt >= 2) throw new Error(`event ${e.id} not stored: ${r.description}`);
         } catch (err) {

@@ -21,8 +21,8 @@ import {
   type JsMsg,
   matcherConsumer,
   type Nats,
-  partitionCount,
   Publisher,
+  partitionCount,
   Registry,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
@@ -81,10 +81,13 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
           event,
           events: [event],
         };
-        return publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, { msgId: `start-${runId}` });
+        return publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, {
+          msgId: `start-${runId}`,
+        });
       }),
     );
-    if (runs.length > 0) log.debug({ eventId: event.id, name: event.name, runs: runs.length }, "event matched");
+    if (runs.length > 0)
+      log.debug({ eventId: event.id, name: event.name, runs: runs.length }, "event matched");
     m.ack();
   }
 

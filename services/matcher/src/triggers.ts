@@ -14,7 +14,9 @@ export class TriggerIndex {
   private readonly compiled = new Map<string, CompiledExpression | Error>();
   private readonly warned = new Set<string>();
 
-  constructor(private readonly onExpressionError: (fnId: string, expression: string, error: string) => void) {}
+  constructor(
+    private readonly onExpressionError: (fnId: string, expression: string, error: string) => void,
+  ) {}
 
   match(event: StoredEvent, functions: RegisteredFunction[]): RegisteredFunction[] {
     const out: RegisteredFunction[] = [];

@@ -27,21 +27,27 @@ export function parseAppResponse(
     isJson = false;
   }
   if (status === 200) {
-    if (!isJson) return { kind: "transport", message: `app answered 200 with a body that is not JSON: ${quote(body)}` };
+    if (!isJson)
+      return { kind: "transport", message: `app answered 200 with a body that is not JSON: ${quote(body)}` };
     return { kind: "result", data: json };
   }
   if (status === 206) {
-    if (!isJson) return { kind: "transport", message: `app answered 206 with a body that is not JSON: ${quote(body)}` };
+    if (!isJson)
+      return { kind: "transport", message: `app answered 206 with a body that is not JSON: ${quote(body)}` };
     const ops = OpsSchema.safeParse(json);
     if (!ops.success) {
-      return { kind: "transport", message: `app answered 206 with invalid ops (${ops.error.issues[0]?.message ?? "?"}): ${quote(body)}` };
+      return {
+        kind: "transport",
+        message: `app answered 206 with invalid ops (${ops.error.issues[0]?.message ?? "?"}): ${quote(body)}`,
+      };
     }
     const retryAfterMs = parseRetryAfter(header("retry-after"), nowMs);
     return { kind: "ops", ops: ops.data, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
   }
   const noRetryHeader = header("x-inngest-no-retry");
   const isSdkAnswer = noRetryHeader !== null && noRetryHeader !== undefined;
-  if (status === 401) return { kind: "transport", message: `app answered 401 (bad or missing signature): ${quote(body)}` };
+  if (status === 401)
+    return { kind: "transport", message: `app answered 401 (bad or missing signature): ${quote(body)}` };
   if (isSdkAnswer && isJson && (status >= 400 || status >= 500)) {
     const retryAfterMs = parseRetryAfter(header("retry-after"), nowMs);
     return {

@@ -9,7 +9,7 @@ import type { RunSnapshot } from "./replay.ts";
 import type { RunContext, StepState } from "./run-machine.ts";
 import type { SerializedError } from "./schemas/error.ts";
 import { FN_STEP, type NewRunLogEntry } from "./schemas/log.ts";
-import { OpCodes, type Op } from "./schemas/ops.ts";
+import { type Op, OpCodes } from "./schemas/ops.ts";
 
 /** One call to the app: `stepId` null means discovery (`stepId=step`). */
 export interface DueCall {
@@ -93,7 +93,12 @@ export const sleepTimerId = (stepId: string): string => `sleep-${stepId}`;
  * Turns the app's answer to `call` into log entries (without `n`). The executor appends them in
  * order and arms the timers `nextWork` then reports.
  */
-export function decideAnswer(ctx: RunContext, call: DueCall, answer: AppAnswer, opts: DecideOptions): NewRunLogEntry[] {
+export function decideAnswer(
+  ctx: RunContext,
+  call: DueCall,
+  answer: AppAnswer,
+  opts: DecideOptions,
+): NewRunLogEntry[] {
   const ts = opts.now;
   switch (answer.kind) {
     case "result":
@@ -141,7 +146,11 @@ function stepRetryOrFail(
     if (stepId === FN_STEP) return [{ type: "run.failed", ts, error }];
     return [{ type: "step.failed", ts, stepId, name, error, attempt, startedAt }];
   }
-  const delay = backoffDelay(attempt, { random: opts.random, fixedIntervalMs: opts.fixedRetryIntervalMs }, retryAfterMs);
+  const delay = backoffDelay(
+    attempt,
+    { random: opts.random, fixedIntervalMs: opts.fixedRetryIntervalMs },
+    retryAfterMs,
+  );
   return [
     {
       type: "step.errored",
@@ -168,7 +177,12 @@ function decideOps(
 ): NewRunLogEntry[] {
   const ts = opts.now;
   if (ops.length === 0) {
-    return retryOrFail(ctx, call, { name: "AppCallError", message: "app answered 206 with an empty list of ops" }, opts);
+    return retryOrFail(
+      ctx,
+      call,
+      { name: "AppCallError", message: "app answered 206 with an empty list of ops" },
+      opts,
+    );
   }
   const out: NewRunLogEntry[] = [];
   const planned: { stepId: string; name: string }[] = [];
@@ -177,7 +191,15 @@ function decideOps(
     switch (op.op) {
       case OpCodes.stepRun:
       case OpCodes.step:
-        out.push({ type: "step.completed", ts, stepId: op.id, name: opName(op), data: op.data ?? null, attempt, startedAt: ts });
+        out.push({
+          type: "step.completed",
+          ts,
+          stepId: op.id,
+          name: opName(op),
+          data: op.data ?? null,
+          attempt,
+          startedAt: ts,
+        });
         break;
       case OpCodes.stepError:
         out.push(
@@ -208,8 +230,16 @@ function decideOps(
         break;
       case OpCodes.sleep: {
         const until = sleepUntil(op, ts);
-        if (typeof until === "string") return [{ type: "run.failed", ts, error: { name: "InvalidSleep", message: until } }];
-        out.push({ type: "sleep.started", ts, stepId: op.id, name: opName(op), until, timerId: sleepTimerId(op.id) });
+        if (typeof until === "string")
+          return [{ type: "run.failed", ts, error: { name: "InvalidSleep", message: until } }];
+        out.push({
+          type: "sleep.started",
+          ts,
+          stepId: op.id,
+          name: opName(op),
+          until,
+          timerId: sleepTimerId(op.id),
+        });
         break;
       }
       case OpCodes.runComplete:
@@ -220,11 +250,20 @@ function decideOps(
           {
             type: "run.failed",
             ts,
-            error: { name: "UnsupportedOp", message: `${op.op} (step "${opName(op)}") is not supported by this Jetstep version yet` },
+            error: {
+              name: "UnsupportedOp",
+              message: `${op.op} (step "${opName(op)}") is not supported by this Jetstep version yet`,
+            },
           },
         ];
       default:
-        return [{ type: "run.failed", ts, error: { name: "UnknownOp", message: `app answered unknown op "${op.op}"` } }];
+        return [
+          {
+            type: "run.failed",
+            ts,
+            error: { name: "UnknownOp", message: `app answered unknown op "${op.op}"` },
+          },
+        ];
     }
   }
   if (planned.length > 0) out.push({ type: "steps.planned", ts, steps: planned });

@@ -98,7 +98,10 @@ describe("replay", () => {
   });
 
   it("rejects a malformed entry naming the field", () => {
-    assert.throws(() => replay([scheduled, { n: 2, ts: 1, type: "step.completed", name: "a" }]), /malformed entry: stepId/);
+    assert.throws(
+      () => replay([scheduled, { n: 2, ts: 1, type: "step.completed", name: "a" }]),
+      /malformed entry: stepId/,
+    );
     assert.throws(() => replay([{ n: 1, type: "nope" }]), ReplayError);
   });
 
@@ -120,7 +123,12 @@ describe("decideAnswer", () => {
   const opts = { now: 10_000, random: () => 0, fixedRetryIntervalMs: 500 };
   it("StepRun → step.completed", () => {
     const s = replay([scheduled]);
-    const out = decideAnswer(s.context, { stepId: null, attempt: 0 }, { kind: "ops", ops: [{ id: "h1", op: "StepRun", name: "a", data: 5 }] }, opts);
+    const out = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      { kind: "ops", ops: [{ id: "h1", op: "StepRun", name: "a", data: 5 }] },
+      opts,
+    );
     assert.equal(out[0]?.type, "step.completed");
   });
   it("StepError before the last attempt → step.errored with a retry timer; on the last → step.failed", () => {
@@ -150,7 +158,12 @@ describe("decideAnswer", () => {
       },
       { n: 5, ts: 2, type: "timer.fired", timerId: "retry-h1-1" },
     ]);
-    const last = decideAnswer(later.context, nextWork(later).calls[0] as never, { kind: "ops", ops: [op] }, opts);
+    const last = decideAnswer(
+      later.context,
+      nextWork(later).calls[0] as never,
+      { kind: "ops", ops: [op] },
+      opts,
+    );
     assert.deepEqual(
       last.map((e) => e.type),
       ["step.failed"],
@@ -159,7 +172,15 @@ describe("decideAnswer", () => {
   it("a non-retriable error fails the run; transport errors retry at function level", () => {
     const s = replay([scheduled]);
     const call = { stepId: null, attempt: 0 };
-    assert.equal(decideAnswer(s.context, call, { kind: "error", error: { name: "E", message: "m" }, noRetry: true }, opts)[0]?.type, "run.failed");
+    assert.equal(
+      decideAnswer(
+        s.context,
+        call,
+        { kind: "error", error: { name: "E", message: "m" }, noRetry: true },
+        opts,
+      )[0]?.type,
+      "run.failed",
+    );
     const t = decideAnswer(s.context, call, { kind: "transport", message: "app answered 502" }, opts);
     assert.equal(t[0]?.type, "step.errored");
     assert.match(JSON.stringify(t[0]), /app answered 502/);

@@ -36,7 +36,10 @@ export function restore(persisted: PersistedRun): RunSnapshot {
 export function apply(snapshot: RunSnapshot, raw: unknown, index = snapshot.context.lastN): RunSnapshot {
   const parsed = RunLogEntrySchema.safeParse(raw);
   if (!parsed.success) {
-    throw new ReplayError(index + 1, `malformed entry: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`);
+    throw new ReplayError(
+      index + 1,
+      `malformed entry: ${parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; ")}`,
+    );
   }
   return applyEntry(snapshot, parsed.data);
 }
@@ -51,7 +54,10 @@ export function applyEntry(snapshot: RunSnapshot, entry: RunLogEntry): RunSnapsh
     throw new ReplayError(entry.n, `out of order: expected entry ${expected}, got ${entry.n}`);
   }
   if (!snapshot.can(entry)) {
-    throw new ReplayError(entry.n, `"${entry.type}" is not accepted while the run is ${String(snapshot.value)}`);
+    throw new ReplayError(
+      entry.n,
+      `"${entry.type}" is not accepted while the run is ${String(snapshot.value)}`,
+    );
   }
   const [next] = transition(runMachine, snapshot, entry);
   return next;

@@ -75,7 +75,11 @@ const emptyContext = (): RunContext => ({
 
 type E<T extends RunLogEntry["type"]> = Extract<RunLogEntry, { type: T }>;
 
-function withStep(ctx: RunContext, stepId: string, patch: (prev: StepState | undefined) => StepState): Partial<RunContext> {
+function withStep(
+  ctx: RunContext,
+  stepId: string,
+  patch: (prev: StepState | undefined) => StepState,
+): Partial<RunContext> {
   const prev = ctx.steps[stepId];
   const steps = { ...ctx.steps, [stepId]: patch(prev) };
   let stepOrder = prev ? ctx.stepOrder : [...ctx.stepOrder, stepId];
@@ -111,7 +115,7 @@ export const runMachine = setup({
     },
   },
   actions: {
-    count: assign(({ context, event }) => ({ lastN: event.n })),
+    count: assign(({ event }) => ({ lastN: event.n })),
   },
 }).createMachine({
   id: "run",
@@ -300,7 +304,8 @@ export function phaseOf(status: RunStatus, ctx: RunContext): RunPhase | "empty" 
   if (status !== "running") return status;
   const open = Object.values(ctx.steps).filter((s) => !isFinal(s));
   if (open.length > 0 && open.every((s) => s.status === "sleeping")) return "sleeping";
-  if (open.length > 0 && open.every((s) => s.status === "backoff" || s.status === "sleeping")) return "backoff";
+  if (open.length > 0 && open.every((s) => s.status === "backoff" || s.status === "sleeping"))
+    return "backoff";
   return "running";
 }
 

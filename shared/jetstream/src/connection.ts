@@ -1,5 +1,5 @@
-import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
+import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
 
 export interface Nats {
   nc: NatsConnection;
@@ -18,10 +18,16 @@ export class UnsupportedServerError extends Error {
 export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
   const nc = await connect({ maxReconnectAttempts: -1, ...opts });
   const info = nc.info;
-  const version = (info?.version ?? "0.0.0").split(".").map((p) => Number.parseInt(p, 10) || 0) as [number, number, number];
+  const version = (info?.version ?? "0.0.0").split(".").map((p) => Number.parseInt(p, 10) || 0) as [
+    number,
+    number,
+    number,
+  ];
   if (!info?.jetstream) {
     await nc.close();
-    throw new UnsupportedServerError(`nats-server at ${nc.getServer()} has JetStream disabled: start it with -js`);
+    throw new UnsupportedServerError(
+      `nats-server at ${nc.getServer()} has JetStream disabled: start it with -js`,
+    );
   }
   if (version[0] < 2 || (version[0] === 2 && version[1] < 9)) {
     await nc.close();

@@ -1,6 +1,12 @@
 /** Durable pull consumers: the matcher's on EVENTS, and one per partition on INBOX. */
 import { Consumers, Streams, Subjects } from "@jetstep/core";
-import { AckPolicy, type Consumer, DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import {
+  AckPolicy,
+  type Consumer,
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+} from "@nats-io/jetstream";
 
 async function ensureConsumer(
   jsm: JetStreamManager,
@@ -29,7 +35,11 @@ export async function matcherConsumer(js: JetStreamClient, jsm: JetStreamManager
   return js.consumers.get(Streams.events, Consumers.matcher);
 }
 
-export async function inboxConsumer(js: JetStreamClient, jsm: JetStreamManager, partition: number): Promise<Consumer> {
+export async function inboxConsumer(
+  js: JetStreamClient,
+  jsm: JetStreamManager,
+  partition: number,
+): Promise<Consumer> {
   const name = Consumers.inbox(partition);
   await ensureConsumer(jsm, Streams.inbox, name, Subjects.inbox(partition), 30_000);
   return js.consumers.get(Streams.inbox, name);

@@ -1,12 +1,12 @@
+export type { JsMsg } from "@nats-io/jetstream";
+export type { KV } from "@nats-io/kv";
 export { connectNats, type Nats, UnsupportedServerError } from "./connection.ts";
 export { inboxConsumer, matcherConsumer } from "./consumers.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";
-export { type PublishOptions, type PublishResult, Publisher, PublishTimeoutError } from "./publisher.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";
-export { type RegisteredFunction, Registry } from "./registry.ts";
+export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError } from "./publisher.ts";
 export { type LoadedRun, readRun, type StoredSnapshot } from "./read-run.ts";
+export { type RegisteredFunction, Registry } from "./registry.ts";
 export { type LogMessage, RunLog } from "./run-log.ts";
 export { ensureStreams, type JetstepBuckets, openBuckets, type StreamOptions } from "./streams.ts";
 export { type StoredTimer, TimerStore } from "./timers.ts";
-export type { JsMsg } from "@nats-io/jetstream";
-export type { KV } from "@nats-io/kv";

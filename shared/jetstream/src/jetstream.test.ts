@@ -62,10 +62,7 @@ describe("jetstream layer (real nats-server)", () => {
     const t1 = await timers.arm({ runId: "R1", timerId: "retry-a-0", partition: 3, fireAt: 100 });
     await timers.arm({ runId: "R2", timerId: "sleep-b", partition: 3, fireAt: 200 });
     await timers.arm({ runId: "R3", timerId: "x", partition: 4, fireAt: 300 });
-    assert.deepEqual(
-      (await timers.load(3)).map((t) => t.runId).sort(),
-      ["R1", "R2"],
-    );
+    assert.deepEqual((await timers.load(3)).map((t) => t.runId).sort(), ["R1", "R2"]);
     await timers.remove(t1.seq);
     await timers.remove(t1.seq);
     assert.deepEqual(
@@ -80,14 +77,22 @@ describe("jetstream layer (real nats-server)", () => {
     const clock = () => now;
     const gotA: number[] = [];
     const gotB: number[] = [];
-    const a = new PartitionLeases(buckets.leases, { owner: "a", partitions: 4, ttlMs: 1000, now: clock }, {
-      acquired: (p) => void gotA.push(p),
-      lost: () => undefined,
-    });
-    const b = new PartitionLeases(buckets.leases, { owner: "b", partitions: 4, ttlMs: 1000, now: clock }, {
-      acquired: (p) => void gotB.push(p),
-      lost: () => undefined,
-    });
+    const a = new PartitionLeases(
+      buckets.leases,
+      { owner: "a", partitions: 4, ttlMs: 1000, now: clock },
+      {
+        acquired: (p) => void gotA.push(p),
+        lost: () => undefined,
+      },
+    );
+    const b = new PartitionLeases(
+      buckets.leases,
+      { owner: "b", partitions: 4, ttlMs: 1000, now: clock },
+      {
+        acquired: (p) => void gotB.push(p),
+        lost: () => undefined,
+      },
+    );
     await a.tick();
     await b.tick();
     assert.deepEqual(a.ownedPartitions().sort(), [0, 1, 2, 3]);

@@ -52,15 +52,22 @@ export class PartitionLeases {
 
   async start(): Promise<void> {
     await this.tick();
-    this.timer = setInterval(() => {
-      this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.opts.onError?.(e));
-    }, Math.max(200, Math.floor(this.opts.ttlMs / 3)));
+    this.timer = setInterval(
+      () => {
+        this.ticking = this.ticking.then(() => this.tick()).catch((e) => this.opts.onError?.(e));
+      },
+      Math.max(200, Math.floor(this.opts.ttlMs / 3)),
+    );
   }
 
   /** Renews owned leases and tries to take free or expired ones. */
   async tick(): Promise<void> {
     if (this.stopped) return;
-    const value = (): string => JSON.stringify({ owner: this.opts.owner, expiresAt: this.now() + this.opts.ttlMs } satisfies LeaseValue);
+    const value = (): string =>
+      JSON.stringify({
+        owner: this.opts.owner,
+        expiresAt: this.now() + this.opts.ttlMs,
+      } satisfies LeaseValue);
     for (let p = 0; p < this.opts.partitions; p++) {
       if (this.stopped) return;
       const key = Keys.lease(p);
@@ -79,7 +86,9 @@ export class PartitionLeases {
       try {
         let newRev: number;
         if (!current || current.operation !== "PUT") {
-          newRev = current ? await this.kv.update(key, value(), current.revision) : await this.kv.create(key, value());
+          newRev = current
+            ? await this.kv.update(key, value(), current.revision)
+            : await this.kv.create(key, value());
         } else {
           const lease = current.json<LeaseValue>();
           if (lease.owner !== this.opts.owner && lease.expiresAt > this.now()) continue;

@@ -14,7 +14,8 @@ export async function partitionCount(leases: KV, wanted = DEFAULT_PARTITIONS): P
   } catch {
     const e = await leases.get(Keys.partitionCount);
     const n = e ? Number(e.string()) : Number.NaN;
-    if (!Number.isInteger(n) || n < 1) throw new Error(`invalid ${Keys.partitionCount} in leases bucket: ${e?.string()}`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`invalid ${Keys.partitionCount} in leases bucket: ${e?.string()}`);
     return n;
   }
 }

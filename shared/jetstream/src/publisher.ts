@@ -7,7 +7,13 @@
  * the stream deduplicates.
  */
 import { Headers as HeaderNames } from "@jetstep/core";
-import { createInbox, headers, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import {
+  createInbox,
+  headers,
+  type Msg,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 
 export type PublishResult =
   | { ok: true; stream: string; seq: number; duplicate: boolean }
@@ -107,7 +113,12 @@ export class Publisher {
           description: ack.error.description,
         });
       } else {
-        p.resolve({ ok: true, stream: ack.stream ?? "", seq: ack.seq ?? 0, duplicate: ack.duplicate === true });
+        p.resolve({
+          ok: true,
+          stream: ack.stream ?? "",
+          seq: ack.seq ?? 0,
+          duplicate: ack.duplicate === true,
+        });
       }
     } catch (e) {
       p.reject(new Error(`unreadable publish ack for ${p.subject}: ${(e as Error).message}`));

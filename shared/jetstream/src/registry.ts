@@ -22,7 +22,8 @@ export class Registry {
     const key = Keys.app(app.appId);
     const prev = await this.kv.get(key);
     const prevApp = prev && prev.operation === "PUT" ? prev.json<AppRecord>() : undefined;
-    const modified = !prevApp || JSON.stringify({ ...prevApp, syncedAt: 0 }) !== JSON.stringify({ ...app, syncedAt: 0 });
+    const modified =
+      !prevApp || JSON.stringify({ ...prevApp, syncedAt: 0 }) !== JSON.stringify({ ...app, syncedAt: 0 });
     await this.kv.put(key, JSON.stringify(app));
     this.apply(app.appId, app);
     return modified;

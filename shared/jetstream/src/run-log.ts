@@ -6,7 +6,7 @@
  */
 import { ReplayError, type RunLogEntry, Streams, Subjects } from "@jetstep/core";
 import type { JetStreamManager } from "@nats-io/jetstream";
-import type { PublishResult, Publisher } from "./publisher.ts";
+import type { Publisher, PublishResult } from "./publisher.ts";
 
 export interface LogMessage {
   seq: number;
@@ -33,7 +33,8 @@ export class RunLog {
       } catch {
         throw new ReplayError(out.length + 1, `message ${m.seq} of run ${runId} is not JSON`);
       }
-      if (!Array.isArray(entries)) throw new ReplayError(out.length + 1, `message ${m.seq} of run ${runId} is not a list of entries`);
+      if (!Array.isArray(entries))
+        throw new ReplayError(out.length + 1, `message ${m.seq} of run ${runId} is not a list of entries`);
       out.push({ seq: m.seq, entries });
       seq = m.seq + 1;
     }
@@ -41,7 +42,12 @@ export class RunLog {
   }
 
   /** Appends entries (already numbered) after the message with stream sequence `expectedLastSeq`. */
-  append(runId: string, entries: RunLogEntry[], expectedLastSeq: number, headers?: Record<string, string>): Promise<PublishResult> {
+  append(
+    runId: string,
+    entries: RunLogEntry[],
+    expectedLastSeq: number,
+    headers?: Record<string, string>,
+  ): Promise<PublishResult> {
     const first = entries[0];
     if (!first) throw new Error("append needs at least one entry");
     return this.publisher.publish(Subjects.run(runId), JSON.stringify(entries), {

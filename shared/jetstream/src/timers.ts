@@ -20,9 +20,13 @@ export class TimerStore {
 
   /** Arms a timer; re-arming the same (run, timer) id within 2 min is deduplicated. */
   async arm(timer: TimerRecord): Promise<StoredTimer> {
-    const seq = await this.publisher.publishJson(Subjects.timer(timer.partition, timer.runId, timer.timerId), timer, {
-      msgId: `${timer.runId}-${timer.timerId}`,
-    });
+    const seq = await this.publisher.publishJson(
+      Subjects.timer(timer.partition, timer.runId, timer.timerId),
+      timer,
+      {
+        msgId: `${timer.runId}-${timer.timerId}`,
+      },
+    );
     return { ...timer, seq };
   }
 

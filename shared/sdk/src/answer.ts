@@ -15,7 +15,12 @@ export function baseHeaders(framework: string): Record<string, string> {
 }
 
 /** A JSON answer with the base headers. */
-export function jsonAnswer(framework: string, status: number, body: unknown, extra: Record<string, string> = {}): HttpAnswer {
+export function jsonAnswer(
+  framework: string,
+  status: number,
+  body: unknown,
+  extra: Record<string, string> = {},
+): HttpAnswer {
   return { status, headers: { ...baseHeaders(framework), ...extra }, body: JSON.stringify(body) };
 }
 
@@ -47,7 +52,12 @@ export function answerExecution(framework: string, result: ExecutionResult): Htt
       return jsonAnswer(
         framework,
         500,
-        { error, requestedStep: result.stepId, foundSteps: result.foundSteps, totalFoundSteps: result.foundSteps.length },
+        {
+          error,
+          requestedStep: result.stepId,
+          foundSteps: result.foundSteps,
+          totalFoundSteps: result.foundSteps.length,
+        },
         { ...version, [Header.NoRetry]: "false" },
       );
     }

@@ -32,9 +32,7 @@ export const callBodySchema = z.looseObject({
   events: z.array(record).nullish(),
   steps: z.record(z.string(), z.unknown()).nullish(),
   ctx: callCtxSchema,
-  version: z
-    .union([z.literal(-1), z.literal(1), z.literal(2)], { error: "expected -1, 1 or 2" })
-    .nullish(),
+  version: z.union([z.literal(-1), z.literal(1), z.literal(2)], { error: "expected -1, 1 or 2" }).nullish(),
 });
 
 export type CallBody = z.infer<typeof callBodySchema>;

@@ -64,7 +64,8 @@ export function resolveClientSettings(options: JetstepOptions): ClientSettings {
     baseUrl: options.baseUrl ?? pick("JETSTEP_BASE_URL", "INNGEST_BASE_URL") ?? DEFAULT_BASE_URL,
     eventKey: options.eventKey ?? pick("JETSTEP_EVENT_KEY", "INNGEST_EVENT_KEY"),
     signingKey: options.signingKey ?? pick("JETSTEP_SIGNING_KEY", "INNGEST_SIGNING_KEY"),
-    signingKeyFallback: options.signingKeyFallback ?? pick("JETSTEP_SIGNING_KEY_FALLBACK", "INNGEST_SIGNING_KEY_FALLBACK"),
+    signingKeyFallback:
+      options.signingKeyFallback ?? pick("JETSTEP_SIGNING_KEY_FALLBACK", "INNGEST_SIGNING_KEY_FALLBACK"),
     serveOrigin: options.serveOrigin ?? pick("JETSTEP_SERVE_ORIGIN", "INNGEST_SERVE_ORIGIN"),
   };
   const parsed = optionsSchema.safeParse(raw);

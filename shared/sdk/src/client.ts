@@ -1,7 +1,7 @@
 import { type ClientSettings, type JetstepOptions, resolveClientSettings } from "./client-options.ts";
 import { InvalidConfigError } from "./errors.ts";
-import { type FunctionConfigInput, parseFunctionDefinition, type TriggerInput } from "./function-config.ts";
 import { type Handler, JetstepFunction } from "./function.ts";
+import { type FunctionConfigInput, parseFunctionDefinition, type TriggerInput } from "./function-config.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { sendEvents } from "./send.ts";
 import type { EventInput } from "./step-tools.ts";
@@ -56,9 +56,17 @@ export class Jetstep {
   ): JetstepFunction<TData, TResult> {
     const parsed = parseFunctionDefinition(config, trigger);
     if (typeof handler !== "function") {
-      throw new InvalidConfigError("handler", `createFunction(${JSON.stringify(parsed.config.id)}): handler must be a function`);
+      throw new InvalidConfigError(
+        "handler",
+        `createFunction(${JSON.stringify(parsed.config.id)}): handler must be a function`,
+      );
     }
-    return new JetstepFunction<TData, TResult>({ appId: this.id, config: parsed.config, triggers: parsed.triggers, handler });
+    return new JetstepFunction<TData, TResult>({
+      appId: this.id,
+      config: parsed.config,
+      triggers: parsed.triggers,
+      handler,
+    });
   }
 
   /**

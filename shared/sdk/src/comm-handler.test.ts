@@ -16,9 +16,21 @@ describe("malformed calls are answered 400 naming the field", () => {
     ["empty body", { rawBody: "" }, /missing/],
     ["event missing", { body: { ...callBody(), event: undefined } }, /^Invalid call body: event: /],
     ["ctx missing", { body: { ...callBody(), ctx: undefined } }, /^Invalid call body: ctx: /],
-    ["run_id wrong type", { body: { ...callBody(), ctx: { ...(callBody().ctx as object), run_id: 7 } } }, /ctx\.run_id: /],
-    ["attempt negative", { body: { ...callBody(), ctx: { ...(callBody().ctx as object), attempt: -1 } } }, /ctx\.attempt: /],
-    ["use_api true", { body: { ...callBody(), ctx: { ...(callBody().ctx as object), use_api: true } } }, /ctx\.use_api: use_api:true is not supported/],
+    [
+      "run_id wrong type",
+      { body: { ...callBody(), ctx: { ...(callBody().ctx as object), run_id: 7 } } },
+      /ctx\.run_id: /,
+    ],
+    [
+      "attempt negative",
+      { body: { ...callBody(), ctx: { ...(callBody().ctx as object), attempt: -1 } } },
+      /ctx\.attempt: /,
+    ],
+    [
+      "use_api true",
+      { body: { ...callBody(), ctx: { ...(callBody().ctx as object), use_api: true } } },
+      /ctx\.use_api: use_api:true is not supported/,
+    ],
     ["version 0", { body: { ...callBody(), version: 0 } }, /version: expected -1, 1 or 2/],
     ["steps not an object", { body: { ...callBody(), steps: [1] } }, /steps: /],
   ];
@@ -76,7 +88,9 @@ describe("signatures (signing key configured)", () => {
   const body = callBody();
   const raw = JSON.stringify(body);
   const t = String(Math.floor(signed.now() / 1000));
-  const header = (payload: string, k = key, ts = t) => ({ "X-Inngest-Signature": `t=${ts}&s=${signPayload(payload, k, ts)}` });
+  const header = (payload: string, k = key, ts = t) => ({
+    "X-Inngest-Signature": `t=${ts}&s=${signPayload(payload, k, ts)}`,
+  });
 
   test("over the raw body: accepted", async () => {
     const a = await drive(sopts, { fnId: "app-echo", rawBody: raw, headers: header(raw) });
@@ -106,7 +120,11 @@ describe("signatures (signing key configured)", () => {
     });
   }
   test("without a signing key, signatures are not checked", async () => {
-    const a = await drive(opts, { fnId: "app-echo", body: callBody(), headers: { "X-Inngest-Signature": "t=1&s=00" } });
+    const a = await drive(opts, {
+      fnId: "app-echo",
+      body: callBody(),
+      headers: { "X-Inngest-Signature": "t=1&s=00" },
+    });
     assert.equal(a.status, 200);
   });
 });
@@ -116,7 +134,11 @@ test("the failure handler runs as <id>-failure with the rebuilt error", async ()
   const fn = c.createFunction(
     {
       id: "fragile",
-      onFailure: async ({ error, event }) => ({ name: error.name, message: error.message, failed: event.data.function_id }),
+      onFailure: async ({ error, event }) => ({
+        name: error.name,
+        message: error.message,
+        failed: event.data.function_id,
+      }),
     },
     { event: "test/event" },
     async () => {
@@ -125,9 +147,17 @@ test("the failure handler runs as <id>-failure with the rebuilt error", async ()
   );
   const failedEvent = {
     name: "inngest/function.failed",
-    data: { function_id: "app-fragile", run_id: "r0", error: { name: "TypeError", message: "boom" }, event: { name: "test/event", data: {} } },
+    data: {
+      function_id: "app-fragile",
+      run_id: "r0",
+      error: { name: "TypeError", message: "boom" },
+      event: { name: "test/event", data: {} },
+    },
   };
-  const a = await drive({ client: c, functions: [fn] }, { fnId: "app-fragile-failure", body: callBody({ event: failedEvent }) });
+  const a = await drive(
+    { client: c, functions: [fn] },
+    { fnId: "app-fragile-failure", body: callBody({ event: failedEvent }) },
+  );
   assert.equal(a.status, 200);
   assert.deepEqual(a.json, { name: "TypeError", message: "boom", failed: "app-fragile" });
 });
@@ -136,7 +166,10 @@ describe("serve() option checks", () => {
   test("duplicate ids", () => {
     const f = client.createFunction({ id: "dup" }, { event: "a" }, () => 1);
     const g = client.createFunction({ id: "dup" }, { event: "b" }, () => 2);
-    assert.throws(() => createRequestHandler({ client, functions: [f, g] }, "t"), (e) => e instanceof InvalidConfigError && /duplicate function id "app-dup"/.test(e.message));
+    assert.throws(
+      () => createRequestHandler({ client, functions: [f, g] }, "t"),
+      (e) => e instanceof InvalidConfigError && /duplicate function id "app-dup"/.test(e.message),
+    );
   });
   test("a function of another app", () => {
     const other = testClient({ id: "other" });
@@ -144,6 +177,9 @@ describe("serve() option checks", () => {
     assert.throws(() => createRequestHandler({ client, functions: [f] }, "t"), /belongs to app "other"/);
   });
   test("not a function object", () => {
-    assert.throws(() => createRequestHandler({ client, functions: [{} as never] }, "t"), (e) => e instanceof InvalidConfigError && e.field === "functions.0");
+    assert.throws(
+      () => createRequestHandler({ client, functions: [{} as never] }, "t"),
+      (e) => e instanceof InvalidConfigError && e.field === "functions.0",
+    );
   });
 });

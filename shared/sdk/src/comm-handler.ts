@@ -1,5 +1,5 @@
-import { type HttpAnswer, answerExecution, jsonAnswer } from "./answer.ts";
-import { parseCallBody, type CallBody } from "./call-schema.ts";
+import { answerExecution, type HttpAnswer, jsonAnswer } from "./answer.ts";
+import { type CallBody, parseCallBody } from "./call-schema.ts";
 import { Jetstep } from "./client.ts";
 import { BodyTooLargeError, InvalidCallError, InvalidConfigError } from "./errors.ts";
 import { executeCall } from "./execution.ts";
@@ -48,17 +48,30 @@ type Entry = { fn: JetstepFunction<never, unknown>; kind: "main" | "failure" };
  */
 export function createRequestHandler(options: ServeOptions, framework: string): RequestHandler {
   const { client } = options;
-  if (!(client instanceof Jetstep)) throw new InvalidConfigError("client", "serve(): client must be a Jetstep instance");
-  if (!Array.isArray(options.functions)) throw new InvalidConfigError("functions", "serve(): functions must be an array");
+  if (!(client instanceof Jetstep))
+    throw new InvalidConfigError("client", "serve(): client must be a Jetstep instance");
+  if (!Array.isArray(options.functions))
+    throw new InvalidConfigError("functions", "serve(): functions must be an array");
   const entries = new Map<string, Entry>();
   options.functions.forEach((fn, i) => {
-    if (!(fn instanceof JetstepFunction)) throw new InvalidConfigError(`functions.${i}`, `serve(): functions[${i}] is not a function from createFunction()`);
+    if (!(fn instanceof JetstepFunction))
+      throw new InvalidConfigError(
+        `functions.${i}`,
+        `serve(): functions[${i}] is not a function from createFunction()`,
+      );
     if (fn.appId !== client.id) {
-      throw new InvalidConfigError(`functions.${i}`, `serve(): function "${fn.id}" belongs to app "${fn.appId}", not "${client.id}"`);
+      throw new InvalidConfigError(
+        `functions.${i}`,
+        `serve(): function "${fn.id}" belongs to app "${fn.appId}", not "${client.id}"`,
+      );
     }
-    for (const [id, kind] of [[fn.wireId, "main"], [fn.failureWireId, "failure"]] as const) {
+    for (const [id, kind] of [
+      [fn.wireId, "main"],
+      [fn.failureWireId, "failure"],
+    ] as const) {
       if (id === undefined) continue;
-      if (entries.has(id)) throw new InvalidConfigError(`functions.${i}`, `serve(): duplicate function id "${id}"`);
+      if (entries.has(id))
+        throw new InvalidConfigError(`functions.${i}`, `serve(): duplicate function id "${id}"`);
       entries.set(id, { fn: fn as JetstepFunction<never, unknown>, kind });
     }
   });
@@ -84,7 +97,12 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     const appUrl = new URL(options.servePath ?? req.url.pathname, origin);
     const body = buildRegisterBody({ appId: client.id, appUrl, framework, functions });
     const deployId = req.url.searchParams.get(Query.DeployId) ?? undefined;
-    const outcome = await syncApp({ client, body, framework, deployId: deployId === "undefined" ? undefined : deployId });
+    const outcome = await syncApp({
+      client,
+      body,
+      framework,
+      deployId: deployId === "undefined" ? undefined : deployId,
+    });
     return jsonAnswer(framework, outcome.status, outcome.body, { [Header.SyncKind]: "out_of_band" });
   };
 
@@ -95,7 +113,12 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     const { signingKey, signingKeyFallback } = client.settings;
     if (signingKey) {
       const keys = signingKeyFallback ? [signingKey, signingKeyFallback] : [signingKey];
-      const check = verifySignature({ header: req.header(Header.Signature), body: received, keys, nowMs: client.now() });
+      const check = verifySignature({
+        header: req.header(Header.Signature),
+        body: received,
+        keys,
+        nowMs: client.now(),
+      });
       if (!check.ok) {
         client.logger.warn({ fnId, reason: check.reason }, "rejected call: bad signature");
         return jsonAnswer(framework, 401, { message: "Unauthorized", error: check.reason });
@@ -113,11 +136,15 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
       return jsonAnswer(
         framework,
         500,
-        { name: "Error", message: `Function "${fnId}" was not found in this app; is the app synced correctly?` },
+        {
+          name: "Error",
+          message: `Function "${fnId}" was not found in this app; is the app synced correctly?`,
+        },
         { [Header.NoRetry]: "false" },
       );
     }
-    const rawStepId = req.url.searchParams.get(Query.StepId) || req.header(Header.StepId) || DISCOVERY_STEP_ID;
+    const rawStepId =
+      req.url.searchParams.get(Query.StepId) || req.header(Header.StepId) || DISCOVERY_STEP_ID;
     const requestedStepId = rawStepId === DISCOVERY_STEP_ID ? undefined : rawStepId;
     const logger = client.logger.child({ runId: call.ctx.run_id, fnId });
     const event = call.event as unknown as JetstepEvent;
@@ -182,7 +209,10 @@ function decodeBody(body: ReceivedBody): unknown {
       try {
         return JSON.parse(body.text);
       } catch (cause) {
-        throw new InvalidCallError("(body)", `Invalid call body: not JSON (${cause instanceof Error ? cause.message : String(cause)})`);
+        throw new InvalidCallError(
+          "(body)",
+          `Invalid call body: not JSON (${cause instanceof Error ? cause.message : String(cause)})`,
+        );
       }
     default: {
       const _exhaustive: never = body;

@@ -56,9 +56,13 @@ export class InvalidConfigError extends JetstepError {
 /** A duration that is neither a non-negative number of ms nor a string like `"30s"`, `"2h45m"`, `"1w"`. */
 export class InvalidDurationError extends JetstepError {
   constructor(input: string) {
-    super(ErrorCode.InvalidDuration, `Invalid duration ${JSON.stringify(input)}: use ms or e.g. "30s", "2h45m", "1d"`, {
-      retriable: false,
-    });
+    super(
+      ErrorCode.InvalidDuration,
+      `Invalid duration ${JSON.stringify(input)}: use ms or e.g. "30s", "2h45m", "1d"`,
+      {
+        retriable: false,
+      },
+    );
     this.name = "InvalidDurationError";
   }
 }
@@ -82,7 +86,6 @@ export class SendEventError extends JetstepError {
     this.status = status;
   }
 }
-
 
 /** A request body larger than the serve adapter accepts; answered with 413. */
 export class BodyTooLargeError extends JetstepError {

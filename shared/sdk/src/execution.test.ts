@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { NonRetriableError, RetryAfterError } from "./user-errors.ts";
 import { callBody, drive, memoryLogger, sha1, testClient } from "./test-helpers.ts";
+import { NonRetriableError, RetryAfterError } from "./user-errors.ts";
 
 const client = testClient();
 const fns = {
@@ -24,26 +24,46 @@ const fns = {
       throw new RetryAfterError("later", 30_000);
     });
   }),
-  retryAfterDate: client.createFunction({ id: "retry-after-date" }, { event: "test/event" }, async ({ step }) => {
-    await step.run("s1", () => {
-      throw new RetryAfterError("later", new Date("2030-01-01T00:00:00Z"));
-    });
-  }),
+  retryAfterDate: client.createFunction(
+    { id: "retry-after-date" },
+    { event: "test/event" },
+    async ({ step }) => {
+      await step.run("s1", () => {
+        throw new RetryAfterError("later", new Date("2030-01-01T00:00:00Z"));
+      });
+    },
+  ),
   throwsOutside: client.createFunction({ id: "throws-outside" }, { event: "test/event" }, async () => {
     throw new Error("outside");
   }),
-  nonRetriableOutside: client.createFunction({ id: "non-retriable-outside" }, { event: "test/event" }, async () => {
-    throw new NonRetriableError("outside-nr");
-  }),
-  retryAfterOutside: client.createFunction({ id: "retry-after-outside" }, { event: "test/event" }, async () => {
-    throw new RetryAfterError("outside-ra", "2m");
-  }),
-  returns: client.createFunction({ id: "returns" }, { event: "test/event" }, async ({ event, runId, attempt }) => ({
-    got: event.data,
-    runId,
-    attempt,
-  })),
-  returnsUndefined: client.createFunction({ id: "returns-undefined" }, { event: "test/event" }, async () => undefined),
+  nonRetriableOutside: client.createFunction(
+    { id: "non-retriable-outside" },
+    { event: "test/event" },
+    async () => {
+      throw new NonRetriableError("outside-nr");
+    },
+  ),
+  retryAfterOutside: client.createFunction(
+    { id: "retry-after-outside" },
+    { event: "test/event" },
+    async () => {
+      throw new RetryAfterError("outside-ra", "2m");
+    },
+  ),
+  returns: client.createFunction(
+    { id: "returns" },
+    { event: "test/event" },
+    async ({ event, runId, attempt }) => ({
+      got: event.data,
+      runId,
+      attempt,
+    }),
+  ),
+  returnsUndefined: client.createFunction(
+    { id: "returns-undefined" },
+    { event: "test/event" },
+    async () => undefined,
+  ),
   parallel: client.createFunction({ id: "parallel" }, { event: "test/event" }, async ({ step }) => {
     const [p, q] = await Promise.all([step.run("p", () => "P"), step.run("q", () => "Q")]);
     return p + q;
@@ -52,15 +72,19 @@ const fns = {
     await step.run("s1", () => 1);
     return "unreached";
   }),
-  memoErrCaught: client.createFunction({ id: "memo-err-caught" }, { event: "test/event" }, async ({ step }) => {
-    try {
-      await step.run("s1", () => 1);
-      return "no error";
-    } catch (e) {
-      const err = e as Error & { stepId?: string; code?: string };
-      return { name: err.name, message: err.message, stepId: err.stepId, code: err.code };
-    }
-  }),
+  memoErrCaught: client.createFunction(
+    { id: "memo-err-caught" },
+    { event: "test/event" },
+    async ({ step }) => {
+      try {
+        await step.run("s1", () => 1);
+        return "no error";
+      } catch (e) {
+        const err = e as Error & { stepId?: string; code?: string };
+        return { name: err.name, message: err.message, stepId: err.stepId, code: err.code };
+      }
+    },
+  ),
   repeat: client.createFunction({ id: "repeat" }, { event: "test/event" }, async ({ step }) => {
     const out: string[] = [];
     for (let i = 0; i < 3; i++) out.push(await step.run("same", () => `v${i}`));
@@ -82,14 +106,30 @@ describe("(a) a new step.run", () => {
     assert.equal(a.headers["x-inngest-req-version"], "2");
     assert.match(a.headers["x-inngest-sdk"] ?? "", /^js:jetstep-v/);
     assert.deepEqual(a.json, [
-      { id: sha1("s1"), op: "StepRun", name: "s1", displayName: "s1", opts: {}, userland: { id: "s1" }, data: { v: 1 } },
+      {
+        id: sha1("s1"),
+        op: "StepRun",
+        name: "s1",
+        displayName: "s1",
+        opts: {},
+        userland: { id: "s1" },
+        data: { v: 1 },
+      },
     ]);
   });
   test("with disable_immediate_execution it is only planned", async () => {
     const a = await call("ok", callBody({ disableImmediateExecution: true }));
     assert.equal(a.status, 206);
     assert.deepEqual(a.json, [
-      { id: sha1("s1"), op: "StepPlanned", name: "s1", displayName: "s1", opts: {}, userland: { id: "s1" }, data: null },
+      {
+        id: sha1("s1"),
+        op: "StepPlanned",
+        name: "s1",
+        displayName: "s1",
+        opts: {},
+        userland: { id: "s1" },
+        data: null,
+      },
     ]);
   });
   test("a memoized step returns its data and the function completes (200)", async () => {
@@ -110,7 +150,10 @@ describe("(b) a step throws a normal error", () => {
     assert.equal(op?.op, "StepError");
     assert.equal(op?.id, sha1("s1"));
     assert.equal(op?.data, null);
-    assert.deepEqual({ ...(op?.error as object), stack: "…" }, { name: "TypeError", message: "boom", stack: "…", __serialized: true });
+    assert.deepEqual(
+      { ...(op?.error as object), stack: "…" },
+      { name: "TypeError", message: "boom", stack: "…", __serialized: true },
+    );
   });
   test("max_attempts absent counts as not last", async () => {
     const a = await call("stepThrows", callBody({ attempt: 9, maxAttempts: null }));
@@ -202,21 +245,53 @@ describe("(g) parallel steps", () => {
     const a = await call("parallel", callBody());
     assert.equal(a.status, 206);
     assert.deepEqual(a.json, [
-      { id: sha1("p"), op: "StepPlanned", name: "p", displayName: "p", opts: {}, userland: { id: "p" }, data: null },
-      { id: sha1("q"), op: "StepPlanned", name: "q", displayName: "q", opts: {}, userland: { id: "q" }, data: null },
+      {
+        id: sha1("p"),
+        op: "StepPlanned",
+        name: "p",
+        displayName: "p",
+        opts: {},
+        userland: { id: "p" },
+        data: null,
+      },
+      {
+        id: sha1("q"),
+        op: "StepPlanned",
+        name: "q",
+        displayName: "q",
+        opts: {},
+        userland: { id: "q" },
+        data: null,
+      },
     ]);
   });
   test("stepId runs exactly the planned step named", async () => {
     const a = await call("parallel", callBody(), { stepId: sha1("q") });
     assert.equal(a.status, 206);
-    assert.deepEqual(a.json, [{ id: sha1("q"), op: "StepRun", name: "q", displayName: "q", opts: {}, userland: { id: "q" }, data: "Q" }]);
+    assert.deepEqual(a.json, [
+      {
+        id: sha1("q"),
+        op: "StepRun",
+        name: "q",
+        displayName: "q",
+        opts: {},
+        userland: { id: "q" },
+        data: "Q",
+      },
+    ]);
   });
   test("with one of them memoized the other is the only new step and runs at once", async () => {
     const a = await call("parallel", callBody({ steps: { [sha1("p")]: { data: "P" } } }));
-    assert.deepEqual((a.json as { op: string; id: string }[]).map((o) => [o.op, o.id]), [["StepRun", sha1("q")]]);
+    assert.deepEqual(
+      (a.json as { op: string; id: string }[]).map((o) => [o.op, o.id]),
+      [["StepRun", sha1("q")]],
+    );
   });
   test("both memoized: the function completes", async () => {
-    const a = await call("parallel", callBody({ steps: { [sha1("p")]: { data: "P" }, [sha1("q")]: { data: "Q" } } }));
+    const a = await call(
+      "parallel",
+      callBody({ steps: { [sha1("p")]: { data: "P" }, [sha1("q")]: { data: "Q" } } }),
+    );
     assert.equal(a.status, 200);
     assert.equal(a.json, "PQ");
   });
@@ -266,7 +341,13 @@ describe("repeated step ids", () => {
     assert.equal(op?.name, "same");
     const done = await call(
       "repeat",
-      callBody({ steps: { [sha1("same")]: { data: "v0" }, [sha1("same:1")]: { data: "v1" }, [sha1("same:2")]: { data: "v2" } } }),
+      callBody({
+        steps: {
+          [sha1("same")]: { data: "v0" },
+          [sha1("same:1")]: { data: "v1" },
+          [sha1("same:2")]: { data: "v2" },
+        },
+      }),
     );
     assert.deepEqual(done.json, ["v0", "v1", "v2"]);
   });
@@ -285,7 +366,10 @@ test("the logger carries runId and fnId and stays silent while memoized steps re
     });
     logger.info("after b");
   });
-  await drive({ client: c, functions: [fn] }, { fnId: "app-logs", body: callBody({ steps: { [sha1("a")]: { data: 1 } } }) });
+  await drive(
+    { client: c, functions: [fn] },
+    { fnId: "app-logs", body: callBody({ steps: { [sha1("a")]: { data: 1 } } }) },
+  );
   const messages = lines.filter((l) => l.level === "info").map((l) => l.args[0]);
   assert.deepEqual(messages, ["before b", "inside b"]);
   const line = lines.find((l) => l.args[0] === "before b");
@@ -294,7 +378,9 @@ test("the logger carries runId and fnId and stays silent while memoized steps re
 
 test("a step result that can't be serialized fails the step without retry", async () => {
   const c = testClient();
-  const fn = c.createFunction({ id: "bigint" }, { event: "test/event" }, async ({ step }) => step.run("s", () => 10n));
+  const fn = c.createFunction({ id: "bigint" }, { event: "test/event" }, async ({ step }) =>
+    step.run("s", () => 10n),
+  );
   const a = await drive({ client: c, functions: [fn] }, { fnId: "app-bigint", body: callBody() });
   assert.equal(a.headers["x-inngest-no-retry"], "true");
   const [op] = a.json as { op: string; error: { message: string } }[];
@@ -311,5 +397,8 @@ test("an un-awaited new step is reported even though the handler returned", asyn
   });
   const a = await drive({ client: c, functions: [fn] }, { fnId: "app-fire-and-forget", body: callBody() });
   assert.equal(a.status, 206);
-  assert.deepEqual((a.json as { op: string }[]).map((o) => o.op), ["StepPlanned", "Sleep"]);
+  assert.deepEqual(
+    (a.json as { op: string }[]).map((o) => o.op),
+    ["StepPlanned", "Sleep"],
+  );
 });

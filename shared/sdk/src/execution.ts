@@ -4,7 +4,7 @@ import { type Logger, replayAwareLogger } from "./logger.ts";
 import { type MemoEntry, parseMemoEntry } from "./memo.ts";
 import { serializeError, toError } from "./serialize-error.ts";
 import { StepIdAllocator } from "./step-ids.ts";
-import { type EventInput, type StepRequest, type StepTools, createStepTools } from "./step-tools.ts";
+import { createStepTools, type EventInput, type StepRequest, type StepTools } from "./step-tools.ts";
 import { isNonRetriable, retryAfterOf } from "./user-errors.ts";
 import { type OutgoingOp, type SerializedError, StepOpCode } from "./wire.ts";
 
@@ -17,7 +17,11 @@ export type ExecutionResult =
   | { type: "function-rejected"; error: SerializedError; retriable: Retriability }
   | { type: "step-ran"; op: OutgoingOp; retriable?: Retriability }
   | { type: "steps-found"; ops: OutgoingOp[] }
-  | { type: "step-not-found"; stepId: string; foundSteps: { id: string; name?: string; displayName: string }[] };
+  | {
+      type: "step-not-found";
+      stepId: string;
+      foundSteps: { id: string; name?: string; displayName: string }[];
+    };
 
 export interface ExecuteCallInput {
   call: CallBody;
@@ -207,7 +211,11 @@ class Execution {
         return this.#runStep(decision.step);
       case "found": {
         const only = this.#newSteps.length === 1 ? this.#newSteps[0] : undefined;
-        if (only?.request.run && only.request.op === StepOpCode.StepPlanned && !this.#input.call.ctx.disable_immediate_execution) {
+        if (
+          only?.request.run &&
+          only.request.op === StepOpCode.StepPlanned &&
+          !this.#input.call.ctx.disable_immediate_execution
+        ) {
           return this.#runStep(only);
         }
         return { type: "steps-found", ops: this.#newSteps.map((s) => ({ ...this.#opBase(s), data: null })) };
@@ -294,7 +302,10 @@ function toJsonValue(value: unknown): { ok: true; value: unknown } | { ok: false
     const reason = cause instanceof Error ? cause.message : String(cause);
     return {
       ok: false,
-      error: new JetstepError(ErrorCode.NotSerializable, `Result is not JSON-serializable: ${reason}`, { cause, retriable: false }),
+      error: new JetstepError(ErrorCode.NotSerializable, `Result is not JSON-serializable: ${reason}`, {
+        cause,
+        retriable: false,
+      }),
     };
   }
 }

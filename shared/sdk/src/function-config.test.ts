@@ -15,14 +15,45 @@ describe("createFunction validates config and triggers, naming the field", () =>
     ["negative retries", { id: "f", retries: -1 }, { event: "a" }, "config.retries"],
     ["fractional retries", { id: "f", retries: 1.5 }, { event: "a" }, "config.retries", /integer/],
     ["unknown option", { id: "f", retry: 3 }, { event: "a" }, "config", /retry/],
-    ["concurrency limit type", { id: "f", concurrency: { limit: "5" } }, { event: "a" }, "config.concurrency"],
-    ["throttle bad period", { id: "f", throttle: { limit: 1, period: "soon" } }, { event: "a" }, "config.throttle.period", /invalid duration "soon"/],
-    ["rateLimit missing limit", { id: "f", rateLimit: { period: "1h" } }, { event: "a" }, "config.rateLimit.limit"],
+    [
+      "concurrency limit type",
+      { id: "f", concurrency: { limit: "5" } },
+      { event: "a" },
+      "config.concurrency",
+    ],
+    [
+      "throttle bad period",
+      { id: "f", throttle: { limit: 1, period: "soon" } },
+      { event: "a" },
+      "config.throttle.period",
+      /invalid duration "soon"/,
+    ],
+    [
+      "rateLimit missing limit",
+      { id: "f", rateLimit: { period: "1h" } },
+      { event: "a" },
+      "config.rateLimit.limit",
+    ],
     ["debounce missing period", { id: "f", debounce: {} }, { event: "a" }, "config.debounce.period"],
-    ["batchEvents maxSize 0", { id: "f", batchEvents: { maxSize: 0, timeout: "5s" } }, { event: "a" }, "config.batchEvents.maxSize"],
+    [
+      "batchEvents maxSize 0",
+      { id: "f", batchEvents: { maxSize: 0, timeout: "5s" } },
+      { event: "a" },
+      "config.batchEvents.maxSize",
+    ],
     ["cancelOn not an array", { id: "f", cancelOn: { event: "x" } }, { event: "a" }, "config.cancelOn"],
-    ["cancelOn item without event", { id: "f", cancelOn: [{ match: "data.id" }] }, { event: "a" }, "config.cancelOn.0.event"],
-    ["timeouts bad finish", { id: "f", timeouts: { finish: "later" } }, { event: "a" }, "config.timeouts.finish"],
+    [
+      "cancelOn item without event",
+      { id: "f", cancelOn: [{ match: "data.id" }] },
+      { event: "a" },
+      "config.cancelOn.0.event",
+    ],
+    [
+      "timeouts bad finish",
+      { id: "f", timeouts: { finish: "later" } },
+      { event: "a" },
+      "config.timeouts.finish",
+    ],
     ["onFailure not a function", { id: "f", onFailure: "x" }, { event: "a" }, "config.onFailure"],
     ["empty trigger array", { id: "f" }, [], "trigger", /at least one/],
     ["trigger without event or cron", { id: "f" }, { name: "a" }, "trigger"],
@@ -45,7 +76,10 @@ describe("createFunction validates config and triggers, naming the field", () =>
     });
   }
   test("a handler that isn't a function", () => {
-    assert.throws(() => client.createFunction({ id: "f" }, { event: "a" }, "nope" as never), (e) => e instanceof InvalidConfigError && e.field === "handler");
+    assert.throws(
+      () => client.createFunction({ id: "f" }, { event: "a" }, "nope" as never),
+      (e) => e instanceof InvalidConfigError && e.field === "handler",
+    );
   });
 });
 
@@ -72,10 +106,16 @@ test("a valid definition is frozen and gets the wire id <appId>-<fnId>", () => {
 
 describe("new Jetstep() options", () => {
   test("baseUrl from JETSTEP_BASE_URL, then INNGEST_BASE_URL, then the default", () => {
-    assert.equal(testClient({ env: { JETSTEP_BASE_URL: "http://a:1/", INNGEST_BASE_URL: "http://b:2" } }).baseUrl, "http://a:1");
+    assert.equal(
+      testClient({ env: { JETSTEP_BASE_URL: "http://a:1/", INNGEST_BASE_URL: "http://b:2" } }).baseUrl,
+      "http://a:1",
+    );
     assert.equal(testClient({ env: { INNGEST_BASE_URL: "http://b:2" } }).baseUrl, "http://b:2");
     assert.equal(testClient({ env: {} }).baseUrl, "http://localhost:8288");
-    assert.equal(testClient({ baseUrl: "http://c:3", env: { JETSTEP_BASE_URL: "http://a:1" } }).baseUrl, "http://c:3");
+    assert.equal(
+      testClient({ baseUrl: "http://c:3", env: { JETSTEP_BASE_URL: "http://a:1" } }).baseUrl,
+      "http://c:3",
+    );
   });
   test("keys from env", () => {
     const c = testClient({ env: { INNGEST_EVENT_KEY: "ek", JETSTEP_SIGNING_KEY: "signkey-dev-00" } });
@@ -83,7 +123,13 @@ describe("new Jetstep() options", () => {
     assert.equal(c.settings.signingKey, "signkey-dev-00");
   });
   test("invalid options name the field", () => {
-    assert.throws(() => testClient({ id: "" }), (e) => e instanceof InvalidConfigError && e.field === "id");
-    assert.throws(() => testClient({ baseUrl: "localhost:8288" }), (e) => e instanceof InvalidConfigError && e.field === "baseUrl");
+    assert.throws(
+      () => testClient({ id: "" }),
+      (e) => e instanceof InvalidConfigError && e.field === "id",
+    );
+    assert.throws(
+      () => testClient({ baseUrl: "localhost:8288" }),
+      (e) => e instanceof InvalidConfigError && e.field === "baseUrl",
+    );
   });
 });

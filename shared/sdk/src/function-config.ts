@@ -14,15 +14,22 @@ const duration = z.union([z.number(), z.string()]).superRefine((value, ctx) => {
   try {
     parseDuration(value);
   } catch {
-    ctx.addIssue({ code: "custom", message: `invalid duration ${JSON.stringify(value)} (use ms or e.g. "30s", "2h45m", "1d")` });
+    ctx.addIssue({
+      code: "custom",
+      message: `invalid duration ${JSON.stringify(value)} (use ms or e.g. "30s", "2h45m", "1d")`,
+    });
   }
 });
 const positiveInt = z.number().int().min(1);
 
 const concurrencyItem = z.union(
   [
-  z.number().int().min(0),
-  z.strictObject({ limit: z.number().int().min(0), key: expression.optional(), scope: z.enum(["fn", "env", "account"]).optional() }),
+    z.number().int().min(0),
+    z.strictObject({
+      limit: z.number().int().min(0),
+      key: expression.optional(),
+      scope: z.enum(["fn", "env", "account"]).optional(),
+    }),
   ],
   { error: "must be a limit, or { limit, key?, scope? }" },
 );
@@ -33,7 +40,9 @@ export const functionConfigSchema = z.strictObject({
     .string()
     .min(1, { error: "must be a non-empty string" })
     .max(128)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, { error: "may contain only letters, digits, '-', '_', '.', ':' and must start with a letter or digit" }),
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]*$/, {
+      error: "may contain only letters, digits, '-', '_', '.', ':' and must start with a letter or digit",
+    }),
   name: nonEmpty.optional(),
   retries: z.number().int({ error: "must be an integer" }).min(0).max(MAX_RETRIES).optional(),
   concurrency: z
@@ -42,38 +51,67 @@ export const functionConfigSchema = z.strictObject({
     })
     .optional(),
   throttle: z
-    .strictObject({ limit: positiveInt, period: duration, burst: positiveInt.optional(), key: expression.optional() })
+    .strictObject({
+      limit: positiveInt,
+      period: duration,
+      burst: positiveInt.optional(),
+      key: expression.optional(),
+    })
     .optional(),
   rateLimit: z.strictObject({ limit: positiveInt, period: duration, key: expression.optional() }).optional(),
-  debounce: z.strictObject({ period: duration, key: expression.optional(), timeout: duration.optional() }).optional(),
+  debounce: z
+    .strictObject({ period: duration, key: expression.optional(), timeout: duration.optional() })
+    .optional(),
   priority: z.strictObject({ run: expression.optional() }).optional(),
   batchEvents: z
-    .strictObject({ maxSize: positiveInt, timeout: duration, key: expression.optional(), if: expression.optional() })
+    .strictObject({
+      maxSize: positiveInt,
+      timeout: duration,
+      key: expression.optional(),
+      if: expression.optional(),
+    })
     .optional(),
   cancelOn: z
     .array(
-      z.strictObject({ event: nonEmpty, if: expression.optional(), match: expression.optional(), timeout: duration.optional() }),
+      z.strictObject({
+        event: nonEmpty,
+        if: expression.optional(),
+        match: expression.optional(),
+        timeout: duration.optional(),
+      }),
     )
     .optional(),
   idempotency: expression.optional(),
   singleton: z.strictObject({ key: expression.optional(), mode: z.enum(["skip", "cancel"]) }).optional(),
   timeouts: z.strictObject({ start: duration.optional(), finish: duration.optional() }).optional(),
   /** Runs (as function `<appId>-<id>-failure`, 1 retry) after this function fails for good. */
-  onFailure: z.custom<FailureHandler>((v) => typeof v === "function", { error: "must be a function" }).optional(),
+  onFailure: z
+    .custom<FailureHandler>((v) => typeof v === "function", { error: "must be a function" })
+    .optional(),
 });
 
 const eventTrigger = z.strictObject({ event: nonEmpty, if: expression.optional() });
 const cronTrigger = z.strictObject({
-  cron: nonEmpty.refine((c) => c.replace(/^TZ=\S+\s+/, "").trim().split(/\s+/).length >= 5, {
-    error: "must have 5 fields, optionally prefixed with TZ=Area/City",
-  }),
+  cron: nonEmpty.refine(
+    (c) =>
+      c
+        .replace(/^TZ=\S+\s+/, "")
+        .trim()
+        .split(/\s+/).length >= 5,
+    {
+      error: "must have 5 fields, optionally prefixed with TZ=Area/City",
+    },
+  ),
 });
 const trigger = z.union([eventTrigger, cronTrigger], { error: "must be { event, if? } or { cron }" });
 
 /** A trigger given to `createFunction`: one, or an array of at least one. */
-export const triggersSchema = z.union([trigger, z.array(trigger).min(1, { error: "must list at least one trigger" })], {
-  error: "must be { event, if? }, { cron }, or a non-empty array of them",
-});
+export const triggersSchema = z.union(
+  [trigger, z.array(trigger).min(1, { error: "must list at least one trigger" })],
+  {
+    error: "must be { event, if? }, { cron }, or a non-empty array of them",
+  },
+);
 
 /** The config argument of `createFunction` (see the schema above for limits). */
 export type FunctionConfigInput = z.input<typeof functionConfigSchema>;
@@ -89,7 +127,10 @@ export type TriggerInput = { event: string; if?: string } | { cron: string };
  * name the first bad property, e.g. `createFunction("send-email"): config.retries: Too big: expected
  * number to be <=20`.
  */
-export function parseFunctionDefinition(config: unknown, triggers: unknown): { config: FunctionConfig; triggers: Trigger[] } {
+export function parseFunctionDefinition(
+  config: unknown,
+  triggers: unknown,
+): { config: FunctionConfig; triggers: Trigger[] } {
   const fnLabel = describeFn(config);
   const c = functionConfigSchema.safeParse(config);
   if (!c.success) throw toConfigError(fnLabel, "config", c.error);

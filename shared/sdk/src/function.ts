@@ -31,7 +31,9 @@ export interface FunctionFailedData extends Record<string, unknown> {
   event: JetstepEvent;
 }
 
-export type Handler<TData = Record<string, unknown>, TResult = unknown> = (ctx: FunctionContext<TData>) => TResult | Promise<TResult>;
+export type Handler<TData = Record<string, unknown>, TResult = unknown> = (
+  ctx: FunctionContext<TData>,
+) => TResult | Promise<TResult>;
 export type FailureHandler = (ctx: FailureContext) => unknown;
 
 /**
@@ -48,7 +50,12 @@ export class JetstepFunction<TData = Record<string, unknown>, TResult = unknown>
   readonly triggers: readonly Readonly<Trigger>[];
   readonly handler: Handler<TData, TResult>;
 
-  constructor(args: { appId: string; config: FunctionConfig; triggers: Trigger[]; handler: Handler<TData, TResult> }) {
+  constructor(args: {
+    appId: string;
+    config: FunctionConfig;
+    triggers: Trigger[];
+    handler: Handler<TData, TResult>;
+  }) {
     this.appId = args.appId;
     this.id = args.config.id;
     this.wireId = `${args.appId}-${args.config.id}`;

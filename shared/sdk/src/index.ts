@@ -3,32 +3,49 @@
  * Public surface: the client, function definitions, step tools, serve adapters and errors.
  */
 export { Jetstep } from "./client.ts";
-export type { JetstepOptions, ClientSettings } from "./client-options.ts";
-export { JetstepFunction } from "./function.ts";
-export type { FunctionContext, FailureContext, FunctionFailedData, Handler, FailureHandler } from "./function.ts";
-export type { FunctionConfigInput, FunctionConfig, Trigger, TriggerInput, EventTrigger, CronTrigger } from "./function-config.ts";
-export { referenceFunction } from "./step-tools.ts";
-export type { StepTools, StepIdInput, EventInput, InvokeTarget, FunctionReference } from "./step-tools.ts";
-export type { DurationInput } from "./duration.ts";
-export type { JetstepEvent, OutgoingOp, SerializedError } from "./wire.ts";
-export type { Logger, LogFn } from "./logger.ts";
-
-export { serve } from "./serve-node.ts";
-export { serveExpress } from "./serve-express.ts";
-export type { ExpressLikeRequest } from "./serve-express.ts";
-export { serveFastify, fastifyPlugin } from "./serve-fastify.ts";
-export type { FastifyLikeInstance, FastifyLikeReply, FastifyLikeRequest, FastifyServeOptions } from "./serve-fastify.ts";
+export type { ClientSettings, JetstepOptions } from "./client-options.ts";
 export type { ServeOptions } from "./comm-handler.ts";
-
-export { NonRetriableError, RetryAfterError } from "./user-errors.ts";
+export type { DurationInput } from "./duration.ts";
 export {
+  BodyTooLargeError,
   ErrorCode,
-  JetstepError,
-  StepError,
+  InvalidCallError,
   InvalidConfigError,
   InvalidDurationError,
-  InvalidCallError,
+  JetstepError,
   SendEventError,
-  BodyTooLargeError,
+  StepError,
 } from "./errors.ts";
+export type {
+  FailureContext,
+  FailureHandler,
+  FunctionContext,
+  FunctionFailedData,
+  Handler,
+} from "./function.ts";
+export { JetstepFunction } from "./function.ts";
+export type {
+  CronTrigger,
+  EventTrigger,
+  FunctionConfig,
+  FunctionConfigInput,
+  Trigger,
+  TriggerInput,
+} from "./function-config.ts";
+export type { LogFn, Logger } from "./logger.ts";
+export type { ExpressLikeRequest } from "./serve-express.ts";
+export { serveExpress } from "./serve-express.ts";
+export type {
+  FastifyLikeInstance,
+  FastifyLikeReply,
+  FastifyLikeRequest,
+  FastifyServeOptions,
+} from "./serve-fastify.ts";
+export { fastifyPlugin, serveFastify } from "./serve-fastify.ts";
+export { serve } from "./serve-node.ts";
+export type { EventInput, FunctionReference, InvokeTarget, StepIdInput, StepTools } from "./step-tools.ts";
+export { referenceFunction } from "./step-tools.ts";
+
+export { NonRetriableError, RetryAfterError } from "./user-errors.ts";
 export { SDK_VERSION } from "./version.ts";
+export type { JetstepEvent, OutgoingOp, SerializedError } from "./wire.ts";

@@ -24,7 +24,12 @@ export function parseMemoEntry(value: unknown): MemoEntry {
 
 function normalizeError(raw: unknown): SerializedError {
   const o = typeof raw === "object" && raw !== null ? (raw as Record<string, unknown>) : {};
-  const message = typeof o.message === "string" && o.message !== "" ? o.message : typeof o.error === "string" ? o.error : "Unknown error";
+  const message =
+    typeof o.message === "string" && o.message !== ""
+      ? o.message
+      : typeof o.error === "string"
+        ? o.error
+        : "Unknown error";
   return {
     ...o,
     name: typeof o.name === "string" && o.name !== "" ? o.name : "Error",

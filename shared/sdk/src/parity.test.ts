@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { referenceFunction } from "./step-tools.ts";
 import { serve } from "./serve-node.ts";
+import { referenceFunction } from "./step-tools.ts";
 import { callBody, fakeGateway, listen, memoryLogger, sha1, testClient } from "./test-helpers.ts";
 import { NonRetriableError, RetryAfterError } from "./user-errors.ts";
 
@@ -61,7 +61,11 @@ function defs(E: { NonRetriableError: Any; RetryAfterError: Any }, ref: (id: str
       await step.sleep("short", 500);
       await step.sleepUntil("until", new Date("2030-01-01T00:00:00Z"));
       const ev = await step.waitForEvent("wait", { event: "x/y", timeout: "3d", match: "data.userId" });
-      const ev2 = await step.waitForEvent("wait2", { event: "x/z", timeout: 60_000, if: "async.data.ok == true" });
+      const ev2 = await step.waitForEvent("wait2", {
+        event: "x/z",
+        timeout: 60_000,
+        if: "async.data.ok == true",
+      });
       const inv = await step.invoke("inv", { function: ref("other"), data: { k: 1 }, timeout: "1h" });
       const sent = await step.sendEvent("send", { name: "x/sent", data: { a: 1 } });
       return { ev, ev2, inv, sent };
@@ -84,15 +88,15 @@ describe("parity with the official inngest SDK", () => {
     const inngestNode: Any = await import("inngest/node");
     const silent = { info() {}, warn() {}, error() {}, debug() {} };
     const app = new inngest.Inngest({ id: "app", logger: silent });
-    const theirs = Object.entries(defs(inngest, (id) => inngest.referenceFunction({ functionId: id }))).map(([id, handler]) =>
-      app.createFunction({ id, triggers: { event: "test/event" } }, handler),
+    const theirs = Object.entries(defs(inngest, (id) => inngest.referenceFunction({ functionId: id }))).map(
+      ([id, handler]) => app.createFunction({ id, triggers: { event: "test/event" } }, handler),
     );
     official = await listen(inngestNode.serve({ client: app, functions: theirs }));
 
     const client = testClient({ baseUrl: gateway.url, logger: memoryLogger() });
-    const mine = Object.entries(defs({ NonRetriableError, RetryAfterError }, (id) => referenceFunction({ functionId: id }))).map(
-      ([id, handler]) => client.createFunction({ id }, { event: "test/event" }, handler as never),
-    );
+    const mine = Object.entries(
+      defs({ NonRetriableError, RetryAfterError }, (id) => referenceFunction({ functionId: id })),
+    ).map(([id, handler]) => client.createFunction({ id }, { event: "test/event" }, handler as never));
     ours = await listen(serve({ client, functions: mine }));
   });
   after(async () => {
@@ -120,7 +124,8 @@ describe("parity with the official inngest SDK", () => {
     if (Array.isArray(value)) return value.map(normalize);
     if (value && typeof value === "object") {
       const o = value as Record<string, unknown>;
-      if (typeof o.name === "string" && typeof o.message === "string" && "stack" in o) return { name: o.name, message: o.message };
+      if (typeof o.name === "string" && typeof o.message === "string" && "stack" in o)
+        return { name: o.name, message: o.message };
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(o)) if (k !== "timing") out[k] = normalize(v);
       return out;
@@ -129,12 +134,16 @@ describe("parity with the official inngest SDK", () => {
   }
 
   async function same(fn: Name, body: Body, stepId?: string): Promise<Answer> {
-    const [theirs, mine] = await Promise.all([post(official.url, fn, body, stepId), post(ours.url, fn, body, stepId)]);
+    const [theirs, mine] = await Promise.all([
+      post(official.url, fn, body, stepId),
+      post(ours.url, fn, body, stepId),
+    ]);
     assert.deepEqual(mine, theirs);
     return mine;
   }
 
-  const memo = (entries: Record<string, unknown>) => Object.fromEntries(Object.entries(entries).map(([k, v]) => [sha1(k), v]));
+  const memo = (entries: Record<string, unknown>) =>
+    Object.fromEntries(Object.entries(entries).map(([k, v]) => [sha1(k), v]));
 
   test("(a) new step runs at once; planned when immediate execution is off; memo hit completes", async () => {
     assert.equal((await same("ok", callBody())).status, 206);
@@ -173,13 +182,20 @@ describe("parity with the official inngest SDK", () => {
     await same("parallel", callBody({ steps: memo({ p: { data: "P" }, q: { data: "Q" } }) }));
   });
   test("(h) memoized error, uncaught", async () => {
-    assert.equal((await same("ok", callBody({ steps: memo({ s1: { error: { name: "TypeError", message: "boom" } } }) }))).status, 400);
+    assert.equal(
+      (await same("ok", callBody({ steps: memo({ s1: { error: { name: "TypeError", message: "boom" } } }) })))
+        .status,
+      400,
+    );
   });
   test("repeated ids", async () => {
     await same("repeat", callBody());
     await same("repeat", callBody({ steps: memo({ same: { data: "v0" } }) }));
     await same("repeat", callBody({ steps: memo({ same: { data: "v0" }, "same:1": { data: "v1" } }) }));
-    await same("repeat", callBody({ steps: memo({ same: { data: "v0" }, "same:1": { data: "v1" }, "same:2": { data: "v2" } }) }));
+    await same(
+      "repeat",
+      callBody({ steps: memo({ same: { data: "v0" }, "same:1": { data: "v1" }, "same:2": { data: "v2" } }) }),
+    );
   });
   test("sleep, sleepUntil, waitForEvent, invoke, sendEvent", async () => {
     const steps: Record<string, unknown> = {};
@@ -197,6 +213,14 @@ describe("parity with the official inngest SDK", () => {
       steps[sha1(id)] = value;
     }
     assert.equal((await same("tools", callBody({ steps }))).status, 200);
-    await same("tools", callBody({ steps: { ...steps, [sha1("inv")]: { error: { name: "InngestInvokeTimeoutError", message: "timed out" } } } }));
+    await same(
+      "tools",
+      callBody({
+        steps: {
+          ...steps,
+          [sha1("inv")]: { error: { name: "InngestInvokeTimeoutError", message: "timed out" } },
+        },
+      }),
+    );
   });
 });

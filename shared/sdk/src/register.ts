@@ -1,7 +1,7 @@
 import type { Jetstep } from "./client.ts";
 import { formatDuration, parseDuration } from "./duration.ts";
-import { DEFAULT_RETRIES } from "./function-config.ts";
 import { FAILURE_SUFFIX, type JetstepFunction } from "./function.ts";
+import { DEFAULT_RETRIES } from "./function-config.ts";
 import { hashSigningKey } from "./signature.ts";
 import { SDK_IDENT } from "./version.ts";
 import { DISCOVERY_STEP_ID, Header, InternalEvent, Query } from "./wire.ts";
@@ -11,7 +11,9 @@ export interface RegisterFunction {
   id: string;
   name: string;
   triggers: ({ event: string; expression?: string } | { cron: string })[];
-  steps: { step: { id: string; name: string; runtime: { type: "http"; url: string }; retries: { attempts: number } } };
+  steps: {
+    step: { id: string; name: string; runtime: { type: "http"; url: string }; retries: { attempts: number } };
+  };
   [flowControl: string]: unknown;
 }
 
@@ -26,7 +28,17 @@ export interface RegisterBody {
   functions: RegisterFunction[];
 }
 
-const PASS_THROUGH = ["concurrency", "throttle", "rateLimit", "debounce", "priority", "batchEvents", "idempotency", "singleton", "timeouts"] as const;
+const PASS_THROUGH = [
+  "concurrency",
+  "throttle",
+  "rateLimit",
+  "debounce",
+  "priority",
+  "batchEvents",
+  "idempotency",
+  "singleton",
+  "timeouts",
+] as const;
 
 /** Builds the register body for `functions` served at `appUrl` (its query string is dropped). */
 export function buildRegisterBody(args: {
@@ -45,7 +57,11 @@ export function buildRegisterBody(args: {
       id: fn.wireId,
       name: config.name ?? config.id,
       triggers: fn.triggers.map((t) =>
-        "cron" in t ? { cron: t.cron } : t.if === undefined ? { event: t.event } : { event: t.event, expression: t.if },
+        "cron" in t
+          ? { cron: t.cron }
+          : t.if === undefined
+            ? { event: t.event }
+            : { event: t.event, expression: t.if },
       ),
       steps: stepsFor(url, fn.wireId, config.retries ?? DEFAULT_RETRIES),
     };
@@ -65,12 +81,22 @@ export function buildRegisterBody(args: {
       functions.push({
         id,
         name: `${entry.name} (failure)`,
-        triggers: [{ event: InternalEvent.FunctionFailed, expression: `event.data.function_id == '${fn.wireId}'` }],
+        triggers: [
+          { event: InternalEvent.FunctionFailed, expression: `event.data.function_id == '${fn.wireId}'` },
+        ],
         steps: stepsFor(url, id, 1),
       });
     }
   }
-  return { url: url.href, deployType: "ping", framework: args.framework, appName: args.appId, sdk: SDK_IDENT, v: "0.1", functions };
+  return {
+    url: url.href,
+    deployType: "ping",
+    framework: args.framework,
+    appName: args.appId,
+    sdk: SDK_IDENT,
+    v: "0.1",
+    functions,
+  };
 }
 
 function stepsFor(appUrl: URL, wireId: string, attempts: number): RegisterFunction["steps"] {
@@ -78,7 +104,12 @@ function stepsFor(appUrl: URL, wireId: string, attempts: number): RegisterFuncti
   stepUrl.searchParams.set(Query.FnId, wireId);
   stepUrl.searchParams.set(Query.StepId, DISCOVERY_STEP_ID);
   return {
-    step: { id: DISCOVERY_STEP_ID, name: DISCOVERY_STEP_ID, runtime: { type: "http", url: stepUrl.href }, retries: { attempts } },
+    step: {
+      id: DISCOVERY_STEP_ID,
+      name: DISCOVERY_STEP_ID,
+      runtime: { type: "http", url: stepUrl.href },
+      retries: { attempts },
+    },
   };
 }
 
@@ -93,7 +124,12 @@ export interface SyncOutcome {
  * gateway's reply: 2xx → 200 `{message:"Successfully registered", modified}`; otherwise the gateway's
  * status (or its body's `status`) and `error`; unreachable → 500. Never throws.
  */
-export async function syncApp(args: { client: Jetstep; body: RegisterBody; framework: string; deployId?: string }): Promise<SyncOutcome> {
+export async function syncApp(args: {
+  client: Jetstep;
+  body: RegisterBody;
+  framework: string;
+  deployId?: string;
+}): Promise<SyncOutcome> {
   const { client } = args;
   const target = new URL(`${client.baseUrl}/fn/register`);
   if (args.deployId) target.searchParams.set(Query.DeployId, args.deployId);
@@ -126,8 +162,10 @@ export async function syncApp(args: { client: Jetstep; body: RegisterBody; frame
     client.logger.debug({ url: target.href, modified, functions: args.body.functions.length }, "synced");
     return { status: 200, body: { message: "Successfully registered", modified } };
   }
-  const status = typeof reply.status === "number" && reply.status >= 400 ? reply.status : res.ok ? 500 : res.status;
-  const message = typeof reply.error === "string" ? reply.error : text.slice(0, 500) || `register answered ${res.status}`;
+  const status =
+    typeof reply.status === "number" && reply.status >= 400 ? reply.status : res.ok ? 500 : res.status;
+  const message =
+    typeof reply.error === "string" ? reply.error : text.slice(0, 500) || `register answered ${res.status}`;
   client.logger.error({ url: target.href, status: res.status, message }, "sync rejected");
   return { status, body: { message, modified } };
 }

@@ -7,7 +7,10 @@ test("send() posts an array to /e/<key> and returns the ids", async () => {
   const gw = await fakeGateway(() => ({ status: 200, body: { ids: ["a", "b"], status: 200 } }));
   try {
     const client = testClient({ baseUrl: gw.url, eventKey: "k1" });
-    const out = await client.send([{ name: "x/one", data: { n: 1 } }, { name: "x/two", id: "dedupe-me", ts: 5 }]);
+    const out = await client.send([
+      { name: "x/one", data: { n: 1 } },
+      { name: "x/two", id: "dedupe-me", ts: 5 },
+    ]);
     assert.deepEqual(out, { ids: ["a", "b"] });
     const [req] = gw.received;
     assert.equal(req?.url, "/e/k1");
@@ -32,7 +35,10 @@ test("a single event and no key use /e/dev", async () => {
 });
 
 test("a non-2xx answer throws SendEventError with the gateway's message", async () => {
-  const gw = await fakeGateway(() => ({ status: 400, body: { ids: [], status: 400, error: "event name is required" } }));
+  const gw = await fakeGateway(() => ({
+    status: 400,
+    body: { ids: [], status: 400, error: "event name is required" },
+  }));
   try {
     await assert.rejects(testClient({ baseUrl: gw.url }).send({ name: "x" }), (e: unknown) => {
       assert.ok(e instanceof SendEventError);
@@ -49,7 +55,10 @@ test("a non-2xx answer throws SendEventError with the gateway's message", async 
 test("an unreachable gateway throws SendEventError with status 0", async () => {
   const dead = await listen(() => {});
   await dead.close();
-  await assert.rejects(testClient({ baseUrl: dead.url }).send({ name: "x" }), (e) => e instanceof SendEventError && e.status === 0);
+  await assert.rejects(
+    testClient({ baseUrl: dead.url }).send({ name: "x" }),
+    (e) => e instanceof SendEventError && e.status === 0,
+  );
 });
 
 test("an empty list sends nothing; a nameless event is rejected before sending", async () => {

@@ -26,7 +26,8 @@ export async function sendEvents(args: {
   if (args.events.length === 0) return { ids: [] };
   const ts = args.now();
   const body = args.events.map((e, i) => {
-    if (typeof e?.name !== "string" || e.name === "") throw new SendEventError(0, `send(): events[${i}].name must be a non-empty string`);
+    if (typeof e?.name !== "string" || e.name === "")
+      throw new SendEventError(0, `send(): events[${i}].name must be a non-empty string`);
     return { ...e, data: e.data ?? {}, ts: e.ts ?? ts };
   });
   const url = `${args.baseUrl}/e/${encodeURIComponent(args.eventKey ?? "dev")}`;
@@ -38,7 +39,11 @@ export async function sendEvents(args: {
       body: JSON.stringify(body),
     });
   } catch (cause) {
-    throw new SendEventError(0, `send(): could not reach ${url}: ${cause instanceof Error ? cause.message : String(cause)}`, { cause });
+    throw new SendEventError(
+      0,
+      `send(): could not reach ${url}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      { cause },
+    );
   }
   const text = await res.text();
   let json: unknown;
@@ -49,7 +54,8 @@ export async function sendEvents(args: {
   }
   const reply = replySchema.safeParse(json);
   if (!res.ok || !reply.success || reply.data.error !== undefined) {
-    const message = reply.success && reply.data.error ? reply.data.error : text.slice(0, 500) || res.statusText;
+    const message =
+      reply.success && reply.data.error ? reply.data.error : text.slice(0, 500) || res.statusText;
     throw new SendEventError(res.status, `send(): gateway answered ${res.status}: ${message}`);
   }
   return { ids: reply.data.ids };

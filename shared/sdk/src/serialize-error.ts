@@ -18,7 +18,10 @@ export function serializeError(thrown: unknown, depth = 0): SerializedError {
   const code = (error as { code?: unknown }).code;
   if (typeof code === "string") out.code = code;
   if (error.cause !== undefined && depth < MAX_CAUSE_DEPTH) {
-    out.cause = typeof error.cause === "object" && error.cause !== null ? serializeError(error.cause, depth + 1) : error.cause;
+    out.cause =
+      typeof error.cause === "object" && error.cause !== null
+        ? serializeError(error.cause, depth + 1)
+        : error.cause;
   }
   return out;
 }

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type ServeOptions, createRequestHandler } from "./comm-handler.ts";
+import { createRequestHandler, type ServeOptions } from "./comm-handler.ts";
 import { readStream, toIncomingRequest, writeAnswer } from "./node-io.ts";
 import type { ReceivedBody } from "./signature.ts";
 
@@ -25,7 +25,10 @@ export function serveExpress(
 ): (req: ExpressLikeRequest, res: ServerResponse, next: (err?: unknown) => void) => void {
   const handle = createRequestHandler(options, FRAMEWORK);
   return (req, res, next) => {
-    const incoming = toIncomingRequest(req, { path: req.originalUrl ?? req.url, body: () => expressBody(req, options.maxBodyBytes) });
+    const incoming = toIncomingRequest(req, {
+      path: req.originalUrl ?? req.url,
+      body: () => expressBody(req, options.maxBodyBytes),
+    });
     handle(incoming).then(
       (answer) => writeAnswer(res, answer),
       (error: unknown) => next(error),

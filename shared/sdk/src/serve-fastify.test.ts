@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
 import { canonicalJson } from "./canonical-json.ts";
-import { type FastifyLikeInstance, type FastifyLikeReply, fastifyPlugin, serveFastify } from "./serve-fastify.ts";
+import {
+  type FastifyLikeInstance,
+  type FastifyLikeReply,
+  fastifyPlugin,
+  serveFastify,
+} from "./serve-fastify.ts";
 import { signPayload } from "./signature.ts";
 import { callBody, testClient } from "./test-helpers.ts";
 
@@ -37,7 +42,10 @@ describe("fastify plugin with a structural fake instance", () => {
       {
         method: "POST",
         url: "/jobs?fnId=app-echo&stepId=step",
-        headers: { host: "app.local", "x-inngest-signature": `t=${t}&s=${signPayload(canonicalJson(body), key, t)}` },
+        headers: {
+          host: "app.local",
+          "x-inngest-signature": `t=${t}&s=${signPayload(canonicalJson(body), key, t)}`,
+        },
         body,
       },
       reply,
@@ -55,10 +63,14 @@ describe("with real fastify (workspace dev dependency)", async () => {
   } catch {
     Fastify = undefined;
   }
-  test("raw body reaches the handler, signature over raw bytes verifies", { skip: Fastify ? false : "fastify not installed" }, async () => {
+  test("raw body reaches the handler, signature over raw bytes verifies", {
+    skip: Fastify ? false : "fastify not installed",
+  }, async () => {
     type App = FastifyLikeInstance & {
       register(plugin: unknown, opts?: unknown): Promise<void>;
-      inject(opts: object): Promise<{ statusCode: number; headers: Record<string, unknown>; json(): unknown }>;
+      inject(
+        opts: object,
+      ): Promise<{ statusCode: number; headers: Record<string, unknown>; json(): unknown }>;
       close(): Promise<void>;
     };
     const app = (Fastify as (opts?: object) => App)({ logger: false });
@@ -68,7 +80,10 @@ describe("with real fastify (workspace dev dependency)", async () => {
       const ok = await app.inject({
         method: "POST",
         url: "/api/inngest?fnId=app-echo&stepId=step",
-        headers: { "content-type": "application/json", "x-inngest-signature": `t=${t}&s=${signPayload(raw, key, t)}` },
+        headers: {
+          "content-type": "application/json",
+          "x-inngest-signature": `t=${t}&s=${signPayload(raw, key, t)}`,
+        },
         payload: raw,
       });
       assert.equal(ok.statusCode, 200);
@@ -83,7 +98,10 @@ describe("with real fastify (workspace dev dependency)", async () => {
       const malformed = await app.inject({
         method: "POST",
         url: "/api/inngest?fnId=app-echo",
-        headers: { "content-type": "application/json", "x-inngest-signature": `t=${t}&s=${signPayload("{nope", key, t)}` },
+        headers: {
+          "content-type": "application/json",
+          "x-inngest-signature": `t=${t}&s=${signPayload("{nope", key, t)}`,
+        },
         payload: "{nope",
       });
       assert.equal(malformed.statusCode, 400);

@@ -1,4 +1,4 @@
-import { type ServeOptions, createRequestHandler } from "./comm-handler.ts";
+import { createRequestHandler, type ServeOptions } from "./comm-handler.ts";
 import type { ReceivedBody } from "./signature.ts";
 import { Header } from "./wire.ts";
 
@@ -54,7 +54,9 @@ export function serveFastify(options: FastifyServeOptions): (instance: FastifyLi
   const path = options.path ?? DEFAULT_PATH;
   return async (instance) => {
     try {
-      instance.addContentTypeParser?.("application/json", { parseAs: "string" }, (_req, body, done) => done(null, body));
+      instance.addContentTypeParser?.("application/json", { parseAs: "string" }, (_req, body, done) =>
+        done(null, body),
+      );
     } catch {
       // the parent scope already set a custom JSON parser: keep it, bodies arrive parsed
     }
@@ -85,7 +87,10 @@ export function serveFastify(options: FastifyServeOptions): (instance: FastifyLi
  * The same plugin for `app.register(fastifyPlugin, { client, functions, path })`, taking the serve
  * options from fastify's plugin options.
  */
-export async function fastifyPlugin(instance: FastifyLikeInstance, options: FastifyServeOptions): Promise<void> {
+export async function fastifyPlugin(
+  instance: FastifyLikeInstance,
+  options: FastifyServeOptions,
+): Promise<void> {
   await serveFastify(options)(instance);
 }
 

@@ -25,7 +25,10 @@ describe("serve() for node:http over loopback", () => {
         batchEvents: { maxSize: 10, timeout: "5s" },
         idempotency: "event.data.id",
         timeouts: { start: "1m", finish: "1h" },
-        cancelOn: [{ event: "user/deleted", match: "data.userId", timeout: "1d" }, { event: "user/banned", if: "async.data.x == 1" }],
+        cancelOn: [
+          { event: "user/deleted", match: "data.userId", timeout: "1d" },
+          { event: "user/banned", if: "async.data.x == 1" },
+        ],
         onFailure: () => "cleanup",
       },
       [{ event: "user/signup", if: "event.data.plan == 'pro'" }, { cron: "TZ=Europe/Paris 0 9 * * *" }],
@@ -48,7 +51,10 @@ describe("serve() for node:http over loopback", () => {
     assert.equal(res.status, 206);
     assert.equal(res.headers.get("x-inngest-framework"), "nodejs");
     const ops = (await res.json()) as { op: string; data: unknown }[];
-    assert.deepEqual(ops.map((o) => [o.op, o.data]), [["StepRun", "done"]]);
+    assert.deepEqual(
+      ops.map((o) => [o.op, o.data]),
+      [["StepRun", "done"]],
+    );
   });
 
   test("GET introspects", async () => {
@@ -84,7 +90,10 @@ describe("serve() for node:http over loopback", () => {
         {
           id: "app-send-welcome-email",
           name: "Send welcome email",
-          triggers: [{ event: "user/signup", expression: "event.data.plan == 'pro'" }, { cron: "TZ=Europe/Paris 0 9 * * *" }],
+          triggers: [
+            { event: "user/signup", expression: "event.data.plan == 'pro'" },
+            { cron: "TZ=Europe/Paris 0 9 * * *" },
+          ],
           steps: {
             step: {
               id: "step",
@@ -109,7 +118,12 @@ describe("serve() for node:http over loopback", () => {
         {
           id: "app-send-welcome-email-failure",
           name: "Send welcome email (failure)",
-          triggers: [{ event: "inngest/function.failed", expression: "event.data.function_id == 'app-send-welcome-email'" }],
+          triggers: [
+            {
+              event: "inngest/function.failed",
+              expression: "event.data.function_id == 'app-send-welcome-email'",
+            },
+          ],
           steps: {
             step: {
               id: "step",
@@ -124,7 +138,12 @@ describe("serve() for node:http over loopback", () => {
           name: "plain",
           triggers: [{ event: "x/y" }],
           steps: {
-            step: { id: "step", name: "step", runtime: { type: "http", url: `${url}?fnId=app-plain&stepId=step` }, retries: { attempts: 4 } },
+            step: {
+              id: "step",
+              name: "step",
+              runtime: { type: "http", url: `${url}?fnId=app-plain&stepId=step` },
+              retries: { attempts: 4 },
+            },
           },
         },
       ],
@@ -137,7 +156,6 @@ describe("serve() for node:http over loopback", () => {
     assert.equal(res.status, 400);
     assert.deepEqual(await res.json(), { message: "functions.0.triggers: required", modified: false });
   });
-
 });
 
 describe("sync details", () => {
@@ -145,16 +163,24 @@ describe("sync details", () => {
     const gateway = await fakeGateway(() => ({ status: 200, body: { ok: true, modified: false } }));
     const client = testClient({ baseUrl: gateway.url, signingKey: "signkey-prod-00" });
     const fn = client.createFunction({ id: "f" }, { event: "a" }, () => 1);
-    const app = await listen(serve({ client, functions: [fn], serveOrigin: "https://app.example.com", servePath: "/jobs" }));
+    const app = await listen(
+      serve({ client, functions: [fn], serveOrigin: "https://app.example.com", servePath: "/jobs" }),
+    );
     try {
       const res = await fetch(`${app.url}/api/inngest?deployId=d-1`, { method: "PUT" });
       assert.equal(res.status, 200);
       const [req] = gateway.received;
       assert.equal(req?.url, "/fn/register?deployId=d-1");
-      assert.equal(req?.headers.authorization, "Bearer signkey-prod-6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+      assert.equal(
+        req?.headers.authorization,
+        "Bearer signkey-prod-6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+      );
       const body = JSON.parse(req?.body ?? "") as RegisterBody;
       assert.equal(body.url, "https://app.example.com/jobs");
-      assert.equal(body.functions[0]?.steps.step.runtime.url, "https://app.example.com/jobs?fnId=app-f&stepId=step");
+      assert.equal(
+        body.functions[0]?.steps.step.runtime.url,
+        "https://app.example.com/jobs?fnId=app-f&stepId=step",
+      );
     } finally {
       await app.close();
       await gateway.close();
@@ -165,7 +191,10 @@ describe("sync details", () => {
     const fn = client.createFunction({ id: "f" }, { event: "a" }, () => 1);
     const app = await listen(serve({ client, functions: [fn], maxBodyBytes: 100 }));
     try {
-      const res = await fetch(`${app.url}/api/inngest?fnId=app-f`, { method: "POST", body: "x".repeat(5000) });
+      const res = await fetch(`${app.url}/api/inngest?fnId=app-f`, {
+        method: "POST",
+        body: "x".repeat(5000),
+      });
       assert.equal(res.status, 413);
     } finally {
       await app.close();

@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { type ServeOptions, createRequestHandler } from "./comm-handler.ts";
+import { createRequestHandler, type ServeOptions } from "./comm-handler.ts";
 import { toIncomingRequest, writeAnswer } from "./node-io.ts";
 
 const FRAMEWORK = "nodejs";
@@ -14,6 +14,8 @@ const FRAMEWORK = "nodejs";
 export function serve(options: ServeOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const handle = createRequestHandler(options, FRAMEWORK);
   return (req, res) => {
-    void handle(toIncomingRequest(req, { maxBodyBytes: options.maxBodyBytes })).then((answer) => writeAnswer(res, answer));
+    void handle(toIncomingRequest(req, { maxBodyBytes: options.maxBodyBytes })).then((answer) =>
+      writeAnswer(res, answer),
+    );
   };
 }

@@ -7,7 +7,10 @@ export const SIGNATURE_MAX_SKEW_MS = 5 * 60 * 1000;
 const KEY_PREFIX = /^signkey-\w+-/;
 
 /** A request body as the serve adapter got it: the raw text, or a value a framework already parsed. */
-export type ReceivedBody = { kind: "raw"; text: string } | { kind: "parsed"; value: unknown } | { kind: "none" };
+export type ReceivedBody =
+  | { kind: "raw"; text: string }
+  | { kind: "parsed"; value: unknown }
+  | { kind: "none" };
 
 export type SignatureCheck = { ok: true } | { ok: false; reason: string };
 
@@ -27,8 +30,10 @@ export function verifySignature(args: {
   const params = new URLSearchParams(args.header);
   const t = params.get("t") ?? "";
   const s = params.get("s") ?? "";
-  if (!/^\d+$/.test(t) || !/^[0-9a-f]+$/i.test(s)) return { ok: false, reason: "malformed x-inngest-signature" };
-  if (Math.abs(args.nowMs - Number(t) * 1000) > SIGNATURE_MAX_SKEW_MS) return { ok: false, reason: "signature expired" };
+  if (!/^\d+$/.test(t) || !/^[0-9a-f]+$/i.test(s))
+    return { ok: false, reason: "malformed x-inngest-signature" };
+  if (Math.abs(args.nowMs - Number(t) * 1000) > SIGNATURE_MAX_SKEW_MS)
+    return { ok: false, reason: "signature expired" };
   const given = Buffer.from(s.toLowerCase(), "hex");
   for (const payload of signedPayloads(args.body)) {
     for (const key of args.keys) {
@@ -41,7 +46,9 @@ export function verifySignature(args: {
 
 /** Hex HMAC-SHA256 of `payload + t` with the de-prefixed signing key. */
 export function signPayload(payload: string, signingKey: string, t: string): string {
-  return createHmac("sha256", signingKey.replace(KEY_PREFIX, "")).update(payload + t).digest("hex");
+  return createHmac("sha256", signingKey.replace(KEY_PREFIX, ""))
+    .update(payload + t)
+    .digest("hex");
 }
 
 /** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`: the bearer token for app → server calls. */

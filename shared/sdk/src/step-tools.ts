@@ -63,7 +63,12 @@ export interface StepTools {
    */
   invoke<TResult = unknown>(
     id: StepIdInput,
-    opts: { function: InvokeTarget; data?: Record<string, unknown>; timeout?: DurationInput | Date; v?: string },
+    opts: {
+      function: InvokeTarget;
+      data?: Record<string, unknown>;
+      timeout?: DurationInput | Date;
+      v?: string;
+    },
   ): Promise<TResult>;
   /** Sends events once (a durable step) and returns their ids. Fails/retries like `step.run`. */
   sendEvent(id: StepIdInput, events: EventInput | EventInput[]): Promise<{ ids: string[] }>;
@@ -95,8 +100,16 @@ export function createStepTools(deps: {
   return {
     run: async <T>(idInput: StepIdInput, fn: () => T | Promise<T>): Promise<Awaited<T>> => {
       const { id, displayName } = readId(idInput);
-      if (typeof fn !== "function") throw new InvalidConfigError("fn", `step.run(${JSON.stringify(id)}): fn must be a function`);
-      return (await register({ id, displayName, op: StepOpCode.StepPlanned, opName: id, opts: {}, run: fn })) as Awaited<T>;
+      if (typeof fn !== "function")
+        throw new InvalidConfigError("fn", `step.run(${JSON.stringify(id)}): fn must be a function`);
+      return (await register({
+        id,
+        displayName,
+        op: StepOpCode.StepPlanned,
+        opName: id,
+        opts: {},
+        run: fn,
+      })) as Awaited<T>;
     },
     sleep: async (idInput, duration) => {
       const { id, displayName } = readId(idInput);
@@ -105,28 +118,52 @@ export function createStepTools(deps: {
     sleepUntil: async (idInput, until) => {
       const { id, displayName } = readId(idInput);
       const date = until instanceof Date ? until : new Date(until);
-      if (Number.isNaN(date.getTime())) throw new InvalidConfigError("until", `step.sleepUntil(${JSON.stringify(id)}): invalid date ${String(until)}`);
+      if (Number.isNaN(date.getTime()))
+        throw new InvalidConfigError(
+          "until",
+          `step.sleepUntil(${JSON.stringify(id)}): invalid date ${String(until)}`,
+        );
       await register({ id, displayName, op: StepOpCode.Sleep, opName: date.toISOString(), opts: {} });
     },
-    waitForEvent: async <TData>(idInput: StepIdInput, opts: { event: string; timeout: DurationInput | Date; match?: string; if?: string }) => {
+    waitForEvent: async <TData>(
+      idInput: StepIdInput,
+      opts: { event: string; timeout: DurationInput | Date; match?: string; if?: string },
+    ) => {
       const { id, displayName } = readId(idInput);
       if (typeof opts?.event !== "string" || opts.event === "") {
-        throw new InvalidConfigError("event", `step.waitForEvent(${JSON.stringify(id)}): event must be a non-empty string`);
+        throw new InvalidConfigError(
+          "event",
+          `step.waitForEvent(${JSON.stringify(id)}): event must be a non-empty string`,
+        );
       }
       const wireOpts: Record<string, unknown> = { timeout: toTimeString(opts.timeout) };
       if (opts.match) wireOpts.if = `event.${opts.match} == async.${opts.match}`;
       else if (opts.if) wireOpts.if = opts.if;
-      const found = await register({ id, displayName, op: StepOpCode.WaitForEvent, opName: opts.event, opts: wireOpts });
+      const found = await register({
+        id,
+        displayName,
+        op: StepOpCode.WaitForEvent,
+        opName: opts.event,
+        opts: wireOpts,
+      });
       return (found ?? null) as JetstepEvent<TData> | null;
     },
     invoke: async <TResult>(
       idInput: StepIdInput,
-      opts: { function: InvokeTarget; data?: Record<string, unknown>; timeout?: DurationInput | Date; v?: string },
+      opts: {
+        function: InvokeTarget;
+        data?: Record<string, unknown>;
+        timeout?: DurationInput | Date;
+        v?: string;
+      },
     ) => {
       const { id, displayName } = readId(idInput);
       const functionId = invokeTargetId(opts?.function, deps.appId);
       if (functionId === undefined) {
-        throw new InvalidConfigError("function", `step.invoke(${JSON.stringify(id)}): function must be a created function or referenceFunction({ functionId })`);
+        throw new InvalidConfigError(
+          "function",
+          `step.invoke(${JSON.stringify(id)}): function must be a created function or referenceFunction({ functionId })`,
+        );
       }
       const payload: Record<string, unknown> = { data: opts.data ?? {} };
       if (opts.v !== undefined) payload.v = opts.v;
@@ -151,7 +188,8 @@ export function createStepTools(deps: {
 
 function readId(input: StepIdInput): { id: string; displayName: string } {
   const id = typeof input === "string" ? input : input?.id;
-  if (typeof id !== "string" || id === "") throw new InvalidConfigError("id", "step id must be a non-empty string");
+  if (typeof id !== "string" || id === "")
+    throw new InvalidConfigError("id", "step id must be a non-empty string");
   const name = typeof input === "string" ? undefined : input.name;
   return { id, displayName: name ?? id };
 }

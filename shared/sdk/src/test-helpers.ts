@@ -3,16 +3,21 @@ import { createHash } from "node:crypto";
 import type { HttpAnswer } from "./answer.ts";
 import { Jetstep } from "./client.ts";
 import type { JetstepOptions } from "./client-options.ts";
-import { type ServeOptions, createRequestHandler } from "./comm-handler.ts";
+import { createRequestHandler, type ServeOptions } from "./comm-handler.ts";
 import type { Logger } from "./logger.ts";
 
 export const sha1 = (s: string): string => createHash("sha1").update(s).digest("hex");
 
 /** A logger that records lines instead of printing them. */
-export function memoryLogger(lines: { level: string; bindings: Record<string, unknown>; args: unknown[] }[] = [], bindings: Record<string, unknown> = {}): Logger {
-  const at = (level: string) => (...args: unknown[]) => {
-    lines.push({ level, bindings, args });
-  };
+export function memoryLogger(
+  lines: { level: string; bindings: Record<string, unknown>; args: unknown[] }[] = [],
+  bindings: Record<string, unknown> = {},
+): Logger {
+  const at =
+    (level: string) =>
+    (...args: unknown[]) => {
+      lines.push({ level, bindings, args });
+    };
   return {
     debug: at("debug"),
     info: at("info"),
@@ -24,7 +29,13 @@ export function memoryLogger(lines: { level: string; bindings: Record<string, un
 
 /** A client with no env, a silent logger, and a fixed clock. */
 export function testClient(options: Partial<JetstepOptions> = {}): Jetstep {
-  return new Jetstep({ id: "app", env: {}, logger: memoryLogger(), now: () => 1_700_000_000_000, ...options });
+  return new Jetstep({
+    id: "app",
+    env: {},
+    logger: memoryLogger(),
+    now: () => 1_700_000_000_000,
+    ...options,
+  });
 }
 
 /** A call body as the executor sends it. */
@@ -66,7 +77,15 @@ export interface DrivenAnswer extends HttpAnswer {
 /** Drives the framework-independent handler with a fabricated request (no network). */
 export async function drive(
   options: ServeOptions,
-  req: { method?: string; fnId?: string; stepId?: string; body?: unknown; rawBody?: string; headers?: Record<string, string>; path?: string },
+  req: {
+    method?: string;
+    fnId?: string;
+    stepId?: string;
+    body?: unknown;
+    rawBody?: string;
+    headers?: Record<string, string>;
+    path?: string;
+  },
 ): Promise<DrivenAnswer> {
   const handler = createRequestHandler(options, "test");
   const url = new URL(req.path ?? "/api/inngest", "http://app.local:3000");
@@ -78,7 +97,11 @@ export async function drive(
     url,
     header: (name) => headers[name.toLowerCase()],
     readBody: async () =>
-      req.rawBody !== undefined ? { kind: "raw", text: req.rawBody } : req.body === undefined ? { kind: "none" } : { kind: "raw", text: JSON.stringify(req.body) },
+      req.rawBody !== undefined
+        ? { kind: "raw", text: req.rawBody }
+        : req.body === undefined
+          ? { kind: "none" }
+          : { kind: "raw", text: JSON.stringify(req.body) },
   });
   return { ...answer, json: answer.body === "" ? undefined : JSON.parse(answer.body) };
 }
@@ -103,8 +126,15 @@ export async function listen(
 }
 
 /** A fake gateway that records requests and answers with `reply`. */
-export async function fakeGateway(reply: (req: { method: string; url: string; body: string }) => { status: number; body: unknown }) {
-  const received: { method: string; url: string; headers: import("node:http").IncomingHttpHeaders; body: string }[] = [];
+export async function fakeGateway(
+  reply: (req: { method: string; url: string; body: string }) => { status: number; body: unknown },
+) {
+  const received: {
+    method: string;
+    url: string;
+    headers: import("node:http").IncomingHttpHeaders;
+    body: string;
+  }[] = [];
   const server = await listen((req, res) => {
     let body = "";
     req.on("data", (c: Buffer) => {

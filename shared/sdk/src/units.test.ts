@@ -5,7 +5,7 @@ import { formatDuration, parseDuration, toTimeString } from "./duration.ts";
 import { InvalidDurationError } from "./errors.ts";
 import { parseMemoEntry } from "./memo.ts";
 import { hashSigningKey } from "./signature.ts";
-import { StepIdAllocator, hashStepId } from "./step-ids.ts";
+import { hashStepId, StepIdAllocator } from "./step-ids.ts";
 import { RetryAfterError } from "./user-errors.ts";
 
 describe("step ids", () => {
@@ -36,9 +36,11 @@ describe("durations", () => {
     ["1w", 604_800_000],
     ["250ms", 250],
   ];
-  for (const [input, ms] of ok) test(`parse ${JSON.stringify(input)}`, () => assert.equal(parseDuration(input), ms));
+  for (const [input, ms] of ok)
+    test(`parse ${JSON.stringify(input)}`, () => assert.equal(parseDuration(input), ms));
   for (const bad of ["", "soon", "1y", "5 m", "-1s", -1, Number.NaN]) {
-    test(`reject ${JSON.stringify(bad)}`, () => assert.throws(() => parseDuration(bad), InvalidDurationError));
+    test(`reject ${JSON.stringify(bad)}`, () =>
+      assert.throws(() => parseDuration(bad), InvalidDurationError));
   }
   test("format like the official SDK", () => {
     assert.equal(formatDuration(5_400_000), "1h30m");
@@ -54,7 +56,10 @@ describe("RetryAfterError", () => {
   test("ms and strings round up to seconds; Dates become ISO", () => {
     assert.equal(new RetryAfterError("x", 1500).retryAfter, "2");
     assert.equal(new RetryAfterError("x", "2m").retryAfter, "120");
-    assert.equal(new RetryAfterError("x", new Date("2030-01-01T00:00:00Z")).retryAfter, "2030-01-01T00:00:00.000Z");
+    assert.equal(
+      new RetryAfterError("x", new Date("2030-01-01T00:00:00Z")).retryAfter,
+      "2030-01-01T00:00:00.000Z",
+    );
     assert.throws(() => new RetryAfterError("x", "whenever"), InvalidDurationError);
   });
 });
@@ -75,12 +80,18 @@ describe("memo entries", () => {
 
 describe("canonical JSON (RFC 8785)", () => {
   test("sorts keys recursively, no whitespace, drops undefined", () => {
-    assert.equal(canonicalJson({ b: 1, a: [{ z: 1, y: "é\n" }, null], c: undefined }), '{"a":[{"y":"é\\n","z":1},null],"b":1}');
+    assert.equal(
+      canonicalJson({ b: 1, a: [{ z: 1, y: "é\n" }, null], c: undefined }),
+      '{"a":[{"y":"é\\n","z":1},null],"b":1}',
+    );
     assert.equal(canonicalJson({ n: 1e21, m: 0.1, k: -0 }), '{"k":0,"m":0.1,"n":1e+21}');
   });
 });
 
 test("hashed signing key for the Authorization header", () => {
   // sha256 of the single byte 0x00, keeping the prefix
-  assert.equal(hashSigningKey("signkey-test-00"), "signkey-test-6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d");
+  assert.equal(
+    hashSigningKey("signkey-test-00"),
+    "signkey-test-6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
+  );
 });

@@ -19,7 +19,10 @@ export const CancelRunCommandSchema = z.object({
   reason: z.string(),
 });
 
-export const InboxCommandSchema = z.discriminatedUnion("type", [StartRunCommandSchema, CancelRunCommandSchema]);
+export const InboxCommandSchema = z.discriminatedUnion("type", [
+  StartRunCommandSchema,
+  CancelRunCommandSchema,
+]);
 export type InboxCommand = z.infer<typeof InboxCommandSchema>;
 export type StartRunCommand = z.infer<typeof StartRunCommandSchema>;
 

@@ -14,5 +14,8 @@ export function toSerializedError(value: unknown): SerializedError {
   if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
   const parsed = SerializedErrorSchema.safeParse(value);
   if (parsed.success && typeof value === "object" && value !== null && "message" in value) return parsed.data;
-  return { name: "Error", message: typeof value === "string" ? value : JSON.stringify(value) ?? String(value) };
+  return {
+    name: "Error",
+    message: typeof value === "string" ? value : (JSON.stringify(value) ?? String(value)),
+  };
 }

@@ -5,12 +5,16 @@ export const DEFAULT_RETRIES = 4;
 export const MAX_RETRIES = 20;
 
 export const TriggerSchema = z.union([
-  z.object({ event: z.string().min(1, "must be a non-empty event name"), expression: z.string().optional() }).strict(),
+  z
+    .object({ event: z.string().min(1, "must be a non-empty event name"), expression: z.string().optional() })
+    .strict(),
   z.object({ cron: z.string().min(1, "must be a non-empty cron expression") }).strict(),
 ]);
 export type Trigger = z.infer<typeof TriggerSchema>;
 
-const RuntimeSchema = z.object({ type: z.string().default("http"), url: z.string().url("must be a URL") }).loose();
+const RuntimeSchema = z
+  .object({ type: z.string().default("http"), url: z.string().url("must be a URL") })
+  .loose();
 
 const StepDefSchema = z
   .object({

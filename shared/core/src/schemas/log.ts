@@ -74,8 +74,16 @@ export const SleepStartedSchema = z.object({
 
 export const TimerFiredSchema = z.object({ ...base, type: z.literal("timer.fired"), timerId: z.string() });
 
-export const RunCompletedSchema = z.object({ ...base, type: z.literal("run.completed"), output: z.unknown() });
-export const RunFailedSchema = z.object({ ...base, type: z.literal("run.failed"), error: SerializedErrorSchema });
+export const RunCompletedSchema = z.object({
+  ...base,
+  type: z.literal("run.completed"),
+  output: z.unknown(),
+});
+export const RunFailedSchema = z.object({
+  ...base,
+  type: z.literal("run.failed"),
+  error: SerializedErrorSchema,
+});
 export const RunCancelledSchema = z.object({ ...base, type: z.literal("run.cancelled"), reason: z.string() });
 
 export const RunLogEntrySchema = z.discriminatedUnion("type", [
@@ -93,7 +101,11 @@ export const RunLogEntrySchema = z.discriminatedUnion("type", [
 export type RunLogEntry = z.infer<typeof RunLogEntrySchema>;
 export type RunLogEntryType = RunLogEntry["type"];
 /** An entry before the writer numbers it. */
-export type NewRunLogEntry = RunLogEntry extends infer E ? (E extends RunLogEntry ? Omit<E, "n"> : never) : never;
+export type NewRunLogEntry = RunLogEntry extends infer E
+  ? E extends RunLogEntry
+    ? Omit<E, "n">
+    : never
+  : never;
 
 /** Function-level (outside any step) pseudo step id. */
 export const FN_STEP = "$fn";
