@@ -37,7 +37,9 @@ async function rawPublishRate(url: string): Promise<number> {
   const start = performance.now();
   for (let i = 0; i < total; i += window) {
     await Promise.all(
-      Array.from({ length: Math.min(window, total - i) }, (_, j) => pub.publish(`bench.${(i + j) % 100}`, "x".repeat(200))),
+      Array.from({ length: Math.min(window, total - i) }, (_, j) =>
+        pub.publish(`bench.${(i + j) % 100}`, "x".repeat(200)),
+      ),
     );
   }
   const rate = total / ((performance.now() - start) / 1000);
@@ -62,14 +64,21 @@ async function w1(natsUrl: string, label: string, appFile: string, rawRate: numb
     log: silentLogger(),
   });
   const app = spawnTs(fileURLToPath(new URL(appFile, import.meta.url)), [], {
-    env: { PORT: String(appPort), INNGEST_DEV: "1", INNGEST_BASE_URL: runtime.gatewayUrl, JETSTEP_BASE_URL: runtime.gatewayUrl },
+    env: {
+      PORT: String(appPort),
+      INNGEST_DEV: "1",
+      INNGEST_BASE_URL: runtime.gatewayUrl,
+      JETSTEP_BASE_URL: runtime.gatewayUrl,
+    },
   });
   try {
     await app.waitForLine(/listening/, 30_000);
     await waitFor(
       async () => {
         // The app must have synced from its new port (an earlier W1 run left a registration behind).
-        const apps = (await (await fetch(`${runtime.gatewayUrl}/v1/apps`)).json()) as { data: { appId: string; url: string }[] };
+        const apps = (await (await fetch(`${runtime.gatewayUrl}/v1/apps`)).json()) as {
+          data: { appId: string; url: string }[];
+        };
         return apps.data.some((a) => a.appId === "bench" && a.url.includes(`:${appPort}/`));
       },
       { timeoutMs: 30_000 },
@@ -78,7 +87,10 @@ async function w1(natsUrl: string, label: string, appFile: string, rawRate: numb
     const appCpuBefore = cpuSecondsOf(app.pid);
     const events = Array.from({ length: RUNS }, (_, i) => ({ name: "bench/w1", data: { i, label } }));
     const start = Date.now();
-    const res = await fetch(`${runtime.gatewayUrl}/e/bench`, { method: "POST", body: JSON.stringify(events) });
+    const res = await fetch(`${runtime.gatewayUrl}/e/bench`, {
+      method: "POST",
+      body: JSON.stringify(events),
+    });
     const { ids } = (await res.json()) as { ids: string[] };
     type Run = { status: string; run_started_at: string; ended_at: string | null };
     // Poll only runs not yet seen completed, once a second, so polling stays a small part of the load.
@@ -102,12 +114,16 @@ async function w1(natsUrl: string, label: string, appFile: string, rawRate: numb
     const appCpu = cpuSecondsOf(app.pid) - appCpuBefore;
     const lastEnd = Math.max(...runs.map((r) => Date.parse(r.ended_at as string)));
     const wallS = (lastEnd - start) / 1000;
-    const latencies = runs.map((r) => Date.parse(r.ended_at as string) - Date.parse(r.run_started_at)).sort((a, b) => a - b);
+    const latencies = runs
+      .map((r) => Date.parse(r.ended_at as string) - Date.parse(r.run_started_at))
+      .sort((a, b) => a - b);
     const stepsPerS = (RUNS * STEPS) / wallS;
     console.log(`W1  ${RUNS} runs × ${STEPS} steps over HTTP — app on ${label}`);
     console.log(`    wall time (first event → last run end)  ${wallS.toFixed(2)} s`);
     console.log(`    steps/s                                 ${stepsPerS.toFixed(0)}`);
-    console.log(`    run latency p50 / p99                   ${pct(latencies, 50)} / ${pct(latencies, 99)} ms`);
+    console.log(
+      `    run latency p50 / p99                   ${pct(latencies, 50)} / ${pct(latencies, 99)} ms`,
+    );
     console.log(`    raw JetStream publish / steps           ${(rawRate / stepsPerS).toFixed(0)}×`);
     console.log(
       `    CPU: jetstep process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, app process ${appCpu.toFixed(1)} s`,

@@ -13,7 +13,10 @@ export class NatsServerMissingError extends Error {
 }
 
 export function findNatsServer(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.NATS_SERVER_BIN) return existsSync(env.NATS_SERVER_BIN) ? env.NATS_SERVER_BIN : undefined;
+  if (env.NATS_SERVER_BIN) {
+    if (existsSync(env.NATS_SERVER_BIN)) return env.NATS_SERVER_BIN;
+    throw new NatsServerMissingError(`NATS_SERVER_BIN=${env.NATS_SERVER_BIN} does not exist`);
+  }
   for (const dir of (env.PATH ?? "").split(delimiter)) {
     if (dir && existsSync(join(dir, "nats-server"))) return join(dir, "nats-server");
   }

@@ -160,7 +160,14 @@ export async function buildGateway(
       index.runs.map(async (r) => {
         const { snapshot } = await readRun(runLog, deps.buckets.snapshots, r.runId);
         return statusOf(snapshot) === "empty"
-          ? { run_id: r.runId, function_id: r.fnId, status: "Queued", event_id: index.eventId, output: null }
+          ? {
+              run_id: r.runId,
+              function_id: r.fnId,
+              status: "Running",
+              phase: "queued",
+              event_id: index.eventId,
+              output: null,
+            }
           : runView(snapshot);
       }),
     );

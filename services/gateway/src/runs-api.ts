@@ -5,8 +5,10 @@
  */
 import { FN_STEP, phaseOf, type RunSnapshot, type RunStatus, statusOf } from "@jetstep/core";
 
+// Inngest's v1 statuses; a run whose start is accepted but not yet logged counts as Running
+// (its `phase` says "queued").
 const STATUS: Record<RunStatus, string> = {
-  empty: "Queued",
+  empty: "Running",
   running: "Running",
   completed: "Completed",
   failed: "Failed",
@@ -23,7 +25,7 @@ export function runView(snapshot: RunSnapshot) {
     function_id: ctx.fnId,
     app_id: ctx.appId,
     status: STATUS[status],
-    phase: phaseOf(status, ctx),
+    phase: status === "empty" ? "queued" : phaseOf(status, ctx),
     event_id: ctx.event?.id ?? null,
     run_started_at: iso(ctx.createdAt),
     ended_at: iso(ctx.endedAt),

@@ -1,0 +1,64 @@
+/** `jetstep dev` as a user runs it: embedded nats-server under ./.jetstep, gateway, clean shutdown. */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { freePort, spawnTs } from "../support/index.ts";
+
+const BIN = fileURLToPath(new URL("../../services/cli/bin/jetstep.mjs", import.meta.url));
+
+describe("jetstep dev", () => {
+  const dirs: string[] = [];
+  const tempDir = () => {
+    const d = mkdtempSync(join(tmpdir(), "jetstep-cli-"));
+    dirs.push(d);
+    return d;
+  };
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("starts an embedded nats-server with its store under ./.jetstep and serves the gateway", async () => {
+    const cwd = tempDir();
+    const port = await freePort();
+    const proc = spawnTs(BIN, ["dev", "--port", String(port), "--json"], {
+      cwd,
+      env: { NATS_URL: undefined },
+    });
+    try {
+      await proc.waitForLine(/dev server ready/, 30_000);
+      assert.ok(
+        existsSync(join(cwd, ".jetstep", "nats", "jetstream")),
+        "JetStream store under .jetstep/nats",
+      );
+      const res = await fetch(`http://127.0.0.1:${port}/e/key`, {
+        method: "POST",
+        body: JSON.stringify({ name: "cli/hello" }),
+      });
+      assert.equal(res.status, 200);
+      assert.equal(((await res.json()) as { ids: string[] }).ids.length, 1);
+    } finally {
+      const exit = await proc.kill("SIGTERM");
+      assert.equal(exit.code, 0, proc.output());
+    }
+  });
+
+  it("exits with one line saying what is wrong when nats-server cannot be found", async () => {
+    const proc = spawnTs(BIN, ["dev", "--port", "0"], {
+      cwd: tempDir(),
+      env: { NATS_URL: undefined, NATS_SERVER_BIN: "/nonexistent/nats-server" },
+    });
+    const exit = await proc.exited;
+    assert.equal(exit.code, 1);
+    assert.match(proc.output(), /NATS_SERVER_BIN=\/nonexistent\/nats-server does not exist/);
+  });
+
+  it("rejects bad flags with usage", async () => {
+    const proc = spawnTs(BIN, ["dev", "--port", "notaport"], { cwd: tempDir() });
+    const exit = await proc.exited;
+    assert.equal(exit.code, 2);
+    assert.match(proc.output(), /--port: notaport is not a port number/);
+  });
+});
