@@ -1,0 +1,120 @@
+/**
+ * Durable sleeps: `step.sleep` and `step.sleepUntil`; 1,000 sleeping runs survive a SIGKILL of the
+ * executor during the sleep: all complete, no step body runs twice.
+ */
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  freePort,
+  type NatsServerHandle,
+  spawnTs,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../support/index.ts";
+import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp, waitForEventRuns } from "./harness.ts";
+
+const APP = fileURLToPath(new URL("../fixtures/sleep-app.ts", import.meta.url));
+const RUNS = 1000;
+
+describe("durable sleep", () => {
+  let nats: NatsServerHandle;
+  let app: TsProcess;
+  let jetstep: TsProcess;
+  let url: string;
+  const procs: TsProcess[] = [];
+  const execLog = join(mkdtempSync(join(tmpdir(), "jetstep-sleep-")), "exec.log");
+  const executions = () =>
+    (existsSync(execLog) ? readFileSync(execLog, "utf8") : "")
+      .trim()
+      .split("\n")
+      .map((l) => l.split(" ") as [string, string, string]);
+  const args = (appPort: number) => ["-u", `http://127.0.0.1:${appPort}/api/inngest`, "--lease-ttl", "2s"];
+  let appPort = 0;
+
+  before(async () => {
+    nats = await startNatsServer();
+    appPort = await freePort();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    jetstep = await spawnJetstep(nats.url, port, args(appPort));
+    procs.push(jetstep);
+    app = spawnTs(APP, [], { env: { PORT: String(appPort), JETSTEP_BASE_URL: url, EXEC_LOG: execLog } });
+    await app.waitForLine(/listening/, 30_000);
+    await waitForApp(url, "sleep-app");
+  });
+  after(async () => {
+    for (const p of procs) await p.kill("SIGKILL");
+    await app?.kill("SIGKILL");
+    await nats?.stop();
+  });
+
+  it("sleeps for the duration, then resumes", async () => {
+    const [id] = await sendEvents(url, { name: "sleep/go", data: {} });
+    const [run] = await waitForEventRuns(url, id as string, 1, 30_000);
+    assert.equal(run?.status, "Completed");
+    const slept = (run?.output as { slept: number }).slept;
+    assert.ok(slept >= 2000 && slept < 4000, `slept ${slept} ms`);
+    assert.deepEqual(
+      run?.steps.map((s) => [s.name, s.status]),
+      [
+        ["before", "completed"],
+        ["nap", "completed"],
+        ["after", "completed"],
+      ],
+    );
+  });
+
+  it("resumes at once from sleepUntil a past date", async () => {
+    const [id] = await sendEvents(url, { name: "sleep/past", data: {} });
+    const [run] = await waitForEventRuns(url, id as string, 1, 10_000);
+    assert.equal(run?.output, "woke at once");
+  });
+
+  it(`completes ${RUNS} sleeping runs after a SIGKILL during the sleep, each step once`, async () => {
+    const count = (step: string) => executions().filter(([, s]) => s === step).length;
+    const base = { after: count("after") };
+    const ids = await sendEvents(
+      url,
+      Array.from({ length: RUNS }, (_, i) => ({ name: "sleep/go", data: { i } })),
+    );
+    // Kill while the runs sleep: every run did its first step, (almost) none its last.
+    // Kill once every run's first step is recorded (the handler got past it with the memo).
+    const reached = () =>
+      new Set(
+        executions()
+          .filter(([, st]) => st === "reached-sleep")
+          .map(([r]) => r),
+      ).size;
+    const baseReached = reached();
+    await waitFor(() => reached() >= baseReached + RUNS, {
+      timeoutMs: 60_000,
+      intervalMs: 20,
+      message: "runs did not all reach their sleep",
+    });
+    const afterAtKill = count("after") - base.after;
+    await jetstep.kill("SIGKILL");
+    assert.ok(afterAtKill < RUNS / 2, `most runs still sleeping at the kill (${afterAtKill} woke)`);
+
+    const port2 = await freePort();
+    url = `http://127.0.0.1:${port2}`;
+    jetstep = await spawnJetstep(nats.url, port2, args(appPort));
+    procs.push(jetstep);
+    const runs = await waitFor(
+      async () => {
+        const all = (await Promise.all(ids.map((id) => eventRuns(url, id)))).flat();
+        return all.length === RUNS && all.every((r) => r?.status === "Completed") ? (all as ApiRun[]) : null;
+      },
+      { timeoutMs: 120_000, intervalMs: 1000, message: "not every sleeping run completed after the restart" },
+    );
+    const perRun = new Map<string, string[]>();
+    for (const [runId, step] of executions()) {
+      if (step !== "reached-sleep") perRun.set(runId, [...(perRun.get(runId) ?? []), step]);
+    }
+    for (const r of runs) assert.deepEqual(perRun.get(r.run_id), ["before", "after"], `run ${r.run_id}`);
+  });
+});
