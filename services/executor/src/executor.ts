@@ -5,19 +5,30 @@
  * append carries the expected last subject sequence.
  */
 import {
+  type ActiveRun,
   type AppAnswer,
   applyEntry,
   type DueCall,
+  type DueWait,
   decideAnswer,
+  deterministicUlid,
   type InboxCommand,
   InboxCommandSchema,
+  InternalEvents,
   Keys,
   type NewRunLogEntry,
   nextWork,
+  OpCodes,
+  openWaits,
+  type RunContext,
   type RunLogEntry,
+  type StoredEvent,
+  Subjects,
   statusOf,
+  type WaitRecord,
 } from "@jetstep/core";
 import {
+  EventLog,
   inboxConsumer,
   type JetstepBuckets,
   type JsMsg,
@@ -86,6 +97,7 @@ class ExecutorImpl implements Executor {
   private readonly publisher: Publisher;
   private readonly runLog: RunLog;
   private readonly timers: TimerStore;
+  private readonly eventLog: EventLog;
   private readonly runs: RunStore;
   private readonly heap: TimerHeap;
   private readonly calls: Semaphore;
@@ -94,6 +106,8 @@ class ExecutorImpl implements Executor {
   private readonly inFlight = new Map<string, Set<string>>();
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
   private readonly timerSeqs = new Map<string, number>();
+  /** WAITS keys this process registered, per run. */
+  private readonly waitKeys = new Map<string, Map<string, true>>();
   private stopped = false;
 
   constructor(private readonly deps: ExecutorDeps) {
@@ -103,6 +117,7 @@ class ExecutorImpl implements Executor {
     this.publisher = new Publisher(deps.nats.nc);
     this.runLog = new RunLog(deps.nats.jsm, this.publisher);
     this.timers = new TimerStore(deps.nats.js, deps.nats.jsm, this.publisher);
+    this.eventLog = new EventLog(deps.nats.jsm);
     this.runs = new RunStore(this.runLog, deps.buckets.snapshots, deps.config.maxHotRuns);
     this.heap = new TimerHeap(this.now, (t) => this.onTimer(t));
     this.calls = new Semaphore(deps.config.maxInFlightCalls);
@@ -202,7 +217,8 @@ class ExecutorImpl implements Executor {
       case "start":
         return this.runs.withActor(cmd.runId, async (actor) => {
           if (statusOf(actor.snapshot) === "empty") {
-            await this.deps.buckets.active.put(Keys.active(p, cmd.runId), String(this.now()));
+            const active: ActiveRun = { fnId: cmd.fnId, createdAt: this.now() };
+            await this.deps.buckets.active.put(Keys.active(p, cmd.runId), JSON.stringify(active));
             const ok = await this.append(actor, [
               {
                 type: "run.scheduled",
@@ -215,6 +231,8 @@ class ExecutorImpl implements Executor {
                 partition: p,
                 event: cmd.event,
                 events: cmd.events,
+                ...(cmd.eventSeq !== undefined ? { eventSeq: cmd.eventSeq } : {}),
+                ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
               },
             ]);
             if (ok)
@@ -226,6 +244,21 @@ class ExecutorImpl implements Executor {
         return this.runs.withActor(cmd.runId, async (actor) => {
           if (statusOf(actor.snapshot) !== "running") return;
           await this.append(actor, [{ type: "run.cancelled", ts: this.now(), reason: cmd.reason }]);
+          this.log.info(
+            { runId: cmd.runId, fnId: actor.snapshot.context.fnId, reason: cmd.reason },
+            "run cancelled",
+          );
+          await this.kick(actor);
+        });
+      case "wait.match":
+        return this.runs.withActor(cmd.runId, async (actor) => {
+          const step = actor.snapshot.context.steps[cmd.waitId];
+          if (statusOf(actor.snapshot) !== "running" || step?.status !== "waiting") return;
+          const timerId = step.timerId;
+          await this.append(actor, [
+            { type: "wait.matched", ts: this.now(), stepId: cmd.waitId, event: cmd.event },
+          ]);
+          if (timerId) await this.dropTimer(cmd.runId, timerId);
           await this.kick(actor);
         });
       default: {
@@ -240,7 +273,9 @@ class ExecutorImpl implements Executor {
     void this.runs
       .withActor(t.runId, async (actor) => {
         const pending = Object.values(actor.snapshot.context.steps).some(
-          (s) => s.timerId === t.timerId && (s.status === "backoff" || s.status === "sleeping"),
+          (s) =>
+            s.timerId === t.timerId &&
+            (s.status === "backoff" || s.status === "sleeping" || s.status === "waiting"),
         );
         if (pending && statusOf(actor.snapshot) === "running") {
           await this.append(actor, [{ type: "timer.fired", ts: this.now(), timerId: t.timerId }]);
@@ -292,6 +327,7 @@ class ExecutorImpl implements Executor {
         seq: stored.seq,
       });
     }
+    await this.syncWaits(ctx, work.waits);
     let inFlight = this.inFlight.get(ctx.runId);
     for (const call of work.calls) {
       const key = callKey(call);
@@ -325,6 +361,11 @@ class ExecutorImpl implements Executor {
     } catch (e) {
       answer = { kind: "transport", message: `executor could not call the app: ${(e as Error).message}` };
     }
+    // A wait matches only events stored after it began: note where EVENTS ends now.
+    let eventsLastSeq: number | undefined;
+    if (answer.kind === "ops" && answer.ops.some((op) => op.op === OpCodes.waitForEvent)) {
+      eventsLastSeq = await this.eventLog.lastSeq().catch(() => undefined);
+    }
     await this.runs
       .withActor(runId, async (actor) => {
         this.inFlight.get(runId)?.delete(callKey(call));
@@ -332,6 +373,7 @@ class ExecutorImpl implements Executor {
         const entries = decideAnswer(actor.snapshot.context, call, answer, {
           now: this.now(),
           random: this.random,
+          ...(eventsLastSeq !== undefined ? { eventsLastSeq } : {}),
           ...(this.deps.config.retryIntervalMs !== undefined
             ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs }
             : {}),
@@ -414,18 +456,82 @@ class ExecutorImpl implements Executor {
   /** A run reached a final state: drop its active marker and timers, keep a snapshot. */
   private async finish(actor: Actor): Promise<void> {
     const ctx = actor.snapshot.context;
-    for (const s of Object.values(ctx.steps)) {
-      if (!s.timerId) continue;
-      const key = TimerHeap.key(ctx.runId, s.timerId);
-      const seq = this.timerSeqs.get(key);
-      this.heap.remove(ctx.runId, s.timerId);
-      this.timerSeqs.delete(key);
-      if (seq !== undefined) await this.timers.remove(seq);
-    }
+    for (const s of Object.values(ctx.steps)) if (s.timerId) await this.dropTimer(ctx.runId, s.timerId);
+    await this.syncWaits(ctx, []);
+    // Open waits registered by an earlier owner are not in this process's memory: delete them too.
+    for (const w of openWaits(ctx))
+      await this.deps.buckets.waits.delete(Keys.wait(w.event, ctx.runId, w.waitId));
+    await this.emitLifecycleEvents(actor);
     await this.runs.saveSnapshot(actor);
     await this.deps.buckets.active.delete(Keys.active(ctx.partition, ctx.runId));
     this.inFlight.delete(ctx.runId);
+    this.waitKeys.delete(ctx.runId);
     this.runs.evict(ctx.runId);
+  }
+
+  /** Removes a timer from the heap and from TIMERS (if this process knows its sequence). */
+  private async dropTimer(runId: string, timerId: string): Promise<void> {
+    const key = TimerHeap.key(runId, timerId);
+    const seq = this.timerSeqs.get(key);
+    this.heap.remove(runId, timerId);
+    this.timerSeqs.delete(key);
+    if (seq !== undefined) await this.timers.remove(seq);
+  }
+
+  /** Makes the WAITS bucket hold exactly the run's open waits (the matcher watches it). */
+  private async syncWaits(ctx: RunContext, waits: DueWait[]): Promise<void> {
+    const registered = this.waitKeys.get(ctx.runId) ?? new Map<string, true>();
+    const wanted = new Map(waits.map((w) => [Keys.wait(w.event, ctx.runId, w.waitId), w] as const));
+    for (const [key, w] of wanted) {
+      if (registered.has(key) || !ctx.event) continue;
+      const record: WaitRecord = {
+        runId: ctx.runId,
+        fnId: ctx.fnId,
+        partition: ctx.partition,
+        waitId: w.waitId,
+        kind: w.kind,
+        event: w.event,
+        afterSeq: w.afterSeq,
+        ...(w.if ? { if: w.if } : {}),
+        ...(w.until !== undefined ? { until: w.until } : {}),
+        trigger: ctx.event,
+      };
+      await this.deps.buckets.waits.put(key, JSON.stringify(record));
+      registered.set(key, true);
+    }
+    for (const key of registered.keys()) {
+      if (wanted.has(key)) continue;
+      await this.deps.buckets.waits.delete(key);
+      registered.delete(key);
+    }
+    if (registered.size > 0) this.waitKeys.set(ctx.runId, registered);
+    else this.waitKeys.delete(ctx.runId);
+  }
+
+  /** `inngest/function.finished` for every run, plus `…failed` / `…cancelled` (deduplicated by run). */
+  private async emitLifecycleEvents(actor: Actor): Promise<void> {
+    const ctx = actor.snapshot.context;
+    const status = statusOf(actor.snapshot);
+    const base = { function_id: ctx.fnId, run_id: ctx.runId, event: ctx.event };
+    const outcome =
+      status === "completed"
+        ? { result: ctx.output ?? null }
+        : { error: ctx.error ?? { name: "Cancelled", message: ctx.cancelReason ?? "cancelled" } };
+    const events: [string, Record<string, unknown>][] = [
+      [InternalEvents.functionFinished, { ...base, ...outcome }],
+    ];
+    if (status === "failed") events.push([InternalEvents.functionFailed, { ...base, error: ctx.error }]);
+    if (status === "cancelled")
+      events.push([InternalEvents.functionCancelled, { ...base, reason: ctx.cancelReason }]);
+    const ts = ctx.endedAt ?? this.now();
+    await Promise.all(
+      events.map(async ([name, data]) => {
+        const id = deterministicUlid(ts, `${ctx.runId}:${name}`);
+        const event: StoredEvent = { id, name, data, ts };
+        const r = await this.publisher.publish(Subjects.event(name), JSON.stringify(event), { msgId: id });
+        if (!r.ok) throw new Error(`could not emit ${name} for run ${ctx.runId}: ${r.description}`);
+      }),
+    );
   }
 }
 

@@ -11,6 +11,7 @@ import {
   type EventRuns,
   formatIssues,
   Keys,
+  parseDuration,
   RegisterRequestSchema,
   Streams,
   statusOf,
@@ -18,6 +19,7 @@ import {
 import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
+import { registerCancelRoutes } from "./cancel-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { runView } from "./runs-api.ts";
 
@@ -101,6 +103,25 @@ export async function buildGateway(
           .status(400)
           .send({ status: 400, error: `functions.${i}.id: duplicate function id "${fn.id}"` });
       seen.add(fn.id);
+      for (const [j, c] of (fn.cancel ?? []).entries()) {
+        const where = `functions.${i}.cancel.${j}`;
+        if (c.if) {
+          try {
+            compileExpression(c.if);
+          } catch (e) {
+            return reply.status(400).send({ status: 400, error: `${where}.if: ${(e as Error).message}` });
+          }
+        }
+        if (c.timeout !== undefined) {
+          try {
+            parseDuration(c.timeout);
+          } catch (e) {
+            return reply
+              .status(400)
+              .send({ status: 400, error: `${where}.timeout: ${(e as Error).message}` });
+          }
+        }
+      }
       for (const [j, t] of fn.triggers.entries()) {
         if (!("expression" in t) || !t.expression) continue;
         try {
@@ -138,6 +159,8 @@ export async function buildGateway(
       config: f.fn,
     })),
   }));
+
+  registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
 
   app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;

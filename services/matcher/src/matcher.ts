@@ -5,9 +5,12 @@
  * start command to each run's partition INBOX (deduplicated by `start-<runId>`).
  */
 import {
+  type CancelOn,
   callUrlOf,
   type EventRuns,
+  type InboxCommand,
   Keys,
+  parseDuration,
   partitionOf,
   retriesOf,
   runIdFor,
@@ -17,6 +20,7 @@ import {
   Subjects,
 } from "@jetstep/core";
 import {
+  EventLog,
   type JetstepBuckets,
   type JsMsg,
   matcherConsumer,
@@ -27,6 +31,7 @@ import {
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { TriggerIndex } from "./triggers.ts";
+import { WaitIndex, type WaitMatch } from "./wait-index.ts";
 
 export interface MatcherDeps {
   nats: Nats;
@@ -47,7 +52,25 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
   const triggers = new TriggerIndex((fnId, expression, error) =>
     log.warn({ fnId, expression, error }, "trigger expression failed to evaluate; treated as no match"),
   );
+  const waits = new WaitIndex(
+    deps.buckets.waits,
+    new EventLog(deps.nats.jsm),
+    (m) => resolveWait(m),
+    (wait, message) => log.warn({ runId: wait.runId, fnId: wait.fnId, waitId: wait.waitId }, message),
+    Date.now,
+  );
   let messages: { close(): Promise<unknown> } | undefined;
+
+  /** Sends the run's partition the match; the first one per wait wins (msg id dedupe + the actor). */
+  async function resolveWait({ wait, event }: WaitMatch): Promise<void> {
+    const cmd: InboxCommand =
+      wait.kind === "cancel"
+        ? { type: "cancel", runId: wait.runId, reason: `cancelled by event "${event.name}" (${event.id})` }
+        : { type: "wait.match", runId: wait.runId, waitId: wait.waitId, event };
+    const msgId = wait.kind === "cancel" ? `cancel-${wait.runId}` : `match-${wait.runId}-${wait.waitId}`;
+    await publisher.publishJson(Subjects.inbox(wait.partition), cmd, { msgId });
+    log.debug({ runId: wait.runId, waitId: wait.waitId, eventId: event.id }, "wait matched");
+  }
   let loop: Promise<void> | undefined;
   let partitions = deps.partitions;
 
@@ -68,7 +91,10 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       seq: m.seq,
       runs: runs.map((r) => ({ runId: r.runId, fnId: r.f.fn.id })),
     };
-    await deps.buckets.eventRuns.put(Keys.eventRuns(event.id), JSON.stringify(index));
+    // Lifecycle events (inngest/function.finished, one per run) that start nothing are not indexed.
+    if (runs.length > 0 || !event.name.startsWith("inngest/")) {
+      await deps.buckets.eventRuns.put(Keys.eventRuns(event.id), JSON.stringify(index));
+    }
     await Promise.all(
       runs.map(({ runId, f }) => {
         const cmd: StartRunCommand = {
@@ -80,12 +106,15 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
           maxAttempts: retriesOf(f.fn) + 1,
           event,
           events: [event],
+          eventSeq: m.seq,
+          ...cancelOnOf(f.fn.cancel, event.ts),
         };
         return publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, {
           msgId: `start-${runId}`,
         });
       }),
     );
+    await waits.match(event, m.seq);
     if (runs.length > 0)
       log.debug({ eventId: event.id, name: event.name, runs: runs.length }, "event matched");
     m.ack();
@@ -95,6 +124,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     async start() {
       partitions = await partitionCount(deps.buckets.leases, deps.partitions);
       await registry.watch();
+      await waits.watch();
       const consumer = await matcherConsumer(deps.nats.js, deps.nats.jsm);
       const iter = await consumer.consume({ max_messages: 512 });
       messages = iter;
@@ -112,8 +142,20 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       await messages?.close();
       await loop?.catch(() => undefined);
       registry.stop();
+      waits.stop();
       publisher.close();
     },
+  };
+}
+
+function cancelOnOf(cancel: CancelOn[] | undefined, ts: number): Pick<StartRunCommand, "cancelOn"> {
+  if (!cancel || cancel.length === 0) return {};
+  return {
+    cancelOn: cancel.map((c) => ({
+      event: c.event,
+      ...(c.if ? { if: c.if } : {}),
+      ...(c.timeout !== undefined ? { until: ts + parseDuration(c.timeout) } : {}),
+    })),
   };
 }
 

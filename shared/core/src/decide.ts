@@ -5,6 +5,7 @@
  */
 import { backoffDelay } from "./backoff.ts";
 import { parseDuration } from "./duration.ts";
+import { compileExpression } from "./expr.ts";
 import type { RunSnapshot } from "./replay.ts";
 import type { RunContext, StepState } from "./run-machine.ts";
 import type { SerializedError } from "./schemas/error.ts";
@@ -22,26 +23,67 @@ export interface DueTimer {
   fireAt: number;
 }
 
+/** An open wait the matcher must know about: a `step.waitForEvent` or a `cancelOn` entry. */
+export interface DueWait {
+  /** Unique within the run: the step id, or `cancel-<i>`. */
+  waitId: string;
+  kind: "step" | "cancel";
+  event: string;
+  if?: string;
+  afterSeq: number;
+  /** The wait is over at this time (ms); the matcher ignores it afterwards. */
+  until?: number;
+}
+
 export interface NextWork {
   calls: DueCall[];
   timers: DueTimer[];
+  waits: DueWait[];
 }
 
 const isOpen = (s: StepState) => s.status !== "completed" && s.status !== "failed";
 
 export function nextWork(snapshot: RunSnapshot): NextWork {
-  if (snapshot.value !== "running") return { calls: [], timers: [] };
+  if (snapshot.value !== "running") return { calls: [], timers: [], waits: [] };
   const ctx = snapshot.context;
   const open = Object.values(ctx.steps).filter(isOpen);
   const timers = open
-    .filter((s) => (s.status === "backoff" || s.status === "sleeping") && s.timerId !== undefined)
+    .filter((s) => s.status !== "planned" && s.timerId !== undefined)
     .map((s) => ({ timerId: s.timerId as string, fireAt: s.retryAt as number }));
+  const waits = openWaits(ctx);
   const plannedDue = open.filter((s) => s.origin === "planned" && s.status === "planned");
   if (plannedDue.length > 0) {
-    return { calls: plannedDue.map((s) => ({ stepId: s.stepId, attempt: s.attempts })), timers };
+    return { calls: plannedDue.map((s) => ({ stepId: s.stepId, attempt: s.attempts })), timers, waits };
   }
-  if (timers.length > 0) return { calls: [], timers };
-  return { calls: [{ stepId: null, attempt: discoveryAttempt(ctx) }], timers };
+  if (timers.length > 0) return { calls: [], timers, waits };
+  return { calls: [{ stepId: null, attempt: discoveryAttempt(ctx) }], timers, waits };
+}
+
+/** Waits of a run: its waiting steps, and its `cancelOn` entries while it runs. */
+export function openWaits(ctx: RunContext): DueWait[] {
+  const waits: DueWait[] = [];
+  for (const s of Object.values(ctx.steps)) {
+    if (s.status !== "waiting" || !s.wait) continue;
+    waits.push({
+      waitId: s.stepId,
+      kind: "step",
+      event: s.wait.event,
+      afterSeq: s.wait.afterSeq,
+      ...(s.wait.if ? { if: s.wait.if } : {}),
+      ...(s.retryAt !== undefined ? { until: s.retryAt } : {}),
+    });
+  }
+  (ctx.cancelOn ?? []).forEach((c, i) => {
+    waits.push({
+      waitId: `cancel-${i}`,
+      kind: "cancel",
+      event: c.event,
+      afterSeq: ctx.eventSeq ?? 0,
+      ...(c.if ? { if: c.if } : {}),
+      ...(c.until !== undefined ? { until: c.until } : {}),
+    });
+  });
+  return waits;
 }
 
 /** The attempt a discovery call carries: that of a discovered step (or the function) due for retry. */
@@ -59,7 +101,7 @@ export function memoOf(ctx: RunContext): Record<string, unknown> {
   for (const id of ctx.stepOrder) {
     const s = ctx.steps[id];
     if (!s || id === FN_STEP) continue;
-    if (s.status === "completed") memo[id] = s.memoNull ? null : { data: s.data ?? null };
+    if (s.status === "completed") memo[id] = s.memoRaw ? (s.data ?? null) : { data: s.data ?? null };
     else if (s.status === "failed") memo[id] = { error: s.error };
   }
   return memo;
@@ -84,10 +126,13 @@ export interface DecideOptions {
   now: number;
   random: () => number;
   fixedRetryIntervalMs?: number;
+  /** Last sequence of EVENTS when the answer arrived: a wait matches only later events. */
+  eventsLastSeq?: number;
 }
 
 export const retryTimerId = (stepId: string, attempt: number): string => `retry-${stepId}-${attempt}`;
 export const sleepTimerId = (stepId: string): string => `sleep-${stepId}`;
+export const waitTimerId = (stepId: string): string => `wait-${stepId}`;
 
 /**
  * Turns the app's answer to `call` into log entries (without `n`). The executor appends them in
@@ -244,7 +289,13 @@ function decideOps(
       }
       case OpCodes.runComplete:
         return [{ type: "run.completed", ts, output: op.data ?? null }];
-      case OpCodes.waitForEvent:
+      case OpCodes.waitForEvent: {
+        const wait = waitFromOp(op, ts, opts.eventsLastSeq ?? 0);
+        if (typeof wait === "string")
+          return [{ type: "run.failed", ts, error: { name: "InvalidWaitForEvent", message: wait } }];
+        out.push(wait);
+        break;
+      }
       case OpCodes.invokeFunction:
         return [
           {
@@ -268,6 +319,39 @@ function decideOps(
   }
   if (planned.length > 0) out.push({ type: "steps.planned", ts, steps: planned });
   return out;
+}
+
+function waitFromOp(op: Op, now: number, afterSeq: number): NewRunLogEntry | string {
+  const name = opName(op);
+  const event = op.name ?? (op.opts?.event as string | undefined);
+  if (!event) return `step.waitForEvent("${name}") has no event name`;
+  const rawTimeout = op.opts?.timeout as string | number | undefined;
+  if (rawTimeout === undefined) return `step.waitForEvent("${name}") has no timeout`;
+  let timeoutMs: number;
+  try {
+    timeoutMs = parseDuration(rawTimeout);
+  } catch (e) {
+    return `step.waitForEvent("${name}"): timeout: ${(e as Error).message}`;
+  }
+  const expression = op.opts?.if as string | undefined;
+  if (expression !== undefined) {
+    try {
+      compileExpression(expression);
+    } catch (e) {
+      return `step.waitForEvent("${name}"): if: ${(e as Error).message}`;
+    }
+  }
+  return {
+    type: "wait.started",
+    ts: now,
+    stepId: op.id,
+    name: op.displayName ?? name,
+    event,
+    ...(expression ? { if: expression } : {}),
+    afterSeq,
+    timeoutAt: now + timeoutMs,
+    timerId: waitTimerId(op.id),
+  };
 }
 
 function sleepUntil(op: Op, now: number): number | string {

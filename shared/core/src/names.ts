@@ -19,6 +19,7 @@ export const Buckets = {
   snapshots: "JETSTEP_SNAPSHOTS",
   active: "JETSTEP_ACTIVE",
   eventRuns: "JETSTEP_EVENT_RUNS",
+  waits: "JETSTEP_WAITS",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -56,28 +57,28 @@ function checkPartition(p: number): number {
 
 /**
  * Escapes an arbitrary string (an event name such as `user/signup` or `a.b c`) into one
- * subject token: characters outside [A-Za-z0-9_-] become `~XX` hex (UTF-8 bytes), and `~` itself
+ * subject token: characters outside [A-Za-z0-9_-] become `=XX` hex (UTF-8 bytes), and `=` itself
  * is escaped, so the mapping is injective and reversible.
  */
 export function escapeToken(raw: string): string {
-  if (raw.length === 0) return "~";
+  if (raw.length === 0) return "=";
   let out = "";
   for (const ch of raw) {
     if (/^[A-Za-z0-9_-]$/.test(ch)) {
       out += ch;
       continue;
     }
-    for (const byte of new TextEncoder().encode(ch)) out += `~${byte.toString(16).padStart(2, "0")}`;
+    for (const byte of new TextEncoder().encode(ch)) out += `=${byte.toString(16).padStart(2, "0")}`;
   }
   return out;
 }
 
 export function unescapeToken(token: string): string {
-  if (token === "~") return "";
+  if (token === "=") return "";
   const bytes: number[] = [];
   for (let i = 0; i < token.length; i++) {
     const c = token[i] as string;
-    if (c === "~") {
+    if (c === "=") {
       bytes.push(Number.parseInt(token.slice(i + 1, i + 3), 16));
       i += 2;
     } else bytes.push(c.charCodeAt(0));
@@ -108,4 +109,7 @@ export const Keys = {
     `p${checkPartition(partition)}.${checkToken("runId", runId)}`,
   activeInPartition: (partition: number): string => `p${checkPartition(partition)}.>`,
   eventRuns: (eventId: string): string => `evt.${escapeToken(eventId)}`,
+  /** WAITS bucket: `<event name>.<runId>.<waitId>`, so a watch can be narrowed to one event name. */
+  wait: (eventName: string, runId: string, waitId: string): string =>
+    `${escapeToken(eventName)}.${checkToken("runId", runId)}.${escapeToken(waitId)}`,
 } as const;

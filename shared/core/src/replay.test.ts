@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { decideAnswer, memoOf, nextWork } from "./decide.ts";
 import { ReplayError } from "./errors.ts";
 import { apply, persist, replay, restore, statusOf } from "./replay.ts";
+import { phaseOf } from "./run-machine.ts";
 import type { RunLogEntry } from "./schemas/log.ts";
 
 const event = { id: "evt1", name: "user/signup", data: { id: 1 }, ts: 1000 };
@@ -34,7 +35,7 @@ describe("replay", () => {
   it("given a scheduled run, it is running and due for discovery", () => {
     const s = replay([scheduled]);
     assert.equal(statusOf(s), "running");
-    assert.deepEqual(nextWork(s), { calls: [{ stepId: null, attempt: 0 }], timers: [] });
+    assert.deepEqual(nextWork(s), { calls: [{ stepId: null, attempt: 0 }], timers: [], waits: [] });
   });
 
   it("given completed steps, the memo holds them in order", () => {
@@ -57,9 +58,9 @@ describe("replay", () => {
       timerId: "retry-a-0",
     };
     const s = replay([scheduled, errored]);
-    assert.deepEqual(nextWork(s), { calls: [], timers: [{ timerId: "retry-a-0", fireAt: 3000 }] });
+    assert.deepEqual(nextWork(s), { calls: [], timers: [{ timerId: "retry-a-0", fireAt: 3000 }], waits: [] });
     const fired = apply(s, { n: 3, ts: 3000, type: "timer.fired", timerId: "retry-a-0" });
-    assert.deepEqual(nextWork(fired), { calls: [{ stepId: null, attempt: 1 }], timers: [] });
+    assert.deepEqual(nextWork(fired), { calls: [{ stepId: null, attempt: 1 }], timers: [], waits: [] });
   });
 
   it("given parallel planned steps, each is called by id, then discovery once all are final", () => {
@@ -184,5 +185,104 @@ describe("decideAnswer", () => {
     const t = decideAnswer(s.context, call, { kind: "transport", message: "app answered 502" }, opts);
     assert.equal(t[0]?.type, "step.errored");
     assert.match(JSON.stringify(t[0]), /app answered 502/);
+  });
+});
+
+describe("waits", () => {
+  const waitStarted: RunLogEntry = {
+    n: 2,
+    ts: 2000,
+    type: "wait.started",
+    stepId: "w",
+    name: "for-pay",
+    event: "shop/paid",
+    if: "event.data.id == async.data.id",
+    afterSeq: 41,
+    timeoutAt: 9000,
+    timerId: "wait-w",
+  };
+  it("given a wait, the run waits with a timeout timer and an open wait", () => {
+    const s = replay([scheduled, waitStarted]);
+    assert.equal(phaseOf(statusOf(s), s.context), "waiting");
+    assert.deepEqual(nextWork(s), {
+      calls: [],
+      timers: [{ timerId: "wait-w", fireAt: 9000 }],
+      waits: [
+        {
+          waitId: "w",
+          kind: "step",
+          event: "shop/paid",
+          afterSeq: 41,
+          if: "event.data.id == async.data.id",
+          until: 9000,
+        },
+      ],
+    });
+  });
+  it("a matching event resolves the wait with the event itself as memo", () => {
+    const paid = { id: "e2", name: "shop/paid", data: { id: 1 }, ts: 3000 };
+    const s = replay([
+      scheduled,
+      waitStarted,
+      { n: 3, ts: 3000, type: "wait.matched", stepId: "w", event: paid },
+    ]);
+    assert.deepEqual(memoOf(s.context), { w: paid });
+    assert.deepEqual(nextWork(s).calls, [{ stepId: null, attempt: 0 }]);
+    assert.throws(
+      () => apply(s, { n: 4, ts: 3001, type: "wait.matched", stepId: "w", event: paid }),
+      /not accepted/,
+    );
+  });
+  it("the timeout resolves the wait with null", () => {
+    const s = replay([scheduled, waitStarted, { n: 3, ts: 9000, type: "timer.fired", timerId: "wait-w" }]);
+    assert.deepEqual(memoOf(s.context), { w: null });
+  });
+  it("cancelOn entries are open waits until the run ends", () => {
+    const s = replay([
+      { ...scheduled, eventSeq: 7, cancelOn: [{ event: "x/cancel", if: "true", until: 5000 }] },
+    ]);
+    assert.deepEqual(nextWork(s).waits, [
+      { waitId: "cancel-0", kind: "cancel", event: "x/cancel", afterSeq: 7, if: "true", until: 5000 },
+    ]);
+    const ended = apply(s, { n: 2, ts: 3, type: "run.cancelled", reason: "x" });
+    assert.deepEqual(nextWork(ended).waits, []);
+  });
+  it("a WaitForEvent op becomes wait.started after the current end of EVENTS", () => {
+    const s = replay([scheduled]);
+    const [entry] = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      {
+        kind: "ops",
+        ops: [
+          {
+            id: "w",
+            op: "WaitForEvent",
+            name: "shop/paid",
+            displayName: "for-pay",
+            opts: { timeout: "1m", if: "true" },
+          },
+        ],
+      },
+      { now: 1000, random: () => 0, eventsLastSeq: 99 },
+    );
+    assert.deepEqual(entry, {
+      type: "wait.started",
+      ts: 1000,
+      stepId: "w",
+      name: "for-pay",
+      event: "shop/paid",
+      if: "true",
+      afterSeq: 99,
+      timeoutAt: 61_000,
+      timerId: "wait-w",
+    });
+    const bad = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      { kind: "ops", ops: [{ id: "w", op: "WaitForEvent", name: "shop/paid", opts: { timeout: "soon" } }] },
+      { now: 1000, random: () => 0 },
+    );
+    assert.equal(bad[0]?.type, "run.failed");
   });
 });

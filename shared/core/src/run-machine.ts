@@ -13,7 +13,14 @@ import type { SerializedError } from "./schemas/error.ts";
 import type { StoredEvent } from "./schemas/event.ts";
 import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
 
-export type StepStatus = "planned" | "backoff" | "sleeping" | "completed" | "failed";
+export type StepStatus = "planned" | "backoff" | "sleeping" | "waiting" | "completed" | "failed";
+
+/** An open `step.waitForEvent`. */
+export interface WaitSpec {
+  event: string;
+  if?: string;
+  afterSeq: number;
+}
 
 export interface StepState {
   stepId: string;
@@ -31,8 +38,9 @@ export interface StepState {
   timerId?: string;
   /** Order in which the step reached a final status. */
   order?: number;
-  /** Whether the memo holds `null` (sleeps) rather than `{data}`. */
-  memoNull?: boolean;
+  /** Whether the memo holds `data` itself (sleeps: null; waits: the event or null) rather than `{data}`. */
+  memoRaw?: boolean;
+  wait?: WaitSpec;
 }
 
 export interface RunContext {
@@ -44,6 +52,8 @@ export interface RunContext {
   partition: number;
   event: StoredEvent | null;
   events: StoredEvent[];
+  eventSeq?: number;
+  cancelOn?: { event: string; if?: string; until?: number }[];
   createdAt: number;
   endedAt?: number;
   steps: Record<string, StepState>;
@@ -91,6 +101,10 @@ function withStep(
   return { steps, stepOrder };
 }
 
+function isTimed(step: StepState): boolean {
+  return step.status === "backoff" || step.status === "sleeping" || step.status === "waiting";
+}
+
 function isFinal(step: StepState | undefined): boolean {
   return step?.status === "completed" || step?.status === "failed";
 }
@@ -109,10 +123,9 @@ export const runMachine = setup({
       (event as E<"steps.planned">).steps.every((s) => !isFinal(context.steps[s.stepId])),
     timerPending: ({ context, event }) => {
       const id = (event as E<"timer.fired">).timerId;
-      return Object.values(context.steps).some(
-        (s) => (s.status === "backoff" || s.status === "sleeping") && s.timerId === id,
-      );
+      return Object.values(context.steps).some((s) => isTimed(s) && s.timerId === id);
     },
+    waiting: ({ context, event }) => context.steps[(event as E<"wait.matched">).stepId]?.status === "waiting",
   },
   actions: {
     count: assign(({ event }) => ({ lastN: event.n })),
@@ -136,6 +149,8 @@ export const runMachine = setup({
             partition: event.partition,
             event: event.event,
             events: event.events,
+            ...(event.eventSeq !== undefined ? { eventSeq: event.eventSeq } : {}),
+            ...(event.cancelOn ? { cancelOn: event.cancelOn } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),
@@ -244,19 +259,59 @@ export const runMachine = setup({
             "count",
           ],
         },
+        "wait.started": {
+          guard: "stepOpen",
+          actions: [
+            assign(({ context, event }) =>
+              withStep(context, event.stepId, () => ({
+                stepId: event.stepId,
+                name: event.name,
+                origin: "discovered",
+                status: "waiting",
+                attempts: 0,
+                startedAt: event.ts,
+                retryAt: event.timeoutAt,
+                timerId: event.timerId,
+                wait: { event: event.event, afterSeq: event.afterSeq, ...(event.if ? { if: event.if } : {}) },
+              })),
+            ),
+            "count",
+          ],
+        },
+        "wait.matched": {
+          guard: "waiting",
+          actions: [
+            assign(({ context, event }) => ({
+              ...withStep(context, event.stepId, (prev) => ({
+                ...(prev as StepState),
+                status: "completed",
+                memoRaw: true,
+                data: event.event,
+                endedAt: event.ts,
+                order: context.finished + 1,
+                retryAt: undefined,
+                timerId: undefined,
+              })),
+              finished: context.finished + 1,
+            })),
+            "count",
+          ],
+        },
         "timer.fired": {
           guard: "timerPending",
           actions: [
             assign(({ context, event }) => {
               const step = Object.values(context.steps).find(
-                (s) => (s.status === "backoff" || s.status === "sleeping") && s.timerId === event.timerId,
+                (s) => isTimed(s) && s.timerId === event.timerId,
               ) as StepState;
-              if (step.status === "sleeping") {
+              if (step.status === "sleeping" || step.status === "waiting") {
+                // A sleep ends; a wait times out with null.
                 return {
                   ...withStep(context, step.stepId, () => ({
                     ...step,
                     status: "completed",
-                    memoNull: true,
+                    memoRaw: true,
+                    data: null,
                     endedAt: event.ts,
                     order: context.finished + 1,
                     retryAt: undefined,
@@ -297,16 +352,16 @@ export const runMachine = setup({
 });
 
 export type RunStatus = "empty" | "running" | "completed" | "failed" | "cancelled";
-export type RunPhase = "running" | "backoff" | "sleeping" | "completed" | "failed" | "cancelled";
+export type RunPhase = "running" | "backoff" | "sleeping" | "waiting" | "completed" | "failed" | "cancelled";
 
 /** The user-facing phase of a run: a running run whose only pending work is timers is waiting on them. */
 export function phaseOf(status: RunStatus, ctx: RunContext): RunPhase | "empty" {
   if (status !== "running") return status;
   const open = Object.values(ctx.steps).filter((s) => !isFinal(s));
-  if (open.length > 0 && open.every((s) => s.status === "sleeping")) return "sleeping";
-  if (open.length > 0 && open.every((s) => s.status === "backoff" || s.status === "sleeping"))
-    return "backoff";
-  return "running";
+  if (open.length === 0 || !open.every(isTimed)) return "running";
+  if (open.some((s) => s.status === "backoff")) return "backoff";
+  if (open.some((s) => s.status === "waiting")) return "waiting";
+  return "sleeping";
 }
 
 export { FN_STEP };

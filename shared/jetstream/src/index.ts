@@ -2,6 +2,7 @@ export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 export { connectNats, type Nats, UnsupportedServerError } from "./connection.ts";
 export { inboxConsumer, matcherConsumer } from "./consumers.ts";
+export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";
 export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError } from "./publisher.ts";

@@ -85,7 +85,7 @@ export class PartitionLeases {
       const current = await this.kv.get(key);
       try {
         let newRev: number;
-        if (!current || current.operation !== "PUT") {
+        if (current?.operation !== "PUT") {
           newRev = current
             ? await this.kv.update(key, value(), current.revision)
             : await this.kv.create(key, value());

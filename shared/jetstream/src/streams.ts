@@ -27,6 +27,7 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
       duplicate_window: DAY_MS * NS_PER_MS,
       max_age: 7 * DAY_MS * NS_PER_MS,
       max_msg_size: 1024 * 1024,
+      allow_direct: true,
     },
     {
       ...common,
@@ -55,13 +56,21 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
   ];
 }
 
-/** Creates the streams if missing; an existing stream is left as configured by its operator. */
+/**
+ * Creates the streams if missing. An existing stream keeps its operator's settings, except that
+ * direct gets are switched on where Jetstep reads by direct get (an older store may lack it).
+ */
 export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions): Promise<void> {
   for (const cfg of configs(opts)) {
+    let info: Awaited<ReturnType<JetStreamManager["streams"]["info"]>> | undefined;
     try {
-      await jsm.streams.info(cfg.name);
+      info = await jsm.streams.info(cfg.name);
     } catch {
       await jsm.streams.add(cfg);
+      continue;
+    }
+    if (cfg.allow_direct && !info.config.allow_direct) {
+      await jsm.streams.update(cfg.name, { ...info.config, allow_direct: true });
     }
   }
 }
@@ -72,6 +81,7 @@ export interface Buckets_ {
   snapshots: KV;
   active: KV;
   eventRuns: KV;
+  waits: KV;
 }
 
 /** Opens (creating when missing) every KV bucket. */
@@ -85,6 +95,7 @@ export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buck
     snapshots: await open(Buckets.snapshots),
     active: await open(Buckets.active),
     eventRuns: await open(Buckets.eventRuns, { ttl: 7 * DAY_MS }),
+    waits: await open(Buckets.waits),
   };
 }
 

@@ -11,6 +11,18 @@ export const StartRunCommandSchema = z.object({
   maxAttempts: z.number().int().min(1).max(21),
   event: StoredEventSchema,
   events: z.array(StoredEventSchema),
+  eventSeq: z.number().int().nonnegative().optional(),
+  cancelOn: z
+    .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))
+    .optional(),
+});
+
+/** A matching event for a run's open wait (first match wins; later ones are ignored). */
+export const WaitMatchCommandSchema = z.object({
+  type: z.literal("wait.match"),
+  runId: z.string(),
+  waitId: z.string(),
+  event: StoredEventSchema,
 });
 
 export const CancelRunCommandSchema = z.object({
@@ -22,6 +34,7 @@ export const CancelRunCommandSchema = z.object({
 export const InboxCommandSchema = z.discriminatedUnion("type", [
   StartRunCommandSchema,
   CancelRunCommandSchema,
+  WaitMatchCommandSchema,
 ]);
 export type InboxCommand = z.infer<typeof InboxCommandSchema>;
 export type StartRunCommand = z.infer<typeof StartRunCommandSchema>;
@@ -42,3 +55,23 @@ export const EventRunsSchema = z.object({
   runs: z.array(z.object({ runId: z.string(), fnId: z.string() })),
 });
 export type EventRuns = z.infer<typeof EventRunsSchema>;
+
+/** An open wait as stored in the WAITS bucket (see `DueWait`); the matcher indexes these by event name. */
+export const WaitRecordSchema = z.object({
+  runId: z.string(),
+  fnId: z.string(),
+  partition: z.number().int().nonnegative(),
+  waitId: z.string(),
+  kind: z.enum(["step", "cancel"]),
+  event: z.string(),
+  if: z.string().optional(),
+  afterSeq: z.number().int().nonnegative(),
+  until: z.number().optional(),
+  /** The run's triggering event: the `event` variable of the expression. */
+  trigger: StoredEventSchema,
+});
+export type WaitRecord = z.infer<typeof WaitRecordSchema>;
+
+/** The ACTIVE bucket's value per non-terminal run. */
+export const ActiveRunSchema = z.object({ fnId: z.string(), createdAt: z.number() });
+export type ActiveRun = z.infer<typeof ActiveRunSchema>;

@@ -27,6 +27,18 @@ const StepDefSchema = z
   })
   .loose();
 
+const DurationSchema = z.union([z.string().min(1), z.number().nonnegative()]);
+
+/** `cancelOn` as registered (`cancel`): an event, optionally filtered by CEL, within a timeout. */
+export const CancelOnSchema = z
+  .object({
+    event: z.string().min(1, "must be a non-empty event name"),
+    if: z.string().optional(),
+    timeout: DurationSchema.optional(),
+  })
+  .loose();
+export type CancelOn = z.infer<typeof CancelOnSchema>;
+
 /** One function as an app registers it (Inngest's register format). */
 export const FunctionDefSchema = z
   .object({
@@ -34,6 +46,7 @@ export const FunctionDefSchema = z
     name: z.string().optional(),
     triggers: z.array(TriggerSchema).min(1, "must have at least one trigger"),
     steps: z.record(z.string(), StepDefSchema).refine((s) => Object.keys(s).length > 0, "must define a step"),
+    cancel: z.array(CancelOnSchema).optional(),
   })
   .loose();
 export type FunctionDef = z.infer<typeof FunctionDefSchema>;

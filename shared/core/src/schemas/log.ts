@@ -20,6 +20,12 @@ export const RunScheduledSchema = z.object({
   partition: z.number().int().nonnegative(),
   event: StoredEventSchema,
   events: z.array(StoredEventSchema),
+  /** EVENTS stream sequence of the triggering event: later events may cancel the run. */
+  eventSeq: z.number().int().nonnegative().optional(),
+  /** `cancelOn` of the function: an event matching one cancels the run (until its deadline). */
+  cancelOn: z
+    .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))
+    .optional(),
 });
 
 /** Several steps found at once (parallel): each is then called by its id. */
@@ -72,6 +78,30 @@ export const SleepStartedSchema = z.object({
   timerId: z.string(),
 });
 
+/**
+ * `step.waitForEvent`: resolved by the first event named `event` stored after EVENTS sequence
+ * `afterSeq` for which `if` (CEL; `event` = the run's trigger, `async` = the candidate) holds, or
+ * with null when the timer `timerId` fires at `timeoutAt`.
+ */
+export const WaitStartedSchema = z.object({
+  ...base,
+  type: z.literal("wait.started"),
+  stepId: z.string(),
+  name: z.string(),
+  event: z.string().min(1),
+  if: z.string().optional(),
+  afterSeq: z.number().int().nonnegative(),
+  timeoutAt: z.number(),
+  timerId: z.string(),
+});
+
+export const WaitMatchedSchema = z.object({
+  ...base,
+  type: z.literal("wait.matched"),
+  stepId: z.string(),
+  event: StoredEventSchema,
+});
+
 export const TimerFiredSchema = z.object({ ...base, type: z.literal("timer.fired"), timerId: z.string() });
 
 export const RunCompletedSchema = z.object({
@@ -93,6 +123,8 @@ export const RunLogEntrySchema = z.discriminatedUnion("type", [
   StepErroredSchema,
   StepFailedSchema,
   SleepStartedSchema,
+  WaitStartedSchema,
+  WaitMatchedSchema,
   TimerFiredSchema,
   RunCompletedSchema,
   RunFailedSchema,

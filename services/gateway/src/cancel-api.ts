@@ -1,0 +1,129 @@
+/**
+ * Cancelling runs: `DELETE /v1/runs/:id` (one run) and `POST /v1/cancellations` (every active run
+ * of a function started in a time range, optionally filtered by a CEL expression on its event).
+ * A cancel is a command to the run's partition; the run's owner appends `run.cancelled` between
+ * steps (a step already executing finishes, its result is not recorded) and emits
+ * `inngest/function.cancelled`.
+ */
+import {
+  ActiveRunSchema,
+  checkToken,
+  compileExpression,
+  type InboxCommand,
+  Subjects,
+  statusOf,
+  ulid,
+} from "@jetstep/core";
+import { type JetstepBuckets, type Publisher, type RunLog, readRun } from "@jetstep/jetstream";
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { runView } from "./runs-api.ts";
+
+export interface CancelDeps {
+  buckets: JetstepBuckets;
+  runLog: RunLog;
+  publisher: Publisher;
+  now: () => number;
+  random: () => number;
+}
+
+const BulkCancelSchema = z
+  .object({
+    function_id: z.string().min(1, "is required"),
+    started_after: z.iso.datetime({ offset: true, error: "must be an RFC 3339 time" }).optional(),
+    started_before: z.iso.datetime({ offset: true, error: "must be an RFC 3339 time" }).optional(),
+    if: z.string().optional(),
+  })
+  .strict();
+
+function sendCancel(publisher: Publisher, partition: number, runId: string, reason: string): Promise<number> {
+  const cmd: InboxCommand = { type: "cancel", runId, reason };
+  return publisher.publishJson(Subjects.inbox(partition), cmd, { msgId: `cancel-${runId}` });
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
+export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, deps: CancelDeps): void {
+  app.delete<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
+    const id = req.params.id;
+    if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
+    const { snapshot } = await readRun(deps.runLog, deps.buckets.snapshots, id);
+    const status = statusOf(snapshot);
+    if (status === "empty") return reply.status(404).send({ error: `run ${id} not found` });
+    if (status !== "running") {
+      return reply.status(409).send({ error: `run ${id} already ended (${runView(snapshot).status})` });
+    }
+    await sendCancel(deps.publisher, snapshot.context.partition, id, "cancelled via the API");
+    // Give the run's owner a moment, so the answer usually shows the cancelled run.
+    const deadline = Date.now() + 5_000;
+    while (Date.now() < deadline) {
+      const { snapshot: now } = await readRun(deps.runLog, deps.buckets.snapshots, id);
+      if (statusOf(now) !== "running") return { data: runView(now) };
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return reply.status(202).send({ data: { run_id: id, status: "Running", cancel_requested: true } });
+  });
+
+  app.post("/v1/cancellations", async (req, reply) => {
+    let body: unknown;
+    try {
+      body = JSON.parse(typeof req.body === "string" ? req.body : "");
+    } catch (e) {
+      return reply.status(400).send({ error: `invalid JSON: ${(e as Error).message}` });
+    }
+    const parsed = BulkCancelSchema.safeParse(body);
+    if (!parsed.success) {
+      const i = parsed.error.issues[0];
+      return reply.status(400).send({ error: `${i?.path.join(".") || "(body)"}: ${i?.message}` });
+    }
+    const { function_id, started_after, started_before } = parsed.data;
+    let test: ReturnType<typeof compileExpression> | undefined;
+    if (parsed.data.if) {
+      try {
+        test = compileExpression(parsed.data.if);
+      } catch (e) {
+        return reply.status(400).send({ error: `if: ${(e as Error).message}` });
+      }
+    }
+    const after = started_after ? Date.parse(started_after) : Number.NEGATIVE_INFINITY;
+    const before = started_before ? Date.parse(started_before) : Number.POSITIVE_INFINITY;
+    const cancellationId = ulid(deps.now(), deps.random);
+    let count = 0;
+    const keys = await deps.buckets.active.keys();
+    for await (const key of keys) {
+      const entry = await deps.buckets.active.get(key);
+      if (entry?.operation !== "PUT") continue;
+      const active = ActiveRunSchema.safeParse(safeJson(() => entry.json()));
+      if (!active.success || active.data.fnId !== function_id) continue;
+      if (active.data.createdAt <= after || active.data.createdAt >= before) continue;
+      const runId = key.slice(key.indexOf(".") + 1);
+      const { snapshot } = await readRun(deps.runLog, deps.buckets.snapshots, runId);
+      if (statusOf(snapshot) !== "running") continue;
+      if (test && !test.test({ event: snapshot.context.event }).value) continue;
+      await sendCancel(
+        deps.publisher,
+        snapshot.context.partition,
+        runId,
+        `cancelled by bulk cancellation ${cancellationId}`,
+      );
+      count++;
+    }
+    return { data: { id: cancellationId, function_id, cancelled: count } };
+  });
+}
+
+function isRunId(id: string): boolean {
+  try {
+    checkToken("runId", id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function safeJson(f: () => unknown): unknown {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * The open waits of every run (`step.waitForEvent` and `cancelOn`), indexed by event name and kept
+ * current from a watch on the WAITS bucket: one subscription for all runs, never a consumer per
+ * run. A wait that appears after events it should see (the run registered it after the event
+ * passed the matcher) is caught up by reading that event name's events after the wait's start
+ * sequence with direct gets.
+ */
+import {
+  type CompiledExpression,
+  compileExpression,
+  type StoredEvent,
+  type WaitRecord,
+  WaitRecordSchema,
+} from "@jetstep/core";
+import type { EventLog, KV } from "@jetstep/jetstream";
+
+export interface WaitMatch {
+  wait: WaitRecord;
+  event: StoredEvent;
+}
+
+const CATCH_UP_LIMIT = 10_000;
+
+export class WaitIndex {
+  private readonly byName = new Map<string, Map<string, WaitRecord>>();
+  private readonly compiled = new Map<string, CompiledExpression | Error>();
+  private readonly warned = new Set<string>();
+  private stopWatch: (() => void) | undefined;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly events: EventLog,
+    private readonly onMatch: (m: WaitMatch) => Promise<void>,
+    private readonly onWarn: (wait: WaitRecord, message: string) => void,
+    private readonly now: () => number,
+  ) {}
+
+  get size(): number {
+    let n = 0;
+    for (const m of this.byName.values()) n += m.size;
+    return n;
+  }
+
+  /** Loads every open wait and follows changes; resolves after the initial load. */
+  async watch(): Promise<void> {
+    const iter = await this.kv.watch({ key: ">" });
+    this.stopWatch = () => iter.stop();
+    let resolveReady!: () => void;
+    const ready = new Promise<void>((r) => {
+      resolveReady = r;
+    });
+    if ((await this.kv.status()).values === 0) resolveReady();
+    void (async () => {
+      for await (const e of iter) {
+        if (e.operation !== "PUT") {
+          this.remove(e.key);
+        } else {
+          const parsed = WaitRecordSchema.safeParse(safeJson(() => e.json()));
+          if (parsed.success) {
+            const isNew = this.add(e.key, parsed.data);
+            if (isNew)
+              void this.catchUp(e.key, parsed.data).catch((err) =>
+                this.onWarn(parsed.data, `catch-up failed: ${err}`),
+              );
+          }
+        }
+        if (e.delta === 0) resolveReady();
+      }
+    })();
+    await ready;
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+  }
+
+  /** Matches a newly stored event (sequence `seq`) against the open waits for its name. */
+  async match(event: StoredEvent, seq: number): Promise<void> {
+    const waits = this.byName.get(event.name);
+    if (!waits) return;
+    const now = this.now();
+    const matched: WaitMatch[] = [];
+    for (const wait of waits.values()) {
+      if (seq <= wait.afterSeq || (wait.until !== undefined && wait.until < now)) continue;
+      if (this.test(wait, event)) matched.push({ wait, event });
+    }
+    await Promise.all(matched.map((m) => this.onMatch(m)));
+  }
+
+  private add(key: string, wait: WaitRecord): boolean {
+    let waits = this.byName.get(wait.event);
+    if (!waits) {
+      waits = new Map();
+      this.byName.set(wait.event, waits);
+    }
+    const isNew = !waits.has(key);
+    waits.set(key, wait);
+    return isNew;
+  }
+
+  private remove(key: string): void {
+    for (const [name, waits] of this.byName) {
+      if (waits.delete(key) && waits.size === 0) this.byName.delete(name);
+    }
+  }
+
+  private async catchUp(key: string, wait: WaitRecord): Promise<void> {
+    const candidates = await this.events.after(wait.event, wait.afterSeq, CATCH_UP_LIMIT);
+    for (const { event } of candidates) {
+      if (!this.byName.get(wait.event)?.has(key)) return; // resolved meanwhile
+      if (this.test(wait, event)) {
+        await this.onMatch({ wait, event });
+        return;
+      }
+    }
+  }
+
+  /** Evaluates the wait's expression; an evaluation error is no match, logged once per wait. */
+  private test(wait: WaitRecord, candidate: StoredEvent): boolean {
+    if (!wait.if) return true;
+    let c = this.compiled.get(wait.if);
+    if (!c) {
+      try {
+        c = compileExpression(wait.if);
+      } catch (e) {
+        c = e as Error;
+      }
+      this.compiled.set(wait.if, c);
+    }
+    const result =
+      c instanceof Error
+        ? { value: false, error: c.message }
+        : c.test({ event: wait.trigger, async: candidate });
+    if (result.error) {
+      const id = `${wait.runId}/${wait.waitId}`;
+      if (!this.warned.has(id)) {
+        this.warned.add(id);
+        this.onWarn(
+          wait,
+          `expression ${JSON.stringify(wait.if)} failed on event ${candidate.id}: ${result.error}; counted as no match`,
+        );
+      }
+    }
+    return result.value;
+  }
+}
+
+function safeJson(f: () => unknown): unknown {
+  try {
+    return f();
+  } catch {
+    return undefined;
+  }
+}
