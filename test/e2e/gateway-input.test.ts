@@ -131,6 +131,27 @@ describe("gateway input validation", () => {
         /functions\.0\.triggers\.0\.expression: invalid expression/,
       ],
       [{ ...registration([]), appName: undefined }, /appName/],
+      [
+        registration([fn("reg-app-b", { triggers: [{ cron: "61 * * * *" }] })]),
+        /functions\.0\.triggers\.0\.cron: invalid cron/,
+      ],
+      [
+        registration([fn("reg-app-b", { triggers: [{ cron: "TZ=Mars/Base 0 12 * * 5" }] })]),
+        /triggers\.0\.cron: .*time zone/i,
+      ],
+      [
+        registration([fn("reg-app-b", { timeouts: { finish: "soon" } })]),
+        /functions\.0\.timeouts\.finish: invalid duration/,
+      ],
+      [
+        registration([fn("reg-app-b", { cancel: [{ event: "x", if: "async.data.id ==" }] })]),
+        /functions\.0\.cancel\.0\.if: invalid expression/,
+      ],
+      [
+        registration([fn("reg-app-b", { cancel: [{ event: "x", timeout: "1 fortnight" }] })]),
+        /functions\.0\.cancel\.0\.timeout: invalid duration/,
+      ],
+      [registration([fn("reg-app-a"), fn("reg-app-a")]), /functions\.1\.id: duplicate function id/],
     ];
     for (const [body, re] of bad) {
       const r = await post("/fn/register", JSON.stringify(body));

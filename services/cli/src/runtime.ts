@@ -3,6 +3,7 @@
  * streams and buckets, then gateway + matcher + executor, plus the periodic app sync.
  */
 import { randomUUID } from "node:crypto";
+import { buildCron } from "@jetstep/cron";
 import { buildExecutor, defaultExecutorConfig, type Executor } from "@jetstep/executor";
 import { buildGateway, defaultGatewayConfig } from "@jetstep/gateway";
 import { connectNats, ensureStreams, type Nats, openBuckets } from "@jetstep/jetstream";
@@ -33,6 +34,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const nats = await connectNats({ servers: opts.natsUrl, name: "jetstep" });
   await ensureStreams(nats.jsm, { replicas: 1 });
   const buckets = await openBuckets(nats, { replicas: 1 });
+  const executorId = `jetstep-${randomUUID().slice(0, 8)}`;
   const gateway = await buildGateway({
     nats,
     buckets,
@@ -45,14 +47,22 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     buckets,
     log: opts.log,
     config: {
-      ...defaultExecutorConfig(`executor-${randomUUID().slice(0, 8)}`),
+      ...defaultExecutorConfig(executorId),
       ...(opts.partitions ? { partitions: opts.partitions } : {}),
       ...(opts.leaseTtlMs ? { leaseTtlMs: opts.leaseTtlMs } : {}),
       ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
     },
   });
+  const cron = buildCron({
+    nats,
+    buckets,
+    log: opts.log,
+    owner: executorId,
+    leaseTtlMs: opts.leaseTtlMs ?? 10_000,
+  });
   await matcher.start();
   await executor.start();
+  await cron.start();
   const address = await gateway.listen({ host: opts.host, port: opts.port });
   const gatewayUrl = address.replace("[::1]", "localhost");
   const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log);
@@ -63,6 +73,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     async stop() {
       sync.stop();
       await gateway.close();
+      await cron.stop();
       await matcher.stop();
       await executor.stop(true);
       await nats.close();

@@ -20,11 +20,15 @@ import {
   nextWork,
   OpCodes,
   openWaits,
+  parseDuration,
   type RunContext,
   type RunLogEntry,
+  type StartRunCommand,
   type StoredEvent,
   Subjects,
   statusOf,
+  TIMEOUT_FINISH,
+  TIMEOUT_START,
   type WaitRecord,
 } from "@jetstep/core";
 import {
@@ -40,6 +44,9 @@ import {
   TimerStore,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
+
+type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
+
 import { callApp } from "./app-client.ts";
 import { type Actor, RunStore } from "./run-store.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -233,6 +240,7 @@ class ExecutorImpl implements Executor {
                 events: cmd.events,
                 ...(cmd.eventSeq !== undefined ? { eventSeq: cmd.eventSeq } : {}),
                 ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
+                ...deadlinesOf(cmd, this.now()),
               },
             ]);
             if (ok)
@@ -272,11 +280,7 @@ class ExecutorImpl implements Executor {
     if (!this.leases.owns(t.partition)) return;
     void this.runs
       .withActor(t.runId, async (actor) => {
-        const pending = Object.values(actor.snapshot.context.steps).some(
-          (s) =>
-            s.timerId === t.timerId &&
-            (s.status === "backoff" || s.status === "sleeping" || s.status === "waiting"),
-        );
+        const pending = nextWork(actor.snapshot).timers.some((x) => x.timerId === t.timerId);
         if (pending && statusOf(actor.snapshot) === "running") {
           await this.append(actor, [{ type: "timer.fired", ts: this.now(), timerId: t.timerId }]);
         }
@@ -457,6 +461,7 @@ class ExecutorImpl implements Executor {
   private async finish(actor: Actor): Promise<void> {
     const ctx = actor.snapshot.context;
     for (const s of Object.values(ctx.steps)) if (s.timerId) await this.dropTimer(ctx.runId, s.timerId);
+    for (const id of [TIMEOUT_START, TIMEOUT_FINISH]) await this.dropTimer(ctx.runId, id);
     await this.syncWaits(ctx, []);
     // Open waits registered by an earlier owner are not in this process's memory: delete them too.
     for (const w of openWaits(ctx))
@@ -533,6 +538,21 @@ class ExecutorImpl implements Executor {
       }),
     );
   }
+}
+
+/** `timeouts` as absolute deadlines: start counts from the event, finish from the run's start. */
+function deadlinesOf(cmd: StartRunCommand, now: number): Pick<RunScheduledEntry, "timeouts"> {
+  const t = cmd.timeouts;
+  if (!t || (t.start === undefined && t.finish === undefined)) return {};
+  const text = (d: string | number) => (typeof d === "number" ? `${d} ms` : d);
+  return {
+    timeouts: {
+      ...(t.start !== undefined
+        ? { startBy: cmd.event.ts + parseDuration(t.start), start: text(t.start) }
+        : {}),
+      ...(t.finish !== undefined ? { finishBy: now + parseDuration(t.finish), finish: text(t.finish) } : {}),
+    },
+  };
 }
 
 export class AppendConflictError extends Error {

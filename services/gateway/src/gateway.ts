@@ -7,11 +7,9 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type AppRecord,
   checkToken,
-  compileExpression,
   type EventRuns,
   formatIssues,
   Keys,
-  parseDuration,
   RegisterRequestSchema,
   Streams,
   statusOf,
@@ -22,6 +20,7 @@ import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { runView } from "./runs-api.ts";
+import { registrationProblem } from "./validate-registration.ts";
 
 export interface GatewayConfig {
   /** Accepted event keys; empty = any key (dev). */
@@ -96,43 +95,8 @@ export async function buildGateway(
     const parsed = RegisterRequestSchema.safeParse(body);
     if (!parsed.success) return reply.status(400).send({ status: 400, error: formatIssues(parsed.error) });
     const reg = parsed.data;
-    const seen = new Set<string>();
-    for (const [i, fn] of reg.functions.entries()) {
-      if (seen.has(fn.id))
-        return reply
-          .status(400)
-          .send({ status: 400, error: `functions.${i}.id: duplicate function id "${fn.id}"` });
-      seen.add(fn.id);
-      for (const [j, c] of (fn.cancel ?? []).entries()) {
-        const where = `functions.${i}.cancel.${j}`;
-        if (c.if) {
-          try {
-            compileExpression(c.if);
-          } catch (e) {
-            return reply.status(400).send({ status: 400, error: `${where}.if: ${(e as Error).message}` });
-          }
-        }
-        if (c.timeout !== undefined) {
-          try {
-            parseDuration(c.timeout);
-          } catch (e) {
-            return reply
-              .status(400)
-              .send({ status: 400, error: `${where}.timeout: ${(e as Error).message}` });
-          }
-        }
-      }
-      for (const [j, t] of fn.triggers.entries()) {
-        if (!("expression" in t) || !t.expression) continue;
-        try {
-          compileExpression(t.expression);
-        } catch (e) {
-          return reply
-            .status(400)
-            .send({ status: 400, error: `functions.${i}.triggers.${j}.expression: ${(e as Error).message}` });
-        }
-      }
-    }
+    const problem = registrationProblem(reg);
+    if (problem) return reply.status(400).send({ status: 400, error: problem });
     const record: AppRecord = {
       appId: reg.appName,
       url: reg.url,

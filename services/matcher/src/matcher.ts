@@ -107,6 +107,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
           event,
           events: [event],
           eventSeq: m.seq,
+          ...(f.fn.timeouts ? { timeouts: f.fn.timeouts } : {}),
           ...cancelOnOf(f.fn.cancel, event.ts),
         };
         return publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, {

@@ -3,7 +3,7 @@
  * wildcard; an `expression` (CEL, variable `event`) must also be true. An expression that
  * fails to evaluate counts as false and is logged once per (function, expression).
  */
-import { type CompiledExpression, compileExpression, type StoredEvent } from "@jetstep/core";
+import { type CompiledExpression, compileExpression, InternalEvents, type StoredEvent } from "@jetstep/core";
 import type { RegisteredFunction } from "@jetstep/jetstream";
 
 export interface TriggerMatch {
@@ -19,6 +19,12 @@ export class TriggerIndex {
   ) {}
 
   match(event: StoredEvent, functions: RegisteredFunction[]): RegisteredFunction[] {
+    // A cron slot's event starts only the function whose schedule fired.
+    if (event.name === InternalEvents.scheduledTimer && typeof event.data.function_id === "string") {
+      return functions.filter(
+        (f) => f.fn.id === event.data.function_id && f.fn.triggers.some((t) => "cron" in t),
+      );
+    }
     const out: RegisteredFunction[] = [];
     for (const f of functions) {
       for (const t of f.fn.triggers) {

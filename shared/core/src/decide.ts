@@ -7,7 +7,7 @@ import { backoffDelay } from "./backoff.ts";
 import { parseDuration } from "./duration.ts";
 import { compileExpression } from "./expr.ts";
 import type { RunSnapshot } from "./replay.ts";
-import type { RunContext, StepState } from "./run-machine.ts";
+import { type RunContext, type StepState, TIMEOUT_FINISH, TIMEOUT_START } from "./run-machine.ts";
 import type { SerializedError } from "./schemas/error.ts";
 import { FN_STEP, type NewRunLogEntry } from "./schemas/log.ts";
 import { type Op, OpCodes } from "./schemas/ops.ts";
@@ -51,11 +51,17 @@ export function nextWork(snapshot: RunSnapshot): NextWork {
     .filter((s) => s.status !== "planned" && s.timerId !== undefined)
     .map((s) => ({ timerId: s.timerId as string, fireAt: s.retryAt as number }));
   const waits = openWaits(ctx);
+  if (ctx.deadlines?.startBy !== undefined && !ctx.started)
+    timers.push({ timerId: TIMEOUT_START, fireAt: ctx.deadlines.startBy });
+  if (ctx.deadlines?.finishBy !== undefined)
+    timers.push({ timerId: TIMEOUT_FINISH, fireAt: ctx.deadlines.finishBy });
+  // Deadlines never hold a run back: only step timers defer the next call.
+  const stepTimers = timers.filter((t) => t.timerId !== TIMEOUT_START && t.timerId !== TIMEOUT_FINISH);
   const plannedDue = open.filter((s) => s.origin === "planned" && s.status === "planned");
   if (plannedDue.length > 0) {
     return { calls: plannedDue.map((s) => ({ stepId: s.stepId, attempt: s.attempts })), timers, waits };
   }
-  if (timers.length > 0) return { calls: [], timers, waits };
+  if (stepTimers.length > 0) return { calls: [], timers, waits };
   return { calls: [{ stepId: null, attempt: discoveryAttempt(ctx) }], timers, waits };
 }
 

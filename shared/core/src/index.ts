@@ -1,5 +1,6 @@
 export * from "./app-response.ts";
 export * from "./backoff.ts";
+export * from "./cron.ts";
 export * from "./decide.ts";
 export * from "./duration.ts";
 export * from "./errors.ts";

@@ -104,6 +104,7 @@ export const Keys = {
   app: (appId: string): string => `app.${escapeToken(appId)}`,
   lease: (partition: number): string => `partition.${checkPartition(partition)}`,
   partitionCount: "meta.partitions",
+  cronLeader: "cron",
   snapshot: (runId: string): string => `snap.${checkToken("runId", runId)}`,
   active: (partition: number, runId: string): string =>
     `p${checkPartition(partition)}.${checkToken("runId", runId)}`,

@@ -13,6 +13,10 @@ import type { SerializedError } from "./schemas/error.ts";
 import type { StoredEvent } from "./schemas/event.ts";
 import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
 
+/** Timer ids of the run-level deadlines (`timeouts`). */
+export const TIMEOUT_START = "timeout-start";
+export const TIMEOUT_FINISH = "timeout-finish";
+
 export type StepStatus = "planned" | "backoff" | "sleeping" | "waiting" | "completed" | "failed";
 
 /** An open `step.waitForEvent`. */
@@ -63,6 +67,10 @@ export interface RunContext {
   output?: unknown;
   error?: SerializedError;
   cancelReason?: string;
+  /** Whether the app has answered at least once (for `timeouts.start`). */
+  started?: boolean;
+  /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
+  deadlines?: { startBy?: number; start?: string; finishBy?: number; finish?: string };
   /** Number of applied log entries (the `n` of the last one). */
   lastN: number;
 }
@@ -98,7 +106,7 @@ function withStep(
     delete steps[FN_STEP];
     stepOrder = stepOrder.filter((id) => id !== FN_STEP);
   }
-  return { steps, stepOrder };
+  return { steps, stepOrder, started: true };
 }
 
 function isTimed(step: StepState): boolean {
@@ -151,6 +159,7 @@ export const runMachine = setup({
             events: event.events,
             ...(event.eventSeq !== undefined ? { eventSeq: event.eventSeq } : {}),
             ...(event.cancelOn ? { cancelOn: event.cancelOn } : {}),
+            ...(event.timeouts ? { deadlines: event.timeouts } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),
@@ -297,40 +306,75 @@ export const runMachine = setup({
             "count",
           ],
         },
-        "timer.fired": {
-          guard: "timerPending",
-          actions: [
-            assign(({ context, event }) => {
-              const step = Object.values(context.steps).find(
-                (s) => isTimed(s) && s.timerId === event.timerId,
-              ) as StepState;
-              if (step.status === "sleeping" || step.status === "waiting") {
-                // A sleep ends; a wait times out with null.
-                return {
-                  ...withStep(context, step.stepId, () => ({
-                    ...step,
-                    status: "completed",
-                    memoRaw: true,
-                    data: null,
-                    endedAt: event.ts,
-                    order: context.finished + 1,
-                    retryAt: undefined,
-                    timerId: undefined,
-                  })),
-                  finished: context.finished + 1,
-                };
-              }
-              // Backoff over: the step is due again (called by id if planned, else via discovery).
-              return withStep(context, step.stepId, () => ({
-                ...step,
-                status: "planned",
-                retryAt: undefined,
-                timerId: undefined,
-              }));
-            }),
-            "count",
-          ],
-        },
+        "timer.fired": [
+          {
+            guard: ({ context, event }) =>
+              event.timerId === TIMEOUT_FINISH && context.deadlines?.finishBy !== undefined,
+            target: "cancelled",
+            actions: [
+              assign(({ context, event }) => ({
+                cancelReason: `timed out: not finished within ${context.deadlines?.finish} (timeouts.finish)`,
+                endedAt: event.ts,
+              })),
+              "count",
+            ],
+          },
+          {
+            guard: ({ context, event }) =>
+              event.timerId === TIMEOUT_START && context.deadlines?.startBy !== undefined && !context.started,
+            target: "cancelled",
+            actions: [
+              assign(({ context, event }) => ({
+                cancelReason: `timed out: not started within ${context.deadlines?.start} (timeouts.start)`,
+                endedAt: event.ts,
+              })),
+              "count",
+            ],
+          },
+          {
+            // The run started in time: the start deadline is over.
+            guard: ({ context, event }) =>
+              event.timerId === TIMEOUT_START && context.deadlines?.startBy !== undefined,
+            actions: [
+              assign(({ context }) => ({ deadlines: { ...context.deadlines, startBy: undefined } })),
+              "count",
+            ],
+          },
+          {
+            guard: "timerPending",
+            actions: [
+              assign(({ context, event }) => {
+                const step = Object.values(context.steps).find(
+                  (s) => isTimed(s) && s.timerId === event.timerId,
+                ) as StepState;
+                if (step.status === "sleeping" || step.status === "waiting") {
+                  // A sleep ends; a wait times out with null.
+                  return {
+                    ...withStep(context, step.stepId, () => ({
+                      ...step,
+                      status: "completed",
+                      memoRaw: true,
+                      data: null,
+                      endedAt: event.ts,
+                      order: context.finished + 1,
+                      retryAt: undefined,
+                      timerId: undefined,
+                    })),
+                    finished: context.finished + 1,
+                  };
+                }
+                // Backoff over: the step is due again (called by id if planned, else via discovery).
+                return withStep(context, step.stepId, () => ({
+                  ...step,
+                  status: "planned",
+                  retryAt: undefined,
+                  timerId: undefined,
+                }));
+              }),
+              "count",
+            ],
+          },
+        ],
         "run.completed": {
           target: "completed",
           actions: [assign(({ event }) => ({ output: event.output, endedAt: event.ts })), "count"],

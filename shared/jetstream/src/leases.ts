@@ -22,6 +22,8 @@ export interface LeaseOptions {
   partitions: number;
   ttlMs: number;
   now?: () => number;
+  /** The lease key of partition `p` (default `partition.<p>`). */
+  key?: (p: number) => string;
   /** Upper bound of partitions to hold (default all); lets several executors share work. */
   maxOwned?: () => number;
   onError?: (e: unknown) => void;
@@ -33,6 +35,7 @@ export class PartitionLeases {
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly now: () => number;
+  private readonly keyOf: (p: number) => string;
 
   constructor(
     private readonly kv: KV,
@@ -40,6 +43,7 @@ export class PartitionLeases {
     private readonly events: LeaseEvents,
   ) {
     this.now = opts.now ?? Date.now;
+    this.keyOf = opts.key ?? Keys.lease;
   }
 
   ownedPartitions(): number[] {
@@ -70,7 +74,7 @@ export class PartitionLeases {
       } satisfies LeaseValue);
     for (let p = 0; p < this.opts.partitions; p++) {
       if (this.stopped) return;
-      const key = Keys.lease(p);
+      const key = this.keyOf(p);
       const rev = this.owned.get(p);
       if (rev !== undefined) {
         try {
@@ -109,7 +113,7 @@ export class PartitionLeases {
     if (this.timer) clearInterval(this.timer);
     await this.ticking.catch(() => undefined);
     for (const [p, rev] of this.owned) {
-      if (release) await this.kv.delete(Keys.lease(p), { previousSeq: rev }).catch(() => undefined);
+      if (release) await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
       await this.events.lost(p);
     }
     this.owned.clear();

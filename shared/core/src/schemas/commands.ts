@@ -12,6 +12,13 @@ export const StartRunCommandSchema = z.object({
   event: StoredEventSchema,
   events: z.array(StoredEventSchema),
   eventSeq: z.number().int().nonnegative().optional(),
+  /** The function's `timeouts`, as registered (durations). */
+  timeouts: z
+    .object({
+      start: z.union([z.string(), z.number()]).optional(),
+      finish: z.union([z.string(), z.number()]).optional(),
+    })
+    .optional(),
   cancelOn: z
     .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))
     .optional(),

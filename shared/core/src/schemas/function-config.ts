@@ -47,6 +47,11 @@ export const FunctionDefSchema = z
     triggers: z.array(TriggerSchema).min(1, "must have at least one trigger"),
     steps: z.record(z.string(), StepDefSchema).refine((s) => Object.keys(s).length > 0, "must define a step"),
     cancel: z.array(CancelOnSchema).optional(),
+    /** `start`: cancel a run not started this long after its event; `finish`: not finished this long after it started. */
+    timeouts: z
+      .object({ start: DurationSchema.optional(), finish: DurationSchema.optional() })
+      .loose()
+      .optional(),
   })
   .loose();
 export type FunctionDef = z.infer<typeof FunctionDefSchema>;

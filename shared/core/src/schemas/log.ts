@@ -22,6 +22,15 @@ export const RunScheduledSchema = z.object({
   events: z.array(StoredEventSchema),
   /** EVENTS stream sequence of the triggering event: later events may cancel the run. */
   eventSeq: z.number().int().nonnegative().optional(),
+  /** `timeouts` of the function as deadlines (ms) plus the configured durations (for messages). */
+  timeouts: z
+    .object({
+      startBy: z.number().optional(),
+      start: z.string().optional(),
+      finishBy: z.number().optional(),
+      finish: z.string().optional(),
+    })
+    .optional(),
   /** `cancelOn` of the function: an event matching one cancels the run (until its deadline). */
   cancelOn: z
     .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))

@@ -1,0 +1,145 @@
+/**
+ * Cron triggers. The scheduler holding the `cron` lease checks every registered cron trigger a
+ * few times a second and, at each slot, stores an `inngest/scheduled.timer` event whose id is
+ * derived from (function, slot): EVENTS deduplicates it, so a slot starts exactly one run even
+ * when two schedulers fire it (e.g. around a lease handover).
+ *
+ * Missed slots are not replayed: when a scheduler starts (or a stall makes it late by more than a
+ * slot), it fires only the slot that just passed (if within the grace period) and then continues
+ * from now — an outage never causes a burst of runs.
+ */
+import {
+  type CronSchedule,
+  InternalEvents,
+  Keys,
+  parseCron,
+  type StoredEvent,
+  Subjects,
+} from "@jetstep/core";
+import { type JetstepBuckets, type Nats, PartitionLeases, Publisher, Registry } from "@jetstep/jetstream";
+import type { Logger } from "@jetstep/telemetry";
+
+export interface CronDeps {
+  nats: Nats;
+  buckets: JetstepBuckets;
+  log: Logger;
+  owner: string;
+  leaseTtlMs: number;
+  tickMs?: number;
+  /** A slot this late or less is still fired when noticed (default 60 s). */
+  graceMs?: number;
+  now?: () => number;
+}
+
+export interface CronScheduler {
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  isLeader(): boolean;
+}
+
+interface Entry {
+  fnId: string;
+  cron: string;
+  schedule: CronSchedule;
+  nextAt: number;
+}
+
+export function buildCron(deps: CronDeps): CronScheduler {
+  const log = deps.log.child({ svc: "cron" });
+  const now = deps.now ?? Date.now;
+  const graceMs = deps.graceMs ?? 60_000;
+  const registry = new Registry(deps.buckets.functions);
+  const publisher = new Publisher(deps.nats.nc);
+  const entries = new Map<string, Entry>();
+  let leader = false;
+  let timer: NodeJS.Timeout | undefined;
+  let ticking = false;
+  const leases = new PartitionLeases(
+    deps.buckets.leases,
+    { owner: deps.owner, partitions: 1, ttlMs: deps.leaseTtlMs, key: () => Keys.cronLeader },
+    {
+      acquired: () => {
+        leader = true;
+        entries.clear(); // start from now: missed slots are not replayed
+        log.info("cron leader");
+      },
+      lost: () => {
+        leader = false;
+      },
+    },
+  );
+
+  /** Keeps one entry per (function, cron trigger) in step with the registry. */
+  function refresh(t: number): void {
+    const seen = new Set<string>();
+    for (const { fn } of registry.functions()) {
+      for (const trigger of fn.triggers) {
+        if (!("cron" in trigger)) continue;
+        const key = `${fn.id}\u0000${trigger.cron}`;
+        seen.add(key);
+        if (entries.has(key)) continue;
+        try {
+          const schedule = parseCron(trigger.cron);
+          const nextAt = schedule.next(t - 1);
+          if (nextAt !== undefined) entries.set(key, { fnId: fn.id, cron: trigger.cron, schedule, nextAt });
+        } catch (e) {
+          log.warn({ fnId: fn.id, cron: trigger.cron, err: e }, "skipping an invalid cron trigger");
+        }
+      }
+    }
+    for (const key of entries.keys()) if (!seen.has(key)) entries.delete(key);
+  }
+
+  async function fire(e: Entry, slot: number): Promise<void> {
+    const id = `cron-${e.fnId}-${slot}`;
+    const event: StoredEvent = {
+      id,
+      name: InternalEvents.scheduledTimer,
+      data: { cron: e.cron, function_id: e.fnId },
+      ts: slot,
+    };
+    const r = await publisher.publish(Subjects.event(event.name), JSON.stringify(event), { msgId: id });
+    if (!r.ok) throw new Error(`could not store cron event for ${e.fnId}: ${r.description}`);
+    log.debug({ fnId: e.fnId, slot: new Date(slot).toISOString(), duplicate: r.duplicate }, "cron fired");
+  }
+
+  async function tick(): Promise<void> {
+    if (!leader || ticking) return;
+    ticking = true;
+    try {
+      const t = now();
+      refresh(t);
+      for (const e of entries.values()) {
+        if (e.nextAt > t) continue;
+        if (t - e.nextAt <= graceMs) await fire(e, e.nextAt);
+        else
+          log.warn(
+            { fnId: e.fnId, slot: new Date(e.nextAt).toISOString() },
+            "cron slot missed; not replayed",
+          );
+        // Continue from now, so a long stall never turns into a burst of runs.
+        e.nextAt = e.schedule.next(Math.max(e.nextAt, t - 1)) ?? Number.POSITIVE_INFINITY;
+      }
+    } catch (err) {
+      log.error({ err }, "cron tick failed");
+    } finally {
+      ticking = false;
+    }
+  }
+
+  return {
+    async start() {
+      await registry.watch();
+      await leases.start();
+      timer = setInterval(() => void tick(), deps.tickMs ?? 200);
+      timer.unref();
+    },
+    async stop() {
+      if (timer) clearInterval(timer);
+      await leases.stop(true);
+      registry.stop();
+      publisher.close();
+    },
+    isLeader: () => leader,
+  };
+}

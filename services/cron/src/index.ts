@@ -1,0 +1,1 @@
+export { buildCron, type CronDeps, type CronScheduler } from "./cron.ts";
