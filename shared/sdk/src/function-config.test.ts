@@ -59,6 +59,41 @@ describe("createFunction validates config and triggers, naming the field", () =>
     ["trigger without event or cron", { id: "f" }, { name: "a" }, "trigger"],
     ["empty event name", { id: "f" }, { event: "" }, "trigger"],
     ["cron with 3 fields", { id: "f" }, { cron: "* * *" }, "trigger"],
+    ["cron minute out of range", { id: "f" }, { cron: "61 * * * *" }, "trigger", /invalid cron/],
+    [
+      "cron with an unknown time zone",
+      { id: "f" },
+      { cron: "TZ=Mars/Base 0 12 * * 5" },
+      "trigger",
+      /time zone/i,
+    ],
+    [
+      "trigger if that is not CEL",
+      { id: "f" },
+      { event: "a", if: "event.data.x ==" },
+      "trigger",
+      /invalid expression/,
+    ],
+    [
+      "cancelOn if that is not CEL",
+      { id: "f", cancelOn: [{ event: "x", if: "async.data.( == 1" }] },
+      { event: "a" },
+      "config.cancelOn.0.if",
+      /invalid expression/,
+    ],
+    [
+      "cancelOn match that is not a field path",
+      { id: "f", cancelOn: [{ event: "x", match: "data.id == 1" }] },
+      { event: "a" },
+      "config.cancelOn.0.match",
+      /field path/,
+    ],
+    [
+      "idempotency that is not CEL",
+      { id: "f", idempotency: "event.data.id +" },
+      { event: "a" },
+      "config.idempotency",
+    ],
   ];
   for (const [label, config, trigger, field, message] of rejects) {
     test(label, () => {

@@ -1,3 +1,4 @@
+import { compileExpression, parseCron } from "@jetstep/core";
 import { z } from "zod";
 import { parseDuration } from "./duration.ts";
 import { InvalidConfigError } from "./errors.ts";
@@ -9,7 +10,18 @@ export const DEFAULT_RETRIES = 4;
 export const MAX_RETRIES = 20;
 
 const nonEmpty = z.string().trim().min(1, { error: "must be a non-empty string" });
-const expression = nonEmpty;
+/** A CEL expression: compiled here, so a typo fails at createFunction, not in a run. */
+const expression = nonEmpty.superRefine((value, ctx) => {
+  try {
+    compileExpression(value);
+  } catch (e) {
+    ctx.addIssue({ code: "custom", message: (e as Error).message });
+  }
+});
+/** A `match` field path such as `data.orderId` (becomes `event.<path> == async.<path>`). */
+const fieldPath = nonEmpty.regex(/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/, {
+  error: 'must be a field path such as "data.userId"',
+});
 const duration = z.union([z.number(), z.string()]).superRefine((value, ctx) => {
   try {
     parseDuration(value);
@@ -76,7 +88,7 @@ export const functionConfigSchema = z.strictObject({
       z.strictObject({
         event: nonEmpty,
         if: expression.optional(),
-        match: expression.optional(),
+        match: fieldPath.optional(),
         timeout: duration.optional(),
       }),
     )
@@ -92,16 +104,13 @@ export const functionConfigSchema = z.strictObject({
 
 const eventTrigger = z.strictObject({ event: nonEmpty, if: expression.optional() });
 const cronTrigger = z.strictObject({
-  cron: nonEmpty.refine(
-    (c) =>
-      c
-        .replace(/^TZ=\S+\s+/, "")
-        .trim()
-        .split(/\s+/).length >= 5,
-    {
-      error: "must have 5 fields, optionally prefixed with TZ=Area/City",
-    },
-  ),
+  cron: nonEmpty.superRefine((value, ctx) => {
+    try {
+      parseCron(value);
+    } catch (e) {
+      ctx.addIssue({ code: "custom", message: (e as Error).message });
+    }
+  }),
 });
 const trigger = z.union([eventTrigger, cronTrigger], { error: "must be { event, if? } or { cron }" });
 
