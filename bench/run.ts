@@ -12,6 +12,7 @@ import { startRuntime } from "@jetstep/cli";
 import { connectNats, Publisher } from "@jetstep/jetstream";
 import { silentLogger } from "@jetstep/telemetry";
 import { freePort, spawnTs, startNatsServer, waitFor } from "../test/support/index.ts";
+import { w4 } from "./w4.ts";
 
 const RUNS = Number(process.env.W1_RUNS ?? 200);
 const STEPS = 10;
@@ -135,12 +136,17 @@ async function w1(natsUrl: string, label: string, appFile: string, rawRate: numb
   }
 }
 
+// `npm run bench -- w1` or `-- w4` runs one workload; W4_SLEEPERS sets the parked-run count.
+const only = process.argv[2];
 const server = await startNatsServer();
 try {
-  const raw = await rawPublishRate(server.url);
-  console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.toFixed(0)} msg/s`);
-  await w1(server.url, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
-  await w1(server.url, "the official inngest SDK", "./w1-app.ts", raw);
+  if (!only || only === "w1") {
+    const raw = await rawPublishRate(server.url);
+    console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.toFixed(0)} msg/s`);
+    await w1(server.url, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
+    await w1(server.url, "the official inngest SDK", "./w1-app.ts", raw);
+  }
+  if (!only || only === "w4") await w4(server, Number(process.env.W4_SLEEPERS ?? 100_000));
 } finally {
   await server.stop();
 }

@@ -226,6 +226,7 @@ class ExecutorImpl implements Executor {
           if (statusOf(actor.snapshot) === "empty") {
             const active: ActiveRun = { fnId: cmd.fnId, createdAt: this.now() };
             await this.deps.buckets.active.put(Keys.active(p, cmd.runId), JSON.stringify(active));
+            actor.parked = false;
             const ok = await this.append(actor, [
               {
                 type: "run.scheduled",
@@ -284,9 +285,11 @@ class ExecutorImpl implements Executor {
         if (pending && statusOf(actor.snapshot) === "running") {
           await this.append(actor, [{ type: "timer.fired", ts: this.now(), timerId: t.timerId }]);
         }
+        // Kick (which marks the run due again) before deleting the timer: a crash in between
+        // leaves either the timer or the due marker, never neither.
+        await this.kick(actor);
         this.timerSeqs.delete(t.key);
         await this.timers.remove(t.seq);
-        await this.kick(actor);
       })
       .catch((e) => {
         this.log.error(
@@ -332,6 +335,7 @@ class ExecutorImpl implements Executor {
       });
     }
     await this.syncWaits(ctx, work.waits);
+    await this.markParked(actor, work.calls.length === 0);
     let inFlight = this.inFlight.get(ctx.runId);
     for (const call of work.calls) {
       const key = callKey(call);
@@ -408,7 +412,7 @@ class ExecutorImpl implements Executor {
       else if (e.type === "step.failed") this.log.warn({ ...fields, err: e.error }, "step failed");
       else if (e.type === "run.failed") this.log.warn({ ...fields, err: e.error }, "run failed");
       else if (e.type === "run.completed") this.log.info(fields, "run completed");
-      else this.log.debug(fields, e.type);
+      else this.log.trace(fields, e.type);
     }
   }
 
@@ -469,9 +473,28 @@ class ExecutorImpl implements Executor {
     await this.emitLifecycleEvents(actor);
     await this.runs.saveSnapshot(actor);
     await this.deps.buckets.active.delete(Keys.active(ctx.partition, ctx.runId));
+    await this.deps.buckets.active.delete(Keys.parked(ctx.partition, ctx.runId));
     this.inFlight.delete(ctx.runId);
     this.waitKeys.delete(ctx.runId);
     this.runs.evict(ctx.runId);
+  }
+
+  /**
+   * Moves the run's ACTIVE marker between "due" (`p<n>.<runId>`: resumed when a new owner takes
+   * the partition) and "parked" (`q<n>.<runId>`: only timers or waits can wake it, and those are
+   * reloaded on their own), so a takeover rebuilds only runs with work due. The new marker is
+   * written before the old one is deleted.
+   */
+  private async markParked(actor: Actor, parked: boolean): Promise<void> {
+    if (actor.parked === parked) return;
+    const ctx = actor.snapshot.context;
+    const value: ActiveRun = { fnId: ctx.fnId, createdAt: ctx.createdAt };
+    const [now, old] = parked
+      ? [Keys.parked(ctx.partition, ctx.runId), Keys.active(ctx.partition, ctx.runId)]
+      : [Keys.active(ctx.partition, ctx.runId), Keys.parked(ctx.partition, ctx.runId)];
+    await this.deps.buckets.active.put(now, JSON.stringify(value));
+    await this.deps.buckets.active.delete(old);
+    actor.parked = parked;
   }
 
   /** Removes a timer from the heap and from TIMERS (if this process knows its sequence). */

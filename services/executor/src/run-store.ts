@@ -12,6 +12,8 @@ export interface Actor {
   lastSeq: number;
   /** Entries applied since the last snapshot was saved. */
   sinceSnapshot: number;
+  /** Which ACTIVE key marks the run: due (resumed on takeover) or parked on timers/waits. */
+  parked?: boolean;
 }
 
 export class RunStore {

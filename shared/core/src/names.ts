@@ -109,6 +109,9 @@ export const Keys = {
   active: (partition: number, runId: string): string =>
     `p${checkPartition(partition)}.${checkToken("runId", runId)}`,
   activeInPartition: (partition: number): string => `p${checkPartition(partition)}.>`,
+  /** ACTIVE bucket, runs parked on timers or waits only: not resumed on takeover (their timers are). */
+  parked: (partition: number, runId: string): string =>
+    `q${checkPartition(partition)}.${checkToken("runId", runId)}`,
   eventRuns: (eventId: string): string => `evt.${escapeToken(eventId)}`,
   /** WAITS bucket: `<event name>.<runId>.<waitId>`, so a watch can be narrowed to one event name. */
   wait: (eventName: string, runId: string, waitId: string): string =>
