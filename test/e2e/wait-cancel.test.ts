@@ -23,6 +23,7 @@ describe("waitForEvent and cancellation", () => {
   let stack: Stack;
   let server: Server;
   const counts: Record<string, number> = {};
+  const cancelledRuns: string[] = [];
   const bump = (k: string) => {
     counts[k] = (counts[k] ?? 0) + 1;
   };
@@ -83,7 +84,16 @@ describe("waitForEvent and cancellation", () => {
         await step.run("after", () => bump(`after-sleep:${event.data.k}`));
       },
     );
-    server = createServer(serve({ client, functions: [byMatch, byIf, shortWait, cancellable, sleeper] }));
+    const onCancelled = client.createFunction(
+      { id: "on-cancelled" },
+      { event: "inngest/function.cancelled", if: "event.data.function_id == 'waits-cancellable'" },
+      async ({ event }) => {
+        cancelledRuns.push(event.data.run_id as string);
+      },
+    );
+    server = createServer(
+      serve({ client, functions: [byMatch, byIf, shortWait, cancellable, sleeper, onCancelled] }),
+    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
       method: "PUT",
@@ -151,7 +161,11 @@ describe("waitForEvent and cancellation", () => {
     assert.equal(counts["second:7"], 1);
     assert.equal(counts["first:8"], 1);
     assert.equal(counts["second:8"], undefined, "a cancelled run runs no further step");
-    // …and the cancellation was announced as inngest/function.cancelled.
+    // …and the cancellation was announced as inngest/function.cancelled (a function triggered by it ran).
+    await waitFor(() => cancelledRuns.includes(cancelled?.run_id as string), {
+      timeoutMs: 10_000,
+      message: "no inngest/function.cancelled for the run",
+    });
     assert.equal((await getRun(stack.url, cancelled?.run_id as string))?.status, "Cancelled");
   });
 

@@ -63,6 +63,8 @@ export interface ExecutorConfig {
   retryIntervalMs?: number;
   snapshotEvery: number;
   maxHotRuns: number;
+  /** Hot runs above which parked runs are evicted from memory. */
+  maxHotParked: number;
 }
 
 export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
@@ -73,6 +75,7 @@ export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
   maxInFlightCalls: 256,
   snapshotEvery: 16,
   maxHotRuns: 50_000,
+  maxHotParked: 5_000,
 });
 
 export interface ExecutorDeps {
@@ -336,6 +339,12 @@ class ExecutorImpl implements Executor {
     }
     await this.syncWaits(ctx, work.waits);
     await this.markParked(actor, work.calls.length === 0);
+    // Parked runs wake only by a timer or a wait; beyond a few thousand, keep them out of memory
+    // (a snapshot makes the later rebuild a KV get plus a short tail).
+    if (actor.parked && this.runs.hotCount > this.deps.config.maxHotParked) {
+      await this.runs.saveSnapshot(actor);
+      this.runs.evict(ctx.runId);
+    }
     let inFlight = this.inFlight.get(ctx.runId);
     for (const call of work.calls) {
       const key = callKey(call);
