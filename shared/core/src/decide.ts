@@ -363,6 +363,9 @@ function waitFromOp(op: Op, now: number, afterSeq: number): NewRunLogEntry | str
 function sleepUntil(op: Op, now: number): number | string {
   const raw = (op.opts?.duration as string | number | undefined) ?? op.name;
   if (raw === undefined) return `sleep "${op.id}" has no duration`;
+  if (raw === "") {
+    return `step.sleep("${op.displayName ?? op.id}") arrived with an empty duration: the official inngest SDK sends "" for compound strings such as "1h30m"; pass milliseconds or a single unit ("90m")`;
+  }
   if (typeof raw === "string" && /^\d{4}-\d{2}-\d{2}T/.test(raw)) {
     const at = Date.parse(raw);
     return Number.isNaN(at) ? `sleep "${op.id}": invalid date ${raw}` : at;
