@@ -103,4 +103,11 @@ describe("official inngest SDK app on Jetstep", () => {
     assert.equal(counts()["fan-a"], before.a + 1);
     assert.equal(counts()["fan-b"], before.b + 1);
   });
+
+  it("runs step.invoke of another function", async () => {
+    const [id] = await sendEvents(stack.url, { name: "official/invoke", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run));
+    assert.deepEqual(run?.output, { invoked: { a: 11, b: 22, c: "22!" } });
+  });
 });

@@ -116,6 +116,8 @@ class ExecutorImpl implements Executor {
   private readonly inFlight = new Map<string, Set<string>>();
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
   private readonly timerSeqs = new Map<string, number>();
+  /** Correlation ids of invokes whose event this process already sent. */
+  private readonly invokesSent = new Set<string>();
   /** WAITS keys this process registered, per run. */
   private readonly waitKeys = new Map<string, Map<string, true>>();
   private stopped = false;
@@ -338,6 +340,7 @@ class ExecutorImpl implements Executor {
       });
     }
     await this.syncWaits(ctx, work.waits);
+    await this.sendInvokes(ctx);
     await this.markParked(actor, work.calls.length === 0);
     // Parked runs wake only by a timer or a wait; beyond a few thousand, keep them out of memory
     // (a snapshot makes the later rebuild a KV get plus a short tail).
@@ -380,7 +383,10 @@ class ExecutorImpl implements Executor {
     }
     // A wait matches only events stored after it began: note where EVENTS ends now.
     let eventsLastSeq: number | undefined;
-    if (answer.kind === "ops" && answer.ops.some((op) => op.op === OpCodes.waitForEvent)) {
+    if (
+      answer.kind === "ops" &&
+      answer.ops.some((op) => op.op === OpCodes.waitForEvent || op.op === OpCodes.invokeFunction)
+    ) {
       eventsLastSeq = await this.eventLog.lastSeq().catch(() => undefined);
     }
     await this.runs
@@ -531,6 +537,7 @@ class ExecutorImpl implements Executor {
         afterSeq: w.afterSeq,
         ...(w.if ? { if: w.if } : {}),
         ...(w.until !== undefined ? { until: w.until } : {}),
+        ...(w.correlationId ? { correlationId: w.correlationId } : {}),
         trigger: ctx.event,
       };
       await this.deps.buckets.waits.put(key, JSON.stringify(record));
@@ -545,11 +552,54 @@ class ExecutorImpl implements Executor {
     else this.waitKeys.delete(ctx.runId);
   }
 
+  /**
+   * Sends `inngest/function.invoked` for each invoke the run waits on. The caller's wait is
+   * registered first (syncWaits), so the target's finish cannot be missed; the event id is
+   * derived from the correlation id, so a resend after a crash is deduplicated.
+   */
+  private async sendInvokes(ctx: RunContext): Promise<void> {
+    for (const s of Object.values(ctx.steps)) {
+      const invoke = s.status === "waiting" ? s.wait?.invoke : undefined;
+      if (!invoke || this.invokesSent.has(invoke.correlationId)) continue;
+      const ts = s.startedAt ?? this.now();
+      const id = deterministicUlid(ts, `${invoke.correlationId}:invoked`);
+      const event: StoredEvent = {
+        id,
+        name: InternalEvents.functionInvoked,
+        data: {
+          ...invoke.data,
+          _inngest: {
+            fn_id: invoke.functionId,
+            correlation_id: invoke.correlationId,
+            source_run_id: ctx.runId,
+            source_fn_id: ctx.fnId,
+          },
+        },
+        ts,
+      };
+      const r = await this.publisher.publish(Subjects.event(event.name), JSON.stringify(event), {
+        msgId: id,
+      });
+      if (!r.ok) throw new Error(`could not send ${event.name} for run ${ctx.runId}: ${r.description}`);
+      this.invokesSent.add(invoke.correlationId);
+    }
+  }
+
   /** `inngest/function.finished` for every run, plus `…failed` / `…cancelled` (deduplicated by run). */
   private async emitLifecycleEvents(actor: Actor): Promise<void> {
     const ctx = actor.snapshot.context;
     const status = statusOf(actor.snapshot);
-    const base = { function_id: ctx.fnId, run_id: ctx.runId, event: ctx.event };
+    // A run started by step.invoke reports back with the caller's correlation id.
+    const correlationId = (ctx.event?.data._inngest as { correlation_id?: unknown } | undefined)
+      ?.correlation_id;
+    const base = {
+      function_id: ctx.fnId,
+      run_id: ctx.runId,
+      event: ctx.event,
+      ...(ctx.event?.name === InternalEvents.functionInvoked && typeof correlationId === "string"
+        ? { correlation_id: correlationId }
+        : {}),
+    };
     const outcome =
       status === "completed"
         ? { result: ctx.output ?? null }

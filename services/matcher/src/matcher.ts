@@ -9,6 +9,7 @@ import {
   callUrlOf,
   type EventRuns,
   type InboxCommand,
+  InternalEvents,
   Keys,
   parseDuration,
   partitionOf,
@@ -61,6 +62,28 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
   );
   let messages: { close(): Promise<unknown> } | undefined;
 
+  /** An invoke of a function nobody registered: finish it at once with an error naming the id. */
+  async function invokeTargetMissing(event: StoredEvent): Promise<void> {
+    const meta = (event.data._inngest ?? {}) as { fn_id?: unknown; correlation_id?: unknown };
+    if (typeof meta.correlation_id !== "string") return;
+    const id = `${event.id}-missing`;
+    const finished: StoredEvent = {
+      id,
+      name: InternalEvents.functionFinished,
+      data: {
+        function_id: meta.fn_id,
+        correlation_id: meta.correlation_id,
+        error: {
+          name: "InvokeTargetNotFound",
+          message: `step.invoke: no function "${String(meta.fn_id)}" is registered`,
+        },
+      },
+      ts: event.ts,
+    };
+    await publisher.publishJson(Subjects.event(finished.name), finished, { msgId: id });
+    log.warn({ fnId: meta.fn_id, correlationId: meta.correlation_id }, "invoke of an unknown function");
+  }
+
   /** Sends the run's partition the match; the first one per wait wins (msg id dedupe + the actor). */
   async function resolveWait({ wait, event }: WaitMatch): Promise<void> {
     const cmd: InboxCommand =
@@ -83,6 +106,8 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     }
     const event: StoredEvent = parsed.data;
     const matched = triggers.match(event, registry.functions());
+    if (event.name === InternalEvents.functionInvoked && matched.length === 0)
+      await invokeTargetMissing(event);
     const runs = matched.map((f) => ({ runId: runIdFor(event.id, f.fn.id, event.ts), f }));
     const index: EventRuns & { ts: number; seq: number } = {
       eventId: event.id,

@@ -25,6 +25,11 @@ export class TriggerIndex {
         (f) => f.fn.id === event.data.function_id && f.fn.triggers.some((t) => "cron" in t),
       );
     }
+    // step.invoke starts exactly the target function, whatever its triggers.
+    if (event.name === InternalEvents.functionInvoked) {
+      const target = (event.data._inngest as { fn_id?: unknown } | undefined)?.fn_id;
+      return functions.filter((f) => f.fn.id === target);
+    }
     const out: RegisteredFunction[] = [];
     for (const f of functions) {
       for (const t of f.fn.triggers) {

@@ -23,6 +23,9 @@ const CATCH_UP_LIMIT = 10_000;
 
 export class WaitIndex {
   private readonly byName = new Map<string, Map<string, WaitRecord>>();
+  private readonly byKey = new Map<string, WaitRecord>();
+  /** Invoke waits, by correlation id (looked up directly: no scan, no CEL). */
+  private readonly byCorrelation = new Map<string, { key: string; wait: WaitRecord }>();
   private readonly compiled = new Map<string, CompiledExpression | Error>();
   private readonly warned = new Set<string>();
   private stopWatch: (() => void) | undefined;
@@ -76,6 +79,11 @@ export class WaitIndex {
 
   /** Matches a newly stored event (sequence `seq`) against the open waits for its name. */
   async match(event: StoredEvent, seq: number): Promise<void> {
+    const correlationId = event.data.correlation_id;
+    if (typeof correlationId === "string") {
+      const invoke = this.byCorrelation.get(correlationId);
+      if (invoke && seq > invoke.wait.afterSeq) await this.onMatch({ wait: invoke.wait, event });
+    }
     const waits = this.byName.get(event.name);
     if (!waits) return;
     const now = this.now();
@@ -88,6 +96,12 @@ export class WaitIndex {
   }
 
   private add(key: string, wait: WaitRecord): boolean {
+    this.byKey.set(key, wait);
+    if (wait.correlationId) {
+      const isNew = !this.byCorrelation.has(wait.correlationId);
+      this.byCorrelation.set(wait.correlationId, { key, wait });
+      return isNew;
+    }
     let waits = this.byName.get(wait.event);
     if (!waits) {
       waits = new Map();
@@ -99,16 +113,29 @@ export class WaitIndex {
   }
 
   private remove(key: string): void {
-    for (const [name, waits] of this.byName) {
-      if (waits.delete(key) && waits.size === 0) this.byName.delete(name);
+    const wait = this.byKey.get(key);
+    if (!wait) return;
+    this.byKey.delete(key);
+    if (wait.correlationId) {
+      if (this.byCorrelation.get(wait.correlationId)?.key === key)
+        this.byCorrelation.delete(wait.correlationId);
+      return;
     }
+    const waits = this.byName.get(wait.event);
+    if (waits?.delete(key) && waits.size === 0) this.byName.delete(wait.event);
   }
 
   private async catchUp(key: string, wait: WaitRecord): Promise<void> {
     const candidates = await this.events.after(wait.event, wait.afterSeq, CATCH_UP_LIMIT);
     for (const { event } of candidates) {
-      if (!this.byName.get(wait.event)?.has(key)) return; // resolved meanwhile
-      if (this.test(wait, event)) {
+      const open = wait.correlationId
+        ? this.byCorrelation.get(wait.correlationId)?.key === key
+        : this.byName.get(wait.event)?.has(key);
+      if (!open) return; // resolved meanwhile
+      const hit = wait.correlationId
+        ? event.data.correlation_id === wait.correlationId
+        : this.test(wait, event);
+      if (hit) {
         await this.onMatch({ wait, event });
         return;
       }

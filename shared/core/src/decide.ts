@@ -9,6 +9,7 @@ import { compileExpression } from "./expr.ts";
 import type { RunSnapshot } from "./replay.ts";
 import { type RunContext, type StepState, TIMEOUT_FINISH, TIMEOUT_START } from "./run-machine.ts";
 import type { SerializedError } from "./schemas/error.ts";
+import { InternalEvents } from "./schemas/event.ts";
 import { FN_STEP, type NewRunLogEntry } from "./schemas/log.ts";
 import { type Op, OpCodes } from "./schemas/ops.ts";
 
@@ -33,6 +34,8 @@ export interface DueWait {
   afterSeq: number;
   /** The wait is over at this time (ms); the matcher ignores it afterwards. */
   until?: number;
+  /** `step.invoke`: resolved by the finish event carrying this correlation id. */
+  correlationId?: string;
 }
 
 export interface NextWork {
@@ -77,6 +80,7 @@ export function openWaits(ctx: RunContext): DueWait[] {
       afterSeq: s.wait.afterSeq,
       ...(s.wait.if ? { if: s.wait.if } : {}),
       ...(s.retryAt !== undefined ? { until: s.retryAt } : {}),
+      ...(s.wait.invoke ? { correlationId: s.wait.invoke.correlationId } : {}),
     });
   }
   (ctx.cancelOn ?? []).forEach((c, i) => {
@@ -302,17 +306,13 @@ function decideOps(
         out.push(wait);
         break;
       }
-      case OpCodes.invokeFunction:
-        return [
-          {
-            type: "run.failed",
-            ts,
-            error: {
-              name: "UnsupportedOp",
-              message: `${op.op} (step "${opName(op)}") is not supported by this Jetstep version yet`,
-            },
-          },
-        ];
+      case OpCodes.invokeFunction: {
+        const invoke = invokeFromOp(ctx, op, ts, opts.eventsLastSeq ?? 0);
+        if (typeof invoke === "string")
+          return [{ type: "run.failed", ts, error: { name: "InvalidInvoke", message: invoke } }];
+        out.push(invoke);
+        break;
+      }
       default:
         return [
           {
@@ -325,6 +325,43 @@ function decideOps(
   }
   if (planned.length > 0) out.push({ type: "steps.planned", ts, steps: planned });
   return out;
+}
+
+/** Without a timeout, an invoke waits up to a year. */
+const DEFAULT_INVOKE_TIMEOUT_MS = 365 * 86_400_000;
+
+/** The correlation id of an invoke: carried by the invoked event and by the target's finish. */
+export const invokeCorrelationId = (runId: string, stepId: string): string => `${runId}.${stepId}`;
+
+function invokeFromOp(ctx: RunContext, op: Op, now: number, afterSeq: number): NewRunLogEntry | string {
+  const name = op.displayName ?? op.name ?? op.id;
+  const functionId = op.opts?.function_id;
+  if (typeof functionId !== "string" || functionId === "") return `step.invoke("${name}") names no function`;
+  const payload = op.opts?.payload as { data?: unknown } | undefined;
+  const data = payload?.data ?? {};
+  if (typeof data !== "object" || data === null || Array.isArray(data))
+    return `step.invoke("${name}"): data must be an object`;
+  let timeoutMs = DEFAULT_INVOKE_TIMEOUT_MS;
+  if (op.opts?.timeout !== undefined && op.opts.timeout !== null) {
+    try {
+      timeoutMs = parseDuration(op.opts.timeout as string | number);
+    } catch (e) {
+      return `step.invoke("${name}"): timeout: ${(e as Error).message}`;
+    }
+  }
+  const correlationId = invokeCorrelationId(ctx.runId, op.id);
+  return {
+    type: "wait.started",
+    ts: now,
+    stepId: op.id,
+    name,
+    event: InternalEvents.functionFinished,
+    if: `async.data.correlation_id == "${correlationId}"`,
+    afterSeq,
+    timeoutAt: now + timeoutMs,
+    timerId: waitTimerId(op.id),
+    invoke: { functionId, data: data as Record<string, unknown>, correlationId },
+  };
 }
 
 function waitFromOp(op: Op, now: number, afterSeq: number): NewRunLogEntry | string {

@@ -9,7 +9,7 @@
  * user-facing phase.
  */
 import { assign, setup } from "xstate";
-import type { SerializedError } from "./schemas/error.ts";
+import { type SerializedError, toSerializedError } from "./schemas/error.ts";
 import type { StoredEvent } from "./schemas/event.ts";
 import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
 
@@ -24,6 +24,15 @@ export interface WaitSpec {
   event: string;
   if?: string;
   afterSeq: number;
+  /** Set for `step.invoke`: the wait is for the target's `inngest/function.finished`. */
+  invoke?: InvokeSpec;
+}
+
+/** A `step.invoke` in flight: the `inngest/function.invoked` event to send, and its correlation id. */
+export interface InvokeSpec {
+  functionId: string;
+  data: Record<string, unknown>;
+  correlationId: string;
 }
 
 export interface StepState {
@@ -281,7 +290,12 @@ export const runMachine = setup({
                 startedAt: event.ts,
                 retryAt: event.timeoutAt,
                 timerId: event.timerId,
-                wait: { event: event.event, afterSeq: event.afterSeq, ...(event.if ? { if: event.if } : {}) },
+                wait: {
+                  event: event.event,
+                  afterSeq: event.afterSeq,
+                  ...(event.if ? { if: event.if } : {}),
+                  ...(event.invoke ? { invoke: event.invoke } : {}),
+                },
               })),
             ),
             "count",
@@ -291,16 +305,23 @@ export const runMachine = setup({
           guard: "waiting",
           actions: [
             assign(({ context, event }) => ({
-              ...withStep(context, event.stepId, (prev) => ({
-                ...(prev as StepState),
-                status: "completed",
-                memoRaw: true,
-                data: event.event,
-                endedAt: event.ts,
-                order: context.finished + 1,
-                retryAt: undefined,
-                timerId: undefined,
-              })),
+              ...withStep(context, event.stepId, (prev) => {
+                const step = prev as StepState;
+                const done = {
+                  ...step,
+                  endedAt: event.ts,
+                  order: context.finished + 1,
+                  retryAt: undefined,
+                  timerId: undefined,
+                };
+                if (!step.wait?.invoke)
+                  return { ...done, status: "completed", memoRaw: true, data: event.event };
+                // An invoke resolves with the target's result, or fails the step with its error.
+                const error = event.event.data.error as SerializedError | undefined;
+                return error
+                  ? { ...done, status: "failed", error: toSerializedError(error) }
+                  : { ...done, status: "completed", data: event.event.data.result ?? null };
+              }),
               finished: context.finished + 1,
             })),
             "count",
@@ -347,6 +368,23 @@ export const runMachine = setup({
                 const step = Object.values(context.steps).find(
                   (s) => isTimed(s) && s.timerId === event.timerId,
                 ) as StepState;
+                if (step.status === "waiting" && step.wait?.invoke) {
+                  return {
+                    ...withStep(context, step.stepId, () => ({
+                      ...step,
+                      status: "failed",
+                      error: {
+                        name: "InngestInvokeTimeoutError",
+                        message: `step.invoke("${step.name}"): ${step.wait?.invoke?.functionId} did not finish in time`,
+                      },
+                      endedAt: event.ts,
+                      order: context.finished + 1,
+                      retryAt: undefined,
+                      timerId: undefined,
+                    })),
+                    finished: context.finished + 1,
+                  };
+                }
                 if (step.status === "sleeping" || step.status === "waiting") {
                   // A sleep ends; a wait times out with null.
                   return {

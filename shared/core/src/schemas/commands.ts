@@ -74,6 +74,8 @@ export const WaitRecordSchema = z.object({
   if: z.string().optional(),
   afterSeq: z.number().int().nonnegative(),
   until: z.number().optional(),
+  /** `step.invoke`: matched by the `correlation_id` of `inngest/function.finished`, not by CEL. */
+  correlationId: z.string().optional(),
   /** The run's triggering event: the `event` variable of the expression. */
   trigger: StoredEventSchema,
 });

@@ -102,6 +102,10 @@ export const WaitStartedSchema = z.object({
   afterSeq: z.number().int().nonnegative(),
   timeoutAt: z.number(),
   timerId: z.string(),
+  /** `step.invoke`: the wait is for the target run's `inngest/function.finished`. */
+  invoke: z
+    .object({ functionId: z.string(), data: z.record(z.string(), z.unknown()), correlationId: z.string() })
+    .optional(),
 });
 
 export const WaitMatchedSchema = z.object({
