@@ -152,6 +152,20 @@ describe("gateway input validation", () => {
         /functions\.0\.cancel\.0\.timeout: invalid duration/,
       ],
       [registration([fn("reg-app-a"), fn("reg-app-a")]), /functions\.1\.id: duplicate function id/],
+      [
+        registration([
+          fn("reg-app-b", { batchEvents: { maxSize: 5, timeout: "1s" }, cancel: [{ event: "x" }] }),
+        ]),
+        /functions\.0: batchEvents cannot be combined with cancelOn/,
+      ],
+      [
+        registration([fn("reg-app-b", { batchEvents: { maxSize: 0, timeout: "1s" } })]),
+        /batchEvents\.maxSize: must be an integer from 1 to 100/,
+      ],
+      [
+        registration([fn("reg-app-b", { idempotency: "event.data.id +" })]),
+        /functions\.0\.idempotency: invalid expression/,
+      ],
     ];
     for (const [body, re] of bad) {
       const r = await post("/fn/register", JSON.stringify(body));

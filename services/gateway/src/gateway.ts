@@ -158,7 +158,7 @@ export async function buildGateway(
           : runView(snapshot);
       }),
     );
-    return { data };
+    return { data, ...(index.skipped ? { skipped: index.skipped } : {}) };
   });
 
   app.get<{ Params: { id: string } }>("/v1/events/:id", async (req, reply) => {

@@ -5,11 +5,17 @@
  */
 import {
   compileExpression,
+  compileValueExpression,
   type FunctionDef,
   parseCron,
   parseDuration,
   type RegisterRequest,
 } from "@jetstep/core";
+
+/** Largest `batchEvents.maxSize` (Inngest's limit). */
+const MAX_BATCH = 100;
+/** Options that cannot go with `batchEvents` (a batch run has no single triggering event). */
+const BATCH_CONFLICTS = ["cancel", "idempotency", "rateLimit", "debounce", "priority", "singleton"] as const;
 
 type Check = () => void;
 
@@ -41,6 +47,38 @@ function functionProblems(fn: FunctionDef, at: string): string | null {
         ? check(`${where}.timeout`, () => parseDuration(c.timeout as string | number))
         : null);
     if (problem) return problem;
+  }
+  const config = fn as FunctionDef & { idempotency?: unknown; batchEvents?: Record<string, unknown> };
+  if (config.idempotency !== undefined) {
+    const problem =
+      typeof config.idempotency === "string"
+        ? check(`${at}.idempotency`, () => compileValueExpression(config.idempotency as string))
+        : `${at}.idempotency: must be a CEL expression string`;
+    if (problem) return problem;
+  }
+  const batch = config.batchEvents;
+  if (batch !== undefined) {
+    const where = `${at}.batchEvents`;
+    if (typeof batch !== "object" || batch === null) return `${where}: must be an object`;
+    if (
+      !Number.isInteger(batch.maxSize) ||
+      (batch.maxSize as number) < 1 ||
+      (batch.maxSize as number) > MAX_BATCH
+    ) {
+      return `${where}.maxSize: must be an integer from 1 to ${MAX_BATCH}`;
+    }
+    const problem =
+      check(`${where}.timeout`, () => parseDuration(batch.timeout as string | number)) ??
+      (batch.key !== undefined
+        ? check(`${where}.key`, () => compileValueExpression(batch.key as string))
+        : null) ??
+      (batch.if !== undefined ? check(`${where}.if`, () => compileExpression(batch.if as string)) : null);
+    if (problem) return problem;
+    for (const other of BATCH_CONFLICTS) {
+      if ((fn as Record<string, unknown>)[other] !== undefined) {
+        return `${at}: batchEvents cannot be combined with ${other === "cancel" ? "cancelOn (cancel)" : other}`;
+      }
+    }
   }
   for (const field of ["start", "finish"] as const) {
     const value = fn.timeouts?.[field];

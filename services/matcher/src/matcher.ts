@@ -28,9 +28,12 @@ import {
   type Nats,
   Publisher,
   partitionCount,
+  type RegisteredFunction,
   Registry,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
+import { Batcher, batchConfigOf } from "./batcher.ts";
+import { IdempotencyGate } from "./idempotency.ts";
 import { TriggerIndex } from "./triggers.ts";
 import { WaitIndex, type WaitMatch } from "./wait-index.ts";
 
@@ -60,7 +63,44 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     (wait, message) => log.warn({ runId: wait.runId, fnId: wait.fnId, waitId: wait.waitId }, message),
     Date.now,
   );
+  const idempotency = new IdempotencyGate(deps.buckets.idempotency, (fnId, message) =>
+    log.warn({ fnId }, message),
+  );
+  const batcher = new Batcher(
+    deps.buckets.batches,
+    deps.nats,
+    () => registry.functions(),
+    (f, runId, events, seq) => startRun(f, runId, events, seq),
+    (message, err) => log.warn({ err }, message),
+    Date.now,
+  );
   let messages: { close(): Promise<unknown> } | undefined;
+
+  /** Sends the start command of a run to its partition (deduplicated by run id). */
+  async function startRun(
+    f: RegisteredFunction,
+    runId: string,
+    events: StoredEvent[],
+    eventSeq: number,
+  ): Promise<void> {
+    const event = events[0] as StoredEvent;
+    const cmd: StartRunCommand = {
+      type: "start",
+      runId,
+      fnId: f.fn.id,
+      appId: f.app.appId,
+      url: callUrlOf(f.fn),
+      maxAttempts: retriesOf(f.fn) + 1,
+      event,
+      events,
+      eventSeq,
+      ...(f.fn.timeouts ? { timeouts: f.fn.timeouts } : {}),
+      ...cancelOnOf(f.fn.cancel, event.ts),
+    };
+    await publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, {
+      msgId: `start-${runId}`,
+    });
+  }
 
   /** An invoke of a function nobody registered: finish it at once with an error naming the id. */
   async function invokeTargetMissing(event: StoredEvent): Promise<void> {
@@ -108,37 +148,33 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     const matched = triggers.match(event, registry.functions());
     if (event.name === InternalEvents.functionInvoked && matched.length === 0)
       await invokeTargetMissing(event);
-    const runs = matched.map((f) => ({ runId: runIdFor(event.id, f.fn.id, event.ts), f }));
+    const candidates = matched.map((f) => ({ runId: runIdFor(event.id, f.fn.id, event.ts), f }));
+    const runs: ((typeof candidates)[number] & { batched?: boolean })[] = [];
+    const skipped: { fnId: string; reason: string }[] = [];
+    for (const c of candidates) {
+      const expression = typeof c.f.fn.idempotency === "string" ? c.f.fn.idempotency : undefined;
+      if (expression && !(await idempotency.admit(c.f.fn.id, expression, event, c.runId))) {
+        skipped.push({ fnId: c.f.fn.id, reason: "idempotency: a run with the same key started within 24 h" });
+        continue;
+      }
+      const batch = batchConfigOf(c.f);
+      const batchRunId = batch ? await batcher.add(c.f, batch, event, m.seq) : undefined;
+      runs.push(batchRunId ? { ...c, runId: batchRunId, batched: true } : c);
+    }
     const index: EventRuns & { ts: number; seq: number } = {
       eventId: event.id,
       name: event.name,
       ts: event.ts,
       seq: m.seq,
       runs: runs.map((r) => ({ runId: r.runId, fnId: r.f.fn.id })),
+      ...(skipped.length > 0 ? { skipped } : {}),
     };
     // Lifecycle events (inngest/function.finished, one per run) that start nothing are not indexed.
-    if (runs.length > 0 || !event.name.startsWith("inngest/")) {
+    if (runs.length > 0 || skipped.length > 0 || !event.name.startsWith("inngest/")) {
       await deps.buckets.eventRuns.put(Keys.eventRuns(event.id), JSON.stringify(index));
     }
     await Promise.all(
-      runs.map(({ runId, f }) => {
-        const cmd: StartRunCommand = {
-          type: "start",
-          runId,
-          fnId: f.fn.id,
-          appId: f.app.appId,
-          url: callUrlOf(f.fn),
-          maxAttempts: retriesOf(f.fn) + 1,
-          event,
-          events: [event],
-          eventSeq: m.seq,
-          ...(f.fn.timeouts ? { timeouts: f.fn.timeouts } : {}),
-          ...cancelOnOf(f.fn.cancel, event.ts),
-        };
-        return publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, {
-          msgId: `start-${runId}`,
-        });
-      }),
+      runs.filter((r) => !r.batched).map(({ runId, f }) => startRun(f, runId, [event], m.seq)),
     );
     await waits.match(event, m.seq);
     if (runs.length > 0)
@@ -151,6 +187,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       partitions = await partitionCount(deps.buckets.leases, deps.partitions);
       await registry.watch();
       await waits.watch();
+      await batcher.watch();
       const consumer = await matcherConsumer(deps.nats.js, deps.nats.jsm);
       const iter = await consumer.consume({ max_messages: 512 });
       messages = iter;
@@ -169,6 +206,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       await loop?.catch(() => undefined);
       registry.stop();
       waits.stop();
+      batcher.stop();
       publisher.close();
     },
   };

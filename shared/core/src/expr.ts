@@ -35,3 +35,43 @@ export function compileExpression(source: string): CompiledExpression {
     },
   };
 }
+
+/** A CEL expression evaluated for its value (idempotency, batch and flow-control keys). */
+export interface CompiledValueExpression {
+  source: string;
+  /** The value as JSON-compatible data, or `error` when evaluation failed. */
+  evaluate(vars: Record<string, unknown>): { value?: unknown; error?: string };
+}
+
+export function compileValueExpression(source: string): CompiledValueExpression {
+  let program: (vars: Record<string, unknown>) => unknown;
+  try {
+    const planned = plan(env, parse(source));
+    program = (vars) => planned(vars as Parameters<typeof planned>[0]);
+  } catch (e) {
+    throw new InvalidExpressionError(source, e instanceof Error ? e.message : String(e));
+  }
+  return {
+    source,
+    evaluate(vars) {
+      try {
+        const out = program(vars);
+        if (isCelError(out)) return { error: out.message };
+        return { value: toPlain(out) };
+      } catch (e) {
+        return { error: e instanceof Error ? e.message : String(e) };
+      }
+    },
+  };
+}
+
+/** CEL values (bigint, CelList, CelMap, CelUint…) as plain JSON-compatible values for keys. */
+function toPlain(v: unknown): unknown {
+  if (typeof v === "bigint") return Number(v);
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map(toPlain);
+  const maybe = v as { [Symbol.iterator]?: unknown; toString(): string };
+  return typeof maybe[Symbol.iterator] === "function"
+    ? [...(v as Iterable<unknown>)].map(toPlain)
+    : String(maybe);
+}

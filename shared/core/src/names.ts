@@ -20,6 +20,8 @@ export const Buckets = {
   active: "JETSTEP_ACTIVE",
   eventRuns: "JETSTEP_EVENT_RUNS",
   waits: "JETSTEP_WAITS",
+  idempotency: "JETSTEP_IDEMPOTENCY",
+  batches: "JETSTEP_BATCHES",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -113,6 +115,11 @@ export const Keys = {
   parked: (partition: number, runId: string): string =>
     `q${checkPartition(partition)}.${checkToken("runId", runId)}`,
   eventRuns: (eventId: string): string => `evt.${escapeToken(eventId)}`,
+  /** IDEMPOTENCY bucket: one key per (function, key value), kept 24 h. */
+  idempotency: (fnId: string, keyHash: string): string =>
+    `${escapeToken(fnId)}.${checkToken("key", keyHash)}`,
+  /** BATCHES bucket: the open batch of a function for one key value. */
+  batch: (fnId: string, keyHash: string): string => `${escapeToken(fnId)}.${checkToken("key", keyHash)}`,
   /** WAITS bucket: `<event name>.<runId>.<waitId>`, so a watch can be narrowed to one event name. */
   wait: (eventName: string, runId: string, waitId: string): string =>
     `${escapeToken(eventName)}.${checkToken("runId", runId)}.${escapeToken(waitId)}`,

@@ -82,6 +82,8 @@ export interface Buckets_ {
   active: KV;
   eventRuns: KV;
   waits: KV;
+  idempotency: KV;
+  batches: KV;
 }
 
 /** Opens (creating when missing) every KV bucket. */
@@ -96,6 +98,8 @@ export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buck
     active: await open(Buckets.active),
     eventRuns: await open(Buckets.eventRuns, { ttl: 7 * DAY_MS }),
     waits: await open(Buckets.waits),
+    idempotency: await open(Buckets.idempotency, { ttl: DAY_MS }),
+    batches: await open(Buckets.batches),
   };
 }
 

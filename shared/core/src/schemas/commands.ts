@@ -60,6 +60,8 @@ export const EventRunsSchema = z.object({
   eventId: z.string(),
   name: z.string(),
   runs: z.array(z.object({ runId: z.string(), fnId: z.string() })),
+  /** Functions the event triggered that started no run, and why (e.g. idempotency). */
+  skipped: z.array(z.object({ fnId: z.string(), reason: z.string() })).optional(),
 });
 export type EventRuns = z.infer<typeof EventRunsSchema>;
 

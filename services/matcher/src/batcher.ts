@@ -1,0 +1,196 @@
+/**
+ * `batchEvents: { maxSize, timeout, key?, if? }`: events of a function are collected per key value
+ * in the BATCHES bucket (event ids and EVENTS sequences; compare-and-set on every change) and one
+ * run receives them all — when the batch is full, or `timeout` after its first event. Events that
+ * fail `if` run on their own. Every matcher watches the bucket for deadlines; the compare-and-set
+ * delete makes one of them the flusher, and the run id derived from the batch makes a repeated
+ * start a no-op.
+ */
+import {
+  type CompiledExpression,
+  compileExpression,
+  compileValueExpression,
+  Keys,
+  parseDuration,
+  runIdFor,
+  type StoredEvent,
+  StoredEventSchema,
+  Streams,
+} from "@jetstep/core";
+import type { KV, Nats, RegisteredFunction } from "@jetstep/jetstream";
+import { keyHash } from "./idempotency.ts";
+
+interface BatchConfig {
+  maxSize: number;
+  timeout: string | number;
+  key?: string;
+  if?: string;
+}
+
+interface Batch {
+  batchId: string;
+  fnId: string;
+  items: { id: string; seq: number }[];
+  firstTs: number;
+  deadline: number;
+}
+
+export type StartBatchRun = (
+  f: RegisteredFunction,
+  runId: string,
+  events: StoredEvent[],
+  firstSeq: number,
+) => Promise<void>;
+
+export function batchConfigOf(f: RegisteredFunction): BatchConfig | undefined {
+  const b = (f.fn as { batchEvents?: BatchConfig }).batchEvents;
+  return b && typeof b === "object" ? b : undefined;
+}
+
+export class Batcher {
+  private readonly deadlines = new Map<string, number>();
+  private readonly ifs = new Map<string, CompiledExpression>();
+  private stopWatch: (() => void) | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly nats: Nats,
+    private readonly functions: () => RegisteredFunction[],
+    private readonly start: StartBatchRun,
+    private readonly warn: (message: string, err?: unknown) => void,
+    private readonly now: () => number,
+  ) {}
+
+  async watch(): Promise<void> {
+    const iter = await this.kv.watch({ key: ">" });
+    this.stopWatch = () => iter.stop();
+    void (async () => {
+      for await (const e of iter) {
+        if (e.operation !== "PUT") this.deadlines.delete(e.key);
+        else this.deadlines.set(e.key, e.json<Batch>().deadline);
+      }
+    })();
+    this.sweeper = setInterval(
+      () => void this.sweep().catch((err) => this.warn("batch sweep failed", err)),
+      250,
+    );
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /**
+   * Adds the event to its batch and returns the run id the batch will start, or undefined when the
+   * event is not batched (its `if` is false) and should start a run of its own.
+   */
+  async add(
+    f: RegisteredFunction,
+    cfg: BatchConfig,
+    event: StoredEvent,
+    seq: number,
+  ): Promise<string | undefined> {
+    if (cfg.if && !this.testIf(cfg.if, event)) return undefined;
+    const keyValue = cfg.key ? compileValueExpression(cfg.key).evaluate({ event }) : { value: "" };
+    const key = Keys.batch(
+      f.fn.id,
+      keyHash(keyValue.error === undefined ? keyValue.value : { defaultBucket: true }),
+    );
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const current = await this.kv.get(key);
+      try {
+        if (current?.operation !== "PUT") {
+          const batch: Batch = {
+            batchId: event.id,
+            fnId: f.fn.id,
+            items: [{ id: event.id, seq }],
+            firstTs: event.ts,
+            deadline: this.now() + parseDuration(cfg.timeout),
+          };
+          const rev = current
+            ? await this.kv.update(key, JSON.stringify(batch), current.revision)
+            : await this.kv.create(key, JSON.stringify(batch));
+          return await this.afterAdd(f, cfg, key, batch, rev);
+        }
+        const batch = current.json<Batch>();
+        const runId = runIdFor(batch.batchId, batch.fnId, batch.firstTs);
+        if (batch.items.some((i) => i.id === event.id)) return runId; // redelivered
+        if (batch.items.length >= cfg.maxSize || batch.deadline <= this.now()) {
+          // Full or due: its flusher is starting the run and deleting it; join the next batch.
+          await new Promise((r) => setTimeout(r, 20));
+          continue;
+        }
+        batch.items.push({ id: event.id, seq });
+        const rev = await this.kv.update(key, JSON.stringify(batch), current.revision);
+        return await this.afterAdd(f, cfg, key, batch, rev);
+      } catch {
+        // Lost a compare-and-set race: read again.
+      }
+    }
+    throw new Error(`could not add event ${event.id} to a batch of ${f.fn.id}: too much contention`);
+  }
+
+  private async afterAdd(
+    f: RegisteredFunction,
+    cfg: BatchConfig,
+    key: string,
+    batch: Batch,
+    rev: number,
+  ): Promise<string> {
+    const runId = runIdFor(batch.batchId, batch.fnId, batch.firstTs);
+    if (batch.items.length >= cfg.maxSize) await this.flush(f, key, batch, rev);
+    return runId;
+  }
+
+  private async sweep(): Promise<void> {
+    const now = this.now();
+    for (const [key, deadline] of this.deadlines) {
+      if (deadline > now) continue;
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") {
+        this.deadlines.delete(key);
+        continue;
+      }
+      const batch = e.json<Batch>();
+      if (batch.deadline > now) continue;
+      const f = this.functions().find((x) => x.fn.id === batch.fnId);
+      if (!f) {
+        this.warn(`dropping the batch of unregistered function ${batch.fnId}`);
+        await this.kv.delete(key, { previousSeq: e.revision }).catch(() => undefined);
+        continue;
+      }
+      await this.flush(f, key, batch, e.revision);
+    }
+  }
+
+  /** Starts the batch's run with all its events, then deletes the batch (only at this revision). */
+  private async flush(f: RegisteredFunction, key: string, batch: Batch, rev: number): Promise<void> {
+    const events: StoredEvent[] = [];
+    for (const item of batch.items) {
+      const m = await this.nats.jsm.streams.getMessage(Streams.events, { seq: item.seq });
+      const parsed = m ? StoredEventSchema.safeParse(m.json()) : undefined;
+      if (parsed?.success) events.push(parsed.data);
+    }
+    if (events.length > 0)
+      await this.start(
+        f,
+        runIdFor(batch.batchId, batch.fnId, batch.firstTs),
+        events,
+        batch.items[0]?.seq ?? 0,
+      );
+    await this.kv.delete(key, { previousSeq: rev }).catch(() => undefined);
+    this.deadlines.delete(key);
+  }
+
+  private testIf(source: string, event: StoredEvent): boolean {
+    let c = this.ifs.get(source);
+    if (!c) {
+      c = compileExpression(source);
+      this.ifs.set(source, c);
+    }
+    return c.test({ event }).value;
+  }
+}
