@@ -22,7 +22,10 @@ export interface AppClientOptions {
 
 export function callUrl(base: string, call: DueCall): string {
   const url = new URL(base);
-  url.searchParams.set("stepId", call.stepId ?? "step");
+  if (call.compensate) {
+    url.searchParams.set("stepId", "step");
+    url.searchParams.set("compensate", call.stepId ?? "");
+  } else url.searchParams.set("stepId", call.stepId ?? "step");
   return url.toString();
 }
 

@@ -8,6 +8,7 @@ import {
   type ActiveRun,
   type AppAnswer,
   applyEntry,
+  compensableSteps,
   type DueCall,
   type DueWait,
   decideAnswer,
@@ -23,6 +24,7 @@ import {
   parseDuration,
   type RunContext,
   type RunLogEntry,
+  type RunStatus,
   type StartRunCommand,
   type StoredEvent,
   Subjects,
@@ -94,7 +96,11 @@ export interface Executor {
   ownedPartitions(): number[];
 }
 
-const callKey = (c: DueCall): string => c.stepId ?? "$discovery";
+const callKey = (c: DueCall): string =>
+  c.compensate ? `$compensate:${c.stepId}` : (c.stepId ?? "$discovery");
+
+/** Runs that still have work: running, or compensating. */
+const isActive = (status: RunStatus): boolean => status === "running" || status === "compensating";
 
 export function buildExecutor(deps: ExecutorDeps): Executor {
   return new ExecutorImpl(deps);
@@ -246,6 +252,7 @@ class ExecutorImpl implements Executor {
                 events: cmd.events,
                 ...(cmd.eventSeq !== undefined ? { eventSeq: cmd.eventSeq } : {}),
                 ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
+                ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
                 ...deadlinesOf(cmd, this.now()),
               },
             ]);
@@ -256,8 +263,20 @@ class ExecutorImpl implements Executor {
         });
       case "cancel":
         return this.runs.withActor(cmd.runId, async (actor) => {
-          if (statusOf(actor.snapshot) !== "running") return;
-          await this.append(actor, [{ type: "run.cancelled", ts: this.now(), reason: cmd.reason }]);
+          if (statusOf(actor.snapshot) !== "running") return; // ended, or already compensating
+          const ctx = actor.snapshot.context;
+          const steps = ctx.compensateOnCancel ? compensableSteps(ctx) : [];
+          await this.append(actor, [
+            steps.length > 0
+              ? {
+                  type: "compensation.started",
+                  ts: this.now(),
+                  reason: "cancelled",
+                  cancelReason: cmd.reason,
+                  steps,
+                }
+              : { type: "run.cancelled", ts: this.now(), reason: cmd.reason },
+          ]);
           this.log.info(
             { runId: cmd.runId, fnId: actor.snapshot.context.fnId, reason: cmd.reason },
             "run cancelled",
@@ -287,7 +306,7 @@ class ExecutorImpl implements Executor {
     void this.runs
       .withActor(t.runId, async (actor) => {
         const pending = nextWork(actor.snapshot).timers.some((x) => x.timerId === t.timerId);
-        if (pending && statusOf(actor.snapshot) === "running") {
+        if (pending && isActive(statusOf(actor.snapshot))) {
           await this.append(actor, [{ type: "timer.fired", ts: this.now(), timerId: t.timerId }]);
         }
         // Kick (which marks the run due again) before deleting the timer: a crash in between
@@ -317,7 +336,7 @@ class ExecutorImpl implements Executor {
   private async kick(actor: Actor): Promise<void> {
     const ctx = actor.snapshot.context;
     const status = statusOf(actor.snapshot);
-    if (status !== "running") {
+    if (!isActive(status)) {
       if (status !== "empty") await this.finish(actor);
       return;
     }
@@ -392,7 +411,7 @@ class ExecutorImpl implements Executor {
     await this.runs
       .withActor(runId, async (actor) => {
         this.inFlight.get(runId)?.delete(callKey(call));
-        if (!this.leases.owns(partition) || statusOf(actor.snapshot) !== "running") return;
+        if (!this.leases.owns(partition) || !isActive(statusOf(actor.snapshot))) return;
         const entries = decideAnswer(actor.snapshot.context, call, answer, {
           now: this.now(),
           random: this.random,
@@ -607,9 +626,13 @@ class ExecutorImpl implements Executor {
     const events: [string, Record<string, unknown>][] = [
       [InternalEvents.functionFinished, { ...base, ...outcome }],
     ];
-    if (status === "failed") events.push([InternalEvents.functionFailed, { ...base, error: ctx.error }]);
-    if (status === "cancelled")
-      events.push([InternalEvents.functionCancelled, { ...base, reason: ctx.cancelReason }]);
+    // A compensated run announces what started its compensation.
+    const cancelled = status === "cancelled" || ctx.compensation?.reason === "cancelled";
+    const compensation = ctx.compensation ? { compensation: status } : {};
+    if (cancelled)
+      events.push([InternalEvents.functionCancelled, { ...base, reason: ctx.cancelReason, ...compensation }]);
+    else if (status !== "completed")
+      events.push([InternalEvents.functionFailed, { ...base, error: ctx.error, ...compensation }]);
     const ts = ctx.endedAt ?? this.now();
     await Promise.all(
       events.map(async ([name, data]) => {

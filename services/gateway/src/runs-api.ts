@@ -13,6 +13,9 @@ const STATUS: Record<RunStatus, string> = {
   completed: "Completed",
   failed: "Failed",
   cancelled: "Cancelled",
+  compensating: "Running",
+  compensated: "Failed",
+  compensation_failed: "Failed",
 };
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
@@ -24,7 +27,9 @@ export function runView(snapshot: RunSnapshot) {
     run_id: ctx.runId,
     function_id: ctx.fnId,
     app_id: ctx.appId,
-    status: STATUS[status],
+    // A compensated run keeps Inngest's status of what started the compensation.
+    status:
+      ctx.compensation?.reason === "cancelled" && status !== "compensating" ? "Cancelled" : STATUS[status],
     phase: status === "empty" ? "queued" : phaseOf(status, ctx),
     event_id: ctx.event?.id ?? null,
     run_started_at: iso(ctx.createdAt),
@@ -32,6 +37,24 @@ export function runView(snapshot: RunSnapshot) {
     output: ctx.output ?? null,
     error: ctx.error ?? null,
     ...(ctx.cancelReason ? { cancel_reason: ctx.cancelReason } : {}),
+    ...(ctx.compensation
+      ? {
+          compensation: {
+            status: status === "compensating" ? "compensating" : status,
+            reason: ctx.compensation.reason,
+            steps: ctx.compensation.steps.map((c) => ({
+              id: c.stepId,
+              name: c.name,
+              status: c.status,
+              attempts: c.attempts,
+              output: c.status === "completed" ? (c.data ?? null) : null,
+              error: c.error ?? null,
+              started_at: iso(c.startedAt),
+              ended_at: iso(c.endedAt),
+            })),
+          },
+        }
+      : {}),
     steps: ctx.stepOrder
       .map((id) => ctx.steps[id])
       .filter((s) => s !== undefined && s.stepId !== FN_STEP)

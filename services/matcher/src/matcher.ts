@@ -95,6 +95,9 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       events,
       eventSeq,
       ...(f.fn.timeouts ? { timeouts: f.fn.timeouts } : {}),
+      ...((f.fn as { compensateOnCancel?: unknown }).compensateOnCancel === true
+        ? { compensateOnCancel: true }
+        : {}),
       ...cancelOnOf(f.fn.cancel, event.ts),
     };
     await publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, {

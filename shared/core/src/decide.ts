@@ -17,6 +17,8 @@ import { type Op, OpCodes } from "./schemas/ops.ts";
 export interface DueCall {
   stepId: string | null;
   attempt: number;
+  /** Run the compensation of step `stepId` (a compensating run). */
+  compensate?: boolean;
 }
 
 export interface DueTimer {
@@ -47,6 +49,7 @@ export interface NextWork {
 const isOpen = (s: StepState) => s.status !== "completed" && s.status !== "failed";
 
 export function nextWork(snapshot: RunSnapshot): NextWork {
+  if (snapshot.value === "compensating") return compensationWork(snapshot.context);
   if (snapshot.value !== "running") return { calls: [], timers: [], waits: [] };
   const ctx = snapshot.context;
   const open = Object.values(ctx.steps).filter(isOpen);
@@ -66,6 +69,32 @@ export function nextWork(snapshot: RunSnapshot): NextWork {
   }
   if (stepTimers.length > 0) return { calls: [], timers, waits };
   return { calls: [{ stepId: null, attempt: discoveryAttempt(ctx) }], timers, waits };
+}
+
+/** Compensations run one at a time, in order; one in backoff waits for its timer. */
+function compensationWork(ctx: RunContext): NextWork {
+  const open = (ctx.compensation?.steps ?? []).find((c) => c.status === "pending" || c.status === "backoff");
+  if (!open) return { calls: [], timers: [], waits: [] };
+  if (open.status === "backoff") {
+    return {
+      calls: [],
+      timers: [{ timerId: open.timerId as string, fireAt: open.retryAt as number }],
+      waits: [],
+    };
+  }
+  return {
+    calls: [{ stepId: open.stepId, attempt: open.attempts, compensate: true }],
+    timers: [],
+    waits: [],
+  };
+}
+
+/** Compensable completed steps, most recently completed first. */
+export function compensableSteps(ctx: RunContext): string[] {
+  return Object.values(ctx.steps)
+    .filter((s) => s.status === "completed" && s.compensable && s.order !== undefined)
+    .sort((a, b) => (b.order as number) - (a.order as number))
+    .map((s) => s.stepId);
 }
 
 /** Waits of a run: its waiting steps, and its `cancelOn` entries while it runs. */
@@ -149,6 +178,98 @@ export const waitTimerId = (stepId: string): string => `wait-${stepId}`;
  * order and arms the timers `nextWork` then reports.
  */
 export function decideAnswer(
+  ctx: RunContext,
+  call: DueCall,
+  answer: AppAnswer,
+  opts: DecideOptions,
+): NewRunLogEntry[] {
+  if (call.compensate) return decideCompensation(ctx, call, answer, opts);
+  // A run with registered compensations does not just fail: it compensates first.
+  return decideRunAnswer(ctx, call, answer, opts).map((e) => {
+    if (e.type !== "run.failed") return e;
+    const steps = compensableSteps(ctx);
+    return steps.length > 0
+      ? { type: "compensation.started", ts: e.ts, reason: "failed", error: e.error, steps }
+      : e;
+  });
+}
+
+export const compensationTimerId = (stepId: string, attempt: number): string =>
+  `compensate-${stepId}-${attempt}`;
+
+/** The app's answer to a compensation call: done, retry with backoff, or failed for good. */
+function decideCompensation(
+  ctx: RunContext,
+  call: DueCall,
+  answer: AppAnswer,
+  opts: DecideOptions,
+): NewRunLogEntry[] {
+  const ts = opts.now;
+  const stepId = call.stepId as string;
+  const attempt = call.attempt;
+  let error: SerializedError;
+  let noRetry = false;
+  let retryAfterMs: number | undefined;
+  switch (answer.kind) {
+    case "ops": {
+      const op = answer.ops.find((o) => o.id === stepId) ?? answer.ops[0];
+      if (op?.op === OpCodes.stepRun) {
+        return [
+          { type: "compensation.completed", ts, stepId, data: op.data ?? null, attempt, startedAt: ts },
+        ];
+      }
+      error = op?.error ?? {
+        name: "CompensationError",
+        message: `app answered op ${op?.op ?? "(none)"} to a compensation call`,
+      };
+      noRetry = op?.op === OpCodes.stepFailed;
+      retryAfterMs = answer.retryAfterMs;
+      break;
+    }
+    case "error":
+      error = answer.error;
+      noRetry = answer.noRetry;
+      retryAfterMs = answer.retryAfterMs;
+      break;
+    case "transport":
+      error = { name: "AppCallError", message: answer.message };
+      break;
+    case "result":
+      error = {
+        name: "CompensationError",
+        message:
+          "app finished the function instead of running the compensation (does its SDK support compensate=?)",
+      };
+      noRetry = true;
+      break;
+    default: {
+      const _exhaustive: never = answer;
+      return _exhaustive;
+    }
+  }
+  if (noRetry || attempt + 1 >= ctx.maxAttempts) {
+    return [{ type: "compensation.failed", ts, stepId, error, attempt, startedAt: ts }];
+  }
+  const delay = backoffDelay(
+    attempt,
+    { random: opts.random, fixedIntervalMs: opts.fixedRetryIntervalMs },
+    retryAfterMs,
+  );
+  return [
+    {
+      type: "compensation.errored",
+      ts,
+      stepId,
+      error,
+      attempt,
+      startedAt: ts,
+      retryAt: ts + delay,
+      timerId: compensationTimerId(stepId, attempt),
+    },
+  ];
+}
+
+function decideRunAnswer(
   ctx: RunContext,
   call: DueCall,
   answer: AppAnswer,
@@ -254,6 +375,7 @@ function decideOps(
           data: op.data ?? null,
           attempt,
           startedAt: ts,
+          ...(op.opts?.compensable === true ? { compensable: true } : {}),
         });
         break;
       case OpCodes.stepError:

@@ -286,3 +286,122 @@ describe("waits", () => {
     assert.equal(bad[0]?.type, "run.failed");
   });
 });
+
+describe("saga compensation", () => {
+  const step = (n: number, stepId: string, compensable: boolean): RunLogEntry => ({
+    n,
+    ts: 100 + n,
+    type: "step.completed",
+    stepId,
+    name: stepId,
+    data: { v: stepId },
+    attempt: 0,
+    startedAt: 100 + n,
+    ...(compensable ? { compensable: true } : {}),
+  });
+  const opts = { now: 1000, random: () => 0, fixedRetryIntervalMs: 10 };
+  const base = [scheduled, step(2, "reserve", true), step(3, "log", false), step(4, "charge", true)];
+
+  it("turns a permanent failure into compensation of compensable steps, newest first", () => {
+    const s = replay(base);
+    const out = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      { kind: "error", error: { name: "E", message: "ship" }, noRetry: true },
+      opts,
+    );
+    assert.deepEqual(out, [
+      {
+        type: "compensation.started",
+        ts: 1000,
+        reason: "failed",
+        error: { name: "E", message: "ship" },
+        steps: ["charge", "reserve"],
+      },
+    ]);
+  });
+
+  it("runs compensations one by one, retries them with timers, and ends compensated", () => {
+    let s = replay([
+      ...base,
+      { n: 5, ts: 200, type: "compensation.started", reason: "failed", steps: ["charge", "reserve"] },
+    ]);
+    assert.equal(statusOf(s), "compensating");
+    assert.deepEqual(nextWork(s).calls, [{ stepId: "charge", attempt: 0, compensate: true }]);
+    const errored = decideAnswer(
+      s.context,
+      { stepId: "charge", attempt: 0, compensate: true },
+      { kind: "transport", message: "down" },
+      opts,
+    );
+    assert.equal(errored[0]?.type, "compensation.errored");
+    s = apply(s, { ...(errored[0] as object), n: 6 });
+    assert.deepEqual(nextWork(s), {
+      calls: [],
+      timers: [{ timerId: "compensate-charge-0", fireAt: 1010 }],
+      waits: [],
+    });
+    s = apply(s, { n: 7, ts: 1010, type: "timer.fired", timerId: "compensate-charge-0" });
+    assert.deepEqual(nextWork(s).calls, [{ stepId: "charge", attempt: 1, compensate: true }]);
+    s = apply(s, {
+      n: 8,
+      ts: 1020,
+      type: "compensation.completed",
+      stepId: "charge",
+      data: null,
+      attempt: 1,
+      startedAt: 1015,
+    });
+    assert.deepEqual(nextWork(s).calls, [{ stepId: "reserve", attempt: 0, compensate: true }]);
+    s = apply(s, {
+      n: 9,
+      ts: 1030,
+      type: "compensation.completed",
+      stepId: "reserve",
+      data: null,
+      attempt: 0,
+      startedAt: 1025,
+    });
+    assert.equal(statusOf(s), "compensated");
+    assert.throws(() => apply(s, { n: 10, ts: 1, type: "run.completed", output: 1 }), /not accepted/);
+  });
+
+  it("ends compensation_failed when a compensation fails for good", () => {
+    let s = replay([
+      ...base,
+      { n: 5, ts: 200, type: "compensation.started", reason: "failed", steps: ["charge", "reserve"] },
+    ]);
+    s = apply(s, {
+      n: 6,
+      ts: 300,
+      type: "compensation.failed",
+      stepId: "charge",
+      error: { name: "E", message: "x" },
+      attempt: 2,
+      startedAt: 290,
+    });
+    assert.deepEqual(
+      nextWork(s).calls,
+      [{ stepId: "reserve", attempt: 0, compensate: true }],
+      "the others still run",
+    );
+    s = apply(s, {
+      n: 7,
+      ts: 310,
+      type: "compensation.completed",
+      stepId: "reserve",
+      data: null,
+      attempt: 0,
+      startedAt: 305,
+    });
+    assert.equal(statusOf(s), "compensation_failed");
+  });
+
+  it("rejects compensation of a step that registered none", () => {
+    assert.throws(
+      () =>
+        replay([...base, { n: 5, ts: 1, type: "compensation.started", reason: "failed", steps: ["log"] }]),
+      /not accepted/,
+    );
+  });
+});

@@ -54,6 +54,30 @@ export interface StepState {
   /** Whether the memo holds `data` itself (sleeps: null; waits: the event or null) rather than `{data}`. */
   memoRaw?: boolean;
   wait?: WaitSpec;
+  /** The step registered a saga compensation. */
+  compensable?: boolean;
+}
+
+export type CompensationStatus = "pending" | "backoff" | "completed" | "failed";
+
+/** One compensation of a compensating run. */
+export interface CompensationState {
+  stepId: string;
+  name: string;
+  status: CompensationStatus;
+  attempts: number;
+  data?: unknown;
+  error?: SerializedError;
+  startedAt?: number;
+  endedAt?: number;
+  retryAt?: number;
+  timerId?: string;
+}
+
+export interface Compensation {
+  reason: "failed" | "cancelled";
+  /** In execution order (reverse order of the steps' completion). */
+  steps: CompensationState[];
 }
 
 export interface RunContext {
@@ -76,6 +100,8 @@ export interface RunContext {
   output?: unknown;
   error?: SerializedError;
   cancelReason?: string;
+  compensateOnCancel?: boolean;
+  compensation?: Compensation;
   /** Whether the app has answered at least once (for `timeouts.start`). */
   started?: boolean;
   /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
@@ -116,6 +142,32 @@ function withStep(
     stepOrder = stepOrder.filter((id) => id !== FN_STEP);
   }
   return { steps, stepOrder, started: true };
+}
+
+function compensationOpen(ctx: RunContext, stepId: string): boolean {
+  const c = ctx.compensation?.steps.find((x) => x.stepId === stepId);
+  return c !== undefined && c.status !== "completed" && c.status !== "failed";
+}
+
+function compensationDone(ctx: RunContext): boolean {
+  return ctx.compensation?.steps.every((c) => c.status === "completed" || c.status === "failed") === true;
+}
+
+function compensationFailed(ctx: RunContext): boolean {
+  return ctx.compensation?.steps.some((c) => c.status === "failed") === true;
+}
+
+function lastCompensationEnd(ctx: RunContext): number | undefined {
+  return Math.max(...(ctx.compensation?.steps.map((c) => c.endedAt ?? 0) ?? [0]));
+}
+
+function withCompensation(
+  ctx: RunContext,
+  stepId: string,
+  patch: (c: CompensationState) => CompensationState,
+): Partial<RunContext> {
+  const comp = ctx.compensation as Compensation;
+  return { compensation: { ...comp, steps: comp.steps.map((c) => (c.stepId === stepId ? patch(c) : c)) } };
 }
 
 function isTimed(step: StepState): boolean {
@@ -169,6 +221,7 @@ export const runMachine = setup({
             ...(event.eventSeq !== undefined ? { eventSeq: event.eventSeq } : {}),
             ...(event.cancelOn ? { cancelOn: event.cancelOn } : {}),
             ...(event.timeouts ? { deadlines: event.timeouts } : {}),
+            ...(event.compensateOnCancel ? { compensateOnCancel: true } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),
@@ -214,6 +267,7 @@ export const runMachine = setup({
                 startedAt: event.startedAt,
                 endedAt: event.ts,
                 order: context.finished + 1,
+                ...(event.compensable ? { compensable: true } : {}),
               })),
               finished: context.finished + 1,
             })),
@@ -425,7 +479,118 @@ export const runMachine = setup({
           target: "cancelled",
           actions: [assign(({ event }) => ({ cancelReason: event.reason, endedAt: event.ts })), "count"],
         },
+        "compensation.started": {
+          guard: ({ context, event }) => event.steps.every((id) => context.steps[id]?.compensable === true),
+          target: "compensating",
+          actions: [
+            assign(({ context, event }) => ({
+              ...(event.error ? { error: event.error } : {}),
+              ...(event.cancelReason ? { cancelReason: event.cancelReason } : {}),
+              compensation: {
+                reason: event.reason,
+                steps: event.steps.map((id) => ({
+                  stepId: id,
+                  name: context.steps[id]?.name ?? id,
+                  status: "pending" as const,
+                  attempts: 0,
+                })),
+              },
+            })),
+            "count",
+          ],
+        },
       },
+    },
+    compensating: {
+      always: [
+        {
+          guard: ({ context }) => compensationDone(context) && compensationFailed(context),
+          target: "compensation_failed",
+        },
+        { guard: ({ context }) => compensationDone(context), target: "compensated" },
+      ],
+      on: {
+        "compensation.completed": {
+          guard: ({ context, event }) => compensationOpen(context, event.stepId),
+          actions: [
+            assign(({ context, event }) =>
+              withCompensation(context, event.stepId, (c) => ({
+                ...c,
+                status: "completed",
+                attempts: event.attempt + 1,
+                data: event.data,
+                startedAt: c.startedAt ?? event.startedAt,
+                endedAt: event.ts,
+                retryAt: undefined,
+                timerId: undefined,
+              })),
+            ),
+            "count",
+          ],
+        },
+        "compensation.errored": {
+          guard: ({ context, event }) => compensationOpen(context, event.stepId),
+          actions: [
+            assign(({ context, event }) =>
+              withCompensation(context, event.stepId, (c) => ({
+                ...c,
+                status: "backoff",
+                attempts: event.attempt + 1,
+                error: event.error,
+                startedAt: c.startedAt ?? event.startedAt,
+                retryAt: event.retryAt,
+                timerId: event.timerId,
+              })),
+            ),
+            "count",
+          ],
+        },
+        "compensation.failed": {
+          guard: ({ context, event }) => compensationOpen(context, event.stepId),
+          actions: [
+            assign(({ context, event }) =>
+              withCompensation(context, event.stepId, (c) => ({
+                ...c,
+                status: "failed",
+                attempts: event.attempt + 1,
+                error: event.error,
+                startedAt: c.startedAt ?? event.startedAt,
+                endedAt: event.ts,
+                retryAt: undefined,
+                timerId: undefined,
+              })),
+            ),
+            "count",
+          ],
+        },
+        "timer.fired": {
+          guard: ({ context, event }) =>
+            context.compensation?.steps.some((c) => c.status === "backoff" && c.timerId === event.timerId) ===
+            true,
+          actions: [
+            assign(({ context, event }) => {
+              const c = context.compensation?.steps.find(
+                (x) => x.timerId === event.timerId,
+              ) as CompensationState;
+              return withCompensation(context, c.stepId, (x) => ({
+                ...x,
+                status: "pending",
+                retryAt: undefined,
+                timerId: undefined,
+              }));
+            }),
+            "count",
+          ],
+        },
+      },
+    },
+    compensated: {
+      type: "final",
+      entry: assign(({ context }) => ({ endedAt: lastCompensationEnd(context) })),
+    },
+    compensation_failed: {
+      type: "final",
+      entry: assign(({ context }) => ({ endedAt: lastCompensationEnd(context) })),
     },
     completed: { type: "final" },
     failed: { type: "final" },
@@ -433,8 +598,26 @@ export const runMachine = setup({
   },
 });
 
-export type RunStatus = "empty" | "running" | "completed" | "failed" | "cancelled";
-export type RunPhase = "running" | "backoff" | "sleeping" | "waiting" | "completed" | "failed" | "cancelled";
+export type RunStatus =
+  | "empty"
+  | "running"
+  | "completed"
+  | "failed"
+  | "cancelled"
+  | "compensating"
+  | "compensated"
+  | "compensation_failed";
+export type RunPhase =
+  | "running"
+  | "backoff"
+  | "sleeping"
+  | "waiting"
+  | "completed"
+  | "failed"
+  | "cancelled"
+  | "compensating"
+  | "compensated"
+  | "compensation_failed";
 
 /** The user-facing phase of a run: a running run whose only pending work is timers is waiting on them. */
 export function phaseOf(status: RunStatus, ctx: RunContext): RunPhase | "empty" {

@@ -152,6 +152,7 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     const result = await executeCall({
       call,
       requestedStepId,
+      compensateStepId: req.url.searchParams.get("compensate") ?? undefined,
       logger,
       appId: client.id,
       sendEvents: (list) => client.send(list),

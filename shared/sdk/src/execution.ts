@@ -27,6 +27,8 @@ export interface ExecuteCallInput {
   call: CallBody;
   /** The `stepId` to run, or undefined to discover. */
   requestedStepId: string | undefined;
+  /** The step whose compensation to run (`compensate=<hash>`), instead of running anything else. */
+  compensateStepId?: string | undefined;
   /** Calls the user's handler with these tools (the caller adds event, runId, …). */
   invokeHandler: (parts: { step: StepTools; logger: Logger }) => unknown;
   /** Logger already carrying runId and fnId. */
@@ -62,6 +64,7 @@ interface FoundStep {
 
 type Decision =
   | { kind: "run"; step: FoundStep }
+  | { kind: "compensate"; step: FoundStep }
   | { kind: "found" }
   | { kind: "settled" }
   | { kind: "step-not-found" };
@@ -101,7 +104,7 @@ class Execution {
         if (timer) clearTimeout(timer);
         resolve(d);
       };
-      if (this.#input.requestedStepId !== undefined) {
+      if (this.#input.requestedStepId !== undefined || this.#input.compensateStepId !== undefined) {
         timer = setTimeout(() => this.#decide({ kind: "step-not-found" }), this.#input.stepNotFoundTimeoutMs);
       }
       this.#startHandler();
@@ -171,6 +174,19 @@ class Execution {
   #check(): void {
     this.#checkScheduled = false;
     if (this.#decided) return;
+    const compensating = this.#input.compensateStepId;
+    if (compensating !== undefined) {
+      const target = this.#memoQueue.find((st) => st.hashedId === compensating);
+      if (target) {
+        this.#decide({ kind: "compensate", step: target });
+        return;
+      }
+      // Not reached yet: keep replaying memoized steps; new steps or the end mean it is gone.
+      if (this.#memoQueue.length === 0 && (this.#newSteps.length > 0 || this.#outcome)) {
+        this.#decide({ kind: "step-not-found" });
+        return;
+      }
+    }
     if (this.#memoQueue.length > 0) {
       this.#resolveNextMemoized();
       this.#schedule();
@@ -209,6 +225,8 @@ class Execution {
     switch (decision.kind) {
       case "run":
         return this.#runStep(decision.step);
+      case "compensate":
+        return this.#runCompensation(decision.step);
       case "found": {
         const only = this.#newSteps.length === 1 ? this.#newSteps[0] : undefined;
         if (
@@ -226,7 +244,11 @@ class Execution {
         const foundSteps = this.#newSteps
           .map((s) => ({ id: s.hashedId, name: s.request.opName, displayName: s.request.displayName }))
           .sort((a, b) => a.id.localeCompare(b.id));
-        return { type: "step-not-found", stepId: this.#input.requestedStepId ?? "", foundSteps };
+        return {
+          type: "step-not-found",
+          stepId: this.#input.requestedStepId ?? this.#input.compensateStepId ?? "",
+          foundSteps,
+        };
       }
       default: {
         const _exhaustive: never = decision;
@@ -252,6 +274,35 @@ class Execution {
     let value: unknown;
     try {
       value = await (run ? run() : undefined);
+    } catch (error) {
+      return this.#stepFailure(base, error);
+    } finally {
+      this.#executing = false;
+    }
+    const json = toJsonValue(value);
+    if (!json.ok) return this.#stepFailure(base, json.error);
+    return { type: "step-ran", op: { ...base, data: json.value } };
+  }
+
+  /** Runs a completed step's compensation with its recorded result; answers like a step. */
+  async #runCompensation(step: FoundStep): Promise<ExecutionResult> {
+    const base: OutgoingOp = { ...this.#opBase(step), op: StepOpCode.StepRun, opts: { compensation: true } };
+    const compensate = step.request.compensate;
+    if (!compensate) {
+      const error = new JetstepError(
+        ErrorCode.NotSerializable,
+        `step "${step.userland.id}" has no compensate function`,
+        {
+          retriable: false,
+        },
+      );
+      return this.#stepFailure(base, error);
+    }
+    const entry = this.#memo.get(step.hashedId);
+    this.#executing = true;
+    let value: unknown;
+    try {
+      value = await compensate(entry?.kind === "error" ? undefined : entry?.data);
     } catch (error) {
       return this.#stepFailure(base, error);
     } finally {

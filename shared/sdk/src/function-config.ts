@@ -94,6 +94,8 @@ export const functionConfigSchema = z.strictObject({
     )
     .optional(),
   idempotency: expression.optional(),
+  /** Also run saga compensations when the run is cancelled (they always run on failure). */
+  compensateOnCancel: z.boolean().optional(),
   singleton: z.strictObject({ key: expression.optional(), mode: z.enum(["skip", "cancel"]) }).optional(),
   timeouts: z.strictObject({ start: duration.optional(), finish: duration.optional() }).optional(),
   /** Runs (as function `<appId>-<id>-failure`, 1 retry) after this function fails for good. */

@@ -38,6 +38,7 @@ const PASS_THROUGH = [
   "idempotency",
   "singleton",
   "timeouts",
+  "compensateOnCancel",
 ] as const;
 
 /** Builds the register body for `functions` served at `appUrl` (its query string is dropped). */

@@ -30,6 +30,17 @@ export function referenceFunction(ref: { functionId: string; appId?: string }): 
   return Object.freeze({ ...ref });
 }
 
+/** Options of `step.run`. */
+export interface StepRunOptions<T> {
+  /**
+   * Saga compensation (a Jetstep extension): undoes this step's effect. When the run fails for
+   * good (or is cancelled, with `compensateOnCancel`), the runtime calls the compensations of the
+   * completed steps in reverse order of completion, each durably and retried like a step, with the
+   * step's recorded result. It must be idempotent.
+   */
+  compensate?: (result: T) => unknown;
+}
+
 /**
  * The step tools in a handler's context. Every tool is durable: its result is recorded by the
  * executor and, when the handler is called again, returned from that record without re-running it.
@@ -43,7 +54,7 @@ export interface StepTools {
    * name/message; a RetryAfterError delays the next attempt. A result that can't be JSON-serialized
    * fails the step without retry.
    */
-  run<T>(id: StepIdInput, fn: () => T | Promise<T>): Promise<Awaited<T>>;
+  run<T>(id: StepIdInput, fn: () => T | Promise<T>, opts?: StepRunOptions<Awaited<T>>): Promise<Awaited<T>>;
   /** Pauses the run for `duration` (ms or `"30s"`, `"2h45m"`, `"1d"`; 1 s resolution). */
   sleep(id: StepIdInput, duration: DurationInput): Promise<void>;
   /** Pauses the run until `until` (a Date or a date string); a past time resumes at once. */
@@ -85,6 +96,8 @@ export interface StepRequest {
   opts: Record<string, unknown>;
   /** The work of a `StepPlanned` step; executed when the executor asks for it. */
   run?: () => unknown;
+  /** `step.run`'s compensation, called with the step's recorded result when the executor asks. */
+  compensate?: (result: unknown) => unknown;
 }
 
 /** Registers a step with the execution; resolves with its memoized data or rejects with a StepError. */
@@ -98,17 +111,29 @@ export function createStepTools(deps: {
 }): StepTools {
   const { register } = deps;
   return {
-    run: async <T>(idInput: StepIdInput, fn: () => T | Promise<T>): Promise<Awaited<T>> => {
+    run: async <T>(
+      idInput: StepIdInput,
+      fn: () => T | Promise<T>,
+      opts?: StepRunOptions<Awaited<T>>,
+    ): Promise<Awaited<T>> => {
       const { id, displayName } = readId(idInput);
       if (typeof fn !== "function")
         throw new InvalidConfigError("fn", `step.run(${JSON.stringify(id)}): fn must be a function`);
+      const compensate = opts?.compensate;
+      if (compensate !== undefined && typeof compensate !== "function") {
+        throw new InvalidConfigError(
+          "compensate",
+          `step.run(${JSON.stringify(id)}): compensate must be a function`,
+        );
+      }
       return (await register({
         id,
         displayName,
         op: StepOpCode.StepPlanned,
         opName: id,
-        opts: {},
+        opts: compensate ? { compensable: true } : {},
         run: fn,
+        ...(compensate ? { compensate: compensate as (result: unknown) => unknown } : {}),
       })) as Awaited<T>;
     },
     sleep: async (idInput, duration) => {

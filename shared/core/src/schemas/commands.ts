@@ -12,6 +12,7 @@ export const StartRunCommandSchema = z.object({
   event: StoredEventSchema,
   events: z.array(StoredEventSchema),
   eventSeq: z.number().int().nonnegative().optional(),
+  compensateOnCancel: z.boolean().optional(),
   /** The function's `timeouts`, as registered (durations). */
   timeouts: z
     .object({

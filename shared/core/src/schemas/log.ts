@@ -31,6 +31,8 @@ export const RunScheduledSchema = z.object({
       finish: z.string().optional(),
     })
     .optional(),
+  /** Run saga compensations on cancellation too (not only on failure). */
+  compensateOnCancel: z.boolean().optional(),
   /** `cancelOn` of the function: an event matching one cancels the run (until its deadline). */
   cancelOn: z
     .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))
@@ -52,6 +54,8 @@ export const StepCompletedSchema = z.object({
   data: z.unknown(),
   attempt: z.number().int().nonnegative(),
   startedAt: z.number(),
+  /** The step registered a saga compensation (`step.run(id, fn, { compensate })`). */
+  compensable: z.boolean().optional(),
 });
 
 /** A retriable failure. `stepId` is `$fn` for an error outside any step. A timer ends the backoff. */
@@ -117,6 +121,49 @@ export const WaitMatchedSchema = z.object({
 
 export const TimerFiredSchema = z.object({ ...base, type: z.literal("timer.fired"), timerId: z.string() });
 
+/**
+ * Saga compensation begins instead of the run failing (or being cancelled, with
+ * `compensateOnCancel`): the compensations of `steps` run one by one in this order (reverse order
+ * of completion); the run then ends `compensated`, or `compensation_failed` if any failed for good.
+ */
+export const CompensationStartedSchema = z.object({
+  ...base,
+  type: z.literal("compensation.started"),
+  reason: z.enum(["failed", "cancelled"]),
+  error: SerializedErrorSchema.optional(),
+  cancelReason: z.string().optional(),
+  steps: z.array(z.string()).min(1),
+});
+
+export const CompensationCompletedSchema = z.object({
+  ...base,
+  type: z.literal("compensation.completed"),
+  stepId: z.string(),
+  data: z.unknown(),
+  attempt: z.number().int().nonnegative(),
+  startedAt: z.number(),
+});
+
+export const CompensationErroredSchema = z.object({
+  ...base,
+  type: z.literal("compensation.errored"),
+  stepId: z.string(),
+  error: SerializedErrorSchema,
+  attempt: z.number().int().nonnegative(),
+  startedAt: z.number(),
+  retryAt: z.number(),
+  timerId: z.string(),
+});
+
+export const CompensationFailedSchema = z.object({
+  ...base,
+  type: z.literal("compensation.failed"),
+  stepId: z.string(),
+  error: SerializedErrorSchema,
+  attempt: z.number().int().nonnegative(),
+  startedAt: z.number(),
+});
+
 export const RunCompletedSchema = z.object({
   ...base,
   type: z.literal("run.completed"),
@@ -142,6 +189,10 @@ export const RunLogEntrySchema = z.discriminatedUnion("type", [
   RunCompletedSchema,
   RunFailedSchema,
   RunCancelledSchema,
+  CompensationStartedSchema,
+  CompensationCompletedSchema,
+  CompensationErroredSchema,
+  CompensationFailedSchema,
 ]);
 export type RunLogEntry = z.infer<typeof RunLogEntrySchema>;
 export type RunLogEntryType = RunLogEntry["type"];
