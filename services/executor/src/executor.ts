@@ -38,6 +38,7 @@ import {
   inboxConsumer,
   type JetstepBuckets,
   type JsMsg,
+  Membership,
   type Nats,
   PartitionLeases,
   Publisher,
@@ -50,6 +51,7 @@ import type { Logger } from "@jetstep/telemetry";
 type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
 
 import { callApp } from "./app-client.ts";
+import { ConcurrencyGate } from "./concurrency-gate.ts";
 import { type Actor, RunStore } from "./run-store.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type HeapTimer, TimerHeap } from "./timer-heap.ts";
@@ -117,7 +119,9 @@ class ExecutorImpl implements Executor {
   private readonly runs: RunStore;
   private readonly heap: TimerHeap;
   private readonly calls: Semaphore;
+  private readonly gate = new ConcurrencyGate();
   private leases!: PartitionLeases;
+  private membership!: Membership;
   private partitions = 0;
   private readonly inFlight = new Map<string, Set<string>>();
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
@@ -155,9 +159,13 @@ class ExecutorImpl implements Executor {
         partitions: this.partitions,
         ttlMs: cfg.leaseTtlMs,
         onError: (e) => this.log.error({ err: e }, "lease tick failed"),
+        // A fair share, so several executors split the partitions.
+        maxOwned: () => Math.ceil(this.partitions / this.membership.count()),
       },
       { acquired: (p) => this.acquire(p), lost: (p) => this.release(p) },
     );
+    this.membership = new Membership(this.deps.buckets.leases, cfg.owner, cfg.leaseTtlMs, this.now);
+    await this.membership.start();
     await this.leases.start();
     this.log.info(
       { partitions: this.partitions, owned: this.leases.ownedPartitions().length },
@@ -167,6 +175,7 @@ class ExecutorImpl implements Executor {
 
   async stop(release = true): Promise<void> {
     this.stopped = true;
+    await this.membership?.stop();
     await this.leases?.stop(release);
     this.heap.stop();
     this.publisher.close();
@@ -253,6 +262,7 @@ class ExecutorImpl implements Executor {
                 ...(cmd.eventSeq !== undefined ? { eventSeq: cmd.eventSeq } : {}),
                 ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
                 ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
+                ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
                 ...deadlinesOf(cmd, this.now()),
               },
             ]);
@@ -381,22 +391,32 @@ class ExecutorImpl implements Executor {
   }
 
   private async perform(runId: string, partition: number, call: DueCall): Promise<void> {
-    const startedAt = this.now();
+    let startedAt = this.now();
     let answer: AppAnswer;
-    try {
-      answer = await this.calls.run(async () => {
-        // Re-read the state at call time: the memo must include everything appended so far.
-        let ctxSnapshot: Actor | undefined;
-        await this.runs.withActor(runId, async (a) => {
-          ctxSnapshot = a;
-        });
-        const ctx = (ctxSnapshot as Actor).snapshot.context;
-        return callApp(ctx, call, {
-          timeoutMs: this.deps.config.callTimeoutMs,
-          now: this.now,
-          serverKind: "dev",
-        });
+    // Re-read the state at call time: the memo must include everything appended so far.
+    const currentContext = async (): Promise<RunContext> => {
+      let ctx: RunContext | undefined;
+      await this.runs.withActor(runId, async (a) => {
+        ctx = a.snapshot.context;
       });
+      return ctx as RunContext;
+    };
+    try {
+      // Wait for the run's concurrency slots first, so waiting runs hold no call slot.
+      const release = await this.gate.acquire((await currentContext()).concurrency ?? []);
+      try {
+        answer = await this.calls.run(async () => {
+          const ctx = await currentContext();
+          startedAt = this.now();
+          return callApp(ctx, call, {
+            timeoutMs: this.deps.config.callTimeoutMs,
+            now: this.now,
+            serverKind: "dev",
+          });
+        });
+      } finally {
+        release();
+      }
     } catch (e) {
       answer = { kind: "transport", message: `executor could not call the app: ${(e as Error).message}` };
     }

@@ -6,6 +6,7 @@
 import {
   compileExpression,
   compileValueExpression,
+  concurrencyProblem,
   type FunctionDef,
   parseCron,
   parseDuration,
@@ -48,7 +49,15 @@ function functionProblems(fn: FunctionDef, at: string): string | null {
         : null);
     if (problem) return problem;
   }
-  const config = fn as FunctionDef & { idempotency?: unknown; batchEvents?: Record<string, unknown> };
+  const config = fn as FunctionDef & {
+    idempotency?: unknown;
+    batchEvents?: Record<string, unknown>;
+    concurrency?: unknown;
+  };
+  if (config.concurrency !== undefined) {
+    const problem = concurrencyProblem(config.concurrency);
+    if (problem) return `${at}.concurrency${/^[\w.]+: /.test(problem) ? "." : ": "}${problem}`;
+  }
   if (config.idempotency !== undefined) {
     const problem =
       typeof config.idempotency === "string"

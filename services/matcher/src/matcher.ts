@@ -7,6 +7,8 @@
 import {
   type CancelOn,
   callUrlOf,
+  concurrencyKeys,
+  concurrencySpecs,
   type EventRuns,
   type InboxCommand,
   InternalEvents,
@@ -76,6 +78,13 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
   );
   let messages: { close(): Promise<unknown> } | undefined;
 
+  const warned = new Set<string>();
+  function warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
+    if (warned.has(key)) return;
+    warned.add(key);
+    log.warn(fields, message);
+  }
+
   /** Sends the start command of a run to its partition (deduplicated by run id). */
   async function startRun(
     f: RegisteredFunction,
@@ -84,6 +93,16 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     eventSeq: number,
   ): Promise<void> {
     const event = events[0] as StoredEvent;
+    const specs = concurrencySpecs((f.fn as { concurrency?: unknown }).concurrency);
+    const concurrency = concurrencyKeys(f.fn.id, specs, event, (key, error) =>
+      warnOnce(
+        `${f.fn.id}|${key}`,
+        { fnId: f.fn.id, key, error },
+        "concurrency key failed on an event; the run uses the default bucket",
+      ),
+    );
+    // Runs sharing a concurrency key live in one partition, whose owner enforces the limit.
+    const partition = partitionOf(concurrency[0]?.key ?? runId, partitions);
     const cmd: StartRunCommand = {
       type: "start",
       runId,
@@ -98,11 +117,10 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       ...((f.fn as { compensateOnCancel?: unknown }).compensateOnCancel === true
         ? { compensateOnCancel: true }
         : {}),
+      ...(concurrency.length > 0 ? { concurrency } : {}),
       ...cancelOnOf(f.fn.cancel, event.ts),
     };
-    await publisher.publishJson(Subjects.inbox(partitionOf(runId, partitions)), cmd, {
-      msgId: `start-${runId}`,
-    });
+    await publisher.publishJson(Subjects.inbox(partition), cmd, { msgId: `start-${runId}` });
   }
 
   /** An invoke of a function nobody registered: finish it at once with an error naming the id. */

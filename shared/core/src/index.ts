@@ -5,6 +5,7 @@ export * from "./decide.ts";
 export * from "./duration.ts";
 export * from "./errors.ts";
 export * from "./expr.ts";
+export * from "./flow-control.ts";
 export * from "./hash.ts";
 export * from "./ids.ts";
 export * from "./names.ts";

@@ -102,6 +102,7 @@ export interface RunContext {
   cancelReason?: string;
   compensateOnCancel?: boolean;
   compensation?: Compensation;
+  concurrency?: { key: string; limit: number }[];
   /** Whether the app has answered at least once (for `timeouts.start`). */
   started?: boolean;
   /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
@@ -222,6 +223,7 @@ export const runMachine = setup({
             ...(event.cancelOn ? { cancelOn: event.cancelOn } : {}),
             ...(event.timeouts ? { deadlines: event.timeouts } : {}),
             ...(event.compensateOnCancel ? { compensateOnCancel: true } : {}),
+            ...(event.concurrency?.length ? { concurrency: event.concurrency } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),

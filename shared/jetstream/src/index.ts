@@ -4,6 +4,7 @@ export { connectNats, type Nats, UnsupportedServerError } from "./connection.ts"
 export { inboxConsumer, matcherConsumer } from "./consumers.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";
+export { Membership } from "./membership.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";
 export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError } from "./publisher.ts";
 export { type LoadedRun, readRun, type StoredSnapshot } from "./read-run.ts";

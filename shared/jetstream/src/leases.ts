@@ -72,6 +72,15 @@ export class PartitionLeases {
         owner: this.opts.owner,
         expiresAt: this.now() + this.opts.ttlMs,
       } satisfies LeaseValue);
+    // More than our share (other executors joined): hand the extra partitions over.
+    const share = this.opts.maxOwned?.() ?? Number.POSITIVE_INFINITY;
+    while (this.owned.size > share) {
+      const p = Math.max(...this.owned.keys());
+      const rev = this.owned.get(p) as number;
+      this.owned.delete(p);
+      await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
+      await this.events.lost(p);
+    }
     for (let p = 0; p < this.opts.partitions; p++) {
       if (this.stopped) return;
       const key = this.keyOf(p);

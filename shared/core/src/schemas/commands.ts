@@ -13,6 +13,7 @@ export const StartRunCommandSchema = z.object({
   events: z.array(StoredEventSchema),
   eventSeq: z.number().int().nonnegative().optional(),
   compensateOnCancel: z.boolean().optional(),
+  concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
   /** The function's `timeouts`, as registered (durations). */
   timeouts: z
     .object({

@@ -1,0 +1,56 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { ConcurrencyGate } from "./concurrency-gate.ts";
+
+describe("ConcurrencyGate", () => {
+  it("never grants more than the limit and grants waiters in order", async () => {
+    const gate = new ConcurrencyGate();
+    const k = [{ key: "f", limit: 2 }];
+    const r1 = await gate.acquire(k);
+    const r2 = await gate.acquire(k);
+    const order: number[] = [];
+    const p3 = gate.acquire(k).then((r) => (order.push(3), r));
+    const p4 = gate.acquire(k).then((r) => (order.push(4), r));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(gate.inUse("f"), 2);
+    assert.deepEqual(order, []);
+    r1();
+    r1(); // releasing twice frees one slot only
+    const r3 = await p3;
+    assert.deepEqual(order, [3]);
+    assert.equal(gate.inUse("f"), 2);
+    r2();
+    r3();
+    (await p4)();
+    assert.equal(gate.inUse("f"), 0);
+  });
+
+  it("does not let a busy key hold back an idle one", async () => {
+    const gate = new ConcurrencyGate();
+    const busy = [{ key: "u1", limit: 1 }];
+    await gate.acquire(busy);
+    const blocked = gate.acquire(busy);
+    let idleGranted = false;
+    const idle = gate.acquire([{ key: "u2", limit: 1 }]).then(() => {
+      idleGranted = true;
+    });
+    await idle;
+    assert.ok(idleGranted);
+    void blocked;
+  });
+
+  it("needs a slot of every key of a call", async () => {
+    const gate = new ConcurrencyGate();
+    const fnLimit = { key: "fn", limit: 1 };
+    const release = await gate.acquire([fnLimit, { key: "user-a", limit: 5 }]);
+    let granted = false;
+    const p = gate.acquire([fnLimit, { key: "user-b", limit: 5 }]).then((r) => {
+      granted = true;
+      return r;
+    });
+    await new Promise((r) => setImmediate(r));
+    assert.equal(granted, false);
+    release();
+    (await p)();
+  });
+});

@@ -1,0 +1,67 @@
+/**
+ * Concurrency slots, enforced by the partition owner (every run sharing a key lives in the key's
+ * partition). A call takes one slot of each of its run's keys for as long as the app executes it;
+ * sleeping or waiting runs hold none. Waiting calls are granted in arrival order, but a call only
+ * waits for its own keys: a busy key never holds back calls of an idle one.
+ */
+export interface SlotKey {
+  key: string;
+  limit: number;
+}
+
+interface Waiter {
+  keys: SlotKey[];
+  grant: () => void;
+}
+
+export class ConcurrencyGate {
+  private readonly active = new Map<string, number>();
+  private waiting: Waiter[] = [];
+
+  /** Resolves with a release function once a slot of every key is free. */
+  async acquire(keys: SlotKey[]): Promise<() => void> {
+    if (keys.length === 0) return () => {};
+    if (this.waiting.length === 0 && this.fits(keys)) this.take(keys);
+    else {
+      await new Promise<void>((grant) => {
+        this.waiting.push({ keys, grant });
+        this.drain();
+      });
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      for (const k of keys) {
+        const n = (this.active.get(k.key) ?? 1) - 1;
+        if (n <= 0) this.active.delete(k.key);
+        else this.active.set(k.key, n);
+      }
+      this.drain();
+    };
+  }
+
+  /** Slots in use per key (for tests and metrics). */
+  inUse(key: string): number {
+    return this.active.get(key) ?? 0;
+  }
+
+  private fits(keys: SlotKey[]): boolean {
+    return keys.every((k) => (this.active.get(k.key) ?? 0) < k.limit);
+  }
+
+  private take(keys: SlotKey[]): void {
+    for (const k of keys) this.active.set(k.key, (this.active.get(k.key) ?? 0) + 1);
+  }
+
+  private drain(): void {
+    const still: Waiter[] = [];
+    for (const w of this.waiting) {
+      if (this.fits(w.keys)) {
+        this.take(w.keys);
+        w.grant();
+      } else still.push(w);
+    }
+    this.waiting = still;
+  }
+}

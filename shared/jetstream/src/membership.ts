@@ -1,0 +1,51 @@
+/**
+ * Executor membership: each executor keeps `member.<owner>` fresh in the LEASES bucket, so every
+ * executor can compute its fair share of partitions (ceil(partitions / live members)). Members
+ * whose heartbeat is older than the TTL are not counted (a crashed executor leaves its key behind).
+ */
+import { checkToken } from "@jetstep/core";
+import type { KV } from "@nats-io/kv";
+
+export class Membership {
+  private live = 1;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly owner: string,
+    private readonly ttlMs: number,
+    private readonly now: () => number = Date.now,
+  ) {
+    checkToken("owner", owner);
+  }
+
+  /** Live members, as of the last refresh (at least 1: this one). */
+  count(): number {
+    return this.live;
+  }
+
+  async start(): Promise<void> {
+    await this.refresh();
+    this.timer = setInterval(
+      () => void this.refresh().catch(() => undefined),
+      Math.max(200, Math.floor(this.ttlMs / 3)),
+    );
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.kv.delete(`member.${this.owner}`).catch(() => undefined);
+  }
+
+  async refresh(): Promise<void> {
+    await this.kv.put(`member.${this.owner}`, String(this.now() + this.ttlMs));
+    let live = 0;
+    const keys = await this.kv.keys("member.>");
+    for await (const key of keys) {
+      const e = await this.kv.get(key);
+      if (e?.operation === "PUT" && Number(e.string()) > this.now()) live++;
+    }
+    this.live = Math.max(1, live);
+  }
+}

@@ -1,0 +1,106 @@
+/**
+ * Concurrency limits measured inside the app, with two `jetstep dev` executor processes sharing
+ * the work: a function-wide limit of 5 over 200 runs, and a per-user limit of 1 (10 users × 20 runs)
+ * where a busy user never holds back the others.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { Jetstep, serve } from "jetstep";
+import {
+  freePort,
+  type NatsServerHandle,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../support/index.ts";
+import { sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("concurrency limits across two executor processes", () => {
+  let nats: NatsServerHandle;
+  let server: Server;
+  const procs: TsProcess[] = [];
+  let url = "";
+  const fnWide = { now: 0, max: 0, done: 0 };
+  const perUser = { running: new Map<string, number>(), maxSameUser: 0, maxUsers: 0, done: 0 };
+
+  before(async () => {
+    nats = await startNatsServer();
+    const ports = [await freePort(), await freePort()];
+    url = `http://127.0.0.1:${ports[0]}`;
+    const client = new Jetstep({ id: "limits", baseUrl: url });
+    const limited = client.createFunction(
+      { id: "limited", concurrency: 5 },
+      { event: "limits/wide" },
+      async ({ step }) => {
+        await step.run("work", async () => {
+          fnWide.now++;
+          fnWide.max = Math.max(fnWide.max, fnWide.now);
+          await pause(25);
+          fnWide.now--;
+        });
+        fnWide.done++;
+      },
+    );
+    const keyed = client.createFunction(
+      { id: "keyed", concurrency: { limit: 1, key: "event.data.user" } },
+      { event: "limits/user" },
+      async ({ event, step }) => {
+        const user = event.data.user as string;
+        await step.run("work", async () => {
+          const n = (perUser.running.get(user) ?? 0) + 1;
+          perUser.running.set(user, n);
+          perUser.maxSameUser = Math.max(perUser.maxSameUser, n);
+          perUser.maxUsers = Math.max(
+            perUser.maxUsers,
+            [...perUser.running.values()].filter((v) => v > 0).length,
+          );
+          await pause(60);
+          perUser.running.set(user, (perUser.running.get(user) ?? 1) - 1);
+        });
+        perUser.done++;
+      },
+    );
+    server = createServer(serve({ client, functions: [limited, keyed] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    for (const port of ports)
+      procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
+    await waitForApp(url, "limits");
+    // Let the two executors settle their share of the partitions.
+    await pause(2500);
+  });
+  after(async () => {
+    server?.close();
+    for (const p of procs) await p.kill("SIGKILL");
+    await nats?.stop();
+  });
+
+  it("never runs more than 5 step bodies of a concurrency-5 function at once; all 200 complete", async () => {
+    await sendEvents(
+      url,
+      Array.from({ length: 200 }, (_, i) => ({ name: "limits/wide", data: { i } })),
+    );
+    await waitFor(() => fnWide.done >= 200, {
+      timeoutMs: 90_000,
+      message: `only ${fnWide.done} of 200 completed`,
+    });
+    assert.equal(fnWide.max, 5);
+  });
+
+  it("runs one step per user at a time, and at least 8 users progress concurrently", async () => {
+    const events = [];
+    for (let r = 0; r < 20; r++)
+      for (let u = 0; u < 10; u++) events.push({ name: "limits/user", data: { user: `u${u}`, r } });
+    await sendEvents(url, events);
+    await waitFor(() => perUser.done >= 200, {
+      timeoutMs: 90_000,
+      message: `only ${perUser.done} of 200 completed`,
+    });
+    assert.equal(perUser.maxSameUser, 1);
+    assert.ok(perUser.maxUsers >= 8, `only ${perUser.maxUsers} users ran at once`);
+  });
+});
