@@ -29,6 +29,7 @@ import {
   type StoredEvent,
   Subjects,
   statusOf,
+  THROTTLE_TIMER,
   TIMEOUT_FINISH,
   TIMEOUT_START,
   type WaitRecord,
@@ -263,6 +264,7 @@ class ExecutorImpl implements Executor {
                 ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
                 ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
                 ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
+                ...(cmd.startAt !== undefined ? { startAt: cmd.startAt } : {}),
                 ...deadlinesOf(cmd, this.now()),
               },
             ]);
@@ -519,7 +521,7 @@ class ExecutorImpl implements Executor {
   private async finish(actor: Actor): Promise<void> {
     const ctx = actor.snapshot.context;
     for (const s of Object.values(ctx.steps)) if (s.timerId) await this.dropTimer(ctx.runId, s.timerId);
-    for (const id of [TIMEOUT_START, TIMEOUT_FINISH]) await this.dropTimer(ctx.runId, id);
+    for (const id of [TIMEOUT_START, TIMEOUT_FINISH, THROTTLE_TIMER]) await this.dropTimer(ctx.runId, id);
     await this.syncWaits(ctx, []);
     // Open waits registered by an earlier owner are not in this process's memory: delete them too.
     for (const w of openWaits(ctx))

@@ -89,10 +89,70 @@ function functionProblems(fn: FunctionDef, at: string): string | null {
       }
     }
   }
+  const flowProblem = flowControlProblem(fn as unknown as Record<string, unknown>, at);
+  if (flowProblem) return flowProblem;
   for (const field of ["start", "finish"] as const) {
     const value = fn.timeouts?.[field];
     if (value === undefined) continue;
     const problem = check(`${at}.timeouts.${field}`, () => parseDuration(value));
+    if (problem) return problem;
+  }
+  return null;
+}
+
+const positiveInt = (v: unknown) => Number.isInteger(v) && (v as number) >= 1;
+
+/** rateLimit, throttle, singleton, debounce, priority: limits are positive, periods and keys parse. */
+function flowControlProblem(fn: Record<string, unknown>, at: string): string | null {
+  const obj = (name: string) => {
+    const v = fn[name];
+    return v === undefined
+      ? undefined
+      : typeof v === "object" && v !== null && !Array.isArray(v)
+        ? (v as Record<string, unknown>)
+        : null;
+  };
+  const period = (where: string, v: unknown) =>
+    check(where, () => {
+      if (parseDuration(v as string | number) <= 0) throw new Error("must be longer than 0");
+    });
+  const key = (where: string, v: unknown) =>
+    v === undefined
+      ? null
+      : typeof v === "string"
+        ? check(where, () => compileValueExpression(v))
+        : `${where}: must be a CEL expression string`;
+  for (const name of ["rateLimit", "throttle"]) {
+    const c = obj(name);
+    if (c === undefined) continue;
+    if (c === null) return `${at}.${name}: must be an object`;
+    if (!positiveInt(c.limit)) return `${at}.${name}.limit: must be an integer of at least 1`;
+    if (name === "throttle" && c.burst !== undefined && !positiveInt(c.burst))
+      return `${at}.throttle.burst: must be an integer of at least 1`;
+    const problem = period(`${at}.${name}.period`, c.period) ?? key(`${at}.${name}.key`, c.key);
+    if (problem) return problem;
+  }
+  const singleton = obj("singleton");
+  if (singleton === null) return `${at}.singleton: must be an object`;
+  if (singleton) {
+    if (singleton.mode !== "skip" && singleton.mode !== "cancel")
+      return `${at}.singleton.mode: must be "skip" or "cancel"`;
+    const problem = key(`${at}.singleton.key`, singleton.key);
+    if (problem) return problem;
+  }
+  const debounce = obj("debounce");
+  if (debounce === null) return `${at}.debounce: must be an object`;
+  if (debounce) {
+    const problem =
+      period(`${at}.debounce.period`, debounce.period) ??
+      key(`${at}.debounce.key`, debounce.key) ??
+      (debounce.timeout !== undefined ? period(`${at}.debounce.timeout`, debounce.timeout) : null);
+    if (problem) return problem;
+  }
+  const priority = obj("priority");
+  if (priority === null) return `${at}.priority: must be an object`;
+  if (priority?.run !== undefined) {
+    const problem = key(`${at}.priority.run`, priority.run);
     if (problem) return problem;
   }
   return null;

@@ -32,9 +32,11 @@ import {
   partitionCount,
   type RegisteredFunction,
   Registry,
+  RunLog,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { Batcher, batchConfigOf } from "./batcher.ts";
+import { FlowControl } from "./flow.ts";
 import { IdempotencyGate } from "./idempotency.ts";
 import { TriggerIndex } from "./triggers.ts";
 import { WaitIndex, type WaitMatch } from "./wait-index.ts";
@@ -65,6 +67,14 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     (wait, message) => log.warn({ runId: wait.runId, fnId: wait.fnId, waitId: wait.waitId }, message),
     Date.now,
   );
+  const flow = new FlowControl(
+    deps.buckets.flow,
+    new RunLog(deps.nats.jsm, publisher),
+    deps.buckets.snapshots,
+    publisher,
+    (fnId, message) => log.warn({ fnId }, message),
+    Date.now,
+  );
   const idempotency = new IdempotencyGate(deps.buckets.idempotency, (fnId, message) =>
     log.warn({ fnId }, message),
   );
@@ -91,6 +101,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     runId: string,
     events: StoredEvent[],
     eventSeq: number,
+    startAt?: number,
   ): Promise<void> {
     const event = events[0] as StoredEvent;
     const specs = concurrencySpecs((f.fn as { concurrency?: unknown }).concurrency);
@@ -118,6 +129,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         ? { compensateOnCancel: true }
         : {}),
       ...(concurrency.length > 0 ? { concurrency } : {}),
+      ...(startAt !== undefined ? { startAt } : {}),
       ...cancelOnOf(f.fn.cancel, event.ts),
     };
     await publisher.publishJson(Subjects.inbox(partition), cmd, { msgId: `start-${runId}` });
@@ -172,12 +184,19 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     const candidates = matched.map((f) => ({ runId: runIdFor(event.id, f.fn.id, event.ts), f }));
     const runs: ((typeof candidates)[number] & { batched?: boolean })[] = [];
     const skipped: { fnId: string; reason: string }[] = [];
+    const startAts = new Map<string, number>();
     for (const c of candidates) {
       const expression = typeof c.f.fn.idempotency === "string" ? c.f.fn.idempotency : undefined;
       if (expression && !(await idempotency.admit(c.f.fn.id, expression, event, c.runId))) {
         skipped.push({ fnId: c.f.fn.id, reason: "idempotency: a run with the same key started within 24 h" });
         continue;
       }
+      const decision = await flow.decide(c.f, event, c.runId);
+      if (!decision.start) {
+        skipped.push({ fnId: c.f.fn.id, reason: decision.reason });
+        continue;
+      }
+      if (decision.startAt !== undefined) startAts.set(c.runId, decision.startAt);
       const batch = batchConfigOf(c.f);
       const batchRunId = batch ? await batcher.add(c.f, batch, event, m.seq) : undefined;
       runs.push(batchRunId ? { ...c, runId: batchRunId, batched: true } : c);
@@ -195,7 +214,9 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       await deps.buckets.eventRuns.put(Keys.eventRuns(event.id), JSON.stringify(index));
     }
     await Promise.all(
-      runs.filter((r) => !r.batched).map(({ runId, f }) => startRun(f, runId, [event], m.seq)),
+      runs
+        .filter((r) => !r.batched)
+        .map(({ runId, f }) => startRun(f, runId, [event], m.seq, startAts.get(runId))),
     );
     await waits.match(event, m.seq);
     if (runs.length > 0)

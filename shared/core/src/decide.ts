@@ -7,7 +7,13 @@ import { backoffDelay } from "./backoff.ts";
 import { parseDuration } from "./duration.ts";
 import { compileExpression } from "./expr.ts";
 import type { RunSnapshot } from "./replay.ts";
-import { type RunContext, type StepState, TIMEOUT_FINISH, TIMEOUT_START } from "./run-machine.ts";
+import {
+  type RunContext,
+  type StepState,
+  THROTTLE_TIMER,
+  TIMEOUT_FINISH,
+  TIMEOUT_START,
+} from "./run-machine.ts";
 import type { SerializedError } from "./schemas/error.ts";
 import { InternalEvents } from "./schemas/event.ts";
 import { FN_STEP, type NewRunLogEntry } from "./schemas/log.ts";
@@ -61,6 +67,10 @@ export function nextWork(snapshot: RunSnapshot): NextWork {
     timers.push({ timerId: TIMEOUT_START, fireAt: ctx.deadlines.startBy });
   if (ctx.deadlines?.finishBy !== undefined)
     timers.push({ timerId: TIMEOUT_FINISH, fireAt: ctx.deadlines.finishBy });
+  if (ctx.throttleUntil !== undefined) {
+    // Throttled: nothing runs before the start time (deadlines still count).
+    return { calls: [], timers: [...timers, { timerId: THROTTLE_TIMER, fireAt: ctx.throttleUntil }], waits };
+  }
   // Deadlines never hold a run back: only step timers defer the next call.
   const stepTimers = timers.filter((t) => t.timerId !== TIMEOUT_START && t.timerId !== TIMEOUT_FINISH);
   const plannedDue = open.filter((s) => s.origin === "planned" && s.status === "planned");

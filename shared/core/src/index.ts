@@ -6,6 +6,7 @@ export * from "./duration.ts";
 export * from "./errors.ts";
 export * from "./expr.ts";
 export * from "./flow-control.ts";
+export * from "./gcra.ts";
 export * from "./hash.ts";
 export * from "./ids.ts";
 export * from "./names.ts";

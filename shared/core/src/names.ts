@@ -22,6 +22,8 @@ export const Buckets = {
   waits: "JETSTEP_WAITS",
   idempotency: "JETSTEP_IDEMPOTENCY",
   batches: "JETSTEP_BATCHES",
+  flow: "JETSTEP_FLOW",
+  debounces: "JETSTEP_DEBOUNCES",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -118,6 +120,9 @@ export const Keys = {
   /** IDEMPOTENCY bucket: one key per (function, key value), kept 24 h. */
   idempotency: (fnId: string, keyHash: string): string =>
     `${escapeToken(fnId)}.${checkToken("key", keyHash)}`,
+  /** FLOW bucket: flow-control state (`rate`, `throttle`, `singleton`) of a function and key value. */
+  flow: (kind: string, fnId: string, keyHash: string): string =>
+    `${checkToken("kind", kind)}.${escapeToken(fnId)}.${checkToken("key", keyHash)}`,
   /** BATCHES bucket: the open batch of a function for one key value. */
   batch: (fnId: string, keyHash: string): string => `${escapeToken(fnId)}.${checkToken("key", keyHash)}`,
   /** WAITS bucket: `<event name>.<runId>.<waitId>`, so a watch can be narrowed to one event name. */

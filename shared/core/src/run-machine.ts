@@ -16,6 +16,8 @@ import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
 /** Timer ids of the run-level deadlines (`timeouts`). */
 export const TIMEOUT_START = "timeout-start";
 export const TIMEOUT_FINISH = "timeout-finish";
+/** Timer id of a throttled run's start. */
+export const THROTTLE_TIMER = "throttle";
 
 export type StepStatus = "planned" | "backoff" | "sleeping" | "waiting" | "completed" | "failed";
 
@@ -103,6 +105,8 @@ export interface RunContext {
   compensateOnCancel?: boolean;
   compensation?: Compensation;
   concurrency?: { key: string; limit: number }[];
+  /** Throttle: no call before this time; cleared when the `throttle` timer fires. */
+  throttleUntil?: number;
   /** Whether the app has answered at least once (for `timeouts.start`). */
   started?: boolean;
   /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
@@ -224,6 +228,7 @@ export const runMachine = setup({
             ...(event.timeouts ? { deadlines: event.timeouts } : {}),
             ...(event.compensateOnCancel ? { compensateOnCancel: true } : {}),
             ...(event.concurrency?.length ? { concurrency: event.concurrency } : {}),
+            ...(event.startAt !== undefined ? { throttleUntil: event.startAt } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),
@@ -384,6 +389,11 @@ export const runMachine = setup({
           ],
         },
         "timer.fired": [
+          {
+            guard: ({ context, event }) =>
+              event.timerId === THROTTLE_TIMER && context.throttleUntil !== undefined,
+            actions: [assign({ throttleUntil: undefined }), "count"],
+          },
           {
             guard: ({ context, event }) =>
               event.timerId === TIMEOUT_FINISH && context.deadlines?.finishBy !== undefined,

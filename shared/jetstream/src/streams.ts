@@ -84,6 +84,8 @@ export interface Buckets_ {
   waits: KV;
   idempotency: KV;
   batches: KV;
+  flow: KV;
+  debounces: KV;
 }
 
 /** Opens (creating when missing) every KV bucket. */
@@ -100,6 +102,8 @@ export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buck
     waits: await open(Buckets.waits),
     idempotency: await open(Buckets.idempotency, { ttl: DAY_MS }),
     batches: await open(Buckets.batches),
+    flow: await open(Buckets.flow, { ttl: DAY_MS }),
+    debounces: await open(Buckets.debounces),
   };
 }
 

@@ -14,6 +14,8 @@ export const StartRunCommandSchema = z.object({
   eventSeq: z.number().int().nonnegative().optional(),
   compensateOnCancel: z.boolean().optional(),
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
+  /** Throttle: the run may not start before this time (ms). */
+  startAt: z.number().optional(),
   /** The function's `timeouts`, as registered (durations). */
   timeouts: z
     .object({

@@ -33,6 +33,8 @@ export const RunScheduledSchema = z.object({
     .optional(),
   /** Concurrency slots the run's steps compete for (keys computed when it was matched). */
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
+  /** Throttle: the run waits (durable timer `throttle`) until this time before its first call. */
+  startAt: z.number().optional(),
   /** Run saga compensations on cancellation too (not only on failure). */
   compensateOnCancel: z.boolean().optional(),
   /** `cancelOn` of the function: an event matching one cancels the run (until its deadline). */

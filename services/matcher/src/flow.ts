@@ -1,0 +1,167 @@
+/**
+ * Flow control decided when an event is matched, with state in the FLOW bucket (compare-and-set,
+ * so several matchers agree):
+ * - `rateLimit {limit, period, key?}`: GCRA; an event over the limit starts no run (the skip is
+ *   recorded on the event).
+ * - `throttle {limit, period, burst?, key?}`: GCRA; every run gets a start time, spaced out in
+ *   arrival order; the run waits for it on a durable timer. None is dropped.
+ * - `singleton {key?, mode}`: one active run per key; `skip` drops the newcomer, `cancel` cancels
+ *   the active run and starts the newcomer.
+ * A key expression that fails on an event uses the key's default bucket (logged once).
+ */
+import {
+  compileValueExpression,
+  type InboxCommand,
+  Keys,
+  parseDuration,
+  rateLimitAdmit,
+  type StoredEvent,
+  Subjects,
+  statusOf,
+  throttleSlot,
+} from "@jetstep/core";
+import { type KV, type Publisher, type RegisteredFunction, type RunLog, readRun } from "@jetstep/jetstream";
+import { keyHash } from "./idempotency.ts";
+
+interface LimitConfig {
+  limit: number;
+  period: string | number;
+  burst?: number;
+  key?: string;
+}
+
+interface SingletonConfig {
+  key?: string;
+  mode: "skip" | "cancel";
+}
+
+type Config<K extends string, T> = { [P in K]?: T };
+
+export type FlowDecision = { start: false; reason: string } | { start: true; startAt?: number };
+
+export class FlowControl {
+  private readonly warned = new Set<string>();
+
+  constructor(
+    private readonly kv: KV,
+    private readonly runLog: RunLog,
+    private readonly snapshots: KV,
+    private readonly publisher: Publisher,
+    private readonly warn: (fnId: string, message: string) => void,
+    private readonly now: () => number,
+  ) {}
+
+  /** Whether (and when) the run `runId` of `f` for `event` starts. */
+  async decide(f: RegisteredFunction, event: StoredEvent, runId: string): Promise<FlowDecision> {
+    const fn = f.fn as typeof f.fn &
+      Config<"rateLimit", LimitConfig> &
+      Config<"throttle", LimitConfig> &
+      Config<"singleton", SingletonConfig>;
+    if (fn.rateLimit) {
+      const admitted = await this.cas("rate", f, event, fn.rateLimit.key, (tat) => {
+        const r = rateLimitAdmit(tat, this.now(), {
+          limit: fn.rateLimit?.limit ?? 1,
+          periodMs: parseDuration(fn.rateLimit?.period ?? 0),
+        });
+        return { tat: r.tat, result: r.admitted, write: r.admitted };
+      });
+      if (!admitted)
+        return { start: false, reason: `rateLimit: over ${fn.rateLimit.limit} per ${fn.rateLimit.period}` };
+    }
+    if (fn.singleton) {
+      const decision = await this.singleton(f, fn.singleton, event, runId);
+      if (decision) return decision;
+    }
+    if (fn.throttle) {
+      const t = fn.throttle;
+      const startAt = await this.cas("throttle", f, event, t.key, (tat) => {
+        const r = throttleSlot(tat, this.now(), {
+          limit: t.limit,
+          periodMs: parseDuration(t.period),
+          ...(t.burst ? { burst: t.burst } : {}),
+        });
+        return { tat: r.tat, result: r.startAt, write: true };
+      });
+      return startAt > this.now() ? { start: true, startAt } : { start: true };
+    }
+    return { start: true };
+  }
+
+  /** Singleton: claims the key for `runId` unless another run holding it is still active. */
+  private async singleton(
+    f: RegisteredFunction,
+    cfg: SingletonConfig,
+    event: StoredEvent,
+    runId: string,
+  ): Promise<FlowDecision | undefined> {
+    const key = Keys.flow("singleton", f.fn.id, this.hash(f, cfg.key, event));
+    for (let attempt = 0; attempt < 20; attempt++) {
+      const current = await this.kv.get(key);
+      const holder = current?.operation === "PUT" ? current.string() : undefined;
+      if (holder && holder !== runId) {
+        const { snapshot } = await readRun(this.runLog, this.snapshots, holder);
+        const status = statusOf(snapshot);
+        const active = status === "empty" || status === "running" || status === "compensating";
+        if (active && cfg.mode === "skip")
+          return { start: false, reason: `singleton: run ${holder} is still active` };
+        if (active && cfg.mode === "cancel") {
+          const cmd: InboxCommand = {
+            type: "cancel",
+            runId: holder,
+            reason: `singleton: replaced by run ${runId}`,
+          };
+          await this.publisher.publishJson(Subjects.inbox(snapshot.context.partition), cmd, {
+            msgId: `cancel-${holder}`,
+          });
+        }
+      }
+      try {
+        if (!current) await this.kv.create(key, runId);
+        else if (holder !== runId) await this.kv.update(key, runId, current.revision);
+        return undefined;
+      } catch {
+        // another matcher changed the holder meanwhile: look again
+      }
+    }
+    throw new Error(`singleton of ${f.fn.id}: too much contention`);
+  }
+
+  /** Read-modify-write of a GCRA TAT with compare-and-set. */
+  private async cas<T>(
+    kind: string,
+    f: RegisteredFunction,
+    event: StoredEvent,
+    keyExpr: string | undefined,
+    step: (tat: number | undefined) => { tat: number; result: T; write: boolean },
+  ): Promise<T> {
+    const key = Keys.flow(kind, f.fn.id, this.hash(f, keyExpr, event));
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const current = await this.kv.get(key);
+      const tat = current?.operation === "PUT" ? Number(current.string()) : undefined;
+      const r = step(tat);
+      if (!r.write) return r.result;
+      try {
+        if (current) await this.kv.update(key, String(r.tat), current.revision);
+        else await this.kv.create(key, String(r.tat));
+        return r.result;
+      } catch {
+        // lost a race with another matcher: read again
+      }
+    }
+    throw new Error(`${kind} of ${f.fn.id}: too much contention`);
+  }
+
+  private hash(f: RegisteredFunction, keyExpr: string | undefined, event: StoredEvent): string {
+    if (!keyExpr) return keyHash("");
+    const r = compileValueExpression(keyExpr).evaluate({ event });
+    if (r.error === undefined) return keyHash(r.value);
+    if (!this.warned.has(`${f.fn.id}|${keyExpr}`)) {
+      this.warned.add(`${f.fn.id}|${keyExpr}`);
+      this.warn(
+        f.fn.id,
+        `key ${JSON.stringify(keyExpr)} failed on an event (${r.error}); using the default bucket`,
+      );
+    }
+    return keyHash({ defaultBucket: true });
+  }
+}

@@ -1,0 +1,142 @@
+/** rateLimit (drops recorded per event), throttle (spaced starts, none dropped), singleton skip/cancel. */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { Jetstep, serve } from "jetstep";
+import { waitFor } from "../support/index.ts";
+import {
+  type ApiRun,
+  eventRuns,
+  type Stack,
+  sendEvents,
+  startStack,
+  waitForApp,
+  waitForEventRuns,
+} from "./harness.ts";
+
+describe("rateLimit, throttle, singleton", () => {
+  let stack: Stack;
+  let server: Server;
+  const throttledStarts: number[] = [];
+  const rated: unknown[] = [];
+
+  before(async () => {
+    stack = await startStack();
+    const client = new Jetstep({ id: "flow", baseUrl: stack.url });
+    const limited = client.createFunction(
+      { id: "rate-limited", rateLimit: { limit: 2, period: "10s", key: "event.data.user" } },
+      { event: "flow/rate" },
+      async ({ event }) => {
+        rated.push(event.data.i);
+      },
+    );
+    const throttled = client.createFunction(
+      { id: "throttled", throttle: { limit: 2, period: "2s" } },
+      { event: "flow/throttle" },
+      async ({ step }) => {
+        await step.run("start", () => throttledStarts.push(Date.now()));
+      },
+    );
+    const single = client.createFunction(
+      { id: "single", singleton: { key: "event.data.k", mode: "skip" } },
+      { event: "flow/single" },
+      async ({ step }) => {
+        await step.sleep("hold", "2s");
+      },
+    );
+    const replacing = client.createFunction(
+      { id: "replacing", singleton: { key: "event.data.k", mode: "cancel" } },
+      { event: "flow/replace" },
+      async ({ step }) => {
+        await step.sleep("hold", "4s");
+        return "finished";
+      },
+    );
+    server = createServer(serve({ client, functions: [limited, throttled, single, replacing] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    assert.equal(
+      (
+        await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
+          method: "PUT",
+        })
+      ).status,
+      200,
+    );
+    await waitForApp(stack.url, "flow");
+  });
+  after(async () => {
+    server?.close();
+    await stack?.stop();
+  });
+
+  const skippedOf = async (id: string) =>
+    waitFor(
+      async () => {
+        const r = await fetch(`${stack.url}/v1/events/${id}/runs`);
+        return r.status === 200
+          ? ((await r.json()) as { data: ApiRun[]; skipped?: { reason: string }[] })
+          : null;
+      },
+      { timeoutMs: 10_000 },
+    );
+
+  it("starts no run beyond the rate limit and records the skip on the event; keys are separate", async () => {
+    const ids = await sendEvents(stack.url, [
+      ...Array.from({ length: 5 }, (_, i) => ({ name: "flow/rate", data: { user: "a", i } })),
+      { name: "flow/rate", data: { user: "b", i: 99 } },
+    ]);
+    await waitFor(() => rated.length >= 3, { timeoutMs: 10_000 });
+    await new Promise((r) => setTimeout(r, 500));
+    assert.equal(rated.length, 3, `ran ${JSON.stringify(rated)}`);
+    assert.ok(rated.includes(99));
+    let skippedCount = 0;
+    for (const id of ids) {
+      const res = await skippedOf(id);
+      if (res.skipped?.some((s) => /rateLimit/.test(s.reason))) skippedCount++;
+    }
+    assert.equal(skippedCount, 3);
+  });
+
+  it("spaces throttled starts period/limit apart and drops none", async () => {
+    const ids = await sendEvents(
+      stack.url,
+      Array.from({ length: 4 }, (_, i) => ({ name: "flow/throttle", data: { i } })),
+    );
+    for (const id of ids) await waitForEventRuns(stack.url, id, 1, 20_000);
+    assert.equal(throttledStarts.length, 4);
+    const sorted = [...throttledStarts].sort((a, b) => a - b);
+    for (let i = 1; i < sorted.length; i++) {
+      const gap = (sorted[i] as number) - (sorted[i - 1] as number);
+      assert.ok(gap >= 800, `starts ${i - 1} and ${i} only ${gap} ms apart`);
+    }
+    const total = (sorted.at(-1) as number) - (sorted[0] as number);
+    assert.ok(total >= 2700 && total < 6000, `4 starts spread over ${total} ms (expected ~3 s)`);
+  });
+
+  it("singleton skip: a second event for an active key starts nothing; after it ends, a new one runs", async () => {
+    const [a] = await sendEvents(stack.url, { name: "flow/single", data: { k: "x" } });
+    await waitFor(async () => (await eventRuns(stack.url, a as string))?.length === 1, { timeoutMs: 10_000 });
+    const [b] = await sendEvents(stack.url, { name: "flow/single", data: { k: "x" } });
+    const [other] = await sendEvents(stack.url, { name: "flow/single", data: { k: "y" } });
+    const skipped = await skippedOf(b as string);
+    assert.deepEqual(skipped.data, []);
+    assert.match(skipped.skipped?.[0]?.reason ?? "", /singleton/);
+    assert.equal((await waitForEventRuns(stack.url, other as string, 1, 15_000))[0]?.status, "Completed");
+    await waitForEventRuns(stack.url, a as string, 1, 15_000);
+    const [c] = await sendEvents(stack.url, { name: "flow/single", data: { k: "x" } });
+    assert.equal((await waitForEventRuns(stack.url, c as string, 1, 15_000))[0]?.status, "Completed");
+  });
+
+  it("singleton cancel: a newcomer cancels the active run of its key", async () => {
+    const [first] = await sendEvents(stack.url, { name: "flow/replace", data: { k: "z" } });
+    await waitFor(async () => (await eventRuns(stack.url, first as string))?.[0]?.status === "Running", {
+      timeoutMs: 10_000,
+    });
+    const [second] = await sendEvents(stack.url, { name: "flow/replace", data: { k: "z" } });
+    const [old] = await waitForEventRuns(stack.url, first as string, 1, 15_000);
+    assert.equal(old?.status, "Cancelled");
+    const [fresh] = await waitForEventRuns(stack.url, second as string, 1, 15_000);
+    assert.equal(fresh?.status, "Completed");
+  });
+});
