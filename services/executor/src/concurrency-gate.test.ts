@@ -54,3 +54,20 @@ describe("ConcurrencyGate", () => {
     (await p)();
   });
 });
+
+describe("ConcurrencyGate priority", () => {
+  it("grants a higher-priority waiter ahead of earlier ones", async () => {
+    const gate = new ConcurrencyGate();
+    const k = [{ key: "f", limit: 1 }];
+    const first = await gate.acquire(k, 0);
+    const order: string[] = [];
+    const low1 = gate.acquire(k, 100).then((r) => (order.push("low1"), r));
+    const low2 = gate.acquire(k, 200).then((r) => (order.push("low2"), r));
+    const high = gate.acquire(k, 300 - 60_000).then((r) => (order.push("high"), r));
+    first();
+    (await high)();
+    (await low1)();
+    (await low2)();
+    assert.deepEqual(order, ["high", "low1", "low2"]);
+  });
+});

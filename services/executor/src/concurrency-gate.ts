@@ -11,6 +11,8 @@ export interface SlotKey {
 
 interface Waiter {
   keys: SlotKey[];
+  /** Ordering time: enqueue time minus the run's priority. */
+  rank: number;
   grant: () => void;
 }
 
@@ -18,13 +20,20 @@ export class ConcurrencyGate {
   private readonly active = new Map<string, number>();
   private waiting: Waiter[] = [];
 
-  /** Resolves with a release function once a slot of every key is free. */
-  async acquire(keys: SlotKey[]): Promise<() => void> {
+  /**
+   * Resolves with a release function once a slot of every key is free. Waiters are granted by
+   * `rank` (the enqueue time minus the run's priority), so a higher priority moves a run ahead of
+   * work enqueued up to that much earlier; equal ranks keep arrival order.
+   */
+  async acquire(keys: SlotKey[], rank = 0): Promise<() => void> {
     if (keys.length === 0) return () => {};
     if (this.waiting.length === 0 && this.fits(keys)) this.take(keys);
     else {
       await new Promise<void>((grant) => {
-        this.waiting.push({ keys, grant });
+        const w = { keys, rank, grant };
+        const at = this.waiting.findIndex((x) => x.rank > rank);
+        if (at === -1) this.waiting.push(w);
+        else this.waiting.splice(at, 0, w);
         this.drain();
       });
     }

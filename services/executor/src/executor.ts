@@ -265,6 +265,7 @@ class ExecutorImpl implements Executor {
                 ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
                 ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
                 ...(cmd.startAt !== undefined ? { startAt: cmd.startAt } : {}),
+                ...(cmd.priority ? { priority: cmd.priority } : {}),
                 ...deadlinesOf(cmd, this.now()),
               },
             ]);
@@ -405,7 +406,11 @@ class ExecutorImpl implements Executor {
     };
     try {
       // Wait for the run's concurrency slots first, so waiting runs hold no call slot.
-      const release = await this.gate.acquire((await currentContext()).concurrency ?? []);
+      const runCtx = await currentContext();
+      const release = await this.gate.acquire(
+        runCtx.concurrency ?? [],
+        this.now() - (runCtx.priority ?? 0) * 1000,
+      );
       try {
         answer = await this.calls.run(async () => {
           const ctx = await currentContext();

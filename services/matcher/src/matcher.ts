@@ -7,6 +7,7 @@
 import {
   type CancelOn,
   callUrlOf,
+  compileValueExpression,
   concurrencyKeys,
   concurrencySpecs,
   type EventRuns,
@@ -36,6 +37,7 @@ import {
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { Batcher, batchConfigOf } from "./batcher.ts";
+import { Debouncer, debounceConfigOf } from "./debouncer.ts";
 import { FlowControl } from "./flow.ts";
 import { IdempotencyGate } from "./idempotency.ts";
 import { TriggerIndex } from "./triggers.ts";
@@ -53,6 +55,9 @@ export interface Matcher {
   stop(): Promise<void>;
 }
 
+/** Priorities are clamped to ±600 s. */
+const MAX_PRIORITY_S = 600;
+
 export function buildMatcher(deps: MatcherDeps): Matcher {
   const log = deps.log.child({ svc: "matcher" });
   const registry = new Registry(deps.buckets.functions);
@@ -65,6 +70,26 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     new EventLog(deps.nats.jsm),
     (m) => resolveWait(m),
     (wait, message) => log.warn({ runId: wait.runId, fnId: wait.fnId, waitId: wait.waitId }, message),
+    Date.now,
+  );
+  const debouncer = new Debouncer(
+    deps.buckets.debounces,
+    deps.nats,
+    () => registry.functions(),
+    async (f, runId, event, seq) => {
+      await startRun(f, runId, [event], seq);
+      // The event that closed the window now has a run: add it to the event's index.
+      const key = Keys.eventRuns(event.id);
+      const prev = await deps.buckets.eventRuns.get(key);
+      const index: EventRuns & { ts: number; seq: number } =
+        prev?.operation === "PUT"
+          ? prev.json()
+          : { eventId: event.id, name: event.name, ts: event.ts, seq, runs: [] };
+      index.runs = [...index.runs.filter((r) => r.runId !== runId), { runId, fnId: f.fn.id }];
+      index.skipped = index.skipped?.filter((x) => x.fnId !== f.fn.id);
+      await deps.buckets.eventRuns.put(key, JSON.stringify(index));
+    },
+    (message, err) => log.warn({ err }, message),
     Date.now,
   );
   const flow = new FlowControl(
@@ -87,6 +112,24 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     Date.now,
   );
   let messages: { close(): Promise<unknown> } | undefined;
+
+  /** `priority.run` (CEL, seconds), clamped to ±600; a failing expression means 0 (logged once). */
+  function priorityOf(f: RegisteredFunction, event: StoredEvent): { priority?: number } {
+    const expr = (f.fn as { priority?: { run?: unknown } }).priority?.run;
+    if (typeof expr !== "string") return {};
+    const r = compileValueExpression(expr).evaluate({ event });
+    const n = typeof r.value === "number" ? r.value : Number.NaN;
+    if (r.error !== undefined || !Number.isFinite(n)) {
+      warnOnce(
+        `${f.fn.id}|priority`,
+        { fnId: f.fn.id, expression: expr, error: r.error ?? "not a number" },
+        "priority expression failed; using 0",
+      );
+      return {};
+    }
+    const clamped = Math.max(-MAX_PRIORITY_S, Math.min(MAX_PRIORITY_S, n));
+    return clamped === 0 ? {} : { priority: clamped };
+  }
 
   const warned = new Set<string>();
   function warnOnce(key: string, fields: Record<string, unknown>, message: string): void {
@@ -130,6 +173,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         : {}),
       ...(concurrency.length > 0 ? { concurrency } : {}),
       ...(startAt !== undefined ? { startAt } : {}),
+      ...priorityOf(f, event),
       ...cancelOnOf(f.fn.cancel, event.ts),
     };
     await publisher.publishJson(Subjects.inbox(partition), cmd, { msgId: `start-${runId}` });
@@ -197,6 +241,15 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         continue;
       }
       if (decision.startAt !== undefined) startAts.set(c.runId, decision.startAt);
+      const debounce = debounceConfigOf(c.f);
+      if (debounce) {
+        await debouncer.add(c.f, debounce, event, m.seq);
+        skipped.push({
+          fnId: c.f.fn.id,
+          reason: "debounce: waiting for the quiet period; a later event may take its place",
+        });
+        continue;
+      }
       const batch = batchConfigOf(c.f);
       const batchRunId = batch ? await batcher.add(c.f, batch, event, m.seq) : undefined;
       runs.push(batchRunId ? { ...c, runId: batchRunId, batched: true } : c);
@@ -230,6 +283,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       await registry.watch();
       await waits.watch();
       await batcher.watch();
+      await debouncer.watch();
       const consumer = await matcherConsumer(deps.nats.js, deps.nats.jsm);
       const iter = await consumer.consume({ max_messages: 512 });
       messages = iter;
@@ -249,6 +303,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       registry.stop();
       waits.stop();
       batcher.stop();
+      debouncer.stop();
       publisher.close();
     },
   };

@@ -107,6 +107,8 @@ export interface RunContext {
   concurrency?: { key: string; limit: number }[];
   /** Throttle: no call before this time; cleared when the `throttle` timer fires. */
   throttleUntil?: number;
+  /** Seconds (±600) this run's calls move ahead in a concurrency backlog. */
+  priority?: number;
   /** Whether the app has answered at least once (for `timeouts.start`). */
   started?: boolean;
   /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
@@ -229,6 +231,7 @@ export const runMachine = setup({
             ...(event.compensateOnCancel ? { compensateOnCancel: true } : {}),
             ...(event.concurrency?.length ? { concurrency: event.concurrency } : {}),
             ...(event.startAt !== undefined ? { throttleUntil: event.startAt } : {}),
+            ...(event.priority ? { priority: event.priority } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),

@@ -35,6 +35,8 @@ export const RunScheduledSchema = z.object({
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
   /** Throttle: the run waits (durable timer `throttle`) until this time before its first call. */
   startAt: z.number().optional(),
+  /** Priority in seconds (±600): under a backlog the run goes ahead of work queued up to this much earlier. */
+  priority: z.number().optional(),
   /** Run saga compensations on cancellation too (not only on failure). */
   compensateOnCancel: z.boolean().optional(),
   /** `cancelOn` of the function: an event matching one cancels the run (until its deadline). */

@@ -1,0 +1,164 @@
+/**
+ * `debounce: { period, key?, timeout? }`: a run starts once no matching event arrived for `period`
+ * (or `timeout` after the first one), with the last event. Pending state per function and key
+ * lives in the DEBOUNCES bucket (compare-and-set); every matcher watches it and the one that marks
+ * an entry `flushing` (compare-and-set) starts the run, whose id comes from the last event, so a
+ * repeated flush after a crash starts nothing twice.
+ */
+import {
+  compileValueExpression,
+  Keys,
+  parseDuration,
+  runIdFor,
+  type StoredEvent,
+  StoredEventSchema,
+  Streams,
+} from "@jetstep/core";
+import type { KV, Nats, RegisteredFunction } from "@jetstep/jetstream";
+import { keyHash } from "./idempotency.ts";
+
+export interface DebounceConfig {
+  period: string | number;
+  key?: string;
+  timeout?: string | number;
+}
+
+interface Pending {
+  fnId: string;
+  eventId: string;
+  seq: number;
+  ts: number;
+  firstAt: number;
+  dueAt: number;
+  flushing?: boolean;
+}
+
+export type StartDebounced = (
+  f: RegisteredFunction,
+  runId: string,
+  event: StoredEvent,
+  seq: number,
+) => Promise<void>;
+
+export function debounceConfigOf(f: RegisteredFunction): DebounceConfig | undefined {
+  const d = (f.fn as { debounce?: DebounceConfig }).debounce;
+  return d && typeof d === "object" ? d : undefined;
+}
+
+export class Debouncer {
+  private readonly due = new Map<string, number>();
+  private stopWatch: (() => void) | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly kv: KV,
+    private readonly nats: Nats,
+    private readonly functions: () => RegisteredFunction[],
+    private readonly start: StartDebounced,
+    private readonly warn: (message: string, err?: unknown) => void,
+    private readonly now: () => number,
+  ) {}
+
+  async watch(): Promise<void> {
+    const iter = await this.kv.watch({ key: ">" });
+    this.stopWatch = () => iter.stop();
+    void (async () => {
+      for await (const e of iter) {
+        if (e.operation !== "PUT") this.due.delete(e.key);
+        else this.due.set(e.key, e.json<Pending>().dueAt);
+      }
+    })();
+    this.sweeper = setInterval(
+      () => void this.sweep().catch((err) => this.warn("debounce sweep failed", err)),
+      200,
+    );
+    this.sweeper.unref();
+  }
+
+  stop(): void {
+    this.stopWatch?.();
+    if (this.sweeper) clearInterval(this.sweeper);
+  }
+
+  /** Records the event as the latest of its key and pushes the start back by `period`. */
+  async add(f: RegisteredFunction, cfg: DebounceConfig, event: StoredEvent, seq: number): Promise<void> {
+    const value = cfg.key ? compileValueExpression(cfg.key).evaluate({ event }) : { value: "" };
+    const key = Keys.flow(
+      "debounce",
+      f.fn.id,
+      keyHash(value.error === undefined ? value.value : { defaultBucket: true }),
+    );
+    const period = parseDuration(cfg.period);
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const current = await this.kv.get(key);
+      const prev = current?.operation === "PUT" ? current.json<Pending>() : undefined;
+      if (prev?.flushing) {
+        await new Promise((r) => setTimeout(r, 20)); // being started: the next event opens a new window
+        continue;
+      }
+      if (prev && prev.seq >= seq) return; // redelivered or older than the latest
+      const now = this.now();
+      const firstAt = prev?.firstAt ?? now;
+      const cap = cfg.timeout !== undefined ? firstAt + parseDuration(cfg.timeout) : Number.POSITIVE_INFINITY;
+      const next: Pending = {
+        fnId: f.fn.id,
+        eventId: event.id,
+        seq,
+        ts: event.ts,
+        firstAt,
+        dueAt: Math.min(now + period, cap),
+      };
+      try {
+        if (current) await this.kv.update(key, JSON.stringify(next), current.revision);
+        else await this.kv.create(key, JSON.stringify(next));
+        return;
+      } catch {
+        // lost a race: read again
+      }
+    }
+    throw new Error(`debounce of ${f.fn.id}: too much contention`);
+  }
+
+  /** The run id a debounced event gets if it turns out to be the last of its window. */
+  static runIdOf(eventId: string, fnId: string, ts: number): string {
+    return runIdFor(eventId, fnId, ts);
+  }
+
+  private async sweep(): Promise<void> {
+    const now = this.now();
+    for (const [key, dueAt] of this.due) {
+      if (dueAt > now) continue;
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") {
+        this.due.delete(key);
+        continue;
+      }
+      const pending = e.json<Pending>();
+      if (pending.dueAt > now) continue;
+      let rev = e.revision;
+      if (!pending.flushing) {
+        try {
+          rev = await this.kv.update(key, JSON.stringify({ ...pending, flushing: true }), e.revision);
+        } catch {
+          continue; // another matcher, or a newer event, got there first
+        }
+      }
+      const f = this.functions().find((x) => x.fn.id === pending.fnId);
+      const m = f ? await this.nats.jsm.streams.getMessage(Streams.events, { seq: pending.seq }) : null;
+      const parsed = m ? StoredEventSchema.safeParse(m.json()) : undefined;
+      if (f && parsed?.success)
+        await this.start(
+          f,
+          Debouncer.runIdOf(pending.eventId, pending.fnId, pending.ts),
+          parsed.data,
+          pending.seq,
+        );
+      else
+        this.warn(
+          `dropping the debounced event ${pending.eventId} of ${pending.fnId}: function or event gone`,
+        );
+      await this.kv.delete(key, { previousSeq: rev }).catch(() => undefined);
+      this.due.delete(key);
+    }
+  }
+}

@@ -1,0 +1,100 @@
+/** debounce (last event after a quiet period; timeout caps the wait) and priority under a backlog. */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { Jetstep, serve } from "jetstep";
+import { waitFor } from "../support/index.ts";
+import { type Stack, sendEvents, startStack, waitForApp } from "./harness.ts";
+
+const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe("debounce and priority", () => {
+  let stack: Stack;
+  let server: Server;
+  const debounced: { k: unknown; n: unknown; at: number }[] = [];
+  const order: string[] = [];
+
+  before(async () => {
+    stack = await startStack();
+    const client = new Jetstep({ id: "quiet", baseUrl: stack.url });
+    const settle = client.createFunction(
+      { id: "settle", debounce: { period: "1s", key: "event.data.k", timeout: "2500ms" } },
+      { event: "quiet/change" },
+      async ({ event }) => {
+        debounced.push({ k: event.data.k, n: event.data.n, at: Date.now() });
+      },
+    );
+    const ordered = client.createFunction(
+      { id: "ordered", concurrency: 1, priority: { run: "event.data.prio" } },
+      { event: "quiet/job" },
+      async ({ event, step }) => {
+        await step.run("work", async () => {
+          order.push(event.data.name as string);
+          await pause(300);
+        });
+      },
+    );
+    server = createServer(serve({ client, functions: [settle, ordered] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    assert.equal(
+      (
+        await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
+          method: "PUT",
+        })
+      ).status,
+      200,
+    );
+    await waitForApp(stack.url, "quiet");
+  });
+  after(async () => {
+    server?.close();
+    await stack?.stop();
+  });
+
+  it("starts one run with the last event once the key has been quiet for the period", async () => {
+    for (let n = 1; n <= 3; n++) {
+      await sendEvents(stack.url, { name: "quiet/change", data: { k: "a", n } });
+      await pause(150);
+    }
+    await sendEvents(stack.url, { name: "quiet/change", data: { k: "b", n: 1 } });
+    await waitFor(
+      () => debounced.filter((d) => d.k === "a").length === 1 && debounced.some((d) => d.k === "b"),
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    await pause(1500);
+    assert.deepEqual(
+      debounced.filter((d) => d.k === "a").map((d) => d.n),
+      [3],
+    );
+  });
+
+  it("does not wait longer than timeout after the first event, even if events keep coming", async () => {
+    const sentAt: number[] = [];
+    for (let n = 1; n <= 12; n++) {
+      sentAt.push(Date.now());
+      await sendEvents(stack.url, { name: "quiet/change", data: { k: "busy", n } });
+      await pause(350);
+    }
+    await waitFor(() => debounced.filter((d) => d.k === "busy").length >= 2, { timeoutMs: 10_000 });
+    const first = debounced.find((d) => d.k === "busy");
+    assert.ok(
+      first && first.at < (sentAt.at(-1) as number),
+      "a run started while events were still arriving",
+    );
+  });
+
+  it("starts higher-priority work ahead of work queued earlier", async () => {
+    await sendEvents(stack.url, { name: "quiet/job", data: { name: "first", prio: 0 } });
+    await waitFor(() => order.includes("first"), { timeoutMs: 10_000 });
+    for (const name of ["low1", "low2", "low3"])
+      await sendEvents(stack.url, { name: "quiet/job", data: { name, prio: 0 } });
+    await pause(100);
+    await sendEvents(stack.url, { name: "quiet/job", data: { name: "urgent", prio: 60 } });
+    await waitFor(() => order.length === 5, { timeoutMs: 20_000 });
+    assert.equal(order[0], "first");
+    assert.equal(order[1], "urgent", `order: ${order.join(", ")}`);
+  });
+});
