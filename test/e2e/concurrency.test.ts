@@ -25,6 +25,7 @@ describe("concurrency limits across two executor processes", () => {
   const procs: TsProcess[] = [];
   let url = "";
   const fnWide = { now: 0, max: 0, done: 0 };
+  const envScoped = { now: 0, max: 0, done: 0 };
   const perUser = { running: new Map<string, number>(), maxSameUser: 0, maxUsers: 0, done: 0 };
 
   before(async () => {
@@ -64,7 +65,22 @@ describe("concurrency limits across two executor processes", () => {
         perUser.done++;
       },
     );
-    server = createServer(serve({ client, functions: [limited, keyed] }));
+    // Two functions sharing an env-scoped key: at most 1 step of either per account at once.
+    const shared = (id: string) =>
+      client.createFunction(
+        { id, concurrency: { limit: 1, key: "event.data.account", scope: "env" } },
+        { event: `limits/${id}` },
+        async ({ step }) => {
+          await step.run("work", async () => {
+            envScoped.now++;
+            envScoped.max = Math.max(envScoped.max, envScoped.now);
+            await pause(30);
+            envScoped.now--;
+          });
+          envScoped.done++;
+        },
+      );
+    server = createServer(serve({ client, functions: [limited, keyed, shared("env-a"), shared("env-b")] }));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
     for (const port of ports)
@@ -102,5 +118,21 @@ describe("concurrency limits across two executor processes", () => {
     });
     assert.equal(perUser.maxSameUser, 1);
     assert.ok(perUser.maxUsers >= 8, `only ${perUser.maxUsers} users ran at once`);
+  });
+
+  it("shares an env-scoped keyed limit across functions", async () => {
+    const events = [];
+    for (let i = 0; i < 15; i++) {
+      events.push(
+        { name: "limits/env-a", data: { account: "acme", i } },
+        { name: "limits/env-b", data: { account: "acme", i } },
+      );
+    }
+    await sendEvents(url, events);
+    await waitFor(() => envScoped.done >= 30, {
+      timeoutMs: 60_000,
+      message: `only ${envScoped.done} of 30 completed`,
+    });
+    assert.equal(envScoped.max, 1);
   });
 });

@@ -166,6 +166,38 @@ describe("gateway input validation", () => {
         registration([fn("reg-app-b", { idempotency: "event.data.id +" })]),
         /functions\.0\.idempotency: invalid expression/,
       ],
+      [
+        registration([fn("reg-app-b", { concurrency: { limit: -1 } })]),
+        /functions\.0\.concurrency\.limit: must be 0 or more/,
+      ],
+      [
+        registration([fn("reg-app-b", { concurrency: [{ limit: 2, key: "event.data.(" }] })]),
+        /functions\.0\.concurrency\.0\.key: invalid expression/,
+      ],
+      [
+        registration([fn("reg-app-b", { concurrency: { limit: 2, scope: "env" } })]),
+        /functions\.0\.concurrency\.key: the "env" scope needs a key/,
+      ],
+      [
+        registration([fn("reg-app-b", { rateLimit: { limit: 0, period: "1m" } })]),
+        /functions\.0\.rateLimit\.limit: must be an integer of at least 1/,
+      ],
+      [
+        registration([fn("reg-app-b", { throttle: { limit: 1, period: "a while" } })]),
+        /functions\.0\.throttle\.period: invalid duration/,
+      ],
+      [
+        registration([fn("reg-app-b", { singleton: { mode: "queue" } })]),
+        /functions\.0\.singleton\.mode: must be "skip" or "cancel"/,
+      ],
+      [
+        registration([fn("reg-app-b", { debounce: { period: "0s" } })]),
+        /functions\.0\.debounce\.period: must be longer than 0/,
+      ],
+      [
+        registration([fn("reg-app-b", { priority: { run: "event.data.p *" } })]),
+        /functions\.0\.priority\.run: invalid expression/,
+      ],
     ];
     for (const [body, re] of bad) {
       const r = await post("/fn/register", JSON.stringify(body));

@@ -52,15 +52,17 @@ export function concurrencyProblem(raw: unknown): string | null {
     const i = parsed.error.issues[0];
     return `${i?.path.length ? `${i.path.join(".")}: ` : ""}${i?.message ?? "invalid"}`;
   }
-  for (const [n, item] of (Array.isArray(parsed.data) ? parsed.data : [parsed.data]).entries()) {
-    if (typeof item === "number") continue;
-    if (item.scope && item.scope !== "fn" && !item.key)
-      return `${n}.key: a "${item.scope}" scope needs a key`;
-    if (item.key) {
+  const list = Array.isArray(parsed.data);
+  for (const [n, item] of (list ? (parsed.data as unknown[]) : [parsed.data]).entries()) {
+    if (typeof item !== "object" || item === null) continue;
+    const spec = item as { key?: string; scope?: string };
+    const at = list ? `${n}.key` : "key";
+    if (spec.scope && spec.scope !== "fn" && !spec.key) return `${at}: the "${spec.scope}" scope needs a key`;
+    if (spec.key) {
       try {
-        compileValueExpression(item.key);
+        compileValueExpression(spec.key);
       } catch (e) {
-        return `${n}.key: ${(e as Error).message}`;
+        return `${at}: ${(e as Error).message}`;
       }
     }
   }
