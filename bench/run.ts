@@ -54,7 +54,13 @@ interface W1Result {
   stepsPerS: number;
 }
 
-async function w1(natsUrl: string, label: string, appFile: string, rawRate: number): Promise<W1Result> {
+async function w1(
+  natsUrl: string,
+  label: string,
+  appFile: string,
+  rawRate: number,
+  eventName = "bench/w1",
+): Promise<W1Result> {
   const appPort = await freePort();
   const runtime = await startRuntime({
     natsUrl,
@@ -86,7 +92,7 @@ async function w1(natsUrl: string, label: string, appFile: string, rawRate: numb
     );
     const cpuBefore = process.cpuUsage();
     const appCpuBefore = cpuSecondsOf(app.pid);
-    const events = Array.from({ length: RUNS }, (_, i) => ({ name: "bench/w1", data: { i, label } }));
+    const events = Array.from({ length: RUNS }, (_, i) => ({ name: eventName, data: { i, label } }));
     const start = Date.now();
     const res = await fetch(`${runtime.gatewayUrl}/e/bench`, {
       method: "POST",
@@ -143,7 +149,11 @@ try {
   if (!only || only === "w1") {
     const raw = await rawPublishRate(server.url);
     console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.toFixed(0)} msg/s`);
-    await w1(server.url, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
+    const free = await w1(server.url, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
+    const limited = await w1(server.url, "our SDK, concurrency: 50", "./w1-app-jetstep.ts", raw, "bench/w1-limited");
+    console.log(
+      `W1  cost of flow control: concurrency 50 runs at ${((100 * limited.stepsPerS) / free.stepsPerS).toFixed(0)}% of the unlimited throughput`,
+    );
     await w1(server.url, "the official inngest SDK", "./w1-app.ts", raw);
   }
   if (!only || only === "w4") await w4(server, Number(process.env.W4_SLEEPERS ?? 100_000));

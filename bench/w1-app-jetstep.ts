@@ -8,7 +8,16 @@ const tenSteps = jetstep.createFunction({ id: "ten-steps" }, { event: "bench/w1"
   for (let i = 0; i < 10; i++) sum += await step.run(`s${i}`, () => i);
   return sum;
 });
+const tenStepsLimited = jetstep.createFunction(
+  { id: "ten-steps-limited", concurrency: 50 },
+  { event: "bench/w1-limited" },
+  async ({ step }) => {
+    let sum = 0;
+    for (let i = 0; i < 10; i++) sum += await step.run(`s${i}`, () => i);
+    return sum;
+  },
+);
 const port = Number(process.env.PORT ?? 3950);
-createServer(serve({ client: jetstep, functions: [tenSteps] })).listen(port, "127.0.0.1", () =>
+createServer(serve({ client: jetstep, functions: [tenSteps, tenStepsLimited] })).listen(port, "127.0.0.1", () =>
   console.log(`bench app listening on ${port}`),
 );
