@@ -155,8 +155,10 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         "concurrency key failed on an event; the run uses the default bucket",
       ),
     );
-    // Runs sharing a concurrency key live in one partition, whose owner enforces the limit.
-    const partition = partitionOf(concurrency[0]?.key ?? runId, partitions);
+    // Runs sharing a concurrency key live in one partition, whose owner enforces the limit. A
+    // function-wide limit covers all of the function's runs, so it decides when present.
+    const wide = specs.findIndex((x) => !x.key);
+    const partition = partitionOf(concurrency[wide === -1 ? 0 : wide]?.key ?? runId, partitions);
     const cmd: StartRunCommand = {
       type: "start",
       runId,
