@@ -150,7 +150,13 @@ try {
     const raw = await rawPublishRate(server.url);
     console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.toFixed(0)} msg/s`);
     const free = await w1(server.url, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
-    const limited = await w1(server.url, "our SDK, concurrency: 50", "./w1-app-jetstep.ts", raw, "bench/w1-limited");
+    const limited = await w1(
+      server.url,
+      "our SDK, concurrency: 50",
+      "./w1-app-jetstep.ts",
+      raw,
+      "bench/w1-limited",
+    );
     console.log(
       `W1  cost of flow control: concurrency 50 runs at ${((100 * limited.stepsPerS) / free.stepsPerS).toFixed(0)}% of the unlimited throughput`,
     );

@@ -18,6 +18,8 @@ const tenStepsLimited = jetstep.createFunction(
   },
 );
 const port = Number(process.env.PORT ?? 3950);
-createServer(serve({ client: jetstep, functions: [tenSteps, tenStepsLimited] })).listen(port, "127.0.0.1", () =>
-  console.log(`bench app listening on ${port}`),
+createServer(serve({ client: jetstep, functions: [tenSteps, tenStepsLimited] })).listen(
+  port,
+  "127.0.0.1",
+  () => console.log(`bench app listening on ${port}`),
 );
