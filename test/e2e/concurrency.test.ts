@@ -7,6 +7,8 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { Keys, partitionOf } from "@jetstep/core";
+import { connectNats, openBuckets } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import {
   freePort,
@@ -23,6 +25,7 @@ describe("concurrency limits across two executor processes", () => {
   let nats: NatsServerHandle;
   let server: Server;
   const procs: TsProcess[] = [];
+  const procUrls: string[] = [];
   let url = "";
   const fnWide = { now: 0, max: 0, done: 0 };
   const envScoped = { now: 0, max: 0, done: 0 };
@@ -83,8 +86,10 @@ describe("concurrency limits across two executor processes", () => {
     server = createServer(serve({ client, functions: [limited, keyed, shared("env-a"), shared("env-b")] }));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
-    for (const port of ports)
+    for (const port of ports) {
       procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
+      procUrls.push(`http://127.0.0.1:${port}`);
+    }
     await waitForApp(url, "limits");
     // Let the two executors settle their share of the partitions.
     await pause(2500);
@@ -134,5 +139,30 @@ describe("concurrency limits across two executor processes", () => {
       message: `only ${envScoped.done} of 30 completed`,
     });
     assert.equal(envScoped.max, 1);
+  });
+
+  it("keeps the limit and completes every run when the executor owning the function is SIGKILLed", async () => {
+    // Which process owns the function-wide limit's partition?
+    const nc = await connectNats({ servers: nats.url });
+    const { leases } = await openBuckets(nc, { replicas: 1 });
+    const partition = partitionOf("limits-limited||", 16);
+    const lease = (await leases.get(Keys.lease(partition)))?.json<{ owner: string }>();
+    await nc.close();
+    const ownerIndex = procs.findIndex((p) => p.output().includes(`"owner":"${lease?.owner}"`));
+    assert.ok(ownerIndex >= 0, `no process owns partition ${partition}`);
+    const survivorUrl = procUrls[1 - ownerIndex] as string;
+    fnWide.max = 0;
+    const before = fnWide.done;
+    await sendEvents(
+      survivorUrl,
+      Array.from({ length: 200 }, (_, i) => ({ name: "limits/wide", data: { i, round: 2 } })),
+    );
+    await waitFor(() => fnWide.done >= before + 40, { timeoutMs: 60_000 });
+    await (procs[ownerIndex] as TsProcess).kill("SIGKILL");
+    await waitFor(() => fnWide.done >= before + 200, {
+      timeoutMs: 120_000,
+      message: `only ${fnWide.done - before} of 200 completed after the kill`,
+    });
+    assert.equal(fnWide.max, 5);
   });
 });
