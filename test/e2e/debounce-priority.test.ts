@@ -4,20 +4,31 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
-import { waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp } from "./harness.ts";
+import {
+  freePort,
+  type NatsServerHandle,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../support/index.ts";
+import { sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("debounce and priority", () => {
-  let stack: Stack;
+  let nats: NatsServerHandle;
+  const procs: TsProcess[] = [];
+  let url = "";
   let server: Server;
   const debounced: { k: unknown; n: unknown; at: number }[] = [];
   const order: string[] = [];
 
   before(async () => {
-    stack = await startStack();
-    const client = new Jetstep({ id: "quiet", baseUrl: stack.url });
+    // Two Jetstep processes: both matchers see the events, so debounce state must hold across them.
+    nats = await startNatsServer();
+    const ports = [await freePort(), await freePort()];
+    url = `http://127.0.0.1:${ports[0]}`;
+    const client = new Jetstep({ id: "quiet", baseUrl: url });
     const settle = client.createFunction(
       { id: "settle", debounce: { period: "1s", key: "event.data.k", timeout: "2500ms" } },
       { event: "quiet/change" },
@@ -37,27 +48,23 @@ describe("debounce and priority", () => {
     );
     server = createServer(serve({ client, functions: [settle, ordered] }));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    assert.equal(
-      (
-        await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-          method: "PUT",
-        })
-      ).status,
-      200,
-    );
-    await waitForApp(stack.url, "quiet");
+    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    for (const port of ports)
+      procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
+    await waitForApp(url, "quiet");
   });
   after(async () => {
     server?.close();
-    await stack?.stop();
+    for (const p of procs) await p.kill("SIGKILL");
+    await nats?.stop();
   });
 
   it("starts one run with the last event once the key has been quiet for the period", async () => {
     for (let n = 1; n <= 3; n++) {
-      await sendEvents(stack.url, { name: "quiet/change", data: { k: "a", n } });
+      await sendEvents(url, { name: "quiet/change", data: { k: "a", n } });
       await pause(150);
     }
-    await sendEvents(stack.url, { name: "quiet/change", data: { k: "b", n: 1 } });
+    await sendEvents(url, { name: "quiet/change", data: { k: "b", n: 1 } });
     await waitFor(
       () => debounced.filter((d) => d.k === "a").length === 1 && debounced.some((d) => d.k === "b"),
       {
@@ -75,7 +82,7 @@ describe("debounce and priority", () => {
     const sentAt: number[] = [];
     for (let n = 1; n <= 12; n++) {
       sentAt.push(Date.now());
-      await sendEvents(stack.url, { name: "quiet/change", data: { k: "busy", n } });
+      await sendEvents(url, { name: "quiet/change", data: { k: "busy", n } });
       await pause(350);
     }
     await waitFor(() => debounced.filter((d) => d.k === "busy").length >= 2, { timeoutMs: 10_000 });
@@ -87,12 +94,12 @@ describe("debounce and priority", () => {
   });
 
   it("starts higher-priority work ahead of work queued earlier", async () => {
-    await sendEvents(stack.url, { name: "quiet/job", data: { name: "first", prio: 0 } });
+    await sendEvents(url, { name: "quiet/job", data: { name: "first", prio: 0 } });
     await waitFor(() => order.includes("first"), { timeoutMs: 10_000 });
     for (const name of ["low1", "low2", "low3"])
-      await sendEvents(stack.url, { name: "quiet/job", data: { name, prio: 0 } });
+      await sendEvents(url, { name: "quiet/job", data: { name, prio: 0 } });
     await pause(100);
-    await sendEvents(stack.url, { name: "quiet/job", data: { name: "urgent", prio: 60 } });
+    await sendEvents(url, { name: "quiet/job", data: { name: "urgent", prio: 60 } });
     await waitFor(() => order.length === 5, { timeoutMs: 20_000 });
     assert.equal(order[0], "first");
     assert.equal(order[1], "urgent", `order: ${order.join(", ")}`);

@@ -4,26 +4,30 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
-import { waitFor } from "../support/index.ts";
 import {
-  type ApiRun,
-  eventRuns,
-  type Stack,
-  sendEvents,
-  startStack,
-  waitForApp,
-  waitForEventRuns,
-} from "./harness.ts";
+  freePort,
+  type NatsServerHandle,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../support/index.ts";
+import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp, waitForEventRuns } from "./harness.ts";
 
 describe("rateLimit, throttle, singleton", () => {
-  let stack: Stack;
+  let nats: NatsServerHandle;
+  const procs: TsProcess[] = [];
+  let url = "";
   let server: Server;
   const throttledStarts: number[] = [];
   const rated: unknown[] = [];
 
   before(async () => {
-    stack = await startStack();
-    const client = new Jetstep({ id: "flow", baseUrl: stack.url });
+    // Two Jetstep processes: their matchers share the event stream, so flow-control state must
+    // hold across processes.
+    nats = await startNatsServer();
+    const ports = [await freePort(), await freePort()];
+    url = `http://127.0.0.1:${ports[0]}`;
+    const client = new Jetstep({ id: "flow", baseUrl: url });
     const limited = client.createFunction(
       { id: "rate-limited", rateLimit: { limit: 2, period: "10s", key: "event.data.user" } },
       { event: "flow/rate" },
@@ -55,25 +59,21 @@ describe("rateLimit, throttle, singleton", () => {
     );
     server = createServer(serve({ client, functions: [limited, throttled, single, replacing] }));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    assert.equal(
-      (
-        await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-          method: "PUT",
-        })
-      ).status,
-      200,
-    );
-    await waitForApp(stack.url, "flow");
+    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    for (const port of ports)
+      procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
+    await waitForApp(url, "flow");
   });
   after(async () => {
     server?.close();
-    await stack?.stop();
+    for (const p of procs) await p.kill("SIGKILL");
+    await nats?.stop();
   });
 
   const skippedOf = async (id: string) =>
     waitFor(
       async () => {
-        const r = await fetch(`${stack.url}/v1/events/${id}/runs`);
+        const r = await fetch(`${url}/v1/events/${id}/runs`);
         return r.status === 200
           ? ((await r.json()) as { data: ApiRun[]; skipped?: { reason: string }[] })
           : null;
@@ -82,7 +82,7 @@ describe("rateLimit, throttle, singleton", () => {
     );
 
   it("starts no run beyond the rate limit and records the skip on the event; keys are separate", async () => {
-    const ids = await sendEvents(stack.url, [
+    const ids = await sendEvents(url, [
       ...Array.from({ length: 5 }, (_, i) => ({ name: "flow/rate", data: { user: "a", i } })),
       { name: "flow/rate", data: { user: "b", i: 99 } },
     ]);
@@ -100,10 +100,10 @@ describe("rateLimit, throttle, singleton", () => {
 
   it("spaces throttled starts period/limit apart and drops none", async () => {
     const ids = await sendEvents(
-      stack.url,
+      url,
       Array.from({ length: 4 }, (_, i) => ({ name: "flow/throttle", data: { i } })),
     );
-    for (const id of ids) await waitForEventRuns(stack.url, id, 1, 20_000);
+    for (const id of ids) await waitForEventRuns(url, id, 1, 20_000);
     assert.equal(throttledStarts.length, 4);
     const sorted = [...throttledStarts].sort((a, b) => a - b);
     for (let i = 1; i < sorted.length; i++) {
@@ -115,28 +115,28 @@ describe("rateLimit, throttle, singleton", () => {
   });
 
   it("singleton skip: a second event for an active key starts nothing; after it ends, a new one runs", async () => {
-    const [a] = await sendEvents(stack.url, { name: "flow/single", data: { k: "x" } });
-    await waitFor(async () => (await eventRuns(stack.url, a as string))?.length === 1, { timeoutMs: 10_000 });
-    const [b] = await sendEvents(stack.url, { name: "flow/single", data: { k: "x" } });
-    const [other] = await sendEvents(stack.url, { name: "flow/single", data: { k: "y" } });
+    const [a] = await sendEvents(url, { name: "flow/single", data: { k: "x" } });
+    await waitFor(async () => (await eventRuns(url, a as string))?.length === 1, { timeoutMs: 10_000 });
+    const [b] = await sendEvents(url, { name: "flow/single", data: { k: "x" } });
+    const [other] = await sendEvents(url, { name: "flow/single", data: { k: "y" } });
     const skipped = await skippedOf(b as string);
     assert.deepEqual(skipped.data, []);
     assert.match(skipped.skipped?.[0]?.reason ?? "", /singleton/);
-    assert.equal((await waitForEventRuns(stack.url, other as string, 1, 15_000))[0]?.status, "Completed");
-    await waitForEventRuns(stack.url, a as string, 1, 15_000);
-    const [c] = await sendEvents(stack.url, { name: "flow/single", data: { k: "x" } });
-    assert.equal((await waitForEventRuns(stack.url, c as string, 1, 15_000))[0]?.status, "Completed");
+    assert.equal((await waitForEventRuns(url, other as string, 1, 15_000))[0]?.status, "Completed");
+    await waitForEventRuns(url, a as string, 1, 15_000);
+    const [c] = await sendEvents(url, { name: "flow/single", data: { k: "x" } });
+    assert.equal((await waitForEventRuns(url, c as string, 1, 15_000))[0]?.status, "Completed");
   });
 
   it("singleton cancel: a newcomer cancels the active run of its key", async () => {
-    const [first] = await sendEvents(stack.url, { name: "flow/replace", data: { k: "z" } });
-    await waitFor(async () => (await eventRuns(stack.url, first as string))?.[0]?.status === "Running", {
+    const [first] = await sendEvents(url, { name: "flow/replace", data: { k: "z" } });
+    await waitFor(async () => (await eventRuns(url, first as string))?.[0]?.status === "Running", {
       timeoutMs: 10_000,
     });
-    const [second] = await sendEvents(stack.url, { name: "flow/replace", data: { k: "z" } });
-    const [old] = await waitForEventRuns(stack.url, first as string, 1, 15_000);
+    const [second] = await sendEvents(url, { name: "flow/replace", data: { k: "z" } });
+    const [old] = await waitForEventRuns(url, first as string, 1, 15_000);
     assert.equal(old?.status, "Cancelled");
-    const [fresh] = await waitForEventRuns(stack.url, second as string, 1, 15_000);
+    const [fresh] = await waitForEventRuns(url, second as string, 1, 15_000);
     assert.equal(fresh?.status, "Completed");
   });
 });
