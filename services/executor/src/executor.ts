@@ -22,7 +22,9 @@ import {
   OpCodes,
   openWaits,
   parseDuration,
+  publicStatus,
   type RunContext,
+  type RunIndexRecord,
   type RunLogEntry,
   type RunStatus,
   type StartRunCommand,
@@ -269,8 +271,10 @@ class ExecutorImpl implements Executor {
                 ...deadlinesOf(cmd, this.now()),
               },
             ]);
-            if (ok)
+            if (ok) {
               this.log.info({ runId: cmd.runId, fnId: cmd.fnId, eventId: cmd.event.id }, "run scheduled");
+              await this.indexRun(actor);
+            }
           }
           await this.kick(actor);
         });
@@ -532,6 +536,7 @@ class ExecutorImpl implements Executor {
     for (const w of openWaits(ctx))
       await this.deps.buckets.waits.delete(Keys.wait(w.event, ctx.runId, w.waitId));
     await this.emitLifecycleEvents(actor);
+    await this.indexRun(actor);
     await this.runs.saveSnapshot(actor);
     await this.deps.buckets.active.delete(Keys.active(ctx.partition, ctx.runId));
     await this.deps.buckets.active.delete(Keys.parked(ctx.partition, ctx.runId));
@@ -556,6 +561,24 @@ class ExecutorImpl implements Executor {
     await this.deps.buckets.active.put(now, JSON.stringify(value));
     await this.deps.buckets.active.delete(old);
     actor.parked = parked;
+  }
+
+  /** Appends the run's current state to RUN_INDEX (what run listings read). */
+  private async indexRun(actor: Actor): Promise<void> {
+    const ctx = actor.snapshot.context;
+    const record: RunIndexRecord = {
+      runId: ctx.runId,
+      fnId: ctx.fnId,
+      appId: ctx.appId,
+      status: publicStatus(statusOf(actor.snapshot), ctx),
+      ...(ctx.event ? { eventId: ctx.event.id, eventName: ctx.event.name } : {}),
+      startedAt: ctx.createdAt,
+      ...(ctx.endedAt !== undefined ? { endedAt: ctx.endedAt } : {}),
+    };
+    const r = await this.publisher.publish(Subjects.runIndex(ctx.runId), JSON.stringify(record), {
+      msgId: `${ctx.runId}-${record.status}`,
+    });
+    if (!r.ok) this.log.warn({ runId: ctx.runId, result: r }, "could not index the run");
   }
 
   /** Removes a timer from the heap and from TIMERS (if this process knows its sequence). */

@@ -19,6 +19,7 @@ import type { Logger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
+import { registerListRoutes } from "./list-api.ts";
 import { runView } from "./runs-api.ts";
 import { registrationProblem } from "./validate-registration.ts";
 
@@ -125,6 +126,7 @@ export async function buildGateway(
   }));
 
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
+  registerListRoutes(app, deps.nats);
 
   app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;

@@ -3,20 +3,7 @@
  * Running | Completed | Failed | Cancelled, `output`. Steps add our detail: output, error,
  * attempts and timings.
  */
-import { FN_STEP, phaseOf, type RunSnapshot, type RunStatus, statusOf } from "@jetstep/core";
-
-// Inngest's v1 statuses; a run whose start is accepted but not yet logged counts as Running
-// (its `phase` says "queued").
-const STATUS: Record<RunStatus, string> = {
-  empty: "Running",
-  running: "Running",
-  completed: "Completed",
-  failed: "Failed",
-  cancelled: "Cancelled",
-  compensating: "Running",
-  compensated: "Failed",
-  compensation_failed: "Failed",
-};
+import { FN_STEP, phaseOf, publicStatus, type RunSnapshot, statusOf } from "@jetstep/core";
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -27,9 +14,7 @@ export function runView(snapshot: RunSnapshot) {
     run_id: ctx.runId,
     function_id: ctx.fnId,
     app_id: ctx.appId,
-    // A compensated run keeps Inngest's status of what started the compensation.
-    status:
-      ctx.compensation?.reason === "cancelled" && status !== "compensating" ? "Cancelled" : STATUS[status],
+    status: publicStatus(status, ctx),
     phase: status === "empty" ? "queued" : phaseOf(status, ctx),
     event_id: ctx.event?.id ?? null,
     run_started_at: iso(ctx.createdAt),

@@ -10,6 +10,7 @@ export const Streams = {
   runs: "RUNS",
   inbox: "INBOX",
   timers: "TIMERS",
+  runIndex: "RUN_INDEX",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -44,6 +45,7 @@ export const SubjectPrefix = {
   runs: "run",
   inbox: "inbox",
   timers: "timer",
+  runIndex: "ridx",
 } as const;
 
 const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -101,6 +103,9 @@ export const Subjects = {
     `${SubjectPrefix.timers}.${checkPartition(partition)}.${checkToken("runId", runId)}.${escapeToken(timerId)}`,
   partitionTimers: (partition: number): string => `${SubjectPrefix.timers}.${checkPartition(partition)}.>`,
   allTimers: `${SubjectPrefix.timers}.>`,
+  /** RUN_INDEX: the latest state of each run (one message per subject), for listing runs without RUNS. */
+  runIndex: (runId: string): string => `${SubjectPrefix.runIndex}.${checkToken("runId", runId)}`,
+  allRunIndex: `${SubjectPrefix.runIndex}.>`,
 } as const;
 
 export const Keys = {

@@ -645,3 +645,24 @@ export function phaseOf(status: RunStatus, ctx: RunContext): RunPhase | "empty" 
 }
 
 export { FN_STEP };
+
+// Inngest's REST v1 statuses; a run whose start is accepted but not yet logged counts as Running.
+const PUBLIC_STATUS: Record<RunStatus, "Running" | "Completed" | "Failed" | "Cancelled"> = {
+  empty: "Running",
+  running: "Running",
+  completed: "Completed",
+  failed: "Failed",
+  cancelled: "Cancelled",
+  compensating: "Running",
+  compensated: "Failed",
+  compensation_failed: "Failed",
+};
+
+/** The run's status as Inngest's API reports it (a compensated run keeps what started compensation). */
+export function publicStatus(
+  status: RunStatus,
+  ctx: RunContext,
+): "Running" | "Completed" | "Failed" | "Cancelled" {
+  if (ctx.compensation?.reason === "cancelled" && status !== "compensating") return "Cancelled";
+  return PUBLIC_STATUS[status];
+}

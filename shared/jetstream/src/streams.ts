@@ -46,6 +46,15 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
     },
     {
       ...common,
+      name: Streams.runIndex,
+      subjects: [Subjects.allRunIndex],
+      retention: RetentionPolicy.Limits,
+      allow_direct: true,
+      max_msgs_per_subject: 1,
+      max_age: 7 * DAY_MS * NS_PER_MS,
+    },
+    {
+      ...common,
       name: Streams.timers,
       subjects: [Subjects.allTimers],
       retention: RetentionPolicy.Limits,

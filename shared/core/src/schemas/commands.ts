@@ -92,3 +92,16 @@ export type WaitRecord = z.infer<typeof WaitRecordSchema>;
 /** The ACTIVE bucket's value per non-terminal run. */
 export const ActiveRunSchema = z.object({ fnId: z.string(), createdAt: z.number() });
 export type ActiveRun = z.infer<typeof ActiveRunSchema>;
+
+/** A RUN_INDEX record: the run's state when it started or ended (the newest record wins). */
+export const RunIndexRecordSchema = z.object({
+  runId: z.string(),
+  fnId: z.string(),
+  appId: z.string(),
+  status: z.string(),
+  eventId: z.string().optional(),
+  eventName: z.string().optional(),
+  startedAt: z.number(),
+  endedAt: z.number().optional(),
+});
+export type RunIndexRecord = z.infer<typeof RunIndexRecordSchema>;

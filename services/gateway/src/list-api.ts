@@ -1,0 +1,140 @@
+/**
+ * Listing runs and events, newest first, with filters and a cursor. Runs come from RUN_INDEX (the
+ * latest state of each run, one message per run: ordered by last change), events from EVENTS;
+ * both are read backwards by stream sequence with direct gets — never a scan of RUNS and never a
+ * consumer. `cursor` is the sequence to continue below.
+ */
+import {
+  type RunIndexRecord,
+  RunIndexRecordSchema,
+  type StoredEvent,
+  StoredEventSchema,
+  Streams,
+} from "@jetstep/core";
+import type { Nats } from "@jetstep/jetstream";
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+
+const MAX_SCAN = 20_000;
+
+const time = z
+  .union([
+    z.coerce.number().int().nonnegative(),
+    z.iso.datetime({ offset: true }).transform((v) => Date.parse(v)),
+  ])
+  .optional();
+
+const RunsQuerySchema = z.object({
+  function_id: z.string().min(1).optional(),
+  status: z
+    .string()
+    .transform((v) => v.split(",").map((x) => x.trim()))
+    .pipe(
+      z.array(
+        z.enum(["Running", "Completed", "Failed", "Cancelled"], {
+          error: "must be Running, Completed, Failed or Cancelled",
+        }),
+      ),
+    )
+    .optional(),
+  event_name: z.string().min(1).optional(),
+  from: time,
+  to: time,
+  cursor: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
+const EventsQuerySchema = z.object({
+  name: z.string().min(1).optional(),
+  cursor: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  include_internal: z.enum(["true", "false"]).default("false"),
+});
+
+interface Page<T> {
+  items: T[];
+  cursor: number | null;
+}
+
+/** Reads `stream` backwards from below `cursor`, keeping items `keep` accepts, until `limit`. */
+async function pageBackwards<T>(
+  nats: Nats,
+  stream: string,
+  cursor: number | undefined,
+  limit: number,
+  parse: (json: unknown) => T | undefined,
+): Promise<Page<T>> {
+  const state = (await nats.jsm.streams.info(stream)).state;
+  const items: T[] = [];
+  let seq = Math.min(cursor !== undefined ? cursor - 1 : state.last_seq, state.last_seq);
+  let scanned = 0;
+  while (seq >= state.first_seq && seq > 0 && items.length < limit && scanned < MAX_SCAN) {
+    scanned++;
+    const m = await nats.jsm.direct.getMessage(stream, { seq }).catch(() => null);
+    seq--;
+    if (!m) continue;
+    let json: unknown;
+    try {
+      json = m.json();
+    } catch {
+      continue;
+    }
+    const item = parse(json);
+    if (item !== undefined) items.push(item);
+  }
+  return { items, cursor: seq >= state.first_seq && seq > 0 ? seq + 1 : null };
+}
+
+function problem(error: z.ZodError): string {
+  const i = error.issues[0];
+  return `${i?.path.join(".") || "(query)"}: ${i?.message}`;
+}
+
+const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+// biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
+export function registerListRoutes(app: FastifyInstance<any, any, any, any>, nats: Nats): void {
+  app.get("/v1/runs", async (req, reply) => {
+    const q = RunsQuerySchema.safeParse(req.query);
+    if (!q.success) return reply.status(400).send({ error: problem(q.error) });
+    const f = q.data;
+    const page = await pageBackwards<RunIndexRecord>(nats, Streams.runIndex, f.cursor, f.limit, (json) => {
+      const r = RunIndexRecordSchema.safeParse(json);
+      if (!r.success) return undefined;
+      const run = r.data;
+      if (f.function_id && run.fnId !== f.function_id) return undefined;
+      if (f.status && !f.status.includes(run.status as never)) return undefined;
+      if (f.event_name && run.eventName !== f.event_name) return undefined;
+      if (f.from !== undefined && run.startedAt < f.from) return undefined;
+      if (f.to !== undefined && run.startedAt > f.to) return undefined;
+      return run;
+    });
+    return {
+      data: page.items.map((r) => ({
+        run_id: r.runId,
+        function_id: r.fnId,
+        app_id: r.appId,
+        status: r.status,
+        event_id: r.eventId ?? null,
+        event_name: r.eventName ?? null,
+        run_started_at: iso(r.startedAt),
+        ended_at: iso(r.endedAt),
+      })),
+      cursor: page.cursor === null ? null : String(page.cursor),
+    };
+  });
+
+  app.get("/v1/events", async (req, reply) => {
+    const q = EventsQuerySchema.safeParse(req.query);
+    if (!q.success) return reply.status(400).send({ error: problem(q.error) });
+    const f = q.data;
+    const page = await pageBackwards<StoredEvent>(nats, Streams.events, f.cursor, f.limit, (json) => {
+      const e = StoredEventSchema.safeParse(json);
+      if (!e.success) return undefined;
+      if (f.name && e.data.name !== f.name) return undefined;
+      if (!f.name && f.include_internal === "false" && e.data.name.startsWith("inngest/")) return undefined;
+      return e.data;
+    });
+    return { data: page.items, cursor: page.cursor === null ? null : String(page.cursor) };
+  });
+}
