@@ -270,6 +270,18 @@ class ExecutorImpl implements Executor {
                 ...(cmd.priority ? { priority: cmd.priority } : {}),
                 ...deadlinesOf(cmd, this.now()),
               },
+              // A rerun from a step starts with the earlier steps' results already recorded.
+              ...(cmd.seed ?? []).map(
+                (step): NewRunLogEntry => ({
+                  type: "step.completed",
+                  ts: this.now(),
+                  stepId: step.stepId,
+                  name: step.name,
+                  data: step.data ?? null,
+                  attempt: 0,
+                  startedAt: this.now(),
+                }),
+              ),
             ]);
             if (ok) {
               this.log.info({ runId: cmd.runId, fnId: cmd.fnId, eventId: cmd.event.id }, "run scheduled");

@@ -20,6 +20,7 @@ import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { registerListRoutes } from "./list-api.ts";
+import { registerOperateRoutes } from "./operate-api.ts";
 import { runView } from "./runs-api.ts";
 import { registrationProblem } from "./validate-registration.ts";
 
@@ -47,6 +48,7 @@ export async function buildGateway(
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const app = Fastify({
+    forceCloseConnections: true,
     loggerInstance: deps.log.child({ svc: "gateway" }),
     bodyLimit: deps.config.bodyLimit,
     disableRequestLogging: true,
@@ -127,6 +129,15 @@ export async function buildGateway(
 
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
   registerListRoutes(app, deps.nats);
+  registerOperateRoutes(app, {
+    nats: deps.nats,
+    buckets: deps.buckets,
+    runLog,
+    publisher,
+    registry,
+    now,
+    random,
+  });
 
   app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;

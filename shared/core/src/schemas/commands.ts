@@ -16,6 +16,8 @@ export const StartRunCommandSchema = z.object({
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
   /** Throttle: the run may not start before this time (ms). */
   startAt: z.number().optional(),
+  /** Rerun from a step: steps recorded as completed before the first call (memo seed). */
+  seed: z.array(z.object({ stepId: z.string(), name: z.string(), data: z.unknown() })).optional(),
   /** Priority in seconds (±600): under a backlog the run goes ahead of work queued up to this much earlier. */
   priority: z.number().optional(),
   /** The function's `timeouts`, as registered (durations). */

@@ -1,0 +1,159 @@
+/**
+ * Operating on runs and functions: rerun (same event, optionally from a step with the earlier
+ * steps' recorded results, and an edited output for that step), invoke a function with a payload,
+ * and a server-sent-events stream of run and event changes for live views.
+ */
+import {
+  callUrlOf,
+  checkToken,
+  type InboxCommand,
+  InternalEvents,
+  retriesOf,
+  runIdFor,
+  type StoredEvent,
+  Subjects,
+  statusOf,
+  ulid,
+} from "@jetstep/core";
+import {
+  type JetstepBuckets,
+  type Nats,
+  type Publisher,
+  type Registry,
+  type RunLog,
+  readRun,
+} from "@jetstep/jetstream";
+import type { FastifyInstance } from "fastify";
+import { z } from "zod";
+import { storeEvents } from "./ingest.ts";
+
+export interface OperateDeps {
+  nats: Nats;
+  buckets: JetstepBuckets;
+  runLog: RunLog;
+  publisher: Publisher;
+  registry: Registry;
+  now: () => number;
+  random: () => number;
+}
+
+const RerunSchema = z
+  .object({ fromStep: z.string().min(1).optional(), output: z.unknown().optional() })
+  .strict()
+  .refine((b) => b.output === undefined || b.fromStep !== undefined, {
+    message: "output needs fromStep",
+    path: ["output"],
+  });
+
+const InvokeSchema = z.object({ data: z.record(z.string(), z.unknown()).optional() }).strict();
+
+function parseBody(raw: unknown): { ok: true; value: unknown } | { ok: false; error: string } {
+  if (typeof raw !== "string" || raw.trim() === "") return { ok: true, value: {} };
+  try {
+    return { ok: true, value: JSON.parse(raw) };
+  } catch (e) {
+    return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
+  }
+}
+
+const issue = (e: z.ZodError) => `${e.issues[0]?.path.join(".") || "(body)"}: ${e.issues[0]?.message}`;
+
+// biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
+export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, deps: OperateDeps): void {
+  app.post<{ Params: { id: string } }>("/v1/runs/:id/rerun", async (req, reply) => {
+    const id = req.params.id;
+    try {
+      checkToken("runId", id);
+    } catch {
+      return reply.status(404).send({ error: `run ${id} not found` });
+    }
+    const body = parseBody(req.body);
+    if (!body.ok) return reply.status(400).send({ error: body.error });
+    const parsed = RerunSchema.safeParse(body.value);
+    if (!parsed.success) return reply.status(400).send({ error: issue(parsed.error) });
+    const { snapshot } = await readRun(deps.runLog, deps.buckets.snapshots, id);
+    if (statusOf(snapshot) === "empty" || !snapshot.context.event)
+      return reply.status(404).send({ error: `run ${id} not found` });
+    const ctx = snapshot.context;
+    let seed: { stepId: string; name: string; data: unknown }[] = [];
+    if (parsed.data.fromStep !== undefined) {
+      const from =
+        ctx.steps[parsed.data.fromStep] ??
+        Object.values(ctx.steps).find((s) => s.name === parsed.data.fromStep);
+      if (!from || from.order === undefined) {
+        return reply
+          .status(400)
+          .send({ error: `fromStep: run ${id} has no finished step "${parsed.data.fromStep}"` });
+      }
+      seed = Object.values(ctx.steps)
+        .filter(
+          (s) =>
+            s.status === "completed" &&
+            s.order !== undefined &&
+            s.order < (from.order as number) &&
+            !s.memoRaw,
+        )
+        .sort((a, b) => (a.order as number) - (b.order as number))
+        .map((s) => ({ stepId: s.stepId, name: s.name, data: s.data ?? null }));
+      if (parsed.data.output !== undefined)
+        seed.push({ stepId: from.stepId, name: from.name, data: parsed.data.output });
+    }
+    const registered = deps.registry.getFunction(ctx.fnId);
+    const runId = ulid(deps.now(), deps.random);
+    const cmd: InboxCommand = {
+      type: "start",
+      runId,
+      fnId: ctx.fnId,
+      appId: ctx.appId,
+      url: registered ? callUrlOf(registered.fn) : ctx.url,
+      maxAttempts: registered ? retriesOf(registered.fn) + 1 : ctx.maxAttempts,
+      event: ctx.event as StoredEvent,
+      events: ctx.events,
+      ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+      ...(seed.length > 0 ? { seed } : {}),
+    };
+    await deps.publisher.publishJson(Subjects.inbox(ctx.partition), cmd, { msgId: `start-${runId}` });
+    return { data: { run_id: runId, rerun_of: id, seeded_steps: seed.map((s) => s.name) } };
+  });
+
+  app.post<{ Params: { id: string } }>("/v1/functions/:id/invoke", async (req, reply) => {
+    const fnId = req.params.id;
+    if (!deps.registry.getFunction(fnId))
+      return reply.status(404).send({ error: `function ${fnId} not found` });
+    const body = parseBody(req.body);
+    if (!body.ok) return reply.status(400).send({ error: body.error });
+    const parsed = InvokeSchema.safeParse(body.value);
+    if (!parsed.success) return reply.status(400).send({ error: issue(parsed.error) });
+    const ts = deps.now();
+    const event: StoredEvent = {
+      id: ulid(ts, deps.random),
+      name: InternalEvents.functionInvoked,
+      data: { ...(parsed.data.data ?? {}), _inngest: { fn_id: fnId } },
+      ts,
+    };
+    await storeEvents(deps.publisher, [event]);
+    return { data: { event_id: event.id, run_id: runIdFor(event.id, fnId, ts) } };
+  });
+
+  app.get("/v1/stream", (req, reply) => {
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      "content-type": "text/event-stream",
+      "cache-control": "no-cache",
+      connection: "keep-alive",
+    });
+    res.write(": connected\n\n");
+    const send = (kind: string, data: Uint8Array) =>
+      res.write(`event: ${kind}\ndata: ${new TextDecoder().decode(data)}\n\n`);
+    const subs = [
+      deps.nats.nc.subscribe(Subjects.allRunIndex, { callback: (_e, m) => send("run", m.data) }),
+      deps.nats.nc.subscribe(Subjects.allEvents, { callback: (_e, m) => send("event", m.data) }),
+    ];
+    const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
+    req.raw.on("close", () => {
+      clearInterval(ping);
+      for (const s of subs) s.unsubscribe();
+    });
+  });
+}

@@ -1,0 +1,116 @@
+/** Rerun (whole, and from a step with an edited output), invoke with a payload, live SSE stream. */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { Jetstep, serve } from "jetstep";
+import { waitFor } from "../support/index.ts";
+import {
+  type ApiRun,
+  getRun,
+  type Stack,
+  sendEvents,
+  startStack,
+  waitForApp,
+  waitForEventRuns,
+} from "./harness.ts";
+
+describe("operating runs", () => {
+  let stack: Stack;
+  let server: Server;
+  const executed: string[] = [];
+
+  before(async () => {
+    stack = await startStack();
+    const client = new Jetstep({ id: "ops", baseUrl: stack.url });
+    const chain = client.createFunction({ id: "chain" }, { event: "ops/chain" }, async ({ event, step }) => {
+      const a = await step.run("a", () => {
+        executed.push("a");
+        return Number(event.data.x);
+      });
+      const b = await step.run("b", () => {
+        executed.push("b");
+        return a * 10;
+      });
+      return step.run("c", () => {
+        executed.push("c");
+        return b + 1;
+      });
+    });
+    server = createServer(serve({ client, functions: [chain] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
+    await waitForApp(stack.url, "ops");
+  });
+  after(async () => {
+    server?.close();
+    await stack?.stop();
+  });
+
+  const done = (runId: string) =>
+    waitFor(
+      async () => {
+        const r = await getRun(stack.url, runId);
+        return r && r.status !== "Running" ? r : null;
+      },
+      { timeoutMs: 15_000 },
+    );
+
+  it("reruns a run with the same event, and from a step with an edited output", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ops/chain", data: { x: 2 } });
+    const [orig] = await waitForEventRuns(stack.url, id as string);
+    assert.equal(orig?.output, 21);
+    executed.length = 0;
+    const rerun = await fetch(`${stack.url}/v1/runs/${orig?.run_id}/rerun`, { method: "POST" });
+    const again = ((await rerun.json()) as { data: { run_id: string } }).data.run_id;
+    assert.notEqual(again, orig?.run_id);
+    assert.equal((await done(again)).output, 21);
+    assert.deepEqual(executed, ["a", "b", "c"]);
+
+    executed.length = 0;
+    const fromB = await fetch(`${stack.url}/v1/runs/${orig?.run_id}/rerun`, {
+      method: "POST",
+      body: JSON.stringify({ fromStep: "b", output: 100 }),
+    });
+    assert.equal(fromB.status, 200);
+    const edited = (await done(((await fromB.json()) as { data: { run_id: string } }).data.run_id)) as ApiRun;
+    assert.equal(edited.output, 101);
+    assert.deepEqual(executed, ["c"], "a and b come from the memo");
+    const bad = await fetch(`${stack.url}/v1/runs/${orig?.run_id}/rerun`, {
+      method: "POST",
+      body: JSON.stringify({ fromStep: "zzz" }),
+    });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /^fromStep: /);
+  });
+
+  it("invokes a function with a JSON payload and streams the run live over SSE", async () => {
+    const controller = new AbortController();
+    const seen: string[] = [];
+    const stream = await fetch(`${stack.url}/v1/stream`, { signal: controller.signal });
+    const reader = (stream.body as ReadableStream<Uint8Array>).getReader();
+    void (async () => {
+      for (;;) {
+        const { value, done: end } = await reader.read().catch(() => ({ value: undefined, done: true }));
+        if (end) return;
+        seen.push(new TextDecoder().decode(value));
+      }
+    })();
+    const res = await fetch(`${stack.url}/v1/functions/ops-chain/invoke`, {
+      method: "POST",
+      body: JSON.stringify({ data: { x: 5 } }),
+    });
+    assert.equal(res.status, 200);
+    const { run_id } = ((await res.json()) as { data: { run_id: string } }).data;
+    assert.equal((await done(run_id)).output, 51);
+    await waitFor(
+      () => seen.join("").includes(`"runId":"${run_id}"`) && seen.join("").includes('"status":"Completed"'),
+      {
+        timeoutMs: 10_000,
+        message: "the SSE stream did not report the run",
+      },
+    );
+    controller.abort();
+    assert.equal((await fetch(`${stack.url}/v1/functions/ops-nope/invoke`, { method: "POST" })).status, 404);
+  });
+});
