@@ -9,6 +9,7 @@ import { buildGateway, defaultGatewayConfig } from "@jetstep/gateway";
 import { connectNats, ensureStreams, type Nats, openBuckets } from "@jetstep/jetstream";
 import { buildMatcher, type Matcher } from "@jetstep/matcher";
 import type { Logger } from "@jetstep/telemetry";
+import { UI_DIR } from "@jetstep/ui";
 
 export interface RuntimeOptions {
   natsUrl: string;
@@ -39,7 +40,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     nats,
     buckets,
     log: opts.log,
-    config: { ...defaultGatewayConfig(), eventKeys: opts.eventKeys ?? [] },
+    config: { ...defaultGatewayConfig(), eventKeys: opts.eventKeys ?? [], uiDir: UI_DIR },
   });
   const matcher: Matcher = buildMatcher({ nats, buckets, log: opts.log, partitions: opts.partitions ?? 16 });
   const executor = buildExecutor({

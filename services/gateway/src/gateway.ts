@@ -22,6 +22,7 @@ import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { registerListRoutes } from "./list-api.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
 import { runView } from "./runs-api.ts";
+import { registerUiRoutes } from "./ui-routes.ts";
 import { registrationProblem } from "./validate-registration.ts";
 
 export interface GatewayConfig {
@@ -29,6 +30,8 @@ export interface GatewayConfig {
   eventKeys: string[];
   /** Largest request body, bytes. */
   bodyLimit: number;
+  /** Directory of the dev UI's static files; no UI when absent. */
+  uiDir?: string;
 }
 
 export interface GatewayDeps {
@@ -129,6 +132,7 @@ export async function buildGateway(
 
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
   registerListRoutes(app, deps.nats);
+  if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);
   registerOperateRoutes(app, {
     nats: deps.nats,
     buckets: deps.buckets,
