@@ -1,5 +1,10 @@
+/**
+ * `jetstep dev` settings, layered: config file (jetstep.yaml / inngest.yaml / inngest.json) <
+ * environment (`JETSTEP_*`, then `INNGEST_*`) < flags. Errors name the flag, variable or file line.
+ */
 import { parseArgs } from "node:util";
 import { parseDuration } from "@jetstep/core";
+import { ConfigFileError, loadConfigFile } from "./config-file.ts";
 
 export interface DevArgs {
   command: "dev";
@@ -9,8 +14,10 @@ export interface DevArgs {
   appUrls: string[];
   retryIntervalMs?: number;
   leaseTtlMs?: number;
+  eventKeys: string[];
   logLevel: string;
   pretty: boolean;
+  configFile?: string;
 }
 
 export class UsageError extends Error {
@@ -20,14 +27,46 @@ export class UsageError extends Error {
 export const USAGE = `usage: jetstep dev [options]
 
   -u, --url <url>           app URL to sync (repeatable), e.g. http://localhost:3000/api/inngest
-  -p, --port <port>         gateway port (default 8288)
-      --host <host>         gateway bind address (default 127.0.0.1)
-      --nats-url <url>      use this NATS server instead of an embedded one (env NATS_URL)
+  -p, --port <port>         gateway and UI port (default 8288)
+      --host <host>         bind address (default 127.0.0.1)
+      --nats-url <url>      use this NATS server instead of an embedded one
       --retry-interval <s>  fixed retry backoff in seconds (local work)
+      --event-key <key>     accept only these event keys (repeatable; default: any)
+      --config <file>       settings file (default: jetstep.yaml, inngest.yaml or inngest.json here)
       --log-level <level>   trace|debug|info|warn|error (default info)
-      --json                JSON logs even on a TTY`;
+      --json                JSON logs even on a TTY
 
-export function parseCli(argv: string[], env: NodeJS.ProcessEnv, isTty: boolean): DevArgs {
+Environment (overridden by flags, overriding the file): JETSTEP_URLS / INNGEST_URLS (comma-separated),
+JETSTEP_PORT / INNGEST_PORT, JETSTEP_HOST, JETSTEP_RETRY_INTERVAL, JETSTEP_EVENT_KEY / INNGEST_EVENT_KEY,
+NATS_URL / JETSTEP_NATS_URL, JETSTEP_LOG_LEVEL.`;
+
+const envOf = (env: NodeJS.ProcessEnv, name: string): [string, string] | undefined => {
+  for (const prefix of ["JETSTEP_", "INNGEST_"]) {
+    const v = env[prefix + name];
+    if (v !== undefined && v !== "") return [prefix + name, v];
+  }
+  return undefined;
+};
+
+function portOf(source: string, raw: string | number): number {
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new UsageError(`${source}: ${raw} is not a port number`);
+  return port;
+}
+
+function secondsOf(source: string, raw: string | number): number {
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s < 0) throw new UsageError(`${source}: ${raw} is not a number of seconds`);
+  return Math.round(s * 1000);
+}
+
+export function parseCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  isTty: boolean,
+  cwd = process.cwd(),
+): DevArgs {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -37,7 +76,9 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, isTty: boolean)
       host: { type: "string" },
       "nats-url": { type: "string" },
       "retry-interval": { type: "string" },
+      "event-key": { type: "string", multiple: true },
       "lease-ttl": { type: "string" },
+      config: { type: "string" },
       "log-level": { type: "string" },
       json: { type: "boolean" },
       help: { type: "boolean", short: "h" },
@@ -46,16 +87,47 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, isTty: boolean)
   if (values.help) throw new UsageError(USAGE);
   const command = positionals[0];
   if (command !== "dev") throw new UsageError(`unknown command ${JSON.stringify(command ?? "")}\n${USAGE}`);
-  const port = Number(values.port ?? env.JETSTEP_PORT ?? 8288);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new UsageError(`--port: ${values.port} is not a port number`);
-  let retryIntervalMs: number | undefined;
-  if (values["retry-interval"] !== undefined) {
-    const s = Number(values["retry-interval"]);
-    if (!Number.isFinite(s) || s < 0)
-      throw new UsageError(`--retry-interval: ${values["retry-interval"]} is not a number of seconds`);
-    retryIntervalMs = Math.round(s * 1000);
+
+  let file: ReturnType<typeof loadConfigFile>;
+  try {
+    file = loadConfigFile(cwd, values.config);
+  } catch (e) {
+    if (e instanceof ConfigFileError) throw new UsageError(e.message);
+    throw e;
   }
+  const f = file?.settings ?? {};
+
+  const envUrls = envOf(env, "URLS");
+  const fileUrls = [...(f.urls ?? []), ...(f["sdk-url"] === undefined ? [] : [f["sdk-url"]].flat())];
+  const appUrls =
+    values.url ??
+    (envUrls
+      ? envUrls[1]
+          .split(",")
+          .map((u) => u.trim())
+          .filter(Boolean)
+      : fileUrls);
+
+  const envPort = envOf(env, "PORT");
+  const port =
+    values.port !== undefined
+      ? portOf("--port", values.port)
+      : envPort
+        ? portOf(envPort[0], envPort[1])
+        : f.port !== undefined
+          ? f.port
+          : 8288;
+
+  const envRetry = envOf(env, "RETRY_INTERVAL");
+  const retryIntervalMs =
+    values["retry-interval"] !== undefined
+      ? secondsOf("--retry-interval", values["retry-interval"])
+      : envRetry
+        ? secondsOf(envRetry[0], envRetry[1])
+        : f["retry-interval"] !== undefined
+          ? Math.round(f["retry-interval"] * 1000)
+          : undefined;
+
   let leaseTtlMs: number | undefined;
   if (values["lease-ttl"] !== undefined) {
     try {
@@ -64,16 +136,24 @@ export function parseCli(argv: string[], env: NodeJS.ProcessEnv, isTty: boolean)
       throw new UsageError(`--lease-ttl: ${(e as Error).message}`);
     }
   }
-  const natsUrl = values["nats-url"] ?? env.NATS_URL;
+
+  const envKey = envOf(env, "EVENT_KEY");
+  const eventKeys =
+    values["event-key"] ??
+    (envKey ? [envKey[1]] : f["event-key"] === undefined ? [] : [f["event-key"]].flat());
+  const natsUrl = values["nats-url"] ?? env.JETSTEP_NATS_URL ?? env.NATS_URL ?? f["nats-url"];
+  const logLevel = values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? f["log-level"] ?? "info";
   return {
     command: "dev",
     ...(natsUrl ? { natsUrl } : {}),
-    host: values.host ?? "127.0.0.1",
+    host: values.host ?? env.JETSTEP_HOST ?? f.host ?? "127.0.0.1",
     port,
-    appUrls: values.url ?? [],
+    appUrls,
     ...(retryIntervalMs !== undefined ? { retryIntervalMs } : {}),
     ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
-    logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
+    eventKeys,
+    logLevel,
     pretty: isTty && !values.json,
+    ...(file ? { configFile: file.file } : {}),
   };
 }

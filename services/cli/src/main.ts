@@ -47,7 +47,9 @@ async function main(): Promise<void> {
     log,
     ...(args.retryIntervalMs !== undefined ? { retryIntervalMs: args.retryIntervalMs } : {}),
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
+    eventKeys: args.eventKeys,
   });
+  if (args.configFile) log.info({ file: args.configFile }, "settings read from a config file");
   log.info(
     { url: runtime.gatewayUrl, apps: args.appUrls },
     `Jetstep dev server ready at ${runtime.gatewayUrl}`,

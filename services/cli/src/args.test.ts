@@ -1,0 +1,90 @@
+import assert from "node:assert/strict";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import { parseCli } from "./args.ts";
+
+const dirWith = (name: string, text: string) => {
+  const dir = mkdtempSync(join(tmpdir(), "jetstep-args-"));
+  writeFileSync(join(dir, name), text);
+  return dir;
+};
+
+describe("jetstep dev settings", () => {
+  it("uses defaults without file, env or flags", () => {
+    const a = parseCli(["dev"], {}, false, mkdtempSync(join(tmpdir(), "jetstep-args-")));
+    assert.equal(a.port, 8288);
+    assert.equal(a.host, "127.0.0.1");
+    assert.deepEqual(a.appUrls, []);
+    assert.deepEqual(a.eventKeys, []);
+  });
+
+  it("reads jetstep.yaml, then lets the environment and flags override it", () => {
+    const dir = dirWith(
+      "jetstep.yaml",
+      "urls:\n  - http://localhost:3000/api/inngest\nport: 9000\nretry-interval: 2\nevent-key: k1\nlog-level: debug\n",
+    );
+    const fromFile = parseCli(["dev"], {}, false, dir);
+    assert.deepEqual(fromFile.appUrls, ["http://localhost:3000/api/inngest"]);
+    assert.equal(fromFile.port, 9000);
+    assert.equal(fromFile.retryIntervalMs, 2000);
+    assert.deepEqual(fromFile.eventKeys, ["k1"]);
+    assert.equal(fromFile.logLevel, "debug");
+    assert.match(fromFile.configFile ?? "", /jetstep\.yaml$/);
+    const fromEnv = parseCli(
+      ["dev"],
+      { INNGEST_PORT: "9100", JETSTEP_URLS: "http://a/x, http://b/y" },
+      false,
+      dir,
+    );
+    assert.equal(fromEnv.port, 9100);
+    assert.deepEqual(fromEnv.appUrls, ["http://a/x", "http://b/y"]);
+    const fromFlags = parseCli(
+      ["dev", "-p", "9200", "-u", "http://c/z"],
+      { JETSTEP_PORT: "9100" },
+      false,
+      dir,
+    );
+    assert.equal(fromFlags.port, 9200);
+    assert.deepEqual(fromFlags.appUrls, ["http://c/z"]);
+  });
+
+  it("reads inngest.json for people coming from Inngest", () => {
+    const dir = dirWith(
+      "inngest.json",
+      JSON.stringify({ "sdk-url": "http://localhost:3000/api/inngest", port: 8300 }),
+    );
+    const a = parseCli(["dev"], {}, false, dir);
+    assert.deepEqual(a.appUrls, ["http://localhost:3000/api/inngest"]);
+    assert.equal(a.port, 8300);
+  });
+
+  it("stops on a bad file with the file, the line and what is wrong", () => {
+    const cases: [string, string, RegExp][] = [
+      ["jetstep.yaml", "port: 9000\nurls: [http://x\n", /jetstep\.yaml:\d+: /],
+      [
+        "jetstep.yaml",
+        "urls:\n  - http://x/api\nport: nine\n",
+        /jetstep\.yaml:3: port: must be a port number/,
+      ],
+      ["jetstep.yaml", "port: 9000\nprot: 9001\n", /jetstep\.yaml:2: prot: unknown setting/],
+      ["inngest.yaml", "retry-interval: -1\n", /inngest\.yaml:1: retry-interval: must be 0 or more/],
+    ];
+    for (const [name, text, re] of cases) {
+      assert.throws(() => parseCli(["dev"], {}, false, dirWith(name, text)), re, text);
+    }
+  });
+
+  it("names the variable or flag that is wrong", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jetstep-args-"));
+    assert.throws(
+      () => parseCli(["dev"], { JETSTEP_PORT: "http" }, false, dir),
+      /JETSTEP_PORT: http is not a port number/,
+    );
+    assert.throws(
+      () => parseCli(["dev", "--retry-interval", "soon"], {}, false, dir),
+      /--retry-interval: soon/,
+    );
+  });
+});
