@@ -52,7 +52,7 @@ async function main(): Promise<void> {
   if (args.configFile) log.info({ file: args.configFile }, "settings read from a config file");
   log.info(
     { url: runtime.gatewayUrl, apps: args.appUrls },
-    `Jetstep dev server ready at ${runtime.gatewayUrl}`,
+    `Jetstep dev server ready: UI and API at ${runtime.gatewayUrl}`,
   );
   let stopping = false;
   const shutdown = async (signal: string) => {

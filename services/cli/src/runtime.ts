@@ -85,13 +85,15 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
 /** PUTs every app URL now and every `intervalMs`, so apps that start later get synced. */
 export function startAppSync(urls: string[], intervalMs: number, log: Logger): { stop(): void } {
   const failing = new Map<string, string>();
+  const synced = new Set<string>();
   const syncAll = async () => {
     await Promise.all(
       urls.map(async (url) => {
         try {
           const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(10_000) });
           if (!res.ok) throw new Error(`answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-          if (failing.delete(url)) log.info({ url }, "app synced again");
+          if (failing.delete(url) || !synced.has(url)) log.info({ url }, `app at ${url} synced`);
+          synced.add(url);
         } catch (e) {
           const why = (e as Error & { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
           if (failing.get(url) !== why) log.warn({ url, why }, "app sync failed; retrying every few seconds");
