@@ -113,4 +113,25 @@ describe("operating runs", () => {
     controller.abort();
     assert.equal((await fetch(`${stack.url}/v1/functions/ops-nope/invoke`, { method: "POST" })).status, 404);
   });
+
+  it("returns an event by id, apps and functions; unknown ids are 404", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ops/chain", data: { x: 1 } });
+    await waitForEventRuns(stack.url, id as string);
+    const ev = await fetch(`${stack.url}/v1/events/${id}`);
+    assert.equal(ev.status, 200);
+    const body = (await ev.json()) as { data: { id: string; name: string; data: { x: number } } };
+    assert.equal(body.data.id, id);
+    assert.deepEqual(body.data.data, { x: 1 });
+    assert.equal((await fetch(`${stack.url}/v1/events/nope`)).status, 404);
+    const apps = (await (await fetch(`${stack.url}/v1/apps`)).json()) as {
+      data: { appId: string; url: string; functions: unknown[] }[];
+    };
+    const app = apps.data.find((a) => a.appId === "ops");
+    assert.ok(app?.url.startsWith("http://127.0.0.1:"));
+    assert.equal(app?.functions.length, 1);
+    const fns = (await (await fetch(`${stack.url}/v1/functions`)).json()) as {
+      data: { id: string; triggers: unknown[] }[];
+    };
+    assert.deepEqual(fns.data.find((f) => f.id === "ops-chain")?.triggers, [{ event: "ops/chain" }]);
+  });
 });
