@@ -9,8 +9,14 @@ describe("ConcurrencyGate", () => {
     const r1 = await gate.acquire(k);
     const r2 = await gate.acquire(k);
     const order: number[] = [];
-    const p3 = gate.acquire(k).then((r) => (order.push(3), r));
-    const p4 = gate.acquire(k).then((r) => (order.push(4), r));
+    const p3 = gate.acquire(k).then((r) => {
+      order.push(3);
+      return r;
+    });
+    const p4 = gate.acquire(k).then((r) => {
+      order.push(4);
+      return r;
+    });
     await new Promise((r) => setImmediate(r));
     assert.equal(gate.inUse("f"), 2);
     assert.deepEqual(order, []);
@@ -61,9 +67,18 @@ describe("ConcurrencyGate priority", () => {
     const k = [{ key: "f", limit: 1 }];
     const first = await gate.acquire(k, 0);
     const order: string[] = [];
-    const low1 = gate.acquire(k, 100).then((r) => (order.push("low1"), r));
-    const low2 = gate.acquire(k, 200).then((r) => (order.push("low2"), r));
-    const high = gate.acquire(k, 300 - 60_000).then((r) => (order.push("high"), r));
+    const low1 = gate.acquire(k, 100).then((r) => {
+      order.push("low1");
+      return r;
+    });
+    const low2 = gate.acquire(k, 200).then((r) => {
+      order.push("low2");
+      return r;
+    });
+    const high = gate.acquire(k, 300 - 60_000).then((r) => {
+      order.push("high");
+      return r;
+    });
     first();
     (await high)();
     (await low1)();

@@ -1,0 +1,63 @@
+/** Thin client for the Jetstep REST API. Every failure becomes an ApiError with a readable message. */
+
+export class ApiError extends Error {
+  constructor(status, message, body) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.body = body;
+  }
+}
+
+function qs(params = {}) {
+  const u = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null || v === "") continue;
+    u.set(k, String(v));
+  }
+  const s = u.toString();
+  return s ? `?${s}` : "";
+}
+
+async function request(method, path, body) {
+  const init = { method, headers: { accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let res;
+  try {
+    res = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(0, `Network error: ${e.message}`);
+  }
+  const text = await res.text();
+  let json = null;
+  try {
+    json = text ? JSON.parse(text) : null;
+  } catch {
+    // non-JSON body; reported below if the status is an error
+  }
+  if (!res.ok) {
+    const msg = json && typeof json.error === "string" ? json.error : text || res.statusText;
+    throw new ApiError(res.status, `${res.status}: ${msg}`, json);
+  }
+  return json;
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  apps: () => request("GET", "/v1/apps"),
+  functions: () => request("GET", "/v1/functions"),
+  events: (params) => request("GET", `/v1/events${qs(params)}`),
+  event: (id) => request("GET", `/v1/events/${enc(id)}`),
+  eventRuns: (id) => request("GET", `/v1/events/${enc(id)}/runs`),
+  runs: (params) => request("GET", `/v1/runs${qs(params)}`),
+  run: (id) => request("GET", `/v1/runs/${enc(id)}`),
+  cancelRun: (id) => request("DELETE", `/v1/runs/${enc(id)}`),
+  rerun: (id, body = {}) => request("POST", `/v1/runs/${enc(id)}/rerun`, body),
+  invoke: (fnId, data) =>
+    request("POST", `/v1/functions/${enc(fnId)}/invoke`, data === undefined ? {} : { data }),
+  sendEvent: (payload) => request("POST", "/e/dev-ui", payload),
+};

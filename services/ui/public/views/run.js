@@ -1,0 +1,250 @@
+/** Run detail: status, trigger, output/error, step waterfall, compensation, and actions. */
+import { api } from "../api.js";
+import {
+  apiErrorHtml,
+  badge,
+  errorHtml,
+  idHtml,
+  jsonBlock,
+  jsonEditor,
+  notFoundHtml,
+  toast,
+} from "../components.js";
+import { navigate } from "../router.js";
+import { subscribe } from "../stream.js";
+import { esc, fmtDuration, timeHtml, toMs } from "../util.js";
+import { timelineHtml, trackOpen } from "./timeline.js";
+
+export function render(root, { id }, signal) {
+  root.innerHTML = '<p class="muted">Loading run…</p>';
+  const openSteps = new Set();
+  const openComp = new Set();
+  let run = null;
+  let timer = null;
+  let inflight = false;
+  let eventLoadedFor = null;
+  let stepKey = null;
+  let gone = false;
+
+  async function refresh() {
+    if (inflight || signal.aborted) return;
+    inflight = true;
+    try {
+      const res = await api.run(id);
+      if (signal.aborted) return;
+      run = res.data;
+      if (!root.querySelector("#run-view")) mount();
+      update();
+      root.querySelector("#run-refresh-error").innerHTML = "";
+    } catch (e) {
+      if (signal.aborted) return;
+      if (e.status === 404 && !run) {
+        root.innerHTML = notFoundHtml("Run", `No run with id ${id}.`);
+        gone = true;
+        return;
+      }
+      const slot = root.querySelector("#run-refresh-error");
+      if (slot) slot.innerHTML = apiErrorHtml(e);
+      else root.innerHTML = apiErrorHtml(e);
+    } finally {
+      inflight = false;
+      schedule();
+    }
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    if (signal.aborted || gone) return;
+    if (!run || run.status === "Running" || isCompensating(run)) timer = setTimeout(refresh, 1000);
+  }
+  /** Static skeleton: rendered once so form state (rerun editor) survives refreshes. */
+  function mount() {
+    root.innerHTML = `<div id="run-view">
+      <div class="page-head">
+        <h1><a href="#/runs" class="muted back">Runs</a> / <span id="run-fn"></span></h1>
+        <div id="run-badges" class="badges"></div>
+      </div>
+      <div id="run-refresh-error"></div>
+      <section class="card">
+        <dl class="kv" id="run-meta"></dl>
+        <div class="actions">
+          <button type="button" class="btn btn-danger" data-testid="cancel-run" id="cancel-run">Cancel run</button>
+          <button type="button" class="btn" data-testid="rerun" id="rerun">Rerun</button>
+        </div>
+        <div id="action-error"></div>
+      </section>
+      <div class="grid-2">
+        <section class="card"><h2>Result</h2><div id="run-result"></div></section>
+        <section class="card"><h2>Triggering event</h2><div id="run-event"></div></section>
+      </div>
+      <section class="card"><h2>Steps</h2><div id="run-steps"></div></section>
+      <section class="card" id="comp-card" hidden><h2>Compensation</h2><div id="run-comp"></div></section>
+      <section class="card">
+        <h2>Rerun from step</h2>
+        <form id="rerun-step-form" class="stack">
+          <label>Step
+            <select data-testid="rerun-from-step-select" id="rerun-step" required></select>
+          </label>
+          <label>Replace that step's output (optional JSON — leave empty to re-execute the step)
+            <textarea data-testid="rerun-from-step-output" id="rerun-output" rows="5" spellcheck="false" placeholder='{"example": true}'></textarea>
+          </label>
+          <div id="rerun-json-error"></div>
+          <div><button type="submit" class="btn" data-testid="rerun-from-step-submit">Rerun from step</button></div>
+          <div id="rerun-step-error"></div>
+        </form>
+      </section>
+    </div>`;
+
+    trackOpen(root.querySelector("#run-steps"), openSteps);
+    trackOpen(root.querySelector("#run-comp"), openComp);
+
+    root.querySelector("#cancel-run").addEventListener("click", onCancel);
+    root
+      .querySelector("#rerun")
+      .addEventListener("click", () => doRerun({}, root.querySelector("#action-error")));
+    const readOutput = jsonEditor(
+      root.querySelector("#rerun-output"),
+      root.querySelector("#rerun-json-error"),
+      {
+        allowEmpty: true,
+      },
+    );
+    root.querySelector("#rerun-step-form").addEventListener("submit", (e) => {
+      e.preventDefault();
+      const errSlot = root.querySelector("#rerun-step-error");
+      errSlot.innerHTML = "";
+      const parsed = readOutput();
+      if (!parsed.ok) return; // shown inline, never sent
+      const fromStep = root.querySelector("#rerun-step").value;
+      if (!fromStep) {
+        errSlot.innerHTML = apiErrorHtml(new Error("Pick a step to rerun from"));
+        return;
+      }
+      const body = { fromStep };
+      if (parsed.value !== undefined) body.output = parsed.value;
+      void doRerun(body, errSlot);
+    });
+  }
+
+  async function onCancel() {
+    if (!window.confirm(`Cancel run ${id}?`)) return;
+    const slot = root.querySelector("#action-error");
+    slot.innerHTML = "";
+    const btn = root.querySelector("#cancel-run");
+    btn.disabled = true;
+    try {
+      await api.cancelRun(id);
+      toast("Run cancelled");
+    } catch (e) {
+      slot.innerHTML = apiErrorHtml(e);
+    } finally {
+      btn.disabled = false;
+      await refresh();
+    }
+  }
+
+  async function doRerun(body, slot) {
+    slot.innerHTML = "";
+    try {
+      const res = await api.rerun(id, body);
+      toast(`Rerun started: <span class="mono">${esc(res.data.run_id)}</span>`);
+      navigate(`/runs/${encodeURIComponent(res.data.run_id)}`);
+    } catch (e) {
+      slot.innerHTML = apiErrorHtml(e);
+    }
+  }
+
+  function update() {
+    const r = run;
+    const start = toMs(r.run_started_at);
+    const end = toMs(r.ended_at);
+    root.querySelector("#run-fn").textContent = r.function_id;
+    root.querySelector("#run-badges").innerHTML = `${badge(r.status, { testid: "run-status" })} ${
+      r.phase ? badge(r.phase, { kind: `phase-${r.phase}`, testid: "run-phase" }) : ""
+    }`;
+    root.querySelector("#run-meta").innerHTML = `
+      <dt>Run id</dt><dd>${idHtml(r.run_id)}</dd>
+      <dt>Function</dt><dd>${esc(r.function_id)} <span class="muted">(${esc(r.app_id)})</span></dd>
+      <dt>Started</dt><dd>${timeHtml(r.run_started_at)}</dd>
+      <dt>Ended</dt><dd>${timeHtml(r.ended_at)}</dd>
+      <dt>Duration</dt><dd>${start !== null ? esc(fmtDuration((end ?? Date.now()) - start)) : "—"}${end === null ? ' <span class="muted">(so far)</span>' : ""}</dd>
+      ${r.cancel_reason ? `<dt>Cancel reason</dt><dd>${esc(r.cancel_reason)}</dd>` : ""}
+      ${r.rerun_of ? `<dt>Rerun of</dt><dd>${idHtml(r.rerun_of, `#/runs/${encodeURIComponent(r.rerun_of)}`)}</dd>` : ""}`;
+
+    const cancelBtn = root.querySelector("#cancel-run");
+    cancelBtn.hidden = r.status !== "Running";
+
+    const result = root.querySelector("#run-result");
+    if (r.error) result.innerHTML = errorHtml(r.error);
+    else if (r.status === "Running") result.innerHTML = '<p class="muted">Still running…</p>';
+    else if (r.output !== undefined && r.output !== null)
+      result.innerHTML = jsonBlock(r.output, { label: "Output" });
+    else
+      result.innerHTML = `<p class="muted">${r.status === "Cancelled" ? "Cancelled — no output." : "No output (null)."}</p>`;
+
+    root.querySelector("#run-steps").innerHTML = timelineHtml(r.steps, start, end ?? Date.now(), openSteps);
+
+    const compCard = root.querySelector("#comp-card");
+    if (r.compensation) {
+      compCard.hidden = false;
+      const c = r.compensation;
+      root.querySelector("#run-comp").innerHTML = `<p>${badge(c.status, { testid: "compensation-status" })} ${
+        c.reason
+          ? `<span class="muted">${esc(typeof c.reason === "string" ? c.reason : JSON.stringify(c.reason))}</span>`
+          : ""
+      }</p>${timelineHtml(c.steps, start, Date.now(), openComp, { kind: "compensation" })}`;
+    } else compCard.hidden = true;
+
+    // Rebuild the step picker only when the finished steps change, keeping the selection.
+    const finished = (r.steps ?? []).filter((s) => s.status === "completed" || s.status === "failed");
+    const key = finished.map((s) => `${s.id}:${s.status}`).join("|");
+    if (key !== stepKey) {
+      stepKey = key;
+      const sel = root.querySelector("#rerun-step");
+      const prev = sel.value;
+      sel.innerHTML = finished.length
+        ? finished
+            .map(
+              (s) =>
+                `<option value="${esc(s.id)}">${esc(s.name)}${s.status === "failed" ? " (failed)" : ""}</option>`,
+            )
+            .join("")
+        : '<option value="">(no finished steps yet)</option>';
+      if (prev && [...sel.options].some((o) => o.value === prev)) sel.value = prev;
+    }
+
+    if (r.event_id && eventLoadedFor !== r.event_id) void loadEvent(r.event_id);
+    if (!r.event_id)
+      root.querySelector("#run-event").innerHTML = '<p class="muted">No triggering event (e.g. cron).</p>';
+  }
+
+  async function loadEvent(eventId) {
+    eventLoadedFor = eventId;
+    const box = root.querySelector("#run-event");
+    box.innerHTML = `<p>${idHtml(eventId, `#/events/${encodeURIComponent(eventId)}`)}</p><p class="muted">Loading payload…</p>`;
+    try {
+      const res = await api.event(eventId);
+      if (signal.aborted) return;
+      const ev = res.data;
+      box.innerHTML = `<p><a href="#/events/${esc(encodeURIComponent(eventId))}">${esc(ev.name)}</a> · ${timeHtml(ev.ts)}</p>
+        <p>${idHtml(eventId, `#/events/${encodeURIComponent(eventId)}`)}</p>
+        ${jsonBlock(ev.data, { label: "Payload (data)" })}`;
+    } catch (e) {
+      if (signal.aborted) return;
+      box.innerHTML = `<p>${idHtml(eventId, `#/events/${encodeURIComponent(eventId)}`)}</p>${apiErrorHtml(e)}`;
+    }
+  }
+
+  const unsub = subscribe("run", (m) => {
+    if (m.runId === id) void refresh();
+  });
+  signal.addEventListener("abort", () => {
+    unsub();
+    clearTimeout(timer);
+  });
+  void refresh();
+}
+
+function isCompensating(r) {
+  return r.phase === "compensating";
+}

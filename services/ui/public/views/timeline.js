@@ -1,0 +1,91 @@
+/** Waterfall timeline of steps: bars positioned by started_at/ended_at relative to the run start. */
+import { badge, errorHtml, jsonBlock } from "../components.js";
+import { esc, fmtDuration, timeHtml, toMs } from "../util.js";
+
+const OPEN_STATES = new Set(["backoff", "sleeping", "waiting", "planned", "running"]);
+
+/**
+ * @param steps step objects from GET /v1/runs/:id
+ * @param t0 run start (ms); tEnd run end or now (ms)
+ * @param open Set of step ids whose details are expanded (kept across refreshes)
+ */
+export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
+  if (!steps || steps.length === 0) return '<p class="muted">No steps recorded yet.</p>';
+  const now = Date.now();
+  const starts = steps.map((s) => toMs(s.started_at)).filter((v) => v !== null);
+  let base = Math.min(t0 ?? Number.POSITIVE_INFINITY, ...starts);
+  if (!Number.isFinite(base)) base = now;
+  const ends = steps.map((s) => stepEnd(s, now));
+  const last = Math.max(tEnd ?? 0, ...ends.filter((v) => v !== null), base + 1);
+  const span = Math.max(last - base, 1);
+
+  const rows = steps.map((s, i) => {
+    const st = toMs(s.started_at) ?? base;
+    const en = ends[i] ?? st;
+    const left = Math.min(Math.max(((st - base) / span) * 100, 0), 99.4);
+    const width = Math.max(Math.min(((en - st) / span) * 100, 100 - left), 0.6);
+    const dur = s.duration_ms ?? (toMs(s.ended_at) !== null ? toMs(s.ended_at) - st : null);
+    const waitNote = waitingNote(s);
+    const isOpen = open.has(s.id);
+    return `<li class="tl-row" data-testid="timeline-${kind === "step" ? "step" : "compensation-step"}" data-step-name="${esc(s.name)}" data-step-id="${esc(s.id)}" data-status="${esc(s.status)}">
+      <div class="tl-label">
+        <span class="tl-name" title="${esc(s.id)}">${esc(s.name)}</span>
+        ${badge(s.status)}
+        <span class="muted tl-meta">${esc(`${s.attempts ?? 0} attempt${s.attempts === 1 ? "" : "s"}`)} · ${
+          dur !== null ? esc(fmtDuration(dur)) : OPEN_STATES.has(s.status) ? "in progress" : "—"
+        }</span>
+      </div>
+      <div class="tl-track" aria-hidden="true">
+        <div class="tl-bar tl-${esc(s.status)}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%"
+             title="${esc(`${s.name}: ${s.status}${dur !== null ? `, ${fmtDuration(dur)}` : ""}`)}"></div>
+      </div>
+      ${waitNote ? `<div class="tl-note">${waitNote}</div>` : ""}
+      ${s.error ? `<div class="tl-error">${errorHtml(s.error)}</div>` : ""}
+      <details class="tl-details" data-step-id="${esc(s.id)}" ${isOpen ? "open" : ""}>
+        <summary>Output &amp; details</summary>
+        <dl class="kv">
+          <dt>Step id</dt><dd class="mono">${esc(s.id)}</dd>
+          <dt>Started</dt><dd>${timeHtml(s.started_at)}</dd>
+          <dt>Ended</dt><dd>${timeHtml(s.ended_at)}</dd>
+        </dl>
+        ${s.output !== null && s.output !== undefined ? jsonBlock(s.output, { label: "Output" }) : '<p class="muted">No output.</p>'}
+      </details>
+    </li>`;
+  });
+  return `<div class="tl-scale muted"><span>0</span><span>${esc(fmtDuration(span))}</span></div><ol class="timeline">${rows.join("")}</ol>`;
+}
+
+function stepEnd(s, now) {
+  const end = toMs(s.ended_at);
+  if (end !== null) return end;
+  if (s.started_at && OPEN_STATES.has(s.status)) return now;
+  return null;
+}
+
+function waitingNote(s) {
+  if (s.status === "backoff") {
+    return s.next_attempt_at
+      ? `Retrying after failure — next attempt ${timeHtml(s.next_attempt_at)}`
+      : "Retrying after failure";
+  }
+  if (s.status === "sleeping") {
+    return s.next_attempt_at ? `Sleeping until ${timeHtml(s.next_attempt_at)}` : "Sleeping";
+  }
+  if (s.status === "waiting") return "Waiting for an event";
+  if (s.status === "planned") return "Planned — not started yet";
+  return "";
+}
+
+/** Keeps the set of expanded step ids in sync with the user's toggles. */
+export function trackOpen(container, open) {
+  container.addEventListener(
+    "toggle",
+    (e) => {
+      const d = e.target;
+      if (!(d instanceof HTMLDetailsElement) || !d.dataset.stepId) return;
+      if (d.open) open.add(d.dataset.stepId);
+      else open.delete(d.dataset.stepId);
+    },
+    true,
+  );
+}

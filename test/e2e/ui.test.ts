@@ -1,0 +1,164 @@
+/**
+ * The dev UI in real headless Chromium (Debian's, driven by playwright-core): send an event from
+ * the UI, watch its run appear live, open the run's timeline, cancel a sleeping run, rerun from a
+ * step. Screenshots of each page go to test-results/screenshots/ (gitignored) for review.
+ */
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Jetstep, serve } from "jetstep";
+import { type Browser, chromium, type Page } from "playwright-core";
+import { waitFor } from "../support/index.ts";
+import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+
+const SHOTS = fileURLToPath(new URL("../../test-results/screenshots/", import.meta.url));
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+
+describe("dev UI in Chromium", () => {
+  let stack: Stack;
+  let server: Server;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  const shot = (name: string) => page.screenshot({ path: `${SHOTS}${name}.png`, fullPage: true });
+
+  before(async () => {
+    mkdirSync(SHOTS, { recursive: true });
+    stack = await startStack();
+    const client = new Jetstep({ id: "ui-app", baseUrl: stack.url });
+    const greet = client.createFunction({ id: "greet" }, { event: "ui/greet" }, async ({ event, step }) => {
+      const name = await step.run("lookup", () => String(event.data.name ?? "world"));
+      const text = await step.run("compose", () => `hello ${name}`);
+      return step.run("deliver", () => ({ delivered: text }));
+    });
+    const napper = client.createFunction({ id: "napper" }, { event: "ui/nap" }, async ({ step }) => {
+      await step.run("before", () => 1);
+      await step.sleep("nap", "60s");
+    });
+    server = createServer(serve({ client, functions: [greet, napper] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
+    await waitForApp(stack.url, "ui-app");
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+  });
+  after(async () => {
+    await browser?.close();
+    server?.close();
+    await stack?.stop();
+  });
+
+  it("sends an event from the UI and shows its run appear live, then its timeline", async () => {
+    await page.goto(`${stack.url}/#/runs`);
+    await page.getByTestId("nav-runs").waitFor();
+    await shot("runs-empty");
+    await page.getByTestId("send-event-button").click();
+    await page.getByTestId("send-event-json").fill("{ not json");
+    await page.getByTestId("send-event-submit").click();
+    await page.getByTestId("json-error").waitFor();
+    await page
+      .getByTestId("send-event-json")
+      .fill(JSON.stringify({ name: "ui/greet", data: { name: "Ada" } }));
+    await page.getByTestId("send-event-submit").click();
+    await page.goto(`${stack.url}/#/runs`);
+    const row = page.getByTestId("run-row").first();
+    await row.waitFor({ timeout: 15_000 });
+    await shot("runs-live");
+    await row.click();
+    await page.getByTestId("run-status").waitFor();
+    await waitFor(
+      async () => ((await page.getByTestId("run-status").textContent()) ?? "").includes("Completed"),
+      {
+        timeoutMs: 15_000,
+        message: "the run detail never showed Completed",
+      },
+    );
+    await waitFor(async () => (await page.getByTestId("timeline-step").count()) === 3, { timeoutMs: 10_000 });
+    const names = await page
+      .getByTestId("timeline-step")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("data-step-name")));
+    assert.deepEqual(names, ["lookup", "compose", "deliver"]);
+    await shot("run-detail");
+  });
+
+  it("cancels a sleeping run from its page", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ui/nap", data: {} });
+    const run = await waitFor(
+      async () => {
+        const r = (await (await fetch(`${stack.url}/v1/events/${id}/runs`)).json().catch(() => null)) as {
+          data?: { run_id: string; phase: string }[];
+        } | null;
+        return r?.data?.[0]?.phase === "sleeping" ? r.data[0] : null;
+      },
+      { timeoutMs: 15_000 },
+    );
+    await page.goto(`${stack.url}/#/runs/${run.run_id}`);
+    page.once("dialog", (d) => void d.accept());
+    await page.getByTestId("cancel-run").click();
+    await waitFor(
+      async () => ((await page.getByTestId("run-status").textContent()) ?? "").includes("Cancelled"),
+      {
+        timeoutMs: 15_000,
+        message: "the run never showed Cancelled",
+      },
+    );
+    await shot("run-cancelled");
+  });
+
+  it("reruns from a step with an edited output", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ui/greet", data: { name: "Grace" } });
+    const [orig] = await waitForEventRuns(stack.url, id as string);
+    await page.goto(`${stack.url}/#/runs/${orig?.run_id}`);
+    await page.getByTestId("rerun-from-step-select").waitFor();
+    await page.getByTestId("rerun-from-step-select").selectOption({ label: "compose" });
+    await page.getByTestId("rerun-from-step-output").fill('"hi there"');
+    await page.getByTestId("rerun-from-step-submit").click();
+    await waitFor(async () => !page.url().includes(orig?.run_id as string), {
+      timeoutMs: 10_000,
+      message: "did not open the new run",
+    });
+    await waitFor(
+      async () => ((await page.getByTestId("run-status").textContent()) ?? "").includes("Completed"),
+      {
+        timeoutMs: 15_000,
+      },
+    );
+    const newId = decodeURIComponent(page.url().split("/").pop() as string);
+    const rerun = (await (await fetch(`${stack.url}/v1/runs/${newId}`)).json()) as {
+      data: { output: unknown };
+    };
+    assert.deepEqual(rerun.data.output, { delivered: "hi there" });
+    await shot("run-rerun-from-step");
+  });
+
+  it("renders events, functions, apps and a 404 page, also at 390 px wide", async () => {
+    for (const [route, testid] of [
+      ["#/events", "event-row"],
+      ["#/functions", "function-row"],
+      ["#/apps", "app-row"],
+    ] as const) {
+      await page.goto(`${stack.url}/${route}`);
+      await page.getByTestId(testid).first().waitFor({ timeout: 10_000 });
+      await shot(route.slice(2));
+    }
+    await page.goto(`${stack.url}/#/runs/01NOSUCHRUN`);
+    await page.getByTestId("not-found").waitFor({ timeout: 10_000 });
+    await page.setViewportSize({ width: 390, height: 800 });
+    await page.goto(`${stack.url}/#/runs`);
+    await page.getByTestId("nav-runs").waitFor();
+    await shot("runs-narrow");
+    assert.deepEqual(pageErrors, [], "no JavaScript errors on any page");
+  });
+});
