@@ -143,6 +143,25 @@ describe("dev UI in Chromium", () => {
     await shot("run-rerun-from-step");
   });
 
+  it("adds an app URL from the Apps page and shows its sync error", async () => {
+    await page.goto(`${stack.url}/#/apps`);
+    await page.getByTestId("add-app-url").fill("http://127.0.0.1:9/api/inngest");
+    await page.getByTestId("add-app-submit").click();
+    await page
+      .locator(
+        '[data-testid="app-row"][data-url="http://127.0.0.1:9/api/inngest"] [data-testid="sync-error"]',
+      )
+      .waitFor({ timeout: 15_000 });
+    const error = await page
+      .locator(
+        '[data-testid="app-row"][data-url="http://127.0.0.1:9/api/inngest"] [data-testid="sync-error"]',
+      )
+      .textContent();
+    assert.match(error ?? "", /ECONNREFUSED|could not reach/);
+    await page.locator('[data-testid="app-row"][data-app-id="ui-app"] [data-testid="resync-app"]').click();
+    await shot("apps");
+  });
+
   it("renders events, functions, apps and a 404 page, also at 390 px wide", async () => {
     for (const [route, testid] of [
       ["#/events", "event-row"],

@@ -5,8 +5,15 @@
 import { randomUUID } from "node:crypto";
 import { buildCron } from "@jetstep/cron";
 import { buildExecutor, defaultExecutorConfig, type Executor } from "@jetstep/executor";
-import { buildGateway, defaultGatewayConfig } from "@jetstep/gateway";
-import { connectNats, ensureStreams, type Nats, openBuckets } from "@jetstep/jetstream";
+import {
+  buildGateway,
+  defaultGatewayConfig,
+  listSyncStatuses,
+  recordSync,
+  type SyncStatus,
+  syncAppUrl,
+} from "@jetstep/gateway";
+import { connectNats, ensureStreams, type KV, type Nats, openBuckets } from "@jetstep/jetstream";
 import { buildMatcher, type Matcher } from "@jetstep/matcher";
 import type { Logger } from "@jetstep/telemetry";
 import { UI_DIR } from "@jetstep/ui";
@@ -66,7 +73,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   await cron.start();
   const address = await gateway.listen({ host: opts.host, port: opts.port });
   const gatewayUrl = address.replace("[::1]", "localhost");
-  const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log);
+  const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log, buckets.functions);
   return {
     gatewayUrl,
     nats,
@@ -82,25 +89,34 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   };
 }
 
-/** PUTs every app URL now and every `intervalMs`, so apps that start later get synced. */
-export function startAppSync(urls: string[], intervalMs: number, log: Logger): { stop(): void } {
-  const failing = new Map<string, string>();
-  const synced = new Set<string>();
+/**
+ * PUTs every app URL now and every `intervalMs` — the `-u` URLs and those added through the API or
+ * the UI — so apps that start later get synced; each outcome is recorded for the API (`sync`).
+ */
+export function startAppSync(urls: string[], intervalMs: number, log: Logger, kv: KV): { stop(): void } {
+  const last = new Map<string, SyncStatus>();
+  let running = false;
   const syncAll = async () => {
-    await Promise.all(
-      urls.map(async (url) => {
-        try {
-          const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(10_000) });
-          if (!res.ok) throw new Error(`answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
-          if (failing.delete(url) || !synced.has(url)) log.info({ url }, `app at ${url} synced`);
-          synced.add(url);
-        } catch (e) {
-          const why = (e as Error & { cause?: { code?: string } }).cause?.code ?? (e as Error).message;
-          if (failing.get(url) !== why) log.warn({ url, why }, "app sync failed; retrying every few seconds");
-          failing.set(url, why);
-        }
-      }),
-    );
+    if (running) return;
+    running = true;
+    try {
+      const recorded = await listSyncStatuses(kv).catch(() => [] as SyncStatus[]);
+      const all = [...new Set([...urls, ...recorded.map((st) => st.url)])];
+      await Promise.all(
+        all.map(async (url) => {
+          const previous = last.get(url) ?? recorded.find((st) => st.url === url);
+          const status: SyncStatus = { url, ...(await syncAppUrl(url)), at: Date.now() };
+          if (status.ok && !last.get(url)?.ok) log.info({ url }, `app at ${url} synced`);
+          if (!status.ok && last.get(url)?.error !== status.error) {
+            log.warn({ url, why: status.error }, "app sync failed; retrying every few seconds");
+          }
+          last.set(url, status);
+          await recordSync(kv, status, previous).catch(() => undefined);
+        }),
+      );
+    } finally {
+      running = false;
+    }
   };
   void syncAll();
   const timer = setInterval(() => void syncAll(), intervalMs);

@@ -17,6 +17,8 @@ import {
 import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
+import { z } from "zod";
+import { listSyncStatuses, recordSync, syncAppUrl } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { registerListRoutes } from "./list-api.ts";
@@ -119,7 +121,50 @@ export async function buildGateway(
     return { ok: true, modified, status: 200 };
   });
 
-  app.get("/v1/apps", async () => ({ data: registry.listApps() }));
+  app.get("/v1/apps", async () => {
+    const statuses = await listSyncStatuses(deps.buckets.functions);
+    const apps = registry
+      .listApps()
+      .map((a) => ({ ...a, sync: statuses.find((st) => st.url === a.url) ?? null }));
+    // URLs that never registered an app (down, wrong path…) are listed with their sync error.
+    const orphans = statuses
+      .filter((st) => !apps.some((a) => a.url === st.url))
+      .map((st) => ({ appId: null, url: st.url, functions: [], syncedAt: null, sync: st }));
+    return { data: [...apps, ...orphans] };
+  });
+
+  const syncNow = async (url: string) => {
+    const previous = (await listSyncStatuses(deps.buckets.functions)).find((st) => st.url === url);
+    const result = await syncAppUrl(url);
+    await recordSync(deps.buckets.functions, { url, ...result, at: now() }, previous);
+    return { url, ...result };
+  };
+  const UrlBody = z.object({ url: z.string().url("must be an http(s) URL") }).strict();
+  for (const path of ["/v1/apps", "/v1/apps/sync"]) {
+    app.post(path, async (req, reply) => {
+      let body: unknown;
+      try {
+        body = JSON.parse(typeof req.body === "string" ? req.body : "");
+      } catch (e) {
+        return reply.status(400).send({ error: `invalid JSON: ${(e as Error).message}` });
+      }
+      const parsed = UrlBody.safeParse(body);
+      if (!parsed.success) {
+        return reply.status(400).send({
+          error: `${parsed.error.issues[0]?.path.join(".") || "(body)"}: ${parsed.error.issues[0]?.message}`,
+        });
+      }
+      // Adding records the URL first, so the periodic sync keeps trying even if this attempt fails.
+      if (path === "/v1/apps")
+        await recordSync(deps.buckets.functions, {
+          url: parsed.data.url,
+          ok: false,
+          error: "not synced yet",
+          at: now(),
+        });
+      return { data: await syncNow(parsed.data.url) };
+    });
+  }
   app.get("/v1/functions", async () => ({
     data: registry.functions().map((f) => ({
       id: f.fn.id,

@@ -1,2 +1,3 @@
+export { listSyncStatuses, recordSync, type SyncStatus, syncAppUrl } from "./app-sync.ts";
 export { buildGateway, defaultGatewayConfig, type GatewayConfig, type GatewayDeps } from "./gateway.ts";
 export { IngestError, parseEvents, storeEvents } from "./ingest.ts";

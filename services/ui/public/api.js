@@ -49,6 +49,8 @@ const enc = encodeURIComponent;
 
 export const api = {
   apps: () => request("GET", "/v1/apps"),
+  addApp: (url) => request("POST", "/v1/apps", { url }),
+  syncApp: (url) => request("POST", "/v1/apps/sync", { url }),
   functions: () => request("GET", "/v1/functions"),
   events: (params) => request("GET", `/v1/events${qs(params)}`),
   event: (id) => request("GET", `/v1/events/${enc(id)}`),

@@ -1,33 +1,82 @@
-/** Apps: URL, SDK, function count, last sync. */
+/** Apps: URL, SDK, function count, last sync and sync errors; add an app URL; resync. */
 import { api } from "../api.js";
-import { apiErrorHtml } from "../components.js";
+import { apiErrorHtml, badge, toast } from "../components.js";
 import { esc, timeHtml } from "../util.js";
+
+function syncHtml(a) {
+  if (!a.sync) return '<span class="muted">—</span>';
+  if (a.sync.ok) return `${badge("ok", { kind: "completed" })} ${timeHtml(a.sync.at)}`;
+  return `${badge("error", { kind: "failed" })} <span class="error-text" data-testid="sync-error">${esc(a.sync.error ?? "")}</span>`;
+}
 
 function appRowHtml(a) {
   const fns = a.functions ?? [];
-  return `<tr data-testid="app-row" data-app-id="${esc(a.appId)}">
-    <td><strong>${esc(a.appId)}</strong></td>
+  const name = a.appId ? `<strong>${esc(a.appId)}</strong>` : '<span class="muted">(not registered)</span>';
+  return `<tr data-testid="app-row" data-app-id="${esc(a.appId ?? "")}" data-url="${esc(a.url)}">
+    <td>${name}</td>
     <td class="mono"><a href="${esc(a.url)}" target="_blank" rel="noopener noreferrer">${esc(a.url)}</a></td>
     <td>${a.sdk ? esc(a.sdk) : '<span class="muted">—</span>'}${a.framework ? ` <span class="muted">(${esc(a.framework)})</span>` : ""}</td>
     <td title="${esc(fns.map((f) => f.name ?? f.id).join(", "))}"><a href="#/functions">${fns.length}</a></td>
-    <td>${timeHtml(a.syncedAt)}</td>
+    <td>${a.syncedAt ? timeHtml(a.syncedAt) : '<span class="muted">never</span>'}</td>
+    <td>${syncHtml(a)}</td>
+    <td><button type="button" class="btn" data-testid="resync-app" data-url="${esc(a.url)}">Resync</button></td>
   </tr>`;
 }
 
 export function render(root, _params, signal) {
-  root.innerHTML = `<div class="page-head"><h1>Apps</h1></div><div id="apps-body"><p class="muted">Loading…</p></div>`;
+  root.innerHTML = `<div class="page-head"><h1>Apps</h1></div>
+    <form class="card inline-form" id="add-app-form">
+      <label for="add-app-url">Add an app URL</label>
+      <input id="add-app-url" data-testid="add-app-url" type="url" placeholder="http://localhost:3000/api/inngest" required>
+      <button type="submit" class="btn primary" data-testid="add-app-submit">Add and sync</button>
+      <div id="add-app-error"></div>
+    </form>
+    <div id="apps-body"><p class="muted">Loading…</p></div>`;
   const body = root.querySelector("#apps-body");
-  api
-    .apps()
-    .then((res) => {
-      if (signal.aborted) return;
-      body.innerHTML = res.data.length
-        ? `<div class="table-wrap"><table class="table">
-            <thead><tr><th>App</th><th>URL</th><th>SDK</th><th>Functions</th><th>Last sync</th></tr></thead>
+  const load = () =>
+    api
+      .apps()
+      .then((res) => {
+        if (signal.aborted) return;
+        body.innerHTML = res.data.length
+          ? `<div class="table-wrap"><table class="table">
+            <thead><tr><th>App</th><th>URL</th><th>SDK</th><th>Functions</th><th>Last registration</th><th>Sync</th><th></th></tr></thead>
             <tbody>${res.data.map(appRowHtml).join("")}</tbody></table></div>`
-        : '<p class="empty muted">No apps synced yet. Start the dev server with <code>-u &lt;url&gt;</code>.</p>';
-    })
-    .catch((e) => {
-      if (!signal.aborted) body.innerHTML = apiErrorHtml(e);
-    });
+          : '<p class="empty muted">No apps yet. Add an app URL above, or start the dev server with <code>-u &lt;url&gt;</code>.</p>';
+      })
+      .catch((e) => {
+        if (!signal.aborted) body.innerHTML = apiErrorHtml(e);
+      });
+  const report = (res) => {
+    const r = res.data;
+    toast(r.ok ? `Synced ${esc(r.url)}` : `Sync of ${esc(r.url)} failed: ${esc(r.error ?? "")}`);
+    void load();
+  };
+  root.querySelector("#add-app-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const input = root.querySelector("#add-app-url");
+    const slot = root.querySelector("#add-app-error");
+    slot.innerHTML = "";
+    api
+      .addApp(input.value.trim())
+      .then(report)
+      .catch((e) => {
+        slot.innerHTML = apiErrorHtml(e);
+      });
+  });
+  body.addEventListener("click", (ev) => {
+    const btn = ev.target.closest?.('[data-testid="resync-app"]');
+    if (!btn) return;
+    btn.disabled = true;
+    api
+      .syncApp(btn.dataset.url)
+      .then(report)
+      .catch((e) => {
+        body.insertAdjacentHTML("afterbegin", apiErrorHtml(e));
+      })
+      .finally(() => {
+        btn.disabled = false;
+      });
+  });
+  void load();
 }
