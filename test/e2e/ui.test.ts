@@ -72,7 +72,7 @@ describe("dev UI in Chromium", () => {
       .getByTestId("send-event-json")
       .fill(JSON.stringify({ name: "ui/greet", data: { name: "Ada" } }));
     await page.getByTestId("send-event-submit").click();
-    await page.goto(`${stack.url}/#/runs`);
+    // No navigation or reload: the run appears through the live stream.
     const row = page.getByTestId("run-row").first();
     await row.waitFor({ timeout: 15_000 });
     await shot("runs-live");
