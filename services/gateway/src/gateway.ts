@@ -22,6 +22,7 @@ import { listSyncStatuses, recordSync, syncAppUrl } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { registerListRoutes } from "./list-api.ts";
+import { startNatsIngest } from "./nats-ingest.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
 import { runView } from "./runs-api.ts";
 import { registerUiRoutes } from "./ui-routes.ts";
@@ -62,7 +63,9 @@ export async function buildGateway(
   const runLog = new RunLog(deps.nats.jsm, publisher);
   const registry = new Registry(deps.buckets.functions);
   await registry.watch();
+  const ingest = startNatsIngest({ nats: deps.nats, publisher, log: deps.log, now, random });
   app.addHook("onClose", async () => {
+    ingest.stop();
     registry.stop();
     publisher.close();
   });

@@ -11,6 +11,7 @@ export const Streams = {
   inbox: "INBOX",
   timers: "TIMERS",
   runIndex: "RUN_INDEX",
+  deadLetters: "DEAD_LETTERS",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -46,6 +47,7 @@ export const SubjectPrefix = {
   inbox: "inbox",
   timers: "timer",
   runIndex: "ridx",
+  deadLetters: "dlq",
 } as const;
 
 const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -106,6 +108,16 @@ export const Subjects = {
   /** RUN_INDEX: the latest state of each run (one message per subject), for listing runs without RUNS. */
   runIndex: (runId: string): string => `${SubjectPrefix.runIndex}.${checkToken("runId", runId)}`,
   allRunIndex: `${SubjectPrefix.runIndex}.>`,
+  /**
+   * NATS ingestion: publish (or request) one event or an array to `jetstep.events` or any
+   * `jetstep.events.<…>` subject (the suffix is free for authorization scoping; the event name is in
+   * the payload). A request is answered like `POST /e/:key`; a rejected plain publish goes to
+   * DEAD_LETTERS with the reason.
+   */
+  ingest: "jetstep.events",
+  ingestAll: "jetstep.events.>",
+  deadLetter: (source: string): string => `${SubjectPrefix.deadLetters}.${checkToken("source", source)}`,
+  allDeadLetters: `${SubjectPrefix.deadLetters}.>`,
 } as const;
 
 export const Keys = {

@@ -55,6 +55,13 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
     },
     {
       ...common,
+      name: Streams.deadLetters,
+      subjects: [Subjects.allDeadLetters],
+      retention: RetentionPolicy.Limits,
+      max_age: 30 * DAY_MS * NS_PER_MS,
+    },
+    {
+      ...common,
       name: Streams.timers,
       subjects: [Subjects.allTimers],
       retention: RetentionPolicy.Limits,
