@@ -1,5 +1,7 @@
 /** `jetstep` command line: wiring only (reads argv and env, starts the runtime). */
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { natsAuthOptions } from "@jetstep/jetstream";
 import { createLogger } from "@jetstep/telemetry";
 import { parseCli, UsageError } from "./args.ts";
 import {
@@ -9,8 +11,49 @@ import {
   startEmbeddedNats,
 } from "./embedded-nats.ts";
 import { startRuntime } from "./runtime.ts";
+import { parseStart, type StartArgs, StartUsageError } from "./start-args.ts";
+
+/** `jetstep start`: production services on an external NATS. */
+async function start(): Promise<void> {
+  let args: StartArgs;
+  try {
+    args = parseStart(process.argv.slice(3), process.env, Boolean(process.stdout.isTTY));
+  } catch (e) {
+    if (e instanceof StartUsageError || (e as { code?: string }).code?.startsWith("ERR_PARSE_ARGS")) {
+      process.stderr.write(`${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    throw e;
+  }
+  const log = createLogger({ level: args.logLevel, pretty: args.pretty });
+  const runtime = await startRuntime({
+    natsUrl: args.natsUrls,
+    natsOptions: natsAuthOptions(args.auth, (path) => readFileSync(path)),
+    services: args.services,
+    replicas: args.replicas,
+    host: args.host,
+    port: args.port,
+    appUrls: args.appUrls,
+    syncIntervalMs: 30_000,
+    eventKeys: args.eventKeys,
+    signingKey: args.signingKey,
+    log,
+  });
+  log.info(
+    { services: args.services, replicas: args.replicas, gateway: runtime.gatewayUrl || undefined },
+    `Jetstep started: ${args.services.join(", ")}`,
+  );
+  const shutdown = async (signal: string) => {
+    log.info({ signal }, "shutting down");
+    await runtime.stop().catch((e) => log.error({ err: e }, "error while stopping"));
+    process.exit(0);
+  };
+  process.once("SIGINT", () => void shutdown("SIGINT"));
+  process.once("SIGTERM", () => void shutdown("SIGTERM"));
+}
 
 async function main(): Promise<void> {
+  if (process.argv[2] === "start") return start();
   let args: ReturnType<typeof parseCli>;
   try {
     args = parseCli(process.argv.slice(2), process.env, Boolean(process.stdout.isTTY));

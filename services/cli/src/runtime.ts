@@ -13,13 +13,32 @@ import {
   type SyncStatus,
   syncAppUrl,
 } from "@jetstep/gateway";
-import { connectNats, ensureStreams, type KV, type Nats, openBuckets } from "@jetstep/jetstream";
+import {
+  type ConnectionOptions,
+  connectNats,
+  ensureStreams,
+  type KV,
+  type Nats,
+  openBuckets,
+} from "@jetstep/jetstream";
+
 import { buildMatcher, type Matcher } from "@jetstep/matcher";
 import type { Logger } from "@jetstep/telemetry";
 import { UI_DIR } from "@jetstep/ui";
 
+export const SERVICES = ["gateway", "matcher", "executor", "cron"] as const;
+export type Service = (typeof SERVICES)[number];
+
 export interface RuntimeOptions {
-  natsUrl: string;
+  /** Which services run in this process (default: all). */
+  services?: readonly Service[];
+  /** Stream and bucket replicas (1 in dev, 3 on a cluster). */
+  replicas?: number;
+  /** Extra NATS connection options (credentials, TLS). */
+  natsOptions?: Omit<ConnectionOptions, "servers">;
+  /** Production: calls to apps are signed and registrations must carry the key. */
+  signingKey?: string;
+  natsUrl: string | string[];
   host: string;
   port: number;
   appUrls: string[];
@@ -39,51 +58,76 @@ export interface Runtime {
 }
 
 export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
-  const nats = await connectNats({ servers: opts.natsUrl, name: "jetstep" });
-  await ensureStreams(nats.jsm, { replicas: 1 });
-  const buckets = await openBuckets(nats, { replicas: 1 });
-  const executorId = `jetstep-${randomUUID().slice(0, 8)}`;
-  const gateway = await buildGateway({
-    nats,
-    buckets,
-    log: opts.log,
-    config: { ...defaultGatewayConfig(), eventKeys: opts.eventKeys ?? [], uiDir: UI_DIR },
-  });
-  const matcher: Matcher = buildMatcher({ nats, buckets, log: opts.log, partitions: opts.partitions ?? 16 });
+  const services = new Set<Service>(opts.services ?? SERVICES);
+  const replicas = opts.replicas ?? 1;
+  const nats = await connectNats({ ...opts.natsOptions, servers: opts.natsUrl, name: "jetstep" });
+  await ensureStreams(nats.jsm, { replicas });
+  const buckets = await openBuckets(nats, { replicas });
+  const processId = `jetstep-${randomUUID().slice(0, 8)}`;
+  const stops: (() => Promise<void>)[] = [];
+  let gatewayUrl = "";
+
+  if (services.has("matcher")) {
+    const matcher: Matcher = buildMatcher({
+      nats,
+      buckets,
+      log: opts.log,
+      partitions: opts.partitions ?? 16,
+    });
+    await matcher.start();
+    stops.push(() => matcher.stop());
+  }
   const executor = buildExecutor({
     nats,
     buckets,
     log: opts.log,
     config: {
-      ...defaultExecutorConfig(executorId),
+      ...defaultExecutorConfig(processId),
       ...(opts.partitions ? { partitions: opts.partitions } : {}),
       ...(opts.leaseTtlMs ? { leaseTtlMs: opts.leaseTtlMs } : {}),
       ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
+      ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     },
   });
-  const cron = buildCron({
-    nats,
-    buckets,
-    log: opts.log,
-    owner: executorId,
-    leaseTtlMs: opts.leaseTtlMs ?? 10_000,
-  });
-  await matcher.start();
-  await executor.start();
-  await cron.start();
-  const address = await gateway.listen({ host: opts.host, port: opts.port });
-  const gatewayUrl = address.replace("[::1]", "localhost");
-  const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log, buckets.functions);
+  if (services.has("executor")) {
+    await executor.start();
+    stops.push(() => executor.stop(true));
+  }
+  if (services.has("cron")) {
+    const cron = buildCron({
+      nats,
+      buckets,
+      log: opts.log,
+      owner: processId,
+      leaseTtlMs: opts.leaseTtlMs ?? 10_000,
+    });
+    await cron.start();
+    stops.push(() => cron.stop());
+  }
+  if (services.has("gateway")) {
+    const gateway = await buildGateway({
+      nats,
+      buckets,
+      log: opts.log,
+      config: {
+        ...defaultGatewayConfig(),
+        eventKeys: opts.eventKeys ?? [],
+        uiDir: UI_DIR,
+        ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+      },
+    });
+    const address = await gateway.listen({ host: opts.host, port: opts.port });
+    gatewayUrl = address.replace("[::1]", "localhost");
+    stops.unshift(() => gateway.close());
+    const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log, buckets.functions);
+    stops.unshift(async () => sync.stop());
+  }
   return {
     gatewayUrl,
     nats,
     executor,
     async stop() {
-      sync.stop();
-      await gateway.close();
-      await cron.stop();
-      await matcher.stop();
-      await executor.stop(true);
+      for (const stop of stops) await stop();
       await nats.close();
     },
   };

@@ -13,11 +13,14 @@ import {
   type RunContext,
   stackOf,
 } from "@jetstep/core";
+import { signedBody } from "./signing.ts";
 
 export interface AppClientOptions {
   timeoutMs: number;
   now: () => number;
   serverKind: "dev" | "cloud";
+  /** Signs every call (`X-Inngest-Signature`) when set. */
+  signingKey?: string;
 }
 
 export function callUrl(base: string, call: DueCall): string {
@@ -105,10 +108,15 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
   try {
     if (!url.startsWith("http://") && !url.startsWith("https://"))
       throw new Error(`unsupported URL scheme in ${url}`);
+    const body = signedBody(callBody(ctx, call), opts.signingKey, opts.now());
     const res = await post(
       new URL(url),
-      JSON.stringify(callBody(ctx, call)),
-      { "content-type": "application/json", "x-inngest-server-kind": opts.serverKind },
+      body.text,
+      {
+        "content-type": "application/json",
+        "x-inngest-server-kind": opts.serverKind,
+        ...(body.signature ? { "x-inngest-signature": body.signature } : {}),
+      },
       opts.timeoutMs,
     );
     const header = (h: string) => {

@@ -70,6 +70,8 @@ export interface ExecutorConfig {
   retryIntervalMs?: number;
   snapshotEvery: number;
   maxHotRuns: number;
+  /** Signs calls to apps (production); unsigned dev-mode calls otherwise. */
+  signingKey?: string;
   /** Hot runs above which parked runs are evicted from memory. */
   maxHotParked: number;
 }
@@ -434,7 +436,8 @@ class ExecutorImpl implements Executor {
           return callApp(ctx, call, {
             timeoutMs: this.deps.config.callTimeoutMs,
             now: this.now,
-            serverKind: "dev",
+            serverKind: this.deps.config.signingKey ? "cloud" : "dev",
+            ...(this.deps.config.signingKey ? { signingKey: this.deps.config.signingKey } : {}),
           });
         });
       } finally {

@@ -3,6 +3,7 @@
  * talks to JetStream only, so any number can run behind a load balancer.
  */
 
+import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   type AppRecord,
@@ -35,6 +36,16 @@ export interface GatewayConfig {
   bodyLimit: number;
   /** Directory of the dev UI's static files; no UI when absent. */
   uiDir?: string;
+  /** Production: apps must prove they hold this key to register. */
+  signingKey?: string;
+}
+
+/** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`, the bearer token SDKs send to the server. */
+export function hashSigningKey(key: string): string {
+  const m = /^(signkey-[^-]+-)(.*)$/.exec(key);
+  const prefix = m?.[1] ?? "";
+  const rest = m?.[2] ?? key;
+  return prefix + createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex");
 }
 
 export interface GatewayDeps {
@@ -97,6 +108,18 @@ export async function buildGateway(
   });
 
   app.post("/fn/register", async (req, reply) => {
+    // With a signing key, only apps that hold it may register (Bearer <hashed key>, as SDKs send).
+    if (
+      deps.config.signingKey &&
+      req.headers.authorization !== `Bearer ${hashSigningKey(deps.config.signingKey)}`
+    ) {
+      return reply
+        .status(401)
+        .send({
+          status: 401,
+          error: "missing or wrong signing key (Authorization: Bearer <hashed signing key>)",
+        });
+    }
     let body: unknown;
     try {
       body = JSON.parse(typeof req.body === "string" ? req.body : "");

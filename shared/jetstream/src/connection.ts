@@ -1,5 +1,10 @@
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
-import { type ConnectionOptions, connect, type NatsConnection } from "@nats-io/transport-node";
+import {
+  type ConnectionOptions,
+  connect,
+  credsAuthenticator,
+  type NatsConnection,
+} from "@nats-io/transport-node";
 
 export interface Nats {
   nc: NatsConnection;
@@ -44,4 +49,36 @@ export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
       await nc.drain().catch(() => nc.close());
     },
   };
+}
+
+export type { ConnectionOptions };
+
+export interface NatsAuthSettings {
+  credsFile?: string;
+  user?: string;
+  pass?: string;
+  token?: string;
+  tlsCaFile?: string;
+  tlsCertFile?: string;
+  tlsKeyFile?: string;
+}
+
+/** Connection options for credentials and TLS, passed through to nats.js. */
+export function natsAuthOptions(
+  s: NatsAuthSettings,
+  readFile: (path: string) => Uint8Array,
+): Omit<ConnectionOptions, "servers"> {
+  const out: Omit<ConnectionOptions, "servers"> = {};
+  if (s.credsFile) out.authenticator = credsAuthenticator(readFile(s.credsFile));
+  if (s.user) out.user = s.user;
+  if (s.pass) out.pass = s.pass;
+  if (s.token) out.token = s.token;
+  if (s.tlsCaFile || s.tlsCertFile || s.tlsKeyFile) {
+    out.tls = {
+      ...(s.tlsCaFile ? { caFile: s.tlsCaFile } : {}),
+      ...(s.tlsCertFile ? { certFile: s.tlsCertFile } : {}),
+      ...(s.tlsKeyFile ? { keyFile: s.tlsKeyFile } : {}),
+    };
+  }
+  return out;
 }

@@ -1,6 +1,13 @@
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
-export { connectNats, type Nats, UnsupportedServerError } from "./connection.ts";
+export {
+  type ConnectionOptions,
+  connectNats,
+  type Nats,
+  type NatsAuthSettings,
+  natsAuthOptions,
+  UnsupportedServerError,
+} from "./connection.ts";
 export { inboxConsumer, matcherConsumer } from "./consumers.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";

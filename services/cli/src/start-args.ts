@@ -1,0 +1,128 @@
+/**
+ * `jetstep start`: production mode. Connects to an external NATS (several URLs, credentials/TLS
+ * passed through), creates streams with `--replicas`, runs all or chosen services, and refuses to
+ * start without event keys and a signing key.
+ */
+import { parseArgs } from "node:util";
+import type { NatsAuthSettings } from "@jetstep/jetstream";
+import { SERVICES, type Service } from "./runtime.ts";
+
+export interface StartArgs {
+  command: "start";
+  natsUrls: string[];
+  auth: NatsAuthSettings;
+  services: Service[];
+  replicas: number;
+  eventKeys: string[];
+  signingKey: string;
+  host: string;
+  port: number;
+  appUrls: string[];
+  logLevel: string;
+  pretty: boolean;
+}
+
+export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --event-key <key> --signing-key <key> [options]
+
+  --nats-url <urls>          NATS servers, comma-separated (env JETSTEP_NATS_URL / NATS_URL)
+  --nats-creds <file>        credentials file; --nats-user/--nats-pass or --nats-token otherwise
+  --nats-tls-ca <file>       TLS CA; --nats-tls-cert <file> --nats-tls-key <file> for mutual TLS
+  --services <list>          gateway,matcher,executor,cron (default: all)
+  --replicas <n>             stream replicas when creating streams (default 3)
+  --event-key <key>          accepted event keys, repeatable (env JETSTEP_EVENT_KEYS, comma-separated)
+  --signing-key <key>        signkey-<env>-<hex> (env JETSTEP_SIGNING_KEY / INNGEST_SIGNING_KEY)
+  --host <host> --port <n>   gateway bind address (default 0.0.0.0:8288)
+  -u, --url <url>            app URLs to keep synced (repeatable)
+  --log-level <level>        trace|debug|info|warn|error (default info)`;
+
+export class StartUsageError extends Error {
+  override name = "StartUsageError";
+}
+
+export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolean): StartArgs {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      "nats-url": { type: "string" },
+      "nats-creds": { type: "string" },
+      "nats-user": { type: "string" },
+      "nats-pass": { type: "string" },
+      "nats-token": { type: "string" },
+      "nats-tls-ca": { type: "string" },
+      "nats-tls-cert": { type: "string" },
+      "nats-tls-key": { type: "string" },
+      services: { type: "string" },
+      replicas: { type: "string" },
+      "event-key": { type: "string", multiple: true },
+      "signing-key": { type: "string" },
+      host: { type: "string" },
+      port: { type: "string" },
+      url: { type: "string", short: "u", multiple: true },
+      "log-level": { type: "string" },
+      json: { type: "boolean" },
+    },
+  });
+  const natsUrl = values["nats-url"] ?? env.JETSTEP_NATS_URL ?? env.NATS_URL;
+  if (!natsUrl)
+    throw new StartUsageError(
+      `jetstep start needs --nats-url (or NATS_URL): production runs on an external NATS cluster\n${START_USAGE}`,
+    );
+  const eventKeys =
+    values["event-key"] ??
+    (env.JETSTEP_EVENT_KEYS ?? env.INNGEST_EVENT_KEY ?? "")
+      .split(",")
+      .map((k) => k.trim())
+      .filter(Boolean);
+  if (eventKeys.length === 0) {
+    throw new StartUsageError(
+      "jetstep start needs at least one event key (--event-key or JETSTEP_EVENT_KEYS): without one anyone could send events",
+    );
+  }
+  const signingKey = values["signing-key"] ?? env.JETSTEP_SIGNING_KEY ?? env.INNGEST_SIGNING_KEY;
+  if (!signingKey) {
+    throw new StartUsageError(
+      "jetstep start needs a signing key (--signing-key or JETSTEP_SIGNING_KEY): calls to apps are signed with it",
+    );
+  }
+  if (!/^signkey-[A-Za-z0-9]+-[0-9a-fA-F]+$/.test(signingKey)) {
+    throw new StartUsageError("--signing-key: expected signkey-<env>-<hex>, e.g. signkey-prod-0123abcd…");
+  }
+  const services = (values.services ?? SERVICES.join(",")).split(",").map((s) => s.trim());
+  for (const s of services) {
+    if (!(SERVICES as readonly string[]).includes(s))
+      throw new StartUsageError(`--services: unknown service "${s}" (known: ${SERVICES.join(", ")})`);
+  }
+  const replicas = Number(values.replicas ?? 3);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+    throw new StartUsageError(`--replicas: ${values.replicas} is not 1–5`);
+  const port = Number(values.port ?? env.JETSTEP_PORT ?? 8288);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new StartUsageError(`--port: ${values.port} is not a port number`);
+  const auth: NatsAuthSettings = {
+    ...(values["nats-creds"] ? { credsFile: values["nats-creds"] } : {}),
+    ...(values["nats-user"] ? { user: values["nats-user"] } : {}),
+    ...(values["nats-pass"] ? { pass: values["nats-pass"] } : {}),
+    ...(values["nats-token"] ? { token: values["nats-token"] } : {}),
+    ...(values["nats-tls-ca"] ? { tlsCaFile: values["nats-tls-ca"] } : {}),
+    ...(values["nats-tls-cert"] ? { tlsCertFile: values["nats-tls-cert"] } : {}),
+    ...(values["nats-tls-key"] ? { tlsKeyFile: values["nats-tls-key"] } : {}),
+  };
+  return {
+    command: "start",
+    natsUrls: natsUrl
+      .split(",")
+      .map((u) => u.trim())
+      .filter(Boolean),
+    auth,
+    services: services as Service[],
+    replicas,
+    eventKeys,
+    signingKey,
+    host: values.host ?? env.JETSTEP_HOST ?? "0.0.0.0",
+    port,
+    appUrls: values.url ?? [],
+    logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
+    pretty: isTty && !values.json,
+  };
+}

@@ -1,0 +1,125 @@
+/**
+ * `jetstep start` (production mode): refuses to start without NATS, event keys or a signing key;
+ * with them, calls to apps are signed (our SDK verifies), registration needs the key, events need
+ * an event key.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { Jetstep, serve } from "jetstep";
+import {
+  freePort,
+  type NatsServerHandle,
+  spawnTs,
+  startNatsServer,
+  type TsProcess,
+} from "../support/index.ts";
+import { waitForApp, waitForEventRuns } from "./harness.ts";
+
+const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
+const SIGNING_KEY = "signkey-test-8ee2262a15e8d3c42d6a840db7af3de2aab08ef632b32a37a687f24b34dba3ff";
+
+describe("jetstep start", () => {
+  let nats: NatsServerHandle;
+  let proc: TsProcess;
+  let server: Server;
+  let url = "";
+
+  before(async () => {
+    nats = await startNatsServer();
+  });
+  after(async () => {
+    server?.close();
+    await proc?.kill("SIGKILL");
+    await nats?.stop();
+  });
+
+  it("refuses to start without NATS, an event key or a signing key, saying which", async () => {
+    const env = {
+      NATS_URL: undefined,
+      JETSTEP_NATS_URL: undefined,
+      JETSTEP_EVENT_KEYS: undefined,
+      INNGEST_EVENT_KEY: undefined,
+      JETSTEP_SIGNING_KEY: undefined,
+      INNGEST_SIGNING_KEY: undefined,
+    };
+    const cases: [string[], RegExp][] = [
+      [[], /needs --nats-url/],
+      [["--nats-url", nats.url], /needs at least one event key/],
+      [["--nats-url", nats.url, "--event-key", "k"], /needs a signing key/],
+      [
+        ["--nats-url", nats.url, "--event-key", "k", "--signing-key", "oops"],
+        /--signing-key: expected signkey-<env>-<hex>/,
+      ],
+      [
+        [
+          "--nats-url",
+          nats.url,
+          "--event-key",
+          "k",
+          "--signing-key",
+          SIGNING_KEY,
+          "--services",
+          "gateway,ui",
+        ],
+        /unknown service "ui"/,
+      ],
+    ];
+    for (const [args, re] of cases) {
+      const p = spawnTs(CLI, ["start", ...args], { env });
+      const exit = await p.exited;
+      assert.equal(exit.code, 2, p.output());
+      assert.match(p.output(), re);
+    }
+  });
+
+  it("signs calls to apps, and requires the event key and the signing key", async () => {
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    proc = spawnTs(CLI, [
+      "start",
+      "--nats-url",
+      nats.url,
+      "--event-key",
+      "key-1",
+      "--signing-key",
+      SIGNING_KEY,
+      "--replicas",
+      "1",
+      "--host",
+      "127.0.0.1",
+      "--port",
+      String(port),
+      "--json",
+    ]);
+    await proc.waitForLine(/Jetstep started/, 30_000);
+
+    const client = new Jetstep({ id: "prod-app", baseUrl: url, signingKey: SIGNING_KEY, eventKey: "key-1" });
+    const fn = client.createFunction({ id: "signed" }, { event: "prod/go" }, async ({ step }) =>
+      step.run("s", () => "verified"),
+    );
+    server = createServer(serve({ client, functions: [fn] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+
+    const unsigned = await fetch(`${url}/fn/register`, {
+      method: "POST",
+      body: JSON.stringify({ url: appUrl, appName: "intruder", functions: [] }),
+    });
+    assert.equal(unsigned.status, 401);
+    assert.equal((await fetch(appUrl, { method: "PUT" })).status, 200); // our SDK registers with the key
+    await waitForApp(url, "prod-app");
+
+    const wrongKey = await fetch(`${url}/e/nope`, {
+      method: "POST",
+      body: JSON.stringify({ name: "prod/go" }),
+    });
+    assert.equal(wrongKey.status, 401);
+    const { ids } = await client.send({ name: "prod/go", data: {} });
+    const [run] = await waitForEventRuns(url, ids[0] as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run));
+    assert.equal(run?.output, "verified");
+  });
+});
