@@ -113,12 +113,10 @@ export async function buildGateway(
       deps.config.signingKey &&
       req.headers.authorization !== `Bearer ${hashSigningKey(deps.config.signingKey)}`
     ) {
-      return reply
-        .status(401)
-        .send({
-          status: 401,
-          error: "missing or wrong signing key (Authorization: Bearer <hashed signing key>)",
-        });
+      return reply.status(401).send({
+        status: 401,
+        error: "missing or wrong signing key (Authorization: Bearer <hashed signing key>)",
+      });
     }
     let body: unknown;
     try {
