@@ -1,0 +1,104 @@
+/**
+ * No Docker engine runs here, so the compose file and the Dockerfile are checked for consistency:
+ * files they reference exist, Jetstep commands parse (required keys present), ports, URLs and
+ * service names agree, and the NATS configs enable JetStream with `sync_interval: always`.
+ */
+import assert from "node:assert/strict";
+import { existsSync, readFileSync } from "node:fs";
+import { describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { parse } from "yaml";
+import { SERVICES } from "../../services/cli/src/runtime.ts";
+import { parseStart } from "../../services/cli/src/start-args.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const file = (p: string) => `${ROOT}${p.replace(/^\.\//, "")}`;
+
+interface ComposeService {
+  build?: string;
+  image?: string;
+  command?: string[];
+  entrypoint?: string[];
+  environment?: Record<string, string>;
+  ports?: string[];
+  volumes?: string[];
+  depends_on?: string[];
+}
+
+const compose = parse(readFileSync(file("docker-compose.yml"), "utf8"), { merge: true }) as {
+  services: Record<string, ComposeService>;
+};
+const services = compose.services;
+// `${VAR:-default}` → default, as compose does when VAR is unset.
+const resolve = (v: string) => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, "$1");
+const envOf = (s: ComposeService) =>
+  Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, resolve(String(v))]));
+const jetstepServices = Object.entries(services).filter(([, s]) => s.command?.[0] === "start");
+
+describe("docker-compose.yml and Dockerfile", () => {
+  it("builds from a Dockerfile whose copied paths exist", () => {
+    assert.ok(jetstepServices.length >= 4);
+    for (const [, s] of jetstepServices) assert.equal(s.build, ".");
+    const docker = readFileSync(file("Dockerfile"), "utf8");
+    for (const line of docker.split("\n").filter((l) => l.startsWith("COPY "))) {
+      const sources = line.split(/\s+/).slice(1, -1);
+      for (const src of sources)
+        if (src !== ".") assert.ok(existsSync(file(src)), `Dockerfile copies missing ${src}`);
+    }
+    assert.match(docker, /ENTRYPOINT \["node", "services\/cli\/bin\/jetstep\.mjs"\]/);
+    assert.ok(existsSync(file("services/cli/bin/jetstep.mjs")));
+  });
+
+  it("runs every Jetstep service exactly once with a command `jetstep start` accepts", () => {
+    const seen = new Set<string>();
+    for (const [name, s] of jetstepServices) {
+      const args = parseStart((s.command as string[]).slice(1), envOf(s), false);
+      for (const svc of args.services) seen.add(svc);
+      assert.equal(args.natsUrls[0], "nats://nats:4222", `${name} connects to the nats service`);
+      assert.ok(
+        envOf(s).OTEL_EXPORTER_OTLP_ENDPOINT?.startsWith("http://jaeger:4318"),
+        `${name} exports traces to jaeger`,
+      );
+    }
+    assert.deepEqual([...seen].sort(), [...SERVICES].sort());
+  });
+
+  it("publishes the gateway on its --port, and the example app syncs with it", () => {
+    const gateway = services.gateway as ComposeService;
+    const args = parseStart((gateway.command as string[]).slice(1), envOf(gateway), false);
+    assert.ok(gateway.ports?.includes(`${args.port}:${args.port}`));
+    const hello = services.hello as ComposeService;
+    assert.ok(existsSync(file((hello.entrypoint as string[]).at(-1) as string)));
+    assert.equal(envOf(hello).JETSTEP_BASE_URL, `http://gateway:${args.port}`);
+    assert.deepEqual(args.appUrls, [`http://hello:${envOf(hello).PORT}/api/inngest`]);
+    assert.equal(
+      envOf(hello).JETSTEP_SIGNING_KEY,
+      envOf(gateway).JETSTEP_SIGNING_KEY,
+      "app and server share the signing key",
+    );
+  });
+
+  it("runs NATS with JetStream and sync_interval: always, and Jaeger with OTLP and its UI", () => {
+    const nats = services.nats as ComposeService;
+    const conf = (nats.volumes ?? []).find((v) => v.includes(".conf"))?.split(":")[0] as string;
+    const text = readFileSync(file(conf), "utf8");
+    assert.match(text, /jetstream \{/);
+    assert.match(text, /sync_interval: always/);
+    assert.match(text, /^port: 4222$/m);
+    assert.ok(nats.ports?.includes("4222:4222"));
+    const jaeger = services.jaeger as ComposeService;
+    assert.ok(jaeger.ports?.includes("16686:16686") && jaeger.ports.includes("4318:4318"));
+  });
+
+  it("has a consistent 3-node cluster config in infra/", () => {
+    const nodes = [1, 2, 3].map((i) => readFileSync(file(`infra/nats/cluster/n${i}.conf`), "utf8"));
+    const names = nodes.map((t) => /server_name: (\S+)/.exec(t)?.[1]);
+    assert.deepEqual(names, ["n1", "n2", "n3"]);
+    const clusterPorts = nodes.map((t) => /cluster \{[^}]*port: (\d+)/s.exec(t)?.[1]);
+    for (const t of nodes) {
+      for (const [i, p] of clusterPorts.entries())
+        assert.ok(t.includes(`nats-route://n${i + 1}:${p}`), "routes name every node");
+      assert.match(t, /sync_interval: always/);
+    }
+  });
+});
