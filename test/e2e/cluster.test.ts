@@ -1,0 +1,101 @@
+/**
+ * A 3-node nats-server cluster on loopback with R3 streams: runs complete, and after SIGKILL of the
+ * node leading the RUNS stream mid-load, every acknowledged event still produces its completed run.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { type Runtime, startRuntime } from "@jetstep/cli";
+import { Streams } from "@jetstep/core";
+import { silentLogger } from "@jetstep/telemetry";
+import { Jetstep, serve } from "jetstep";
+import { freePort, type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
+import { eventRuns, waitForApp } from "./harness.ts";
+
+describe("3-node NATS cluster with R3 streams", () => {
+  const nodes: NatsServerHandle[] = [];
+  let runtime: Runtime;
+  let server: Server;
+  let url = "";
+
+  before(async () => {
+    const routes = [await freePort(), await freePort(), await freePort()];
+    const conf = (i: number) => `server_name: n${i + 1}
+cluster {
+  name: jetstep-test
+  listen: 127.0.0.1:${routes[i]}
+  routes: [${routes.map((p) => `nats-route://127.0.0.1:${p}`).join(", ")}]
+}
+`;
+    nodes.push(...(await Promise.all([0, 1, 2].map((i) => startNatsServer({ configText: conf(i) })))));
+    // Wait for the JetStream meta leader before creating R3 streams.
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 60 && !runtime; attempt++) {
+      try {
+        runtime = await startRuntime({
+          natsUrl: nodes.map((n) => n.url),
+          replicas: 3,
+          host: "127.0.0.1",
+          port: 0,
+          appUrls: [],
+          syncIntervalMs: 1000,
+          retryIntervalMs: 200,
+          leaseTtlMs: 3000,
+          log: silentLogger(),
+        });
+      } catch (e) {
+        lastError = e;
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    }
+    assert.ok(runtime, `runtime did not start on the cluster: ${lastError}`);
+    url = runtime.gatewayUrl;
+    const client = new Jetstep({ id: "clustered", baseUrl: url });
+    const fn = client.createFunction(
+      { id: "two-steps" },
+      { event: "cluster/go" },
+      async ({ event, step }) => {
+        const a = await step.run("a", () => Number(event.data.i));
+        return step.run("b", () => a * 2);
+      },
+    );
+    server = createServer(serve({ client, functions: [fn] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
+    await waitForApp(url, "clustered");
+  });
+  after(async () => {
+    server?.close();
+    await runtime?.stop().catch(() => undefined);
+    for (const n of nodes) await n.stop();
+  });
+
+  it("completes every acknowledged event's run across a SIGKILL of the RUNS leader", async () => {
+    const acked: string[] = [];
+    const send = async (i: number) => {
+      const res = await fetch(`${url}/e/key`, {
+        method: "POST",
+        body: JSON.stringify({ name: "cluster/go", data: { i } }),
+      }).catch(() => null);
+      if (res?.status === 200) acked.push(...((await res.json()) as { ids: string[] }).ids);
+    };
+    for (let i = 0; i < 50; i++) await send(i);
+    const info = await runtime.nats.jsm.streams.info(Streams.runs);
+    assert.equal(info.config.num_replicas, 3);
+    // Node i runs as server "n<i+1>": kill the one leading RUNS.
+    const leader = info.cluster?.leader ?? "";
+    const victim = nodes[Number(leader.slice(1)) - 1];
+    assert.ok(victim, `unknown RUNS leader ${leader}`);
+    await victim.kill("SIGKILL");
+    for (let i = 50; i < 100; i++) await send(i);
+    assert.ok(acked.length >= 50, `only ${acked.length} events were acknowledged`);
+    await waitFor(
+      async () => {
+        const runs = await Promise.all(acked.map((id) => eventRuns(url, id).catch(() => null)));
+        return runs.every((r) => r?.length === 1 && r[0]?.status === "Completed");
+      },
+      { timeoutMs: 180_000, intervalMs: 2000, message: "not every acknowledged event's run completed" },
+    );
+  });
+});
