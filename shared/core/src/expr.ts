@@ -14,24 +14,33 @@ export interface CompiledExpression {
   test(vars: Record<string, unknown>): { value: boolean; error?: string };
 }
 
-export function compileExpression(source: string): CompiledExpression {
-  let program: (vars: Record<string, unknown>) => unknown;
+/** Parses and plans `source`; evaluation returns the raw value or a CelError, or throws. */
+function planExpression(source: string): (vars: Record<string, unknown>) => unknown {
   try {
     const planned = plan(env, parse(source));
-    program = (vars) => planned(vars as Parameters<typeof planned>[0]);
+    return (vars) => planned(vars as Parameters<typeof planned>[0]);
   } catch (e) {
     throw new InvalidExpressionError(source, e instanceof Error ? e.message : String(e));
   }
+}
+
+/** Runs a planned program; evaluation failures (CelError or a throw) come back as `error`. */
+function evaluateSafely(program: (vars: Record<string, unknown>) => unknown, vars: Record<string, unknown>) {
+  try {
+    const out = program(vars);
+    return isCelError(out) ? { error: out.message } : { out };
+  } catch (e) {
+    return { error: e instanceof Error ? e.message : String(e) };
+  }
+}
+
+export function compileExpression(source: string): CompiledExpression {
+  const program = planExpression(source);
   return {
     source,
     test(vars) {
-      try {
-        const out = program(vars);
-        if (isCelError(out)) return { value: false, error: out.message };
-        return { value: out === true };
-      } catch (e) {
-        return { value: false, error: e instanceof Error ? e.message : String(e) };
-      }
+      const r = evaluateSafely(program, vars);
+      return "error" in r ? { value: false, error: r.error as string } : { value: r.out === true };
     },
   };
 }
@@ -44,23 +53,12 @@ export interface CompiledValueExpression {
 }
 
 export function compileValueExpression(source: string): CompiledValueExpression {
-  let program: (vars: Record<string, unknown>) => unknown;
-  try {
-    const planned = plan(env, parse(source));
-    program = (vars) => planned(vars as Parameters<typeof planned>[0]);
-  } catch (e) {
-    throw new InvalidExpressionError(source, e instanceof Error ? e.message : String(e));
-  }
+  const program = planExpression(source);
   return {
     source,
     evaluate(vars) {
-      try {
-        const out = program(vars);
-        if (isCelError(out)) return { error: out.message };
-        return { value: toPlain(out) };
-      } catch (e) {
-        return { error: e instanceof Error ? e.message : String(e) };
-      }
+      const r = evaluateSafely(program, vars);
+      return "error" in r ? { error: r.error as string } : { value: toPlain(r.out) };
     },
   };
 }
