@@ -12,8 +12,8 @@ import { type Runtime, startRuntime } from "@jetstep/cli";
 import { Streams } from "@jetstep/core";
 import { silentLogger } from "@jetstep/telemetry";
 import { Jetstep, serve } from "jetstep";
-import { freePort, type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
 import { eventRuns, waitForApp } from "../e2e/harness.ts";
+import { freePort, type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
 
 describe("3-node NATS cluster with R3 streams", () => {
   const nodes: NatsServerHandle[] = [];
