@@ -21,6 +21,8 @@ export interface AppClientOptions {
   serverKind: "dev" | "cloud";
   /** Signs every call (`X-Inngest-Signature`) when set. */
   signingKey?: string;
+  /** W3C trace context of the step attempt's span, sent as `traceparent`. */
+  traceparent?: string;
 }
 
 export function callUrl(base: string, call: DueCall): string {
@@ -116,6 +118,7 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
         "content-type": "application/json",
         "x-inngest-server-kind": opts.serverKind,
         ...(body.signature ? { "x-inngest-signature": body.signature } : {}),
+        ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
       },
       opts.timeoutMs,
     );
