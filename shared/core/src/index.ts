@@ -18,3 +18,4 @@ export * from "./schemas/event.ts";
 export * from "./schemas/function-config.ts";
 export * from "./schemas/log.ts";
 export * from "./schemas/ops.ts";
+export * from "./trace.ts";

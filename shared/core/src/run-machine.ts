@@ -109,6 +109,8 @@ export interface RunContext {
   throttleUntil?: number;
   /** Seconds (±600) this run's calls move ahead in a concurrency backlog. */
   priority?: number;
+  /** W3C trace context of what triggered the run (its span's parent), when one came with the event. */
+  traceparent?: string;
   /** Whether the app has answered at least once (for `timeouts.start`). */
   started?: boolean;
   /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
@@ -232,6 +234,7 @@ export const runMachine = setup({
             ...(event.concurrency?.length ? { concurrency: event.concurrency } : {}),
             ...(event.startAt !== undefined ? { throttleUntil: event.startAt } : {}),
             ...(event.priority ? { priority: event.priority } : {}),
+            ...(event.traceparent ? { traceparent: event.traceparent } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),

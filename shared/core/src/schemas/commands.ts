@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TraceparentSchema } from "../trace.ts";
 import { StoredEventSchema } from "./event.ts";
 
 /** Commands sent to a partition's INBOX subject; the partition owner applies them to runs. */
@@ -20,6 +21,8 @@ export const StartRunCommandSchema = z.object({
   seed: z.array(z.object({ stepId: z.string(), name: z.string(), data: z.unknown() })).optional(),
   /** Priority in seconds (±600): under a backlog the run goes ahead of work queued up to this much earlier. */
   priority: z.number().optional(),
+  /** W3C trace context the triggering event arrived with (header `traceparent`). */
+  traceparent: TraceparentSchema.optional(),
   /** The function's `timeouts`, as registered (durations). */
   timeouts: z
     .object({

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { TraceparentSchema } from "../trace.ts";
 import { SerializedErrorSchema } from "./error.ts";
 import { StoredEventSchema } from "./event.ts";
 
@@ -37,6 +38,8 @@ export const RunScheduledSchema = z.object({
   startAt: z.number().optional(),
   /** Priority in seconds (±600): under a backlog the run goes ahead of work queued up to this much earlier. */
   priority: z.number().optional(),
+  /** W3C trace context the triggering event arrived with: the run's span is its child. */
+  traceparent: TraceparentSchema.optional(),
   /** Run saga compensations on cancellation too (not only on failure). */
   compensateOnCancel: z.boolean().optional(),
   /** `cancelOn` of the function: an event matching one cancels the run (until its deadline). */
