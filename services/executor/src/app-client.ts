@@ -2,6 +2,8 @@
  * Calls an app per the Inngest protocol (PROTOCOL.md "Call"): POST the function URL with the
  * event, the memo and the context; classify the answer. Network failures and timeouts become
  * `transport` answers that say what happened, so the run's error tells the user what the app did.
+ * Functions of NATS workers (`nats://<appId>?fnId=…`) get the same call over NATS
+ * (`nats-app-client.ts`).
  */
 import http from "node:http";
 import https from "node:https";
@@ -13,6 +15,8 @@ import {
   type RunContext,
   stackOf,
 } from "@jetstep/core";
+import type { NatsConnection } from "@jetstep/jetstream";
+import { callWorker } from "./nats-app-client.ts";
 import { signedBody } from "./signing.ts";
 
 export interface AppClientOptions {
@@ -23,6 +27,10 @@ export interface AppClientOptions {
   signingKey?: string;
   /** W3C trace context of the step attempt's span, sent as `traceparent`. */
   traceparent?: string;
+  /** The executor's NATS connection, for `nats://` app URLs (NATS workers). */
+  nc?: NatsConnection;
+  /** NATS workers: silent heartbeats before a call counts as lost (default 3). */
+  heartbeatMisses?: number;
 }
 
 export function callUrl(base: string, call: DueCall): string {
@@ -108,20 +116,26 @@ class CallTimeoutError extends Error {
 export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOptions): Promise<AppAnswer> {
   const url = callUrl(ctx.url, call);
   try {
-    if (!url.startsWith("http://") && !url.startsWith("https://"))
-      throw new Error(`unsupported URL scheme in ${url}`);
+    const target = new URL(url);
     const body = signedBody(callBody(ctx, call), opts.signingKey, opts.now());
-    const res = await post(
-      new URL(url),
-      body.text,
-      {
-        "content-type": "application/json",
-        "x-inngest-server-kind": opts.serverKind,
-        ...(body.signature ? { "x-inngest-signature": body.signature } : {}),
-        ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
-      },
-      opts.timeoutMs,
-    );
+    const headers: Record<string, string> = {
+      "content-type": "application/json",
+      "x-inngest-server-kind": opts.serverKind,
+      ...(body.signature ? { "x-inngest-signature": body.signature } : {}),
+      ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
+    };
+    if (target.protocol === "nats:") {
+      if (!opts.nc) return { kind: "transport", message: `no NATS connection to call ${url}` };
+      return await callWorker(target, body.text, headers, {
+        nc: opts.nc,
+        timeoutMs: opts.timeoutMs,
+        now: opts.now,
+        ...(opts.heartbeatMisses !== undefined ? { heartbeatMisses: opts.heartbeatMisses } : {}),
+      });
+    }
+    if (target.protocol !== "http:" && target.protocol !== "https:")
+      throw new Error(`unsupported URL scheme in ${url}`);
+    const res = await post(target, body.text, headers, opts.timeoutMs);
     const header = (h: string) => {
       const v = res.headers[h.toLowerCase()];
       return Array.isArray(v) ? v.join(", ") : v;

@@ -436,6 +436,7 @@ class ExecutorImpl implements Executor {
           return callApp(ctx, call, {
             timeoutMs: this.deps.config.callTimeoutMs,
             now: this.now,
+            nc: this.deps.nats.nc,
             serverKind: this.deps.config.signingKey ? "cloud" : "dev",
             ...(this.deps.config.signingKey ? { signingKey: this.deps.config.signingKey } : {}),
           });

@@ -3,18 +3,8 @@
  * talks to JetStream only, so any number can run behind a load balancer.
  */
 
-import { createHash } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  type AppRecord,
-  checkToken,
-  type EventRuns,
-  formatIssues,
-  Keys,
-  RegisterRequestSchema,
-  Streams,
-  statusOf,
-} from "@jetstep/core";
+import { checkToken, type EventRuns, Keys, Streams, statusOf } from "@jetstep/core";
 import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
@@ -24,10 +14,11 @@ import { registerCancelRoutes } from "./cancel-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { registerListRoutes } from "./list-api.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
+import { startNatsRegister } from "./nats-register.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
+import { registerApp } from "./register-app.ts";
 import { runView } from "./runs-api.ts";
 import { registerUiRoutes } from "./ui-routes.ts";
-import { registrationProblem } from "./validate-registration.ts";
 
 export interface GatewayConfig {
   /** Accepted event keys; empty = any key (dev). */
@@ -40,13 +31,7 @@ export interface GatewayConfig {
   signingKey?: string;
 }
 
-/** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`, the bearer token SDKs send to the server. */
-export function hashSigningKey(key: string): string {
-  const m = /^(signkey-[^-]+-)(.*)$/.exec(key);
-  const prefix = m?.[1] ?? "";
-  const rest = m?.[2] ?? key;
-  return prefix + createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex");
-}
+export { hashSigningKey } from "./register-app.ts";
 
 export interface GatewayDeps {
   nats: Nats;
@@ -75,7 +60,10 @@ export async function buildGateway(
   const registry = new Registry(deps.buckets.functions);
   await registry.watch();
   const ingest = startNatsIngest({ nats: deps.nats, publisher, log: deps.log, now, random });
+  const registerDeps = { registry, log: deps.log, now, signingKey: deps.config.signingKey };
+  const natsRegister = startNatsRegister({ ...registerDeps, nats: deps.nats });
   app.addHook("onClose", async () => {
+    natsRegister.stop();
     ingest.stop();
     registry.stop();
     publisher.close();
@@ -108,41 +96,12 @@ export async function buildGateway(
   });
 
   app.post("/fn/register", async (req, reply) => {
-    // With a signing key, only apps that hold it may register (Bearer <hashed key>, as SDKs send).
-    if (
-      deps.config.signingKey &&
-      req.headers.authorization !== `Bearer ${hashSigningKey(deps.config.signingKey)}`
-    ) {
-      return reply.status(401).send({
-        status: 401,
-        error: "missing or wrong signing key (Authorization: Bearer <hashed signing key>)",
-      });
-    }
-    let body: unknown;
-    try {
-      body = JSON.parse(typeof req.body === "string" ? req.body : "");
-    } catch (e) {
-      return reply.status(400).send({ status: 400, error: `invalid JSON: ${(e as Error).message}` });
-    }
-    const parsed = RegisterRequestSchema.safeParse(body);
-    if (!parsed.success) return reply.status(400).send({ status: 400, error: formatIssues(parsed.error) });
-    const reg = parsed.data;
-    const problem = registrationProblem(reg);
-    if (problem) return reply.status(400).send({ status: 400, error: problem });
-    const record: AppRecord = {
-      appId: reg.appName,
-      url: reg.url,
-      ...(reg.framework ? { framework: reg.framework } : {}),
-      ...(reg.sdk ? { sdk: reg.sdk } : {}),
-      functions: reg.functions,
-      syncedAt: now(),
-    };
-    const modified = await registry.put(record);
-    deps.log[modified ? "info" : "debug"](
-      { appId: record.appId, functions: record.functions.length, modified },
-      "app synced",
+    const authorization = req.headers.authorization;
+    const answer = await registerApp(
+      { authorization, text: typeof req.body === "string" ? req.body : "" },
+      registerDeps,
     );
-    return { ok: true, modified, status: 200 };
+    return reply.status(answer.status).send(answer.body);
   });
 
   app.get("/v1/apps", async () => {

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { parseDuration } from "./duration.ts";
 import { deterministicUlid, runIdFor } from "./ids.ts";
-import { escapeToken, Subjects, unescapeToken } from "./names.ts";
+import { escapeToken, Subjects, unescapeToken, WorkerUrls } from "./names.ts";
 
 describe("subjects", () => {
   it("escapes event names into one safe token, reversibly", () => {
@@ -12,6 +12,17 @@ describe("subjects", () => {
       assert.equal(unescapeToken(token), name);
     }
     assert.equal(Subjects.event("a.b"), "evt.a=2eb");
+  });
+  it("gives each worker app one call subject, and reads app ids back from worker URLs", () => {
+    assert.equal(Subjects.workerCall("billing"), "jetstep.call.billing");
+    assert.equal(Subjects.workerCall("shop.billing"), "jetstep.call.shop=2ebilling");
+    assert.equal(Subjects.workerCall("a*>"), "jetstep.call.a=2a=3e");
+    for (const appId of ["billing", "shop.billing", "A_b-1"]) {
+      const url = new URL(WorkerUrls.app(appId));
+      url.searchParams.set("fnId", `${appId}-f`);
+      assert.equal(WorkerUrls.appIdOf(url), appId);
+    }
+    assert.equal(WorkerUrls.appIdOf(new URL("http://billing/api")), undefined);
   });
   it("rejects unsafe run ids", () => {
     assert.throws(() => Subjects.run("a.b"), /invalid runId/);

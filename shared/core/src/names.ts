@@ -116,8 +116,55 @@ export const Subjects = {
    */
   ingest: "jetstep.events",
   ingestAll: "jetstep.events.>",
+  /**
+   * NATS workers (SDK `worker()`): calls to an app's functions are published here, with a reply
+   * subject; every worker process of the app subscribes in the queue group `Queues.worker`, so each
+   * call reaches one of them.
+   */
+  workerCall: (appId: string): string => `jetstep.call.${escapeToken(appId)}`,
+  /** Workers register their app here (a request; gateways answer in the queue group `Queues.register`). */
+  workerRegister: "jetstep.register",
+  /** A gateway publishes here when it starts; every worker then registers again. */
+  workerSync: "jetstep.workers.sync",
   deadLetter: (source: string): string => `${SubjectPrefix.deadLetters}.${checkToken("source", source)}`,
   allDeadLetters: `${SubjectPrefix.deadLetters}.>`,
+} as const;
+
+/** Queue groups of core NATS subscriptions. */
+export const Queues = {
+  /** Worker processes of one app share its call subject in this group. */
+  worker: "jetstep-worker",
+  /** Gateways share the registration subject in this group. */
+  register: "jetstep-register",
+} as const;
+
+/**
+ * NATS headers of the worker protocol. A call carries the HTTP call's headers (`x-inngest-signature`,
+ * `x-inngest-server-kind`, `traceparent`, …) under their HTTP names, plus `Jetstep-Query` (the HTTP
+ * query string: `fnId=…&stepId=…[&compensate=…]`). An answer carries the HTTP answer's headers plus
+ * `Jetstep-Status` (the HTTP status); while a call runs, the worker sends progress messages with
+ * `Jetstep-Status: 100` and `Jetstep-Heartbeat-Ms` (its heartbeat interval) and no body.
+ */
+export const WorkerHeaders = {
+  status: "Jetstep-Status",
+  query: "Jetstep-Query",
+  heartbeatMs: "Jetstep-Heartbeat-Ms",
+} as const;
+
+/** `Jetstep-Status` of a worker's progress message (HTTP's 100 Continue). */
+export const WORKER_PROGRESS_STATUS = 100;
+
+/**
+ * App URLs of functions served by NATS workers: `nats://<appId>?fnId=<fnId>&stepId=step`. The
+ * executor calls `Subjects.workerCall(appId)` for them instead of POSTing.
+ */
+export const WorkerUrls = {
+  scheme: "nats:",
+  /** The app URL a worker registers (its functions' step URLs add `fnId` and `stepId`). */
+  app: (appId: string): string => `nats://${encodeURIComponent(appId)}`,
+  /** The app id of a worker URL, or undefined when `url` is not one. */
+  appIdOf: (url: URL): string | undefined =>
+    url.protocol === "nats:" && url.hostname !== "" ? decodeURIComponent(url.hostname) : undefined,
 } as const;
 
 export const Keys = {

@@ -1,5 +1,15 @@
 export type { JsMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
+// Core NATS pieces services use directly (worker calls): re-exported so only this package imports @nats-io.
+export {
+  createInbox,
+  headers,
+  InvalidArgumentError,
+  type Msg,
+  type MsgHdrs,
+  type NatsConnection,
+  type Subscription,
+} from "@nats-io/transport-node";
 export {
   type ConnectionOptions,
   connectNats,

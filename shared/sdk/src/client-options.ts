@@ -16,6 +16,11 @@ export interface JetstepOptions {
   signingKeyFallback?: string;
   /** Origin to advertise when syncing (e.g. behind a proxy). Default: env JETSTEP_SERVE_ORIGIN / INNGEST_SERVE_ORIGIN. */
   serveOrigin?: string;
+  /**
+   * NATS server URL(s) for `worker()`, comma-separated (e.g. `nats://n1:4222,nats://n2:4222`).
+   * Default: env JETSTEP_NATS_URL, else NATS_URL, else nats.js's default (127.0.0.1:4222).
+   */
+  natsUrl?: string;
   /** pino (or pino-compatible) logger. Default: pino at `info`. */
   logger?: Logger;
   /** Environment to read defaults from instead of `process.env` (tests, edge runtimes). */
@@ -34,6 +39,8 @@ export interface ClientSettings {
   readonly signingKey: string | undefined;
   readonly signingKeyFallback: string | undefined;
   readonly serveOrigin: string | undefined;
+  /** NATS servers for `worker()` (from `natsUrl`); undefined = nats.js's default. */
+  readonly natsServers: readonly string[] | undefined;
 }
 
 export const DEFAULT_BASE_URL = "http://localhost:8288";
@@ -50,6 +57,10 @@ const optionsSchema = z.object({
   signingKey: z.string().min(1).optional(),
   signingKeyFallback: z.string().min(1).optional(),
   serveOrigin: url.optional(),
+  natsUrl: z
+    .string()
+    .regex(/^\s*[^\s,]+(\s*,\s*[^\s,]+)*\s*$/, { error: "must be one URL or several, comma-separated" })
+    .optional(),
 });
 
 /**
@@ -67,6 +78,7 @@ export function resolveClientSettings(options: JetstepOptions): ClientSettings {
     signingKeyFallback:
       options.signingKeyFallback ?? pick("JETSTEP_SIGNING_KEY_FALLBACK", "INNGEST_SIGNING_KEY_FALLBACK"),
     serveOrigin: options.serveOrigin ?? pick("JETSTEP_SERVE_ORIGIN", "INNGEST_SERVE_ORIGIN"),
+    natsUrl: options.natsUrl ?? pick("JETSTEP_NATS_URL", "NATS_URL"),
   };
   const parsed = optionsSchema.safeParse(raw);
   if (!parsed.success) {
@@ -82,5 +94,7 @@ export function resolveClientSettings(options: JetstepOptions): ClientSettings {
     signingKey: d.signingKey,
     signingKeyFallback: d.signingKeyFallback,
     serveOrigin: d.serveOrigin,
+    natsServers:
+      d.natsUrl === undefined ? undefined : Object.freeze(d.natsUrl.split(",").map((u) => u.trim())),
   });
 }

@@ -1,6 +1,7 @@
 /**
  * jetstep — the SDK for Jetstep, a self-hosted durable-functions runtime speaking Inngest's protocol.
- * Public surface: the client, function definitions, step tools, serve adapters and errors.
+ * Public surface: the client, function definitions, step tools, serve adapters, the NATS worker and
+ * errors.
  */
 export { Jetstep } from "./client.ts";
 export type { ClientSettings, JetstepOptions } from "./client-options.ts";
@@ -49,3 +50,6 @@ export { referenceFunction } from "./step-tools.ts";
 export { NonRetriableError, RetryAfterError } from "./user-errors.ts";
 export { SDK_VERSION } from "./version.ts";
 export type { JetstepEvent, OutgoingOp, SerializedError } from "./wire.ts";
+export type { WorkerHandle, WorkerOptions } from "./worker.ts";
+export { DEFAULT_HEARTBEAT_MS, worker } from "./worker.ts";
+export type { RegistrationOutcome } from "./worker-register.ts";

@@ -12,10 +12,18 @@ export interface RegisterFunction {
   name: string;
   triggers: ({ event: string; expression?: string } | { cron: string })[];
   steps: {
-    step: { id: string; name: string; runtime: { type: "http"; url: string }; retries: { attempts: number } };
+    step: {
+      id: string;
+      name: string;
+      runtime: { type: RuntimeType; url: string };
+      retries: { attempts: number };
+    };
   };
   [flowControl: string]: unknown;
 }
+
+/** How the executor reaches a function: HTTP POST, or a NATS request to a worker (`nats://<appId>`). */
+export type RuntimeType = "http" | "nats";
 
 /** The body the app POSTs to `/fn/register`. */
 export interface RegisterBody {
@@ -41,13 +49,18 @@ const PASS_THROUGH = [
   "compensateOnCancel",
 ] as const;
 
-/** Builds the register body for `functions` served at `appUrl` (its query string is dropped). */
+/**
+ * Builds the register body for `functions` served at `appUrl` (its query string is dropped);
+ * `runtimeType` (default "http") is what each function's step advertises.
+ */
 export function buildRegisterBody(args: {
   appId: string;
   appUrl: URL;
   framework: string;
   functions: readonly JetstepFunction<never, unknown>[];
+  runtimeType?: RuntimeType;
 }): RegisterBody {
+  const runtimeType = args.runtimeType ?? "http";
   const url = new URL(args.appUrl.href);
   url.search = "";
   url.hash = "";
@@ -64,7 +77,7 @@ export function buildRegisterBody(args: {
             ? { event: t.event }
             : { event: t.event, expression: t.if },
       ),
-      steps: stepsFor(url, fn.wireId, config.retries ?? DEFAULT_RETRIES),
+      steps: stepsFor(url, fn.wireId, config.retries ?? DEFAULT_RETRIES, runtimeType),
     };
     for (const key of PASS_THROUGH) if (config[key] !== undefined) entry[key] = config[key];
     if (config.cancelOn) {
@@ -85,7 +98,7 @@ export function buildRegisterBody(args: {
         triggers: [
           { event: InternalEvent.FunctionFailed, expression: `event.data.function_id == '${fn.wireId}'` },
         ],
-        steps: stepsFor(url, id, 1),
+        steps: stepsFor(url, id, 1, runtimeType),
       });
     }
   }
@@ -100,7 +113,12 @@ export function buildRegisterBody(args: {
   };
 }
 
-function stepsFor(appUrl: URL, wireId: string, attempts: number): RegisterFunction["steps"] {
+function stepsFor(
+  appUrl: URL,
+  wireId: string,
+  attempts: number,
+  runtimeType: RuntimeType,
+): RegisterFunction["steps"] {
   const stepUrl = new URL(appUrl.href);
   stepUrl.searchParams.set(Query.FnId, wireId);
   stepUrl.searchParams.set(Query.StepId, DISCOVERY_STEP_ID);
@@ -108,7 +126,7 @@ function stepsFor(appUrl: URL, wireId: string, attempts: number): RegisterFuncti
     step: {
       id: DISCOVERY_STEP_ID,
       name: DISCOVERY_STEP_ID,
-      runtime: { type: "http", url: stepUrl.href },
+      runtime: { type: runtimeType, url: stepUrl.href },
       retries: { attempts },
     },
   };
