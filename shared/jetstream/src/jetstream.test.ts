@@ -5,6 +5,7 @@ import { type NatsServerHandle, startNatsServer } from "../../../test/support/in
 import { connectNats, type Nats } from "./connection.ts";
 import { PartitionLeases } from "./leases.ts";
 import { Publisher } from "./publisher.ts";
+import { Registry } from "./registry.ts";
 import { RunLog } from "./run-log.ts";
 import { ensureStreams, type JetstepBuckets, openBuckets } from "./streams.ts";
 import { TimerStore } from "./timers.ts";
@@ -26,6 +27,17 @@ describe("jetstream layer (real nats-server)", () => {
     publisher.close();
     await nats.close();
     await server.stop();
+  });
+
+  it("registry watch is ready when the functions bucket holds only sync statuses (no app yet)", async () => {
+    // Regression: a restart after a failed app sync left `sync.*` keys but no `app.*` key, and the
+    // watch waited forever for an app entry.
+    await buckets.functions.put("sync.someurl", JSON.stringify({ url: "http://x", ok: false }));
+    const registry = new Registry(buckets.functions);
+    await registry.watch();
+    assert.deepEqual(registry.functions(), []);
+    registry.stop();
+    await buckets.functions.delete("sync.someurl");
   });
 
   const entry = (n: number): RunLogEntry => ({ n, ts: n, type: "timer.fired", timerId: `t${n}` });

@@ -31,7 +31,10 @@ export class Registry {
 
   /** Loads everything and follows changes until `stop()`. Resolves once the initial load is done. */
   async watch(): Promise<void> {
-    const iter = await this.kv.watch({ key: "app.>" });
+    // Watch every key (the bucket also holds app sync statuses): `delta` then reaches 0 whenever the
+    // bucket has values, which is what `ready` waits for. Watching only `app.>` hung forever when
+    // the bucket held sync statuses but no app yet.
+    const iter = await this.kv.watch();
     this.stopWatch = () => iter.stop();
     let resolveReady!: () => void;
     const ready = new Promise<void>((r) => {
@@ -41,8 +44,10 @@ export class Registry {
     if (status.values === 0) resolveReady();
     void (async () => {
       for await (const e of iter as AsyncIterable<KvWatchEntry>) {
-        const appId = e.key.slice("app.".length);
-        this.apply(appId, e.operation === "PUT" ? e.json<AppRecord>() : undefined);
+        if (e.key.startsWith("app.")) {
+          const appId = e.key.slice("app.".length);
+          this.apply(appId, e.operation === "PUT" ? e.json<AppRecord>() : undefined);
+        }
         if (e.delta === 0) resolveReady();
       }
     })();
