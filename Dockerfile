@@ -14,6 +14,7 @@ COPY services/cron/package.json services/cron/
 COPY services/cli/package.json services/cli/
 COPY services/ui/package.json services/ui/
 COPY examples/hello/package.json examples/hello/
+COPY examples/shop/package.json examples/shop/
 RUN npm ci --omit=dev --ignore-scripts
 COPY . .
 ENV NODE_ENV=production

@@ -4,7 +4,7 @@
  * service names agree, and the NATS configs enable JetStream with `sync_interval: always`.
  */
 import assert from "node:assert/strict";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { parse } from "yaml";
@@ -45,6 +45,12 @@ describe("docker-compose.yml and Dockerfile", () => {
       for (const src of sources)
         if (src !== ".") assert.ok(existsSync(file(src)), `Dockerfile copies missing ${src}`);
     }
+    // npm ci needs every workspace's package.json before the sources are copied.
+    for (const example of readdirSync(file("examples")))
+      assert.ok(
+        docker.includes(`COPY examples/${example}/package.json examples/${example}/`),
+        `Dockerfile copies examples/${example}/package.json`,
+      );
     assert.match(docker, /ENTRYPOINT \["node", "services\/cli\/bin\/jetstep\.mjs"\]/);
     assert.ok(existsSync(file("services/cli/bin/jetstep.mjs")));
   });
@@ -70,12 +76,46 @@ describe("docker-compose.yml and Dockerfile", () => {
     const hello = services.hello as ComposeService;
     assert.ok(existsSync(file((hello.entrypoint as string[]).at(-1) as string)));
     assert.equal(envOf(hello).JETSTEP_BASE_URL, `http://gateway:${args.port}`);
-    assert.deepEqual(args.appUrls, [`http://hello:${envOf(hello).PORT}/api/inngest`]);
+    const orders = services.orders as ComposeService;
+    assert.deepEqual(args.appUrls, [
+      `http://hello:${envOf(hello).PORT}/api/inngest`,
+      `http://orders:${envOf(orders).PORT}/api/inngest`,
+    ]);
     assert.equal(
       envOf(hello).JETSTEP_SIGNING_KEY,
       envOf(gateway).JETSTEP_SIGNING_KEY,
       "app and server share the signing key",
     );
+  });
+
+  it("runs the shop example: orders over HTTP (synced by the gateway), billing as a NATS worker", () => {
+    const gateway = services.gateway as ComposeService;
+    const args = parseStart((gateway.command as string[]).slice(1), envOf(gateway), false);
+    for (const name of ["orders", "billing"]) {
+      const s = services[name] as ComposeService;
+      const entry = s.entrypoint as string[];
+      const script = entry.find((a) => a.endsWith(".ts")) as string;
+      assert.ok(existsSync(file(script)), `${name} runs an existing script (${script})`);
+      assert.equal(entry.at(-1), name, `${name} starts the ${name} service`);
+      assert.equal(s.image, "jetstep:local");
+      assert.equal(
+        envOf(s).JETSTEP_BASE_URL,
+        `http://gateway:${args.port}`,
+        `${name} sends events to the gateway`,
+      );
+      assert.equal(
+        envOf(s).JETSTEP_SIGNING_KEY,
+        envOf(gateway).JETSTEP_SIGNING_KEY,
+        `${name} holds the signing key`,
+      );
+      assert.ok(
+        args.eventKeys.includes(envOf(s).JETSTEP_EVENT_KEY as string),
+        `${name} sends events with a key the gateway accepts`,
+      );
+    }
+    const billing = services.billing as ComposeService;
+    assert.equal(envOf(billing).NATS_URL, args.natsUrls[0], "billing works on the NATS the services use");
+    assert.ok(billing.depends_on?.includes("nats"));
   });
 
   it("runs NATS with JetStream and sync_interval: always, and Jaeger with OTLP and its UI", () => {

@@ -1,13 +1,14 @@
 /**
  * Composition: step.invoke across two apps in two processes (result, failure, timeout, unknown
- * target), step.sendEvent fan-out (sent once), 100 parallel steps, onFailure.
+ * target) and of a function served by a NATS worker, step.sendEvent fan-out (sent once), 100
+ * parallel steps, onFailure.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { Jetstep, referenceFunction, serve } from "jetstep";
+import { Jetstep, referenceFunction, serve, type WorkerHandle, worker } from "jetstep";
 import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
 import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
 
@@ -17,6 +18,7 @@ describe("composition", () => {
   let stack: Stack;
   let server: Server;
   let targets: TsProcess;
+  let natsWorker: WorkerHandle;
   const counts: Record<string, number> = {};
   const bump = (k: string) => {
     counts[k] = (counts[k] ?? 0) + 1;
@@ -45,6 +47,11 @@ describe("composition", () => {
           if (which === "refuse")
             return await step.invoke("call-refuses", {
               function: referenceFunction({ appId: "targets", functionId: "refuses" }),
+            });
+          if (which === "worker")
+            return await step.invoke("call-worker", {
+              function: referenceFunction({ appId: "nats-targets", functionId: "doubler" }),
+              data: { n: 21 },
             });
           if (which === "slow")
             return await step.invoke("call-slow", {
@@ -118,8 +125,18 @@ describe("composition", () => {
     );
     await waitForApp(stack.url, "composer");
     await waitForApp(stack.url, "targets");
+
+    const natsClient = new Jetstep({ id: "nats-targets", baseUrl: stack.url });
+    const doubler = natsClient.createFunction(
+      { id: "doubler" },
+      { event: "nats-targets/double" },
+      async ({ event, step }) => step.run("double", () => Number(event.data.n) * 2),
+    );
+    natsWorker = await worker({ client: natsClient, functions: [doubler], servers: stack.nats.url });
+    assert.equal((await natsWorker.registered).ok, true);
   });
   after(async () => {
+    await natsWorker?.close();
     server?.close();
     await targets?.kill("SIGKILL");
     await stack?.stop();
@@ -135,6 +152,12 @@ describe("composition", () => {
     const run = await invoke("add");
     assert.equal(run?.status, "Completed");
     assert.equal(run?.output, 5);
+  });
+
+  it("invokes a function served by a NATS worker and returns its result", async () => {
+    const run = await invoke("worker");
+    assert.equal(run?.status, "Completed");
+    assert.equal(run?.output, 42);
   });
 
   it("throws the target's failure in the caller", async () => {
