@@ -2,9 +2,10 @@
  * `npm run bench`: prints figures, asserts nothing (machines here are noisy; compare ratios
  * within one run).
  *
- * W1: 200 runs × 10 sequential step.run steps through the real HTTP path (gateway → EVENTS →
- * matcher → INBOX → executor → app over HTTP → RUNS), once with an app on our SDK and once with
- * the official `inngest` SDK, next to the raw ack'd JetStream publish rate of the same server.
+ * W1: 200 runs × 10 sequential step.run steps through the real path (gateway → EVENTS → matcher →
+ * INBOX → executor → app → RUNS): over HTTP with an app on our SDK and with the official `inngest`
+ * SDK, and over NATS with our SDK's worker, next to the raw ack'd JetStream publish rate of the
+ * same server.
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -60,13 +61,14 @@ async function w1(
   appFile: string,
   rawRate: number,
   eventName = "bench/w1",
+  transport: "HTTP" | "NATS" = "HTTP",
 ): Promise<W1Result> {
   const appPort = await freePort();
   const runtime = await startRuntime({
     natsUrl,
     host: "127.0.0.1",
     port: 0,
-    appUrls: [`http://127.0.0.1:${appPort}/api/inngest`],
+    appUrls: transport === "HTTP" ? [`http://127.0.0.1:${appPort}/api/inngest`] : [],
     syncIntervalMs: 500,
     log: silentLogger(),
   });
@@ -76,6 +78,7 @@ async function w1(
       INNGEST_DEV: "1",
       INNGEST_BASE_URL: runtime.gatewayUrl,
       JETSTEP_BASE_URL: runtime.gatewayUrl,
+      NATS_URL: natsUrl,
     },
   });
   try {
@@ -86,7 +89,8 @@ async function w1(
         const apps = (await (await fetch(`${runtime.gatewayUrl}/v1/apps`)).json()) as {
           data: { appId: string; url: string }[];
         };
-        return apps.data.some((a) => a.appId === "bench" && a.url.includes(`:${appPort}/`));
+        const expected = transport === "HTTP" ? `:${appPort}/` : "nats://bench";
+        return apps.data.some((a) => a.appId === "bench" && a.url.includes(expected));
       },
       { timeoutMs: 30_000 },
     );
@@ -125,7 +129,7 @@ async function w1(
       .map((r) => Date.parse(r.ended_at as string) - Date.parse(r.run_started_at))
       .sort((a, b) => a - b);
     const stepsPerS = (RUNS * STEPS) / wallS;
-    console.log(`W1  ${RUNS} runs × ${STEPS} steps over HTTP — app on ${label}`);
+    console.log(`W1  ${RUNS} runs × ${STEPS} steps over ${transport} — app on ${label}`);
     console.log(`    wall time (first event → last run end)  ${wallS.toFixed(2)} s`);
     console.log(`    steps/s                                 ${stepsPerS.toFixed(0)}`);
     console.log(
@@ -161,6 +165,17 @@ try {
       `W1  cost of flow control: concurrency 50 runs at ${((100 * limited.stepsPerS) / free.stepsPerS).toFixed(0)}% of the unlimited throughput`,
     );
     await w1(server.url, "the official inngest SDK", "./w1-app.ts", raw);
+    const overNats = await w1(
+      server.url,
+      "our SDK as a NATS worker",
+      "./w1-app-worker.ts",
+      raw,
+      "bench/w1",
+      "NATS",
+    );
+    console.log(
+      `W1  NATS worker vs HTTP (our SDK): ${((100 * overNats.stepsPerS) / free.stepsPerS).toFixed(0)}% of the HTTP throughput`,
+    );
   }
   if (!only || only === "w4") await w4(server, Number(process.env.W4_SLEEPERS ?? 100_000));
 } finally {
