@@ -48,8 +48,15 @@ export async function startStack(
 const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
 
 /** Starts `jetstep dev` as a child process against an existing NATS server. */
-export async function spawnJetstep(natsUrl: string, port: number, args: string[] = []): Promise<TsProcess> {
-  const proc = spawnTs(CLI, ["dev", "--nats-url", natsUrl, "--port", String(port), "--json", ...args]);
+export async function spawnJetstep(
+  natsUrl: string,
+  port: number,
+  args: string[] = [],
+  env: Record<string, string> = {},
+): Promise<TsProcess> {
+  const proc = spawnTs(CLI, ["dev", "--nats-url", natsUrl, "--port", String(port), "--json", ...args], {
+    env,
+  });
   await proc.waitForLine(/dev server ready/, 30_000);
   return proc;
 }

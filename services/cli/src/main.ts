@@ -2,7 +2,7 @@
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { natsAuthOptions } from "@jetstep/jetstream";
-import { createLogger } from "@jetstep/telemetry";
+import { createLogger, startTracing } from "@jetstep/telemetry";
 import { parseCli, UsageError } from "./args.ts";
 import {
   type EmbeddedNats,
@@ -26,6 +26,11 @@ async function start(): Promise<void> {
     throw e;
   }
   const log = createLogger({ level: args.logLevel, pretty: args.pretty });
+  const [only] = args.services;
+  const tracing = await startTracing({
+    serviceName: args.services.length === 1 && only ? `jetstep-${only}` : "jetstep",
+  });
+  if (tracing.enabled) log.info("exporting traces with OpenTelemetry (OTEL_* settings)");
   const runtime = await startRuntime({
     natsUrl: args.natsUrls,
     natsOptions: natsAuthOptions(args.auth, (path) => readFileSync(path)),
@@ -46,6 +51,7 @@ async function start(): Promise<void> {
   const shutdown = async (signal: string) => {
     log.info({ signal }, "shutting down");
     await runtime.stop().catch((e) => log.error({ err: e }, "error while stopping"));
+    await tracing.shutdown().catch((e) => log.warn({ err: e }, "could not flush traces"));
     process.exit(0);
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
@@ -65,6 +71,9 @@ async function main(): Promise<void> {
     throw e;
   }
   const log = createLogger({ level: args.logLevel, pretty: args.pretty });
+  // Dev exports traces only when OTEL_* settings ask for it (e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
+  const tracing = await startTracing({ serviceName: "jetstep" });
+  if (tracing.enabled) log.info("exporting traces with OpenTelemetry (OTEL_* settings)");
   let embedded: EmbeddedNats | undefined;
   let natsUrl = args.natsUrl;
   if (!natsUrl) {
@@ -103,6 +112,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, "shutting down");
     await runtime.stop().catch((e) => log.error({ err: e }, "error while stopping"));
+    await tracing.shutdown().catch((e) => log.warn({ err: e }, "could not flush traces"));
     await embedded?.stop();
     process.exit(0);
   };

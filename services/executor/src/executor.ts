@@ -55,6 +55,7 @@ type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
 
 import { callApp } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
+import { AttemptSpan, invokeTraceparent, recordParkedStep, recordRun, traceIdOf } from "./run-spans.ts";
 import { type Actor, RunStore } from "./run-store.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type HeapTimer, TimerHeap } from "./timer-heap.ts";
@@ -270,6 +271,7 @@ class ExecutorImpl implements Executor {
                 ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
                 ...(cmd.startAt !== undefined ? { startAt: cmd.startAt } : {}),
                 ...(cmd.priority ? { priority: cmd.priority } : {}),
+                ...(cmd.traceparent ? { traceparent: cmd.traceparent } : {}),
                 ...deadlinesOf(cmd, this.now()),
               },
               // A rerun from a step starts with the earlier steps' results already recorded.
@@ -286,7 +288,15 @@ class ExecutorImpl implements Executor {
               ),
             ]);
             if (ok) {
-              this.log.info({ runId: cmd.runId, fnId: cmd.fnId, eventId: cmd.event.id }, "run scheduled");
+              this.log.info(
+                {
+                  runId: cmd.runId,
+                  fnId: cmd.fnId,
+                  eventId: cmd.event.id,
+                  traceId: traceIdOf(actor.snapshot.context),
+                },
+                "run scheduled",
+              );
               await this.indexRun(actor);
             }
           }
@@ -414,6 +424,8 @@ class ExecutorImpl implements Executor {
   private async perform(runId: string, partition: number, call: DueCall): Promise<void> {
     let startedAt = this.now();
     let answer: AppAnswer;
+    let span: AttemptSpan | undefined;
+    let answeredAt = startedAt;
     // Re-read the state at call time: the memo must include everything appended so far.
     const currentContext = async (): Promise<RunContext> => {
       let ctx: RunContext | undefined;
@@ -433,13 +445,17 @@ class ExecutorImpl implements Executor {
         answer = await this.calls.run(async () => {
           const ctx = await currentContext();
           startedAt = this.now();
-          return callApp(ctx, call, {
+          span = new AttemptSpan(ctx, call, startedAt);
+          const a = await callApp(ctx, call, {
+            traceparent: span.traceparent,
             timeoutMs: this.deps.config.callTimeoutMs,
             now: this.now,
             nc: this.deps.nats.nc,
             serverKind: this.deps.config.signingKey ? "cloud" : "dev",
             ...(this.deps.config.signingKey ? { signingKey: this.deps.config.signingKey } : {}),
           });
+          answeredAt = this.now();
+          return a;
         });
       } finally {
         release();
@@ -455,6 +471,7 @@ class ExecutorImpl implements Executor {
     ) {
       eventsLastSeq = await this.eventLog.lastSeq().catch(() => undefined);
     }
+    let recorded: NewRunLogEntry[] = [];
     await this.runs
       .withActor(runId, async (actor) => {
         this.inFlight.get(runId)?.delete(callKey(call));
@@ -470,6 +487,7 @@ class ExecutorImpl implements Executor {
         for (const e of entries) if ("startedAt" in e) e.startedAt = startedAt;
         this.logOutcome(actor, call, entries);
         await this.append(actor, entries);
+        recorded = entries;
         await this.kick(actor);
       })
       .catch((e) => {
@@ -477,6 +495,8 @@ class ExecutorImpl implements Executor {
         this.log.error({ err: e, runId }, "could not record the app's answer; retrying the run in 1 s");
         setTimeout(() => this.kickLater(runId), 1000).unref();
       });
+    // The attempt ends when the app answered (before the outcome is recorded, which may end the run).
+    span?.end(answer, recorded, Math.max(answeredAt, startedAt));
   }
 
   private logOutcome(actor: Actor, call: DueCall, entries: NewRunLogEntry[]): void {
@@ -485,6 +505,7 @@ class ExecutorImpl implements Executor {
       const fields = {
         runId: ctx.runId,
         fnId: ctx.fnId,
+        traceId: traceIdOf(ctx),
         stepId: "stepId" in e ? e.stepId : call.stepId,
         attempt: call.attempt,
       };
@@ -523,6 +544,7 @@ class ExecutorImpl implements Executor {
         throw e;
       }
       if (result.ok && !result.duplicate) {
+        this.traceTransitions(actor.snapshot, next);
         actor.snapshot = next;
         actor.lastSeq = result.seq;
         actor.sinceSnapshot += numbered.length;
@@ -534,6 +556,20 @@ class ExecutorImpl implements Executor {
       this.runs.evict(actor.runId);
       throw new AppendConflictError(actor.runId);
     }
+  }
+
+  /** Spans of what the appended entries ended: sleeps, waits and invokes, and the run itself. */
+  private traceTransitions(before: Actor["snapshot"], after: Actor["snapshot"]): void {
+    const ctx = after.context;
+    const ended = isActive(statusOf(before)) && !isActive(statusOf(after));
+    for (const id of before.context.stepOrder) {
+      const was = before.context.steps[id];
+      if (!was || (was.status !== "sleeping" && was.status !== "waiting")) continue;
+      const now = ctx.steps[id];
+      if (now?.status !== was.status) recordParkedStep(ctx, was, now, this.now());
+      else if (ended) recordParkedStep(ctx, was, undefined, ctx.endedAt ?? this.now());
+    }
+    if (ended) recordRun(ctx, statusOf(after), this.now());
   }
 
   private saveSnapshot(actor: Actor): void {
@@ -664,6 +700,7 @@ class ExecutorImpl implements Executor {
       };
       const r = await this.publisher.publish(Subjects.event(event.name), JSON.stringify(event), {
         msgId: id,
+        headers: { traceparent: invokeTraceparent(ctx, s.stepId) },
       });
       if (!r.ok) throw new Error(`could not send ${event.name} for run ${ctx.runId}: ${r.description}`);
       this.invokesSent.add(invoke.correlationId);

@@ -4,9 +4,11 @@
  */
 import {
   formatIssues,
+  Headers,
   IncomingEventSchema,
   MAX_EVENT_BYTES,
   MAX_EVENTS_PER_REQUEST,
+  normalizeTraceparent,
   type StoredEvent,
   Subjects,
   ulid,
@@ -62,12 +64,18 @@ export function parseEvents(raw: string, now: () => number, random: () => number
   });
 }
 
-/** Appends events; retries transient failures with the same msg ids (idempotent). */
+/**
+ * Appends events; retries transient failures with the same msg ids (idempotent). A valid
+ * `traceparent` the sender gave goes with each event (runs it starts join the sender's trace); an
+ * invalid one is ignored, as the W3C spec says.
+ */
 export async function storeEvents(
   publisher: Publisher,
   events: StoredEvent[],
-  headers?: Record<string, string>,
+  trace?: { traceparent?: string | undefined },
 ): Promise<void> {
+  const traceparent = normalizeTraceparent(trace?.traceparent);
+  const headers = traceparent ? { [Headers.traceparent]: traceparent } : undefined;
   await Promise.all(
     events.map(async (e) => {
       for (let attempt = 0; ; attempt++) {

@@ -11,9 +11,11 @@ import {
   concurrencyKeys,
   concurrencySpecs,
   type EventRuns,
+  Headers,
   type InboxCommand,
   InternalEvents,
   Keys,
+  normalizeTraceparent,
   parseDuration,
   partitionOf,
   retriesOf,
@@ -145,6 +147,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     events: StoredEvent[],
     eventSeq: number,
     startAt?: number,
+    traceparent?: string,
   ): Promise<void> {
     const event = events[0] as StoredEvent;
     const specs = concurrencySpecs((f.fn as { concurrency?: unknown }).concurrency);
@@ -177,6 +180,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       ...(startAt !== undefined ? { startAt } : {}),
       ...priorityOf(f, event),
       ...cancelOnOf(f.fn.cancel, event.ts),
+      ...(traceparent ? { traceparent } : {}),
     };
     await publisher.publishJson(Subjects.inbox(partition), cmd, { msgId: `start-${runId}` });
   }
@@ -224,6 +228,8 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       return;
     }
     const event: StoredEvent = parsed.data;
+    // The sender's trace context (HTTP or NATS header): the runs it starts join that trace.
+    const traceparent = normalizeTraceparent(m.headers?.get(Headers.traceparent));
     const matched = triggers.match(event, registry.functions());
     if (event.name === InternalEvents.functionInvoked && matched.length === 0)
       await invokeTargetMissing(event);
@@ -271,7 +277,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     await Promise.all(
       runs
         .filter((r) => !r.batched)
-        .map(({ runId, f }) => startRun(f, runId, [event], m.seq, startAts.get(runId))),
+        .map(({ runId, f }) => startRun(f, runId, [event], m.seq, startAts.get(runId), traceparent)),
     );
     await waits.match(event, m.seq);
     if (runs.length > 0)

@@ -7,6 +7,7 @@ import { type FailureContext, type FunctionContext, JetstepFunction } from "./fu
 import { buildRegisterBody, syncApp } from "./register.ts";
 import { serializeError, toError } from "./serialize-error.ts";
 import { type ReceivedBody, verifySignature } from "./signature.ts";
+import { withCallTrace } from "./tracing.ts";
 import { SDK_IDENT, SDK_VERSION } from "./version.ts";
 import { DISCOVERY_STEP_ID, Header, type JetstepEvent, Query } from "./wire.ts";
 
@@ -149,31 +150,36 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     const logger = client.logger.child({ runId: call.ctx.run_id, fnId });
     const event = call.event as unknown as JetstepEvent;
     const events = (call.events?.length ? call.events : [call.event]) as unknown as JetstepEvent[];
-    const result = await executeCall({
-      call,
-      requestedStepId,
-      compensateStepId: req.url.searchParams.get("compensate") ?? undefined,
-      logger,
-      appId: client.id,
-      sendEvents: (list) => client.send(list),
-      stepNotFoundTimeoutMs: timeoutMs,
-      invokeHandler: ({ step, logger: runLogger }) => {
-        const ctx: FunctionContext<Record<string, unknown>> = {
-          event,
-          events,
-          step,
-          runId: call.ctx.run_id,
-          attempt: call.ctx.attempt,
-          logger: runLogger,
-        };
-        if (entry.kind === "failure") {
-          const onFailure = entry.fn.config.onFailure;
-          if (!onFailure) throw new Error(`Function "${fnId}" has no onFailure handler`);
-          return onFailure({ ...ctx, error: failureError(event) } as FailureContext);
-        }
-        return (entry.fn.handler as (c: FunctionContext<Record<string, unknown>>) => unknown)(ctx);
-      },
-    });
+    // The call's trace context is active while the function runs: the app's spans join the step's.
+    const result = await withCallTrace(
+      (name) => req.header(name),
+      () =>
+        executeCall({
+          call,
+          requestedStepId,
+          compensateStepId: req.url.searchParams.get("compensate") ?? undefined,
+          logger,
+          appId: client.id,
+          sendEvents: (list) => client.send(list),
+          stepNotFoundTimeoutMs: timeoutMs,
+          invokeHandler: ({ step, logger: runLogger }) => {
+            const ctx: FunctionContext<Record<string, unknown>> = {
+              event,
+              events,
+              step,
+              runId: call.ctx.run_id,
+              attempt: call.ctx.attempt,
+              logger: runLogger,
+            };
+            if (entry.kind === "failure") {
+              const onFailure = entry.fn.config.onFailure;
+              if (!onFailure) throw new Error(`Function "${fnId}" has no onFailure handler`);
+              return onFailure({ ...ctx, error: failureError(event) } as FailureContext);
+            }
+            return (entry.fn.handler as (c: FunctionContext<Record<string, unknown>>) => unknown)(ctx);
+          },
+        }),
+    );
     return answerExecution(framework, result);
   };
 

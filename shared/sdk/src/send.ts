@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { SendEventError } from "./errors.ts";
 import type { EventInput } from "./step-tools.ts";
+import { traceHeaders } from "./tracing.ts";
 import { SDK_IDENT } from "./version.ts";
 import { Header } from "./wire.ts";
 
@@ -35,7 +36,7 @@ export async function sendEvents(args: {
   try {
     res = await args.fetch(url, {
       method: "POST",
-      headers: { [Header.ContentType]: "application/json", [Header.Sdk]: SDK_IDENT },
+      headers: { [Header.ContentType]: "application/json", [Header.Sdk]: SDK_IDENT, ...traceHeaders() },
       body: JSON.stringify(body),
     });
   } catch (cause) {

@@ -1,1 +1,8 @@
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from "./logger.ts";
+export {
+  startTracing,
+  type Tracing,
+  type TracingOptions,
+  tracingConfigured,
+  withPinnedIds,
+} from "./tracing.ts";

@@ -1,0 +1,276 @@
+/**
+ * A run's OpenTelemetry spans. Every run is one trace (or joins the trace its event came with):
+ *
+ *   run <fnId>                      the run, from its schedule to its end (emitted at the end)
+ *   ├─ step <name>                  one span per call to the app (attempt), failures included
+ *   ├─ sleep <name>                 a step.sleep, from its start to the timer
+ *   ├─ waitForEvent <event>         a step.waitForEvent, to its match or timeout
+ *   ├─ invoke <fnId>                a step.invoke; the invoked run is its child
+ *   └─ compensate <name>            one span per compensation attempt
+ *
+ * The run span's id derives from the run id (core `runTrace`), so any executor that drives the
+ * run, before or after a crash, parents its spans the same way. The app receives the attempt
+ * span's `traceparent`, so spans the app makes join the step's span.
+ */
+
+import {
+  type AppAnswer,
+  type DueCall,
+  derivedSpanId,
+  formatTraceparent,
+  type NewRunLogEntry,
+  publicStatus,
+  type RunContext,
+  type RunStatus,
+  runTrace,
+  type SerializedError,
+  type StepState,
+} from "@jetstep/core";
+import { withPinnedIds } from "@jetstep/telemetry";
+import {
+  type Attributes,
+  context,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  trace,
+} from "@opentelemetry/api";
+
+/** Span attribute names. */
+export const SpanAttr = {
+  runId: "jetstep.run.id",
+  functionId: "jetstep.function.id",
+  appId: "jetstep.app.id",
+  eventId: "jetstep.event.id",
+  eventName: "jetstep.event.name",
+  runStatus: "jetstep.run.status",
+  stepId: "jetstep.step.id",
+  stepName: "jetstep.step.name",
+  stepOp: "jetstep.step.op",
+  attempt: "jetstep.step.attempt",
+  status: "jetstep.step.status",
+  retryAt: "jetstep.step.retry_at",
+  waitEvent: "jetstep.wait.event",
+  invokeFunction: "jetstep.invoke.function_id",
+  errorType: "error.type",
+  errorMessage: "jetstep.error.message",
+} as const;
+
+const tracer = () => trace.getTracer("jetstep.executor");
+
+/** The context whose (remote) span is the run span: parent of every span of the run. */
+function runParent(ctx: RunContext) {
+  const t = runTrace(ctx.runId, ctx.traceparent);
+  return trace.setSpanContext(context.active(), {
+    traceId: t.traceId,
+    spanId: t.runSpanId,
+    traceFlags: t.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+    isRemote: true,
+  });
+}
+
+const runAttributes = (ctx: RunContext): Attributes => ({
+  [SpanAttr.runId]: ctx.runId,
+  [SpanAttr.functionId]: ctx.fnId,
+  [SpanAttr.appId]: ctx.appId,
+});
+
+function setError(span: Span, error: SerializedError | undefined, fallback: string): void {
+  span.setAttributes({
+    [SpanAttr.errorType]: error?.name ?? "Error",
+    [SpanAttr.errorMessage]: error?.message ?? fallback,
+  });
+  span.setStatus({ code: SpanStatusCode.ERROR, message: error?.message ?? fallback });
+}
+
+export function traceparentOf(span: Span): string {
+  const sc = span.spanContext();
+  return formatTraceparent({ traceId: sc.traceId, spanId: sc.spanId, flags: sc.traceFlags });
+}
+
+/** The run's trace id, for logs. */
+export const traceIdOf = (ctx: RunContext): string => runTrace(ctx.runId, ctx.traceparent).traceId;
+
+/** One call to the app. Named and classified at the end, when its outcome is known. */
+export class AttemptSpan {
+  private readonly span: Span;
+  readonly traceparent: string;
+
+  constructor(
+    ctx: RunContext,
+    call: DueCall,
+    startTime: number,
+  ) {
+    const step = call.stepId ? ctx.steps[call.stepId] : undefined;
+    const name = call.compensate
+      ? `compensate ${step?.name ?? call.stepId}`
+      : `step ${step?.name ?? "discovery"}`;
+    this.span = tracer().startSpan(
+      name,
+      {
+        kind: SpanKind.CLIENT,
+        startTime,
+        attributes: {
+          ...runAttributes(ctx),
+          [SpanAttr.attempt]: call.attempt,
+          ...(call.stepId ? { [SpanAttr.stepId]: call.stepId } : {}),
+          ...(step ? { [SpanAttr.stepName]: step.name } : {}),
+        },
+      },
+      runParent(ctx),
+    );
+    this.traceparent = traceparentOf(this.span);
+  }
+
+  /** Ends the span with what the answer did to the run (`entries`, empty if nothing was recorded). */
+  end(answer: AppAnswer, entries: NewRunLogEntry[], endTime: number): void {
+    const span = this.span;
+    if (answer.kind === "transport") setError(span, { name: "TransportError", message: answer.message }, "");
+    let named = false;
+    for (const e of entries) {
+      switch (e.type) {
+        case "step.completed":
+        case "step.errored":
+        case "step.failed": {
+          if (named) break;
+          named = true;
+          const fnLevel = e.stepId === "$fn";
+          span.updateName(fnLevel ? "function" : `step ${e.name}`);
+          span.setAttributes({
+            [SpanAttr.stepId]: e.stepId,
+            [SpanAttr.stepName]: e.name,
+            [SpanAttr.attempt]: e.attempt,
+            [SpanAttr.status]: e.type.slice("step.".length),
+          });
+          if (e.type === "step.errored") {
+            span.setAttribute(SpanAttr.retryAt, new Date(e.retryAt).toISOString());
+            setError(span, e.error, "step errored");
+          } else if (e.type === "step.failed") setError(span, e.error, "step failed");
+          break;
+        }
+        case "compensation.completed":
+        case "compensation.errored":
+        case "compensation.failed":
+          named = true;
+          span.setAttribute(SpanAttr.status, e.type.slice("compensation.".length));
+          if (e.type !== "compensation.completed") setError(span, e.error, "compensation failed");
+          break;
+        case "run.completed":
+          if (!named) span.updateName("function");
+          named = true;
+          span.setAttribute(SpanAttr.status, "completed");
+          break;
+        case "run.failed":
+          if (!named) span.updateName("function");
+          named = true;
+          span.setAttribute(SpanAttr.status, "failed");
+          setError(span, e.error, "run failed");
+          break;
+        case "steps.planned":
+        case "sleep.started":
+        case "wait.started":
+          if (!named) span.updateName("discovery");
+          span.setAttribute(
+            SpanAttr.stepOp,
+            e.type === "steps.planned" ? "plan" : (e.type.split(".")[0] as string),
+          );
+          break;
+        default:
+          break;
+      }
+    }
+    if (!named && answer.kind !== "transport" && entries.length === 0)
+      span.setAttribute(SpanAttr.status, "not recorded");
+    span.end(endTime);
+  }
+}
+
+/** The `traceparent` of a step.invoke's span: the invoked run becomes its child. */
+export function invokeTraceparent(ctx: RunContext, stepId: string): string {
+  const t = runTrace(ctx.runId, ctx.traceparent);
+  return formatTraceparent({
+    traceId: t.traceId,
+    spanId: derivedSpanId(`invoke:${ctx.runId}:${stepId}`),
+    flags: t.sampled ? 1 : 0,
+  });
+}
+
+/** A sleep, wait or invoke that ended (`step` as it is now), or was left open when the run ended. */
+export function recordParkedStep(
+  ctx: RunContext,
+  before: StepState,
+  after: StepState | undefined,
+  endTime: number,
+): void {
+  if (before.startedAt === undefined) return;
+  const invoke = before.wait?.invoke;
+  const name =
+    before.status === "sleeping"
+      ? `sleep ${before.name}`
+      : invoke
+        ? `invoke ${invoke.functionId}`
+        : `waitForEvent ${before.wait?.event ?? before.name}`;
+  const start = () =>
+    tracer().startSpan(
+      name,
+      {
+        kind: invoke ? SpanKind.PRODUCER : SpanKind.INTERNAL,
+        startTime: before.startedAt,
+        attributes: {
+          ...runAttributes(ctx),
+          [SpanAttr.stepId]: before.stepId,
+          [SpanAttr.stepName]: before.name,
+          [SpanAttr.stepOp]: before.status === "sleeping" ? "sleep" : invoke ? "invoke" : "waitForEvent",
+          ...(invoke ? { [SpanAttr.invokeFunction]: invoke.functionId } : {}),
+          ...(before.wait && !invoke ? { [SpanAttr.waitEvent]: before.wait.event } : {}),
+        },
+      },
+      runParent(ctx),
+    );
+  // The invoke span has a derived id: the invoked run (started long before this span ends) is its child.
+  const span = invoke
+    ? withPinnedIds({ spanId: derivedSpanId(`invoke:${ctx.runId}:${before.stepId}`) }, start)
+    : start();
+  if (!after || after.status === before.status) span.setAttribute(SpanAttr.status, "abandoned");
+  else if (after.status === "failed") {
+    span.setAttribute(SpanAttr.status, "failed");
+    setError(span, after.error, "failed");
+  } else {
+    const timedOut = before.status === "waiting" && !invoke && after.data === null;
+    span.setAttribute(SpanAttr.status, timedOut ? "timed out" : "completed");
+  }
+  span.end(after?.endedAt ?? endTime);
+}
+
+/** The run span, emitted once the run has ended (its id derives from the run id). */
+export function recordRun(ctx: RunContext, status: RunStatus, endTime: number): void {
+  const t = runTrace(ctx.runId, ctx.traceparent);
+  const parent = t.parentSpanId
+    ? trace.setSpanContext(context.active(), {
+        traceId: t.traceId,
+        spanId: t.parentSpanId,
+        traceFlags: t.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
+        isRemote: true,
+      })
+    : trace.deleteSpan(context.active());
+  const span = withPinnedIds({ traceId: t.traceId, spanId: t.runSpanId }, () =>
+    tracer().startSpan(
+      `run ${ctx.fnId}`,
+      {
+        kind: SpanKind.CONSUMER,
+        startTime: ctx.createdAt,
+        ...(t.parentSpanId ? {} : { root: true }),
+        attributes: {
+          ...runAttributes(ctx),
+          [SpanAttr.runStatus]: publicStatus(status, ctx),
+          ...(ctx.event ? { [SpanAttr.eventId]: ctx.event.id, [SpanAttr.eventName]: ctx.event.name } : {}),
+        },
+      },
+      parent,
+    ),
+  );
+  if (ctx.error) setError(span, ctx.error, "run failed");
+  else if (status === "cancelled") span.setAttribute(SpanAttr.errorMessage, ctx.cancelReason ?? "cancelled");
+  span.end(ctx.endedAt ?? endTime);
+}

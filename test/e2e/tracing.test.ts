@@ -1,0 +1,269 @@
+/**
+ * OpenTelemetry end to end: `jetstep dev` (a child process, OTEL_* env) and an app using our SDK
+ * with `@opentelemetry/sdk-node` both export OTLP/HTTP JSON to a loopback receiver in this test.
+ * A 3-step run with a retry must arrive as one trace: the run span, a span per attempt (the failed
+ * one with its error), the app's own spans as children of the attempt they ran in, and the
+ * sender's traceparent as the run's parent.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import {
+  freePort,
+  type NatsServerHandle,
+  spawnTs,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../support/index.ts";
+import { getRun, sendEvents, spawnJetstep, waitForApp, waitForEventRuns } from "./harness.ts";
+
+const APP = fileURLToPath(new URL("../fixtures/traced-app.ts", import.meta.url));
+
+interface ReceivedSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+  kind: number;
+  start: bigint;
+  end: bigint;
+  statusCode: number;
+  attributes: Record<string, unknown>;
+}
+
+type OtlpValue = {
+  stringValue?: string;
+  intValue?: string | number;
+  boolValue?: boolean;
+  doubleValue?: number;
+};
+type OtlpAttribute = { key: string; value: OtlpValue };
+
+/** OTLP/JSON ids are hex; tolerate base64 (protobuf-JSON mapping) too. */
+const hexId = (id: string | undefined): string => {
+  if (!id) return "";
+  return /^[0-9a-f]+$/i.test(id) && (id.length === 32 || id.length === 16)
+    ? id.toLowerCase()
+    : Buffer.from(id, "base64").toString("hex");
+};
+const otlpValue = (v: OtlpValue): unknown =>
+  v.stringValue ?? (v.intValue !== undefined ? Number(v.intValue) : (v.boolValue ?? v.doubleValue));
+const attrs = (list: OtlpAttribute[] | undefined): Record<string, unknown> =>
+  Object.fromEntries((list ?? []).map((a) => [a.key, otlpValue(a.value)]));
+
+/** A minimal OTLP/HTTP JSON trace receiver. */
+function startReceiver(): Promise<{ server: Server; url: string; spans: ReceivedSpan[] }> {
+  const spans: ReceivedSpan[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      if (req.url === "/v1/traces") {
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+          resourceSpans: {
+            resource: { attributes: OtlpAttribute[] };
+            scopeSpans: {
+              spans: (Omit<ReceivedSpan, "service" | "attributes" | "start" | "end" | "statusCode"> & {
+                attributes: OtlpAttribute[];
+                startTimeUnixNano: string;
+                endTimeUnixNano: string;
+                status?: { code?: number };
+              })[];
+            }[];
+          }[];
+        };
+        for (const rs of body.resourceSpans ?? []) {
+          const service = String(attrs(rs.resource.attributes)["service.name"]);
+          for (const ss of rs.scopeSpans ?? [])
+            for (const s of ss.spans ?? [])
+              spans.push({
+                service,
+                traceId: hexId(s.traceId),
+                spanId: hexId(s.spanId),
+                parentSpanId: hexId(s.parentSpanId),
+                name: s.name,
+                kind: s.kind,
+                start: BigInt(s.startTimeUnixNano),
+                end: BigInt(s.endTimeUnixNano),
+                statusCode: s.status?.code ?? 0,
+                attributes: attrs(s.attributes),
+              });
+        }
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  return new Promise((resolve) =>
+    server.listen(0, "127.0.0.1", () =>
+      resolve({ server, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, spans }),
+    ),
+  );
+}
+
+describe("OpenTelemetry traces", () => {
+  let nats: NatsServerHandle;
+  let receiver: Awaited<ReturnType<typeof startReceiver>>;
+  let jetstep: TsProcess;
+  let app: TsProcess;
+  let url: string;
+
+  before(async () => {
+    nats = await startNatsServer();
+    receiver = await startReceiver();
+    const otel = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    };
+    const appPort = await freePort();
+    const port = await freePort();
+    url = `http://127.0.0.1:${port}`;
+    app = spawnTs(APP, [], { env: { ...otel, PORT: String(appPort), JETSTEP_BASE_URL: url } });
+    await app.waitForLine(/traced app listening/, 30_000);
+    jetstep = await spawnJetstep(
+      nats.url,
+      port,
+      ["-u", `http://127.0.0.1:${appPort}/api/inngest`, "--retry-interval", "0.1"],
+      otel,
+    );
+    await withOutput(() => waitForApp(url, "traced-app"))();
+  });
+  after(async () => {
+    await jetstep?.kill("SIGTERM");
+    await app?.kill("SIGTERM");
+    await nats?.stop();
+    receiver?.server.close();
+  });
+
+  /** Failures carry both processes' output. */
+  const withOutput = (fn: () => Promise<void>) => () =>
+    fn().catch((e: Error) => {
+      const spans = receiver.spans.map(
+        (x) => `${x.service} ${x.traceId}/${x.spanId}<-${x.parentSpanId} ${x.name}`,
+      );
+      e.message += `\n--- jetstep ---\n${jetstep.output()}\n--- app ---\n${app.output()}\n--- spans ---\n${spans.join("\n")}`;
+      throw e;
+    });
+
+  it(
+    "exports a run as one trace: run span, attempt spans with a retry, app spans under their step",
+    withOutput(async () => {
+      // The sender's own span: the run joins its trace as a child.
+      const senderTrace = "0af7651916cd43dd8448eb211c80319c";
+      const senderSpan = "b7ad6b7169203331";
+      const res = await fetch(`${url}/e/key`, {
+        method: "POST",
+        headers: { traceparent: `00-${senderTrace}-${senderSpan}-01` },
+        body: JSON.stringify({ name: "trace/go" }),
+      });
+      assert.equal(res.status, 200);
+      const [eventId] = ((await res.json()) as { ids: string[] }).ids;
+      const [run] = await waitForEventRuns(url, eventId as string, 1);
+      const runId = (run as { run_id: string }).run_id;
+      await waitFor(async () => (await getRun(url, runId))?.status === "Completed", { timeoutMs: 30_000 });
+
+      const inTrace = () => receiver.spans.filter((s) => s.traceId === senderTrace);
+      await waitFor(
+        () => inTrace().some((s) => s.name === "run traced-app-traced") && inTrace().length >= 8,
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      const spans = inTrace();
+      const runSpan = spans.find((s) => s.name === "run traced-app-traced");
+      assert.ok(runSpan, "run span");
+      assert.equal(runSpan.service, "jetstep");
+      assert.equal(runSpan.parentSpanId, senderSpan, "the run is a child of the sender's span");
+      assert.deepEqual(
+        {
+          run: runSpan.attributes["jetstep.run.id"],
+          fn: runSpan.attributes["jetstep.function.id"],
+          app: runSpan.attributes["jetstep.app.id"],
+          status: runSpan.attributes["jetstep.run.status"],
+          event: runSpan.attributes["jetstep.event.id"],
+        },
+        { run: runId, fn: "traced-app-traced", app: "traced-app", status: "Completed", event: eventId },
+      );
+
+      const attempts = spans.filter((s) => s.service === "jetstep" && s.parentSpanId === runSpan.spanId);
+      const summary = attempts
+        .sort((a, b) => (a.start < b.start ? -1 : 1))
+        .map(
+          (s) => `${s.name}#${s.attributes["jetstep.step.attempt"]}:${s.attributes["jetstep.step.status"]}`,
+        );
+      assert.deepEqual(summary, [
+        "step first#0:completed",
+        "step flaky#0:errored",
+        "step flaky#1:completed",
+        "step last#0:completed",
+        "function#0:completed",
+      ]);
+      for (const s of attempts) {
+        assert.equal(s.attributes["jetstep.run.id"], runId);
+        assert.ok(s.start >= runSpan.start && s.end <= runSpan.end, `${s.name} lies within the run span`);
+      }
+      const failed = attempts.find((s) => s.attributes["jetstep.step.status"] === "errored");
+      assert.ok(failed);
+      assert.equal(failed.statusCode, 2, "the failed attempt has status ERROR");
+      assert.match(String(failed.attributes["jetstep.error.message"]), /card declined/);
+      assert.equal(
+        failed.attributes["jetstep.step.id"],
+        attempts.find((s) => s.name === "step flaky" && s !== failed)?.attributes["jetstep.step.id"],
+      );
+
+      // The app's spans are children of the attempt they ran in.
+      const appSpans = spans.filter((s) => s.service === "traced-app" && s.name === "charge card");
+      assert.equal(appSpans.length, 2, "one app span per attempt of flaky");
+      for (const s of appSpans) {
+        const parent = attempts.find((a) => a.spanId === s.parentSpanId);
+        assert.ok(parent, "app span's parent is an attempt span");
+        assert.equal(parent.name, "step flaky");
+        assert.equal(parent.attributes["jetstep.step.attempt"], s.attributes["app.attempt"]);
+      }
+    }),
+  );
+
+  it(
+    "gives a run without a sender its own trace, with sleep, wait and invoke spans; the invoked run joins it",
+    withOutput(async () => {
+      const [eventId] = await sendEvents(url, { name: "trace/park" });
+      const [run] = await waitForEventRuns(url, eventId as string, 1, 30_000);
+      assert.equal(run?.status, "Completed");
+      assert.deepEqual(run?.output, { approval: null, doubled: 42 });
+      const runId = (run as { run_id: string }).run_id;
+      const byRun = (id: string) => receiver.spans.filter((s) => s.attributes["jetstep.run.id"] === id);
+      const runSpan = await waitFor(() => byRun(runId).find((s) => s.name === "run traced-app-parked"), {
+        timeoutMs: 20_000,
+      });
+      assert.equal(runSpan.parentSpanId, "", "no sender: the run span is the trace's root");
+      const children = receiver.spans.filter((s) => s.parentSpanId === runSpan.spanId);
+      const find = (name: string) => {
+        const s = children.find((c) => c.name === name);
+        assert.ok(s, `span "${name}" under the run span; got ${children.map((c) => c.name).join(", ")}`);
+        return s;
+      };
+      const nap = find("sleep nap");
+      assert.equal(nap.attributes["jetstep.step.op"], "sleep");
+      assert.ok(nap.end - nap.start >= 900_000_000n, "the sleep span lasts the sleep");
+      const wait = find("waitForEvent trace/approve");
+      assert.equal(wait.attributes["jetstep.step.status"], "timed out");
+      const invoke = find("invoke traced-app-child");
+      assert.equal(invoke.attributes["jetstep.step.status"], "completed");
+
+      // The invoked run is a child of the invoke span, in the same trace.
+      const childRun = await waitFor(() => receiver.spans.find((s) => s.name === "run traced-app-child"), {
+        timeoutMs: 20_000,
+      });
+      assert.equal(childRun.traceId, runSpan.traceId);
+      assert.equal(childRun.parentSpanId, invoke.spanId);
+      assert.ok(
+        receiver.spans.some((s) => s.parentSpanId === childRun.spanId && s.name === "step double"),
+        "the child's steps hang under the child run",
+      );
+    }),
+  );
+});
