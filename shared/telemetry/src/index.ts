@@ -1,5 +1,6 @@
 export { createLogger, type Logger, type LoggerOptions, silentLogger } from "./logger.ts";
 export {
+  jetstepIdGenerator,
   startTracing,
   type Tracing,
   type TracingOptions,

@@ -41,6 +41,13 @@ class PinnableIdGenerator implements IdGenerator {
 
 const ids = new PinnableIdGenerator();
 
+/**
+ * The id generator `withPinnedIds` steers. `startTracing` installs it; a program that sets up its
+ * own tracer provider around Jetstep's services passes it as `idGenerator`, or run spans get
+ * random ids and their children lose their parent.
+ */
+export const jetstepIdGenerator: IdGenerator = ids;
+
 /** Runs `start` (which must start exactly one span, synchronously) with the span's ids pinned. */
 export function withPinnedIds<T>(pinned: { traceId?: string; spanId?: string }, start: () => T): T {
   ids.pin(pinned);
