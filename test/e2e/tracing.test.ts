@@ -10,6 +10,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Subjects } from "@jetstep/core";
+import { connect, headers } from "@nats-io/transport-node";
 import {
   freePort,
   type NatsServerHandle,
@@ -228,6 +230,34 @@ describe("OpenTelemetry traces", () => {
   );
 
   it(
+    "a NATS-published event's traceparent header makes its run a child of the sender's span",
+    withOutput(async () => {
+      const nc = await connect({ servers: nats.url });
+      try {
+        const h = headers();
+        h.set("traceparent", "00-11111111111111111111111111111111-2222222222222222-01");
+        const reply = await nc.request(Subjects.ingest, JSON.stringify({ name: "trace/go" }), {
+          timeout: 5000,
+          headers: h,
+        });
+        const [eventId] = (JSON.parse(new TextDecoder().decode(reply.data)) as { ids: string[] }).ids;
+        const [run] = await waitForEventRuns(url, eventId as string, 1, 30_000);
+        assert.equal((run as unknown as { trace_id: string }).trace_id, "11111111111111111111111111111111");
+        const runSpan = await waitFor(
+          () =>
+            receiver.spans.find(
+              (s) => s.name === "run traced-app-traced" && s.traceId === "11111111111111111111111111111111",
+            ),
+          { timeoutMs: 20_000 },
+        );
+        assert.equal(runSpan.parentSpanId, "2222222222222222");
+      } finally {
+        await nc.close();
+      }
+    }),
+  );
+
+  it(
     "gives a run without a sender its own trace, with sleep, wait and invoke spans; the invoked run joins it",
     withOutput(async () => {
       const [eventId] = await sendEvents(url, { name: "trace/park" });
@@ -240,6 +270,11 @@ describe("OpenTelemetry traces", () => {
         timeoutMs: 20_000,
       });
       assert.equal(runSpan.parentSpanId, "", "no sender: the run span is the trace's root");
+      assert.equal(
+        (run as unknown as { trace_id: string }).trace_id,
+        runSpan.traceId,
+        "the API names the trace",
+      );
       const children = receiver.spans.filter((s) => s.parentSpanId === runSpan.spanId);
       const find = (name: string) => {
         const s = children.find((c) => c.name === name);

@@ -3,7 +3,7 @@
  * Running | Completed | Failed | Cancelled, `output`. Steps add our detail: output, error,
  * attempts and timings.
  */
-import { FN_STEP, phaseOf, publicStatus, type RunSnapshot, statusOf } from "@jetstep/core";
+import { FN_STEP, phaseOf, publicStatus, type RunSnapshot, runTrace, statusOf } from "@jetstep/core";
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
@@ -17,6 +17,8 @@ export function runView(snapshot: RunSnapshot) {
     status: publicStatus(status, ctx),
     phase: status === "empty" ? "queued" : phaseOf(status, ctx),
     event_id: ctx.event?.id ?? null,
+    /** The run's OpenTelemetry trace (look it up in Jaeger). */
+    trace_id: runTrace(ctx.runId, ctx.traceparent).traceId,
     run_started_at: iso(ctx.createdAt),
     ended_at: iso(ctx.endedAt),
     output: ctx.output ?? null,
