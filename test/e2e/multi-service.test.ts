@@ -33,6 +33,14 @@ describe("multi-service example (examples/shop)", () => {
   let nats: NatsServerHandle;
   let url: string;
   const procs: TsProcess[] = [];
+  let stopping = false;
+  /** A process that dies before the teardown is a failure cause: print what it said. */
+  const watch = (name: string, p: TsProcess) => {
+    void p.exited.then((e) => {
+      if (!stopping) console.error(`${name} exited early (${JSON.stringify(e)}):\n${p.output()}`);
+    });
+    return p;
+  };
 
   before(async () => {
     nats = await startNatsServer();
@@ -40,16 +48,19 @@ describe("multi-service example (examples/shop)", () => {
     const ordersPort = await freePort();
     url = `http://127.0.0.1:${port}`;
     procs.push(
-      await spawnJetstep(nats.url, port, [
-        "-u",
-        `http://127.0.0.1:${ordersPort}/api/inngest`,
-        "--retry-interval",
-        "0.2",
-      ]),
+      watch(
+        "jetstep dev",
+        await spawnJetstep(nats.url, port, [
+          "-u",
+          `http://127.0.0.1:${ordersPort}/api/inngest`,
+          "--retry-interval",
+          "0.2",
+        ]),
+      ),
     );
     const env = { JETSTEP_BASE_URL: url, NATS_URL: nats.url, PORT: String(ordersPort) };
-    const orders = spawnTs(SHOP, ["orders"], { env });
-    const billing = spawnTs(SHOP, ["billing"], { env });
+    const orders = watch("orders", spawnTs(SHOP, ["orders"], { env }));
+    const billing = watch("billing", spawnTs(SHOP, ["billing"], { env }));
     procs.push(orders, billing);
     await orders.waitForLine(/orders serving functions/, 30_000);
     await billing.waitForLine(/billing registered/, 30_000);
@@ -57,6 +68,7 @@ describe("multi-service example (examples/shop)", () => {
     await waitForApp(url, "billing");
   });
   after(async () => {
+    stopping = true;
     for (const p of procs.reverse()) await p.kill("SIGKILL");
     await nats?.stop();
   });

@@ -68,6 +68,24 @@ describe("worker codec (no I/O)", () => {
   });
 });
 
+describe("client natsUrl", () => {
+  it("comes from the option, else JETSTEP_NATS_URL, else NATS_URL; several are comma-separated", () => {
+    const env = { NATS_URL: "nats://a:4222", JETSTEP_NATS_URL: "nats://b:4222, nats://c:4222" };
+    assert.deepEqual(testClient({ env }).settings.natsServers, ["nats://b:4222", "nats://c:4222"]);
+    assert.deepEqual(testClient({ env: { NATS_URL: "nats://a:4222" } }).settings.natsServers, [
+      "nats://a:4222",
+    ]);
+    assert.deepEqual(testClient({ env, natsUrl: "nats://d:4222" }).settings.natsServers, ["nats://d:4222"]);
+    assert.equal(testClient({ env: {} }).settings.natsServers, undefined);
+  });
+  it("rejects an empty entry, naming the field", () => {
+    assert.throws(
+      () => testClient({ natsUrl: "nats://a:4222,,nats://b:4222" }),
+      (e: unknown) => e instanceof InvalidConfigError && e.field === "natsUrl",
+    );
+  });
+});
+
 interface Received {
   status: number;
   header: (name: string) => string | undefined;
@@ -297,6 +315,17 @@ describe("NATS worker", () => {
     const after = await call(nc, "drain", { fnId: "drain-hold" });
     assert.equal(after.answer.status, 503, "nobody serves the app after close");
     await own.close();
+  });
+
+  it("connects itself to the client's natsUrl, and close() closes that connection", async () => {
+    const client = testClient({ id: "own", natsUrl: server.url });
+    const fn = client.createFunction({ id: "f" }, { event: "t/f" }, async () => "mine");
+    const w = await worker({ client, functions: [fn], register: false, heartbeatMs: 50 });
+    const { answer } = await call(nc, "own", { fnId: "own-f" });
+    assert.equal(JSON.parse(answer.body), "mine");
+    await w.close();
+    const gone = await call(nc, "own", { fnId: "own-f" });
+    assert.equal(gone.answer.status, 503);
   });
 
   it("rejects bad options naming the field", async () => {
