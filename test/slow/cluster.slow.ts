@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type Runtime, startRuntime } from "@jetstep/cli";
 import { Streams } from "@jetstep/core";
-import { silentLogger } from "@jetstep/telemetry";
+import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, serve } from "jetstep";
 import { eventRuns, waitForApp } from "../e2e/harness.ts";
 import { freePort, type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
@@ -44,7 +44,7 @@ cluster {
           syncIntervalMs: 1000,
           retryIntervalMs: 200,
           leaseTtlMs: 3000,
-          log: silentLogger(),
+          log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "info" }) : silentLogger(),
         });
       } catch (e) {
         lastError = e;
@@ -71,6 +71,8 @@ cluster {
     server?.close();
     // A client still reconnecting to the killed node must not keep the process alive.
     await Promise.race([runtime?.stop().catch(() => undefined), new Promise((r) => setTimeout(r, 10_000))]);
+    // If stopping took too long (lease releases against a degraded cluster), close NATS anyway.
+    await runtime?.nats.close();
     for (const n of nodes) await n.stop();
   });
 
@@ -93,12 +95,22 @@ cluster {
     await victim.kill("SIGKILL");
     for (let i = 50; i < 100; i++) await send(i);
     assert.ok(acked.length >= 50, `only ${acked.length} events were acknowledged`);
+    let summary = "";
     await waitFor(
       async () => {
         const runs = await Promise.all(acked.map((id) => eventRuns(url, id).catch(() => null)));
+        const counts: Record<string, { n: number; example: string }> = {};
+        runs.forEach((r, i) => {
+          const key = r === null ? "no runs" : r.length !== 1 ? `${r.length} runs` : (r[0]?.status ?? "?");
+          counts[key] = { n: (counts[key]?.n ?? 0) + 1, example: counts[key]?.example ?? acked[i] ?? "" };
+        });
+        summary = JSON.stringify(counts);
         return runs.every((r) => r?.length === 1 && r[0]?.status === "Completed");
       },
       { timeoutMs: 180_000, intervalMs: 2000, message: "not every acknowledged event's run completed" },
-    );
+    ).catch((e: Error) => {
+      e.message += ` (${summary})`;
+      throw e;
+    });
   });
 });

@@ -164,7 +164,11 @@ class ExecutorImpl implements Executor {
         owner: cfg.owner,
         partitions: this.partitions,
         ttlMs: cfg.leaseTtlMs,
-        onError: (e) => this.log.error({ err: e }, "lease tick failed"),
+        onError: (e) =>
+          this.log.error(
+            { err: e },
+            (e as Error).name === "PartitionLoadError" ? (e as Error).message : "lease tick failed",
+          ),
         // A fair share, so several executors split the partitions.
         maxOwned: () => Math.ceil(this.partitions / this.membership.count()),
       },

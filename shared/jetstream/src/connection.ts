@@ -19,6 +19,9 @@ export class UnsupportedServerError extends Error {
   override name = "UnsupportedServerError";
 }
 
+/** How long closing waits for a drain before closing outright. */
+const CLOSE_DRAIN_MS = 5_000;
+
 /** Connects and checks that the server has JetStream and is at least 2.9 (direct get). */
 export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
   const nc = await connect({ maxReconnectAttempts: -1, ...opts });
@@ -46,7 +49,15 @@ export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
     jsm,
     version,
     async close() {
-      await nc.drain().catch(() => nc.close());
+      // Drain (flush what was published, let handlers finish), but never hang shutdown on it: a
+      // connection still reconnecting to a dead server would wait forever.
+      let timer: NodeJS.Timeout | undefined;
+      const gaveUp = new Promise<"timeout">((r) => {
+        timer = setTimeout(() => r("timeout"), CLOSE_DRAIN_MS);
+      });
+      await Promise.race([nc.drain().catch(() => undefined), gaveUp]);
+      clearTimeout(timer);
+      if (!nc.isClosed()) await nc.close().catch(() => undefined);
     },
   };
 }

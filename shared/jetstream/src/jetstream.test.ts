@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import type { RunLogEntry } from "@jetstep/core";
-import { type NatsServerHandle, startNatsServer } from "../../../test/support/index.ts";
+import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { connectNats, type Nats } from "./connection.ts";
 import { PartitionLeases } from "./leases.ts";
 import { Publisher } from "./publisher.ts";
@@ -115,5 +115,34 @@ describe("jetstream layer (real nats-server)", () => {
     await a.tick(); // a's renewals now fail CAS: it drops everything
     assert.deepEqual(a.ownedPartitions(), []);
     await b.stop(true);
+  });
+
+  it("gives up a partition whose load failed and takes it again on the next tick", async () => {
+    const loads: number[] = [];
+    const lost: number[] = [];
+    const errors: string[] = [];
+    let failNext = true;
+    const leases = new PartitionLeases(
+      buckets.leases,
+      { owner: "c", partitions: 1, ttlMs: 1000, onError: (e) => errors.push((e as Error).name) },
+      {
+        acquired: async (p) => {
+          loads.push(p);
+          if (failNext) {
+            failNext = false;
+            throw new Error("consumer create timed out");
+          }
+        },
+        lost: (p) => void lost.push(p),
+      },
+    );
+    await leases.tick();
+    await waitFor(() => lost.length === 1, { timeoutMs: 2000 });
+    assert.deepEqual(leases.ownedPartitions(), [], "a partition that did not load is not kept");
+    assert.deepEqual(errors, ["PartitionLoadError"]);
+    await leases.tick();
+    assert.deepEqual(loads, [0, 0], "loaded again");
+    assert.deepEqual(leases.ownedPartitions(), [0]);
+    await leases.stop(true);
   });
 });

@@ -32,6 +32,9 @@ export interface LeaseOptions {
 export class PartitionLeases {
   private readonly owned = new Map<number, number>(); // partition → revision
   private timer: NodeJS.Timeout | undefined;
+  /** The latest acquisition of each partition (a failed load drops only its own). */
+  private readonly loading = new Map<number, number>();
+  private acquisitions = 0;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly now: () => number;
@@ -62,6 +65,7 @@ export class PartitionLeases {
       },
       Math.max(200, Math.floor(this.opts.ttlMs / 3)),
     );
+    this.timer.unref();
   }
 
   /** Renews owned leases and tries to take free or expired ones. */
@@ -108,8 +112,18 @@ export class PartitionLeases {
           newRev = await this.kv.update(key, value(), current.revision);
         }
         this.owned.set(p, newRev);
-        // Not awaited: loading a partition must not delay renewing the other leases.
-        void Promise.resolve(this.events.acquired(p)).catch((e) => this.opts.onError?.(e));
+        // Not awaited: loading a partition must not delay renewing the other leases. If loading
+        // fails (say, its consumer cannot be created while a stream elects a leader), give the
+        // partition up in memory: the next tick takes it again (the lease is still ours) and loads
+        // it afresh. Keeping a lease for a partition nobody consumes would stall its runs.
+        const acquisition = ++this.acquisitions;
+        this.loading.set(p, acquisition);
+        void Promise.resolve(this.events.acquired(p)).catch(async (e) => {
+          this.opts.onError?.(new PartitionLoadError(p, e));
+          if (this.loading.get(p) !== acquisition || !this.owned.has(p)) return;
+          this.owned.delete(p);
+          await Promise.resolve(this.events.lost(p)).catch((err) => this.opts.onError?.(err));
+        });
       } catch {
         // Someone else won the race for this partition.
       }
@@ -126,5 +140,15 @@ export class PartitionLeases {
       await this.events.lost(p);
     }
     this.owned.clear();
+  }
+}
+
+export class PartitionLoadError extends Error {
+  override name = "PartitionLoadError";
+  constructor(
+    readonly partition: number,
+    cause: unknown,
+  ) {
+    super(`could not load partition ${partition}; taking it again on the next lease tick`, { cause });
   }
 }
