@@ -5,13 +5,15 @@
  * W1: 200 runs × 10 sequential step.run steps through the real path (gateway → EVENTS → matcher →
  * INBOX → executor → app → RUNS): over HTTP with an app on our SDK and with the official `inngest`
  * SDK, and over NATS with our SDK's worker, next to the raw ack'd JetStream publish rate of the
- * same server.
+ * same server; and over HTTP again with OpenTelemetry exporting every span.
  */
 import { readFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { startRuntime } from "@jetstep/cli";
 import { connectNats, Publisher } from "@jetstep/jetstream";
-import { silentLogger } from "@jetstep/telemetry";
+import { silentLogger, startTracing } from "@jetstep/telemetry";
 import { freePort, spawnTs, startNatsServer, waitFor } from "../test/support/index.ts";
 import { w4 } from "./w4.ts";
 
@@ -62,8 +64,18 @@ async function w1(
   rawRate: number,
   eventName = "bench/w1",
   transport: "HTTP" | "NATS" = "HTTP",
+  traced = false,
 ): Promise<W1Result> {
   const appPort = await freePort();
+  // Tracing on: spans go over OTLP/HTTP to a local sink that only counts them.
+  const sink = traced ? await startOtlpSink() : undefined;
+  const tracing = sink
+    ? await (async () => {
+        process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sink.url;
+        process.env.OTEL_EXPORTER_OTLP_PROTOCOL = "http/json";
+        return startTracing({ serviceName: "jetstep-bench" });
+      })()
+    : undefined;
   const runtime = await startRuntime({
     natsUrl,
     host: "127.0.0.1",
@@ -129,7 +141,9 @@ async function w1(
       .map((r) => Date.parse(r.ended_at as string) - Date.parse(r.run_started_at))
       .sort((a, b) => a - b);
     const stepsPerS = (RUNS * STEPS) / wallS;
-    console.log(`W1  ${RUNS} runs × ${STEPS} steps over ${transport} — app on ${label}`);
+    console.log(
+      `W1  ${RUNS} runs × ${STEPS} steps over ${transport} — app on ${label}${traced ? ", tracing on" : ""}`,
+    );
     console.log(`    wall time (first event → last run end)  ${wallS.toFixed(2)} s`);
     console.log(`    steps/s                                 ${stepsPerS.toFixed(0)}`);
     console.log(
@@ -139,11 +153,41 @@ async function w1(
     console.log(
       `    CPU: jetstep process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, app process ${appCpu.toFixed(1)} s`,
     );
+    if (sink && tracing) {
+      await tracing.shutdown();
+      console.log(`    spans exported (OTLP/HTTP JSON)         ${sink.spans()}`);
+    }
     return { stepsPerS };
   } finally {
     await app.kill("SIGKILL");
     await runtime.stop();
+    await tracing?.shutdown();
+    sink?.close();
+    delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
   }
+}
+
+/** An OTLP/HTTP JSON endpoint that counts the spans it receives. */
+async function startOtlpSink(): Promise<{ url: string; spans(): number; close(): void }> {
+  let spans = 0;
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as {
+        resourceSpans?: { scopeSpans?: { spans?: unknown[] }[] }[];
+      };
+      for (const rs of body.resourceSpans ?? [])
+        for (const ss of rs.scopeSpans ?? []) spans += ss.spans?.length ?? 0;
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    spans: () => spans,
+    close: () => server.close(),
+  };
 }
 
 // `npm run bench -- w1` or `-- w4` runs one workload; W4_SLEEPERS sets the parked-run count.
@@ -175,6 +219,19 @@ try {
     );
     console.log(
       `W1  NATS worker vs HTTP (our SDK): ${((100 * overNats.stepsPerS) / free.stepsPerS).toFixed(0)}% of the HTTP throughput`,
+    );
+    // Last: once the OpenTelemetry SDK has been shut down, this process cannot start it again.
+    const traced = await w1(
+      server.url,
+      "our SDK (jetstep)",
+      "./w1-app-jetstep.ts",
+      raw,
+      "bench/w1",
+      "HTTP",
+      true,
+    );
+    console.log(
+      `W1  cost of tracing (every span exported): ${((100 * traced.stepsPerS) / free.stepsPerS).toFixed(0)}% of the untraced throughput`,
     );
   }
   if (!only || only === "w4") await w4(server, Number(process.env.W4_SLEEPERS ?? 100_000));

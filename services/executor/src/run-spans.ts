@@ -97,11 +97,7 @@ export class AttemptSpan {
   private readonly span: Span;
   readonly traceparent: string;
 
-  constructor(
-    ctx: RunContext,
-    call: DueCall,
-    startTime: number,
-  ) {
+  constructor(ctx: RunContext, call: DueCall, startTime: number) {
     const step = call.stepId ? ctx.steps[call.stepId] : undefined;
     const name = call.compensate
       ? `compensate ${step?.name ?? call.stepId}`
