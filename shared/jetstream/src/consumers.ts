@@ -4,6 +4,8 @@ import {
   AckPolicy,
   type Consumer,
   DeliverPolicy,
+  JetStreamApiCodes,
+  JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
 } from "@nats-io/jetstream";
@@ -17,7 +19,11 @@ async function ensureConsumer(
 ): Promise<void> {
   try {
     await jsm.consumers.info(stream, name);
-  } catch {
+  } catch (e) {
+    // Create only a consumer that does not exist. Anything else (a timeout while the consumer
+    // elects a leader after a node died) is for the caller to retry: an `add` then would only
+    // load the meta leader with updates that time out too.
+    if (!(e instanceof JetStreamApiError && e.code === JetStreamApiCodes.ConsumerNotFound)) throw e;
     await jsm.consumers.add(stream, {
       durable_name: name,
       ack_policy: AckPolicy.Explicit,
