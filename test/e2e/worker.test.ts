@@ -15,6 +15,7 @@ import { startRuntime } from "@jetstep/cli";
 import { Subjects } from "@jetstep/core";
 import { connectNats, headers, type Nats } from "@jetstep/jetstream";
 import { silentLogger } from "@jetstep/telemetry";
+import { Jetstep, worker } from "jetstep";
 import {
   type NatsServerHandle,
   spawnTs,
@@ -205,6 +206,31 @@ describe("NATS workers", () => {
     assert.match(String(noUrl.error), /^url: /);
     const notJson = await client.nc.request(Subjects.workerRegister, "{", { timeout: 5_000 });
     assert.match(String(notJson.json<{ error: string }>().error), /invalid JSON/);
+  });
+
+  it("sends step.sendEvent events over NATS: a worker needs no HTTP route to the gateway", async () => {
+    // The gateway URL is unreachable: sending over HTTP would fail the step.
+    const app = new Jetstep({ id: "announcer", baseUrl: "http://127.0.0.1:9" });
+    const announce = app.createFunction({ id: "announce" }, { event: "worker/announce" }, async ({ step }) =>
+      step.sendEvent("tell", { name: "worker/announced", data: { x: 7 } }),
+    );
+    const listen = app.createFunction(
+      { id: "listen" },
+      { event: "worker/announced" },
+      async ({ event }) => Number(event.data.x) * 6,
+    );
+    const w = await worker({ client: app, functions: [announce, listen], servers: stack.nats.url });
+    try {
+      assert.equal((await w.registered).ok, true);
+      const [id] = await sendEvents(stack.url, { name: "worker/announce", data: {} });
+      const [run] = await waitForEventRuns(stack.url, id as string, 1, 30_000);
+      assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+      const sentId = (run?.output as { ids: string[] } | undefined)?.ids[0] as string;
+      const [listened] = await waitForEventRuns(stack.url, sentId, 1, 30_000);
+      assert.equal(listened?.output, 42);
+    } finally {
+      await w.close();
+    }
   });
 
   it("fails a run of an app no worker serves, saying so", async () => {

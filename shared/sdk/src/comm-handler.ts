@@ -7,6 +7,7 @@ import { type FailureContext, type FunctionContext, JetstepFunction } from "./fu
 import { buildRegisterBody, syncApp } from "./register.ts";
 import { serializeError, toError } from "./serialize-error.ts";
 import { type ReceivedBody, verifySignature } from "./signature.ts";
+import type { EventInput } from "./step-tools.ts";
 import { withCallTrace } from "./tracing.ts";
 import { SDK_IDENT, SDK_VERSION } from "./version.ts";
 import { DISCOVERY_STEP_ID, Header, type JetstepEvent, Query } from "./wire.ts";
@@ -24,6 +25,8 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** How long to wait for a requested step before answering "not found" (default 10 s, as the official SDK). */
   stepNotFoundTimeoutMs?: number;
+  /** How `step.sendEvent` sends (default: `client.send`, over HTTP; NATS workers send over NATS). */
+  sendEvents?: (events: EventInput[]) => Promise<{ ids: string[] }>;
 }
 
 /** A request as an adapter presents it. */
@@ -160,7 +163,7 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
           compensateStepId: req.url.searchParams.get("compensate") ?? undefined,
           logger,
           appId: client.id,
-          sendEvents: (list) => client.send(list),
+          sendEvents: options.sendEvents ?? ((list) => client.send(list)),
           stepNotFoundTimeoutMs: timeoutMs,
           invokeHandler: ({ step, logger: runLogger }) => {
             const ctx: FunctionContext<Record<string, unknown>> = {

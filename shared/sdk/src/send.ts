@@ -11,6 +11,59 @@ const replySchema = z.looseObject({
   error: z.string().optional(),
 });
 
+/** Events as sent: `name` checked, `data` defaults to `{}`, `ts` to now. */
+function eventBodies(events: readonly EventInput[], ts: number): EventInput[] {
+  return events.map((e, i) => {
+    if (typeof e?.name !== "string" || e.name === "")
+      throw new SendEventError(0, `send(): events[${i}].name must be a non-empty string`);
+    return { ...e, data: e.data ?? {}, ts: e.ts ?? ts };
+  });
+}
+
+/**
+ * Sends events by NATS request to the gateways' ingest subject (`jetstep.events`), as NATS
+ * workers do: the same validation and `{ ids }` answer as `POST /e/…`. `request` sends the JSON
+ * with the given headers (the current trace context) and resolves with the reply's bytes. Throws
+ * SendEventError with the gateway's status and message, or status 503 when no gateway answers.
+ */
+export async function sendEventsOverNats(args: {
+  subject: string;
+  events: readonly EventInput[];
+  now: () => number;
+  request: (payload: string, headers: Record<string, string>) => Promise<Uint8Array>;
+}): Promise<{ ids: string[] }> {
+  if (args.events.length === 0) return { ids: [] };
+  const body = eventBodies(args.events, args.now());
+  let data: Uint8Array;
+  try {
+    data = await args.request(JSON.stringify(body), traceHeaders());
+  } catch (cause) {
+    const message = cause instanceof Error ? cause.message : String(cause);
+    const noGateway = /no responders|503/i.test(message);
+    throw new SendEventError(
+      noGateway ? 503 : 0,
+      noGateway
+        ? `send(): no gateway answers on ${args.subject} (is a Jetstep gateway connected to this NATS?)`
+        : `send(): NATS request to ${args.subject} failed: ${message}`,
+      { cause },
+    );
+  }
+  const text = new TextDecoder().decode(data);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  const reply = replySchema.safeParse(json);
+  if (!reply.success || reply.data.error !== undefined || (reply.data.status ?? 200) >= 300) {
+    const status = reply.success ? (reply.data.status ?? 500) : 502;
+    const message = reply.success && reply.data.error ? reply.data.error : text.slice(0, 500);
+    throw new SendEventError(status, `send(): gateway answered ${status}: ${message}`);
+  }
+  return { ids: reply.data.ids };
+}
+
 /**
  * POSTs events to `${baseUrl}/e/${eventKey ?? "dev"}` as a JSON array (`data` defaults to `{}`, `ts`
  * to now) and returns the gateway's `{ ids }`, in input order. An empty list sends nothing.
@@ -25,12 +78,7 @@ export async function sendEvents(args: {
   now: () => number;
 }): Promise<{ ids: string[] }> {
   if (args.events.length === 0) return { ids: [] };
-  const ts = args.now();
-  const body = args.events.map((e, i) => {
-    if (typeof e?.name !== "string" || e.name === "")
-      throw new SendEventError(0, `send(): events[${i}].name must be a non-empty string`);
-    return { ...e, data: e.data ?? {}, ts: e.ts ?? ts };
-  });
+  const body = eventBodies(args.events, args.now());
   const url = `${args.baseUrl}/e/${encodeURIComponent(args.eventKey ?? "dev")}`;
   let res: Response;
   try {

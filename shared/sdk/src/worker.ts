@@ -21,6 +21,7 @@ import { createRequestHandler, type ServeOptions } from "./comm-handler.ts";
 import { InvalidConfigError } from "./errors.ts";
 import type { JetstepFunction } from "./function.ts";
 import { buildRegisterBody } from "./register.ts";
+import { sendEventsOverNats } from "./send.ts";
 import { Header } from "./wire.ts";
 import { answerHeaders, callRequest, progressHeaders } from "./worker-codec.ts";
 import { type RegistrationOutcome, registerOverNats } from "./worker-register.ts";
@@ -78,7 +79,26 @@ export interface WorkerHandle {
  * ```
  */
 export async function worker(options: WorkerOptions): Promise<WorkerHandle> {
-  const handle = createRequestHandler(options, FRAMEWORK);
+  // step.sendEvent goes over NATS too (to the gateways' ingest subject): a worker needs no HTTP.
+  let connection: NatsConnection | undefined;
+  const handle = createRequestHandler(
+    {
+      ...options,
+      sendEvents: (events) =>
+        sendEventsOverNats({
+          subject: Subjects.ingest,
+          events,
+          now: () => options.client.now(),
+          request: async (payload, values) => {
+            const h = natsHeaders();
+            for (const [k, v] of Object.entries(values)) h.set(k, v);
+            const nc = connection as NatsConnection;
+            return (await nc.request(Subjects.ingest, payload, { timeout: 10_000, headers: h })).data;
+          },
+        }),
+    },
+    FRAMEWORK,
+  );
   const { client } = options;
   const heartbeatMs = checkOptions(options);
   const appId = client.id;
@@ -93,6 +113,7 @@ export async function worker(options: WorkerOptions): Promise<WorkerHandle> {
       ...options.natsOptions,
       ...(servers === undefined ? {} : { servers }),
     }));
+  connection = nc;
   return new WorkerImpl({ nc, ownsConnection, handle, appId, heartbeatMs, log, options });
 }
 
