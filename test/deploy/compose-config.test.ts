@@ -112,6 +112,12 @@ describe("docker-compose.yml and Dockerfile", () => {
         args.eventKeys.includes(envOf(s).JETSTEP_EVENT_KEY as string),
         `${name} sends events with a key the gateway accepts`,
       );
+      assert.equal(
+        envOf(s).OTEL_EXPORTER_OTLP_ENDPOINT,
+        "http://jaeger:4318",
+        `${name} sends its spans to Jaeger`,
+      );
+      assert.ok(s.depends_on?.includes("jaeger"), `${name} starts after jaeger`);
     }
     const billing = services.billing as ComposeService;
     assert.equal(envOf(billing).NATS_URL, args.natsUrls[0], "billing works on the NATS the services use");

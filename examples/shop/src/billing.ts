@@ -3,10 +3,12 @@
  * `charge-card` is invoked by orders' `place-order`; it announces each invoice
  * (`billing/invoice.created`, which orders files). `send-receipt` reacts to orders' confirmations.
  */
+import { trace } from "@opentelemetry/api";
 import { Jetstep, NonRetriableError } from "jetstep";
 import { CARD_LIMIT, type ChargeResult, ShopEvents } from "./events.ts";
 
 export const billing = new Jetstep({ id: "billing" });
+const tracer = trace.getTracer("shop-billing");
 
 export const chargeCard = billing.createFunction(
   { id: "charge-card", retries: 3 },
@@ -18,10 +20,18 @@ export const chargeCard = billing.createFunction(
       throw new NonRetriableError("event.data.orderId must be a non-empty string");
     if (typeof amount !== "number" || !(amount > 0))
       throw new NonRetriableError("event.data.amount must be a positive number");
-    const chargeId = await step.run("authorize", () => {
-      if (amount > CARD_LIMIT) throw new NonRetriableError(`card declined: ${amount} is over the limit`);
-      return `ch_${orderId}`;
-    });
+    const chargeId = await step.run("authorize", () =>
+      // An app span: with tracing on, it shows under this step's span in the run's trace.
+      tracer.startActiveSpan("card network: authorize", (span) => {
+        try {
+          span.setAttribute("shop.amount", amount);
+          if (amount > CARD_LIMIT) throw new NonRetriableError(`card declined: ${amount} is over the limit`);
+          return `ch_${orderId}`;
+        } finally {
+          span.end();
+        }
+      }),
+    );
     const invoiceId = await step.run("issue-invoice", () => `inv_${orderId}`);
     await step.sendEvent("announce-invoice", {
       name: ShopEvents.invoiceCreated,

@@ -6,14 +6,18 @@
  * - `billing` is a NATS worker: NATS_URL (default nats://127.0.0.1:4222); it registers itself.
  *
  * Both read JETSTEP_BASE_URL (the gateway, for step.sendEvent), JETSTEP_EVENT_KEY and
- * JETSTEP_SIGNING_KEY (production) through the SDK client.
+ * JETSTEP_SIGNING_KEY (production) through the SDK client; OTEL_EXPORTER_OTLP_ENDPOINT turns on
+ * the services' own spans (see tracing.ts).
  */
 import { createServer } from "node:http";
 import { serve, worker } from "jetstep";
 import { billing, billingFunctions } from "./billing.ts";
 import { orders, ordersFunctions } from "./orders.ts";
+import { startServiceTracing } from "./tracing.ts";
 
 const service = process.argv[2];
+const tracing = startServiceTracing(service ?? "shop");
+const flushTraces = () => tracing?.shutdown().catch(() => undefined);
 
 if (service === "orders") {
   const port = Number(process.env.PORT ?? 3001);
@@ -23,7 +27,7 @@ if (service === "orders") {
   }
   const server = createServer(serve({ client: orders, functions: ordersFunctions }));
   server.listen(port, () => console.log(`orders serving functions at http://localhost:${port}/api/inngest`));
-  process.on("SIGTERM", () => server.close(() => process.exit(0)));
+  process.on("SIGTERM", () => server.close(() => void flushTraces()?.then(() => process.exit(0))));
 } else if (service === "billing") {
   const w = await worker({ client: billing, functions: billingFunctions }).catch((e: Error) => {
     console.error(`billing could not connect to NATS (NATS_URL=${process.env.NATS_URL ?? ""}): ${e.message}`);
@@ -33,7 +37,14 @@ if (service === "orders") {
   const registered = await w.registered;
   if (registered.ok) console.log("billing registered");
   else console.error(`billing registration failed: ${registered.error}`);
-  process.on("SIGTERM", () => void w.close().then(() => process.exit(0)));
+  process.on(
+    "SIGTERM",
+    () =>
+      void w.close().then(async () => {
+        await flushTraces();
+        process.exit(0);
+      }),
+  );
 } else {
   console.error(`usage: main.ts orders|billing (got ${JSON.stringify(service ?? "")})`);
   process.exit(2);
