@@ -90,6 +90,7 @@ describe("dev UI in Chromium", () => {
       .getByTestId("timeline-step")
       .evaluateAll((els) => els.map((e) => e.getAttribute("data-step-name")));
     assert.deepEqual(names, ["lookup", "compose", "deliver"]);
+    assert.match((await page.getByTestId("run-trace-id").textContent()) ?? "", /[0-9a-f]{32}/);
     await shot("run-detail");
   });
 

@@ -168,6 +168,7 @@ export function render(root, { id }, signal) {
       <dt>Started</dt><dd>${timeHtml(r.run_started_at)}</dd>
       <dt>Ended</dt><dd>${timeHtml(r.ended_at)}</dd>
       <dt>Duration</dt><dd>${start !== null ? esc(fmtDuration((end ?? Date.now()) - start)) : "—"}${end === null ? ' <span class="muted">(so far)</span>' : ""}</dd>
+      ${r.trace_id ? `<dt>Trace</dt><dd data-testid="run-trace-id" title="OpenTelemetry trace id: search it in Jaeger">${idHtml(r.trace_id)}</dd>` : ""}
       ${r.cancel_reason ? `<dt>Cancel reason</dt><dd>${esc(r.cancel_reason)}</dd>` : ""}
       ${r.rerun_of ? `<dt>Rerun of</dt><dd>${idHtml(r.rerun_of, `#/runs/${encodeURIComponent(r.rerun_of)}`)}</dd>` : ""}`;
 
