@@ -65,6 +65,8 @@ export interface ApiRun {
   run_id: string;
   function_id: string;
   status: string;
+  /** What a running run is doing (queued, running, sleeping, backoff…). */
+  phase?: string;
   output: unknown;
   error: { name: string; message: string } | null;
   steps: { id: string; name: string; status: string; attempts: number; output: unknown; error: unknown }[];

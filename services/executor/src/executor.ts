@@ -185,9 +185,9 @@ class ExecutorImpl implements Executor {
 
   async stop(release = true): Promise<void> {
     this.stopped = true;
+    this.heap.stop();
     await this.membership?.stop();
     await this.leases?.stop(release);
-    this.heap.stop();
     this.publisher.close();
   }
 

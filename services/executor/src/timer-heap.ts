@@ -71,7 +71,9 @@ export class TimerHeap {
     if (this.handle) clearTimeout(this.handle);
     this.armedFor = top.fireAt;
     const delay = Math.max(0, Math.min(top.fireAt - this.now(), 2_000_000_000));
+    // Unref'd: pending timers must not keep a stopping process alive (they are durable in TIMERS).
     this.handle = setTimeout(() => this.run(), delay);
+    this.handle.unref();
   }
 
   private run(): void {
