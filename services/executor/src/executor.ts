@@ -75,6 +75,12 @@ export interface ExecutorConfig {
   signingKey?: string;
   /** Hot runs above which parked runs are evicted from memory. */
   maxHotParked: number;
+  /**
+   * How often runs marked due in owned partitions are resumed if nothing is in flight for them: a
+   * safety net, so a run whose wake-up was lost to an outage (a failed append, a lost ack) still
+   * finishes. 0 turns it off.
+   */
+  reconcileMs: number;
 }
 
 export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
@@ -86,6 +92,7 @@ export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
   snapshotEvery: 16,
   maxHotRuns: 50_000,
   maxHotParked: 5_000,
+  reconcileMs: 30_000,
 });
 
 export interface ExecutorDeps {
@@ -137,6 +144,7 @@ class ExecutorImpl implements Executor {
   /** WAITS keys this process registered, per run. */
   private readonly waitKeys = new Map<string, Map<string, true>>();
   private stopped = false;
+  private reconciler: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: ExecutorDeps) {
     this.log = deps.log.child({ svc: "executor", owner: deps.config.owner });
@@ -177,6 +185,10 @@ class ExecutorImpl implements Executor {
     this.membership = new Membership(this.deps.buckets.leases, cfg.owner, cfg.leaseTtlMs, this.now);
     await this.membership.start();
     await this.leases.start();
+    if (cfg.reconcileMs > 0) {
+      this.reconciler = setInterval(() => void this.reconcile(), cfg.reconcileMs);
+      this.reconciler.unref();
+    }
     this.log.info(
       { partitions: this.partitions, owned: this.leases.ownedPartitions().length },
       "executor started",
@@ -185,6 +197,7 @@ class ExecutorImpl implements Executor {
 
   async stop(release = true): Promise<void> {
     this.stopped = true;
+    if (this.reconciler) clearInterval(this.reconciler);
     this.heap.stop();
     await this.membership?.stop();
     await this.leases?.stop(release);
@@ -369,10 +382,38 @@ class ExecutorImpl implements Executor {
       });
   }
 
-  private kickLater(runId: string): void {
+  /**
+   * Resumes a run of an owned partition. If that fails (its log cannot be read while a stream
+   * elects a leader, say), it is tried again with backoff: nothing else would wake the run until
+   * its partition changes hands.
+   */
+  /** Resumes due runs of owned partitions that have nothing in flight (see `reconcileMs`). */
+  private async reconcile(): Promise<void> {
+    for (const p of this.leases.ownedPartitions()) {
+      if (this.stopped) return;
+      try {
+        const keys = await this.deps.buckets.active.keys(Keys.activeInPartition(p));
+        for await (const key of keys) {
+          const runId = key.slice(key.indexOf(".") + 1);
+          if (!this.inFlight.get(runId)?.size) this.kickLater(runId);
+        }
+      } catch (e) {
+        this.log.warn({ err: e, partition: p }, "reconcile could not list due runs");
+      }
+    }
+  }
+
+  private kickLater(runId: string, attempt = 0): void {
     void this.runs
-      .withActor(runId, (a) => this.kick(a))
-      .catch((e) => this.log.error({ err: e, runId }, "could not resume run"));
+      .withActor(runId, async (a) => {
+        if (this.leases.owns(a.snapshot.context.partition)) await this.kick(a);
+      })
+      .catch((e) => {
+        if (this.stopped) return;
+        const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
+        this.log.error({ err: e, runId, retryInMs: delayMs }, "could not resume run; retrying");
+        setTimeout(() => this.kickLater(runId, attempt + 1), delayMs).unref();
+      });
   }
 
   // ---- the run loop ----
