@@ -21,7 +21,13 @@ export interface Stack {
 }
 
 export async function startStack(
-  opts: { appUrls?: string[]; retryIntervalMs?: number; leaseTtlMs?: number; nats?: NatsServerHandle } = {},
+  opts: {
+    appUrls?: string[];
+    retryIntervalMs?: number;
+    leaseTtlMs?: number;
+    nats?: NatsServerHandle;
+    reconcileMs?: number;
+  } = {},
 ): Promise<Stack> {
   const nats = opts.nats ?? (await startNatsServer());
   const runtime = await startRuntime({
@@ -32,6 +38,7 @@ export async function startStack(
     syncIntervalMs: 500,
     retryIntervalMs: opts.retryIntervalMs ?? 100,
     leaseTtlMs: opts.leaseTtlMs ?? 3000,
+    ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
     log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "debug" }) : silentLogger(),
   });
   return {

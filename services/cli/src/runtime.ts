@@ -44,6 +44,8 @@ export interface RuntimeOptions {
   appUrls: string[];
   syncIntervalMs: number;
   retryIntervalMs?: number;
+  /** Executor safety-net interval for due runs (ms; 0 off); default 30 s. */
+  reconcileMs?: number;
   leaseTtlMs?: number;
   partitions?: number;
   eventKeys?: string[];
@@ -86,6 +88,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       ...(opts.partitions ? { partitions: opts.partitions } : {}),
       ...(opts.leaseTtlMs ? { leaseTtlMs: opts.leaseTtlMs } : {}),
       ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
+      ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
       ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     },
   });
