@@ -281,7 +281,15 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     );
     await waits.match(event, m.seq);
     if (runs.length > 0)
-      log.debug({ eventId: event.id, name: event.name, runs: runs.length }, "event matched");
+      log.debug(
+        {
+          eventId: event.id,
+          name: event.name,
+          runs: runs.length,
+          ...(traceparent ? { traceId: traceparent.split("-")[1] } : {}),
+        },
+        "event matched",
+      );
     m.ack();
   }
 
