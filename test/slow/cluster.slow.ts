@@ -88,7 +88,7 @@ cluster {
         });
       process.stderr.write(`still alive after teardown:\n${timers.join("\n")}\n`);
       process.exit(process.exitCode ?? 0);
-    }, 20_000).unref();
+    }, 5_000).unref();
   });
 
   it("completes every acknowledged event's run across a SIGKILL of the RUNS leader", async () => {

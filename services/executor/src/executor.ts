@@ -227,8 +227,28 @@ class ExecutorImpl implements Executor {
     this.consumers.set(p, messages);
     log.debug({ timers: timers.length, active, ms: this.now() - started }, "partition acquired");
     void (async () => {
+      for await (const s of messages.status()) {
+        if (s.type === "heartbeats_missed") log.warn({ missed: s.count }, "inbox consumer missed heartbeats");
+        // Gone (deleted by an operator, or lost with a node): stop; the partition is reloaded and
+        // its consumer made again.
+        if (s.type === "consumer_deleted" || s.type === "consumer_not_found") {
+          log.warn({ status: s.type }, "inbox consumer is gone");
+          await messages.close();
+        }
+      }
+    })().catch(() => undefined);
+    void (async () => {
       for await (const m of messages) void this.onInbox(p, m);
-    })().catch((e) => log.error({ err: e }, "inbox consumer ended"));
+    })()
+      .catch((e) => log.error({ err: e }, "inbox consumer failed"))
+      .finally(() => {
+        // The consumer stopped by itself (not released by us): nothing would read this partition's
+        // commands any more. Reload it: the next lease tick creates a new consumer.
+        if (this.consumers.get(p) !== messages || this.stopped) return;
+        this.consumers.delete(p);
+        log.warn("inbox consumer stopped; reloading the partition");
+        void this.leases.reload(p).catch((e) => log.error({ err: e }, "partition reload failed"));
+      });
   }
 
   private async release(p: number): Promise<void> {

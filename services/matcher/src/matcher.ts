@@ -218,6 +218,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     log.debug({ runId: wait.runId, waitId: wait.waitId, eventId: event.id }, "wait matched");
   }
   let loop: Promise<void> | undefined;
+  let stopping = false;
   let partitions = deps.partitions;
 
   async function onEvent(m: JsMsg): Promise<void> {
@@ -300,20 +301,54 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       await waits.watch();
       await batcher.watch();
       await debouncer.watch();
-      const consumer = await matcherConsumer(deps.nats.js, deps.nats.jsm);
-      const iter = await consumer.consume({ max_messages: 512 });
-      messages = iter;
+      const consume = async () => {
+        const consumer = await matcherConsumer(deps.nats.js, deps.nats.jsm);
+        const iter = await consumer.consume({ max_messages: 512 });
+        messages = iter;
+        void (async () => {
+          for await (const s of iter.status()) {
+            if (s.type === "consumer_deleted" || s.type === "consumer_not_found") {
+              log.warn({ status: s.type }, "EVENTS consumer is gone");
+              await iter.close();
+            }
+          }
+        })().catch(() => undefined);
+        return iter;
+      };
+      let iter = await consume();
       loop = (async () => {
-        for await (const m of iter) {
-          void onEvent(m).catch((e) => {
-            log.error({ err: e, seq: m.seq }, "event handling failed; will be redelivered");
-            m.nak(1000);
-          });
+        // If the consumer stops by itself (deleted, or lost in a cluster outage), make it again:
+        // otherwise no event would be matched any more.
+        for (let attempt = 0; !stopping; ) {
+          try {
+            for await (const m of iter) {
+              attempt = 0;
+              void onEvent(m).catch((e) => {
+                log.error({ err: e, seq: m.seq }, "event handling failed; will be redelivered");
+                m.nak(1000);
+              });
+            }
+          } catch (e) {
+            log.error({ err: e }, "EVENTS consumer failed");
+          }
+          while (!stopping) {
+            const delayMs = Math.min(10_000, 500 * 2 ** attempt++);
+            log.warn({ retryInMs: delayMs }, "EVENTS consumer stopped; making it again");
+            await new Promise((r) => setTimeout(r, delayMs));
+            if (stopping) break;
+            try {
+              iter = await consume();
+              break;
+            } catch (e) {
+              log.error({ err: e }, "could not make the EVENTS consumer again");
+            }
+          }
         }
       })();
       log.info({ partitions }, "matcher started");
     },
     async stop() {
+      stopping = true;
       await messages?.close();
       await loop?.catch(() => undefined);
       registry.stop();

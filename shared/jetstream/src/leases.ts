@@ -130,6 +130,17 @@ export class PartitionLeases {
     }
   }
 
+  /**
+   * Forgets partition `p` in memory (its lease stays ours in KV) and reports it lost; the next tick
+   * takes it again and loads it afresh. For a partition whose consumer stopped on its own.
+   */
+  async reload(p: number): Promise<void> {
+    if (!this.owned.has(p) || this.stopped) return;
+    this.owned.delete(p);
+    this.loading.delete(p);
+    await this.events.lost(p);
+  }
+
   /** Stops renewing; with `release`, deletes owned leases so another executor takes over at once. */
   async stop(release: boolean): Promise<void> {
     this.stopped = true;

@@ -1,0 +1,56 @@
+/**
+ * Consumers can vanish under a running Jetstep (an operator deletes them, or they are lost with a
+ * node): the matcher's EVENTS consumer and every partition's INBOX consumer are deleted, and
+ * events sent afterwards must still produce completed runs — the services make their consumers
+ * again instead of silently consuming nothing.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { Streams } from "@jetstep/core";
+import { connectNats, type Nats } from "@jetstep/jetstream";
+import { Jetstep, serve } from "jetstep";
+import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+
+describe("consumer loss", () => {
+  let stack: Stack;
+  let server: Server;
+  let nats: Nats;
+
+  before(async () => {
+    stack = await startStack();
+    const client = new Jetstep({ id: "resilient", baseUrl: stack.url });
+    const fn = client.createFunction({ id: "echo" }, { event: "resilient/go" }, async ({ event, step }) =>
+      step.run("echo", () => Number(event.data.i)),
+    );
+    server = createServer(serve({ client, functions: [fn] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
+    await waitForApp(stack.url, "resilient");
+    nats = await connectNats({ servers: stack.nats.url });
+  });
+  after(async () => {
+    server?.close();
+    await nats?.close();
+    await stack?.stop();
+  });
+
+  it("makes deleted EVENTS and INBOX consumers again; later events still complete", async () => {
+    const [first] = await sendEvents(stack.url, { name: "resilient/go", data: { i: 1 } });
+    assert.equal((await waitForEventRuns(stack.url, first as string, 1, 15_000))[0]?.status, "Completed");
+
+    for (const stream of [Streams.events, Streams.inbox]) {
+      for await (const c of nats.jsm.consumers.list(stream)) await nats.jsm.consumers.delete(stream, c.name);
+    }
+    const ids = await sendEvents(
+      stack.url,
+      Array.from({ length: 20 }, (_, i) => ({ name: "resilient/go", data: { i } })),
+    );
+    for (const [i, id] of ids.entries()) {
+      const [run] = await waitForEventRuns(stack.url, id, 1, 30_000);
+      assert.equal(run?.status, "Completed");
+      assert.equal(run?.output, i);
+    }
+  });
+});
