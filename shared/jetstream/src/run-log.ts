@@ -5,7 +5,7 @@
  * Reads use direct gets (`next_by_subj`), never a consumer.
  */
 import { ReplayError, type RunLogEntry, Streams, Subjects } from "@jetstep/core";
-import type { JetStreamManager } from "@nats-io/jetstream";
+import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
 import type { Publisher, PublishResult } from "./publisher.ts";
 
 export interface LogMessage {
@@ -19,13 +19,40 @@ export class RunLog {
     private readonly publisher: Publisher,
   ) {}
 
+  /**
+   * Whether to read from the stream leader. A replicated RUNS stream serves direct gets from its
+   * followers too, and a follower that lags (for minutes on nats-server 2.9 after a node died)
+   * would show a run without its latest entries: an executor rebuilding from it keeps losing
+   * appends, and the API shows stale runs. So with replicas, reads go to the leader (`MSG.GET`,
+   * which takes `next_by_subj` as well); on a single server direct gets are as fresh and cheaper.
+   */
+  private leaderReads: Promise<boolean> | undefined;
+
+  private readFromLeader(): Promise<boolean> {
+    this.leaderReads ??= this.jsm.streams.info(Streams.runs).then(
+      (info) => info.config.num_replicas > 1,
+      () => {
+        this.leaderReads = undefined; // ask again next time
+        return false;
+      },
+    );
+    return this.leaderReads;
+  }
+
   /** Messages of the run after stream sequence `afterSeq`, in order. */
   async read(runId: string, afterSeq = 0): Promise<LogMessage[]> {
     const subject = Subjects.run(runId);
     const out: LogMessage[] = [];
     let seq = afterSeq + 1;
+    const leader = await this.readFromLeader();
     for (;;) {
-      const m = await this.jsm.direct.getMessage(Streams.runs, { next_by_subj: subject, seq });
+      const m = leader
+        ? // The server takes next_by_subj in MSG.GET (checked on 2.9.10); the client's type omits it.
+          await this.jsm.streams.getMessage(Streams.runs, {
+            next_by_subj: subject,
+            seq,
+          } as unknown as MsgRequest)
+        : await this.jsm.direct.getMessage(Streams.runs, { next_by_subj: subject, seq });
       if (!m) break;
       let entries: unknown;
       try {
