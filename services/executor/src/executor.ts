@@ -39,6 +39,7 @@ import {
 import {
   EventLog,
   inboxConsumer,
+  inboxConsumerState,
   type JetstepBuckets,
   type JsMsg,
   Membership,
@@ -145,6 +146,8 @@ class ExecutorImpl implements Executor {
   private readonly waitKeys = new Map<string, Map<string, true>>();
   private stopped = false;
   private reconciler: NodeJS.Timeout | undefined;
+  /** Consecutive reconcile checks that found a partition's consumer stalled. */
+  private readonly stalls = new Map<number, number>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.log = deps.log.child({ svc: "executor", owner: deps.config.owner });
@@ -411,6 +414,7 @@ class ExecutorImpl implements Executor {
   private async reconcile(): Promise<void> {
     for (const p of this.leases.ownedPartitions()) {
       if (this.stopped) return;
+      await this.checkConsumer(p);
       try {
         const keys = await this.deps.buckets.active.keys(Keys.activeInPartition(p));
         for await (const key of keys) {
@@ -420,6 +424,34 @@ class ExecutorImpl implements Executor {
       } catch (e) {
         this.log.warn({ err: e, partition: p }, "reconcile could not list due runs");
       }
+    }
+  }
+
+  /**
+   * A partition's consumer that holds undelivered commands but has no pull waiting and nothing
+   * delivered unacked, at two checks in a row, is stalled (seen after a consumer leader change on
+   * nats-server 2.9: the client's pull was lost and never renewed). Closing it reloads the
+   * partition with a new one.
+   */
+  private async checkConsumer(p: number): Promise<void> {
+    const messages = this.consumers.get(p);
+    if (!messages) return;
+    try {
+      const state = await inboxConsumerState(this.deps.nats.jsm, p);
+      // A busy consumer has deliveries not yet acked; a stalled one has none and pulls nothing.
+      const stalled = state.pending > 0 && state.waiting === 0 && state.ackPending === 0;
+      const strikes = stalled ? (this.stalls.get(p) ?? 0) + 1 : 0;
+      this.stalls.set(p, strikes);
+      if (strikes >= 2 && this.consumers.get(p) === messages) {
+        this.stalls.delete(p);
+        this.log.warn(
+          { partition: p, ...state },
+          "inbox consumer stalled (commands pending, no pull); reloading",
+        );
+        await messages.close();
+      }
+    } catch (e) {
+      this.log.warn({ err: e, partition: p }, "could not check the inbox consumer");
     }
   }
 

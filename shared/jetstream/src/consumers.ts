@@ -50,3 +50,12 @@ export async function inboxConsumer(
   await ensureConsumer(jsm, Streams.inbox, name, Subjects.inbox(partition), 30_000);
   return js.consumers.get(Streams.inbox, name);
 }
+
+/** What a partition's INBOX consumer holds: commands not yet delivered, and pulls waiting. */
+export async function inboxConsumerState(
+  jsm: JetStreamManager,
+  partition: number,
+): Promise<{ pending: number; waiting: number; ackPending: number }> {
+  const ci = await jsm.consumers.info(Streams.inbox, Consumers.inbox(partition));
+  return { pending: ci.num_pending, waiting: ci.num_waiting, ackPending: ci.num_ack_pending };
+}

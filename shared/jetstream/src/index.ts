@@ -18,7 +18,7 @@ export {
   natsAuthOptions,
   UnsupportedServerError,
 } from "./connection.ts";
-export { inboxConsumer, matcherConsumer } from "./consumers.ts";
+export { inboxConsumer, inboxConsumerState, matcherConsumer } from "./consumers.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";
 export { Membership } from "./membership.ts";
