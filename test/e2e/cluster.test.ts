@@ -1,11 +1,9 @@
 /**
- * Run with `npm run test:cluster`. Not part of `npm test` yet: on nats-server 2.9.10 it passes in
- * about a minute most times, but recovery after the SIGKILL is sometimes slow (INBOX consumers and
- * streams answer "timeout" / "no responders" for minutes), and once 1 run of 100 was still running
- * at the 180 s deadline. Failures print run statuses and phases; a teardown that leaves handles
- * behind prints the timers and exits.
  * A 3-node nats-server cluster on loopback with R3 streams: runs complete, and after SIGKILL of the
  * node leading the RUNS stream mid-load, every acknowledged event still produces its completed run.
+ * About 90 s; also `npm run test:cluster`. On failure it prints run statuses and phases, the INBOX
+ * consumers' state and the owned partitions; a teardown that leaves handles behind prints the
+ * timers and exits.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -15,7 +13,7 @@ import { type Runtime, startRuntime } from "@jetstep/cli";
 import { Streams } from "@jetstep/core";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, serve } from "jetstep";
-import { eventRuns, waitForApp } from "../e2e/harness.ts";
+import { eventRuns, waitForApp } from "./harness.ts";
 import { freePort, type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
 
 describe("3-node NATS cluster with R3 streams", () => {
@@ -125,8 +123,20 @@ cluster {
         return runs.every((r) => r?.length === 1 && r[0]?.status === "Completed");
       },
       { timeoutMs: 180_000, intervalMs: 2000, message: "not every acknowledged event's run completed" },
-    ).catch((e: Error) => {
-      e.message += ` (${summary})`;
+    ).catch(async (e: Error) => {
+      // Where are the unfinished runs' commands? INBOX consumers per partition, and who owns what.
+      const jsm = runtime.nats.jsm;
+      const inbox = await jsm.streams.info(Streams.inbox).catch((x: Error) => x.message);
+      const consumers: string[] = [];
+      for (let p = 0; p < 16; p++) {
+        const ci = await jsm.consumers.info(Streams.inbox, `inbox-p${p}`).catch((x: Error) => x.message);
+        consumers.push(
+          typeof ci === "string"
+            ? `p${p}: ${ci}`
+            : `p${p}: pending ${ci.num_pending} ack-pending ${ci.num_ack_pending} waiting ${ci.num_waiting} leader ${ci.cluster?.leader}`,
+        );
+      }
+      e.message += ` (${summary})\nINBOX messages: ${typeof inbox === "string" ? inbox : inbox.state.messages}\nowned: ${runtime.executor.ownedPartitions().join(",")}\n${consumers.join("\n")}`;
       throw e;
     });
   });
