@@ -13,8 +13,8 @@ import { type Runtime, startRuntime } from "@jetstep/cli";
 import { Streams } from "@jetstep/core";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, serve } from "jetstep";
-import { eventRuns, waitForApp } from "./harness.ts";
 import { freePort, type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
+import { eventRuns, waitForApp } from "./harness.ts";
 
 describe("3-node NATS cluster with R3 streams", () => {
   const nodes: NatsServerHandle[] = [];
