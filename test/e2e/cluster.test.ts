@@ -45,6 +45,7 @@ cluster {
           syncIntervalMs: 1000,
           retryIntervalMs: 200,
           leaseTtlMs: 3000,
+          reconcileMs: 5000,
           log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "info" }) : silentLogger(),
         });
       } catch (e) {

@@ -146,8 +146,8 @@ class ExecutorImpl implements Executor {
   private readonly waitKeys = new Map<string, Map<string, true>>();
   private stopped = false;
   private reconciler: NodeJS.Timeout | undefined;
-  /** Consecutive reconcile checks that found a partition's consumer stalled. */
-  private readonly stalls = new Map<number, number>();
+  /** Each partition consumer's state at the last reconcile pass (to see it make no progress). */
+  private readonly consumerStates = new Map<number, Awaited<ReturnType<typeof inboxConsumerState>>>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.log = deps.log.child({ svc: "executor", owner: deps.config.owner });
@@ -428,24 +428,28 @@ class ExecutorImpl implements Executor {
   }
 
   /**
-   * A partition's consumer that holds undelivered commands but has no pull waiting and nothing
-   * delivered unacked, at two checks in a row, is stalled (seen after a consumer leader change on
-   * nats-server 2.9: the client's pull was lost and never renewed). Closing it reloads the
-   * partition with a new one.
+   * A partition's consumer is stalled when, from one reconcile pass to the next, it holds
+   * undelivered commands, has no pull waiting, and delivered and acked nothing (seen after a
+   * consumer leader change on nats-server 2.9: the client's pull was lost and never renewed, with
+   * a few deliveries left unacked). Closing it reloads the partition with a new one.
    */
   private async checkConsumer(p: number): Promise<void> {
     const messages = this.consumers.get(p);
     if (!messages) return;
     try {
-      const state = await inboxConsumerState(this.deps.nats.jsm, p);
-      // A busy consumer has deliveries not yet acked; a stalled one has none and pulls nothing.
-      const stalled = state.pending > 0 && state.waiting === 0 && state.ackPending === 0;
-      const strikes = stalled ? (this.stalls.get(p) ?? 0) + 1 : 0;
-      this.stalls.set(p, strikes);
-      if (strikes >= 2 && this.consumers.get(p) === messages) {
-        this.stalls.delete(p);
+      const now = await inboxConsumerState(this.deps.nats.jsm, p);
+      const before = this.consumerStates.get(p);
+      this.consumerStates.set(p, now);
+      const stalled =
+        before !== undefined &&
+        now.pending > 0 &&
+        now.waiting === 0 &&
+        now.delivered === before.delivered &&
+        now.acked === before.acked;
+      if (stalled && this.consumers.get(p) === messages) {
+        this.consumerStates.delete(p);
         this.log.warn(
-          { partition: p, ...state },
+          { partition: p, ...now },
           "inbox consumer stalled (commands pending, no pull); reloading",
         );
         await messages.close();

@@ -55,7 +55,13 @@ export async function inboxConsumer(
 export async function inboxConsumerState(
   jsm: JetStreamManager,
   partition: number,
-): Promise<{ pending: number; waiting: number; ackPending: number }> {
+): Promise<{ pending: number; waiting: number; ackPending: number; delivered: number; acked: number }> {
   const ci = await jsm.consumers.info(Streams.inbox, Consumers.inbox(partition));
-  return { pending: ci.num_pending, waiting: ci.num_waiting, ackPending: ci.num_ack_pending };
+  return {
+    pending: ci.num_pending,
+    waiting: ci.num_waiting,
+    ackPending: ci.num_ack_pending,
+    delivered: ci.delivered.consumer_seq,
+    acked: ci.ack_floor.consumer_seq,
+  };
 }
