@@ -38,6 +38,7 @@ import {
 } from "@jetstep/core";
 import {
   EventLog,
+  idleTimeout,
   inboxConsumer,
   inboxConsumerState,
   type JetstepBuckets,
@@ -112,6 +113,9 @@ export interface Executor {
   ownedPartitions(): number[];
 }
 
+/** A listing through an ordered consumer that delivers nothing for this long has stalled. */
+const LISTING_IDLE_MS = 15_000;
+
 const callKey = (c: DueCall): string =>
   c.compensate ? `$compensate:${c.stepId}` : (c.stepId ?? "$discovery");
 
@@ -146,6 +150,9 @@ class ExecutorImpl implements Executor {
   private readonly waitKeys = new Map<string, Map<string, true>>();
   private stopped = false;
   private reconciler: NodeJS.Timeout | undefined;
+  /** The current load of each partition (`acquire`), so a superseded load installs nothing. */
+  private readonly loads = new Map<number, number>();
+  private loadSeq = 0;
   /** Each partition consumer's state at the last reconcile pass (to see it make no progress). */
   private readonly consumerStates = new Map<number, Awaited<ReturnType<typeof inboxConsumerState>>>();
 
@@ -212,21 +219,29 @@ class ExecutorImpl implements Executor {
   private async acquire(p: number): Promise<void> {
     const log = this.log.child({ partition: p });
     const started = this.now();
+    // A load superseded by a release (and maybe a newer load) must not install anything.
+    const token = ++this.loadSeq;
+    this.loads.set(p, token);
+    const current = () => this.loads.get(p) === token && this.leases.owns(p) && !this.stopped;
     const timers = await this.timers.load(p);
+    if (!current()) return;
     for (const t of timers) {
       this.timerSeqs.set(TimerHeap.key(t.runId, t.timerId), t.seq);
       this.heap.add({ runId: t.runId, timerId: t.timerId, partition: p, fireAt: t.fireAt, seq: t.seq });
     }
     let active = 0;
-    const keys = await this.deps.buckets.active.keys(Keys.activeInPartition(p));
-    for await (const key of keys) {
-      const runId = key.slice(key.indexOf(".") + 1);
+    for await (const runId of this.dueRuns(p)) {
+      if (!current()) return;
       active++;
       this.kickLater(runId);
     }
     const consumer = await inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p);
-    if (!this.leases.owns(p) || this.stopped) return;
+    if (!current()) return;
     const messages = await consumer.consume({ max_messages: 512 });
+    if (!current()) {
+      await messages.close().catch(() => undefined);
+      return;
+    }
     this.consumers.set(p, messages);
     log.debug({ timers: timers.length, active, ms: this.now() - started }, "partition acquired");
     void (async () => {
@@ -255,6 +270,7 @@ class ExecutorImpl implements Executor {
   }
 
   private async release(p: number): Promise<void> {
+    this.loads.delete(p);
     const c = this.consumers.get(p);
     this.consumers.delete(p);
     await c?.close().catch(() => undefined);
@@ -410,17 +426,22 @@ class ExecutorImpl implements Executor {
    * elects a leader, say), it is tried again with backoff: nothing else would wake the run until
    * its partition changes hands.
    */
+  /** Run ids marked due in partition `p` (ACTIVE `p<n>.<runId>`); a listing that stalls fails. */
+  private async *dueRuns(p: number): AsyncGenerator<string> {
+    const keys = await this.deps.buckets.active.keys(Keys.activeInPartition(p));
+    for await (const key of idleTimeout(keys, LISTING_IDLE_MS, `listing due runs of partition ${p}`, () =>
+      keys.stop(),
+    ))
+      yield key.slice(key.indexOf(".") + 1);
+  }
+
   /** Resumes due runs of owned partitions that have nothing in flight (see `reconcileMs`). */
   private async reconcile(): Promise<void> {
     for (const p of this.leases.ownedPartitions()) {
       if (this.stopped) return;
       await this.checkConsumer(p);
       try {
-        const keys = await this.deps.buckets.active.keys(Keys.activeInPartition(p));
-        for await (const key of keys) {
-          const runId = key.slice(key.indexOf(".") + 1);
-          if (!this.inFlight.get(runId)?.size) this.kickLater(runId);
-        }
+        for await (const runId of this.dueRuns(p)) if (!this.inFlight.get(runId)?.size) this.kickLater(runId);
       } catch (e) {
         this.log.warn({ err: e, partition: p }, "reconcile could not list due runs");
       }

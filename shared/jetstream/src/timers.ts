@@ -3,8 +3,10 @@
  * partition owner loads them when it takes the lease and keeps them in an in-memory heap; a fired
  * or obsolete timer's message is deleted.
  */
+
 import { Streams, Subjects, type TimerRecord, TimerRecordSchema } from "@jetstep/core";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { idleTimeout } from "./idle-timeout.ts";
 import type { Publisher } from "./publisher.ts";
 
 export interface StoredTimer extends TimerRecord {
@@ -52,7 +54,12 @@ export class TimerStore {
       return out;
     }
     const messages = await consumer.consume();
-    for await (const m of messages) {
+    // An ordered consumer can stall for good if the stream changes leader mid-read: fail instead
+    // (the partition load is retried), but never cut short a read that keeps delivering.
+    const read = idleTimeout(messages, 15_000, `loading timers of partition ${partition}`, () =>
+      messages.close(),
+    );
+    for await (const m of read) {
       const parsed = TimerRecordSchema.safeParse(m.json());
       if (parsed.success) out.push({ ...parsed.data, seq: m.seq });
       if (m.info.pending === 0) break;
