@@ -50,6 +50,7 @@ import {
   partitionCount,
   RunLog,
   TimerStore,
+  withTimeout,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 
@@ -237,7 +238,11 @@ class ExecutorImpl implements Executor {
     }
     const consumer = await inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p);
     if (!current()) return;
-    const messages = await consumer.consume({ max_messages: 512 });
+    const messages = await withTimeout(
+      consumer.consume({ max_messages: 512 }),
+      30_000,
+      `consuming the inbox of partition ${p}`,
+    );
     if (!current()) {
       await messages.close().catch(() => undefined);
       return;
@@ -421,17 +426,11 @@ class ExecutorImpl implements Executor {
       });
   }
 
-  /**
-   * Resumes a run of an owned partition. If that fails (its log cannot be read while a stream
-   * elects a leader, say), it is tried again with backoff: nothing else would wake the run until
-   * its partition changes hands.
-   */
   /** Run ids marked due in partition `p` (ACTIVE `p<n>.<runId>`); a listing that stalls fails. */
   private async *dueRuns(p: number): AsyncGenerator<string> {
-    const keys = await this.deps.buckets.active.keys(Keys.activeInPartition(p));
-    for await (const key of idleTimeout(keys, LISTING_IDLE_MS, `listing due runs of partition ${p}`, () =>
-      keys.stop(),
-    ))
+    const what = `listing due runs of partition ${p}`;
+    const keys = await withTimeout(this.deps.buckets.active.keys(Keys.activeInPartition(p)), 30_000, what);
+    for await (const key of idleTimeout(keys, LISTING_IDLE_MS, what, () => keys.stop()))
       yield key.slice(key.indexOf(".") + 1);
   }
 
@@ -480,6 +479,11 @@ class ExecutorImpl implements Executor {
     }
   }
 
+  /**
+   * Resumes a run of an owned partition. If that fails (its log cannot be read while a stream
+   * elects a leader, say), it is tried again with backoff: nothing else would wake the run until
+   * its partition changes hands.
+   */
   private kickLater(runId: string, attempt = 0): void {
     void this.runs
       .withActor(runId, async (a) => {

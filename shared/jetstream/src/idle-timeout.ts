@@ -42,3 +42,19 @@ export class IdleTimeoutError extends Error {
     super(`${what}: nothing arrived for ${idleMs} ms`);
   }
 }
+
+/**
+ * `promise`, or IdleTimeoutError after `ms`: for one-shot steps that can hang in a cluster outage
+ * (creating an ordered consumer, asking its info) where the client sets no deadline of its own.
+ */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new IdleTimeoutError(what, ms)), ms);
+  });
+  try {
+    return await Promise.race([promise, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

@@ -20,7 +20,7 @@ export {
 } from "./connection.ts";
 export { inboxConsumer, inboxConsumerState, matcherConsumer } from "./consumers.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
-export { IdleTimeoutError, idleTimeout } from "./idle-timeout.ts";
+export { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";
 export { Membership } from "./membership.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";

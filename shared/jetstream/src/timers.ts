@@ -6,7 +6,11 @@
 
 import { Streams, Subjects, type TimerRecord, TimerRecordSchema } from "@jetstep/core";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
-import { idleTimeout } from "./idle-timeout.ts";
+import { idleTimeout, withTimeout } from "./idle-timeout.ts";
+
+/** Longest wait for one step of a load (a consumer create or info) before it is retried. */
+const STEP_TIMEOUT_MS = 30_000;
+
 import type { Publisher } from "./publisher.ts";
 
 export interface StoredTimer extends TimerRecord {
@@ -43,17 +47,22 @@ export class TimerStore {
 
   /** All timers of a partition, read with one ordered consumer (once per lease takeover). */
   async load(partition: number): Promise<StoredTimer[]> {
-    const consumer = await this.js.consumers.get(Streams.timers, {
-      filter_subjects: Subjects.partitionTimers(partition),
-      deliver_policy: DeliverPolicy.All,
-    });
-    const info = await consumer.info(true);
+    const what = `loading timers of partition ${partition}`;
+    const consumer = await withTimeout(
+      this.js.consumers.get(Streams.timers, {
+        filter_subjects: Subjects.partitionTimers(partition),
+        deliver_policy: DeliverPolicy.All,
+      }),
+      STEP_TIMEOUT_MS,
+      what,
+    );
+    const info = await withTimeout(consumer.info(true), STEP_TIMEOUT_MS, what);
     const out: StoredTimer[] = [];
     if (info.num_pending === 0) {
       await consumer.delete().catch(() => undefined);
       return out;
     }
-    const messages = await consumer.consume();
+    const messages = await withTimeout(consumer.consume(), STEP_TIMEOUT_MS, what);
     // An ordered consumer can stall for good if the stream changes leader mid-read: fail instead
     // (the partition load is retried), but never cut short a read that keeps delivering.
     const read = idleTimeout(messages, 15_000, `loading timers of partition ${partition}`, () =>
