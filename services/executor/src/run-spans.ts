@@ -22,6 +22,7 @@ import {
   publicStatus,
   type RunContext,
   type RunStatus,
+  type RunTrace,
   runTrace,
   type SerializedError,
   type StepState,
@@ -59,16 +60,25 @@ export const SpanAttr = {
 
 const tracer = () => trace.getTracer("jetstep.executor");
 
-/** The context whose (remote) span is the run span: parent of every span of the run. */
-function runParent(ctx: RunContext) {
-  const t = runTrace(ctx.runId, ctx.traceparent);
+/** A context whose (remote) parent span is `spanId` in the run's trace. */
+function remoteParent(t: RunTrace, spanId: string) {
   return trace.setSpanContext(context.active(), {
     traceId: t.traceId,
-    spanId: t.runSpanId,
+    spanId,
     traceFlags: t.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
     isRemote: true,
   });
 }
+
+/** The context whose (remote) span is the run span: parent of every span of the run. */
+function runParent(ctx: RunContext) {
+  const t = runTrace(ctx.runId, ctx.traceparent);
+  return remoteParent(t, t.runSpanId);
+}
+
+/** A step.invoke's span id, derived so the invoked run (started long before the span ends) can be its child. */
+const invokeSpanId = (ctx: RunContext, stepId: string): string =>
+  derivedSpanId(`invoke:${ctx.runId}:${stepId}`);
 
 const runAttributes = (ctx: RunContext): Attributes => ({
   [SpanAttr.runId]: ctx.runId,
@@ -187,7 +197,7 @@ export function invokeTraceparent(ctx: RunContext, stepId: string): string {
   const t = runTrace(ctx.runId, ctx.traceparent);
   return formatTraceparent({
     traceId: t.traceId,
-    spanId: derivedSpanId(`invoke:${ctx.runId}:${stepId}`),
+    spanId: invokeSpanId(ctx, stepId),
     flags: t.sampled ? 1 : 0,
   });
 }
@@ -225,9 +235,7 @@ export function recordParkedStep(
       runParent(ctx),
     );
   // The invoke span has a derived id: the invoked run (started long before this span ends) is its child.
-  const span = invoke
-    ? withPinnedIds({ spanId: derivedSpanId(`invoke:${ctx.runId}:${before.stepId}`) }, start)
-    : start();
+  const span = invoke ? withPinnedIds({ spanId: invokeSpanId(ctx, before.stepId) }, start) : start();
   if (!after || after.status === before.status) span.setAttribute(SpanAttr.status, "abandoned");
   else if (after.status === "failed") {
     span.setAttribute(SpanAttr.status, "failed");
@@ -242,14 +250,7 @@ export function recordParkedStep(
 /** The run span, emitted once the run has ended (its id derives from the run id). */
 export function recordRun(ctx: RunContext, status: RunStatus, endTime: number): void {
   const t = runTrace(ctx.runId, ctx.traceparent);
-  const parent = t.parentSpanId
-    ? trace.setSpanContext(context.active(), {
-        traceId: t.traceId,
-        spanId: t.parentSpanId,
-        traceFlags: t.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE,
-        isRemote: true,
-      })
-    : trace.deleteSpan(context.active());
+  const parent = t.parentSpanId ? remoteParent(t, t.parentSpanId) : trace.deleteSpan(context.active());
   const span = withPinnedIds({ traceId: t.traceId, spanId: t.runSpanId }, () =>
     tracer().startSpan(
       `run ${ctx.fnId}`,

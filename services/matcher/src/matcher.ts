@@ -17,6 +17,7 @@ import {
   Keys,
   normalizeTraceparent,
   parseDuration,
+  parseTraceparent,
   partitionOf,
   retriesOf,
   runIdFor,
@@ -287,7 +288,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
           eventId: event.id,
           name: event.name,
           runs: runs.length,
-          ...(traceparent ? { traceId: traceparent.split("-")[1] } : {}),
+          ...(traceparent ? { traceId: parseTraceparent(traceparent)?.traceId } : {}),
         },
         "event matched",
       );
