@@ -8,6 +8,7 @@ import {
   type ActiveRun,
   type AppAnswer,
   applyEntry,
+  Buckets,
   compensableSteps,
   type DueCall,
   type DueWait,
@@ -38,7 +39,7 @@ import {
 } from "@jetstep/core";
 import {
   EventLog,
-  idleTimeout,
+  eraseKvKey,
   inboxConsumer,
   inboxConsumerState,
   type JetstepBuckets,
@@ -49,6 +50,7 @@ import {
   Publisher,
   partitionCount,
   RunLog,
+  scanKvKeys,
   TimerStore,
   withTimeout,
 } from "@jetstep/jetstream";
@@ -114,8 +116,10 @@ export interface Executor {
   ownedPartitions(): number[];
 }
 
-/** A listing through an ordered consumer that delivers nothing for this long has stalled. */
-const LISTING_IDLE_MS = 15_000;
+/** Longest wait for a partition's INBOX consumer to be made and consuming; the load is retried. */
+const CONSUMER_TIMEOUT_MS = 30_000;
+/** A partition owned without a consumer for this long (a load that never settled) is reloaded. */
+const UNCONSUMED_RELOAD_MS = 2 * CONSUMER_TIMEOUT_MS;
 
 const callKey = (c: DueCall): string =>
   c.compensate ? `$compensate:${c.stepId}` : (c.stepId ?? "$discovery");
@@ -151,8 +155,9 @@ class ExecutorImpl implements Executor {
   private readonly waitKeys = new Map<string, Map<string, true>>();
   private stopped = false;
   private reconciler: NodeJS.Timeout | undefined;
+  private reconciling: Promise<void> | undefined;
   /** The current load of each partition (`acquire`), so a superseded load installs nothing. */
-  private readonly loads = new Map<number, number>();
+  private readonly loads = new Map<number, { token: number; startedAt: number }>();
   private loadSeq = 0;
   /** Each partition consumer's state at the last reconcile pass (to see it make no progress). */
   private readonly consumerStates = new Map<number, Awaited<ReturnType<typeof inboxConsumerState>>>();
@@ -193,7 +198,13 @@ class ExecutorImpl implements Executor {
       },
       { acquired: (p) => this.acquire(p), lost: (p) => this.release(p) },
     );
-    this.membership = new Membership(this.deps.buckets.leases, cfg.owner, cfg.leaseTtlMs, this.now);
+    this.membership = new Membership(
+      this.deps.buckets.leases,
+      this.deps.nats.jsm,
+      cfg.owner,
+      cfg.leaseTtlMs,
+      this.now,
+    );
     await this.membership.start();
     await this.leases.start();
     if (cfg.reconcileMs > 0) {
@@ -217,38 +228,29 @@ class ExecutorImpl implements Executor {
 
   // ---- partitions ----
 
+  /**
+   * Takes over partition `p`: first its INBOX consumer (the commands that move runs), then, in the
+   * background, its timers and due runs (`catchUp`). A catch-up that fails is retried without
+   * holding up the partition's commands: in a degraded cluster, reading timers or listing keys can
+   * fail for minutes while the INBOX consumer works.
+   */
   private async acquire(p: number): Promise<void> {
     const log = this.log.child({ partition: p });
-    const started = this.now();
     // A load superseded by a release (and maybe a newer load) must not install anything.
     const token = ++this.loadSeq;
-    this.loads.set(p, token);
-    const current = () => this.loads.get(p) === token && this.leases.owns(p) && !this.stopped;
-    const timers = await this.timers.load(p);
-    if (!current()) return;
-    for (const t of timers) {
-      this.timerSeqs.set(TimerHeap.key(t.runId, t.timerId), t.seq);
-      this.heap.add({ runId: t.runId, timerId: t.timerId, partition: p, fireAt: t.fireAt, seq: t.seq });
-    }
-    let active = 0;
-    for await (const runId of this.dueRuns(p)) {
-      if (!current()) return;
-      active++;
-      this.kickLater(runId);
-    }
-    const consumer = await inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p);
-    if (!current()) return;
+    this.loads.set(p, { token, startedAt: this.now() });
+    const current = () => this.loads.get(p)?.token === token && this.leases.owns(p) && !this.stopped;
     const messages = await withTimeout(
-      consumer.consume({ max_messages: 512 }),
-      30_000,
+      inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p).then((c) => c.consume({ max_messages: 512 })),
+      CONSUMER_TIMEOUT_MS,
       `consuming the inbox of partition ${p}`,
+      (late) => late.close(),
     );
     if (!current()) {
       await messages.close().catch(() => undefined);
       return;
     }
     this.consumers.set(p, messages);
-    log.debug({ timers: timers.length, active, ms: this.now() - started }, "partition acquired");
     void (async () => {
       for await (const s of messages.status()) {
         if (s.type === "heartbeats_missed") log.warn({ missed: s.count }, "inbox consumer missed heartbeats");
@@ -272,6 +274,46 @@ class ExecutorImpl implements Executor {
         log.warn("inbox consumer stopped; reloading the partition");
         void this.leases.reload(p).catch((e) => log.error({ err: e }, "partition reload failed"));
       });
+    void this.catchUp(p, current, log);
+  }
+
+  /**
+   * Loads partition `p`'s timers into the heap and resumes its due runs, retrying with backoff
+   * (up to 30 s apart) until done or the partition is no longer this load's.
+   */
+  private async catchUp(p: number, current: () => boolean, log: Logger): Promise<void> {
+    const started = this.now();
+    let timers: number | undefined;
+    for (let attempt = 0; current(); attempt++) {
+      try {
+        if (timers === undefined) {
+          const loaded = await this.timers.load(p, (e) =>
+            log.warn({ err: e }, "could not read timers with a consumer; scanning them instead"),
+          );
+          if (!current()) return;
+          for (const t of loaded) {
+            this.timerSeqs.set(TimerHeap.key(t.runId, t.timerId), t.seq);
+            this.heap.add({ runId: t.runId, timerId: t.timerId, partition: p, fireAt: t.fireAt, seq: t.seq });
+          }
+          timers = loaded.length;
+        }
+        let active = 0;
+        for await (const runId of this.dueRuns(p)) {
+          if (!current()) return;
+          active++;
+          this.kickLater(runId);
+        }
+        log.debug({ timers, active, ms: this.now() - started }, "partition acquired");
+        return;
+      } catch (e) {
+        const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
+        log.warn(
+          { err: e, retryInMs: delayMs },
+          "could not load the partition's timers or due runs; retrying",
+        );
+        await new Promise((r) => setTimeout(r, delayMs).unref());
+      }
+    }
   }
 
   private async release(p: number): Promise<void> {
@@ -426,18 +468,38 @@ class ExecutorImpl implements Executor {
       });
   }
 
-  /** Run ids marked due in partition `p` (ACTIVE `p<n>.<runId>`); a listing that stalls fails. */
+  /**
+   * Run ids marked due in partition `p` (ACTIVE `p<n>.<runId>`), listed without a consumer
+   * (`scanKvKeys`: this runs on every reconcile pass, and must work while a node is down).
+   */
   private async *dueRuns(p: number): AsyncGenerator<string> {
-    const what = `listing due runs of partition ${p}`;
-    const keys = await withTimeout(this.deps.buckets.active.keys(Keys.activeInPartition(p)), 30_000, what);
-    for await (const key of idleTimeout(keys, LISTING_IDLE_MS, what, () => keys.stop()))
+    for await (const key of scanKvKeys(this.deps.nats.jsm, Buckets.active, Keys.activeInPartition(p)))
       yield key.slice(key.indexOf(".") + 1);
   }
 
-  /** Resumes due runs of owned partitions that have nothing in flight (see `reconcileMs`). */
-  private async reconcile(): Promise<void> {
+  /**
+   * Resumes due runs of owned partitions that have nothing in flight (see `reconcileMs`). A pass
+   * still going when the next is due (listings slowed by an outage) skips that one: overlapping
+   * passes would compare consumer states taken moments apart and see stalls that are not.
+   */
+  private reconcile(): Promise<void> {
+    this.reconciling ??= this.reconcilePass().finally(() => {
+      this.reconciling = undefined;
+    });
+    return this.reconciling;
+  }
+
+  private async reconcilePass(): Promise<void> {
     for (const p of this.leases.ownedPartitions()) {
       if (this.stopped) return;
+      if (!this.leases.owns(p)) continue; // released meanwhile
+      // Owned, yet no consumer long after its load began: the load never settled. Reload.
+      const load = this.loads.get(p);
+      if (!this.consumers.has(p) && (!load || this.now() - load.startedAt > UNCONSUMED_RELOAD_MS)) {
+        this.log.warn({ partition: p }, "partition owned without an inbox consumer; reloading");
+        await this.leases.reload(p);
+        continue;
+      }
       await this.checkConsumer(p);
       try {
         for await (const runId of this.dueRuns(p)) if (!this.inFlight.get(runId)?.size) this.kickLater(runId);
@@ -716,8 +778,8 @@ class ExecutorImpl implements Executor {
     await this.emitLifecycleEvents(actor);
     await this.indexRun(actor);
     await this.runs.saveSnapshot(actor);
-    await this.deps.buckets.active.delete(Keys.active(ctx.partition, ctx.runId));
-    await this.deps.buckets.active.delete(Keys.parked(ctx.partition, ctx.runId));
+    await this.eraseActive(Keys.active(ctx.partition, ctx.runId));
+    await this.eraseActive(Keys.parked(ctx.partition, ctx.runId));
     this.inFlight.delete(ctx.runId);
     this.waitKeys.delete(ctx.runId);
     this.runs.evict(ctx.runId);
@@ -737,8 +799,16 @@ class ExecutorImpl implements Executor {
       ? [Keys.parked(ctx.partition, ctx.runId), Keys.active(ctx.partition, ctx.runId)]
       : [Keys.active(ctx.partition, ctx.runId), Keys.parked(ctx.partition, ctx.runId)];
     await this.deps.buckets.active.put(now, JSON.stringify(value));
-    await this.deps.buckets.active.delete(old);
+    await this.eraseActive(old);
     actor.parked = parked;
+  }
+
+  /**
+   * Removes an ACTIVE key without leaving a delete marker: a marker per run ever parked or
+   * finished would pile up, and every due-run listing would read them all.
+   */
+  private eraseActive(key: string): Promise<void> {
+    return eraseKvKey(this.deps.nats.jsm, Buckets.active, key);
   }
 
   /** Appends the run's current state to RUN_INDEX (what run listings read). */

@@ -78,7 +78,10 @@ describe("run spans", () => {
   });
 
   it("records the run span with the derived ids, as a root without a sender", () => {
-    const ctx = run({ endedAt: 5_000, output: 1 });
+    // Times are epoch ms: the OpenTelemetry SDK reads a number below the process uptime
+    // (performance.now()) as a performance timestamp, so small values fail once the process ran long.
+    const createdAt = Date.UTC(2026, 10, 29, 12);
+    const ctx = run({ createdAt, endedAt: createdAt + 5_000, output: 1 });
     recordRun(ctx, "completed", 9_999);
     const s = only();
     const t = runTrace("RUN1");
@@ -87,7 +90,8 @@ describe("run spans", () => {
     assert.equal(s.spanContext().spanId, t.runSpanId);
     assert.equal(s.parentSpanContext, undefined);
     assert.equal(s.attributes["jetstep.run.status"], "Completed");
-    assert.deepEqual(s.endTime, [5, 0], "ends when the run ended");
+    assert.deepEqual(s.startTime, [createdAt / 1000, 0], "starts when the run was created");
+    assert.deepEqual(s.endTime, [createdAt / 1000 + 5, 0], "ends when the run ended");
   });
 
   it("parents the run span to the sender's span and keeps its trace", () => {

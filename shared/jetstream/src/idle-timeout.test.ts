@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { IdleTimeoutError, idleTimeout } from "./idle-timeout.ts";
+import { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";
 
 async function* slow(delays: number[]): AsyncGenerator<number> {
   for (const [i, d] of delays.entries()) {
@@ -46,3 +46,28 @@ describe("idleTimeout", () => {
     assert.ok(stopped);
   });
 });
+
+describe("withTimeout", () => {
+  const after = <T>(ms: number, v: T) => new Promise<T>((r) => setTimeout(() => r(v), ms));
+
+  it("returns a value in time and does not dispose of it", async () => {
+    const disposed: string[] = [];
+    assert.equal(await withTimeout(after(5, "a"), 200, "x", (v) => disposed.push(v)), "a");
+    await after(20, null);
+    assert.deepEqual(disposed, []);
+  });
+
+  it("fails after the deadline and disposes of the value that arrives late", async () => {
+    const disposed: string[] = [];
+    await assert.rejects(
+      withTimeout(after(60, "late"), 20, "creating a consumer", (v) => disposed.push(v)),
+      (e: Error) => e instanceof IdleTimeoutError && /creating a consumer/.test(e.message),
+    );
+    await waitUntil(() => disposed.length > 0);
+    assert.deepEqual(disposed, ["late"]);
+  });
+});
+
+async function waitUntil(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+}

@@ -21,7 +21,8 @@ export async function* idleTimeout<T>(
       const next = await Promise.race([it.next(), idle]).finally(() => clearTimeout(timer));
       if (next === "idle") {
         ended = true; // a next() is still pending: stop the source instead of returning it
-        await Promise.resolve(stop()).catch(() => undefined);
+        // Not awaited: stopping a stalled source may itself never finish.
+        void Promise.resolve(stop()).catch(() => undefined);
         throw new IdleTimeoutError(what, idleMs);
       }
       if (next.done) {
@@ -46,12 +47,28 @@ export class IdleTimeoutError extends Error {
 /**
  * `promise`, or IdleTimeoutError after `ms`: for one-shot steps that can hang in a cluster outage
  * (creating an ordered consumer, asking its info) where the client sets no deadline of its own.
+ * A value that arrives after the deadline is handed to `dispose` (say, to close a consumer that
+ * nobody will read).
  */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+export async function withTimeout<T>(
+  promise: Promise<T>,
+  ms: number,
+  what: string,
+  dispose?: (late: T) => unknown,
+): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
+  let expiredFlag = false;
   const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new IdleTimeoutError(what, ms)), ms);
+    timer = setTimeout(() => {
+      expiredFlag = true;
+      reject(new IdleTimeoutError(what, ms));
+    }, ms);
   });
+  if (dispose)
+    void promise.then(
+      (v) => (expiredFlag ? Promise.resolve(dispose(v)).catch(() => undefined) : undefined),
+      () => undefined,
+    );
   try {
     return await Promise.race([promise, expired]);
   } finally {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import type { RunLogEntry } from "@jetstep/core";
+import { Buckets, type RunLogEntry } from "@jetstep/core";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { connectNats, type Nats } from "./connection.ts";
 import { PartitionLeases } from "./leases.ts";
@@ -8,6 +8,7 @@ import { Publisher } from "./publisher.ts";
 import { Registry } from "./registry.ts";
 import { RunLog } from "./run-log.ts";
 import { ensureStreams, type JetstepBuckets, openBuckets } from "./streams.ts";
+import { eraseKvKey, scanKvKeys } from "./subject-scan.ts";
 import { TimerStore } from "./timers.ts";
 
 describe("jetstream layer (real nats-server)", () => {
@@ -82,6 +83,48 @@ describe("jetstream layer (real nats-server)", () => {
       ["R2"],
     );
     assert.deepEqual(await timers.load(9), []);
+  });
+
+  it("scans a partition's timers without a consumer, the same as the ordered read", async () => {
+    const timers = new TimerStore(nats.js, nats.jsm, publisher);
+    for (let i = 0; i < 30; i++) await timers.arm({ runId: `S${i}`, timerId: "t", partition: 7, fireAt: i });
+    await timers.arm({ runId: "other", timerId: "t", partition: 8, fireAt: 1 });
+    const gone = await timers.arm({ runId: "gone", timerId: "t", partition: 7, fireAt: 1 });
+    await timers.remove(gone.seq);
+    const scanned = await timers.scan(7);
+    assert.equal(scanned.length, 30);
+    assert.deepEqual(scanned, await timers.load(7));
+    assert.deepEqual(await timers.scan(12), []);
+    // When the ordered consumer cannot be made, load falls back to the scan and says so.
+    const failing = { consumers: { get: () => Promise.reject(new Error("consumer create timed out")) } };
+    const degraded = new TimerStore(failing as unknown as typeof nats.js, nats.jsm, publisher);
+    const reasons: string[] = [];
+    assert.deepEqual(await degraded.load(7, (e) => reasons.push((e as Error).message)), scanned);
+    assert.deepEqual(reasons, ["consumer create timed out"]);
+  });
+
+  it("lists live KV keys without a consumer, and erases keys leaving no marker", async () => {
+    const kv = buckets.active;
+    await kv.put("p5.A", "{}");
+    await kv.put("p5.B", "{}");
+    await kv.put("p5.C", "{}");
+    await kv.put("p50.X", "{}");
+    await kv.put("q5.P", "{}");
+    await kv.delete("p5.B"); // leaves a delete marker: skipped
+    await eraseKvKey(nats.jsm, Buckets.active, "p5.C");
+    await eraseKvKey(nats.jsm, Buckets.active, "p5.never-there");
+    const keys: string[] = [];
+    for await (const k of scanKvKeys(nats.jsm, Buckets.active, "p5.>")) keys.push(k);
+    assert.deepEqual(keys, ["p5.A"]);
+    assert.equal(await kv.get("p5.C"), null, "an erased key reads as absent");
+    // The erased key left no message behind (the deleted one left its marker).
+    const info = await nats.jsm.streams.info(`KV_${Buckets.active}`, {
+      subjects_filter: "$KV.JETSTEP_ACTIVE.p5.>",
+    });
+    assert.deepEqual(Object.keys(info.state.subjects ?? {}).sort(), [
+      "$KV.JETSTEP_ACTIVE.p5.A",
+      "$KV.JETSTEP_ACTIVE.p5.B",
+    ]);
   });
 
   it("gives each partition to one owner and hands it over after expiry", async () => {

@@ -3,15 +3,19 @@
  * executor can compute its fair share of partitions (ceil(partitions / live members)). Members
  * whose heartbeat is older than the TTL are not counted (a crashed executor leaves its key behind).
  */
-import { checkToken } from "@jetstep/core";
+import { Buckets, checkToken } from "@jetstep/core";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import { eraseKvKey, scanKvKeys } from "./subject-scan.ts";
 
 export class Membership {
   private live = 1;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
+    /** The LEASES bucket. */
     private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
     private readonly owner: string,
     private readonly ttlMs: number,
     private readonly now: () => number = Date.now,
@@ -35,14 +39,15 @@ export class Membership {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    await this.kv.delete(`member.${this.owner}`).catch(() => undefined);
+    // Erased rather than deleted: a delete marker per executor restart would pile up.
+    await eraseKvKey(this.jsm, Buckets.leases, `member.${this.owner}`).catch(() => undefined);
   }
 
   async refresh(): Promise<void> {
     await this.kv.put(`member.${this.owner}`, String(this.now() + this.ttlMs));
     let live = 0;
-    const keys = await this.kv.keys("member.>");
-    for await (const key of keys) {
+    // Listed without a consumer (see scanKvKeys): this runs every ttl/3.
+    for await (const key of scanKvKeys(this.jsm, Buckets.leases, "member.>")) {
       const e = await this.kv.get(key);
       if (e?.operation === "PUT" && Number(e.string()) > this.now()) live++;
     }

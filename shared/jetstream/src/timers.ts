@@ -7,9 +7,10 @@
 import { Streams, Subjects, type TimerRecord, TimerRecordSchema } from "@jetstep/core";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { idleTimeout, withTimeout } from "./idle-timeout.ts";
+import { scanSubjects } from "./subject-scan.ts";
 
-/** Longest wait for one step of a load (a consumer create or info) before it is retried. */
-const STEP_TIMEOUT_MS = 30_000;
+/** Longest wait for one step of an ordered read (a consumer create or info) before falling back. */
+const STEP_TIMEOUT_MS = 10_000;
 
 import type { Publisher } from "./publisher.ts";
 
@@ -45,8 +46,31 @@ export class TimerStore {
     }
   }
 
-  /** All timers of a partition, read with one ordered consumer (once per lease takeover). */
-  async load(partition: number): Promise<StoredTimer[]> {
+  /**
+   * All timers of a partition (once per lease takeover). Read with one ordered consumer, the fast
+   * way; if that fails (a consumer create that times out: see `scanSubjects` for when), read again
+   * message by message with `scan`, about ten times slower but needing no consumer.
+   */
+  async load(partition: number, onFallback?: (e: unknown) => void): Promise<StoredTimer[]> {
+    try {
+      return await this.loadOrdered(partition);
+    } catch (e) {
+      onFallback?.(e);
+      return this.scan(partition);
+    }
+  }
+
+  /** All timers of a partition, read by `scanSubjects` (no consumer). */
+  async scan(partition: number): Promise<StoredTimer[]> {
+    const out: StoredTimer[] = [];
+    for await (const m of scanSubjects(this.jsm, Streams.timers, Subjects.partitionTimers(partition))) {
+      const parsed = TimerRecordSchema.safeParse(m.json());
+      if (parsed.success) out.push({ ...parsed.data, seq: m.seq });
+    }
+    return out;
+  }
+
+  private async loadOrdered(partition: number): Promise<StoredTimer[]> {
     const what = `loading timers of partition ${partition}`;
     const consumer = await withTimeout(
       this.js.consumers.get(Streams.timers, {
@@ -59,10 +83,10 @@ export class TimerStore {
     const info = await withTimeout(consumer.info(true), STEP_TIMEOUT_MS, what);
     const out: StoredTimer[] = [];
     if (info.num_pending === 0) {
-      await consumer.delete().catch(() => undefined);
+      void consumer.delete().catch(() => undefined);
       return out;
     }
-    const messages = await withTimeout(consumer.consume(), STEP_TIMEOUT_MS, what);
+    const messages = await withTimeout(consumer.consume(), STEP_TIMEOUT_MS, what, (late) => late.close());
     // An ordered consumer can stall for good if the stream changes leader mid-read: fail instead
     // (the partition load is retried), but never cut short a read that keeps delivering.
     const read = idleTimeout(messages, 15_000, `loading timers of partition ${partition}`, () =>
@@ -73,7 +97,8 @@ export class TimerStore {
       if (parsed.success) out.push({ ...parsed.data, seq: m.seq });
       if (m.info.pending === 0) break;
     }
-    await messages.close();
+    // Not awaited: the read is complete, and closing must not hold the load up.
+    void messages.close().catch(() => undefined);
     return out;
   }
 }
