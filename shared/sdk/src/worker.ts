@@ -114,7 +114,11 @@ export async function worker(options: WorkerOptions): Promise<WorkerHandle> {
       ...(servers === undefined ? {} : { servers }),
     }));
   connection = nc;
-  return new WorkerImpl({ nc, ownsConnection, handle, appId, heartbeatMs, log, options });
+  const w = new WorkerImpl({ nc, ownsConnection, handle, appId, heartbeatMs, log, options });
+  // Once the server has the subscription, calls from any connection reach this worker: resolving
+  // earlier let a call sent right after `await worker(…)` find no responders.
+  await nc.flush();
+  return w;
 }
 
 function checkOptions(options: WorkerOptions): number {
