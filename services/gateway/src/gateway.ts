@@ -7,7 +7,7 @@ import type { IncomingMessage, ServerResponse } from "node:http";
 import { checkToken, type EventRuns, Keys, Streams, statusOf } from "@jetstep/core";
 import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
-import Fastify, { type FastifyInstance, type RawServerDefault } from "fastify";
+import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from "fastify";
 import { z } from "zod";
 import { listSyncStatuses, recordSync, syncAppUrl } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
@@ -53,7 +53,7 @@ export async function buildGateway(
     forceCloseConnections: true,
     loggerInstance: deps.log.child({ svc: "gateway" }),
     bodyLimit: deps.config.bodyLimit,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
   });
   const publisher = new Publisher(deps.nats.nc);
   const runLog = new RunLog(deps.nats.jsm, publisher);
