@@ -233,6 +233,41 @@ describe("NATS workers", () => {
     }
   });
 
+  it("a worker at maxInFlight turns calls down; they wait for it without using attempts", async () => {
+    const app = new Jetstep({ id: "capped", baseUrl: stack.url });
+    let running = 0;
+    let most = 0;
+    const slow = app.createFunction(
+      { id: "slow", retries: 0 },
+      { event: "worker/slow" },
+      async ({ event, step }) =>
+        step.run("work", async () => {
+          running++;
+          most = Math.max(most, running);
+          await new Promise((r) => setTimeout(r, 50));
+          running--;
+          return Number(event.data.i) * 2;
+        }),
+    );
+    const w = await worker({ client: app, functions: [slow], servers: stack.nats.url, maxInFlight: 2 });
+    try {
+      assert.equal((await w.registered).ok, true);
+      const ids = await sendEvents(
+        stack.url,
+        Array.from({ length: 20 }, (_, i) => ({ name: "worker/slow", data: { i } })),
+      );
+      const runs = await Promise.all(ids.map((id) => waitForEventRuns(stack.url, id, 1, 60_000)));
+      for (const [i, [run]] of runs.entries()) {
+        // retries: 0, so a busy answer counted as an attempt would have failed the run.
+        assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+        assert.equal(run?.output, i * 2);
+      }
+      assert.ok(most <= 2, `at most maxInFlight steps ran at once (saw ${most})`);
+    } finally {
+      await w.close();
+    }
+  });
+
   it("fails a run of an app no worker serves, saying so", async () => {
     assert.deepEqual(await register(client, registration("ghost", "ghost/go")), {
       ok: true,

@@ -118,6 +118,38 @@ describe("callWorker", () => {
     });
   });
 
+  it("sends a call turned down as busy again, without a failure, until a worker takes it", async () => {
+    let calls = 0;
+    await serveApp("busy-app", (m) => {
+      calls++;
+      if (calls <= 3) send(m, 429);
+      else send(m, 200, JSON.stringify("took it"));
+    });
+    const answer = await callWorker(
+      new URL("nats://busy-app?fnId=f"),
+      "{}",
+      {},
+      opts({ heartbeatMisses: 1 }),
+    );
+    assert.deepEqual(answer, { kind: "result", data: "took it" });
+    assert.equal(calls, 4, "sent again after each busy answer");
+  });
+
+  it("gives up on an app whose workers stay busy at the overall timeout, saying so", async () => {
+    let calls = 0;
+    await serveApp("full-app", (m) => {
+      calls++;
+      send(m, 429);
+    });
+    const answer = await callWorker(new URL("nats://full-app?fnId=f"), "{}", {}, opts({ timeoutMs: 400 }));
+    assert.equal(answer.kind, "transport");
+    assert.match(
+      (answer as { message: string }).message,
+      /no worker of app "full-app" was free within 400 ms \(each answered busy/,
+    );
+    assert.ok(calls >= 3 && calls <= 10, `resent with backoff, not in a tight loop (${calls} sends)`);
+  });
+
   it("reports no responders as no worker serving the app", async () => {
     const answer = await callWorker(new URL("nats://nobody?fnId=nobody-f&stepId=step"), "{}", {}, opts());
     assert.deepEqual(answer, {

@@ -8,11 +8,16 @@
  * (on another worker of the app): nobody subscribed ("no worker is serving app X"), no message
  * for `heartbeatMisses` heartbeats ("worker for app X stopped answering"), the overall timeout,
  * and a call too large for the server's max_payload.
+ *
+ * A worker at its `maxInFlight` answers "busy" (`Jetstep-Status: 429`) without starting the call:
+ * the call is sent again after a short backoff (10 ms doubling to 250 ms), to whichever worker of the
+ * queue group takes it, until the overall timeout. No attempt is counted for that.
  */
 import {
   type AppAnswer,
   parseAppResponse,
   Subjects,
+  WORKER_BUSY_STATUS,
   WORKER_PROGRESS_STATUS,
   WorkerHeaders,
   WorkerUrls,
@@ -30,6 +35,8 @@ import {
 export const DEFAULT_WORKER_HEARTBEAT_MS = 1_000;
 /** Silent heartbeats after which a worker counts as gone. */
 export const DEFAULT_HEARTBEAT_MISSES = 3;
+/** Longest pause before sending again a call that a busy worker turned down. */
+const MAX_BUSY_BACKOFF_MS = 250;
 /** Bounds on the heartbeat interval a worker may advertise. */
 const MIN_HEARTBEAT_MS = 10;
 const MAX_HEARTBEAT_MS = 60_000;
@@ -85,6 +92,8 @@ interface Pending {
   settle(outcome: Outcome): void;
   /** A message arrived: the worker is alive and working. */
   alive(heartbeatMs: number | undefined): void;
+  /** The worker that got the call runs its maximum already: send the call again shortly. */
+  busy(): void;
 }
 
 const muxes = new WeakMap<NatsConnection, ReplyMux>();
@@ -124,11 +133,17 @@ class ReplyMux {
   call(subject: string, body: string, headers: ReturnType<typeof natsHeaders>, limits: CallLimits) {
     const token = (this.seq++).toString(36);
     return new Promise<Outcome>((resolve) => {
-      let silenceMs = limits.misses * DEFAULT_WORKER_HEARTBEAT_MS;
+      const defaultSilenceMs = limits.misses * DEFAULT_WORKER_HEARTBEAT_MS;
+      let silenceMs = defaultSilenceMs;
+      let busyTurns = 0;
+      /** The last word on the call was "busy": nobody has started it. */
+      let turnedDown = false;
+      let resend: NodeJS.Timeout | undefined;
       const settle = (outcome: Outcome) => {
         if (!this.pending.delete(token)) return;
         clearTimeout(silence);
         clearTimeout(deadline);
+        clearTimeout(resend);
         resolve(outcome);
       };
       const armSilence = () =>
@@ -140,12 +155,21 @@ class ReplyMux {
             }),
           silenceMs,
         ).unref();
+      const send = () => {
+        try {
+          this.nc.publish(subject, body, { reply: `${this.prefix}.${token}`, headers });
+        } catch (e) {
+          settle({ kind: "failed", message: publishFailure(e, limits, this.nc) });
+        }
+      };
       let silence = armSilence();
       const deadline = setTimeout(
         () =>
           settle({
             kind: "failed",
-            message: `app did not answer within ${limits.timeoutMs} ms (${limits.url})`,
+            message: turnedDown
+              ? `no worker of app "${limits.appId}" was free within ${limits.timeoutMs} ms (each answered busy: at its maxInFlight)`
+              : `app did not answer within ${limits.timeoutMs} ms (${limits.url})`,
           }),
         limits.timeoutMs,
       ).unref();
@@ -153,6 +177,7 @@ class ReplyMux {
         limits,
         settle,
         alive: (heartbeatMs) => {
+          turnedDown = false;
           const window = heartbeatMs === undefined ? silenceMs : limits.misses * heartbeatMs;
           if (window === silenceMs) {
             silence.refresh();
@@ -162,12 +187,22 @@ class ReplyMux {
           silenceMs = window;
           silence = armSilence();
         },
+        busy: () => {
+          // Nobody runs the call now: no silence to watch until it is sent again.
+          clearTimeout(silence);
+          turnedDown = true;
+          const delayMs = Math.min(MAX_BUSY_BACKOFF_MS, 10 * 2 ** busyTurns++);
+          resend = setTimeout(() => {
+            if (!this.pending.has(token)) return;
+            // The next worker may beat at another interval: start from the default window.
+            silenceMs = defaultSilenceMs;
+            silence = armSilence();
+            send();
+          }, delayMs);
+          resend.unref();
+        },
       });
-      try {
-        this.nc.publish(subject, body, { reply: `${this.prefix}.${token}`, headers });
-      } catch (e) {
-        settle({ kind: "failed", message: publishFailure(e, limits, this.nc) });
-      }
+      send();
     });
   }
 
@@ -190,6 +225,10 @@ class ReplyMux {
           message: `worker for app "${p.limits.appId}" answered without a ${WorkerHeaders.status} header${h?.hasError ? ` (NATS status ${h.code} ${h.description})` : ""}`,
         });
       }
+      return;
+    }
+    if (status === WORKER_BUSY_STATUS) {
+      p.busy();
       return;
     }
     if (status === WORKER_PROGRESS_STATUS) {

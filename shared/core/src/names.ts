@@ -155,6 +155,13 @@ export const WorkerHeaders = {
 export const WORKER_PROGRESS_STATUS = 100;
 
 /**
+ * `Jetstep-Status` of a worker's "busy" answer: it runs `maxInFlight` calls already and did not
+ * start this one. The executor sends the call again (another worker of the queue group may take
+ * it) without counting an attempt.
+ */
+export const WORKER_BUSY_STATUS = 429;
+
+/**
  * App URLs of functions served by NATS workers: `nats://<appId>?fnId=<fnId>&stepId=step`. The
  * executor calls `Subjects.workerCall(appId)` for them instead of POSTing.
  */

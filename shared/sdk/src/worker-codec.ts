@@ -4,7 +4,7 @@
  * under their HTTP names and its query string in `Jetstep-Query`; an answer carries the HTTP
  * answer's body and headers plus `Jetstep-Status`. Pure: no NATS client here.
  */
-import { WORKER_PROGRESS_STATUS, WorkerHeaders, WorkerUrls } from "@jetstep/core";
+import { WORKER_BUSY_STATUS, WORKER_PROGRESS_STATUS, WorkerHeaders, WorkerUrls } from "@jetstep/core";
 import type { HttpAnswer } from "./answer.ts";
 import type { IncomingRequest } from "./comm-handler.ts";
 
@@ -49,4 +49,9 @@ export function progressHeaders(heartbeatMs: number): Record<string, string> {
     [WorkerHeaders.status]: String(WORKER_PROGRESS_STATUS),
     [WorkerHeaders.heartbeatMs]: String(heartbeatMs),
   };
+}
+
+/** The headers of a busy answer: the worker runs `maxInFlight` calls and did not start this one. */
+export function busyHeaders(): Record<string, string> {
+  return { [WorkerHeaders.status]: String(WORKER_BUSY_STATUS) };
 }

@@ -342,6 +342,42 @@ describe("NATS worker", () => {
       worker({ client, functions: [{} as never], nc }),
       (e: unknown) => e instanceof InvalidConfigError && e.field === "functions.0",
     );
+    for (const maxInFlight of [0, 1.5, -1])
+      await assert.rejects(
+        worker({ client, functions: [], nc, maxInFlight }),
+        (e: unknown) => e instanceof InvalidConfigError && e.field === "maxInFlight",
+      );
+  });
+
+  it("answers busy beyond maxInFlight without starting the call, and takes calls again once one ends", async () => {
+    const client = testClient({ id: "capped" });
+    let started = 0;
+    let release: () => void = () => {};
+    const fn = client.createFunction({ id: "hold" }, { event: "t/hold" }, async () => {
+      started++;
+      await new Promise<void>((r) => {
+        release = r;
+      });
+      return "done";
+    });
+    const w = await worker({ client, functions: [fn], nc, register: false, heartbeatMs: 50, maxInFlight: 1 });
+    workers.push(w);
+    const first = call(nc, "capped", { fnId: "capped-hold" });
+    await waitFor(() => started === 1, { timeoutMs: 5_000, message: "first call never started" });
+    const second = await call(nc, "capped", { fnId: "capped-hold" });
+    assert.equal(second.answer.status, 429, "busy");
+    assert.deepEqual(second.progress, [], "no progress: the call was not started");
+    assert.equal(started, 1);
+    assert.equal(w.inFlight(), 1);
+    release();
+    assert.equal((await first).answer.status, 200);
+    const third = call(nc, "capped", { fnId: "capped-hold" });
+    await waitFor(() => started === 2, {
+      timeoutMs: 5_000,
+      message: "a call after the first ended never started",
+    });
+    release();
+    assert.equal((await third).answer.status, 200);
   });
 });
 

@@ -23,7 +23,7 @@ import type { JetstepFunction } from "./function.ts";
 import { buildRegisterBody } from "./register.ts";
 import { sendEventsOverNats } from "./send.ts";
 import { Header } from "./wire.ts";
-import { answerHeaders, callRequest, progressHeaders } from "./worker-codec.ts";
+import { answerHeaders, busyHeaders, callRequest, progressHeaders } from "./worker-codec.ts";
 import { type RegistrationOutcome, registerOverNats } from "./worker-register.ts";
 
 const FRAMEWORK = "nats";
@@ -45,6 +45,12 @@ export interface WorkerOptions extends Pick<ServeOptions, "client" | "functions"
   heartbeatMs?: number;
   /** Register the app with the gateway on start and when a gateway asks (default true). */
   register?: boolean;
+  /**
+   * Most calls this process runs at once (default: no limit). A call beyond it is answered "busy"
+   * at once and not started; the executor sends it again, to any worker of the app, without
+   * counting an attempt, so calls wait for a free worker instead of piling onto a busy one.
+   */
+  maxInFlight?: number;
 }
 
 /** A running worker. */
@@ -135,6 +141,9 @@ function checkOptions(options: WorkerOptions): number {
     throw new InvalidConfigError("servers", "worker(): servers must be a URL or a non-empty array of URLs");
   if (options.register !== undefined && typeof options.register !== "boolean")
     throw new InvalidConfigError("register", "worker(): register must be a boolean");
+  const max = options.maxInFlight;
+  if (max !== undefined && !(Number.isInteger(max) && max >= 1))
+    throw new InvalidConfigError("maxInFlight", "worker(): maxInFlight must be a positive integer");
   return heartbeatMs;
 }
 
@@ -231,6 +240,11 @@ class WorkerImpl implements WorkerHandle {
     const reply = msg.reply;
     if (!reply) {
       this.#p.log.warn({ subject: msg.subject }, "call without a reply subject: nobody to answer, ignored");
+      return;
+    }
+    const max = this.#p.options.maxInFlight;
+    if (max !== undefined && this.#running.size >= max) {
+      this.#publish(reply, busyHeaders());
       return;
     }
     const call = this.#serve(msg, reply).catch((err: unknown) =>
