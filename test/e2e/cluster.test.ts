@@ -141,5 +141,23 @@ cluster {
       e.message += ` (${summary})\nINBOX messages: ${typeof inbox === "string" ? inbox : inbox.state.messages}\nowned: ${runtime.executor.ownedPartitions().join(",")}\n${consumers.join("\n")}`;
       throw e;
     });
+    // The run list (RUN_INDEX) agrees: a run whose final index write failed during the outage
+    // would stay listed as running.
+    const runIds = (await Promise.all(acked.map((id) => eventRuns(url, id)))).map((r) => r?.[0]?.run_id);
+    let listed = "";
+    await waitFor(
+      async () => {
+        const res = await fetch(`${url}/v1/runs?function_id=clustered-two-steps&limit=200`);
+        const page = (await res.json()) as { data: { run_id: string; status: string }[] };
+        const status = new Map(page.data.map((r) => [r.run_id, r.status]));
+        const off = runIds.filter((id) => !id || status.get(id) !== "Completed");
+        listed = `${off.length} of ${runIds.length} not listed as Completed, e.g. ${off[0]}: ${off[0] ? status.get(off[0]) : ""}`;
+        return off.length === 0;
+      },
+      { timeoutMs: 30_000, intervalMs: 1000, message: "the run list does not show every run Completed" },
+    ).catch((e: Error) => {
+      e.message += ` (${listed})`;
+      throw e;
+    });
   });
 });

@@ -44,11 +44,13 @@ import {
   inboxConsumerState,
   type JetstepBuckets,
   type JsMsg,
+  listKvKeys,
   Membership,
   type Nats,
   PartitionLeases,
   Publisher,
   partitionCount,
+  ReadPath,
   RunLog,
   scanKvKeys,
   TimerStore,
@@ -159,6 +161,8 @@ class ExecutorImpl implements Executor {
   /** The current load of each partition (`acquire`), so a superseded load installs nothing. */
   private readonly loads = new Map<number, { token: number; startedAt: number }>();
   private loadSeq = 0;
+  /** Timers and due runs are read with an ordered consumer, or scanned when consumers fail. */
+  private readonly reads = new ReadPath();
   /** Each partition consumer's state at the last reconcile pass (to see it make no progress). */
   private readonly consumerStates = new Map<number, Awaited<ReturnType<typeof inboxConsumerState>>>();
 
@@ -287,8 +291,10 @@ class ExecutorImpl implements Executor {
     for (let attempt = 0; current(); attempt++) {
       try {
         if (timers === undefined) {
-          const loaded = await this.timers.load(p, (e) =>
-            log.warn({ err: e }, "could not read timers with a consumer; scanning them instead"),
+          const loaded = await this.reads.read(
+            () => this.timers.load(p),
+            () => this.timers.scan(p),
+            (e) => log.warn({ err: e }, "could not read timers with a consumer; scanning for 5 min"),
           );
           if (!current()) return;
           for (const t of loaded) {
@@ -297,13 +303,10 @@ class ExecutorImpl implements Executor {
           }
           timers = loaded.length;
         }
-        let active = 0;
-        for await (const runId of this.dueRuns(p)) {
-          if (!current()) return;
-          active++;
-          this.kickLater(runId);
-        }
-        log.debug({ timers, active, ms: this.now() - started }, "partition acquired");
+        const due = await this.dueRuns(p);
+        if (!current()) return;
+        for (const runId of due) this.kickLater(runId);
+        log.debug({ timers, active: due.length, ms: this.now() - started }, "partition acquired");
         return;
       } catch (e) {
         const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
@@ -400,7 +403,10 @@ class ExecutorImpl implements Executor {
                 },
                 "run scheduled",
               );
-              await this.indexRun(actor);
+              // Not fatal: the run is indexed again when it ends.
+              await this.indexRun(actor).catch((e) =>
+                this.log.warn({ err: e, runId: cmd.runId }, "could not index the new run"),
+              );
             }
           }
           await this.kick(actor);
@@ -469,12 +475,26 @@ class ExecutorImpl implements Executor {
   }
 
   /**
-   * Run ids marked due in partition `p` (ACTIVE `p<n>.<runId>`), listed without a consumer
-   * (`scanKvKeys`: this runs on every reconcile pass, and must work while a node is down).
+   * Run ids marked due in partition `p` (ACTIVE `p<n>.<runId>`), listed with an ordered consumer,
+   * or scanned without one when consumers fail (this runs on every reconcile pass, and must work
+   * while a node is down).
    */
-  private async *dueRuns(p: number): AsyncGenerator<string> {
-    for await (const key of scanKvKeys(this.deps.nats.jsm, Buckets.active, Keys.activeInPartition(p)))
-      yield key.slice(key.indexOf(".") + 1);
+  private async dueRuns(p: number): Promise<string[]> {
+    const filter = Keys.activeInPartition(p);
+    const keys = await this.reads.read(
+      () => listKvKeys(this.deps.buckets.active, filter),
+      async () => {
+        const out: string[] = [];
+        for await (const key of scanKvKeys(this.deps.nats.jsm, Buckets.active, filter)) out.push(key);
+        return out;
+      },
+      (e) =>
+        this.log.warn(
+          { err: e, partition: p },
+          "could not list due runs with a consumer; scanning for 5 min",
+        ),
+    );
+    return keys.map((key) => key.slice(key.indexOf(".") + 1));
   }
 
   /**
@@ -502,7 +522,7 @@ class ExecutorImpl implements Executor {
       }
       await this.checkConsumer(p);
       try {
-        for await (const runId of this.dueRuns(p)) if (!this.inFlight.get(runId)?.size) this.kickLater(runId);
+        for (const runId of await this.dueRuns(p)) if (!this.inFlight.get(runId)?.size) this.kickLater(runId);
       } catch (e) {
         this.log.warn({ err: e, partition: p }, "reconcile could not list due runs");
       }
@@ -826,7 +846,9 @@ class ExecutorImpl implements Executor {
     const r = await this.publisher.publish(Subjects.runIndex(ctx.runId), JSON.stringify(record), {
       msgId: `${ctx.runId}-${record.status}`,
     });
-    if (!r.ok) this.log.warn({ runId: ctx.runId, result: r }, "could not index the run");
+    // Thrown, so that the caller's retry writes it: a run listed as running after it ended would
+    // stay so (seen while RUN_INDEX elected a leader after a node died).
+    if (!r.ok) throw new Error(`could not index run ${ctx.runId} as ${record.status}: ${r.description}`);
   }
 
   /** Removes a timer from the heap and from TIMERS (if this process knows its sequence). */

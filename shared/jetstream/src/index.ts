@@ -29,5 +29,5 @@ export { type LoadedRun, readRun, type StoredSnapshot } from "./read-run.ts";
 export { type RegisteredFunction, Registry } from "./registry.ts";
 export { type LogMessage, RunLog } from "./run-log.ts";
 export { ensureStreams, type JetstepBuckets, openBuckets, type StreamOptions } from "./streams.ts";
-export { eraseKvKey, scanKvKeys, scanSubjects } from "./subject-scan.ts";
+export { eraseKvKey, listKvKeys, ReadPath, scanKvKeys, scanSubjects } from "./subject-scan.ts";
 export { type StoredTimer, TimerStore } from "./timers.ts";

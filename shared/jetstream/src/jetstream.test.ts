@@ -8,7 +8,7 @@ import { Publisher } from "./publisher.ts";
 import { Registry } from "./registry.ts";
 import { RunLog } from "./run-log.ts";
 import { ensureStreams, type JetstepBuckets, openBuckets } from "./streams.ts";
-import { eraseKvKey, scanKvKeys } from "./subject-scan.ts";
+import { eraseKvKey, listKvKeys, ReadPath, scanKvKeys } from "./subject-scan.ts";
 import { TimerStore } from "./timers.ts";
 
 describe("jetstream layer (real nats-server)", () => {
@@ -95,12 +95,39 @@ describe("jetstream layer (real nats-server)", () => {
     assert.equal(scanned.length, 30);
     assert.deepEqual(scanned, await timers.load(7));
     assert.deepEqual(await timers.scan(12), []);
-    // When the ordered consumer cannot be made, load falls back to the scan and says so.
+  });
+
+  it("reads with a consumer, falls back to a scan when it fails, and scans for a while after", async () => {
+    const timers = new TimerStore(nats.js, nats.jsm, publisher);
     const failing = { consumers: { get: () => Promise.reject(new Error("consumer create timed out")) } };
     const degraded = new TimerStore(failing as unknown as typeof nats.js, nats.jsm, publisher);
+    let now = 0;
+    const path = new ReadPath(60_000, () => now);
     const reasons: string[] = [];
-    assert.deepEqual(await degraded.load(7, (e) => reasons.push((e as Error).message)), scanned);
+    const onFallback = (e: unknown) => reasons.push((e as Error).message);
+    const tried: string[] = [];
+    const read = (store: TimerStore) =>
+      path.read(
+        () => {
+          tried.push("consumer");
+          return store.load(7);
+        },
+        () => {
+          tried.push("scan");
+          return store.scan(7);
+        },
+        onFallback,
+      );
+    const expected = await timers.scan(7);
+    assert.deepEqual(await read(timers), expected);
+    assert.deepEqual(await read(degraded), expected, "the failed read was scanned");
     assert.deepEqual(reasons, ["consumer create timed out"]);
+    assert.equal(path.scanning(), true);
+    now += 30_000;
+    assert.deepEqual(await read(timers), expected);
+    now += 31_000;
+    assert.deepEqual(await read(timers), expected);
+    assert.deepEqual(tried, ["consumer", "consumer", "scan", "scan", "consumer"]);
   });
 
   it("lists live KV keys without a consumer, and erases keys leaving no marker", async () => {
@@ -116,6 +143,8 @@ describe("jetstream layer (real nats-server)", () => {
     const keys: string[] = [];
     for await (const k of scanKvKeys(nats.jsm, Buckets.active, "p5.>")) keys.push(k);
     assert.deepEqual(keys, ["p5.A"]);
+    assert.deepEqual(await listKvKeys(kv, "p5.>"), ["p5.A"], "the ordered listing agrees");
+    assert.deepEqual(await listKvKeys(kv, "p77.>"), []);
     assert.equal(await kv.get("p5.C"), null, "an erased key reads as absent");
     // The erased key left no message behind (the deleted one left its marker).
     const info = await nats.jsm.streams.info(`KV_${Buckets.active}`, {

@@ -9,6 +9,8 @@
  * their timers or list their due runs. MSG.GET only needs the stream to have a leader.
  */
 import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
+import type { KV } from "@nats-io/kv";
+import { idleTimeout, withTimeout } from "./idle-timeout.ts";
 
 /** Messages of `stream` whose subject matches `filter` (wildcards allowed), in stream order. */
 export async function* scanSubjects(
@@ -50,4 +52,51 @@ export async function* scanKvKeys(
  */
 export async function eraseKvKey(jsm: JetStreamManager, bucket: string, key: string): Promise<void> {
   await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}` });
+}
+
+/** Longest wait for an ordered consumer to be made or to deliver its next message. */
+const ORDERED_STEP_MS = 10_000;
+
+/** Live keys of `kv` matching `filter`, read with one ordered consumer (fails rather than hang). */
+export async function listKvKeys(kv: KV, filter: string): Promise<string[]> {
+  const what = `listing keys ${filter}`;
+  const keys = await withTimeout(kv.keys(filter), ORDERED_STEP_MS, what, (late) => late.stop());
+  const out: string[] = [];
+  for await (const key of idleTimeout(keys, ORDERED_STEP_MS, what, () => keys.stop())) out.push(key);
+  return out;
+}
+
+/**
+ * Chooses between the two ways to read a subject range: an ordered consumer (one request, then
+ * streamed: about ten times faster) and a consumer-less scan. The consumer is tried first; when it
+ * fails, the read is scanned instead, and for `coolOffMs` after that every read is scanned at once
+ * (a cluster that cannot place consumers now will not manage on the next read either).
+ */
+export class ReadPath {
+  private scanUntil = Number.NEGATIVE_INFINITY;
+
+  constructor(
+    private readonly coolOffMs = 5 * 60_000,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether reads are being scanned right now (after a recent consumer failure). */
+  scanning(): boolean {
+    return this.now() < this.scanUntil;
+  }
+
+  async read<T>(
+    ordered: () => Promise<T>,
+    scan: () => Promise<T>,
+    onFallback?: (e: unknown) => void,
+  ): Promise<T> {
+    if (this.scanning()) return scan();
+    try {
+      return await ordered();
+    } catch (e) {
+      this.scanUntil = this.now() + this.coolOffMs;
+      onFallback?.(e);
+      return scan();
+    }
+  }
 }

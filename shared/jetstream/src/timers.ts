@@ -46,20 +46,6 @@ export class TimerStore {
     }
   }
 
-  /**
-   * All timers of a partition (once per lease takeover). Read with one ordered consumer, the fast
-   * way; if that fails (a consumer create that times out: see `scanSubjects` for when), read again
-   * message by message with `scan`, about ten times slower but needing no consumer.
-   */
-  async load(partition: number, onFallback?: (e: unknown) => void): Promise<StoredTimer[]> {
-    try {
-      return await this.loadOrdered(partition);
-    } catch (e) {
-      onFallback?.(e);
-      return this.scan(partition);
-    }
-  }
-
   /** All timers of a partition, read by `scanSubjects` (no consumer). */
   async scan(partition: number): Promise<StoredTimer[]> {
     const out: StoredTimer[] = [];
@@ -70,7 +56,11 @@ export class TimerStore {
     return out;
   }
 
-  private async loadOrdered(partition: number): Promise<StoredTimer[]> {
+  /**
+   * All timers of a partition (once per lease takeover), read with one ordered consumer: the fast
+   * way, but it needs a consumer (see `ReadPath` for choosing between this and `scan`).
+   */
+  async load(partition: number): Promise<StoredTimer[]> {
     const what = `loading timers of partition ${partition}`;
     const consumer = await withTimeout(
       this.js.consumers.get(Streams.timers, {
