@@ -48,7 +48,9 @@ export function buildCron(deps: CronDeps): CronScheduler {
   const log = deps.log.child({ svc: "cron" });
   const now = deps.now ?? Date.now;
   const graceMs = deps.graceMs ?? 60_000;
-  const registry = new Registry(deps.buckets.functions);
+  const registry = new Registry(deps.buckets.functions, (message, err) =>
+    log.warn({ err, bucket: "functions" }, message),
+  );
   const publisher = new Publisher(deps.nats.nc);
   const entries = new Map<string, Entry>();
   let leader = false;

@@ -57,7 +57,9 @@ export async function buildGateway(
   });
   const publisher = new Publisher(deps.nats.nc);
   const runLog = new RunLog(deps.nats.jsm, publisher);
-  const registry = new Registry(deps.buckets.functions);
+  const registry = new Registry(deps.buckets.functions, (message, err) =>
+    deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
+  );
   await registry.watch();
   const ingest = startNatsIngest({ nats: deps.nats, publisher, log: deps.log, now, random });
   const registerDeps = { registry, log: deps.log, now, signingKey: deps.config.signingKey };

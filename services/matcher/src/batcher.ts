@@ -17,7 +17,7 @@ import {
   StoredEventSchema,
   Streams,
 } from "@jetstep/core";
-import type { KV, Nats, RegisteredFunction } from "@jetstep/jetstream";
+import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 
 interface BatchConfig {
@@ -63,14 +63,18 @@ export class Batcher {
   ) {}
 
   async watch(): Promise<void> {
-    const iter = await this.kv.watch({ key: ">" });
-    this.stopWatch = () => iter.stop();
-    void (async () => {
-      for await (const e of iter) {
+    const follower = new KvFollower(this.kv, {
+      onEntry: (e) => {
         if (e.operation !== "PUT") this.deadlines.delete(e.key);
         else this.deadlines.set(e.key, e.json<Batch>().deadline);
-      }
-    })();
+      },
+      onResync: (present) => {
+        for (const key of [...this.deadlines.keys()]) if (!present.has(key)) this.deadlines.delete(key);
+      },
+      onWarn: (message, err) => this.warn(`batches: ${message}`, err),
+    });
+    this.stopWatch = () => follower.stop();
+    await follower.start();
     this.sweeper = setInterval(
       () => void this.sweep().catch((err) => this.warn("batch sweep failed", err)),
       250,

@@ -14,7 +14,7 @@ import {
   StoredEventSchema,
   Streams,
 } from "@jetstep/core";
-import type { KV, Nats, RegisteredFunction } from "@jetstep/jetstream";
+import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 
 export interface DebounceConfig {
@@ -60,14 +60,18 @@ export class Debouncer {
   ) {}
 
   async watch(): Promise<void> {
-    const iter = await this.kv.watch({ key: ">" });
-    this.stopWatch = () => iter.stop();
-    void (async () => {
-      for await (const e of iter) {
+    const follower = new KvFollower(this.kv, {
+      onEntry: (e) => {
         if (e.operation !== "PUT") this.due.delete(e.key);
         else this.due.set(e.key, e.json<Pending>().dueAt);
-      }
-    })();
+      },
+      onResync: (present) => {
+        for (const key of [...this.due.keys()]) if (!present.has(key)) this.due.delete(key);
+      },
+      onWarn: (message, err) => this.warn(`debounces: ${message}`, err),
+    });
+    this.stopWatch = () => follower.stop();
+    await follower.start();
     this.sweeper = setInterval(
       () => void this.sweep().catch((err) => this.warn("debounce sweep failed", err)),
       200,

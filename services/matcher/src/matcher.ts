@@ -63,7 +63,9 @@ const MAX_PRIORITY_S = 600;
 
 export function buildMatcher(deps: MatcherDeps): Matcher {
   const log = deps.log.child({ svc: "matcher" });
-  const registry = new Registry(deps.buckets.functions);
+  const registry = new Registry(deps.buckets.functions, (message, err) =>
+    log.warn({ err, bucket: "functions" }, message),
+  );
   const publisher = new Publisher(deps.nats.nc);
   const triggers = new TriggerIndex((fnId, expression, error) =>
     log.warn({ fnId, expression, error }, "trigger expression failed to evaluate; treated as no match"),
@@ -74,6 +76,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     (m) => resolveWait(m),
     (wait, message) => log.warn({ runId: wait.runId, fnId: wait.fnId, waitId: wait.waitId }, message),
     Date.now,
+    (message, err) => log.warn({ err, bucket: "waits" }, message),
   );
   const debouncer = new Debouncer(
     deps.buckets.debounces,

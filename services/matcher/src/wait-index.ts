@@ -12,7 +12,7 @@ import {
   type WaitRecord,
   WaitRecordSchema,
 } from "@jetstep/core";
-import type { EventLog, KV } from "@jetstep/jetstream";
+import { type EventLog, type KV, KvFollower } from "@jetstep/jetstream";
 
 export interface WaitMatch {
   wait: WaitRecord;
@@ -36,6 +36,8 @@ export class WaitIndex {
     private readonly onMatch: (m: WaitMatch) => Promise<void>,
     private readonly onWarn: (wait: WaitRecord, message: string) => void,
     private readonly now: () => number,
+    /** Trouble with the WAITS watch itself (stalled, made again). */
+    private readonly onWatchWarn: (message: string, err?: unknown) => void = () => {},
   ) {}
 
   get size(): number {
@@ -44,33 +46,31 @@ export class WaitIndex {
     return n;
   }
 
-  /** Loads every open wait and follows changes; resolves after the initial load. */
+  /**
+   * Loads every open wait and follows changes (through outages: see KvFollower); resolves after
+   * the initial load. A wait that appears again after a watch stalled is caught up like a new one.
+   */
   async watch(): Promise<void> {
-    const iter = await this.kv.watch({ key: ">" });
-    this.stopWatch = () => iter.stop();
-    let resolveReady!: () => void;
-    const ready = new Promise<void>((r) => {
-      resolveReady = r;
-    });
-    if ((await this.kv.status()).values === 0) resolveReady();
-    void (async () => {
-      for await (const e of iter) {
+    const follower = new KvFollower(this.kv, {
+      onEntry: (e) => {
         if (e.operation !== "PUT") {
           this.remove(e.key);
-        } else {
-          const parsed = WaitRecordSchema.safeParse(safeJson(() => e.json()));
-          if (parsed.success) {
-            const isNew = this.add(e.key, parsed.data);
-            if (isNew)
-              void this.catchUp(e.key, parsed.data).catch((err) =>
-                this.onWarn(parsed.data, `catch-up failed: ${err}`),
-              );
-          }
+          return;
         }
-        if (e.delta === 0) resolveReady();
-      }
-    })();
-    await ready;
+        const parsed = WaitRecordSchema.safeParse(safeJson(() => e.json()));
+        if (!parsed.success) return;
+        if (this.add(e.key, parsed.data))
+          void this.catchUp(e.key, parsed.data).catch((err) =>
+            this.onWarn(parsed.data, `catch-up failed: ${err}`),
+          );
+      },
+      onResync: (present) => {
+        for (const key of [...this.byKey.keys()]) if (!present.has(key)) this.remove(key);
+      },
+      onWarn: (message, err) => this.onWatchWarn(message, err),
+    });
+    this.stopWatch = () => follower.stop();
+    await follower.start();
   }
 
   stop(): void {

@@ -21,6 +21,7 @@ export {
 export { inboxConsumer, inboxConsumerState, matcherConsumer } from "./consumers.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";
+export { KvFollower, type KvFollowerOptions } from "./kv-follower.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";
 export { Membership } from "./membership.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";

@@ -3,7 +3,8 @@
  * keeps an in-memory copy current from a KV watch, so lookups on the hot path never do I/O.
  */
 import { type AppRecord, type FunctionDef, Keys } from "@jetstep/core";
-import type { KV, KvWatchEntry } from "@nats-io/kv";
+import type { KV } from "@nats-io/kv";
+import { KvFollower } from "./kv-follower.ts";
 
 export interface RegisteredFunction {
   app: AppRecord;
@@ -15,7 +16,10 @@ export class Registry {
   private readonly byFnId = new Map<string, RegisteredFunction>();
   private stopWatch: (() => void) | undefined;
 
-  constructor(private readonly kv: KV) {}
+  constructor(
+    private readonly kv: KV,
+    private readonly onWarn: (message: string, err?: unknown) => void = () => {},
+  ) {}
 
   /** Stores an app's registration; returns whether it changed. */
   async put(app: AppRecord): Promise<boolean> {
@@ -29,29 +33,22 @@ export class Registry {
     return modified;
   }
 
-  /** Loads everything and follows changes until `stop()`. Resolves once the initial load is done. */
+  /**
+   * Loads everything and follows changes until `stop()` (through outages: see KvFollower).
+   * Resolves once the initial load is done.
+   */
   async watch(): Promise<void> {
-    // Watch every key (the bucket also holds app sync statuses): `delta` then reaches 0 whenever the
-    // bucket has values, which is what `ready` waits for. Watching only `app.>` hung forever when
-    // the bucket held sync statuses but no app yet.
-    const iter = await this.kv.watch();
-    this.stopWatch = () => iter.stop();
-    let resolveReady!: () => void;
-    const ready = new Promise<void>((r) => {
-      resolveReady = r;
+    // Every key is followed (the bucket also holds app sync statuses); an earlier watch of only
+    // `app.>` hung when the bucket held sync statuses but no app yet.
+    const follower = new KvFollower(this.kv, {
+      onEntry: (e) => {
+        if (!e.key.startsWith("app.")) return;
+        this.apply(e.key.slice("app.".length), e.operation === "PUT" ? e.json<AppRecord>() : undefined);
+      },
+      onWarn: this.onWarn,
     });
-    const status = await this.kv.status();
-    if (status.values === 0) resolveReady();
-    void (async () => {
-      for await (const e of iter as AsyncIterable<KvWatchEntry>) {
-        if (e.key.startsWith("app.")) {
-          const appId = e.key.slice("app.".length);
-          this.apply(appId, e.operation === "PUT" ? e.json<AppRecord>() : undefined);
-        }
-        if (e.delta === 0) resolveReady();
-      }
-    })();
-    await ready;
+    this.stopWatch = () => follower.stop();
+    await follower.start();
   }
 
   stop(): void {
