@@ -1,7 +1,8 @@
 /**
  * A 3-node nats-server cluster on loopback with R3 streams: runs complete, and after SIGKILL of the
  * node leading the RUNS stream mid-load, every acknowledged event still produces its completed run
- * (about 50 s; `npm run test:cluster` runs only this file). The killed node stays down, so on
+ * (about 50 s); then sleeps, event waits and their matches run to the end with the node still
+ * down (`npm run test:cluster` runs only this file). The killed node stays down, so on
  * nats-server 2.9 this also covers ephemeral consumers that cannot be made while a node is down
  * (see ARCHITECTURE.md, "Recovery reads"). On failure it prints run statuses and phases, the INBOX
  * consumers' state and the owned partitions; JETSTEP_TEST_LOGS=1 shows Jetstep's logs.
@@ -65,7 +66,15 @@ cluster {
         return step.run("b", () => a * 2);
       },
     );
-    server = createServer(serve({ client, functions: [fn] }));
+    const nap = client.createFunction({ id: "nap" }, { event: "cluster/nap" }, async ({ event, step }) => {
+      await step.sleep("nap", "3s");
+      return step.run("after", () => Number(event.data.i) * 3);
+    });
+    const wait = client.createFunction({ id: "wait" }, { event: "cluster/wait" }, async ({ step }) => {
+      const ping = await step.waitForEvent("ping", { event: "cluster/ping", match: "data.i", timeout: "5m" });
+      return ping ? Number(ping.data.i) : null;
+    });
+    server = createServer(serve({ client, functions: [fn, nap, wait] }));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
     await waitForApp(url, "clustered");
@@ -159,5 +168,41 @@ cluster {
       e.message += ` (${listed})`;
       throw e;
     });
+  });
+
+  it("runs sleeps and event waits to the end with the killed node still down", async () => {
+    // Runs after the kill above: timers, waits (a KV watch that may have lived on the dead node)
+    // and event matching, on a cluster that cannot place some of its ephemeral consumers.
+    const send = async (events: { name: string; data: { i: number } }[]) => {
+      for (let attempt = 0; ; attempt++) {
+        const res = await fetch(`${url}/e/key`, { method: "POST", body: JSON.stringify(events) }).catch(
+          () => null,
+        );
+        if (res?.status === 200) return ((await res.json()) as { ids: string[] }).ids;
+        if (attempt >= 20) throw new Error(`events not accepted: ${res?.status}`);
+        await new Promise((r) => setTimeout(r, 500));
+      }
+    };
+    const range = Array.from({ length: 10 }, (_, i) => i);
+    const naps = await send(range.map((i) => ({ name: "cluster/nap", data: { i } })));
+    const waits = await send(range.map((i) => ({ name: "cluster/wait", data: { i } })));
+    await new Promise((r) => setTimeout(r, 1000));
+    await send(range.map((i) => ({ name: "cluster/ping", data: { i } })));
+    let summary = "";
+    await waitFor(
+      async () => {
+        const runs = await Promise.all([...naps, ...waits].map((id) => eventRuns(url, id).catch(() => null)));
+        const done = runs.filter((r) => r?.[0]?.status === "Completed").length;
+        summary = `${done} of ${runs.length} completed; e.g. ${JSON.stringify(runs.find((r) => r?.[0]?.status !== "Completed")?.[0] ?? null)}`;
+        return done === runs.length;
+      },
+      { timeoutMs: 120_000, intervalMs: 2000, message: "sleeping and waiting runs did not all complete" },
+    ).catch((e: Error) => {
+      e.message += ` (${summary})`;
+      throw e;
+    });
+    for (const [i, id] of naps.entries()) assert.equal((await eventRuns(url, id))?.[0]?.output, i * 3);
+    for (const [i, id] of waits.entries())
+      assert.equal((await eventRuns(url, id))?.[0]?.output, i, "each wait matched its own ping");
   });
 });
