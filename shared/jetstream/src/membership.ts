@@ -11,6 +11,7 @@ import { eraseKvKey, scanKvKeys } from "./subject-scan.ts";
 export class Membership {
   private live = 1;
   private timer: NodeJS.Timeout | undefined;
+  private refreshing: Promise<void> | undefined;
 
   constructor(
     /** The LEASES bucket. */
@@ -31,7 +32,16 @@ export class Membership {
   async start(): Promise<void> {
     await this.refresh();
     this.timer = setInterval(
-      () => void this.refresh().catch(() => undefined),
+      () => {
+        // One refresh at a time: an overlapping one would put this member's key again while the
+        // other scans, and the scan would then count it twice.
+        if (this.refreshing) return;
+        this.refreshing = this.refresh()
+          .catch(() => undefined)
+          .finally(() => {
+            this.refreshing = undefined;
+          });
+      },
       Math.max(200, Math.floor(this.ttlMs / 3)),
     );
     this.timer.unref();
@@ -46,8 +56,11 @@ export class Membership {
   async refresh(): Promise<void> {
     await this.kv.put(`member.${this.owner}`, String(this.now() + this.ttlMs));
     let live = 0;
-    // Listed without a consumer (see scanKvKeys): this runs every ttl/3.
-    for await (const key of scanKvKeys(this.jsm, Buckets.leases, "member.>")) {
+    // Listed without a consumer (see scanKvKeys): this runs every ttl/3. A scan is no snapshot: a
+    // key written again while it runs shows up twice, so count each key once.
+    const keys = new Set<string>();
+    for await (const key of scanKvKeys(this.jsm, Buckets.leases, "member.>")) keys.add(key);
+    for (const key of keys) {
       const e = await this.kv.get(key);
       if (e?.operation === "PUT" && Number(e.string()) > this.now()) live++;
     }
