@@ -798,8 +798,12 @@ class ExecutorImpl implements Executor {
     await this.emitLifecycleEvents(actor);
     await this.indexRun(actor);
     await this.runs.saveSnapshot(actor);
-    await this.eraseActive(Keys.active(ctx.partition, ctx.runId));
-    await this.eraseActive(Keys.parked(ctx.partition, ctx.runId));
+    // Only the marker markParked last wrote exists, unless this process never marked the run
+    // (rebuilt after a crash, say): then either may.
+    const due = Keys.active(ctx.partition, ctx.runId);
+    const parked = Keys.parked(ctx.partition, ctx.runId);
+    for (const key of actor.parked === undefined ? [due, parked] : [actor.parked ? parked : due])
+      await this.eraseActive(key);
     this.inFlight.delete(ctx.runId);
     this.waitKeys.delete(ctx.runId);
     this.runs.evict(ctx.runId);

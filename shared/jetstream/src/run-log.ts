@@ -5,8 +5,9 @@
  * Reads use direct gets (`next_by_subj`), never a consumer.
  */
 import { ReplayError, type RunLogEntry, Streams, Subjects } from "@jetstep/core";
-import type { JetStreamManager, MsgRequest } from "@nats-io/jetstream";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Publisher, PublishResult } from "./publisher.ts";
+import { scanSubjects } from "./subject-scan.ts";
 
 export interface LogMessage {
   seq: number;
@@ -41,19 +42,12 @@ export class RunLog {
 
   /** Messages of the run after stream sequence `afterSeq`, in order. */
   async read(runId: string, afterSeq = 0): Promise<LogMessage[]> {
-    const subject = Subjects.run(runId);
     const out: LogMessage[] = [];
-    let seq = afterSeq + 1;
-    const leader = await this.readFromLeader();
-    for (;;) {
-      const m = leader
-        ? // The server takes next_by_subj in MSG.GET (checked on 2.9.10); the client's type omits it.
-          await this.jsm.streams.getMessage(Streams.runs, {
-            next_by_subj: subject,
-            seq,
-          } as unknown as MsgRequest)
-        : await this.jsm.direct.getMessage(Streams.runs, { next_by_subj: subject, seq });
-      if (!m) break;
+    const direct = !(await this.readFromLeader());
+    for await (const m of scanSubjects(this.jsm, Streams.runs, Subjects.run(runId), {
+      fromSeq: afterSeq + 1,
+      direct,
+    })) {
       let entries: unknown;
       try {
         entries = m.json();
@@ -63,7 +57,6 @@ export class RunLog {
       if (!Array.isArray(entries))
         throw new ReplayError(out.length + 1, `message ${m.seq} of run ${runId} is not a list of entries`);
       out.push({ seq: m.seq, entries });
-      seq = m.seq + 1;
     }
     return out;
   }

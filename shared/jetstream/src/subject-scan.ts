@@ -12,16 +12,23 @@ import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream
 import type { KV } from "@nats-io/kv";
 import { idleTimeout, withTimeout } from "./idle-timeout.ts";
 
-/** Messages of `stream` whose subject matches `filter` (wildcards allowed), in stream order. */
+/**
+ * Messages of `stream` whose subject matches `filter` (wildcards allowed), in stream order, from
+ * stream sequence `fromSeq`. With `direct`, by direct gets instead: any replica answers (cheaper,
+ * but a lagging follower can miss the latest messages).
+ */
 export async function* scanSubjects(
   jsm: JetStreamManager,
   stream: string,
   filter: string,
+  opts: { fromSeq?: number; direct?: boolean } = {},
 ): AsyncGenerator<StoredMsg> {
-  let seq = 1;
+  let seq = opts.fromSeq ?? 1;
   for (;;) {
-    // The server takes next_by_subj in MSG.GET (checked on 2.9.10); the client's type omits it.
-    const m = await jsm.streams.getMessage(stream, { next_by_subj: filter, seq } as unknown as MsgRequest);
+    const m = opts.direct
+      ? await jsm.direct.getMessage(stream, { next_by_subj: filter, seq })
+      : // The server takes next_by_subj in MSG.GET (checked on 2.9.10); the client's type omits it.
+        await jsm.streams.getMessage(stream, { next_by_subj: filter, seq } as unknown as MsgRequest);
     if (!m) return;
     yield m;
     seq = m.seq + 1;
@@ -54,8 +61,8 @@ export async function eraseKvKey(jsm: JetStreamManager, bucket: string, key: str
   await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}` });
 }
 
-/** Longest wait for an ordered consumer to be made or to deliver its next message. */
-const ORDERED_STEP_MS = 10_000;
+/** Longest wait for an ordered consumer to be made (or, listing keys, to deliver the next one). */
+export const ORDERED_STEP_MS = 10_000;
 
 /** Live keys of `kv` matching `filter`, read with one ordered consumer (fails rather than hang). */
 export async function listKvKeys(kv: KV, filter: string): Promise<string[]> {

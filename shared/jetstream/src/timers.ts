@@ -3,16 +3,11 @@
  * partition owner loads them when it takes the lease and keeps them in an in-memory heap; a fired
  * or obsolete timer's message is deleted.
  */
-
 import { Streams, Subjects, type TimerRecord, TimerRecordSchema } from "@jetstep/core";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
 import { idleTimeout, withTimeout } from "./idle-timeout.ts";
-import { scanSubjects } from "./subject-scan.ts";
-
-/** Longest wait for one step of an ordered read (a consumer create or info) before falling back. */
-const STEP_TIMEOUT_MS = 10_000;
-
 import type { Publisher } from "./publisher.ts";
+import { ORDERED_STEP_MS, scanSubjects } from "./subject-scan.ts";
 
 export interface StoredTimer extends TimerRecord {
   seq: number;
@@ -67,21 +62,19 @@ export class TimerStore {
         filter_subjects: Subjects.partitionTimers(partition),
         deliver_policy: DeliverPolicy.All,
       }),
-      STEP_TIMEOUT_MS,
+      ORDERED_STEP_MS,
       what,
     );
-    const info = await withTimeout(consumer.info(true), STEP_TIMEOUT_MS, what);
+    const info = await withTimeout(consumer.info(true), ORDERED_STEP_MS, what);
     const out: StoredTimer[] = [];
     if (info.num_pending === 0) {
       void consumer.delete().catch(() => undefined);
       return out;
     }
-    const messages = await withTimeout(consumer.consume(), STEP_TIMEOUT_MS, what, (late) => late.close());
+    const messages = await withTimeout(consumer.consume(), ORDERED_STEP_MS, what, (late) => late.close());
     // An ordered consumer can stall for good if the stream changes leader mid-read: fail instead
     // (the partition load is retried), but never cut short a read that keeps delivering.
-    const read = idleTimeout(messages, 15_000, `loading timers of partition ${partition}`, () =>
-      messages.close(),
-    );
+    const read = idleTimeout(messages, 15_000, what, () => messages.close());
     for await (const m of read) {
       const parsed = TimerRecordSchema.safeParse(m.json());
       if (parsed.success) out.push({ ...parsed.data, seq: m.seq });
