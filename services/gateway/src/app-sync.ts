@@ -4,7 +4,7 @@
  * API and the UI show sync errors, and URLs added from the UI join `jetstep dev`'s periodic sync.
  */
 import { escapeToken, unescapeToken } from "@jetstep/core";
-import type { KV } from "@jetstep/jetstream";
+import { type KV, listKvKeys } from "@jetstep/jetstream";
 
 export interface SyncStatus {
   url: string;
@@ -37,8 +37,9 @@ export async function recordSync(kv: KV, status: SyncStatus, previous?: SyncStat
 /** Every URL with a recorded sync status (those added from the UI or the API included). */
 export async function listSyncStatuses(kv: KV): Promise<SyncStatus[]> {
   const out: SyncStatus[] = [];
-  const keys = await kv.keys(`${PREFIX}>`);
-  for await (const key of keys) {
+  // Bounded (listKvKeys fails rather than hang): a listing that never ended would stop every
+  // later sync, since syncs do not overlap.
+  for (const key of await listKvKeys(kv, `${PREFIX}>`)) {
     const e = await kv.get(key);
     if (e?.operation !== "PUT") continue;
     try {
