@@ -7,6 +7,7 @@ COPY shared/core/package.json shared/core/
 COPY shared/jetstream/package.json shared/jetstream/
 COPY shared/telemetry/package.json shared/telemetry/
 COPY shared/sdk/package.json shared/sdk/
+COPY shared/toolchain/package.json shared/toolchain/
 COPY services/gateway/package.json services/gateway/
 COPY services/matcher/package.json services/matcher/
 COPY services/executor/package.json services/executor/

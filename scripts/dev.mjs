@@ -1,11 +1,21 @@
 #!/usr/bin/env node
-// `npm run dev`: starts `jetstep dev` (embedded nats-server, gateway on :8288) and the example app
-// on :3000, synced with -u. Ctrl-C stops both.
-import { spawn } from "node:child_process";
+// `npm run dev`: builds the pinned nats-server when missing, then starts `jetstep dev` (embedded
+// nats-server, gateway on :8288) and the example app on :3000, synced with -u. Ctrl-C stops both.
+import { spawn, spawnSync } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const cli = join(root, "services/cli/bin/jetstep.mjs");
+
+// The pinned nats-server, built into the cache the first time (needs Go; about a minute).
+if (!process.argv.includes("--nats-url") && !process.env.NATS_URL && !process.env.NATS_SERVER_BIN) {
+  const install = spawnSync(process.execPath, [cli, "install", "nats-server"], {
+    cwd: root,
+    stdio: "inherit",
+  });
+  if (install.status !== 0) process.exit(install.status ?? 1);
+}
 const children = [];
 const start = (args, env = {}) => {
   const child = spawn(process.execPath, args, {
@@ -21,7 +31,7 @@ const start = (args, env = {}) => {
   return child;
 };
 start([
-  join(root, "services/cli/bin/jetstep.mjs"),
+  cli,
   "dev",
   "-u",
   "http://localhost:3000/api/inngest",

@@ -6,9 +6,12 @@
 //   npm test -- sdk gateway       only files whose path contains "sdk" or "gateway"
 //   npm test -- --test-name-pattern=replay    extra `--…` args go to node as-is
 //
+// Before the tests it builds the pinned nats-server and Jaeger when the cache lacks them
+// (`jetstep install`; minutes on a fresh machine, a version check afterwards).
+//
 // Env: TEST_CONCURRENCY (files in parallel, default 1), TEST_TIMEOUT (ms per test, default 300000).
 // Ends with a plain `N passed, N failed` line (parsed from a TAP copy of the run) and node's exit code.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
@@ -46,6 +49,18 @@ if (files.length === 0) {
   console.error(`run-tests: no *.test.ts files${filters.length ? ` matching ${filters.join(", ")}` : ""}`);
   console.log("0 passed, 0 failed");
   process.exit(1);
+}
+
+// Tests run on the pinned nats-server (and the tracing test on the pinned Jaeger): build them
+// into the cache when missing. Once built this only checks their versions.
+const install = spawnSync(
+  process.execPath,
+  [join(root, "services/cli/bin/jetstep.mjs"), "install", "nats-server", "jaeger"],
+  { cwd: root, stdio: "inherit" },
+);
+if (install.status !== 0) {
+  console.log("0 passed, 0 failed");
+  process.exit(install.status ?? 1);
 }
 
 const concurrency = positiveInt("TEST_CONCURRENCY", 1);

@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { accessSync, constants as fsConstants } from "node:fs";
 import { mkdir, mkdtemp, readdir, readFile, rm, unlink, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
-import { delimiter, join } from "node:path";
+import { join } from "node:path";
+import { requireNatsServer, ToolchainError } from "@jetstep/toolchain";
 import { trackChild, trackTempDir, untrackTempDir } from "./child-registry.ts";
 import { waitFor } from "./wait-for.ts";
 
@@ -23,12 +23,22 @@ export interface StartNatsServerOptions {
   port?: number;
   /** How long to wait for the server to publish its port; default 10 s. */
   startTimeoutMs?: number;
+  /**
+   * Fsync every write before acknowledging it (`sync_interval: always`), as `jetstep dev` and the
+   * production configs run. Default false: tests check behaviour, not power-loss durability, and
+   * run several times faster with the server's default (sync every 2 minutes).
+   */
+  syncAlways?: boolean;
+  /** Serve HTTP monitoring (`/varz`, `/jsz`) on a server-chosen port, see `monitorUrl`. */
+  monitor?: boolean;
 }
 
 export interface NatsServerHandle {
   /** `nats://127.0.0.1:<port>`; changes only if `restart()` could not get the same port back. */
   readonly url: string;
   readonly port: number;
+  /** `http://127.0.0.1:<port>` of the monitoring endpoint when started with `monitor: true`. */
+  readonly monitorUrl: string | undefined;
   readonly storeDir: string;
   /** pid of the current server process. */
   readonly pid: number;
@@ -61,24 +71,17 @@ const EXITING_SIGNALS = new Set<NodeJS.Signals>(["SIGKILL", "SIGTERM", "SIGINT",
 const MAX_OUTPUT_CHARS = 2_000_000;
 
 /**
- * The nats-server binary: `$NATS_SERVER_BIN`, else the first `nats-server` on PATH, else
- * `/usr/sbin/nats-server`. Throws `NatsServerStartError` if none is executable.
+ * The nats-server binary, found as `jetstep dev` finds it (`$NATS_SERVER_BIN`, the cache that
+ * `jetstep install` fills, `PATH`) and at least the minimum Jetstep needs. Throws
+ * `NatsServerStartError` (naming the command that builds the pinned one) otherwise.
  */
 export function findNatsServer(env: NodeJS.ProcessEnv = process.env): string {
-  const candidates = [
-    env.NATS_SERVER_BIN,
-    ...(env.PATH ?? "")
-      .split(delimiter)
-      .filter(Boolean)
-      .map((dir) => join(dir, "nats-server")),
-    "/usr/sbin/nats-server",
-  ];
-  for (const c of candidates) {
-    if (c && isExecutable(c)) return c;
+  try {
+    return requireNatsServer(env).path;
+  } catch (e) {
+    if (e instanceof ToolchainError) throw new NatsServerStartError(e.message);
+    throw e;
   }
-  throw new NatsServerStartError(
-    "nats-server not found (set NATS_SERVER_BIN, put it on PATH, or apt-get install nats-server)",
-  );
 }
 
 /**
@@ -99,12 +102,19 @@ export async function startNatsServer(opts: StartNatsServerOptions = {}): Promis
     const storeDir = opts.storeDir ?? join(workDir, "store");
     await mkdir(storeDir, { recursive: true });
     const baseArgs: string[] = [];
-    if (opts.configText !== undefined) {
+    if (opts.syncAlways && opts.configText?.includes("jetstream")) {
+      throw new NatsServerStartError(
+        "syncAlways with a configText that has a jetstream block: set sync_interval there",
+      );
+    }
+    const configText = `${opts.configText ?? ""}${opts.syncAlways ? "\njetstream { sync_interval: always }\n" : ""}`;
+    if (configText !== "") {
       const configFile = join(workDir, "nats.conf");
-      await writeFile(configFile, opts.configText);
+      await writeFile(configFile, configText);
       baseArgs.push("-c", configFile);
     }
     baseArgs.push("-a", "127.0.0.1", "--ports_file_dir", portsDir);
+    if (opts.monitor) baseArgs.push("-m", "-1");
     if (opts.jetstream ?? true) baseArgs.push("-js", "-sd", storeDir);
     const server = new NatsServerImpl({
       bin,
@@ -146,6 +156,7 @@ class NatsServerImpl implements NatsServerHandle {
   readonly storeDir: string;
   readonly #spec: ServerSpec;
   #port = -1;
+  #monitorPort: number | undefined;
   #running: Running | undefined;
   #output = "";
   #stopped = false;
@@ -161,6 +172,10 @@ class NatsServerImpl implements NatsServerHandle {
 
   get url(): string {
     return `nats://127.0.0.1:${this.#port}`;
+  }
+
+  get monitorUrl(): string | undefined {
+    return this.#monitorPort === undefined ? undefined : `http://127.0.0.1:${this.#monitorPort}`;
   }
 
   get pid(): number {
@@ -240,13 +255,13 @@ class NatsServerImpl implements NatsServerHandle {
       new NatsServerStartError(
         `nats-server ${why}\n  command: ${bin} ${args.join(" ")}\n--- output ---\n${this.#output}`,
       );
-    let found: { port: number } | { exited: string };
+    let found: { port: number; monitor: number | undefined } | { exited: string };
     try {
       found = await waitFor(
         async () => {
           if (exitInfo !== undefined) return { exited: exitInfo };
           const p = child.pid === undefined ? undefined : await readPortsFile(portsDir, child.pid);
-          return p === undefined ? undefined : { port: p };
+          return p;
         },
         { timeoutMs: startTimeoutMs, intervalMs: 20, message: "nats-server ports file" },
       );
@@ -272,6 +287,7 @@ class NatsServerImpl implements NatsServerHandle {
       throw fail(`listens on ${found.port} but sent no INFO (${(err as Error).message})`);
     }
     this.#port = found.port;
+    this.#monitorPort = found.monitor;
   }
 
   #append(s: string): void {
@@ -281,10 +297,14 @@ class NatsServerImpl implements NatsServerHandle {
 }
 
 /**
- * The client port from `<exe>_<pid>.ports` (JSON `{"nats":["nats://127.0.0.1:PORT"],...}`), or
- * undefined while the file is missing or half-written. Files of earlier pids are deleted.
+ * The client (and monitoring) port from `<exe>_<pid>.ports` (JSON `{"nats":["nats://127.0.0.1:PORT"],
+ * "monitoring":["http://…"]}`), or undefined while the file is missing or half-written. Files of
+ * earlier pids are deleted.
  */
-async function readPortsFile(dir: string, pid: number): Promise<number | undefined> {
+async function readPortsFile(
+  dir: string,
+  pid: number,
+): Promise<{ port: number; monitor: number | undefined } | undefined> {
   const suffix = `_${pid}.ports`;
   for (const name of await readdir(dir)) {
     if (!name.endsWith(".ports")) continue;
@@ -298,11 +318,15 @@ async function readPortsFile(dir: string, pid: number): Promise<number | undefin
     } catch {
       return undefined;
     }
-    const urls = (parsed as { nats?: unknown }).nats;
-    const first = Array.isArray(urls) ? urls[0] : undefined;
-    if (typeof first !== "string") return undefined;
-    const port = Number(new URL(first).port);
-    return Number.isInteger(port) && port > 0 ? port : undefined;
+    const portOf = (urls: unknown): number | undefined => {
+      const first = Array.isArray(urls) ? urls[0] : undefined;
+      if (typeof first !== "string") return undefined;
+      const port = Number(new URL(first).port);
+      return Number.isInteger(port) && port > 0 ? port : undefined;
+    };
+    const port = portOf((parsed as { nats?: unknown }).nats);
+    if (port === undefined) return undefined;
+    return { port, monitor: portOf((parsed as { monitoring?: unknown }).monitoring) };
   }
   return undefined;
 }
@@ -333,13 +357,4 @@ function receivesInfo(port: number, timeoutMs: number): Promise<boolean> {
       if (buf.includes("\r\n")) done(buf.startsWith("INFO "));
     });
   });
-}
-
-function isExecutable(path: string): boolean {
-  try {
-    accessSync(path, fsConstants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
 }

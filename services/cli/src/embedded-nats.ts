@@ -1,46 +1,52 @@
 /**
- * The embedded nats-server of `jetstep dev`: found via NATS_SERVER_BIN, PATH, /usr/sbin; when
- * missing and we are root on Debian, installed with apt; otherwise we exit with one line saying
- * how to install it. JetStream store under `<cwd>/.jetstep/nats`, client port chosen by the
- * server (`-p -1`) and read from its ports file.
+ * The embedded nats-server of `jetstep dev`: the pinned build (`NATS_SERVER_BIN`, the cache, then
+ * `PATH`; built into the cache when none is found and Go is at hand), refused with one line when
+ * older than the minimum. JetStream fsyncs every write before acknowledging it
+ * (`sync_interval: always`), store under `<cwd>/.jetstep/nats`, client port chosen by the server
+ * (`-p -1`) and read from its ports file.
  */
-import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { delimiter, join } from "node:path";
+import { type ChildProcess, spawn } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import {
+  type FoundBinary,
+  findGo,
+  installTool,
+  requireNatsServer,
+  ToolchainError,
+  Tools,
+} from "@jetstep/toolchain";
 
-export class NatsServerMissingError extends Error {
-  override name = "NatsServerMissingError";
+/**
+ * A nats-server new enough for Jetstep. When there is none at all and Go is installed, the pinned
+ * version is built into the cache first (progress lines through `log`). Throws ToolchainError
+ * (one line) otherwise.
+ */
+export async function ensureNatsServer(
+  env: NodeJS.ProcessEnv,
+  log: (msg: string) => void,
+): Promise<FoundBinary> {
+  try {
+    return requireNatsServer(env);
+  } catch (e) {
+    if (!(e instanceof ToolchainError) || e.code !== "NOT_FOUND" || env.NATS_SERVER_BIN || !findGo(env)) {
+      throw e;
+    }
+  }
+  await installTool(Tools.natsServer, { env, log });
+  return requireNatsServer(env);
 }
 
-export function findNatsServer(env: NodeJS.ProcessEnv): string | undefined {
-  if (env.NATS_SERVER_BIN) {
-    if (existsSync(env.NATS_SERVER_BIN)) return env.NATS_SERVER_BIN;
-    throw new NatsServerMissingError(`NATS_SERVER_BIN=${env.NATS_SERVER_BIN} does not exist`);
-  }
-  for (const dir of (env.PATH ?? "").split(delimiter)) {
-    if (dir && existsSync(join(dir, "nats-server"))) return join(dir, "nats-server");
-  }
-  return existsSync("/usr/sbin/nats-server") ? "/usr/sbin/nats-server" : undefined;
-}
-
-/** Finds nats-server, installing Debian's package when running as root on Debian. */
-export function ensureNatsServer(env: NodeJS.ProcessEnv, log: (msg: string) => void): string {
-  const found = findNatsServer(env);
-  if (found) return found;
-  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
-  if (isRoot && existsSync("/etc/debian_version")) {
-    log("nats-server not found; installing Debian's nats-server package (apt-get install -y nats-server)…");
-    execFileSync("apt-get", ["update"], { stdio: "inherit" });
-    execFileSync("apt-get", ["install", "-y", "nats-server"], {
-      stdio: "inherit",
-      env: { ...env, DEBIAN_FRONTEND: "noninteractive" },
-    });
-    const installed = findNatsServer(env);
-    if (installed) return installed;
-  }
-  throw new NatsServerMissingError(
-    "nats-server not found: install it (Debian/Ubuntu: sudo apt-get install -y nats-server) or set NATS_SERVER_BIN, or pass --nats-url",
-  );
+/** The server's settings: JetStream on, every write synced to disk before it is acknowledged. */
+export function embeddedConfig(storeDir: string): string {
+  return [
+    "# Written by `jetstep dev` at every start; edits are overwritten.",
+    "jetstream {",
+    `  store_dir: ${JSON.stringify(storeDir)}`,
+    "  sync_interval: always",
+    "}",
+    "",
+  ].join("\n");
 }
 
 export interface EmbeddedNats {
@@ -54,13 +60,11 @@ export async function startEmbeddedNats(bin: string, storeDir: string): Promise<
   const portsDir = join(storeDir, "ports");
   rmSync(portsDir, { recursive: true, force: true });
   mkdirSync(portsDir, { recursive: true });
-  const child = spawn(
-    bin,
-    ["-a", "127.0.0.1", "-p", "-1", "-js", "-sd", storeDir, "--ports_file_dir", portsDir],
-    {
-      stdio: ["ignore", "ignore", "pipe"],
-    },
-  );
+  const configFile = join(storeDir, "nats.conf");
+  writeFileSync(configFile, embeddedConfig(storeDir));
+  const child = spawn(bin, ["-c", configFile, "-a", "127.0.0.1", "-p", "-1", "--ports_file_dir", portsDir], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
   let stderr = "";
   child.stderr?.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-8192);

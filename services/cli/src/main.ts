@@ -1,15 +1,12 @@
 /** `jetstep` command line: wiring only (reads argv and env, starts the runtime). */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { natsAuthOptions } from "@jetstep/jetstream";
+import { natsAuthOptions, UnsupportedServerError } from "@jetstep/jetstream";
 import { createLogger, startTracing } from "@jetstep/telemetry";
+import { ToolchainError } from "@jetstep/toolchain";
 import { parseCli, UsageError } from "./args.ts";
-import {
-  type EmbeddedNats,
-  ensureNatsServer,
-  NatsServerMissingError,
-  startEmbeddedNats,
-} from "./embedded-nats.ts";
+import { type EmbeddedNats, ensureNatsServer, startEmbeddedNats } from "./embedded-nats.ts";
+import { install } from "./install.ts";
 import { startRuntime } from "./runtime.ts";
 import { parseStart, type StartArgs, StartUsageError } from "./start-args.ts";
 
@@ -60,6 +57,7 @@ async function start(): Promise<void> {
 
 async function main(): Promise<void> {
   if (process.argv[2] === "start") return start();
+  if (process.argv[2] === "install") return install(process.argv.slice(3));
   let args: ReturnType<typeof parseCli>;
   try {
     args = parseCli(process.argv.slice(2), process.env, Boolean(process.stdout.isTTY));
@@ -78,12 +76,15 @@ async function main(): Promise<void> {
   let natsUrl = args.natsUrl;
   if (!natsUrl) {
     try {
-      const bin = ensureNatsServer(process.env, (m) => log.info(m));
-      embedded = await startEmbeddedNats(bin, join(process.cwd(), ".jetstep", "nats"));
+      const server = await ensureNatsServer(process.env, (m) => log.info(m));
+      embedded = await startEmbeddedNats(server.path, join(process.cwd(), ".jetstep", "nats"));
       natsUrl = embedded.url;
-      log.info({ natsUrl }, "embedded nats-server started");
+      log.info(
+        { natsUrl, version: server.version, bin: server.path, syncInterval: "always" },
+        "embedded nats-server started",
+      );
     } catch (e) {
-      if (e instanceof NatsServerMissingError) {
+      if (e instanceof ToolchainError) {
         process.stderr.write(`${e.message}\n`);
         process.exit(1);
       }
@@ -121,6 +122,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((e) => {
-  process.stderr.write(`jetstep: ${(e as Error).stack ?? String(e)}\n`);
+  // Conditions a user fixes (a server too old, a binary missing) are one line; anything else a stack.
+  const oneLine = e instanceof UnsupportedServerError || e instanceof ToolchainError;
+  process.stderr.write(`jetstep: ${oneLine ? (e as Error).message : ((e as Error).stack ?? String(e))}\n`);
   process.exit(1);
 });

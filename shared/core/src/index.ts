@@ -18,4 +18,5 @@ export * from "./schemas/event.ts";
 export * from "./schemas/function-config.ts";
 export * from "./schemas/log.ts";
 export * from "./schemas/ops.ts";
+export * from "./server-version.ts";
 export * from "./trace.ts";

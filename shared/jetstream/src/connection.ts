@@ -1,3 +1,4 @@
+import { MIN_NATS_SERVER_VERSION, parseVersion, versionAtLeast } from "@jetstep/core";
 import { type JetStreamClient, type JetStreamManager, jetstream, jetstreamManager } from "@nats-io/jetstream";
 import {
   type ConnectionOptions,
@@ -22,24 +23,26 @@ export class UnsupportedServerError extends Error {
 /** How long closing waits for a drain before closing outright. */
 const CLOSE_DRAIN_MS = 5_000;
 
-/** Connects and checks that the server has JetStream and is at least 2.9 (direct get). */
+/**
+ * Connects and checks that the server has JetStream and is at least `MIN_NATS_SERVER_VERSION`
+ * (read from the server's INFO); throws UnsupportedServerError (one line) otherwise.
+ */
 export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
   const nc = await connect({ maxReconnectAttempts: -1, ...opts });
   const info = nc.info;
-  const version = (info?.version ?? "0.0.0").split(".").map((p) => Number.parseInt(p, 10) || 0) as [
-    number,
-    number,
-    number,
-  ];
+  const version = (parseVersion(info?.version ?? "") ?? [0, 0, 0]) as [number, number, number];
   if (!info?.jetstream) {
     await nc.close();
     throw new UnsupportedServerError(
       `nats-server at ${nc.getServer()} has JetStream disabled: start it with -js`,
     );
   }
-  if (version[0] < 2 || (version[0] === 2 && version[1] < 9)) {
+  if (!versionAtLeast(info.version, MIN_NATS_SERVER_VERSION)) {
+    const server = nc.getServer();
     await nc.close();
-    throw new UnsupportedServerError(`nats-server ${info.version} is too old: Jetstep needs 2.9 or newer`);
+    throw new UnsupportedServerError(
+      `nats-server ${info.version} at ${server} is older than ${MIN_NATS_SERVER_VERSION}, which Jetstep needs: upgrade it (npx jetstep install nats-server builds the pinned version)`,
+    );
   }
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });

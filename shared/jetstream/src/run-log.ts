@@ -1,7 +1,9 @@
 /**
  * A run's log: the subject `run.<runId>` in RUNS. One message holds one or more numbered entries
  * appended together. Appends carry the expected last subject sequence (single writer safety net)
- * and a deterministic msg id (`<runId>-<firstN>`), so a retried append is deduplicated.
+ * and a deterministic msg id (`<runId>-<firstN>`), so a retried append never lands twice: it comes
+ * back as a duplicate or, since nats-server 2.12 checks the expected sequence first, as a conflict;
+ * either way the writer reloads the run from its log.
  * Reads use direct gets (`next_by_subj`), never a consumer.
  */
 import { ReplayError, type RunLogEntry, Streams, Subjects } from "@jetstep/core";
