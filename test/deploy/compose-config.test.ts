@@ -7,9 +7,11 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Tools } from "@jetstep/toolchain";
 import { parse } from "yaml";
 import { SERVICES } from "../../services/cli/src/runtime.ts";
 import { parseStart } from "../../services/cli/src/start-args.ts";
+import { JAEGER_CONFIG } from "../support/index.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const file = (p: string) => `${ROOT}${p.replace(/^\.\//, "")}`;
@@ -46,11 +48,22 @@ describe("docker-compose.yml and Dockerfile", () => {
         if (src !== ".") assert.ok(existsSync(file(src)), `Dockerfile copies missing ${src}`);
     }
     // npm ci needs every workspace's package.json before the sources are copied.
-    for (const example of readdirSync(file("examples")))
-      assert.ok(
-        docker.includes(`COPY examples/${example}/package.json examples/${example}/`),
-        `Dockerfile copies examples/${example}/package.json`,
-      );
+    const lines = docker.split("\n");
+    const npmCi = lines.findIndex((l) => /^RUN npm ci\b/.test(l));
+    assert.ok(npmCi > 0, "Dockerfile runs npm ci");
+    const workspaces = (JSON.parse(readFileSync(file("package.json"), "utf8")) as { workspaces: string[] })
+      .workspaces;
+    const packages = workspaces.flatMap((w) => {
+      const dir = w.replace(/\/\*$/, "");
+      return readdirSync(file(dir))
+        .map((name) => `${dir}/${name}`)
+        .filter((pkg) => existsSync(file(`${pkg}/package.json`)));
+    });
+    assert.ok(packages.length >= 10, `workspace packages found: ${packages.join(", ")}`);
+    for (const pkg of packages) {
+      const copy = lines.indexOf(`COPY ${pkg}/package.json ${pkg}/`);
+      assert.ok(copy >= 0 && copy < npmCi, `Dockerfile copies ${pkg}/package.json before npm ci`);
+    }
     assert.match(docker, /ENTRYPOINT \["node", "services\/cli\/bin\/jetstep\.mjs"\]/);
     assert.ok(existsSync(file("services/cli/bin/jetstep.mjs")));
   });
@@ -124,7 +137,7 @@ describe("docker-compose.yml and Dockerfile", () => {
     assert.ok(billing.depends_on?.includes("nats"));
   });
 
-  it("runs NATS with JetStream and sync_interval: always, and Jaeger with OTLP and its UI", () => {
+  it("runs NATS with JetStream and sync_interval: always", () => {
     const nats = services.nats as ComposeService;
     const conf = (nats.volumes ?? []).find((v) => v.includes(".conf"))?.split(":")[0] as string;
     const text = readFileSync(file(conf), "utf8");
@@ -132,8 +145,43 @@ describe("docker-compose.yml and Dockerfile", () => {
     assert.match(text, /sync_interval: always/);
     assert.match(text, /^port: 4222$/m);
     assert.ok(nats.ports?.includes("4222:4222"));
+  });
+
+  it("runs the pinned Jaeger v2 with infra/jaeger/config.yaml, the config the Jaeger test runs", () => {
     const jaeger = services.jaeger as ComposeService;
-    assert.ok(jaeger.ports?.includes("16686:16686") && jaeger.ports.includes("4318:4318"));
+    // The image of the release `jetstep install jaeger` builds (Go module v1.76.0 = Jaeger v2.13.0):
+    // bump the two together.
+    assert.equal(Tools.jaeger.version, "1.76.0");
+    assert.equal(jaeger.image, "jaegertracing/jaeger:2.13.0");
+    const mount = (jaeger.volumes ?? []).map((v) => v.split(":")).find(([src]) => src?.endsWith(".yaml"));
+    assert.ok(mount, "a config file is mounted");
+    const [src, target] = mount as [string, string];
+    assert.equal(
+      file(src),
+      JAEGER_CONFIG,
+      "compose mounts the config test/support/jaeger.ts starts Jaeger with",
+    );
+    assert.deepEqual(jaeger.command, ["--config", target], "and passes it with --config");
+    // The config binds JAEGER_LISTEN_HOST (localhost by default): in a container, every interface.
+    assert.equal(envOf(jaeger).JAEGER_LISTEN_HOST, "0.0.0.0");
+
+    const config = parse(readFileSync(JAEGER_CONFIG, "utf8")) as {
+      service: { pipelines: { traces: { receivers: string[] } } };
+      receivers: { otlp: { protocols: Record<"http" | "grpc", { endpoint: string }> } };
+      extensions: { jaeger_query: { http: { endpoint: string } } };
+    };
+    assert.deepEqual(config.service.pipelines.traces.receivers, ["otlp"]);
+    const portOf = (endpoint: string) => {
+      assert.match(endpoint, /^\$\{env:JAEGER_LISTEN_HOST:-localhost\}:\d+$/);
+      return endpoint.split(":").at(-1) as string;
+    };
+    const published = [
+      portOf(config.extensions.jaeger_query.http.endpoint),
+      portOf(config.receivers.otlp.protocols.http.endpoint),
+      portOf(config.receivers.otlp.protocols.grpc.endpoint),
+    ];
+    assert.deepEqual(published, ["16686", "4318", "4317"]);
+    for (const port of published) assert.ok(jaeger.ports?.includes(`${port}:${port}`), `publishes ${port}`);
   });
 
   it("has a consistent 3-node cluster config in infra/", () => {

@@ -1,5 +1,12 @@
 export { freePort } from "./free-port.ts";
 export {
+  JAEGER_CONFIG,
+  type JaegerHandle,
+  JaegerStartError,
+  type StartJaegerOptions,
+  startJaeger,
+} from "./jaeger.ts";
+export {
   findNatsServer,
   type NatsServerHandle,
   NatsServerStartError,

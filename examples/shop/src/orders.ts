@@ -4,10 +4,12 @@
  * `charge-card` over there, and announces the confirmed order; `record-invoice` files the
  * invoices billing announces.
  */
+import { trace } from "@opentelemetry/api";
 import { Jetstep, NonRetriableError, referenceFunction } from "jetstep";
 import { type ChargeResult, type OrderData, ShopEvents } from "./events.ts";
 
 export const orders = new Jetstep({ id: "orders" });
+const tracer = trace.getTracer("shop-orders");
 
 /** Stock per SKU (in memory: a demo, not a warehouse). */
 const stock = new Map<string, number>([
@@ -24,12 +26,19 @@ export const placeOrder = orders.createFunction(
     const order = parseOrder(event.data);
     const reservation = await step.run(
       "reserve-stock",
-      () => {
-        const left = stock.get(order.sku) ?? 0;
-        if (left < order.quantity) throw new NonRetriableError(`out of stock: ${order.sku}`);
-        stock.set(order.sku, left - order.quantity);
-        return { sku: order.sku, quantity: order.quantity };
-      },
+      () =>
+        // An app span: with tracing on, it shows under this step's span in the run's trace.
+        tracer.startActiveSpan("warehouse: reserve", (span) => {
+          try {
+            span.setAttributes({ "shop.sku": order.sku, "shop.quantity": order.quantity });
+            const left = stock.get(order.sku) ?? 0;
+            if (left < order.quantity) throw new NonRetriableError(`out of stock: ${order.sku}`);
+            stock.set(order.sku, left - order.quantity);
+            return { sku: order.sku, quantity: order.quantity };
+          } finally {
+            span.end();
+          }
+        }),
       {
         // Saga: if a later step fails for good (a declined card), put the stock back.
         compensate: (r) => {
