@@ -5,7 +5,12 @@
  * W1: 200 runs × 10 sequential step.run steps through the real path (gateway → EVENTS → matcher →
  * INBOX → executor → app → RUNS): over HTTP with an app on our SDK and with the official `inngest`
  * SDK, and over NATS with our SDK's worker, next to the raw ack'd JetStream publish rate of the
- * same server; and over HTTP again with OpenTelemetry exporting every span.
+ * same server; and over HTTP again with OpenTelemetry exporting every span. Each prints CPU per
+ * step for each process (Jetstep, nats-server, the app).
+ *
+ * The server is the pinned nats-server with `sync_interval: always` (fsync before every ack), as
+ * `jetstep dev` and the production configs run it; the first line says which version and mode the
+ * server reports. BENCH_SYNC=interval runs it with the default 2-minute sync instead.
  */
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -14,7 +19,7 @@ import { fileURLToPath } from "node:url";
 import { startRuntime } from "@jetstep/cli";
 import { connectNats, Publisher } from "@jetstep/jetstream";
 import { silentLogger, startTracing } from "@jetstep/telemetry";
-import { freePort, spawnTs, startNatsServer, waitFor } from "../test/support/index.ts";
+import { freePort, type NatsServerHandle, spawnTs, startNatsServer, waitFor } from "../test/support/index.ts";
 import { w4 } from "./w4.ts";
 
 const RUNS = Number(process.env.W1_RUNS ?? 200);
@@ -58,7 +63,7 @@ interface W1Result {
 }
 
 async function w1(
-  natsUrl: string,
+  server: NatsServerHandle,
   label: string,
   appFile: string,
   rawRate: number,
@@ -76,6 +81,7 @@ async function w1(
         return startTracing({ serviceName: "jetstep-bench" });
       })()
     : undefined;
+  const natsUrl = server.url;
   const runtime = await startRuntime({
     natsUrl,
     host: "127.0.0.1",
@@ -108,6 +114,7 @@ async function w1(
     );
     const cpuBefore = process.cpuUsage();
     const appCpuBefore = cpuSecondsOf(app.pid);
+    const serverCpuBefore = cpuSecondsOf(server.pid);
     const events = Array.from({ length: RUNS }, (_, i) => ({ name: eventName, data: { i, label } }));
     const start = Date.now();
     const res = await fetch(`${runtime.gatewayUrl}/e/bench`, {
@@ -135,6 +142,7 @@ async function w1(
     const runs = [...done.values()];
     const cpu = process.cpuUsage(cpuBefore);
     const appCpu = cpuSecondsOf(app.pid) - appCpuBefore;
+    const serverCpu = cpuSecondsOf(server.pid) - serverCpuBefore;
     const lastEnd = Math.max(...runs.map((r) => Date.parse(r.ended_at as string)));
     const wallS = (lastEnd - start) / 1000;
     const latencies = runs
@@ -150,8 +158,12 @@ async function w1(
       `    run latency p50 / p99                   ${pct(latencies, 50)} / ${pct(latencies, 99)} ms`,
     );
     console.log(`    raw JetStream publish / steps           ${(rawRate / stepsPerS).toFixed(0)}×`);
+    // CPU per step, per process: the Jetstep process (it also runs this benchmark's polling of
+    // the REST API, a small share), nats-server and the app.
+    const jetstepCpu = (cpu.user + cpu.system) / 1e6;
+    const perStep = (seconds: number) => ((seconds * 1000) / (RUNS * STEPS)).toFixed(2);
     console.log(
-      `    CPU: jetstep process ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s, app process ${appCpu.toFixed(1)} s`,
+      `    CPU per step (ms)                       jetstep ${perStep(jetstepCpu)}, nats-server ${perStep(serverCpu)}, app ${perStep(appCpu)}; total ${perStep(jetstepCpu + serverCpu + appCpu)}`,
     );
     if (sink && tracing) {
       await tracing.shutdown();
@@ -190,16 +202,39 @@ async function startOtlpSink(): Promise<{ url: string; spans(): number; close():
   };
 }
 
+/**
+ * The server's version and JetStream sync mode, as its monitoring endpoint reports them (not as
+ * we asked for them): the figures mean little without knowing whether every ack waited for fsync.
+ */
+async function describeServer(server: NatsServerHandle): Promise<string> {
+  const varz = (await (await fetch(`${server.monitorUrl}/varz`)).json()) as {
+    version: string;
+    jetstream?: { config?: { sync_always?: boolean; sync_interval?: number } };
+  };
+  const cfg = varz.jetstream?.config ?? {};
+  const mode = cfg.sync_always
+    ? "sync_interval: always (every write fsynced before its ack)"
+    : `sync_interval: ${Math.round((cfg.sync_interval ?? 120e9) / 1e9)} s (acks before fsync; a power loss can lose acknowledged writes)`;
+  return `nats-server ${varz.version}, R1 file store, ${mode}`;
+}
+
 // `npm run bench -- w1` or `-- w4` runs one workload; W4_SLEEPERS sets the parked-run count.
+// BENCH_SYNC=interval runs the server with its default sync interval instead of `always`.
 const only = process.argv[2];
-const server = await startNatsServer();
+const syncMode = process.env.BENCH_SYNC ?? "always";
+if (syncMode !== "always" && syncMode !== "interval") {
+  console.error(`BENCH_SYNC must be "always" or "interval", got ${JSON.stringify(syncMode)}`);
+  process.exit(2);
+}
+const server = await startNatsServer({ syncAlways: syncMode === "always", monitor: true });
 try {
+  console.log(`server: ${await describeServer(server)}`);
   if (!only || only === "w1") {
     const raw = await rawPublishRate(server.url);
     console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.toFixed(0)} msg/s`);
-    const free = await w1(server.url, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
+    const free = await w1(server, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
     const limited = await w1(
-      server.url,
+      server,
       "our SDK, concurrency: 50",
       "./w1-app-jetstep.ts",
       raw,
@@ -208,9 +243,9 @@ try {
     console.log(
       `W1  cost of flow control: concurrency 50 runs at ${((100 * limited.stepsPerS) / free.stepsPerS).toFixed(0)}% of the unlimited throughput`,
     );
-    await w1(server.url, "the official inngest SDK", "./w1-app.ts", raw);
+    await w1(server, "the official inngest SDK", "./w1-app.ts", raw);
     const overNats = await w1(
-      server.url,
+      server,
       "our SDK as a NATS worker",
       "./w1-app-worker.ts",
       raw,
@@ -222,7 +257,7 @@ try {
     );
     // Last: once the OpenTelemetry SDK has been shut down, this process cannot start it again.
     const traced = await w1(
-      server.url,
+      server,
       "our SDK (jetstep)",
       "./w1-app-jetstep.ts",
       raw,
