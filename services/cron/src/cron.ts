@@ -58,6 +58,7 @@ export function buildCron(deps: CronDeps): CronScheduler {
   let ticking = false;
   const leases = new PartitionLeases(
     deps.buckets.leases,
+    deps.nats.js,
     { owner: deps.owner, partitions: 1, ttlMs: deps.leaseTtlMs, key: () => Keys.cronLeader },
     {
       acquired: () => {

@@ -188,6 +188,7 @@ class ExecutorImpl implements Executor {
     this.partitions = await partitionCount(this.deps.buckets.leases, cfg.partitions);
     this.leases = new PartitionLeases(
       this.deps.buckets.leases,
+      this.deps.nats.js,
       {
         owner: cfg.owner,
         partitions: this.partitions,
@@ -202,13 +203,7 @@ class ExecutorImpl implements Executor {
       },
       { acquired: (p) => this.acquire(p), lost: (p) => this.release(p) },
     );
-    this.membership = new Membership(
-      this.deps.buckets.leases,
-      this.deps.nats.jsm,
-      cfg.owner,
-      cfg.leaseTtlMs,
-      this.now,
-    );
+    this.membership = new Membership(this.deps.nats.js, this.deps.nats.jsm, cfg.owner, cfg.leaseTtlMs);
     await this.membership.start();
     await this.leases.start();
     if (cfg.reconcileMs > 0) {

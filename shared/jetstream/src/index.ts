@@ -20,6 +20,7 @@ export {
 } from "./connection.ts";
 export { inboxConsumer, inboxConsumerState, matcherConsumer } from "./consumers.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
+export { allowMessageTtl, ttlHeaderValue, writeExpiring } from "./expiring-kv.ts";
 export { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";
 export { KvFollower, type KvFollowerOptions } from "./kv-follower.ts";
 export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";

@@ -4,6 +4,7 @@ import { Buckets, type RunLogEntry } from "@jetstep/core";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { connectNats, type Nats } from "./connection.ts";
 import { PartitionLeases } from "./leases.ts";
+import { Membership } from "./membership.ts";
 import { Publisher } from "./publisher.ts";
 import { Registry } from "./registry.ts";
 import { RunLog } from "./run-log.ts";
@@ -159,37 +160,70 @@ describe("jetstream layer (real nats-server)", () => {
     ]);
   });
 
-  it("gives each partition to one owner and hands it over after expiry", async () => {
-    let now = 1_000;
-    const clock = () => now;
-    const gotA: number[] = [];
+  it("gives each partition to one owner; the server expires a lease nobody renews", async () => {
     const gotB: number[] = [];
     const a = new PartitionLeases(
       buckets.leases,
-      { owner: "a", partitions: 4, ttlMs: 1000, now: clock },
-      {
-        acquired: (p) => void gotA.push(p),
-        lost: () => undefined,
-      },
+      nats.js,
+      { owner: "a", partitions: 4, ttlMs: 1000 },
+      { acquired: () => undefined, lost: () => undefined },
     );
     const b = new PartitionLeases(
       buckets.leases,
-      { owner: "b", partitions: 4, ttlMs: 1000, now: clock },
-      {
-        acquired: (p) => void gotB.push(p),
-        lost: () => undefined,
-      },
+      nats.js,
+      { owner: "b", partitions: 4, ttlMs: 1000 },
+      { acquired: (p) => void gotB.push(p), lost: () => undefined },
     );
     await a.tick();
     await b.tick();
     assert.deepEqual(a.ownedPartitions().sort(), [0, 1, 2, 3]);
-    assert.deepEqual(b.ownedPartitions(), []);
-    now += 5_000; // a stops renewing (crashed)
+    assert.deepEqual(b.ownedPartitions(), [], "a live lease is left alone");
+    const lease = await buckets.leases.get("partition.0");
+    assert.deepEqual(lease?.json(), { owner: "a" });
+    // a stops renewing (crashed): its keys vanish after their 1 s TTL, by the server's clock alone.
+    const gone = async () => {
+      for (const p of [0, 1, 2, 3]) if ((await buckets.leases.get(`partition.${p}`)) !== null) return false;
+      return true;
+    };
+    await waitFor(gone, { timeoutMs: 5000 });
     await b.tick();
     assert.deepEqual(b.ownedPartitions().sort(), [0, 1, 2, 3]);
-    await a.tick(); // a's renewals now fail CAS: it drops everything
+    assert.deepEqual(gotB.sort(), [0, 1, 2, 3]);
+    await a.tick(); // a's renewals now fail their revision check: it drops everything
     assert.deepEqual(a.ownedPartitions(), []);
+    // b renews in time (ttl/3 ticks): its leases outlive their first TTL.
+    await b.start();
+    await new Promise((r) => setTimeout(r, 1600));
+    assert.deepEqual(b.ownedPartitions().sort(), [0, 1, 2, 3]);
+    assert.ok(await buckets.leases.get("partition.0"), "renewed leases stay");
     await b.stop(true);
+    await a.tick();
+    assert.deepEqual(a.ownedPartitions().sort(), [0, 1, 2, 3], "released leases are taken at once");
+    await a.stop(true);
+  });
+
+  it("counts live members; a member that stops refreshing drops out when its key expires", async () => {
+    const m1 = new Membership(nats.js, nats.jsm, "m1", 1000);
+    const m2 = new Membership(nats.js, nats.jsm, "m2", 1000);
+    await m1.refresh();
+    await m2.refresh();
+    await m1.refresh();
+    assert.equal(m1.count(), 2);
+    // m2 crashed (no stop, no refresh): gone once its TTL runs out.
+    await waitFor(
+      async () => {
+        await m1.refresh();
+        return m1.count() === 1;
+      },
+      { timeoutMs: 5000 },
+    );
+    await m2.refresh();
+    await m1.refresh();
+    assert.equal(m1.count(), 2);
+    await m2.stop(); // a clean stop erases the key at once
+    await m1.refresh();
+    assert.equal(m1.count(), 1);
+    await m1.stop();
   });
 
   it("gives up a partition whose load failed and takes it again on the next tick", async () => {
@@ -199,6 +233,7 @@ describe("jetstream layer (real nats-server)", () => {
     let failNext = true;
     const leases = new PartitionLeases(
       buckets.leases,
+      nats.js,
       { owner: "c", partitions: 1, ttlMs: 1000, onError: (e) => errors.push((e as Error).name) },
       {
         acquired: async (p) => {

@@ -1,15 +1,18 @@
 /**
- * Partition leases in the LEASES bucket: `partition.<n>` → `{owner, expiresAt}`. A lease is taken
- * with create (absent key) or a revision-checked update (expired lease), and kept by renewing with a
- * revision-checked update every ttl/3. Losing a CAS means someone else owns it: the partition is
- * dropped at once. Expiry uses wall clocks, so hosts need roughly synchronized time.
+ * Partition leases in the LEASES bucket: `partition.<n>` → `{owner}`, written with a per-message
+ * TTL (expiring-kv.ts), so the server removes a lease its owner stopped renewing. A lease is taken
+ * when its key is gone (never taken, expired, or released) with a create, and kept by a
+ * revision-checked write every ttl/3 that also restarts its TTL. Losing such a write means someone
+ * else owns it: the partition is dropped at once. No host's clock is compared with another's: the
+ * stream leader alone decides when a lease has expired.
  */
-import { Keys } from "@jetstep/core";
+import { Buckets, Keys } from "@jetstep/core";
+import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import { writeExpiring } from "./expiring-kv.ts";
 
 export interface LeaseValue {
   owner: string;
-  expiresAt: number;
 }
 
 export interface LeaseEvents {
@@ -20,8 +23,8 @@ export interface LeaseEvents {
 export interface LeaseOptions {
   owner: string;
   partitions: number;
+  /** How long a lease outlives its last renewal (whole seconds on the server, at least 1 s). */
   ttlMs: number;
-  now?: () => number;
   /** The lease key of partition `p` (default `partition.<p>`). */
   key?: (p: number) => string;
   /** Upper bound of partitions to hold (default all); lets several executors share work. */
@@ -37,16 +40,23 @@ export class PartitionLeases {
   private acquisitions = 0;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
-  private readonly now: () => number;
   private readonly keyOf: (p: number) => string;
+  private readonly value: string;
 
   constructor(
+    /** The LEASES bucket, and the client that writes its keys with a TTL. */
     private readonly kv: KV,
+    private readonly js: JetStreamClient,
     private readonly opts: LeaseOptions,
     private readonly events: LeaseEvents,
   ) {
-    this.now = opts.now ?? Date.now;
     this.keyOf = opts.key ?? Keys.lease;
+    this.value = JSON.stringify({ owner: opts.owner } satisfies LeaseValue);
+  }
+
+  /** Writes the lease of `key` for another ttl, if its last revision is `revision` (0: absent). */
+  private write(key: string, revision: number): Promise<number> {
+    return writeExpiring(this.js, Buckets.leases, key, this.value, this.opts.ttlMs, revision);
   }
 
   ownedPartitions(): number[] {
@@ -71,11 +81,6 @@ export class PartitionLeases {
   /** Renews owned leases and tries to take free or expired ones. */
   async tick(): Promise<void> {
     if (this.stopped) return;
-    const value = (): string =>
-      JSON.stringify({
-        owner: this.opts.owner,
-        expiresAt: this.now() + this.opts.ttlMs,
-      } satisfies LeaseValue);
     // More than our share (other executors joined): hand the extra partitions over.
     const share = this.opts.maxOwned?.() ?? Number.POSITIVE_INFINITY;
     while (this.owned.size > share) {
@@ -91,7 +96,7 @@ export class PartitionLeases {
       const rev = this.owned.get(p);
       if (rev !== undefined) {
         try {
-          this.owned.set(p, await this.kv.update(key, value(), rev));
+          this.owned.set(p, await this.write(key, rev));
         } catch {
           this.owned.delete(p);
           await this.events.lost(p);
@@ -101,16 +106,10 @@ export class PartitionLeases {
       if (this.opts.maxOwned && this.owned.size >= this.opts.maxOwned()) continue;
       const current = await this.kv.get(key);
       try {
-        let newRev: number;
-        if (current?.operation !== "PUT") {
-          newRev = current
-            ? await this.kv.update(key, value(), current.revision)
-            : await this.kv.create(key, value());
-        } else {
-          const lease = current.json<LeaseValue>();
-          if (lease.owner !== this.opts.owner && lease.expiresAt > this.now()) continue;
-          newRev = await this.kv.update(key, value(), current.revision);
-        }
+        // A live lease of another owner is left alone: the server removes it if it is not renewed.
+        if (current?.operation === "PUT" && current.json<LeaseValue>().owner !== this.opts.owner) continue;
+        // Absent (never taken or expired: revision 0), released (a delete marker), or ours.
+        const newRev = await this.write(key, current?.revision ?? 0);
         this.owned.set(p, newRev);
         // Not awaited: loading a partition must not delay renewing the other leases. If loading
         // fails (say, its consumer cannot be created while a stream elects a leader), give the

@@ -1,11 +1,12 @@
 /**
- * Executor membership: each executor keeps `member.<owner>` fresh in the LEASES bucket, so every
- * executor can compute its fair share of partitions (ceil(partitions / live members)). Members
- * whose heartbeat is older than the TTL are not counted (a crashed executor leaves its key behind).
+ * Executor membership: each executor keeps `member.<owner>` alive in the LEASES bucket, written
+ * every ttl/3 with a per-message TTL (expiring-kv.ts), so every executor can compute its fair share
+ * of partitions (ceil(partitions / live members)). A crashed executor's key is removed by the
+ * server once its TTL runs out: the live members are exactly the keys there are.
  */
 import { Buckets, checkToken } from "@jetstep/core";
-import type { JetStreamManager } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { writeExpiring } from "./expiring-kv.ts";
 import { eraseKvKey, scanKvKeys } from "./subject-scan.ts";
 
 export class Membership {
@@ -14,12 +15,10 @@ export class Membership {
   private refreshing: Promise<void> | undefined;
 
   constructor(
-    /** The LEASES bucket. */
-    private readonly kv: KV,
+    private readonly js: JetStreamClient,
     private readonly jsm: JetStreamManager,
     private readonly owner: string,
     private readonly ttlMs: number,
-    private readonly now: () => number = Date.now,
   ) {
     checkToken("owner", owner);
   }
@@ -33,8 +32,6 @@ export class Membership {
     await this.refresh();
     this.timer = setInterval(
       () => {
-        // One refresh at a time: an overlapping one would put this member's key again while the
-        // other scans, and the scan would then count it twice.
         if (this.refreshing) return;
         this.refreshing = this.refresh()
           .catch(() => undefined)
@@ -49,21 +46,16 @@ export class Membership {
 
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
-    // Erased rather than deleted: a delete marker per executor restart would pile up.
+    // Erased at once (not left to expire) so the others take this one's share without waiting.
     await eraseKvKey(this.jsm, Buckets.leases, `member.${this.owner}`).catch(() => undefined);
   }
 
   async refresh(): Promise<void> {
-    await this.kv.put(`member.${this.owner}`, String(this.now() + this.ttlMs));
-    let live = 0;
+    await writeExpiring(this.js, Buckets.leases, `member.${this.owner}`, "", this.ttlMs);
     // Listed without a consumer (see scanKvKeys): this runs every ttl/3. A scan is no snapshot: a
-    // key written again while it runs shows up twice, so count each key once.
+    // key written again while it runs shows up twice, so each key is counted once.
     const keys = new Set<string>();
     for await (const key of scanKvKeys(this.jsm, Buckets.leases, "member.>")) keys.add(key);
-    for (const key of keys) {
-      const e = await this.kv.get(key);
-      if (e?.operation === "PUT" && Number(e.string()) > this.now()) live++;
-    }
-    this.live = Math.max(1, live);
+    this.live = Math.max(1, keys.size);
   }
 }

@@ -8,6 +8,7 @@ import {
 } from "@nats-io/jetstream";
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Nats } from "./connection.ts";
+import { allowMessageTtl } from "./expiring-kv.ts";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 86_400_000;
@@ -109,9 +110,12 @@ export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buck
   const kvm = new Kvm(nats.js);
   const open = (name: string, extra: Record<string, unknown> = {}) =>
     kvm.create(name, { replicas: opts.replicas, history: 1, storage: StorageType.File, ...extra });
+  const leases = await open(Buckets.leases);
+  // Leases and membership keys expire by per-message TTL (expiring-kv.ts).
+  await allowMessageTtl(nats.jsm, Buckets.leases);
   return {
     functions: await open(Buckets.functions),
-    leases: await open(Buckets.leases),
+    leases,
     snapshots: await open(Buckets.snapshots),
     active: await open(Buckets.active),
     eventRuns: await open(Buckets.eventRuns, { ttl: 7 * DAY_MS }),
