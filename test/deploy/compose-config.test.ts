@@ -137,8 +137,9 @@ describe("docker-compose.yml and Dockerfile", () => {
     assert.ok(billing.depends_on?.includes("nats"));
   });
 
-  it("runs NATS with JetStream and sync_interval: always", () => {
+  it("runs the pinned nats-server with JetStream and sync_interval: always", () => {
     const nats = services.nats as ComposeService;
+    assert.equal(nats.image, `nats:${Tools.natsServer.version}`, "the version jetstep install builds");
     const conf = (nats.volumes ?? []).find((v) => v.includes(".conf"))?.split(":")[0] as string;
     const text = readFileSync(file(conf), "utf8");
     assert.match(text, /jetstream \{/);

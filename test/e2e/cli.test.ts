@@ -1,10 +1,11 @@
 /** `jetstep dev` as a user runs it: embedded nats-server under ./.jetstep, gateway, clean shutdown. */
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Tools } from "@jetstep/toolchain";
 import { freePort, spawnTs } from "../support/index.ts";
 
 const BIN = fileURLToPath(new URL("../../services/cli/bin/jetstep.mjs", import.meta.url));
@@ -33,6 +34,10 @@ describe("jetstep dev", () => {
         existsSync(join(cwd, ".jetstep", "nats", "jetstream")),
         "JetStream store under .jetstep/nats",
       );
+      // Durable before ack: the embedded server fsyncs every write before acknowledging it.
+      assert.match(readFileSync(join(cwd, ".jetstep", "nats", "nats.conf"), "utf8"), /sync_interval: always/);
+      const started = proc.lines().find((l) => l.includes("embedded nats-server started")) ?? "";
+      assert.match(started, new RegExp(`"version":"${Tools.natsServer.version}"`), started);
       const res = await fetch(`http://127.0.0.1:${port}/e/key`, {
         method: "POST",
         body: JSON.stringify({ name: "cli/hello" }),
@@ -53,6 +58,23 @@ describe("jetstep dev", () => {
     const exit = await proc.exited;
     assert.equal(exit.code, 1);
     assert.match(proc.output(), /NATS_SERVER_BIN=\/nonexistent\/nats-server does not exist/);
+  });
+
+  it("refuses a nats-server older than the minimum in one line naming both versions and the fix", async () => {
+    const dir = tempDir();
+    const old = join(dir, "nats-server");
+    writeFileSync(old, "#!/bin/sh\necho 'nats-server: v2.9.10'\n");
+    chmodSync(old, 0o755);
+    const proc = spawnTs(BIN, ["dev", "--port", "0"], {
+      cwd: dir,
+      env: { NATS_URL: undefined, NATS_SERVER_BIN: old },
+    });
+    const exit = await proc.exited;
+    assert.equal(exit.code, 1);
+    assert.equal(
+      proc.output().trim(),
+      `nats-server 2.9.10 (${old}, from NATS_SERVER_BIN) is older than 2.12.0, which Jetstep needs: build nats-server ${Tools.natsServer.version} with: npx jetstep install nats-server`,
+    );
   });
 
   it("rejects bad flags with usage", async () => {

@@ -1,5 +1,6 @@
 /**
- * `jetstep start` (production mode): refuses to start without NATS, event keys or a signing key;
+ * `jetstep start` (production mode): refuses to start without NATS, event keys or a signing key,
+ * or on a nats-server older than the minimum;
  * with them, calls to apps are signed (our SDK verifies), registration needs the key, events need
  * an event key.
  */
@@ -13,6 +14,7 @@ import {
   freePort,
   type NatsServerHandle,
   spawnTs,
+  startFakeNatsServer,
   startNatsServer,
   type TsProcess,
 } from "../support/index.ts";
@@ -72,6 +74,39 @@ describe("jetstep start", () => {
       const exit = await p.exited;
       assert.equal(exit.code, 2, p.output());
       assert.match(p.output(), re);
+    }
+  });
+
+  it("refuses a nats-server older than 2.12.0, or one without JetStream, in one line", async () => {
+    const args = (natsUrl: string) => [
+      "start",
+      "--nats-url",
+      natsUrl,
+      "--event-key",
+      "k",
+      "--signing-key",
+      SIGNING_KEY,
+      "--services",
+      "matcher",
+    ];
+    const old = await startFakeNatsServer({ version: "2.9.10", jetstream: true });
+    const noJs = await startFakeNatsServer({ version: "2.15.2", jetstream: false });
+    try {
+      const p = spawnTs(CLI, args(old.url));
+      const exit = await p.exited;
+      assert.equal(exit.code, 1, p.output());
+      const lines = p.output().trim().split("\n");
+      assert.equal(lines.length, 1, p.output());
+      assert.match(
+        lines[0] as string,
+        /^jetstep: nats-server 2\.9\.10 at 127\.0\.0\.1:\d+ is older than 2\.12\.0, which Jetstep needs: upgrade it \(npx jetstep install nats-server builds the pinned version\)$/,
+      );
+      const q = spawnTs(CLI, args(noJs.url));
+      assert.equal((await q.exited).code, 1, q.output());
+      assert.match(q.output(), /has JetStream disabled: start it with -js/);
+    } finally {
+      await old.close();
+      await noJs.close();
     }
   });
 

@@ -1,3 +1,4 @@
+export { type FakeNatsServer, startFakeNatsServer } from "./fake-nats-server.ts";
 export { freePort } from "./free-port.ts";
 export {
   JAEGER_CONFIG,

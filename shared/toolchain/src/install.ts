@@ -18,6 +18,8 @@ export interface InstallOptions {
   /** Progress lines (one at the start, one every `progressEveryMs` while building, one at the end). */
   log?: (line: string) => void;
   progressEveryMs?: number;
+  /** The go binary to build with; null: act as if there were none. Default: `findGo(env)`. */
+  go?: string | null;
 }
 
 export interface Installed {
@@ -41,7 +43,7 @@ export async function installTool(tool: ToolSpec, opts: InstallOptions = {}): Pr
   if (isExecutable(target) && binaryVersion(target, tool) === tool.version) {
     return { path: target, built: false };
   }
-  const go = findGo(env);
+  const go = opts.go === undefined ? findGo(env) : (opts.go ?? undefined);
   const needs = `building ${tool.name} ${tool.version} needs Go ${tool.minGo} or newer`;
   if (!go) {
     throw new ToolchainError("NO_GO", `Go toolchain not found (no go on PATH or in /usr/local/go): ${needs}`);
