@@ -48,6 +48,7 @@ import {
   Membership,
   type Nats,
   PartitionLeases,
+  PULL_EXPIRES_MS,
   Publisher,
   partitionCount,
   ReadPath,
@@ -120,6 +121,8 @@ export interface Executor {
 
 /** Longest wait for a partition's INBOX consumer to be made and consuming; the load is retried. */
 const CONSUMER_TIMEOUT_MS = 30_000;
+/** How long an append that RUNS refuses for now (no leader) is retried before the run is reloaded. */
+const APPEND_RETRY_MS = 30_000;
 /** A partition owned without a consumer for this long (a load that never settled) is reloaded. */
 const UNCONSUMED_RELOAD_MS = 2 * CONSUMER_TIMEOUT_MS;
 
@@ -240,7 +243,9 @@ class ExecutorImpl implements Executor {
     this.loads.set(p, { token, startedAt: this.now() });
     const current = () => this.loads.get(p)?.token === token && this.leases.owns(p) && !this.stopped;
     const messages = await withTimeout(
-      inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p).then((c) => c.consume({ max_messages: 512 })),
+      inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p).then((c) =>
+        c.consume({ max_messages: 512, expires: PULL_EXPIRES_MS }),
+      ),
       CONSUMER_TIMEOUT_MS,
       `consuming the inbox of partition ${p}`,
       (late) => late.close(),
@@ -738,12 +743,14 @@ class ExecutorImpl implements Executor {
       }
     }
     if (numbered.length === 0) return true;
+    const partition = actor.snapshot.context.partition;
+    const giveUpAt = this.now() + APPEND_RETRY_MS;
     for (let attempt = 0; ; attempt++) {
       let result: Awaited<ReturnType<RunLog["append"]>>;
       try {
         result = await this.runLog.append(actor.runId, numbered, actor.lastSeq);
       } catch (e) {
-        if (attempt < 3) continue; // same msg id: a retry cannot duplicate
+        if (attempt < 3) continue; // same msg id and expected sequence: a retry cannot duplicate
         throw e;
       }
       if (result.ok && !result.duplicate) {
@@ -754,7 +761,20 @@ class ExecutorImpl implements Executor {
         if (actor.sinceSnapshot >= this.deps.config.snapshotEvery) this.saveSnapshot(actor);
         return true;
       }
-      // Another writer (or an earlier attempt of ours) got there first: trust the log.
+      if (!result.ok && !result.conflict && result.code >= 500) {
+        // RUNS could not take it now (no stream leader while a cluster node is lost: 503 no
+        // responders). Keep what the app answered and append it again, with backoff, while this
+        // executor owns the run: otherwise the step would run again once the run is reloaded.
+        if (this.now() < giveUpAt && this.leases.owns(partition) && !this.stopped) {
+          if (attempt === 0) this.log.warn({ runId: actor.runId, result }, "could not append; retrying");
+          await new Promise((r) => setTimeout(r, Math.min(2_000, 100 * 2 ** Math.min(attempt, 5))));
+          continue;
+        }
+        this.log.warn({ runId: actor.runId, result }, "could not append; reloading the run from its log");
+        this.runs.evict(actor.runId);
+        throw new AppendFailedError(actor.runId, result.description);
+      }
+      // Another writer (or an earlier attempt of ours that did land) got there first: trust the log.
       this.log.warn({ runId: actor.runId, result }, "append conflict; reloading the run from its log");
       this.runs.evict(actor.runId);
       throw new AppendConflictError(actor.runId);
@@ -984,5 +1004,13 @@ export class AppendConflictError extends Error {
   override name = "AppendConflictError";
   constructor(runId: string) {
     super(`run ${runId} was appended to by another writer`);
+  }
+}
+
+/** RUNS refused an append for longer than the executor retries it (or the run changed hands). */
+export class AppendFailedError extends Error {
+  override name = "AppendFailedError";
+  constructor(runId: string, why: string) {
+    super(`could not append to run ${runId}: ${why}`);
   }
 }

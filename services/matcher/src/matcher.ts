@@ -32,6 +32,7 @@ import {
   type JsMsg,
   matcherConsumer,
   type Nats,
+  PULL_EXPIRES_MS,
   Publisher,
   partitionCount,
   type RegisteredFunction,
@@ -307,7 +308,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       await debouncer.watch();
       const consume = async () => {
         const consumer = await matcherConsumer(deps.nats.js, deps.nats.jsm);
-        const iter = await consumer.consume({ max_messages: 512 });
+        const iter = await consumer.consume({ max_messages: 512, expires: PULL_EXPIRES_MS });
         messages = iter;
         void (async () => {
           for await (const s of iter.status()) {

@@ -10,6 +10,15 @@ import {
   type JetStreamManager,
 } from "@nats-io/jetstream";
 
+/**
+ * How long each pull of the durable consumers lasts. nats.js re-pulls after two missed idle
+ * heartbeats (expires / 2 each), so a pull the server dropped — as when the consumer's leader moves
+ * after a cluster node is lost — is noticed within this long (nats.js's default, 30 s, left
+ * partitions unconsumed for 30–40 s in the cluster test). The price is one pull request per
+ * consumer every 5 s while idle.
+ */
+export const PULL_EXPIRES_MS = 5_000;
+
 async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,

@@ -18,7 +18,7 @@ export {
   natsAuthOptions,
   UnsupportedServerError,
 } from "./connection.ts";
-export { inboxConsumer, inboxConsumerState, matcherConsumer } from "./consumers.ts";
+export { inboxConsumer, inboxConsumerState, matcherConsumer, PULL_EXPIRES_MS } from "./consumers.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { allowMessageTtl, ttlHeaderValue, writeExpiring } from "./expiring-kv.ts";
 export { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";

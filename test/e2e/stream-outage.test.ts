@@ -1,0 +1,79 @@
+/**
+ * RUNS cannot take writes for a while (as when its cluster node is lost and a new leader is being
+ * elected: publishes get 503 no responders): the executor keeps the app's answer and appends it
+ * once RUNS is back, so the step whose answer came during the outage does not run again.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { Streams, Subjects } from "@jetstep/core";
+import { connectNats, type Nats } from "@jetstep/jetstream";
+import { Jetstep, serve } from "jetstep";
+import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+
+const OUTAGE_MS = 2_500;
+
+describe("RUNS unavailable for a while", () => {
+  let stack: Stack;
+  let server: Server;
+  let nats: Nats;
+  const executions: string[] = [];
+  let stepStarted: () => void = () => {};
+  let releaseStep: () => void = () => {};
+
+  before(async () => {
+    stack = await startStack();
+    nats = await connectNats({ servers: stack.nats.url });
+    const client = new Jetstep({ id: "outage", baseUrl: stack.url });
+    const fn = client.createFunction(
+      { id: "outage", retries: 0 },
+      { event: "outage/go" },
+      async ({ step }) => {
+        const a = await step.run("during-outage", async () => {
+          executions.push("during-outage");
+          if (executions.length === 1) {
+            stepStarted();
+            await new Promise<void>((r) => {
+              releaseStep = r;
+            });
+          }
+          return 21;
+        });
+        return step.run("after", () => {
+          executions.push("after");
+          return a * 2;
+        });
+      },
+    );
+    server = createServer(serve({ client, functions: [fn] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
+    await waitForApp(stack.url, "outage");
+  });
+  after(async () => {
+    server?.close();
+    await nats?.close();
+    await stack?.stop();
+  });
+
+  it("appends the answer that arrived during the outage once RUNS is back; the step runs once", async () => {
+    const started = new Promise<void>((r) => {
+      stepStarted = r;
+    });
+    const [id] = await sendEvents(stack.url, { name: "outage/go" });
+    await started;
+    // Take RUNS off its subjects: appends now get 503 no responders, as with no stream leader.
+    const info = await nats.jsm.streams.info(Streams.runs);
+    await nats.jsm.streams.update(Streams.runs, { ...info.config, subjects: ["run-outage.>"] });
+    releaseStep();
+    // The outage lasts longer than the 1 s after which a run whose answer could not be recorded
+    // is retried (the step would then run again, as it did before appends were retried).
+    await new Promise((r) => setTimeout(r, OUTAGE_MS));
+    await nats.jsm.streams.update(Streams.runs, { ...info.config, subjects: [Subjects.allRuns] });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 30_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run));
+    assert.equal(run?.output, 42);
+    assert.deepEqual(executions, ["during-outage", "after"], "no step ran twice");
+  });
+});
