@@ -532,7 +532,7 @@ class ExecutorImpl implements Executor {
   /**
    * A partition's consumer is stalled when, from one reconcile pass to the next, it holds
    * undelivered commands, has no pull waiting, and delivered and acked nothing (seen after a
-   * consumer leader change on nats-server 2.9: the client's pull was lost and never renewed, with
+   * consumer leader change on nats-server 2.9, and still on 2.15.2: the client's pull was lost, with
    * a few deliveries left unacked). Closing it reloads the partition with a new one.
    */
   private async checkConsumer(p: number): Promise<void> {

@@ -3,9 +3,11 @@
  * registered apps) and keeps following through outages.
  *
  * A KV watch is an ephemeral ordered consumer. nats.js re-creates it when its heartbeats stop, but
- * up to nats-server 2.11 the server can place the new consumer on a node that is down (nats-server
- * PR #7165): seen on 2.9.10 with one of three nodes killed, about one create in three timed out,
- * and a watch whose consumer lived on the dead node delivered nothing for the 40 s watched. So
+ * up to nats-server 2.11 the server could place the new consumer on a node that is down (fixed in
+ * 2.12 by nats-server PR #7165): on 2.9.10 with one of three nodes killed, about one create in three
+ * timed out, and a watch whose consumer lived on the dead node delivered nothing for the 40 s
+ * watched. On 2.15.2 a watch still stalled once in five cluster-test runs (at revision 0, the
+ * stream at 10). So
  * every `checkMs` the follower compares the last revision it saw with the stream's last sequence;
  * behind on two checks in a row, with nothing delivered in between, the watch is stalled and is made
  * again. A watch that ends by itself is made again too (with backoff while that fails).

@@ -24,7 +24,8 @@ export class RunLog {
 
   /**
    * Whether to read from the stream leader. A replicated RUNS stream serves direct gets from its
-   * followers too, and a follower that lags (for minutes on nats-server 2.9 after a node died)
+   * followers too (eventually consistent in every version), and a follower that lags (for minutes on
+   * nats-server 2.9 after a node died)
    * would show a run without its latest entries: an executor rebuilding from it keeps losing
    * appends, and the API shows stale runs. So with replicas, reads go to the leader (`MSG.GET`,
    * which takes `next_by_subj` as well); on a single server direct gets are as fresh and cheaper.

@@ -2,11 +2,11 @@
  * Reads a stream's messages by subject filter without a consumer: `STREAM.MSG.GET` with
  * `next_by_subj` (served by the stream leader, so never stale), one request per message.
  *
- * Why not an ordered consumer: it is an ephemeral R1 consumer, and up to nats-server 2.11 the
- * meta leader can place an ephemeral consumer of a replicated stream on a peer that is offline
- * (fixed upstream in nats-server PR #7165). Seen on 2.9.10 with one of three nodes killed: every
- * ordered consumer create on ACTIVE and TIMERS timed out for minutes, so partitions could not load
- * their timers or list their due runs. MSG.GET only needs the stream to have a leader.
+ * Why not always an ordered consumer: it is an ephemeral R1 consumer, and while a cluster recovers
+ * from a lost node it can deliver nothing. On nats-server 2.9.10 (which could place it on the dead
+ * node, fixed in 2.12) every create on ACTIVE and TIMERS timed out for minutes; on 2.15.2 ordered
+ * reads of timers still delivered nothing for 10 s while the stream leader moved (14 fallbacks in
+ * five cluster-test runs). MSG.GET only needs the stream to have a leader.
  */
 import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
