@@ -1,6 +1,6 @@
 /** `jetstep dev` as a user runs it: embedded nats-server under ./.jetstep, gateway, clean shutdown. */
 import assert from "node:assert/strict";
-import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
@@ -75,6 +75,26 @@ describe("jetstep dev", () => {
       proc.output().trim(),
       `nats-server 2.9.10 (${old}, from NATS_SERVER_BIN) is older than 2.12.0, which Jetstep needs: build nats-server ${Tools.natsServer.version} with: npx jetstep install nats-server`,
     );
+  });
+
+  it("jetstep install finds a cached build and builds nothing; rejects unknown programs", async () => {
+    const cache = tempDir();
+    const cached = join(cache, "nats-server", Tools.natsServer.version, "nats-server");
+    mkdirSync(join(cached, ".."), { recursive: true });
+    writeFileSync(cached, `#!/bin/sh\necho 'nats-server: v${Tools.natsServer.version}'\n`);
+    chmodSync(cached, 0o755);
+    const env = { JETSTEP_CACHE_DIR: cache, PATH: "/nonexistent" };
+    const proc = spawnTs(BIN, ["install", "nats-server", "--print-path"], { cwd: cache, env });
+    assert.equal((await proc.exited).code, 0, proc.output());
+    assert.match(
+      proc.output(),
+      new RegExp(`nats-server ${Tools.natsServer.version} already built: ${cached}`),
+    );
+    assert.ok(proc.lines().includes(cached), "--print-path prints the path");
+    assert.doesNotMatch(proc.output(), /building/, "nothing was built");
+    const bad = spawnTs(BIN, ["install", "redis"], { cwd: cache, env });
+    assert.equal((await bad.exited).code, 2);
+    assert.match(bad.output(), /jetstep install: unknown program "redis"/);
   });
 
   it("rejects bad flags with usage", async () => {

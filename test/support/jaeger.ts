@@ -3,6 +3,7 @@ import { fileURLToPath } from "node:url";
 import { requireJaeger, ToolchainError } from "@jetstep/toolchain";
 import { trackChild } from "./child-registry.ts";
 import { freePort } from "./free-port.ts";
+import { keepAlive } from "./keep-alive.ts";
 import { waitFor } from "./wait-for.ts";
 
 /** The Jaeger config docker compose runs, and so does `startJaeger` (with its listeners moved). */
@@ -196,15 +197,5 @@ class JaegerImpl implements JaegerHandle {
   #append(s: string): void {
     this.#output += s;
     if (this.#output.length > MAX_OUTPUT_CHARS) this.#output = this.#output.slice(-MAX_OUTPUT_CHARS);
-  }
-}
-
-/** Awaits `p` while holding the event loop open (the child and its pipes are unref'd). */
-async function keepAlive<T>(p: Promise<T>): Promise<T> {
-  const timer = setInterval(() => {}, 60_000);
-  try {
-    return await p;
-  } finally {
-    clearInterval(timer);
   }
 }

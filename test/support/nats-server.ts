@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { requireNatsServer, ToolchainError } from "@jetstep/toolchain";
 import { trackChild, trackTempDir, untrackTempDir } from "./child-registry.ts";
+import { keepAlive } from "./keep-alive.ts";
 import { waitFor } from "./wait-for.ts";
 
 export interface StartNatsServerOptions {
@@ -329,16 +330,6 @@ async function readPortsFile(
     return { port, monitor: portOf((parsed as { monitoring?: unknown }).monitoring) };
   }
   return undefined;
-}
-
-/** Awaits `p` while holding the event loop open (the child and its pipes are unref'd). */
-async function keepAlive<T>(p: Promise<T>): Promise<T> {
-  const timer = setInterval(() => {}, 60_000);
-  try {
-    return await p;
-  } finally {
-    clearInterval(timer);
-  }
 }
 
 /** Connects to 127.0.0.1:`port` and reports whether the server greets with `INFO {...}`. */

@@ -11,24 +11,20 @@ into the cache ($JETSTEP_CACHE_DIR, else $XDG_CACHE_HOME/jetstep, else ~/.cache/
 Already built: nothing is rebuilt. --print-path prints each binary's path (and only that) on stdout.`;
 
 export async function install(argv: string[]): Promise<void> {
-  const printPath = argv.includes("--print-path");
-  const names = argv.filter((a) => !a.startsWith("-"));
-  const unknown = argv.find((a) => a.startsWith("-") && a !== "--print-path");
   if (argv.includes("--help") || argv.includes("-h")) {
     process.stdout.write(`${INSTALL_USAGE}\n`);
     return;
   }
-  const tools: ToolSpec[] = [];
-  for (const name of names.length > 0 ? names : [Tools.natsServer.name]) {
-    const tool = toolByName(name);
-    if (!tool || unknown) {
-      process.stderr.write(
-        `jetstep install: unknown ${tool ? "option" : "program"} ${JSON.stringify(unknown ?? name)}\n${INSTALL_USAGE}\n`,
-      );
-      process.exit(2);
-    }
-    tools.push(tool);
+  const printPath = argv.includes("--print-path");
+  const names = argv.filter((a) => !a.startsWith("-"));
+  const badOption = argv.find((a) => a.startsWith("-") && a !== "--print-path");
+  const badName = names.find((n) => !toolByName(n));
+  if (badOption !== undefined || badName !== undefined) {
+    const what = badOption !== undefined ? `option ${badOption}` : `program ${JSON.stringify(badName)}`;
+    process.stderr.write(`jetstep install: unknown ${what}\n${INSTALL_USAGE}\n`);
+    process.exit(2);
   }
+  const tools = (names.length > 0 ? names : [Tools.natsServer.name]).map((n) => toolByName(n) as ToolSpec);
   const say = (line: string) => process.stderr.write(`jetstep install: ${line}\n`);
   for (const tool of tools) {
     try {
