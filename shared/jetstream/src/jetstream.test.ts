@@ -226,6 +226,30 @@ describe("jetstream layer (real nats-server)", () => {
     await m1.stop();
   });
 
+  it("keeps a lease whose renewal came after it expired, if nobody took it meanwhile", async () => {
+    const lost: number[] = [];
+    const late = new PartitionLeases(
+      buckets.leases,
+      nats.js,
+      { owner: "late", partitions: 2, ttlMs: 1000 },
+      { acquired: () => undefined, lost: (p) => void lost.push(p) },
+    );
+    await late.tick();
+    assert.deepEqual(late.ownedPartitions().sort(), [0, 1]);
+    // The process was too busy to renew in time: the server removed both keys.
+    await waitFor(
+      async () =>
+        (await buckets.leases.get("partition.0")) === null &&
+        (await buckets.leases.get("partition.1")) === null,
+      { timeoutMs: 5000 },
+    );
+    await late.tick();
+    assert.deepEqual(late.ownedPartitions().sort(), [0, 1], "re-created: nobody else owned them in between");
+    assert.deepEqual(lost, []);
+    assert.deepEqual((await buckets.leases.get("partition.0"))?.json(), { owner: "late" });
+    await late.stop(true);
+  });
+
   it("gives up a partition whose load failed and takes it again on the next tick", async () => {
     const loads: number[] = [];
     const lost: number[] = [];

@@ -2,8 +2,9 @@
  * Partition leases in the LEASES bucket: `partition.<n>` → `{owner}`, written with a per-message
  * TTL (expiring-kv.ts), so the server removes a lease its owner stopped renewing. A lease is taken
  * when its key is gone (never taken, expired, or released) with a create, and kept by a
- * revision-checked write every ttl/3 that also restarts its TTL. Losing such a write means someone
- * else owns it: the partition is dropped at once. No host's clock is compared with another's: the
+ * revision-checked write every ttl/3 that also restarts its TTL. A renewal that comes too late (the
+ * key expired) re-creates the key if nobody took it meanwhile; losing that too means someone else
+ * owns it, and the partition is dropped at once. No host's clock is compared with another's: the
  * stream leader alone decides when a lease has expired.
  */
 import { Buckets, Keys } from "@jetstep/core";
@@ -90,19 +91,13 @@ export class PartitionLeases {
       await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
       await this.events.lost(p);
     }
+    // All renewals at once: one after the other, 16 of them on a loaded machine took longer than
+    // a short TTL, and leases expired while they were being renewed.
+    await Promise.all([...this.owned].map(([p, rev]) => this.renew(p, rev)));
     for (let p = 0; p < this.opts.partitions; p++) {
       if (this.stopped) return;
       const key = this.keyOf(p);
-      const rev = this.owned.get(p);
-      if (rev !== undefined) {
-        try {
-          this.owned.set(p, await this.write(key, rev));
-        } catch {
-          this.owned.delete(p);
-          await this.events.lost(p);
-        }
-        continue;
-      }
+      if (this.owned.has(p)) continue;
       if (this.opts.maxOwned && this.owned.size >= this.opts.maxOwned()) continue;
       const current = await this.kv.get(key);
       try {
@@ -127,6 +122,30 @@ export class PartitionLeases {
         // Someone else won the race for this partition.
       }
     }
+  }
+
+  /**
+   * Renews the lease of `p`. If it expired before this renewal reached the server (a late tick:
+   * the process was busy), it is taken again with a create, which succeeds only if nobody took it
+   * meanwhile — then nobody else ever owned it, and keeping the partition is safe. Otherwise the
+   * partition is lost.
+   */
+  private async renew(p: number, rev: number): Promise<void> {
+    const key = this.keyOf(p);
+    try {
+      this.owned.set(p, await this.write(key, rev));
+      return;
+    } catch {
+      try {
+        this.owned.set(p, await this.write(key, 0));
+        return;
+      } catch {
+        // Someone else holds it now (or the bucket cannot be written): give it up.
+      }
+    }
+    if (this.owned.get(p) !== rev) return; // released or re-taken meanwhile
+    this.owned.delete(p);
+    await this.events.lost(p);
   }
 
   /**
