@@ -127,3 +127,24 @@ export async function waitForApp(url: string, appId: string, timeoutMs = 30_000)
     { timeoutMs, message: `app ${appId} never synced` },
   );
 }
+
+const SHOP = fileURLToPath(new URL("../../examples/shop/src/main.ts", import.meta.url));
+
+/**
+ * Starts `examples/shop`'s two services against a running Jetstep at `url`: orders over HTTP on
+ * `env.PORT` (synced by jetstep's `-u`), billing as a NATS worker. `watch` wraps each process (to
+ * report an early exit); resolves once both serve and both apps are registered.
+ */
+export async function startShop(
+  url: string,
+  env: Record<string, string>,
+  watch: (name: string, p: TsProcess) => TsProcess,
+): Promise<{ orders: TsProcess; billing: TsProcess }> {
+  const orders = watch("orders", spawnTs(SHOP, ["orders"], { env }));
+  const billing = watch("billing", spawnTs(SHOP, ["billing"], { env }));
+  await orders.waitForLine(/orders serving functions/, 30_000);
+  await billing.waitForLine(/billing registered/, 30_000);
+  await waitForApp(url, "orders");
+  await waitForApp(url, "billing");
+  return { orders, billing };
+}

@@ -8,20 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   freePort,
   type JaegerHandle,
   type NatsServerHandle,
-  spawnTs,
   startJaeger,
   startNatsServer,
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { type ApiRun, getRun, sendEvents, spawnJetstep, waitForApp, waitForEventRuns } from "./harness.ts";
-
-const SHOP = fileURLToPath(new URL("../../examples/shop/src/main.ts", import.meta.url));
+import { type ApiRun, getRun, sendEvents, spawnJetstep, startShop, waitForEventRuns } from "./harness.ts";
 
 /** The parts of Jaeger's `/api/traces/<id>` answer this test reads. */
 interface JaegerSpan {
@@ -155,12 +151,7 @@ describe("traces in Jaeger (examples/shop)", () => {
       ),
     );
     const env = { ...otel, JETSTEP_BASE_URL: url, NATS_URL: nats.url, PORT: String(ordersPort) };
-    const orders = watch("orders", spawnTs(SHOP, ["orders"], { env }));
-    const billing = watch("billing", spawnTs(SHOP, ["billing"], { env }));
-    await orders.waitForLine(/orders serving functions/, 30_000);
-    await billing.waitForLine(/billing registered/, 30_000);
-    await waitForApp(url, "orders");
-    await waitForApp(url, "billing");
+    await startShop(url, env, watch);
   });
   after(async () => {
     stopping = true;

@@ -5,18 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   freePort,
   type NatsServerHandle,
-  spawnTs,
   startNatsServer,
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp, waitForEventRuns } from "./harness.ts";
-
-const SHOP = fileURLToPath(new URL("../../examples/shop/src/main.ts", import.meta.url));
+import { type ApiRun, eventRuns, sendEvents, spawnJetstep, startShop, waitForEventRuns } from "./harness.ts";
 
 interface StoredEvent {
   id: string;
@@ -59,13 +55,10 @@ describe("multi-service example (examples/shop)", () => {
       ),
     );
     const env = { JETSTEP_BASE_URL: url, NATS_URL: nats.url, PORT: String(ordersPort) };
-    const orders = watch("orders", spawnTs(SHOP, ["orders"], { env }));
-    const billing = watch("billing", spawnTs(SHOP, ["billing"], { env }));
-    procs.push(orders, billing);
-    await orders.waitForLine(/orders serving functions/, 30_000);
-    await billing.waitForLine(/billing registered/, 30_000);
-    await waitForApp(url, "orders");
-    await waitForApp(url, "billing");
+    await startShop(url, env, (name, p) => {
+      procs.push(p);
+      return watch(name, p);
+    });
   });
   after(async () => {
     stopping = true;
