@@ -1,4 +1,4 @@
-import { initialTransition, transition } from "xstate";
+import { type AnyActorScope, createActor, initialTransition } from "xstate";
 import { ReplayError } from "./errors.ts";
 import { type RunContext, type RunStatus, runMachine } from "./run-machine.ts";
 import { type RunLogEntry, RunLogEntrySchema } from "./schemas/log.ts";
@@ -11,9 +11,37 @@ export interface PersistedRun {
   context: RunContext;
 }
 
+/**
+ * The scope every transition runs in. xstate's `transition()` builds a new actor (and runs the
+ * machine's initial state) for each call, 40–50 µs per applied entry — most of the cost of applying
+ * one. The run machine has no effects for a scope to carry (only `assign`; no spawns, no delays, no
+ * emits), so one inert scope serves every run, and the actions it hands back are dropped as before.
+ */
+let inertScope: AnyActorScope | undefined;
+function scope(): AnyActorScope {
+  if (!inertScope) {
+    const self = createActor(runMachine);
+    inertScope = {
+      self,
+      id: "",
+      sessionId: "",
+      system: self.system,
+      logger: () => {},
+      defer: () => {},
+      emit: () => {},
+      stopChild: () => {},
+      actionExecutor: () => {},
+    };
+  }
+  return inertScope;
+}
+
+let initial: RunSnapshot | undefined;
+
+/** The snapshot before the first entry (shared: snapshots are never mutated, only replaced). */
 export function initialRun(): RunSnapshot {
-  const [snapshot] = initialTransition(runMachine);
-  return snapshot;
+  initial ??= initialTransition(runMachine)[0];
+  return initial;
 }
 
 export function statusOf(snapshot: RunSnapshot): RunStatus {
@@ -59,8 +87,7 @@ export function applyEntry(snapshot: RunSnapshot, entry: RunLogEntry): RunSnapsh
       `"${entry.type}" is not accepted while the run is ${String(snapshot.value)}`,
     );
   }
-  const [next] = transition(runMachine, snapshot, entry);
-  return next;
+  return runMachine.transition(snapshot, entry, scope());
 }
 
 /** Folds a whole log (or the tail after `from`) into a snapshot. */
