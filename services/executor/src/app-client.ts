@@ -29,6 +29,11 @@ export interface AppClientOptions {
   traceparent?: string;
   /** The executor's NATS connection, for `nats://` app URLs (NATS workers). */
   nc?: NatsConnection;
+  /**
+   * A discovery call's dispatch id, sent as `ctx.qi_id` with `ctx.fn_id`: the app may then run
+   * consecutive steps in this one call and report each by checkpoint under this id.
+   */
+  dispatchId?: string;
   /** NATS workers: silent heartbeats before a call counts as lost (default 3). */
   heartbeatMisses?: number;
 }
@@ -42,7 +47,7 @@ export function callUrl(base: string, call: DueCall): string {
   return url.toString();
 }
 
-export function callBody(ctx: RunContext, call: DueCall): unknown {
+export function callBody(ctx: RunContext, call: DueCall, dispatchId?: string): unknown {
   const stack = stackOf(ctx);
   return {
     event: ctx.event,
@@ -50,6 +55,7 @@ export function callBody(ctx: RunContext, call: DueCall): unknown {
     steps: memoOf(ctx),
     ctx: {
       run_id: ctx.runId,
+      ...(dispatchId ? { fn_id: ctx.fnId, qi_id: dispatchId } : {}),
       attempt: call.attempt,
       max_attempts: ctx.maxAttempts,
       stack: { stack, current: stack.length },
@@ -117,7 +123,7 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
   const url = callUrl(ctx.url, call);
   try {
     const target = new URL(url);
-    const body = signedBody(callBody(ctx, call), opts.signingKey, opts.now());
+    const body = signedBody(callBody(ctx, call, opts.dispatchId), opts.signingKey, opts.now());
     const headers: Record<string, string> = {
       "content-type": "application/json",
       "x-inngest-server-kind": opts.serverKind,

@@ -4,16 +4,22 @@
  * arm a timer), append the outcome. One writer per run: only the lease holder appends, and every
  * append carries the expected last subject sequence.
  */
+
+import { randomUUID } from "node:crypto";
 import {
   type ActiveRun,
   type AppAnswer,
   applyEntry,
   Buckets,
+  type CheckpointReply,
+  CheckpointRequestSchema,
   compensableSteps,
   type DueCall,
   type DueWait,
   decideAnswer,
+  decideCheckpoint,
   deterministicUlid,
+  dispatchId,
   type InboxCommand,
   InboxCommandSchema,
   InternalEvents,
@@ -46,6 +52,7 @@ import {
   type JsMsg,
   listKvKeys,
   Membership,
+  type Msg,
   type Nats,
   PartitionLeases,
   PULL_EXPIRES_MS,
@@ -53,6 +60,7 @@ import {
   partitionCount,
   ReadPath,
   RunLog,
+  type Subscription,
   scanKvKeys,
   TimerStore,
   withTimeout,
@@ -63,7 +71,14 @@ type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
 
 import { callApp } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
-import { AttemptSpan, invokeTraceparent, recordParkedStep, recordRun, traceIdOf } from "./run-spans.ts";
+import {
+  AttemptSpan,
+  invokeTraceparent,
+  recordCheckpointedSteps,
+  recordParkedStep,
+  recordRun,
+  traceIdOf,
+} from "./run-spans.ts";
 import { type Actor, RunStore } from "./run-store.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type HeapTimer, TimerHeap } from "./timer-heap.ts";
@@ -126,8 +141,9 @@ const APPEND_RETRY_MS = 30_000;
 /** A partition owned without a consumer for this long (a load that never settled) is reloaded. */
 const UNCONSUMED_RELOAD_MS = 2 * CONSUMER_TIMEOUT_MS;
 
-const callKey = (c: DueCall): string =>
-  c.compensate ? `$compensate:${c.stepId}` : (c.stepId ?? "$discovery");
+const DISCOVERY = "$discovery";
+
+const callKey = (c: DueCall): string => (c.compensate ? `$compensate:${c.stepId}` : (c.stepId ?? DISCOVERY));
 
 /** Runs that still have work: running, or compensating. */
 const isActive = (status: RunStatus): boolean => status === "running" || status === "compensating";
@@ -151,7 +167,10 @@ class ExecutorImpl implements Executor {
   private leases!: PartitionLeases;
   private membership!: Membership;
   private partitions = 0;
-  private readonly inFlight = new Map<string, Set<string>>();
+  /** Calls in flight per run: call key → dispatch id (a discovery call's `ctx.qi_id`; "" for others). */
+  private readonly inFlight = new Map<string, Map<string, string>>();
+  /** Per owned partition, the subscription that takes its runs' checkpoints. */
+  private readonly checkpointSubs = new Map<number, Subscription>();
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
   private readonly timerSeqs = new Map<string, number>();
   /** Correlation ids of invokes whose event this process already sent. */
@@ -223,6 +242,8 @@ class ExecutorImpl implements Executor {
     this.stopped = true;
     if (this.reconciler) clearInterval(this.reconciler);
     this.heap.stop();
+    for (const sub of this.checkpointSubs.values()) sub.unsubscribe();
+    this.checkpointSubs.clear();
     await this.membership?.stop();
     await this.leases?.stop(release);
     this.publisher.close();
@@ -242,6 +263,7 @@ class ExecutorImpl implements Executor {
     const token = ++this.loadSeq;
     this.loads.set(p, { token, startedAt: this.now() });
     const current = () => this.loads.get(p)?.token === token && this.leases.owns(p) && !this.stopped;
+    this.takeCheckpoints(p);
     const messages = await withTimeout(
       inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p).then((c) =>
         c.consume({ max_messages: 512, expires: PULL_EXPIRES_MS }),
@@ -321,12 +343,85 @@ class ExecutorImpl implements Executor {
 
   private async release(p: number): Promise<void> {
     this.loads.delete(p);
+    this.checkpointSubs.get(p)?.unsubscribe();
+    this.checkpointSubs.delete(p);
     const c = this.consumers.get(p);
     this.consumers.delete(p);
     await c?.close().catch(() => undefined);
     this.heap.dropPartition(p);
     this.runs.evictWhere((a) => a.snapshot.context.partition === p);
     this.log.warn({ partition: p }, "partition released");
+  }
+
+  // ---- checkpoints ----
+
+  /** Answers checkpoints of partition `p`'s runs (core request/reply) while this process owns it. */
+  private takeCheckpoints(p: number): void {
+    if (this.checkpointSubs.has(p)) return;
+    const sub = this.deps.nats.nc.subscribe(Subjects.checkpoint(p), {
+      callback: (err, msg) => {
+        if (err) return;
+        void this.onCheckpoint(p, msg);
+      },
+    });
+    this.checkpointSubs.set(p, sub);
+  }
+
+  private async onCheckpoint(p: number, msg: Msg): Promise<void> {
+    let reply: CheckpointReply;
+    try {
+      const parsed = CheckpointRequestSchema.safeParse(msg.json());
+      reply = parsed.success
+        ? await this.checkpoint(p, parsed.data)
+        : { status: 400, message: `invalid checkpoint: ${parsed.error.message}` };
+    } catch (e) {
+      reply = { status: 400, message: `invalid checkpoint: ${(e as Error).message}` };
+    }
+    msg.respond(JSON.stringify(reply));
+  }
+
+  /**
+   * Records the steps an app reports from a call in flight (`ctx.qi_id` = `req.dispatchId`): 200
+   * once appended; 409 when that dispatch is not this run's call in flight here (answered,
+   * replaced, the run ended or moved to another owner), so the app stops and its answer is
+   * ignored; 503 when RUNS cannot take the append now (the app retries, then answers as before).
+   */
+  private async checkpoint(
+    p: number,
+    req: { runId: string; dispatchId: string; steps: Parameters<typeof decideCheckpoint>[1] },
+  ): Promise<CheckpointReply> {
+    let reply: CheckpointReply = { status: 409, message: "the dispatch is not in flight" };
+    try {
+      await this.runs.withActor(req.runId, async (actor) => {
+        const ctx = actor.snapshot.context;
+        if (!this.leases.owns(p) || ctx.partition !== p) {
+          reply = { status: 409, message: `run ${req.runId} is not driven by this executor` };
+          return;
+        }
+        if (!isActive(statusOf(actor.snapshot))) {
+          reply = { status: 409, message: `run ${req.runId} has ended` };
+          return;
+        }
+        if (this.inFlight.get(req.runId)?.get(DISCOVERY) !== req.dispatchId) {
+          reply = { status: 409, message: "stale dispatch: the call was replaced or already answered" };
+          return;
+        }
+        const entries = decideCheckpoint(ctx, req.steps, this.now());
+        if (typeof entries === "string") {
+          reply = { status: 400, message: entries };
+          return;
+        }
+        this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
+        await this.append(actor, entries);
+        recordCheckpointedSteps(ctx, entries, req.steps, this.now());
+        reply = { status: 200 };
+      });
+    } catch (e) {
+      if (e instanceof AppendConflictError) return { status: 409, message: e.message };
+      this.log.warn({ err: e, runId: req.runId }, "could not record a checkpoint");
+      return { status: 503, message: `could not record the checkpoint: ${(e as Error).message}` };
+    }
+    return reply;
   }
 
   // ---- commands ----
@@ -621,15 +716,17 @@ class ExecutorImpl implements Executor {
       const key = callKey(call);
       if (inFlight?.has(key)) continue;
       if (!inFlight) {
-        inFlight = new Set();
+        inFlight = new Map();
         this.inFlight.set(ctx.runId, inFlight);
       }
-      inFlight.add(key);
-      void this.perform(actor.runId, ctx.partition, call);
+      // A discovery call may run many steps, reporting each by checkpoint under this id.
+      const dispatch = key === DISCOVERY ? dispatchId(ctx.partition, randomUUID().replaceAll("-", "")) : "";
+      inFlight.set(key, dispatch);
+      void this.perform(actor.runId, ctx.partition, call, dispatch);
     }
   }
 
-  private async perform(runId: string, partition: number, call: DueCall): Promise<void> {
+  private async perform(runId: string, partition: number, call: DueCall, dispatch: string): Promise<void> {
     let startedAt = this.now();
     let answer: AppAnswer;
     let span: AttemptSpan | undefined;
@@ -656,6 +753,7 @@ class ExecutorImpl implements Executor {
           span = new AttemptSpan(ctx, call, startedAt);
           const a = await callApp(ctx, call, {
             traceparent: span.traceparent,
+            ...(dispatch ? { dispatchId: dispatch } : {}),
             timeoutMs: this.deps.config.callTimeoutMs,
             now: this.now,
             nc: this.deps.nats.nc,
@@ -682,7 +780,10 @@ class ExecutorImpl implements Executor {
     let recorded: NewRunLogEntry[] = [];
     await this.runs
       .withActor(runId, async (actor) => {
-        this.inFlight.get(runId)?.delete(callKey(call));
+        const calls = this.inFlight.get(runId);
+        // A dispatch replaced meanwhile (its checkpoints were refused with 409): its answer is void.
+        if (calls?.get(callKey(call)) !== dispatch) return;
+        calls.delete(callKey(call));
         if (!this.leases.owns(partition) || !isActive(statusOf(actor.snapshot))) return;
         const entries = decideAnswer(actor.snapshot.context, call, answer, {
           now: this.now(),
@@ -699,7 +800,8 @@ class ExecutorImpl implements Executor {
         await this.kick(actor);
       })
       .catch((e) => {
-        this.inFlight.get(runId)?.delete(callKey(call));
+        const calls = this.inFlight.get(runId);
+        if (calls?.get(callKey(call)) === dispatch) calls.delete(callKey(call));
         this.log.error({ err: e, runId }, "could not record the app's answer; retrying the run in 1 s");
         setTimeout(() => this.kickLater(runId), 1000).unref();
       });

@@ -271,3 +271,46 @@ export function recordRun(ctx: RunContext, status: RunStatus, endTime: number): 
   else if (status === "cancelled") span.setAttribute(SpanAttr.errorMessage, ctx.cancelReason ?? "cancelled");
   span.end(ctx.endedAt ?? endTime);
 }
+
+const SPAN_ID = /^[0-9a-f]{16}$/;
+
+/**
+ * Spans of steps an app ran in a checkpointed call and reported by checkpoint: one `step <name>`
+ * per step, under the run span, timed as the app reports (`timing`: start and duration in ns),
+ * else from the call to the record. An app on our SDK names the span id it ran the step under
+ * (`span_id`), so the spans it made inside the step are this span's children.
+ */
+export function recordCheckpointedSteps(
+  ctx: RunContext,
+  entries: readonly NewRunLogEntry[],
+  steps: readonly { id: string; timing?: { a?: number; b?: number } | undefined; span_id?: unknown }[],
+  now: number,
+): void {
+  for (const e of entries) {
+    if (e.type !== "step.completed") continue;
+    const reported = steps.find((s) => s.id === e.stepId);
+    const durationNs = reported?.timing?.b;
+    const end = typeof durationNs === "number" && durationNs >= 0 ? e.startedAt + durationNs / 1e6 : now;
+    const spanId =
+      typeof reported?.span_id === "string" && SPAN_ID.test(reported.span_id) ? reported.span_id : undefined;
+    const start = () =>
+      tracer().startSpan(
+        `step ${e.name}`,
+        {
+          kind: SpanKind.INTERNAL,
+          startTime: e.startedAt,
+          attributes: {
+            ...runAttributes(ctx),
+            [SpanAttr.stepId]: e.stepId,
+            [SpanAttr.stepName]: e.name,
+            [SpanAttr.attempt]: e.attempt,
+            [SpanAttr.status]: "completed",
+            [SpanAttr.stepOp]: "checkpoint",
+          },
+        },
+        runParent(ctx),
+      );
+    const span = spanId ? withPinnedIds({ spanId }, start) : start();
+    span.end(end);
+  }
+}

@@ -11,6 +11,7 @@ import Fastify, { type FastifyInstance, LogController, type RawServerDefault } f
 import { z } from "zod";
 import { listSyncStatuses, recordSync, syncAppUrl } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
+import { registerCheckpointRoutes } from "./checkpoint-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { registerListRoutes } from "./list-api.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
@@ -160,6 +161,10 @@ export async function buildGateway(
     })),
   }));
 
+  registerCheckpointRoutes(app, {
+    nats: deps.nats,
+    ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
+  });
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
   registerListRoutes(app, deps.nats);
   if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);

@@ -12,6 +12,7 @@ export * from "./ids.ts";
 export * from "./names.ts";
 export * from "./replay.ts";
 export * from "./run-machine.ts";
+export * from "./schemas/checkpoint.ts";
 export * from "./schemas/commands.ts";
 export * from "./schemas/error.ts";
 export * from "./schemas/event.ts";

@@ -126,6 +126,11 @@ export const Subjects = {
   workerRegister: "jetstep.register",
   /** A gateway publishes here when it starts; every worker then registers again. */
   workerSync: "jetstep.workers.sync",
+  /**
+   * Checkpoints of runs in partition `p` (core NATS request/reply): the partition's owner
+   * subscribes while it holds the lease; gateways and NATS workers send here.
+   */
+  checkpoint: (partition: number): string => `jetstep.checkpoint.${checkPartition(partition)}`,
   deadLetter: (source: string): string => `${SubjectPrefix.deadLetters}.${checkToken("source", source)}`,
   allDeadLetters: `${SubjectPrefix.deadLetters}.>`,
 } as const;

@@ -24,6 +24,8 @@ export const callCtxSchema = z.looseObject({
   env: z.string().nullish(),
   step_id: z.string().nullish(),
   fn_id: z.string().nullish(),
+  /** The dispatch id: with `fn_id`, the call may checkpoint (checkpoint.ts). */
+  qi_id: z.string().nullish(),
 });
 
 /** The body of an executor → app call (PROTOCOL.md "Call"). */

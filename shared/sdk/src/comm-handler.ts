@@ -1,5 +1,6 @@
 import { answerExecution, type HttpAnswer, jsonAnswer } from "./answer.ts";
 import { type CallBody, parseCallBody } from "./call-schema.ts";
+import { type Checkpointer, httpCheckpointer } from "./checkpoint.ts";
 import { Jetstep } from "./client.ts";
 import { BodyTooLargeError, InvalidCallError, InvalidConfigError } from "./errors.ts";
 import { executeCall } from "./execution.ts";
@@ -25,6 +26,13 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** How long to wait for a requested step before answering "not found" (default 10 s, as the official SDK). */
   stepNotFoundTimeoutMs?: number;
+  /**
+   * How steps run in one call are reported (checkpoint.ts): by default over HTTP to the client's
+   * base URL (NATS workers: over NATS); `false` runs one step per call, as SDKs before checkpoints.
+   */
+  checkpoint?: Checkpointer | false;
+  /** How long one call keeps running steps before handing the next back (default 10 s). */
+  maxRuntimeMs?: number;
   /** How `step.sendEvent` sends (default: `client.send`, over HTTP; NATS workers send over NATS). */
   sendEvents?: (events: EventInput[]) => Promise<{ ids: string[] }>;
 }
@@ -81,6 +89,10 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
   });
   const functions = options.functions as readonly JetstepFunction<never, unknown>[];
   const timeoutMs = options.stepNotFoundTimeoutMs ?? DEFAULT_STEP_NOT_FOUND_TIMEOUT_MS;
+  const checkpoint =
+    options.checkpoint === false
+      ? undefined
+      : (options.checkpoint ?? httpCheckpointer(client.baseUrl, client.settings.signingKey));
 
   const introspect = (): HttpAnswer =>
     jsonAnswer(framework, 200, {
@@ -165,6 +177,8 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
           appId: client.id,
           sendEvents: options.sendEvents ?? ((list) => client.send(list)),
           stepNotFoundTimeoutMs: timeoutMs,
+          ...(checkpoint ? { checkpoint } : {}),
+          ...(options.maxRuntimeMs !== undefined ? { maxRuntimeMs: options.maxRuntimeMs } : {}),
           invokeHandler: ({ step, logger: runLogger }) => {
             const ctx: FunctionContext<Record<string, unknown>> = {
               event,

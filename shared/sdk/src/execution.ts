@@ -1,10 +1,12 @@
 import type { CallBody } from "./call-schema.ts";
+import type { Checkpointer } from "./checkpoint.ts";
 import { ErrorCode, JetstepError, StepError } from "./errors.ts";
 import { type Logger, replayAwareLogger } from "./logger.ts";
 import { type MemoEntry, parseMemoEntry } from "./memo.ts";
 import { serializeError, toError } from "./serialize-error.ts";
 import { StepIdAllocator } from "./step-ids.ts";
 import { createStepTools, type EventInput, type StepRequest, type StepTools } from "./step-tools.ts";
+import { activeTraceId, newSpanId, withStepSpan } from "./tracing.ts";
 import { isNonRetriable, retryAfterOf } from "./user-errors.ts";
 import { type OutgoingOp, type SerializedError, StepOpCode } from "./wire.ts";
 
@@ -37,7 +39,18 @@ export interface ExecuteCallInput {
   sendEvents: (events: EventInput[]) => Promise<{ ids: string[] }>;
   /** How long to wait for a requested step to be reached. */
   stepNotFoundTimeoutMs: number;
+  /**
+   * Reports steps run in this call (see checkpoint.ts). Used when the call allows it (a discovery
+   * call with `ctx.fn_id` and `ctx.qi_id`, first attempt): consecutive `step.run`s then run in this
+   * one call instead of one call each.
+   */
+  checkpoint?: Checkpointer;
+  /** After this long, a checkpointing call runs no further step and hands the next back (default 10 s). */
+  maxRuntimeMs?: number;
 }
+
+/** How long a checkpointing call keeps running steps before handing the next one back (as the official SDK). */
+export const DEFAULT_MAX_RUNTIME_MS = 10_000;
 
 /**
  * Runs the handler once for an executor call, replaying memoized steps, and decides the answer:
@@ -96,8 +109,63 @@ class Execution {
   }
 
   async run(): Promise<ExecutionResult> {
-    const decision = await new Promise<Decision>((resolve) => {
+    const started = Date.now();
+    const checkpoint = this.#checkpointer();
+    let decision = await this.#nextDecision(() => this.#startHandler());
+    // Checkpointing: run each lone new step.run here, report it, and go on with the handler.
+    for (;;) {
+      const only = decision.kind === "found" ? this.#immediateStep() : undefined;
+      if (!checkpoint || !only) return this.#conclude(decision);
+      if (Date.now() - started >= (this.#input.maxRuntimeMs ?? DEFAULT_MAX_RUNTIME_MS)) {
+        // Out of time: hand the step back planned; Jetstep calls it by id, then discovers again.
+        return { type: "steps-found", ops: [{ ...this.#opBase(only), data: null }] };
+      }
+      const spanId = activeTraceId() ? newSpanId() : undefined;
+      const startNs = Date.now() * 1e6;
+      const result = await this.#runStep(only, spanId);
+      if (result.type !== "step-ran" || result.op.op !== StepOpCode.StepRun) return result;
+      const { op } = result;
+      const outcome = await checkpoint({
+        runId: this.#input.call.ctx.run_id,
+        fnId: this.#input.call.ctx.fn_id as string,
+        dispatchId: this.#input.call.ctx.qi_id as string,
+        steps: [
+          {
+            id: op.id,
+            op: StepOpCode.StepRun,
+            ...(op.name !== undefined ? { name: op.name } : {}),
+            displayName: op.displayName ?? op.id,
+            ...(op.opts ? { opts: op.opts } : {}),
+            data: op.data ?? null,
+            timing: { a: startNs, b: Date.now() * 1e6 - startNs },
+            ...(spanId ? { span_id: spanId } : {}),
+          },
+        ],
+      });
+      // Not recorded now: the result rides in the answer, as without checkpoints.
+      if (outcome === "unavailable") return result;
+      if (outcome === "stale") {
+        return {
+          type: "function-rejected",
+          error: serializeError(
+            Object.assign(new Error("Jetstep replaced this call; its answer is ignored"), {
+              name: "StaleDispatchError",
+            }),
+          ),
+          retriable: false,
+        };
+      }
+      // Recorded: the handler goes on from the step's value, to the next decision.
+      this.#newSteps.length = 0;
+      decision = await this.#nextDecision(() => only.resolve(op.data ?? null));
+    }
+  }
+
+  /** Waits for the next decision; `start` sets the handler going (first) or lets it continue. */
+  #nextDecision(start: () => void): Promise<Decision> {
+    return new Promise<Decision>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      this.#decided = false;
       this.#decide = (d) => {
         if (this.#decided) return;
         this.#decided = true;
@@ -107,9 +175,32 @@ class Execution {
       if (this.#input.requestedStepId !== undefined || this.#input.compensateStepId !== undefined) {
         timer = setTimeout(() => this.#decide({ kind: "step-not-found" }), this.#input.stepNotFoundTimeoutMs);
       }
-      this.#startHandler();
+      start();
+      this.#schedule();
     });
-    return this.#conclude(decision);
+  }
+
+  /** The checkpointer, when this call may checkpoint (see ExecuteCallInput.checkpoint). */
+  #checkpointer(): Checkpointer | undefined {
+    const { call, checkpoint, requestedStepId, compensateStepId } = this.#input;
+    const ctx = call.ctx;
+    if (!checkpoint || requestedStepId !== undefined || compensateStepId !== undefined) return undefined;
+    if (!ctx.fn_id || typeof ctx.qi_id !== "string" || !ctx.qi_id) return undefined;
+    // A retry's step result goes back in the answer (as the official SDK), with its attempt.
+    if (ctx.disable_immediate_execution || ctx.attempt > 0) return undefined;
+    return checkpoint;
+  }
+
+  /** The one new step, when it may run at once (a lone `step.run`, immediate execution allowed). */
+  #immediateStep(): FoundStep | undefined {
+    const only = this.#newSteps.length === 1 ? this.#newSteps[0] : undefined;
+    if (
+      only?.request.run &&
+      only.request.op === StepOpCode.StepPlanned &&
+      !this.#input.call.ctx.disable_immediate_execution
+    )
+      return only;
+    return undefined;
   }
 
   #startHandler(): void {
@@ -228,14 +319,8 @@ class Execution {
       case "compensate":
         return this.#runCompensation(decision.step);
       case "found": {
-        const only = this.#newSteps.length === 1 ? this.#newSteps[0] : undefined;
-        if (
-          only?.request.run &&
-          only.request.op === StepOpCode.StepPlanned &&
-          !this.#input.call.ctx.disable_immediate_execution
-        ) {
-          return this.#runStep(only);
-        }
+        const only = this.#immediateStep();
+        if (only) return this.#runStep(only);
         return { type: "steps-found", ops: this.#newSteps.map((s) => ({ ...this.#opBase(s), data: null })) };
       }
       case "settled":
@@ -267,13 +352,14 @@ class Execution {
     return op;
   }
 
-  async #runStep(step: FoundStep): Promise<ExecutionResult> {
+  /** Runs a step's body (under span `spanId` when given: spans it makes are that step's). */
+  async #runStep(step: FoundStep, spanId?: string): Promise<ExecutionResult> {
     const run = step.request.run;
     const base = { ...this.#opBase(step), op: StepOpCode.StepRun };
     this.#executing = true;
     let value: unknown;
     try {
-      value = await (run ? run() : undefined);
+      value = await (run ? (spanId ? withStepSpan(spanId, run) : run()) : undefined);
     } catch (error) {
       return this.#stepFailure(base, error);
     } finally {

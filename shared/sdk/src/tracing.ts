@@ -5,7 +5,8 @@
  * children of the step's span. Events sent from inside a function carry the current context, so
  * the runs they trigger join the trace. Without an OpenTelemetry SDK this costs nothing.
  */
-import { type Context, context, ROOT_CONTEXT } from "@opentelemetry/api";
+import { randomBytes } from "node:crypto";
+import { type Context, context, ROOT_CONTEXT, trace } from "@opentelemetry/api";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
 
 const w3c = new W3CTraceContextPropagator();
@@ -29,4 +30,24 @@ export function traceHeaders(): Record<string, string> {
     },
   });
   return headers;
+}
+
+/** The trace id of the active span, if any (a call that came with `traceparent`). */
+export function activeTraceId(): string | undefined {
+  return trace.getSpanContext(context.active())?.traceId;
+}
+
+/** A random 8-byte span id, hex. */
+export function newSpanId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+/**
+ * Runs a step's body as span `spanId` of the active trace (a checkpointed step: Jetstep records
+ * the step's span under this id, so spans the body makes are its children).
+ */
+export function withStepSpan<T>(spanId: string, fn: () => T): T {
+  const current = trace.getSpanContext(context.active());
+  if (!current) return fn();
+  return context.with(trace.setSpanContext(context.active(), { ...current, spanId, isRemote: true }), fn);
 }

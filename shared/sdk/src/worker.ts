@@ -17,6 +17,7 @@ import {
   type Subscription,
 } from "@nats-io/transport-node";
 import { type HttpAnswer, jsonAnswer } from "./answer.ts";
+import { natsCheckpointer } from "./checkpoint.ts";
 import { createRequestHandler, type ServeOptions } from "./comm-handler.ts";
 import { InvalidConfigError } from "./errors.ts";
 import type { JetstepFunction } from "./function.ts";
@@ -30,7 +31,11 @@ const FRAMEWORK = "nats";
 export const DEFAULT_HEARTBEAT_MS = 1_000;
 
 /** Options of {@link worker}. */
-export interface WorkerOptions extends Pick<ServeOptions, "client" | "functions" | "stepNotFoundTimeoutMs"> {
+export interface WorkerOptions
+  extends Pick<
+    ServeOptions,
+    "client" | "functions" | "stepNotFoundTimeoutMs" | "checkpoint" | "maxRuntimeMs"
+  > {
   /** NATS server URL(s). Default: the client's `natsUrl` (env JETSTEP_NATS_URL / NATS_URL), else 127.0.0.1:4222. */
   servers?: string | string[];
   /** Use this connection instead of opening one; `close()` then leaves it open. */
@@ -90,6 +95,8 @@ export async function worker(options: WorkerOptions): Promise<WorkerHandle> {
   const handle = createRequestHandler(
     {
       ...options,
+      // Checkpoints go straight to the run's executor over NATS.
+      checkpoint: options.checkpoint ?? natsCheckpointer(() => connection as NatsConnection),
       sendEvents: (events) =>
         sendEventsOverNats({
           subject: Subjects.ingest,

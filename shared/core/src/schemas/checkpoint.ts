@@ -1,0 +1,72 @@
+/**
+ * Checkpoints: an app that runs several `step.run`s in one call reports each result as it
+ * completes (the official SDK v4's "async checkpointing": `POST /v1/checkpoint/:runId/async`), so
+ * the run's log records it before the app goes on. The executor sends every discovery call with
+ * `ctx.fn_id` and `ctx.qi_id` (the dispatch id below); a checkpoint names the dispatch it belongs
+ * to, and is accepted only while that dispatch is the run's call in flight at the partition's owner.
+ */
+import { z } from "zod";
+import { InvalidTokenError } from "../errors.ts";
+import { SerializedErrorSchema } from "./error.ts";
+
+/** One step the app ran, as the SDK reports it (its step object carries more; the rest is ignored). */
+export const CheckpointStepSchema = z
+  .object({
+    id: z.string().min(1),
+    op: z.string().min(1),
+    name: z.string().optional(),
+    displayName: z.string().optional(),
+    opts: z.record(z.string(), z.unknown()).nullish(),
+    data: z.unknown().optional(),
+    error: SerializedErrorSchema.optional().catch(undefined),
+    /** When the step ran: `a` start, `b` duration, both in nanoseconds (official SDK). */
+    timing: z.object({ a: z.number(), b: z.number() }).partial().optional().catch(undefined),
+  })
+  .loose();
+export type CheckpointStep = z.infer<typeof CheckpointStepSchema>;
+
+/** The body of `POST /v1/checkpoint/:runId/async` (official SDK v4 and ours). */
+export const CheckpointBodySchema = z
+  .object({
+    run_id: z.string().min(1),
+    fn_id: z.string().optional(),
+    qi_id: z.string().min(1),
+    steps: z.array(CheckpointStepSchema).max(1000),
+  })
+  .loose();
+export type CheckpointBody = z.infer<typeof CheckpointBodySchema>;
+
+/** What a gateway (or a NATS worker) sends the partition's owner on `jetstep.checkpoint.<p>`. */
+export const CheckpointRequestSchema = z.object({
+  runId: z.string().min(1),
+  dispatchId: z.string().min(1),
+  steps: z.array(CheckpointStepSchema),
+});
+export type CheckpointRequest = z.infer<typeof CheckpointRequestSchema>;
+
+/**
+ * The owner's answer, as an HTTP status: 200 recorded; 409 the dispatch is not (or no longer) the
+ * run's call in flight (the SDK stops, and its answer is ignored); 400 a step the checkpoint may
+ * not carry; 503 could not record now (the SDK retries, then answers the call the classic way).
+ */
+export const CheckpointReplySchema = z.object({
+  status: z.union([z.literal(200), z.literal(400), z.literal(409), z.literal(503)]),
+  message: z.string().optional(),
+});
+export type CheckpointReply = z.infer<typeof CheckpointReplySchema>;
+
+/**
+ * A dispatch id (`ctx.qi_id` of a call): `<partition>-<token>`, the token unguessable (it is what
+ * lets a checkpoint write to the run). The partition routes a checkpoint to the owner.
+ */
+export function dispatchId(partition: number, token: string): string {
+  return `${partition}-${token}`;
+}
+
+/** The partition a dispatch id names; throws InvalidTokenError for anything else. */
+export function partitionOfDispatch(id: string): number {
+  const m = /^(\d{1,5})-[A-Za-z0-9_]{8,64}$/.exec(id);
+  const p = m ? Number(m[1]) : Number.NaN;
+  if (!Number.isInteger(p) || p > 65535) throw new InvalidTokenError("qi_id", id);
+  return p;
+}
