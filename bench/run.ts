@@ -8,6 +8,17 @@
  * same server; and over HTTP again with OpenTelemetry exporting every span. Each prints CPU per
  * step for each process (Jetstep, nats-server, the app).
  *
+ * W2: latency, one 1-step run at a time (W2_RUNS, default 200): p50/p99 end to end (event POST →
+ * run seen Completed, client side) and of the run itself (run_started_at → ended_at).
+ *
+ * W3: fan-out, one parent and W3_CHILDREN children (default 1,000) of one trivial step each:
+ * `Promise.all` of `step.invoke` (the parent sums the results), then one `step.sendEvent` of N
+ * events (the parent does not wait; timed until every child is Completed). Wall time, children/s,
+ * CPU per child of each process. A workload that fails prints one line saying why and the bench
+ * goes on.
+ *
+ * W4: durable timers (see w4.ts).
+ *
  * The server is the pinned nats-server with `sync_interval: always` (fsync before every ack), as
  * `jetstep dev` and the production configs run it; the first line says which version and mode the
  * server reports. BENCH_SYNC=interval runs it with the default 2-minute sync instead.
@@ -19,7 +30,15 @@ import { fileURLToPath } from "node:url";
 import { startRuntime } from "@jetstep/cli";
 import { connectNats, Publisher } from "@jetstep/jetstream";
 import { silentLogger, startTracing } from "@jetstep/telemetry";
-import { freePort, type NatsServerHandle, spawnTs, startNatsServer, waitFor } from "../test/support/index.ts";
+import pino from "pino";
+import {
+  freePort,
+  type NatsServerHandle,
+  spawnTs,
+  startNatsServer,
+  type TsProcess,
+  waitFor,
+} from "../test/support/index.ts";
 import { w4 } from "./w4.ts";
 
 const RUNS = Number(process.env.W1_RUNS ?? 200);
@@ -37,10 +56,17 @@ function cpuSecondsOf(pid: number): number {
   }
 }
 
-async function rawPublishRate(url: string): Promise<number> {
+/** Ack'd publishes per second (pipelined), and the p50 of one ack'd publish at a time (ms). */
+async function rawPublish(url: string): Promise<{ rate: number; latencyMs: number }> {
   const nats = await connectNats({ servers: url });
   await nats.jsm.streams.add({ name: "BENCH", subjects: ["bench.>"] });
   const pub = new Publisher(nats.nc);
+  const latencies: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t0 = performance.now();
+    await pub.publish(`bench.${i % 100}`, "x".repeat(200));
+    latencies.push(performance.now() - t0);
+  }
   const total = 50_000;
   const window = 1024;
   const start = performance.now();
@@ -55,7 +81,8 @@ async function rawPublishRate(url: string): Promise<number> {
   pub.close();
   await nats.jsm.streams.delete("BENCH");
   await nats.close();
-  return rate;
+  latencies.sort((a, b) => a - b);
+  return { rate, latencyMs: pct(latencies, 50) };
 }
 
 interface W1Result {
@@ -179,6 +206,347 @@ async function w1(
   }
 }
 
+/** A run as the REST API shows it (the fields the benchmarks read). */
+interface ApiRun {
+  run_id: string;
+  status: string;
+  phase?: string;
+  event_id: string | null;
+  run_started_at: string;
+  ended_at: string | null;
+  output: unknown;
+  error: { name?: string; message?: string } | null;
+}
+
+const row = (label: string, value: string): void => console.log(`    ${label.padEnd(40)}${value}`);
+
+/** CPU seconds used since the call by this process (Jetstep), nats-server and the app. */
+function cpuMeter(serverPid: number, appPid: number): () => { jetstep: number; server: number; app: number } {
+  const before = process.cpuUsage();
+  const serverBefore = cpuSecondsOf(serverPid);
+  const appBefore = cpuSecondsOf(appPid);
+  return () => {
+    const own = process.cpuUsage(before);
+    return {
+      jetstep: (own.user + own.system) / 1e6,
+      server: cpuSecondsOf(serverPid) - serverBefore,
+      app: cpuSecondsOf(appPid) - appBefore,
+    };
+  };
+}
+
+function printCpu(label: string, used: { jetstep: number; server: number; app: number }, per: number): void {
+  const ms = (seconds: number) => ((seconds * 1000) / per).toFixed(2);
+  row(
+    label,
+    `jetstep ${ms(used.jetstep)}, nats-server ${ms(used.server)}, app ${ms(used.app)}; total ${ms(used.jetstep + used.server + used.app)}`,
+  );
+}
+
+/**
+ * Starts the runtime in this process (as W1 does) and `appFile` as a child process serving
+ * `appId` over HTTP, waits for the app's registration, runs `body`, then stops both.
+ */
+async function withApp<T>(
+  server: NatsServerHandle,
+  appFile: string,
+  appId: string,
+  body: (url: string, app: TsProcess, lastError: () => string | undefined) => Promise<T>,
+): Promise<T> {
+  const appPort = await freePort();
+  // The runtime's log, errors only and not printed: the last one says why a workload failed.
+  let lastError: string | undefined;
+  const log = pino(
+    { level: "error" },
+    {
+      write(line: string) {
+        try {
+          const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
+          lastError = `${entry.msg}${entry.err?.message ? `: ${entry.err.message}` : ""}`;
+        } catch {
+          lastError = line;
+        }
+      },
+    },
+  );
+  const runtime = await startRuntime({
+    natsUrl: server.url,
+    host: "127.0.0.1",
+    port: 0,
+    appUrls: [`http://127.0.0.1:${appPort}/api/inngest`],
+    syncIntervalMs: 500,
+    log,
+  });
+  const app = spawnTs(fileURLToPath(new URL(appFile, import.meta.url)), [], {
+    env: { PORT: String(appPort), JETSTEP_BASE_URL: runtime.gatewayUrl },
+  });
+  try {
+    await app.waitForLine(/listening/, 30_000);
+    await waitFor(
+      async () => {
+        const apps = (await (await fetch(`${runtime.gatewayUrl}/v1/apps`)).json()) as {
+          data: { appId: string; url: string }[];
+        };
+        return apps.data.some((a) => a.appId === appId && a.url.includes(`:${appPort}/`));
+      },
+      { timeoutMs: 30_000 },
+    );
+    return await body(runtime.gatewayUrl, app, () => lastError);
+  } finally {
+    await app.kill("SIGKILL");
+    await runtime.stop();
+  }
+}
+
+async function postEvents(url: string, events: unknown[]): Promise<string[]> {
+  const res = await fetch(`${url}/e/bench`, { method: "POST", body: JSON.stringify(events) });
+  if (!res.ok) throw new Error(`POST /e/bench answered ${res.status}: ${(await res.text()).slice(0, 200)}`);
+  return ((await res.json()) as { ids: string[] }).ids;
+}
+
+/** The (single) run an event started, or undefined while the event is not processed yet. */
+async function runOfEvent(url: string, eventId: string): Promise<ApiRun | undefined> {
+  const r = await fetch(`${url}/v1/events/${eventId}/runs`);
+  if (r.status === 404) return undefined;
+  if (!r.ok) throw new Error(`GET /v1/events/${eventId}/runs answered ${r.status}`);
+  return ((await r.json()) as { data: ApiRun[] }).data[0];
+}
+
+function checkNotFailed(run: ApiRun | undefined): void {
+  if (run && (run.status === "Failed" || run.status === "Cancelled")) {
+    const why = run.error ? `${run.error.name ?? "Error"}: ${run.error.message ?? ""}` : "no error recorded";
+    throw new Error(`run ${run.run_id} ${run.status}: ${why}`);
+  }
+}
+
+/**
+ * Polls the run of `eventId` every `intervalMs` until it is Completed, and returns it with how many
+ * GETs it took. Throws if the run fails, is not Completed within `timeoutMs`, or (with `stallMs`)
+ * shows no change for that long; the message ends with the runtime's last logged error, if any.
+ */
+async function awaitCompleted(
+  url: string,
+  eventId: string,
+  opts: { intervalMs: number; timeoutMs: number; stallMs?: number; lastError?: () => string | undefined },
+): Promise<{ run: ApiRun; polls: number }> {
+  const start = Date.now();
+  let seen = "";
+  let changedAt = start;
+  for (let polls = 1; ; polls++) {
+    const run = await runOfEvent(url, eventId);
+    if (run?.status === "Completed") return { run, polls };
+    checkNotFailed(run);
+    const now = Date.now();
+    const state = JSON.stringify(run ?? null);
+    if (state !== seen) [seen, changedAt] = [state, now];
+    const stallMs = opts.stallMs ?? Number.POSITIVE_INFINITY;
+    const stalled = now - changedAt > stallMs;
+    if (stalled || now - start > opts.timeoutMs) {
+      const why = opts.lastError?.();
+      throw new Error(
+        `run of event ${eventId} ${stalled ? `unchanged for ${stallMs / 1000} s` : `not Completed after ${opts.timeoutMs / 1000} s`} (${run ? `${run.status}, phase ${run.phase}` : "no run yet"})${why ? `; the runtime's last error: ${why}` : ""}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, opts.intervalMs));
+  }
+}
+
+const W2_RUNS = Number(process.env.W2_RUNS ?? 200);
+const W3_TIMEOUT_MS = Number(process.env.W3_TIMEOUT_S ?? 600) * 1000;
+/** A W3 run or fan-out that shows no progress for this long has failed. */
+const W3_STALL_MS = 60_000;
+
+async function w2(server: NatsServerHandle, raw: { rate: number; latencyMs: number }): Promise<void> {
+  await withApp(server, "./w2-app.ts", "bench-w2", async (url, app, lastError) => {
+    const cpu = cpuMeter(server.pid, app.pid);
+    const endToEnd: number[] = [];
+    const runLatency: number[] = [];
+    let polls = 0;
+    let lastId = "";
+    const start = performance.now();
+    for (let i = 0; i < W2_RUNS; i++) {
+      const t0 = performance.now();
+      lastId = (await postEvents(url, [{ name: "bench/w2", data: { i } }]))[0] as string;
+      // The client-side figure includes polling granularity: after the POST returns, a GET every
+      // ~1 ms (setTimeout 1), so it overstates by up to about 1 ms plus one GET's round trip.
+      const done = await awaitCompleted(url, lastId, { intervalMs: 1, timeoutMs: 30_000, lastError });
+      endToEnd.push(performance.now() - t0);
+      polls += done.polls;
+      runLatency.push(Date.parse(done.run.ended_at as string) - Date.parse(done.run.run_started_at));
+    }
+    const wallS = (performance.now() - start) / 1000;
+    const used = cpu();
+    // What one of those GETs costs the Jetstep process, measured on a completed run afterwards.
+    const getCpu = cpuMeter(server.pid, app.pid);
+    for (let i = 0; i < 100; i++) await runOfEvent(url, lastId);
+    const perGetMs = (getCpu().jetstep * 1000) / 100;
+    const ms = (sorted: number[], p: number) => pct(sorted, p).toFixed(1);
+    endToEnd.sort((a, b) => a - b);
+    runLatency.sort((a, b) => a - b);
+    console.log(`W2  ${W2_RUNS} runs × 1 step, one at a time — app on our SDK over HTTP`);
+    row(
+      "end to end p50 / p99",
+      `${ms(endToEnd, 50)} / ${ms(endToEnd, 99)} ms (POST → seen Completed, client side; a GET every ~1 ms)`,
+    );
+    row("run latency p50 / p99 (start → end)", `${ms(runLatency, 50)} / ${ms(runLatency, 99)} ms`);
+    row("runs/s (one at a time)", (W2_RUNS / wallS).toFixed(0));
+    row(
+      "raw JetStream ack'd publish",
+      `p50 ${raw.latencyMs.toFixed(2)} ms one at a time; ${raw.rate.toFixed(0)} msg/s pipelined`,
+    );
+    printCpu("CPU per run (ms)", used, W2_RUNS);
+    row(
+      "of which polling (jetstep, estimated)",
+      `${((polls / W2_RUNS) * perGetMs).toFixed(2)} ms: ${(polls / W2_RUNS).toFixed(1)} GETs per run × ${perGetMs.toFixed(2)} ms`,
+    );
+  });
+}
+
+/** `Promise.all` of `n` `step.invoke` in one parent run, until the parent is Completed. */
+async function w3Invoke(server: NatsServerHandle, n: number, rawRate: number): Promise<void> {
+  await withApp(server, "./w3-app.ts", "bench-w3", async (url, app, lastError) => {
+    const cpu = cpuMeter(server.pid, app.pid);
+    const start = Date.now();
+    const [id] = await postEvents(url, [{ name: "bench/w3-invoke", data: { n } }]);
+    // Polled once a second (the wall time comes from the run's ended_at): every completed child
+    // changes the parent, so a parent unchanged for W3_STALL_MS is stuck.
+    const { run } = await awaitCompleted(url, id as string, {
+      intervalMs: 1000,
+      timeoutMs: W3_TIMEOUT_MS,
+      stallMs: W3_STALL_MS,
+      lastError,
+    }).catch(async (e: Error) => {
+      // A stuck parent would be retried through the next workloads on this server: cancel it.
+      const parent = await runOfEvent(url, id as string).catch(() => undefined);
+      if (!parent) throw e;
+      const res = await fetch(`${url}/v1/runs/${parent.run_id}`, { method: "DELETE" }).catch(() => undefined);
+      const after =
+        res?.status === 200 ? "cancelled" : `not cancelled (DELETE answered ${res?.status ?? "nothing"})`;
+      throw new Error(`${e.message}; parent ${after}`);
+    });
+    const used = cpu();
+    const wallS = (Date.parse(run.ended_at as string) - start) / 1000;
+    const expected = (n * (n - 1)) / 2;
+    console.log(
+      `W3  fan-out: 1 parent, Promise.all of ${n.toLocaleString("en")} step.invoke (1 step each) — our SDK over HTTP`,
+    );
+    row("wall time (event → parent ended)", `${wallS.toFixed(2)} s`);
+    row("children/s", (n / wallS).toFixed(0));
+    row(
+      "parent's sum",
+      `${String(run.output)}${run.output === expected ? " (right)" : ` (expected ${expected})`}`,
+    );
+    row("raw JetStream publish / children/s", `${(rawRate / (n / wallS)).toFixed(0)}×`);
+    printCpu("CPU per child (ms)", used, n);
+  });
+}
+
+/**
+ * Completed runs of `functionId` newer than the ones already in `seen`, added to it. A run's
+ * index record is final once Completed and newer records come first, so paging stops at the
+ * first run already seen: each poll reads only what changed since the previous one.
+ */
+async function addCompletedRuns(url: string, functionId: string, seen: Map<string, ApiRun>): Promise<void> {
+  let cursor: string | null = null;
+  for (;;) {
+    const q = new URLSearchParams({ function_id: functionId, status: "Completed", limit: "200" });
+    if (cursor) q.set("cursor", cursor);
+    const r = await fetch(`${url}/v1/runs?${q}`);
+    if (!r.ok) throw new Error(`GET /v1/runs answered ${r.status}: ${(await r.text()).slice(0, 200)}`);
+    const page = (await r.json()) as { data: ApiRun[]; cursor: string | null };
+    let reachedSeen = false;
+    for (const run of page.data) {
+      if (seen.has(run.run_id)) reachedSeen = true;
+      else seen.set(run.run_id, run);
+    }
+    if (reachedSeen || page.cursor === null) return;
+    cursor = page.cursor;
+  }
+}
+
+/** One `step.sendEvent` of `n` events to a child function, until every child is Completed. */
+async function w3Send(server: NatsServerHandle, n: number, rawRate: number): Promise<void> {
+  await withApp(server, "./w3-app.ts", "bench-w3", async (url, app, lastError) => {
+    try {
+      await w3SendIn(url, app, lastError, server, n, rawRate);
+    } catch (e) {
+      // Runs left behind would be retried through the next workloads on this server: cancel them.
+      for (const function_id of ["bench-w3-fan-out-send", "bench-w3-event-child"]) {
+        await fetch(`${url}/v1/cancellations`, {
+          method: "POST",
+          body: JSON.stringify({ function_id }),
+        }).catch(() => undefined);
+      }
+      throw e;
+    }
+  });
+}
+
+async function w3SendIn(
+  url: string,
+  app: TsProcess,
+  lastError: () => string | undefined,
+  server: NatsServerHandle,
+  n: number,
+  rawRate: number,
+): Promise<void> {
+  const cpu = cpuMeter(server.pid, app.pid);
+  const start = Date.now();
+  const [id] = await postEvents(url, [{ name: "bench/w3-send", data: { n } }]);
+  const { run: parent } = await awaitCompleted(url, id as string, {
+    intervalMs: 500,
+    timeoutMs: W3_TIMEOUT_MS,
+    stallMs: W3_STALL_MS,
+    lastError,
+  });
+  const sent = new Set((parent.output as { ids: string[] }).ids);
+  // Children are found with `GET /v1/runs?function_id=…&status=Completed`, polled every 500 ms;
+  // the wall time is taken from their ended_at, so the interval does not change it.
+  const seen = new Map<string, ApiRun>();
+  const mine = () => [...seen.values()].filter((r) => r.event_id !== null && sent.has(r.event_id));
+  let count = 0;
+  let progressAt = Date.now();
+  for (;;) {
+    if (Date.now() - start > W3_TIMEOUT_MS) throw new Error(`not done after ${W3_TIMEOUT_MS / 1000} s`);
+    await addCompletedRuns(url, "bench-w3-event-child", seen);
+    const now = mine().length;
+    if (now >= n) break;
+    if (now > count) [count, progressAt] = [now, Date.now()];
+    else if (Date.now() - progressAt > W3_STALL_MS) {
+      const why = lastError();
+      throw new Error(
+        `${count} of ${n} children Completed, none more in ${W3_STALL_MS / 1000} s${why ? `; the runtime's last error: ${why}` : ""}`,
+      );
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const used = cpu();
+  const children = mine();
+  const wallS = (Math.max(...children.map((r) => Date.parse(r.ended_at as string))) - start) / 1000;
+  const parentS = (Date.parse(parent.ended_at as string) - start) / 1000;
+  console.log(
+    `W3  fan-out: 1 parent, one step.sendEvent of ${n.toLocaleString("en")} events, a 1-step child each — our SDK over HTTP`,
+  );
+  row(
+    "wall time (event → last child ended)",
+    `${wallS.toFixed(2)} s (parent ended after ${parentS.toFixed(2)} s)`,
+  );
+  row("children/s", (n / wallS).toFixed(0));
+  row("raw JetStream publish / children/s", `${(rawRate / (n / wallS)).toFixed(0)}×`);
+  // Jetstep's share includes serving the listing GETs above.
+  printCpu("CPU per child (ms)", used, n);
+}
+
+/** Runs one workload; a failure prints one line and the bench goes on. */
+async function guard(label: string, work: () => Promise<unknown>): Promise<void> {
+  try {
+    await work();
+  } catch (e) {
+    const why = (e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ").slice(0, 400);
+    console.log(`${label} FAILED: ${why}`);
+  }
+}
+
 /** An OTLP/HTTP JSON endpoint that counts the spans it receives. */
 async function startOtlpSink(): Promise<{ url: string; spans(): number; close(): void }> {
   let spans = 0;
@@ -218,9 +586,14 @@ async function describeServer(server: NatsServerHandle): Promise<string> {
   return `nats-server ${varz.version}, R1 file store, ${mode}`;
 }
 
-// `npm run bench -- w1` or `-- w4` runs one workload; W4_SLEEPERS sets the parked-run count.
-// BENCH_SYNC=interval runs the server with its default sync interval instead of `always`.
+// `npm run bench -- w1` (or w2, w3, w4) runs one workload; W2_RUNS, W3_CHILDREN, W4_SLEEPERS set
+// their sizes. BENCH_SYNC=interval runs the server with its default sync interval instead of
+// `always`.
 const only = process.argv[2];
+if (only !== undefined && !["w1", "w2", "w3", "w4"].includes(only)) {
+  console.error(`unknown workload ${JSON.stringify(only)}: w1, w2, w3 or w4`);
+  process.exit(2);
+}
 const syncMode = process.env.BENCH_SYNC ?? "always";
 if (syncMode !== "always" && syncMode !== "interval") {
   console.error(`BENCH_SYNC must be "always" or "interval", got ${JSON.stringify(syncMode)}`);
@@ -229,47 +602,60 @@ if (syncMode !== "always" && syncMode !== "interval") {
 const server = await startNatsServer({ syncAlways: syncMode === "always", monitor: true });
 try {
   console.log(`server: ${await describeServer(server)}`);
-  if (!only || only === "w1") {
-    const raw = await rawPublishRate(server.url);
-    console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.toFixed(0)} msg/s`);
-    const free = await w1(server, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw);
-    const limited = await w1(
-      server,
-      "our SDK, concurrency: 50",
-      "./w1-app-jetstep.ts",
-      raw,
-      "bench/w1-limited",
+  const raw = only === "w4" ? undefined : await rawPublish(server.url);
+  if (raw)
+    console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.rate.toFixed(0)} msg/s`);
+  if (raw && (!only || only === "w1")) {
+    await guard("W1", async () => {
+      const free = await w1(server, "our SDK (jetstep)", "./w1-app-jetstep.ts", raw.rate);
+      const limited = await w1(
+        server,
+        "our SDK, concurrency: 50",
+        "./w1-app-jetstep.ts",
+        raw.rate,
+        "bench/w1-limited",
+      );
+      console.log(
+        `W1  cost of flow control: concurrency 50 runs at ${((100 * limited.stepsPerS) / free.stepsPerS).toFixed(0)}% of the unlimited throughput`,
+      );
+      await w1(server, "the official inngest SDK", "./w1-app.ts", raw.rate);
+      const overNats = await w1(
+        server,
+        "our SDK as a NATS worker",
+        "./w1-app-worker.ts",
+        raw.rate,
+        "bench/w1",
+        "NATS",
+      );
+      console.log(
+        `W1  NATS worker vs HTTP (our SDK): ${((100 * overNats.stepsPerS) / free.stepsPerS).toFixed(0)}% of the HTTP throughput`,
+      );
+      // Last: once the OpenTelemetry SDK has been shut down, this process cannot start it again.
+      const traced = await w1(
+        server,
+        "our SDK (jetstep)",
+        "./w1-app-jetstep.ts",
+        raw.rate,
+        "bench/w1",
+        "HTTP",
+        true,
+      );
+      console.log(
+        `W1  cost of tracing (every span exported): ${((100 * traced.stepsPerS) / free.stepsPerS).toFixed(0)}% of the untraced throughput`,
+      );
+    });
+  }
+  if (raw && (!only || only === "w2")) await guard("W2", () => w2(server, raw));
+  if (raw && (!only || only === "w3")) {
+    const n = Number(process.env.W3_CHILDREN ?? 1000);
+    await guard(`W3  fan-out of ${n.toLocaleString("en")} with step.invoke`, () =>
+      w3Invoke(server, n, raw.rate),
     );
-    console.log(
-      `W1  cost of flow control: concurrency 50 runs at ${((100 * limited.stepsPerS) / free.stepsPerS).toFixed(0)}% of the unlimited throughput`,
-    );
-    await w1(server, "the official inngest SDK", "./w1-app.ts", raw);
-    const overNats = await w1(
-      server,
-      "our SDK as a NATS worker",
-      "./w1-app-worker.ts",
-      raw,
-      "bench/w1",
-      "NATS",
-    );
-    console.log(
-      `W1  NATS worker vs HTTP (our SDK): ${((100 * overNats.stepsPerS) / free.stepsPerS).toFixed(0)}% of the HTTP throughput`,
-    );
-    // Last: once the OpenTelemetry SDK has been shut down, this process cannot start it again.
-    const traced = await w1(
-      server,
-      "our SDK (jetstep)",
-      "./w1-app-jetstep.ts",
-      raw,
-      "bench/w1",
-      "HTTP",
-      true,
-    );
-    console.log(
-      `W1  cost of tracing (every span exported): ${((100 * traced.stepsPerS) / free.stepsPerS).toFixed(0)}% of the untraced throughput`,
+    await guard(`W3  fan-out of ${n.toLocaleString("en")} with step.sendEvent`, () =>
+      w3Send(server, n, raw.rate),
     );
   }
-  if (!only || only === "w4") await w4(server, Number(process.env.W4_SLEEPERS ?? 100_000));
+  if (!only || only === "w4") await guard("W4", () => w4(server, Number(process.env.W4_SLEEPERS ?? 100_000)));
 } finally {
   await server.stop();
 }
