@@ -449,63 +449,15 @@ class ExecutorImpl implements Executor {
   private handle(p: number, cmd: InboxCommand): Promise<void> {
     switch (cmd.type) {
       case "start":
-        return this.runs.withActor(cmd.runId, async (actor) => {
-          if (statusOf(actor.snapshot) === "empty") {
-            const active: ActiveRun = { fnId: cmd.fnId, createdAt: this.now() };
-            await this.deps.buckets.active.put(Keys.active(p, cmd.runId), JSON.stringify(active));
-            actor.parked = false;
-            const ok = await this.append(actor, [
-              {
-                type: "run.scheduled",
-                ts: this.now(),
-                runId: cmd.runId,
-                fnId: cmd.fnId,
-                appId: cmd.appId,
-                url: cmd.url,
-                maxAttempts: cmd.maxAttempts,
-                partition: p,
-                event: cmd.event,
-                events: cmd.events,
-                ...(cmd.eventSeq !== undefined ? { eventSeq: cmd.eventSeq } : {}),
-                ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
-                ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
-                ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
-                ...(cmd.startAt !== undefined ? { startAt: cmd.startAt } : {}),
-                ...(cmd.priority ? { priority: cmd.priority } : {}),
-                ...(cmd.traceparent ? { traceparent: cmd.traceparent } : {}),
-                ...deadlinesOf(cmd, this.now()),
-              },
-              // A rerun from a step starts with the earlier steps' results already recorded.
-              ...(cmd.seed ?? []).map(
-                (step): NewRunLogEntry => ({
-                  type: "step.completed",
-                  ts: this.now(),
-                  stepId: step.stepId,
-                  name: step.name,
-                  data: step.data ?? null,
-                  attempt: 0,
-                  startedAt: this.now(),
-                }),
-              ),
-            ]);
-            if (ok) {
-              this.log.info(
-                {
-                  runId: cmd.runId,
-                  fnId: cmd.fnId,
-                  eventId: cmd.event.id,
-                  traceId: traceIdOf(actor.snapshot.context),
-                },
-                "run scheduled",
-              );
-              // Not fatal: the run is indexed again when it ends.
-              await this.indexRun(actor).catch((e) =>
-                this.log.warn({ err: e, runId: cmd.runId }, "could not index the new run"),
-              );
-            }
-          }
-          await this.kick(actor);
-        });
+        // A new run is not read back from its (empty) log. Its first append expects the log to
+        // be empty: when the run existed after all (a start delivered again), that append
+        // conflicts and the start goes on with the run as its log has it.
+        return this.runs
+          .withActor(cmd.runId, (actor) => this.startRun(p, cmd, actor), { assumeNew: true })
+          .catch((e) => {
+            if (!(e instanceof AppendConflictError)) throw e;
+            return this.runs.withActor(cmd.runId, (actor) => this.startRun(p, cmd, actor));
+          });
       case "cancel":
         return this.runs.withActor(cmd.runId, async (actor) => {
           if (statusOf(actor.snapshot) !== "running") return; // ended, or already compensating
@@ -544,6 +496,65 @@ class ExecutorImpl implements Executor {
         return _exhaustive;
       }
     }
+  }
+
+  /** Creates the run (`run.scheduled`) unless its log already has it, and sets it going. */
+  private async startRun(p: number, cmd: StartRunCommand, actor: Actor): Promise<void> {
+    if (statusOf(actor.snapshot) === "empty") {
+      const active: ActiveRun = { fnId: cmd.fnId, createdAt: this.now() };
+      await this.deps.buckets.active.put(Keys.active(p, cmd.runId), JSON.stringify(active));
+      actor.parked = false;
+      const ok = await this.append(actor, [
+        {
+          type: "run.scheduled",
+          ts: this.now(),
+          runId: cmd.runId,
+          fnId: cmd.fnId,
+          appId: cmd.appId,
+          url: cmd.url,
+          maxAttempts: cmd.maxAttempts,
+          partition: p,
+          event: cmd.event,
+          events: cmd.events,
+          ...(cmd.eventSeq !== undefined ? { eventSeq: cmd.eventSeq } : {}),
+          ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
+          ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
+          ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
+          ...(cmd.startAt !== undefined ? { startAt: cmd.startAt } : {}),
+          ...(cmd.priority ? { priority: cmd.priority } : {}),
+          ...(cmd.traceparent ? { traceparent: cmd.traceparent } : {}),
+          ...deadlinesOf(cmd, this.now()),
+        },
+        // A rerun from a step starts with the earlier steps' results already recorded.
+        ...(cmd.seed ?? []).map(
+          (step): NewRunLogEntry => ({
+            type: "step.completed",
+            ts: this.now(),
+            stepId: step.stepId,
+            name: step.name,
+            data: step.data ?? null,
+            attempt: 0,
+            startedAt: this.now(),
+          }),
+        ),
+      ]);
+      if (ok) {
+        this.log.info(
+          {
+            runId: cmd.runId,
+            fnId: cmd.fnId,
+            eventId: cmd.event.id,
+            traceId: traceIdOf(actor.snapshot.context),
+          },
+          "run scheduled",
+        );
+        // Not fatal: the run is indexed again when it ends.
+        await this.indexRun(actor).catch((e) =>
+          this.log.warn({ err: e, runId: cmd.runId }, "could not index the new run"),
+        );
+      }
+    }
+    await this.kick(actor);
   }
 
   private onTimer(t: HeapTimer): void {

@@ -2,7 +2,7 @@
  * Hot run actors in memory, rebuilt on demand from the SNAPSHOTS bucket plus the log's tail
  * (direct gets, no consumer). Work on one run is serialized through its queue.
  */
-import { Keys, persist, type RunSnapshot } from "@jetstep/core";
+import { initialRun, Keys, persist, type RunSnapshot } from "@jetstep/core";
 import { type KV, type RunLog, readRun, type StoredSnapshot } from "@jetstep/jetstream";
 
 export interface Actor {
@@ -30,10 +30,19 @@ export class RunStore {
     return this.actors.size;
   }
 
-  /** Runs `fn` with the run's actor once every earlier task on the run has finished. */
-  withActor(runId: string, fn: (actor: Actor) => Promise<void>): Promise<void> {
+  /**
+   * Runs `fn` with the run's actor once every earlier task on the run has finished. With
+   * `assumeNew`, a run not in memory starts empty instead of being read from its log (a run this
+   * process is about to create): its first append expects an empty log, so if the run existed
+   * after all, that append is a conflict and the caller goes on with the run read from its log.
+   */
+  withActor(
+    runId: string,
+    fn: (actor: Actor) => Promise<void>,
+    opts: { assumeNew?: boolean } = {},
+  ): Promise<void> {
     const prev = this.queues.get(runId) ?? Promise.resolve();
-    const next = prev.then(async () => fn(await this.load(runId)));
+    const next = prev.then(async () => fn(opts.assumeNew ? this.loadOrEmpty(runId) : await this.load(runId)));
     const tail = next.catch(() => undefined);
     this.queues.set(runId, tail);
     void tail.then(() => {
@@ -56,6 +65,15 @@ export class RunStore {
     if (hot) return hot;
     const { snapshot, lastSeq } = await readRun(this.runLog, this.snapshots, runId);
     const actor: Actor = { runId, snapshot, lastSeq, sinceSnapshot: 0 };
+    if (this.actors.size >= this.maxHot) this.evictOne();
+    this.actors.set(runId, actor);
+    return actor;
+  }
+
+  private loadOrEmpty(runId: string): Actor {
+    const hot = this.actors.get(runId);
+    if (hot) return hot;
+    const actor: Actor = { runId, snapshot: initialRun(), lastSeq: 0, sinceSnapshot: 0 };
     if (this.actors.size >= this.maxHot) this.evictOne();
     this.actors.set(runId, actor);
     return actor;

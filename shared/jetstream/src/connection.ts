@@ -28,7 +28,9 @@ const CLOSE_DRAIN_MS = 5_000;
  * (read from the server's INFO); throws UnsupportedServerError (one line) otherwise.
  */
 export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
-  const nc = await connect({ maxReconnectAttempts: -1, ...opts });
+  // noAsyncTraces: otherwise every request (checkpoints, KV and direct gets, consumer calls) builds
+  // an Error for its stack up front: 7% of Jetstep's CPU in a W1 profile.
+  const nc = await connect({ maxReconnectAttempts: -1, noAsyncTraces: true, ...opts });
   const info = nc.info;
   const version = (parseVersion(info?.version ?? "") ?? [0, 0, 0]) as [number, number, number];
   if (!info?.jetstream) {

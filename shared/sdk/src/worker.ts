@@ -123,6 +123,8 @@ export async function worker(options: WorkerOptions): Promise<WorkerHandle> {
     (await connect({
       name: `jetstep-worker:${appId}`,
       maxReconnectAttempts: -1,
+      // Without it every request (checkpoints, events) builds an Error for its stack up front.
+      noAsyncTraces: true,
       ...options.natsOptions,
       ...(servers === undefined ? {} : { servers }),
     }));
