@@ -19,7 +19,8 @@ describe("cron and timeouts", () => {
   before(async () => {
     first = await startStack({ leaseTtlMs: 2000 });
     second = await startStack({ nats: first.nats, leaseTtlMs: 2000 });
-    const client = new Jetstep({ id: "timed", baseUrl: first.url });
+    // The app talks to `second` (registration, checkpoints): `first` is stopped and replaced below.
+    const client = new Jetstep({ id: "timed", baseUrl: second.url });
     const ticker = client.createFunction(
       { id: "ticker" },
       { cron: "*/2 * * * * *" },
@@ -52,7 +53,7 @@ describe("cron and timeouts", () => {
       method: "PUT",
     });
     assert.equal(res.status, 200);
-    await waitForApp(first.url, "timed");
+    await waitForApp(second.url, "timed");
   });
   after(async () => {
     server?.close();

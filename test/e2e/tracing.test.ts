@@ -191,9 +191,13 @@ describe("OpenTelemetry traces", () => {
         { run: runId, fn: "traced-app-traced", app: "traced-app", status: "Completed", event: eventId },
       );
 
-      const attempts = spans.filter((s) => s.service === "jetstep" && s.parentSpanId === runSpan.spanId);
+      // Under the run: one span per step attempt. Steps the app ran in a checkpointing call have
+      // spans of their own (that call is then a span named "call"), and a call span ends after the
+      // steps it ran: in order of their end.
+      const children = spans.filter((s) => s.service === "jetstep" && s.parentSpanId === runSpan.spanId);
+      const attempts = children.filter((s) => s.name !== "call");
       const summary = attempts
-        .sort((a, b) => (a.start < b.start ? -1 : 1))
+        .sort((a, b) => (a.end < b.end ? -1 : 1))
         .map(
           (s) => `${s.name}#${s.attributes["jetstep.step.attempt"]}:${s.attributes["jetstep.step.status"]}`,
         );
@@ -217,7 +221,7 @@ describe("OpenTelemetry traces", () => {
         attempts.find((s) => s.name === "step flaky" && s !== failed)?.attributes["jetstep.step.id"],
       );
 
-      // The app's spans are children of the attempt they ran in.
+      // The app's spans are children of the step attempt they ran in.
       const appSpans = spans.filter((s) => s.service === "traced-app" && s.name === "charge card");
       assert.equal(appSpans.length, 2, "one app span per attempt of flaky");
       for (const s of appSpans) {

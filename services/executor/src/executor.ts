@@ -41,6 +41,7 @@ import {
   THROTTLE_TIMER,
   TIMEOUT_FINISH,
   TIMEOUT_START,
+  type WaitMatchCommand,
   type WaitRecord,
 } from "@jetstep/core";
 import {
@@ -71,12 +72,13 @@ type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
 
 import { callApp } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
+import { chunkEntries, fitEntry, HEADER_ROOM } from "./log-chunks.ts";
 import {
   AttemptSpan,
   invokeTraceparent,
-  recordCheckpointedSteps,
   recordParkedStep,
   recordRun,
+  recordStepSpans,
   traceIdOf,
 } from "./run-spans.ts";
 import { type Actor, RunStore } from "./run-store.ts";
@@ -173,6 +175,11 @@ class ExecutorImpl implements Executor {
   private readonly checkpointSubs = new Map<number, Subscription>();
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
   private readonly timerSeqs = new Map<string, number>();
+  /** wait.match commands waiting for their run's next batch (matchWait). */
+  private readonly pendingMatches = new Map<
+    string,
+    { cmd: WaitMatchCommand; resolve(): void; reject(e: unknown): void }[]
+  >();
   /** Correlation ids of invokes whose event this process already sent. */
   private readonly invokesSent = new Set<string>();
   /** WAITS keys this process registered, per run. */
@@ -413,7 +420,7 @@ class ExecutorImpl implements Executor {
         }
         this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
         await this.append(actor, entries);
-        recordCheckpointedSteps(ctx, entries, req.steps, this.now());
+        recordStepSpans(ctx, entries, req.steps, this.now(), true);
         reply = { status: 200 };
       });
     } catch (e) {
@@ -481,16 +488,7 @@ class ExecutorImpl implements Executor {
           await this.kick(actor);
         });
       case "wait.match":
-        return this.runs.withActor(cmd.runId, async (actor) => {
-          const step = actor.snapshot.context.steps[cmd.waitId];
-          if (statusOf(actor.snapshot) !== "running" || step?.status !== "waiting") return;
-          const timerId = step.timerId;
-          await this.append(actor, [
-            { type: "wait.matched", ts: this.now(), stepId: cmd.waitId, event: cmd.event },
-          ]);
-          if (timerId) await this.dropTimer(cmd.runId, timerId);
-          await this.kick(actor);
-        });
+        return this.matchWait(cmd);
       default: {
         const _exhaustive: never = cmd;
         return _exhaustive;
@@ -555,6 +553,58 @@ class ExecutorImpl implements Executor {
       }
     }
     await this.kick(actor);
+  }
+
+  /**
+   * Applies matched waits. Matches for one run that arrive while it is busy are applied together,
+   * in one append and one kick: a parent whose 10,000 invoked children finish at once records
+   * their results in a few messages, not 10,000.
+   */
+  private matchWait(cmd: WaitMatchCommand): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const waiting = this.pendingMatches.get(cmd.runId);
+      if (waiting) {
+        waiting.push({ cmd, resolve, reject });
+        return;
+      }
+      this.pendingMatches.set(cmd.runId, [{ cmd, resolve, reject }]);
+      const batch = () => {
+        const taken = this.pendingMatches.get(cmd.runId) ?? [];
+        this.pendingMatches.delete(cmd.runId);
+        return taken;
+      };
+      let taken: { cmd: WaitMatchCommand; resolve(): void; reject(e: unknown): void }[] = [];
+      this.runs
+        .withActor(cmd.runId, async (actor) => {
+          taken = batch();
+          if (statusOf(actor.snapshot) !== "running") return;
+          const steps = actor.snapshot.context.steps;
+          const entries: NewRunLogEntry[] = [];
+          const timers: string[] = [];
+          const seen = new Set<string>();
+          for (const { cmd: m } of taken) {
+            const step = steps[m.waitId];
+            // First match wins; a wait already resolved (or timed out) ignores the rest.
+            if (step?.status !== "waiting" || seen.has(m.waitId)) continue;
+            seen.add(m.waitId);
+            entries.push({ type: "wait.matched", ts: this.now(), stepId: m.waitId, event: m.event });
+            if (step.timerId) timers.push(step.timerId);
+          }
+          if (entries.length === 0) return;
+          await this.append(actor, entries);
+          await Promise.all(timers.map((t) => this.dropTimer(cmd.runId, t)));
+          await this.kick(actor);
+        })
+        .then(
+          () => {
+            for (const t of taken) t.resolve();
+          },
+          (e) => {
+            // Not applied: every command of the batch is delivered again.
+            for (const t of taken.length > 0 ? taken : batch()) t.reject(e);
+          },
+        );
+    });
   }
 
   private onTimer(t: HeapTimer): void {
@@ -696,23 +746,26 @@ class ExecutorImpl implements Executor {
       return;
     }
     const work = nextWork(actor.snapshot);
-    for (const t of work.timers) {
-      if (this.heap.has(ctx.runId, t.timerId)) continue;
-      const stored = await this.timers.arm({
-        runId: ctx.runId,
-        timerId: t.timerId,
-        partition: ctx.partition,
-        fireAt: t.fireAt,
-      });
-      this.timerSeqs.set(TimerHeap.key(ctx.runId, t.timerId), stored.seq);
-      this.heap.add({
-        runId: ctx.runId,
-        timerId: t.timerId,
-        partition: ctx.partition,
-        fireAt: t.fireAt,
-        seq: stored.seq,
-      });
-    }
+    // Written together (pipelined), not one round trip after another: a fan-out arms thousands.
+    await Promise.all(
+      work.timers.map(async (t) => {
+        if (this.heap.has(ctx.runId, t.timerId)) return;
+        const stored = await this.timers.arm({
+          runId: ctx.runId,
+          timerId: t.timerId,
+          partition: ctx.partition,
+          fireAt: t.fireAt,
+        });
+        this.timerSeqs.set(TimerHeap.key(ctx.runId, t.timerId), stored.seq);
+        this.heap.add({
+          runId: ctx.runId,
+          timerId: t.timerId,
+          partition: ctx.partition,
+          fireAt: t.fireAt,
+          seq: stored.seq,
+        });
+      }),
+    );
     await this.syncWaits(ctx, work.waits);
     await this.sendInvokes(ctx);
     await this.markParked(actor, work.calls.length === 0);
@@ -789,6 +842,7 @@ class ExecutorImpl implements Executor {
       eventsLastSeq = await this.eventLog.lastSeq().catch(() => undefined);
     }
     let recorded: NewRunLogEntry[] = [];
+    let ownSpans: Set<string> | undefined;
     await this.runs
       .withActor(runId, async (actor) => {
         const calls = this.inFlight.get(runId);
@@ -808,6 +862,8 @@ class ExecutorImpl implements Executor {
         this.logOutcome(actor, call, entries);
         await this.append(actor, entries);
         recorded = entries;
+        if (answer.kind === "ops" && answer.ops.some((op) => op.span_id !== undefined))
+          ownSpans = recordStepSpans(actor.snapshot.context, entries, answer.ops, this.now(), false);
         await this.kick(actor);
       })
       .catch((e) => {
@@ -817,7 +873,7 @@ class ExecutorImpl implements Executor {
         setTimeout(() => this.kickLater(runId), 1000).unref();
       });
     // The attempt ends when the app answered (before the outcome is recorded, which may end the run).
-    span?.end(answer, recorded, Math.max(answeredAt, startedAt));
+    span?.end(answer, recorded, Math.max(answeredAt, startedAt), ownSpans);
   }
 
   private logOutcome(actor: Actor, call: DueCall, entries: NewRunLogEntry[]): void {
@@ -844,24 +900,73 @@ class ExecutorImpl implements Executor {
    * Returns false when the append lost to another writer; the actor is then reloaded.
    */
   private async append(actor: Actor, entries: NewRunLogEntry[]): Promise<boolean> {
+    const limit = (this.deps.nats.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
+    let numbered = this.number(actor, entries);
+    if (numbered.length === 0) return true;
+    let body = JSON.stringify(numbered.map((x) => x.entry));
+    if (Buffer.byteLength(body) <= limit) {
+      await this.appendMessage(actor, numbered, body);
+      return true;
+    }
+    // Over the server's largest message: entries that can never fit become failures saying so,
+    // and the rest go in several messages, in order.
+    numbered = this.number(
+      actor,
+      entries.map((e) => fitEntry(e, limit - 2)),
+    );
+    const states = new Map(numbered.map((x) => [x.entry.n, x.after] as const));
+    for (const chunk of chunkEntries(
+      numbered.map((x) => x.entry),
+      limit,
+    )) {
+      body = JSON.stringify(chunk);
+      await this.appendMessage(
+        actor,
+        chunk.map((entry) => ({ entry, after: states.get(entry.n) as Actor["snapshot"] })),
+        body,
+      );
+    }
+    return true;
+  }
+
+  /** Numbers entries after the actor's last and applies them (entries the state rejects are dropped and logged). */
+  private number(
+    actor: Actor,
+    entries: NewRunLogEntry[],
+  ): { entry: RunLogEntry; after: Actor["snapshot"] }[] {
     let next = actor.snapshot;
-    const numbered: RunLogEntry[] = [];
+    const out: { entry: RunLogEntry; after: Actor["snapshot"] }[] = [];
     for (const e of entries) {
       const entry = { ...e, n: next.context.lastN + 1 } as RunLogEntry;
       try {
         next = applyEntry(next, entry);
-        numbered.push(entry);
+        out.push({ entry, after: next });
       } catch (err) {
         this.log.warn({ runId: actor.runId, err }, "dropping an entry the run does not accept");
       }
     }
-    if (numbered.length === 0) return true;
+    return out;
+  }
+
+  /**
+   * Appends one message (`body`: the JSON of `numbered`'s entries) after the actor's last; on
+   * success the actor moves to the state after them. Throws AppendConflictError when another
+   * writer got there first and AppendFailedError when RUNS keeps refusing; the actor is then
+   * dropped, to be read again from the log.
+   */
+  private async appendMessage(
+    actor: Actor,
+    numbered: { entry: RunLogEntry; after: Actor["snapshot"] }[],
+    body: string,
+  ): Promise<void> {
+    const first = numbered[0]?.entry as RunLogEntry;
+    const next = numbered[numbered.length - 1]?.after as Actor["snapshot"];
     const partition = actor.snapshot.context.partition;
     const giveUpAt = this.now() + APPEND_RETRY_MS;
     for (let attempt = 0; ; attempt++) {
       let result: Awaited<ReturnType<RunLog["append"]>>;
       try {
-        result = await this.runLog.append(actor.runId, numbered, actor.lastSeq);
+        result = await this.runLog.appendJson(actor.runId, first.n, body, actor.lastSeq);
       } catch (e) {
         if (attempt < 3) continue; // same msg id and expected sequence: a retry cannot duplicate
         throw e;
@@ -872,7 +977,7 @@ class ExecutorImpl implements Executor {
         actor.lastSeq = result.seq;
         actor.sinceSnapshot += numbered.length;
         if (actor.sinceSnapshot >= this.deps.config.snapshotEvery) this.saveSnapshot(actor);
-        return true;
+        return;
       }
       if (!result.ok && !result.conflict && result.code >= 500) {
         // RUNS could not take it now (no stream leader while a cluster node is lost: 503 no
@@ -917,12 +1022,14 @@ class ExecutorImpl implements Executor {
   /** A run reached a final state: drop its active marker and timers, keep a snapshot. */
   private async finish(actor: Actor): Promise<void> {
     const ctx = actor.snapshot.context;
-    for (const s of Object.values(ctx.steps)) if (s.timerId) await this.dropTimer(ctx.runId, s.timerId);
-    for (const id of [TIMEOUT_START, TIMEOUT_FINISH, THROTTLE_TIMER]) await this.dropTimer(ctx.runId, id);
+    const timerIds = [TIMEOUT_START, TIMEOUT_FINISH, THROTTLE_TIMER];
+    for (const s of Object.values(ctx.steps)) if (s.timerId) timerIds.push(s.timerId);
+    await Promise.all(timerIds.map((id) => this.dropTimer(ctx.runId, id)));
     await this.syncWaits(ctx, []);
     // Open waits registered by an earlier owner are not in this process's memory: delete them too.
-    for (const w of openWaits(ctx))
-      await this.deps.buckets.waits.delete(Keys.wait(w.event, ctx.runId, w.waitId));
+    await Promise.all(
+      openWaits(ctx).map((w) => this.deps.buckets.waits.delete(Keys.wait(w.event, ctx.runId, w.waitId))),
+    );
     await this.emitLifecycleEvents(actor);
     await this.indexRun(actor);
     await this.runs.saveSnapshot(actor);
@@ -996,6 +1103,7 @@ class ExecutorImpl implements Executor {
   private async syncWaits(ctx: RunContext, waits: DueWait[]): Promise<void> {
     const registered = this.waitKeys.get(ctx.runId) ?? new Map<string, true>();
     const wanted = new Map(waits.map((w) => [Keys.wait(w.event, ctx.runId, w.waitId), w] as const));
+    const writes: Promise<unknown>[] = [];
     for (const [key, w] of wanted) {
       if (registered.has(key) || !ctx.event) continue;
       const record: WaitRecord = {
@@ -1011,16 +1119,20 @@ class ExecutorImpl implements Executor {
         ...(w.correlationId ? { correlationId: w.correlationId } : {}),
         trigger: ctx.event,
       };
-      await this.deps.buckets.waits.put(key, JSON.stringify(record));
-      registered.set(key, true);
+      writes.push(
+        this.deps.buckets.waits.put(key, JSON.stringify(record)).then(() => registered.set(key, true)),
+      );
     }
     for (const key of registered.keys()) {
       if (wanted.has(key)) continue;
-      await this.deps.buckets.waits.delete(key);
-      registered.delete(key);
+      writes.push(this.deps.buckets.waits.delete(key).then(() => registered.delete(key)));
     }
+    // Written together (a fan-out registers thousands); all must land before the caller goes on.
+    const results = await Promise.allSettled(writes);
     if (registered.size > 0) this.waitKeys.set(ctx.runId, registered);
     else this.waitKeys.delete(ctx.runId);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   /**
@@ -1029,6 +1141,7 @@ class ExecutorImpl implements Executor {
    * derived from the correlation id, so a resend after a crash is deduplicated.
    */
   private async sendInvokes(ctx: RunContext): Promise<void> {
+    const sends: Promise<void>[] = [];
     for (const s of Object.values(ctx.steps)) {
       const invoke = s.status === "waiting" ? s.wait?.invoke : undefined;
       if (!invoke || this.invokesSent.has(invoke.correlationId)) continue;
@@ -1048,13 +1161,22 @@ class ExecutorImpl implements Executor {
         },
         ts,
       };
-      const r = await this.publisher.publish(Subjects.event(event.name), JSON.stringify(event), {
-        msgId: id,
-        headers: { traceparent: invokeTraceparent(ctx, s.stepId) },
-      });
-      if (!r.ok) throw new Error(`could not send ${event.name} for run ${ctx.runId}: ${r.description}`);
-      this.invokesSent.add(invoke.correlationId);
+      sends.push(
+        this.publisher
+          .publish(Subjects.event(event.name), JSON.stringify(event), {
+            msgId: id,
+            headers: { traceparent: invokeTraceparent(ctx, s.stepId) },
+          })
+          .then((r) => {
+            if (!r.ok) throw new Error(`could not send ${event.name} for run ${ctx.runId}: ${r.description}`);
+            this.invokesSent.add(invoke.correlationId);
+          }),
+      );
     }
+    // Sent together (pipelined): a fan-out sends thousands.
+    const results = await Promise.allSettled(sends);
+    const failed = results.find((r) => r.status === "rejected");
+    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   /** `inngest/function.finished` for every run, plus `…failed` / `…cancelled` (deduplicated by run). */

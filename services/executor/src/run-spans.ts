@@ -129,8 +129,12 @@ export class AttemptSpan {
     this.traceparent = traceparentOf(this.span);
   }
 
-  /** Ends the span with what the answer did to the run (`entries`, empty if nothing was recorded). */
-  end(answer: AppAnswer, entries: NewRunLogEntry[], endTime: number): void {
+  /**
+   * Ends the span with what the answer did to the run (`entries`, empty if nothing was recorded).
+   * Steps in `ownSpans` got spans of their own (the app ran them under span ids it reported): the
+   * call is then named `call`, not after them.
+   */
+  end(answer: AppAnswer, entries: NewRunLogEntry[], endTime: number, ownSpans?: ReadonlySet<string>): void {
     const span = this.span;
     if (answer.kind === "transport") setError(span, { name: "TransportError", message: answer.message }, "");
     let named = false;
@@ -139,7 +143,7 @@ export class AttemptSpan {
         case "step.completed":
         case "step.errored":
         case "step.failed": {
-          if (named) break;
+          if (named || ownSpans?.has(e.stepId)) break;
           named = true;
           const fnLevel = e.stepId === "$fn";
           span.updateName(fnLevel ? "function" : `step ${e.name}`);
@@ -186,7 +190,8 @@ export class AttemptSpan {
           break;
       }
     }
-    if (!named && answer.kind !== "transport" && entries.length === 0)
+    if (!named && ownSpans?.size) span.updateName("call");
+    else if (!named && answer.kind !== "transport" && entries.length === 0)
       span.setAttribute(SpanAttr.status, "not recorded");
     span.end(endTime);
   }
@@ -274,25 +279,37 @@ export function recordRun(ctx: RunContext, status: RunStatus, endTime: number): 
 
 const SPAN_ID = /^[0-9a-f]{16}$/;
 
+/** The span id an app reported for a step (`span_id`), if it is one. */
+export function reportedSpanId(reported: { span_id?: unknown } | undefined): string | undefined {
+  const id = reported?.span_id;
+  return typeof id === "string" && SPAN_ID.test(id) ? id : undefined;
+}
+
+type ReportedStep = { id: string; timing?: { a?: number; b?: number } | undefined; span_id?: unknown };
+
 /**
- * Spans of steps an app ran in a checkpointed call and reported by checkpoint: one `step <name>`
- * per step, under the run span, timed as the app reports (`timing`: start and duration in ns),
- * else from the call to the record. An app on our SDK names the span id it ran the step under
- * (`span_id`), so the spans it made inside the step are this span's children.
+ * Spans of steps an app ran in a checkpointing call: one `step <name>` per recorded outcome, under
+ * the run span, timed as the app reports (`timing`: start and duration in ns), else up to `now`.
+ * An app on our SDK ran each step under a span id it reports (`span_id`): the span gets that id,
+ * so spans the app made inside the step are its children. `steps` are what the app reported (a
+ * checkpoint's steps, or an answer's ops); without `span_id` and outside a checkpoint (`all`
+ * false), a step keeps being described by its call's span instead.
  */
-export function recordCheckpointedSteps(
+export function recordStepSpans(
   ctx: RunContext,
   entries: readonly NewRunLogEntry[],
-  steps: readonly { id: string; timing?: { a?: number; b?: number } | undefined; span_id?: unknown }[],
+  steps: readonly ReportedStep[],
   now: number,
-): void {
+  all: boolean,
+): Set<string> {
+  const recorded = new Set<string>();
   for (const e of entries) {
-    if (e.type !== "step.completed") continue;
+    if (e.type !== "step.completed" && e.type !== "step.errored" && e.type !== "step.failed") continue;
     const reported = steps.find((s) => s.id === e.stepId);
+    const spanId = reportedSpanId(reported);
+    if (!spanId && !all) continue;
     const durationNs = reported?.timing?.b;
     const end = typeof durationNs === "number" && durationNs >= 0 ? e.startedAt + durationNs / 1e6 : now;
-    const spanId =
-      typeof reported?.span_id === "string" && SPAN_ID.test(reported.span_id) ? reported.span_id : undefined;
     const start = () =>
       tracer().startSpan(
         `step ${e.name}`,
@@ -304,13 +321,16 @@ export function recordCheckpointedSteps(
             [SpanAttr.stepId]: e.stepId,
             [SpanAttr.stepName]: e.name,
             [SpanAttr.attempt]: e.attempt,
-            [SpanAttr.status]: "completed",
-            [SpanAttr.stepOp]: "checkpoint",
+            [SpanAttr.status]: e.type.slice("step.".length),
           },
         },
         runParent(ctx),
       );
     const span = spanId ? withPinnedIds({ spanId }, start) : start();
-    span.end(end);
+    if (e.type === "step.errored") setError(span, e.error, "step errored");
+    else if (e.type === "step.failed") setError(span, e.error, "step failed");
+    span.end(Math.max(end, e.startedAt));
+    recorded.add(e.stepId);
   }
+  return recorded;
 }

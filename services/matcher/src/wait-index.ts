@@ -29,6 +29,11 @@ export class WaitIndex {
   private readonly compiled = new Map<string, CompiledExpression | Error>();
   private readonly warned = new Set<string>();
   private stopWatch: (() => void) | undefined;
+  /**
+   * The highest event sequence `match` has started on in this process (undefined: none yet). A
+   * wait added now can only have missed events up to it: later ones are matched live.
+   */
+  private highestMatched: number | undefined;
 
   constructor(
     private readonly kv: KV,
@@ -60,7 +65,7 @@ export class WaitIndex {
         const parsed = WaitRecordSchema.safeParse(safeJson(() => e.json()));
         if (!parsed.success) return;
         if (this.add(e.key, parsed.data))
-          void this.catchUp(e.key, parsed.data).catch((err) =>
+          void this.catchUp(e.key, parsed.data, this.highestMatched).catch((err) =>
             this.onWarn(parsed.data, `catch-up failed: ${err}`),
           );
       },
@@ -79,6 +84,7 @@ export class WaitIndex {
 
   /** Matches a newly stored event (sequence `seq`) against the open waits for its name. */
   async match(event: StoredEvent, seq: number): Promise<void> {
+    if (this.highestMatched === undefined || seq > this.highestMatched) this.highestMatched = seq;
     const correlationId = event.data.correlation_id;
     if (typeof correlationId === "string") {
       const invoke = this.byCorrelation.get(correlationId);
@@ -125,8 +131,15 @@ export class WaitIndex {
     if (waits?.delete(key) && waits.size === 0) this.byName.delete(wait.event);
   }
 
-  private async catchUp(key: string, wait: WaitRecord): Promise<void> {
-    const candidates = await this.events.after(wait.event, wait.afterSeq, CATCH_UP_LIMIT);
+  /**
+   * Matches a new wait against the events stored after it began that the live path may have
+   * missed: up to `untilSeq` (what `match` had reached when the wait was added), or all of them
+   * before this process matched any (an earlier matcher may have passed them). Bounding it keeps a
+   * fan-out of N invokes from reading the N finish events N times.
+   */
+  private async catchUp(key: string, wait: WaitRecord, untilSeq: number | undefined): Promise<void> {
+    if (untilSeq !== undefined && untilSeq <= wait.afterSeq) return;
+    const candidates = await this.events.after(wait.event, wait.afterSeq, CATCH_UP_LIMIT, untilSeq);
     for (const { event } of candidates) {
       const open = wait.correlationId
         ? this.byCorrelation.get(wait.correlationId)?.key === key

@@ -15,13 +15,18 @@ export class EventLog {
   }
 
   /** Events named `name` stored after `afterSeq`, in order, at most `limit`. */
-  async after(name: string, afterSeq: number, limit: number): Promise<SequencedEvent[]> {
+  async after(
+    name: string,
+    afterSeq: number,
+    limit: number,
+    untilSeq = Number.POSITIVE_INFINITY,
+  ): Promise<SequencedEvent[]> {
     const subject = Subjects.event(name);
     const out: SequencedEvent[] = [];
     let seq = afterSeq + 1;
-    while (out.length < limit) {
+    while (out.length < limit && seq <= untilSeq) {
       const m = await this.jsm.direct.getMessage(Streams.events, { next_by_subj: subject, seq });
-      if (!m) break;
+      if (!m || m.seq > untilSeq) break;
       const parsed = StoredEventSchema.safeParse(m.json());
       if (parsed.success) out.push({ seq: m.seq, event: parsed.data });
       seq = m.seq + 1;

@@ -73,8 +73,22 @@ export class RunLog {
   ): Promise<PublishResult> {
     const first = entries[0];
     if (!first) throw new Error("append needs at least one entry");
-    return this.publisher.publish(Subjects.run(runId), JSON.stringify(entries), {
-      msgId: `${runId}-${first.n}`,
+    return this.appendJson(runId, first.n, JSON.stringify(entries), expectedLastSeq, headers);
+  }
+
+  /**
+   * Like `append`, with the entries already serialized: `body` is the JSON list of entries
+   * numbered from `firstN` (the msg id is `<runId>-<firstN>`).
+   */
+  appendJson(
+    runId: string,
+    firstN: number,
+    body: string,
+    expectedLastSeq: number,
+    headers?: Record<string, string>,
+  ): Promise<PublishResult> {
+    return this.publisher.publish(Subjects.run(runId), body, {
+      msgId: `${runId}-${firstN}`,
       expectedLastSubjectSeq: expectedLastSeq,
       ...(headers ? { headers } : {}),
     });

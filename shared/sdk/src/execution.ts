@@ -355,7 +355,12 @@ class Execution {
   /** Runs a step's body (under span `spanId` when given: spans it makes are that step's). */
   async #runStep(step: FoundStep, spanId?: string): Promise<ExecutionResult> {
     const run = step.request.run;
-    const base = { ...this.#opBase(step), op: StepOpCode.StepRun };
+    // The span id goes with the outcome, so Jetstep records the step's span under it.
+    const base: OutgoingOp = {
+      ...this.#opBase(step),
+      op: StepOpCode.StepRun,
+      ...(spanId ? { span_id: spanId } : {}),
+    };
     this.#executing = true;
     let value: unknown;
     try {

@@ -72,6 +72,8 @@ export interface OutgoingOp {
   userland?: { id: string; index?: number };
   data?: unknown;
   error?: SerializedError;
+  /** The span id the step ran under (checkpointing calls with a trace): Jetstep records the step's span with it. */
+  span_id?: string;
 }
 
 /** An event as sent to and received from the gateway. */

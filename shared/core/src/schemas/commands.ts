@@ -56,6 +56,7 @@ export const InboxCommandSchema = z.discriminatedUnion("type", [
 ]);
 export type InboxCommand = z.infer<typeof InboxCommandSchema>;
 export type StartRunCommand = z.infer<typeof StartRunCommandSchema>;
+export type WaitMatchCommand = z.infer<typeof WaitMatchCommandSchema>;
 
 /** A durable timer as stored in TIMERS. */
 export const TimerRecordSchema = z.object({
