@@ -112,6 +112,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       nats,
       buckets,
       log: opts.log,
+      // Checkpoints of runs this process's executor drives skip the NATS round trip.
+      ...(services.has("executor") ? { localCheckpoints: (p, req) => executor.checkpointHere(p, req) } : {}),
       config: {
         ...defaultGatewayConfig(),
         eventKeys: opts.eventKeys ?? [],

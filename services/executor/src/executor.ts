@@ -12,6 +12,7 @@ import {
   applyEntry,
   Buckets,
   type CheckpointReply,
+  type CheckpointRequest,
   CheckpointRequestSchema,
   compensableSteps,
   type DueCall,
@@ -134,6 +135,12 @@ export interface Executor {
   /** Stops; with `release`, hands partitions over at once instead of letting leases expire. */
   stop(release?: boolean): Promise<void>;
   ownedPartitions(): number[];
+  /**
+   * Records a checkpoint of a run in partition `p` if this process owns `p` (as its
+   * `jetstep.checkpoint.<p>` subscription would); undefined when it does not. Lets a gateway in
+   * the same process skip the NATS round trip.
+   */
+  checkpointHere(p: number, req: CheckpointRequest): Promise<CheckpointReply> | undefined;
 }
 
 /** Longest wait for a partition's INBOX consumer to be made and consuming; the load is retried. */
@@ -210,6 +217,11 @@ class ExecutorImpl implements Executor {
 
   ownedPartitions(): number[] {
     return this.leases?.ownedPartitions() ?? [];
+  }
+
+  checkpointHere(p: number, req: CheckpointRequest): Promise<CheckpointReply> | undefined {
+    if (!this.checkpointSubs.has(p) || this.stopped) return undefined;
+    return this.checkpoint(p, req);
   }
 
   async start(): Promise<void> {
@@ -393,10 +405,7 @@ class ExecutorImpl implements Executor {
    * replaced, the run ended or moved to another owner), so the app stops and its answer is
    * ignored; 503 when RUNS cannot take the append now (the app retries, then answers as before).
    */
-  private async checkpoint(
-    p: number,
-    req: { runId: string; dispatchId: string; steps: Parameters<typeof decideCheckpoint>[1] },
-  ): Promise<CheckpointReply> {
+  private async checkpoint(p: number, req: CheckpointRequest): Promise<CheckpointReply> {
     let reply: CheckpointReply = { status: 409, message: "the dispatch is not in flight" };
     try {
       await this.runs.withActor(req.runId, async (actor) => {

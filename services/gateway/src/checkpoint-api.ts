@@ -27,6 +27,11 @@ export interface CheckpointRouteDeps {
   nats: Nats;
   /** Production: the app must send `Authorization: Bearer <hashed signing key>`. */
   signingKey?: string;
+  /**
+   * An executor in this process: it records checkpoints of the partitions it owns directly
+   * (undefined for the others, which go over NATS).
+   */
+  local?: (partition: number, request: CheckpointRequest) => Promise<CheckpointReply> | undefined;
 }
 
 // biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
@@ -67,7 +72,7 @@ export function registerCheckpointRoutes(
       return reply.status(400).send({ status: 400, error: (e as Error).message });
     }
     const request: CheckpointRequest = { runId, dispatchId: qiId, steps };
-    const answer = await forward(deps.nats, partition, request);
+    const answer = await (deps.local?.(partition, request) ?? forward(deps.nats, partition, request));
     return reply
       .status(answer.status)
       .send(answer.status === 200 ? {} : { status: answer.status, error: answer.message });

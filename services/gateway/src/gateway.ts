@@ -11,7 +11,7 @@ import Fastify, { type FastifyInstance, LogController, type RawServerDefault } f
 import { z } from "zod";
 import { listSyncStatuses, recordSync, syncAppUrl } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
-import { registerCheckpointRoutes } from "./checkpoint-api.ts";
+import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { registerListRoutes } from "./list-api.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
@@ -32,6 +32,9 @@ export interface GatewayConfig {
   signingKey?: string;
 }
 
+/** A checkpoint recorder in the same process (an executor's `checkpointHere`). */
+export type LocalCheckpoints = NonNullable<CheckpointRouteDeps["local"]>;
+
 export { hashSigningKey } from "./register-app.ts";
 
 export interface GatewayDeps {
@@ -41,6 +44,8 @@ export interface GatewayDeps {
   config: GatewayConfig;
   now?: () => number;
   random?: () => number;
+  /** An executor running in this process takes checkpoints of its partitions without NATS. */
+  localCheckpoints?: LocalCheckpoints;
 }
 
 export const defaultGatewayConfig = (): GatewayConfig => ({ eventKeys: [], bodyLimit: 64 * 1024 * 1024 });
@@ -163,6 +168,7 @@ export async function buildGateway(
 
   registerCheckpointRoutes(app, {
     nats: deps.nats,
+    ...(deps.localCheckpoints ? { local: deps.localCheckpoints } : {}),
     ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
   });
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
