@@ -910,66 +910,60 @@ class ExecutorImpl implements Executor {
    */
   private async append(actor: Actor, entries: NewRunLogEntry[]): Promise<boolean> {
     const limit = (this.deps.nats.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
-    let numbered = this.number(actor, entries);
+    let { numbered, after } = this.number(actor.snapshot, entries);
     if (numbered.length === 0) return true;
-    let body = JSON.stringify(numbered.map((x) => x.entry));
+    const body = JSON.stringify(numbered);
     if (Buffer.byteLength(body) <= limit) {
-      await this.appendMessage(actor, numbered, body);
+      await this.appendMessage(actor, numbered, after, body);
       return true;
     }
     // Over the server's largest message: entries that can never fit become failures saying so,
-    // and the rest go in several messages, in order.
-    numbered = this.number(
-      actor,
+    // and the rest go in several messages, in order (each message's state is applied again from
+    // the one before: keeping every intermediate state of a 10,000-entry batch took gigabytes).
+    ({ numbered } = this.number(
+      actor.snapshot,
       entries.map((e) => fitEntry(e, limit - 2)),
-    );
-    const states = new Map(numbered.map((x) => [x.entry.n, x.after] as const));
-    for (const chunk of chunkEntries(
-      numbered.map((x) => x.entry),
-      limit,
-    )) {
-      body = JSON.stringify(chunk);
-      await this.appendMessage(
-        actor,
-        chunk.map((entry) => ({ entry, after: states.get(entry.n) as Actor["snapshot"] })),
-        body,
-      );
+    ));
+    for (const chunk of chunkEntries(numbered, limit)) {
+      let state = actor.snapshot;
+      for (const e of chunk) state = applyEntry(state, e);
+      await this.appendMessage(actor, chunk, state, JSON.stringify(chunk));
     }
     return true;
   }
 
-  /** Numbers entries after the actor's last and applies them (entries the state rejects are dropped and logged). */
+  /** Numbers entries after `from`'s last and applies them (entries the state rejects are dropped and logged). */
   private number(
-    actor: Actor,
+    from: Actor["snapshot"],
     entries: NewRunLogEntry[],
-  ): { entry: RunLogEntry; after: Actor["snapshot"] }[] {
-    let next = actor.snapshot;
-    const out: { entry: RunLogEntry; after: Actor["snapshot"] }[] = [];
+  ): { numbered: RunLogEntry[]; after: Actor["snapshot"] } {
+    let next = from;
+    const numbered: RunLogEntry[] = [];
     for (const e of entries) {
       const entry = { ...e, n: next.context.lastN + 1 } as RunLogEntry;
       try {
         next = applyEntry(next, entry);
-        out.push({ entry, after: next });
+        numbered.push(entry);
       } catch (err) {
-        this.log.warn({ runId: actor.runId, err }, "dropping an entry the run does not accept");
+        this.log.warn({ runId: from.context.runId, err }, "dropping an entry the run does not accept");
       }
     }
-    return out;
+    return { numbered, after: next };
   }
 
   /**
-   * Appends one message (`body`: the JSON of `numbered`'s entries) after the actor's last; on
-   * success the actor moves to the state after them. Throws AppendConflictError when another
+   * Appends one message (`body`: the JSON of `numbered`) after the actor's last; on success the
+   * actor moves to `next`, the state after them. Throws AppendConflictError when another
    * writer got there first and AppendFailedError when RUNS keeps refusing; the actor is then
    * dropped, to be read again from the log.
    */
   private async appendMessage(
     actor: Actor,
-    numbered: { entry: RunLogEntry; after: Actor["snapshot"] }[],
+    numbered: RunLogEntry[],
+    next: Actor["snapshot"],
     body: string,
   ): Promise<void> {
-    const first = numbered[0]?.entry as RunLogEntry;
-    const next = numbered[numbered.length - 1]?.after as Actor["snapshot"];
+    const first = numbered[0] as RunLogEntry;
     const partition = actor.snapshot.context.partition;
     const giveUpAt = this.now() + APPEND_RETRY_MS;
     for (let attempt = 0; ; attempt++) {

@@ -58,21 +58,28 @@ export function hashSigningKey(signingKey: string): string {
   return `${prefix}${createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex")}`;
 }
 
-function signedPayloads(body: ReceivedBody): string[] {
+/**
+ * What the signature may cover, cheapest first: the raw bytes (Jetstep signs exactly what it
+ * sends), then the canonical form — computed only if the raw bytes did not match.
+ */
+function* signedPayloads(body: ReceivedBody): Generator<string> {
   switch (body.kind) {
     case "none":
-      return [""];
+      yield "";
+      return;
     case "parsed":
-      return [canonicalJson(body.value)];
+      yield canonicalJson(body.value);
+      return;
     case "raw": {
-      const out = [body.text];
+      yield body.text;
+      let canonical: string;
       try {
-        const canonical = canonicalJson(JSON.parse(body.text));
-        if (canonical !== body.text) out.push(canonical);
+        canonical = canonicalJson(JSON.parse(body.text));
       } catch {
-        // not JSON: only the raw form can match
+        return; // not JSON: only the raw form can match
       }
-      return out;
+      if (canonical !== body.text) yield canonical;
+      return;
     }
     default: {
       const _exhaustive: never = body;
