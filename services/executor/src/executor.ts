@@ -781,7 +781,7 @@ class ExecutorImpl implements Executor {
     // Parked runs wake only by a timer or a wait; beyond a few thousand, keep them out of memory
     // (a snapshot makes the later rebuild a KV get plus a short tail).
     if (actor.parked && this.runs.hotCount > this.deps.config.maxHotParked) {
-      await this.runs.saveSnapshot(actor);
+      await this.runs.saveSnapshot(actor, this.maxMessageBytes());
       this.runs.evict(ctx.runId);
     }
     let inFlight = this.inFlight.get(ctx.runId);
@@ -908,8 +908,13 @@ class ExecutorImpl implements Executor {
    * Numbers, validates (entries the state would reject are dropped and logged) and appends entries.
    * Returns false when the append lost to another writer; the actor is then reloaded.
    */
+  /** The largest message body the server takes (its max_payload, less room for headers). */
+  private maxMessageBytes(): number {
+    return (this.deps.nats.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
+  }
+
   private async append(actor: Actor, entries: NewRunLogEntry[]): Promise<boolean> {
-    const limit = (this.deps.nats.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
+    const limit = this.maxMessageBytes();
     let { numbered, after } = this.number(actor.snapshot, entries);
     if (numbered.length === 0) return true;
     const body = JSON.stringify(numbered);
@@ -979,7 +984,11 @@ class ExecutorImpl implements Executor {
         actor.snapshot = next;
         actor.lastSeq = result.seq;
         actor.sinceSnapshot += numbered.length;
-        if (actor.sinceSnapshot >= this.deps.config.snapshotEvery) this.saveSnapshot(actor);
+        // A snapshot holds every step: for a run with thousands (a fan-out) one every 16 entries
+        // made snapshot writing quadratic. Waiting for as many new entries as half its steps keeps
+        // the total linear, and a rebuild replays at most that many.
+        const every = Math.max(this.deps.config.snapshotEvery, next.context.stepOrder.length >> 1);
+        if (actor.sinceSnapshot >= every) this.saveSnapshot(actor);
         return;
       }
       if (!result.ok && !result.conflict && result.code >= 500) {
@@ -1018,7 +1027,7 @@ class ExecutorImpl implements Executor {
 
   private saveSnapshot(actor: Actor): void {
     this.runs
-      .saveSnapshot(actor)
+      .saveSnapshot(actor, this.maxMessageBytes())
       .catch((e) => this.log.warn({ err: e, runId: actor.runId }, "snapshot save failed"));
   }
 
@@ -1035,7 +1044,7 @@ class ExecutorImpl implements Executor {
     );
     await this.emitLifecycleEvents(actor);
     await this.indexRun(actor);
-    await this.runs.saveSnapshot(actor);
+    await this.runs.saveSnapshot(actor, this.maxMessageBytes());
     // Only the marker markParked last wrote exists, unless this process never marked the run
     // (rebuilt after a crash, say): then either may.
     const due = Keys.active(ctx.partition, ctx.runId);

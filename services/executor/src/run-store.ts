@@ -88,9 +88,16 @@ export class RunStore {
     }
   }
 
-  saveSnapshot(actor: Actor): Promise<void> {
+  /**
+   * Stores the actor's state as its run's snapshot. A state larger than `maxBytes` (the server's
+   * max_payload: a run with thousands of steps) is not stored: the log stays the source of truth
+   * and a rebuild replays it from the last snapshot that fitted.
+   */
+  saveSnapshot(actor: Actor, maxBytes = Number.POSITIVE_INFINITY): Promise<void> {
     actor.sinceSnapshot = 0;
     const value: StoredSnapshot = { seq: actor.lastSeq, run: persist(actor.snapshot) };
-    return this.snapshots.put(Keys.snapshot(actor.runId), JSON.stringify(value)).then(() => undefined);
+    const text = JSON.stringify(value);
+    if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) return Promise.resolve();
+    return this.snapshots.put(Keys.snapshot(actor.runId), text).then(() => undefined);
   }
 }
