@@ -9,6 +9,7 @@ import { randomUUID } from "node:crypto";
 import {
   type ActiveRun,
   type AppAnswer,
+  applyEntries,
   applyEntry,
   Buckets,
   type CheckpointReply,
@@ -24,6 +25,7 @@ import {
   type InboxCommand,
   InboxCommandSchema,
   InternalEvents,
+  inBatch,
   Keys,
   type NewRunLogEntry,
   nextWork,
@@ -930,8 +932,7 @@ class ExecutorImpl implements Executor {
       entries.map((e) => fitEntry(e, limit - 2)),
     ));
     for (const chunk of chunkEntries(numbered, limit)) {
-      let state = actor.snapshot;
-      for (const e of chunk) state = applyEntry(state, e);
+      const { after: state } = applyEntries(actor.snapshot, chunk);
       await this.appendMessage(actor, chunk, state, JSON.stringify(chunk));
     }
     return true;
@@ -942,18 +943,21 @@ class ExecutorImpl implements Executor {
     from: Actor["snapshot"],
     entries: NewRunLogEntry[],
   ): { numbered: RunLogEntry[]; after: Actor["snapshot"] } {
-    let next = from;
-    const numbered: RunLogEntry[] = [];
-    for (const e of entries) {
-      const entry = { ...e, n: next.context.lastN + 1 } as RunLogEntry;
-      try {
-        next = applyEntry(next, entry);
-        numbered.push(entry);
-      } catch (err) {
-        this.log.warn({ runId: from.context.runId, err }, "dropping an entry the run does not accept");
+    // One batch: the run's steps are copied once, not once per entry (see core `inBatch`).
+    return inBatch(() => {
+      let next = from;
+      const numbered: RunLogEntry[] = [];
+      for (const e of entries) {
+        const entry = { ...e, n: next.context.lastN + 1 } as RunLogEntry;
+        try {
+          next = applyEntry(next, entry);
+          numbered.push(entry);
+        } catch (err) {
+          this.log.warn({ runId: from.context.runId, err }, "dropping an entry the run does not accept");
+        }
       }
-    }
-    return { numbered, after: next };
+      return { numbered, after: next };
+    });
   }
 
   /**

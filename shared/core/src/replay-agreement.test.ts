@@ -11,6 +11,7 @@ import { describe, it } from "node:test";
 import fc from "fast-check";
 import { type AppAnswer, compensableSteps, decideAnswer, memoOf, nextWork, stackOf } from "./decide.ts";
 import { applyEntry, initialRun, persist, type RunSnapshot, replay, restore, statusOf } from "./replay.ts";
+import { inBatch } from "./run-machine.ts";
 import { InternalEvents } from "./schemas/event.ts";
 import type { NewRunLogEntry, RunLogEntry } from "./schemas/log.ts";
 import { type Op, OpCodes } from "./schemas/ops.ts";
@@ -131,17 +132,23 @@ function simulate(values: readonly number[]): { log: unknown[][]; live: RunSnaps
   const log: unknown[][] = [[JSON.parse(JSON.stringify(scheduled))]];
   const live: RunSnapshot[] = [snapshot];
   // The executor's append: number, apply (dropping what the state rejects), store as one message.
+  // One batch per message, as the executor applies them (core `inBatch`): earlier snapshots in
+  // `live` must stay as they were (the snapshot + tail property reads them later).
   const append = (entries: NewRunLogEntry[]) => {
     const stored: RunLogEntry[] = [];
-    for (const e of entries) {
-      const entry = { ...e, n: snapshot.context.lastN + 1 } as RunLogEntry;
-      try {
-        snapshot = applyEntry(snapshot, entry);
-        stored.push(entry);
-      } catch {
-        // dropped, as the executor drops it
+    snapshot = inBatch(() => {
+      let s = snapshot;
+      for (const e of entries) {
+        const entry = { ...e, n: s.context.lastN + 1 } as RunLogEntry;
+        try {
+          s = applyEntry(s, entry);
+          stored.push(entry);
+        } catch {
+          // dropped, as the executor drops it
+        }
       }
-    }
+      return s;
+    });
     if (stored.length === 0) return;
     log.push(JSON.parse(JSON.stringify(stored)));
     live.push(snapshot);

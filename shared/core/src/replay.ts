@@ -1,6 +1,6 @@
 import { type AnyActorScope, createActor, initialTransition } from "xstate";
 import { ReplayError } from "./errors.ts";
-import { type RunContext, type RunStatus, runMachine } from "./run-machine.ts";
+import { inBatch, type RunContext, type RunStatus, runMachine } from "./run-machine.ts";
 import { type RunLogEntry, RunLogEntrySchema } from "./schemas/log.ts";
 
 export type RunSnapshot = ReturnType<typeof runMachine.resolveState>;
@@ -90,9 +90,38 @@ export function applyEntry(snapshot: RunSnapshot, entry: RunLogEntry): RunSnapsh
   return runMachine.transition(snapshot, entry, scope());
 }
 
-/** Folds a whole log (or the tail after `from`) into a snapshot. */
+/** Folds a whole log (or the tail after `from`) into a snapshot (one batch: `from` is left as it was). */
 export function replay(entries: readonly unknown[], from: RunSnapshot = initialRun()): RunSnapshot {
-  let snapshot = from;
-  for (const entry of entries) snapshot = apply(snapshot, entry);
-  return snapshot;
+  return inBatch(() => {
+    let snapshot = from;
+    for (const entry of entries) snapshot = apply(snapshot, entry);
+    return snapshot;
+  });
+}
+
+/**
+ * Applies typed entries in order as one batch (see `inBatch`): entries the state does not accept
+ * are passed to `rejected` and skipped. Returns the entries applied and the state after them;
+ * `from` is left as it was.
+ */
+export function applyEntries<T extends RunLogEntry>(
+  from: RunSnapshot,
+  entries: readonly T[],
+  rejected: (entry: T, err: unknown) => void = (_e, err) => {
+    throw err;
+  },
+): { applied: T[]; after: RunSnapshot } {
+  return inBatch(() => {
+    let after = from;
+    const applied: T[] = [];
+    for (const e of entries) {
+      try {
+        after = applyEntry(after, e);
+        applied.push(e);
+      } catch (err) {
+        rejected(e, err);
+      }
+    }
+    return { applied, after };
+  });
 }
