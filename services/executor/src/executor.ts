@@ -782,9 +782,10 @@ class ExecutorImpl implements Executor {
     await this.markParked(actor, work.calls.length === 0);
     // Parked runs wake only by a timer or a wait; beyond a few thousand, keep them out of memory
     // (a snapshot makes the later rebuild a KV get plus a short tail).
+    // A run whose state is too large for a snapshot stays: rebuilding it would replay its whole log
+    // (a fan-out parent waiting on 10,000 invokes was evicted and reloaded at every match).
     if (actor.parked && this.runs.hotCount > this.deps.config.maxHotParked) {
-      await this.runs.saveSnapshot(actor, this.maxMessageBytes());
-      this.runs.evict(ctx.runId);
+      if (await this.runs.saveSnapshot(actor, this.maxMessageBytes())) this.runs.evict(ctx.runId);
     }
     let inFlight = this.inFlight.get(ctx.runId);
     for (const call of work.calls) {
@@ -1030,9 +1031,10 @@ class ExecutorImpl implements Executor {
   }
 
   private saveSnapshot(actor: Actor): void {
-    this.runs
-      .saveSnapshot(actor, this.maxMessageBytes())
-      .catch((e) => this.log.warn({ err: e, runId: actor.runId }, "snapshot save failed"));
+    this.runs.saveSnapshot(actor, this.maxMessageBytes()).then(
+      () => undefined,
+      (e) => this.log.warn({ err: e, runId: actor.runId }, "snapshot save failed"),
+    );
   }
 
   /** A run reached a final state: drop its active marker and timers, keep a snapshot. */

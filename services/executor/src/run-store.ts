@@ -91,13 +91,13 @@ export class RunStore {
   /**
    * Stores the actor's state as its run's snapshot. A state larger than `maxBytes` (the server's
    * max_payload: a run with thousands of steps) is not stored: the log stays the source of truth
-   * and a rebuild replays it from the last snapshot that fitted.
+   * and a rebuild replays it from the last snapshot that fitted. Resolves whether it was stored.
    */
-  saveSnapshot(actor: Actor, maxBytes = Number.POSITIVE_INFINITY): Promise<void> {
+  saveSnapshot(actor: Actor, maxBytes = Number.POSITIVE_INFINITY): Promise<boolean> {
     actor.sinceSnapshot = 0;
     const value: StoredSnapshot = { seq: actor.lastSeq, run: persist(actor.snapshot) };
     const text = JSON.stringify(value);
-    if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) return Promise.resolve();
-    return this.snapshots.put(Keys.snapshot(actor.runId), text).then(() => undefined);
+    if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) return Promise.resolve(false);
+    return this.snapshots.put(Keys.snapshot(actor.runId), text).then(() => true);
   }
 }
