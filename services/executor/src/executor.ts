@@ -890,7 +890,15 @@ class ExecutorImpl implements Executor {
 
   private logOutcome(actor: Actor, call: DueCall, entries: NewRunLogEntry[]): void {
     const ctx = actor.snapshot.context;
+    const traced = this.log.isLevelEnabled("trace");
     for (const e of entries) {
+      // Most entries are logged at trace level: build nothing for them unless it is on.
+      const quiet =
+        e.type !== "step.errored" &&
+        e.type !== "step.failed" &&
+        e.type !== "run.failed" &&
+        e.type !== "run.completed";
+      if (quiet && !traced) continue;
       const fields = {
         runId: ctx.runId,
         fnId: ctx.fnId,

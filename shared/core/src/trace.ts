@@ -73,6 +73,20 @@ export interface RunTrace {
  * a child of the sender's span), otherwise a trace of its own derived from the run id.
  */
 export function runTrace(runId: string, traceparent?: string): RunTrace {
+  // Asked for on every step of a run (spans, logs): derived once per run, kept for the recent ones.
+  const key = traceparent ? `${runId} ${traceparent}` : runId;
+  const known = recentTraces.get(key);
+  if (known) return known;
+  const t = deriveRunTrace(runId, traceparent);
+  if (recentTraces.size >= RECENT_TRACES) recentTraces.clear();
+  recentTraces.set(key, t);
+  return t;
+}
+
+const RECENT_TRACES = 10_000;
+const recentTraces = new Map<string, RunTrace>();
+
+function deriveRunTrace(runId: string, traceparent?: string): RunTrace {
   const parent = parseTraceparent(traceparent);
   const runSpanId = derivedSpanId(`run:${runId}`);
   if (!parent) return { traceId: derivedTraceId(runId), runSpanId, sampled: true };
