@@ -7,22 +7,13 @@
  */
 import { z } from "zod";
 import { InvalidTokenError } from "../errors.ts";
-import { SerializedErrorSchema } from "./error.ts";
+import { OpSchema } from "./ops.ts";
 
 /** One step the app ran, as the SDK reports it (its step object carries more; the rest is ignored). */
-export const CheckpointStepSchema = z
-  .object({
-    id: z.string().min(1),
-    op: z.string().min(1),
-    name: z.string().optional(),
-    displayName: z.string().optional(),
-    opts: z.record(z.string(), z.unknown()).nullish(),
-    data: z.unknown().optional(),
-    error: SerializedErrorSchema.optional().catch(undefined),
-    /** When the step ran: `a` start, `b` duration, both in nanoseconds (official SDK). */
-    timing: z.object({ a: z.number(), b: z.number() }).partial().optional().catch(undefined),
-  })
-  .loose();
+export const CheckpointStepSchema = OpSchema.extend({
+  /** When the step ran: `a` start, `b` duration, both in nanoseconds (official SDK). */
+  timing: z.object({ a: z.number(), b: z.number() }).partial().optional().catch(undefined),
+});
 export type CheckpointStep = z.infer<typeof CheckpointStepSchema>;
 
 /** The body of `POST /v1/checkpoint/:runId/async` (official SDK v4 and ours). */
