@@ -18,9 +18,8 @@ import {
   spawnTs,
   startNatsServer,
   type TsProcess,
-  waitFor,
 } from "../support/index.ts";
-import { type ApiRun, eventRuns, sendEvents, waitForApp } from "./harness.ts";
+import { sendEvents, waitForApp, waitForEventRuns } from "./harness.ts";
 
 const APP = fileURLToPath(new URL("../fixtures/checkpoint-app.ts", import.meta.url));
 
@@ -64,14 +63,7 @@ describe("checkpoints through a gateway in another process than the run's execut
 
   it("runs 10 steps in one call, each checkpoint forwarded over NATS", async () => {
     const [id] = await sendEvents(url, { name: "ck/go", data: {} });
-    let run: ApiRun | undefined;
-    await waitFor(
-      async () => {
-        run = (await eventRuns(url, id as string))?.[0];
-        return run?.status !== undefined && run.status !== "Running";
-      },
-      { timeoutMs: 60_000 },
-    );
+    const [run] = await waitForEventRuns(url, id as string, 1, 60_000);
     assert.equal(run?.status, "Completed", JSON.stringify(run));
     assert.deepEqual(run?.output, { sum: 55 });
     const lines = readFileSync(execLog, "utf8").split("\n");
@@ -80,14 +72,8 @@ describe("checkpoints through a gateway in another process than the run's execut
 
   it("answers 409 to a checkpoint of a dispatch not in flight, and 400 naming a bad field", async () => {
     const [id] = await sendEvents(url, { name: "ck/go", data: {} });
-    let run: ApiRun | undefined;
-    await waitFor(
-      async () => {
-        run = (await eventRuns(url, id as string))?.[0];
-        return run?.status === "Completed";
-      },
-      { timeoutMs: 60_000 },
-    );
+    const [run] = await waitForEventRuns(url, id as string, 1, 60_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run));
     const runId = run?.run_id as string;
     const post = (body: unknown) =>
       fetch(`${url}/v1/checkpoint/${runId}/async`, { method: "POST", body: JSON.stringify(body) });

@@ -18,7 +18,7 @@ import {
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
+import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp, waitForEventRuns } from "./harness.ts";
 
 const APP = fileURLToPath(new URL("../fixtures/checkpoint-app.ts", import.meta.url));
 const STEPS = Array.from({ length: 10 }, (_, i) => `s${i + 1}`);
@@ -83,14 +83,7 @@ for (const { sdk, label } of FLAVOURS) {
         { timeoutMs: 30_000 },
       );
       await during?.(runId);
-      let run: ApiRun | undefined;
-      await waitFor(
-        async () => {
-          run = (await eventRuns(url, id as string))?.[0];
-          return run?.status !== undefined && run.status !== "Running";
-        },
-        { timeoutMs: 90_000 },
-      );
+      const [run] = await waitForEventRuns(url, id as string, 1, 90_000);
       return run as ApiRun;
     };
 
