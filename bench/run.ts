@@ -22,6 +22,7 @@
  * The server is the pinned nats-server with `sync_interval: always` (fsync before every ack), as
  * `jetstep dev` and the production configs run it; the first line says which version and mode the
  * server reports. BENCH_SYNC=interval runs it with the default 2-minute sync instead.
+ * BENCH_RUN_SHARDS=n makes the store with n run log streams (default 4; see jetstream/runs-layout.ts).
  */
 import { readFileSync } from "node:fs";
 import { createServer } from "node:http";
@@ -29,7 +30,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { startRuntime } from "@jetstep/cli";
 import { InternalEvents, Subjects } from "@jetstep/core";
-import { connectNats, Publisher } from "@jetstep/jetstream";
+import { connectNats, ensureStreams, Publisher } from "@jetstep/jetstream";
 import { silentLogger, startTracing } from "@jetstep/telemetry";
 import pino from "pino";
 import {
@@ -165,6 +166,7 @@ async function w1(
       })
     ).json()) as { ids: string[] };
     await waitFor(() => warm.ids.every((id) => finished.has(id)), { timeoutMs: 120_000, intervalMs: 20 });
+    const seqBefore = await streamSeqs(watcher);
     const cpuBefore = process.cpuUsage();
     const appCpuBefore = cpuSecondsOf(app.pid);
     const serverCpuBefore = cpuSecondsOf(server.pid);
@@ -179,6 +181,7 @@ async function w1(
     const cpu = process.cpuUsage(cpuBefore);
     const appCpu = cpuSecondsOf(app.pid) - appCpuBefore;
     const serverCpu = cpuSecondsOf(server.pid) - serverCpuBefore;
+    const writes = writesPerRun(seqBefore, await streamSeqs(watcher), RUNS);
     await watcher.close();
     type Run = { status: string; run_started_at: string; ended_at: string | null };
     const runs = await Promise.all(
@@ -211,6 +214,7 @@ async function w1(
     console.log(
       `    CPU per step (ms)                       jetstep ${perStep(jetstepCpu)}, nats-server ${perStep(serverCpu)}, app ${perStep(appCpu)}; total ${perStep(jetstepCpu + serverCpu + appCpu)}`,
     );
+    console.log(`    stored messages per run                 ${writes}`);
     if (sink && tracing) {
       await tracing.shutdown();
       console.log(`    spans exported (OTLP/HTTP JSON)         ${sink.spans()}`);
@@ -223,6 +227,27 @@ async function w1(
     sink?.close();
     delete process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
   }
+}
+
+/** The last sequence of every stream (KV buckets included): what has been written to each. */
+async function streamSeqs(nats: Awaited<ReturnType<typeof connectNats>>): Promise<Map<string, number>> {
+  const seqs = new Map<string, number>();
+  for await (const s of nats.jsm.streams.list()) seqs.set(s.config.name, s.state.last_seq);
+  return seqs;
+}
+
+/** Messages stored per run in each stream between two readings (each is one fsync'd write). */
+function writesPerRun(before: Map<string, number>, after: Map<string, number>, runs: number): string {
+  const parts: [string, number][] = [];
+  let total = 0;
+  for (const [name, seq] of after) {
+    const n = seq - (before.get(name) ?? 0);
+    if (n <= 0) continue;
+    total += n;
+    parts.push([name.replace(/^KV_JETSTEP_/, ""), n / runs]);
+  }
+  parts.sort((a, b) => b[1] - a[1]);
+  return `${(total / runs).toFixed(1)} (${parts.map(([n, v]) => `${n} ${v.toFixed(1)}`).join(", ")})`;
 }
 
 /** A run as the REST API shows it (the fields the benchmarks read). */
@@ -607,7 +632,7 @@ async function describeServer(server: NatsServerHandle): Promise<string> {
 
 // `npm run bench -- w1` (or w2, w3, w4) runs one workload; W2_RUNS, W3_CHILDREN, W4_SLEEPERS set
 // their sizes. BENCH_SYNC=interval runs the server with its default sync interval instead of
-// `always`.
+// `always`. BENCH_RUN_SHARDS sets how many streams hold run logs (default: what a new store gets).
 const only = process.argv[2];
 if (only !== undefined && !["w1", "w2", "w3", "w4"].includes(only)) {
   console.error(`unknown workload ${JSON.stringify(only)}: w1, w2, w3 or w4`);
@@ -621,6 +646,17 @@ if (syncMode !== "always" && syncMode !== "interval") {
 const server = await startNatsServer({ syncAlways: syncMode === "always", monitor: true });
 try {
   console.log(`server: ${await describeServer(server)}`);
+  {
+    // Every runtime the bench starts uses the store's layout, fixed here by the first one to make it.
+    const nats = await connectNats({ servers: server.url });
+    const shards = process.env.BENCH_RUN_SHARDS;
+    const layout = await ensureStreams(nats.jsm, {
+      replicas: 1,
+      ...(shards !== undefined ? { runShards: Number(shards) } : {}),
+    });
+    await nats.close();
+    console.log(`run logs: ${layout.shards} RUNS_<k> streams`);
+  }
   const raw = only === "w4" ? undefined : await rawPublish(server.url);
   if (raw)
     console.log(`raw JetStream publish (pipelined, ack'd, R1, same server): ${raw.rate.toFixed(0)} msg/s`);

@@ -23,12 +23,15 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type Runtime, startRuntime } from "@jetstep/cli";
-import { Streams, Subjects } from "@jetstep/core";
-import { connectNats, type Nats, scanSubjects } from "@jetstep/jetstream";
+import { RunShards, Streams } from "@jetstep/core";
+import { connectNats, type Nats, readRunsLayout, runLocation, scanSubjects } from "@jetstep/jetstream";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, serve } from "jetstep";
 import { freePort, type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
 import { type ApiRun, eventRuns, waitForApp } from "./harness.ts";
+
+/** The first run log stream: the test kills its leader and later makes the rejoined node lead it. */
+const RUNS_0 = RunShards.stream(0);
 
 type Fn = "two-steps" | "nap" | "wait";
 const OUTPUT: Record<Fn, (i: number) => number> = {
@@ -309,9 +312,9 @@ cluster {
       first.push(...ids);
     };
     for (let i = 0; i < 50; i++) await sendOne(i);
-    const info = await runtime.nats.jsm.streams.info(Streams.runs);
+    const info = await runtime.nats.jsm.streams.info(RUNS_0);
     assert.equal(info.config.num_replicas, 3);
-    // Node i runs as server "n<i+1>": kill the one leading RUNS.
+    // Node i runs as server "n<i+1>": kill the one leading RUNS_0 (the first of the run log streams).
     victimName = info.cluster?.leader ?? "";
     victim = nodes[Number(victimName.slice(1)) - 1];
     assert.ok(victim, `unknown RUNS leader ${victimName}`);
@@ -419,11 +422,11 @@ cluster {
     await runBatch(100, { go: 50, naps: 10, waits: 10 }, "post-rejoin");
 
     // Make the rejoined node lead RUNS: every append and (leader) read of a run goes through it.
-    const stepdown = `$JS.API.STREAM.LEADER.STEPDOWN.${Streams.runs}`;
+    const stepdown = `$JS.API.STREAM.LEADER.STEPDOWN.${RUNS_0}`;
     let answer = "";
     await waitFor(
       async () => {
-        const info = await runtime.nats.jsm.streams.info(Streams.runs);
+        const info = await runtime.nats.jsm.streams.info(RUNS_0);
         if (info.cluster?.leader === victimName) return true;
         const m = await runtime.nats.nc.request(
           stepdown,
@@ -445,7 +448,7 @@ cluster {
 
     // A client connected only to the rejoined node sees RUNS with every replica current.
     viaVictim = await connectNats({ servers: victim.url, ignoreClusterUpdates: true, name: "via-rejoined" });
-    const info = await viaVictim.jsm.streams.info(Streams.runs);
+    const info = await viaVictim.jsm.streams.info(RUNS_0);
     const members = [
       info.cluster?.leader,
       ...(info.cluster?.replicas ?? []).filter((r) => r.current).map((r) => r.name),
@@ -519,7 +522,8 @@ cluster {
     let retried = 0;
     for (const runId of runIds) {
       const entries: { n: number; type: string; stepId?: string }[] = [];
-      for await (const m of scanSubjects(via.jsm, Streams.runs, Subjects.run(runId), { direct: true }))
+      const at = runLocation(await readRunsLayout(via.jsm), runId);
+      for await (const m of scanSubjects(via.jsm, at.stream, at.subject, { direct: true }))
         entries.push(...(m.json() as typeof entries));
       const ends = entries.filter((e) => TERMINAL.has(e.type));
       const stepIds = entries.filter((e) => e.type === "step.completed").map((e) => e.stepId);

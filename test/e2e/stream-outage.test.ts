@@ -7,8 +7,7 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { Streams, Subjects } from "@jetstep/core";
-import { connectNats, type Nats } from "@jetstep/jetstream";
+import { connectNats, type Nats, readRunsLayout, runStreams } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
 
@@ -63,14 +62,17 @@ describe("RUNS unavailable for a while", () => {
     });
     const [id] = await sendEvents(stack.url, { name: "outage/go" });
     await started;
-    // Take RUNS off its subjects: appends now get 503 no responders, as with no stream leader.
-    const info = await nats.jsm.streams.info(Streams.runs);
-    await nats.jsm.streams.update(Streams.runs, { ...info.config, subjects: ["run-outage.>"] });
+    // Take the run streams off their subjects: appends now get 503 no responders, as with no
+    // stream leader.
+    const layout = await readRunsLayout(nats.jsm);
+    const infos = await Promise.all(runStreams(layout).map((name) => nats.jsm.streams.info(name)));
+    for (const [k, info] of infos.entries())
+      await nats.jsm.streams.update(info.config.name, { ...info.config, subjects: [`run-outage.${k}.>`] });
     releaseStep();
     // The outage lasts longer than the 1 s after which a run whose answer could not be recorded
     // is retried (the step would then run again, as it did before appends were retried).
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
-    await nats.jsm.streams.update(Streams.runs, { ...info.config, subjects: [Subjects.allRuns] });
+    for (const info of infos) await nats.jsm.streams.update(info.config.name, info.config);
     const [run] = await waitForEventRuns(stack.url, id as string, 1, 30_000);
     assert.equal(run?.status, "Completed", JSON.stringify(run));
     assert.equal(run?.output, 42);

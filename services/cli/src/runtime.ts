@@ -48,6 +48,8 @@ export interface RuntimeOptions {
   reconcileMs?: number;
   leaseTtlMs?: number;
   partitions?: number;
+  /** Run log streams of a new store (default 4; an existing store keeps its count). */
+  runShards?: number;
   eventKeys?: string[];
   log: Logger;
 }
@@ -63,7 +65,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const services = new Set<Service>(opts.services ?? SERVICES);
   const replicas = opts.replicas ?? 1;
   const nats = await connectNats({ ...opts.natsOptions, servers: opts.natsUrl, name: "jetstep" });
-  await ensureStreams(nats.jsm, { replicas });
+  await ensureStreams(nats.jsm, {
+    replicas,
+    ...(opts.runShards !== undefined ? { runShards: opts.runShards } : {}),
+  });
   const buckets = await openBuckets(nats, { replicas });
   const processId = `jetstep-${randomUUID().slice(0, 8)}`;
   const stops: (() => Promise<void>)[] = [];

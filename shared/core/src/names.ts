@@ -97,6 +97,7 @@ export function unescapeToken(token: string): string {
 export const Subjects = {
   event: (name: string): string => `${SubjectPrefix.events}.${escapeToken(name)}`,
   allEvents: `${SubjectPrefix.events}.>`,
+  /** A run's log in a store with one RUNS stream (made before run logs were sharded). */
   run: (runId: string): string => `${SubjectPrefix.runs}.${checkToken("runId", runId)}`,
   allRuns: `${SubjectPrefix.runs}.>`,
   inbox: (partition: number): string => `${SubjectPrefix.inbox}.${checkPartition(partition)}`,
@@ -134,6 +135,28 @@ export const Subjects = {
   deadLetter: (source: string): string => `${SubjectPrefix.deadLetters}.${checkToken("source", source)}`,
   allDeadLetters: `${SubjectPrefix.deadLetters}.>`,
 } as const;
+
+/**
+ * Run logs are spread over several streams, `RUNS_<k>` holding `run.<k>.<runId>` (k = a hash of
+ * the run id modulo the shard count): nats-server stores each stream's writes one after another,
+ * each fsynced before its ack, so one stream is a ceiling on appends per second that several
+ * streams lift (they fsync in parallel). The count is fixed when the streams are made and kept in
+ * each shard's stream metadata under `metadataKey`.
+ */
+export const RunShards = {
+  stream: (shard: number): string => `${Streams.runs}_${checkShard(shard)}`,
+  subjects: (shard: number): string => `${SubjectPrefix.runs}.${checkShard(shard)}.>`,
+  subject: (shard: number, runId: string): string =>
+    `${SubjectPrefix.runs}.${checkShard(shard)}.${checkToken("runId", runId)}`,
+  metadataKey: "jetstep_run_shards",
+  max: 64,
+} as const;
+
+function checkShard(k: number): number {
+  if (!Number.isInteger(k) || k < 0 || k >= RunShards.max)
+    throw new InvalidTokenError("run shard", String(k));
+  return k;
+}
 
 /** Queue groups of core NATS subscriptions. */
 export const Queues = {

@@ -30,6 +30,15 @@ export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError
 export { type LoadedRun, readRun, type StoredSnapshot } from "./read-run.ts";
 export { type RegisteredFunction, Registry } from "./registry.ts";
 export { type LogMessage, RunLog } from "./run-log.ts";
+export {
+  DEFAULT_RUN_SHARDS,
+  ensureRunStreams,
+  type RunLocation,
+  type RunsLayout,
+  readRunsLayout,
+  runLocation,
+  runStreams,
+} from "./runs-layout.ts";
 export { ensureStreams, type JetstepBuckets, openBuckets, type StreamOptions } from "./streams.ts";
 export { eraseKvKey, listKvKeys, ReadPath, scanKvKeys, scanSubjects } from "./subject-scan.ts";
 export { type StoredTimer, TimerStore } from "./timers.ts";

@@ -69,7 +69,7 @@ describe("jetstream layer (real nats-server)", () => {
 
   it("pipelines many publishes", async () => {
     const acks = await Promise.all(
-      Array.from({ length: 2000 }, (_, i) => publisher.publish(`run.P${i % 50}`, "[]", { msgId: `p-${i}` })),
+      Array.from({ length: 2000 }, (_, i) => publisher.publish(`run.0.P${i % 50}`, "[]", { msgId: `p-${i}` })),
     );
     assert.equal(acks.filter((a) => a.ok).length, 2000);
   });

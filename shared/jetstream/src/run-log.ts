@@ -1,14 +1,16 @@
 /**
- * A run's log: the subject `run.<runId>` in RUNS. One message holds one or more numbered entries
+ * A run's log: the subject `run.<k>.<runId>` in stream `RUNS_<k>` (`runs-layout.ts`; `run.<runId>`
+ * in RUNS in a store made before run logs were sharded). One message holds one or more numbered entries
  * appended together. Appends carry the expected last subject sequence (single writer safety net)
  * and a deterministic msg id (`<runId>-<firstN>`), so a retried append never lands twice: it comes
  * back as a duplicate or, since nats-server 2.12 checks the expected sequence first, as a conflict;
  * either way the writer reloads the run from its log.
  * Reads use direct gets (`next_by_subj`), never a consumer.
  */
-import { ReplayError, type RunLogEntry, Streams, Subjects } from "@jetstep/core";
+import { ReplayError, type RunLogEntry } from "@jetstep/core";
 import type { JetStreamManager } from "@nats-io/jetstream";
 import type { Publisher, PublishResult } from "./publisher.ts";
+import { type RunLocation, type RunsLayout, readRunsLayout, runLocation } from "./runs-layout.ts";
 import { scanSubjects } from "./subject-scan.ts";
 
 export interface LogMessage {
@@ -17,39 +19,43 @@ export interface LogMessage {
 }
 
 export class RunLog {
+  /**
+   * The store's layout, read once (given up front by a process that made the streams). It also
+   * says whether to read from the stream leader: a replicated stream serves direct gets from its
+   * followers too (eventually consistent in every version), and a follower that lags (for minutes
+   * on nats-server 2.9 after a node died) would show a run without its latest entries: an executor
+   * rebuilding from it keeps losing appends, and the API shows stale runs. So with replicas, reads
+   * go to the leader (`MSG.GET`, which takes `next_by_subj` as well); on a single server direct
+   * gets are as fresh and cheaper.
+   */
+  private layout: RunsLayout | undefined;
+  private layoutRead: Promise<RunsLayout> | undefined;
+
   constructor(
     private readonly jsm: JetStreamManager,
     private readonly publisher: Publisher,
-  ) {}
+    layout?: RunsLayout,
+  ) {
+    this.layout = layout;
+  }
 
-  /**
-   * Whether to read from the stream leader. A replicated RUNS stream serves direct gets from its
-   * followers too (eventually consistent in every version), and a follower that lags (for minutes on
-   * nats-server 2.9 after a node died)
-   * would show a run without its latest entries: an executor rebuilding from it keeps losing
-   * appends, and the API shows stale runs. So with replicas, reads go to the leader (`MSG.GET`,
-   * which takes `next_by_subj` as well); on a single server direct gets are as fresh and cheaper.
-   */
-  private leaderReads: Promise<boolean> | undefined;
-
-  private readFromLeader(): Promise<boolean> {
-    this.leaderReads ??= this.jsm.streams.info(Streams.runs).then(
-      (info) => info.config.num_replicas > 1,
-      () => {
-        this.leaderReads = undefined; // ask again next time
-        return false;
-      },
-    );
-    return this.leaderReads;
+  private async locate(runId: string): Promise<{ at: RunLocation; layout: RunsLayout }> {
+    if (!this.layout) {
+      this.layoutRead ??= readRunsLayout(this.jsm).finally(() => {
+        this.layoutRead = undefined; // on failure, ask again next time
+      });
+      this.layout = await this.layoutRead;
+    }
+    return { at: runLocation(this.layout, runId), layout: this.layout };
   }
 
   /** Messages of the run after stream sequence `afterSeq`, in order. */
   async read(runId: string, afterSeq = 0): Promise<LogMessage[]> {
     const out: LogMessage[] = [];
-    const direct = !(await this.readFromLeader());
-    for await (const m of scanSubjects(this.jsm, Streams.runs, Subjects.run(runId), {
+    const { at, layout } = await this.locate(runId);
+    for await (const m of scanSubjects(this.jsm, at.stream, at.subject, {
       fromSeq: afterSeq + 1,
-      direct,
+      direct: !layout.replicated,
     })) {
       let entries: unknown;
       try {
@@ -80,14 +86,17 @@ export class RunLog {
    * Like `append`, with the entries already serialized: `body` is the JSON list of entries
    * numbered from `firstN` (the msg id is `<runId>-<firstN>`).
    */
-  appendJson(
+  async appendJson(
     runId: string,
     firstN: number,
     body: string,
     expectedLastSeq: number,
     headers?: Record<string, string>,
   ): Promise<PublishResult> {
-    return this.publisher.publish(Subjects.run(runId), body, {
+    const subject = this.layout
+      ? runLocation(this.layout, runId).subject
+      : (await this.locate(runId)).at.subject;
+    return this.publisher.publish(subject, body, {
       msgId: `${runId}-${firstN}`,
       expectedLastSubjectSeq: expectedLastSeq,
       ...(headers ? { headers } : {}),

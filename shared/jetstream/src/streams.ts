@@ -9,12 +9,15 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Nats } from "./connection.ts";
 import { allowMessageTtl } from "./expiring-kv.ts";
+import { ensureRunStreams, type RunsLayout, runStreams } from "./runs-layout.ts";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 86_400_000;
 
 export interface StreamOptions {
   replicas: number;
+  /** Run log streams of a new store (default DEFAULT_RUN_SHARDS; an existing store keeps its own). */
+  runShards?: number;
 }
 
 function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string })[] {
@@ -29,14 +32,6 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
       max_age: 7 * DAY_MS * NS_PER_MS,
       max_msg_size: 1024 * 1024,
       allow_direct: true,
-    },
-    {
-      ...common,
-      name: Streams.runs,
-      subjects: [Subjects.allRuns],
-      retention: RetentionPolicy.Limits,
-      allow_direct: true,
-      duplicate_window: 2 * 60_000 * NS_PER_MS,
     },
     {
       ...common,
@@ -74,10 +69,11 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
 }
 
 /**
- * Creates the streams if missing. An existing stream keeps its operator's settings, except that
- * direct gets are switched on where Jetstep reads by direct get (an older store may lack it).
+ * Creates the streams if missing and returns where run logs live. An existing stream keeps its
+ * operator's settings, except that direct gets are switched on where Jetstep reads by direct get
+ * (an older store may lack it).
  */
-export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions): Promise<void> {
+export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions): Promise<RunsLayout> {
   for (const cfg of configs(opts)) {
     let info: Awaited<ReturnType<JetStreamManager["streams"]["info"]>> | undefined;
     try {
@@ -90,6 +86,15 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions):
       await jsm.streams.update(cfg.name, { ...info.config, allow_direct: true });
     }
   }
+  const layout = await ensureRunStreams(jsm, {
+    replicas: opts.replicas,
+    ...(opts.runShards !== undefined ? { wanted: opts.runShards } : {}),
+  });
+  for (const name of runStreams(layout)) {
+    const info = await jsm.streams.info(name);
+    if (!info.config.allow_direct) await jsm.streams.update(name, { ...info.config, allow_direct: true });
+  }
+  return layout;
 }
 
 export interface Buckets_ {
