@@ -69,9 +69,37 @@ describe("jetstream layer (real nats-server)", () => {
 
   it("pipelines many publishes", async () => {
     const acks = await Promise.all(
-      Array.from({ length: 2000 }, (_, i) => publisher.publish(`run.0.P${i % 50}`, "[]", { msgId: `p-${i}` })),
+      Array.from({ length: 2000 }, (_, i) =>
+        publisher.publish(`run.0.P${i % 50}`, "[]", { msgId: `p-${i}` }),
+      ),
     );
     assert.equal(acks.filter((a) => a.ok).length, 2000);
+  });
+
+  it("keeps at most maxInFlight publishes awaiting acks; the rest go in order as acks come", async () => {
+    const windowed = new Publisher(nats.nc, 10_000, 8);
+    try {
+      const acks = Array.from({ length: 500 }, (_, i) =>
+        windowed.publish(`run.0.W${i % 7}`, JSON.stringify(i), { msgId: `w-${i}` }),
+      );
+      assert.equal(windowed.queued, 492, "8 sent, 492 waiting");
+      const results = await Promise.all(acks);
+      assert.ok(results.every((r) => r.ok));
+      const seqs = results.map((r) => (r.ok ? r.seq : 0));
+      assert.deepEqual(
+        seqs,
+        [...seqs].sort((a, b) => a - b),
+        "stored in the order published",
+      );
+      assert.equal(windowed.queued, 0);
+      // Closing rejects what still waits for a slot.
+      const late = Array.from({ length: 20 }, (_, i) => windowed.publish(`run.0.L${i}`, "1"));
+      windowed.close();
+      const settled = await Promise.allSettled(late);
+      assert.ok(settled.slice(8).every((r) => r.status === "rejected"));
+    } finally {
+      windowed.close();
+    }
   });
 
   it("stores, loads and removes timers per partition", async () => {

@@ -5,6 +5,12 @@
  * `js.publish`). Expected outcomes are values, not throws: a `wrong last sequence` is a conflict
  * result, a duplicate is flagged. Timeouts reject; the caller may retry with the same msg id, which
  * the stream deduplicates.
+ *
+ * At most `maxInFlight` publishes await their acks; later ones wait here, in order, and their ack
+ * timeout starts when they are sent. A burst of tens of thousands (a fan-out's timers, waits and
+ * events) used to go out at once: the server, writing a few thousand fsynced messages a second,
+ * could not ack the tail within the timeout, so the burst failed and was retried as a whole, and
+ * everything else on the connection (lease renewals) queued behind it in the socket.
  */
 import { Headers as HeaderNames } from "@jetstep/core";
 import {
@@ -37,6 +43,19 @@ interface Pending {
   subject: string;
 }
 
+interface Queued {
+  subject: string;
+  data: Uint8Array | string;
+  opts: PublishOptions;
+  resolve(r: PublishResult): void;
+  reject(e: Error): void;
+}
+
+const SWEEP_MS = 500;
+
+/** Publishes awaiting their acks at most, per publisher. */
+export const DEFAULT_MAX_IN_FLIGHT = 1024;
+
 const WRONG_LAST_SEQUENCE = 10071;
 
 export class Publisher {
@@ -45,17 +64,46 @@ export class Publisher {
   private next = 1;
   private readonly sub: Subscription;
   private readonly sweep: NodeJS.Timeout;
+  private readonly queue: Queued[] = [];
+  private queueHead = 0;
+  private closed = false;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly timeoutMs = 10_000,
+    private readonly maxInFlight = DEFAULT_MAX_IN_FLIGHT,
   ) {
     this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onAck(msg) });
-    this.sweep = setInterval(() => this.expire(), 500);
+    this.sweep = setInterval(() => this.expire(), SWEEP_MS);
     this.sweep.unref();
   }
 
   publish(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<PublishResult> {
+    return new Promise<PublishResult>((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error("publisher closed"));
+        return;
+      }
+      if (this.pending.size < this.maxInFlight && this.queueHead === this.queue.length) {
+        this.send(subject, data, opts, resolve, reject);
+      } else {
+        this.queue.push({ subject, data, opts, resolve, reject });
+      }
+    });
+  }
+
+  /** Publishes waiting for a free slot (not yet sent). */
+  get queued(): number {
+    return this.queue.length - this.queueHead;
+  }
+
+  private send(
+    subject: string,
+    data: Uint8Array | string,
+    opts: PublishOptions,
+    resolve: (r: PublishResult) => void,
+    reject: (e: Error) => void,
+  ): void {
     const id = this.next++;
     const h = headers();
     if (opts.msgId !== undefined) h.set(HeaderNames.msgId, opts.msgId);
@@ -63,15 +111,29 @@ export class Publisher {
       h.set(HeaderNames.expectedLastSubjectSeq, String(opts.expectedLastSubjectSeq));
     }
     for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
-    return new Promise<PublishResult>((resolve, reject) => {
-      this.pending.set(id, { resolve, reject, at: Date.now(), subject });
-      try {
-        this.nc.publish(subject, data, { reply: `${this.prefix}.${id}`, headers: h });
-      } catch (e) {
-        this.pending.delete(id);
-        reject(e as Error);
-      }
-    });
+    this.pending.set(id, { resolve, reject, at: Date.now(), subject });
+    try {
+      this.nc.publish(subject, data, { reply: `${this.prefix}.${id}`, headers: h });
+    } catch (e) {
+      this.pending.delete(id);
+      reject(e as Error);
+    }
+  }
+
+  /** Sends queued publishes while slots are free. */
+  private drain(): void {
+    while (this.pending.size < this.maxInFlight && this.queueHead < this.queue.length) {
+      const q = this.queue[this.queueHead] as Queued;
+      this.queue[this.queueHead++] = undefined as unknown as Queued;
+      this.send(q.subject, q.data, q.opts, q.resolve, q.reject);
+    }
+    if (this.queueHead === this.queue.length) {
+      this.queue.length = 0;
+      this.queueHead = 0;
+    } else if (this.queueHead > 4096 && this.queueHead * 2 > this.queue.length) {
+      this.queue.splice(0, this.queueHead);
+      this.queueHead = 0;
+    }
   }
 
   /** Publishes JSON and throws on any non-ok result (for paths where a conflict is a bug). */
@@ -86,6 +148,7 @@ export class Publisher {
     const p = this.pending.get(id);
     if (!p) return;
     this.pending.delete(id);
+    if (this.queueHead < this.queue.length) this.drain();
     if (msg.headers && msg.headers.code >= 300) {
       p.resolve({
         ok: false,
@@ -125,19 +188,34 @@ export class Publisher {
     }
   }
 
+  private lastSweep = Date.now();
+
   private expire(): void {
-    const limit = Date.now() - this.timeoutMs;
+    // Time this process was too busy to run the sweep (and so to read acks already in its socket)
+    // does not count against a publish: under a burst the event loop lagged by seconds and acks
+    // that had arrived were expired unread, and retried, adding to the load.
+    const now = Date.now();
+    const lag = now - this.lastSweep - SWEEP_MS;
+    this.lastSweep = now;
+    if (lag > SWEEP_MS) for (const p of this.pending.values()) p.at += lag;
+    const limit = now - this.timeoutMs;
     for (const [id, p] of this.pending) {
       if (p.at > limit) break; // insertion order = time order
       this.pending.delete(id);
       p.reject(new PublishTimeoutError(`no ack for publish to ${p.subject} within ${this.timeoutMs} ms`));
     }
+    if (this.queueHead < this.queue.length) this.drain();
   }
 
   close(): void {
+    this.closed = true;
     clearInterval(this.sweep);
     this.sub.unsubscribe();
     for (const p of this.pending.values()) p.reject(new Error("publisher closed"));
     this.pending.clear();
+    for (let i = this.queueHead; i < this.queue.length; i++)
+      this.queue[i]?.reject(new Error("publisher closed"));
+    this.queue.length = 0;
+    this.queueHead = 0;
   }
 }

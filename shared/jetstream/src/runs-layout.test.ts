@@ -101,7 +101,10 @@ describe("run log streams (real nats-server)", () => {
     });
     for await (const n of nats.jsm.streams.names()) assert.ok(!n.startsWith(`${Streams.runs}_`), n);
     const log = new RunLog(nats.jsm, publisher);
-    assert.deepEqual((await log.read("OLD")).flatMap((m) => m.entries), [entry(1)]);
+    assert.deepEqual(
+      (await log.read("OLD")).flatMap((m) => m.entries),
+      [entry(1)],
+    );
     const next = await log.append("OLD", [entry(2)], old.ok ? old.seq : 0);
     assert.ok(next.ok, "appends go on at the old subject");
     assert.equal(runLocation(await readRunsLayout(nats.jsm), "OLD").subject, "run.OLD");
