@@ -54,6 +54,8 @@ import {
   inboxConsumerState,
   type JetstepBuckets,
   type JsMsg,
+  kvDelete,
+  kvPut,
   listKvKeys,
   Membership,
   type Msg,
@@ -153,6 +155,8 @@ const APPEND_RETRY_MS = 30_000;
 const UNCONSUMED_RELOAD_MS = 2 * CONSUMER_TIMEOUT_MS;
 
 const DISCOVERY = "$discovery";
+/** INBOX commands handled at once by one executor. */
+const INBOX_CONCURRENCY = 256;
 
 const callKey = (c: DueCall): string => (c.compensate ? `$compensate:${c.stepId}` : (c.stepId ?? DISCOVERY));
 
@@ -174,6 +178,16 @@ class ExecutorImpl implements Executor {
   private readonly runs: RunStore;
   private readonly heap: TimerHeap;
   private readonly calls: Semaphore;
+  /**
+   * Resumes under way at most (a takeover or reconcile pass may resume thousands: all at once, their
+   * reads and writes timed out together and every one was retried).
+   */
+  private readonly resumes = new Semaphore(64);
+  /**
+   * INBOX commands handled at once, over all partitions (each partition's consumer delivers up to
+   * 512): a fan-out's thousands of starts otherwise wrote their bookkeeping all at once.
+   */
+  private readonly inboxSlots = new Semaphore(INBOX_CONCURRENCY);
   private readonly gate = new ConcurrencyGate();
   private leases!: PartitionLeases;
   private membership!: Membership;
@@ -456,7 +470,16 @@ class ExecutorImpl implements Executor {
       return;
     }
     try {
-      await this.handle(p, cmd);
+      // While it waits for a slot the command is kept from redelivery (ack wait 30 s).
+      const keep = setInterval(() => m.working(), 10_000);
+      try {
+        await this.inboxSlots.run(() => {
+          clearInterval(keep);
+          return this.handle(p, cmd);
+        });
+      } finally {
+        clearInterval(keep);
+      }
       m.ack();
     } catch (e) {
       this.log.error({ err: e, runId: cmd.runId }, "inbox command failed; will be redelivered");
@@ -734,10 +757,12 @@ class ExecutorImpl implements Executor {
    * its partition changes hands.
    */
   private kickLater(runId: string, attempt = 0): void {
-    void this.runs
-      .withActor(runId, async (a) => {
-        if (this.leases.owns(a.snapshot.context.partition)) await this.kick(a);
-      })
+    void this.resumes
+      .run(() =>
+        this.runs.withActor(runId, async (a) => {
+          if (this.leases.owns(a.snapshot.context.partition)) await this.kick(a);
+        }),
+      )
       .catch((e) => {
         if (this.stopped) return;
         const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
@@ -1054,7 +1079,9 @@ class ExecutorImpl implements Executor {
     await this.syncWaits(ctx, []);
     // Open waits registered by an earlier owner are not in this process's memory: delete them too.
     await Promise.all(
-      openWaits(ctx).map((w) => this.deps.buckets.waits.delete(Keys.wait(w.event, ctx.runId, w.waitId))),
+      openWaits(ctx).map((w) =>
+        kvDelete(this.publisher, Buckets.waits, Keys.wait(w.event, ctx.runId, w.waitId)),
+      ),
     );
     await this.emitLifecycleEvents(actor);
     await this.indexRun(actor);
@@ -1146,14 +1173,17 @@ class ExecutorImpl implements Executor {
         trigger: ctx.event,
       };
       writes.push(
-        this.deps.buckets.waits.put(key, JSON.stringify(record)).then(() => registered.set(key, true)),
+        kvPut(this.publisher, Buckets.waits, key, JSON.stringify(record)).then(() =>
+          registered.set(key, true),
+        ),
       );
     }
     for (const key of registered.keys()) {
       if (wanted.has(key)) continue;
-      writes.push(this.deps.buckets.waits.delete(key).then(() => registered.delete(key)));
+      writes.push(kvDelete(this.publisher, Buckets.waits, key).then(() => registered.delete(key)));
     }
-    // Written together (a fan-out registers thousands); all must land before the caller goes on.
+    // Written together through the publisher's window (a fan-out registers thousands); all must
+    // land before the caller goes on.
     const results = await Promise.allSettled(writes);
     if (registered.size > 0) this.waitKeys.set(ctx.runId, registered);
     else this.waitKeys.delete(ctx.runId);
