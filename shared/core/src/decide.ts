@@ -78,7 +78,10 @@ export function nextWork(snapshot: RunSnapshot): NextWork {
   if (plannedDue.length > 0) {
     return { calls: plannedDue.map((s) => ({ stepId: s.stepId, attempt: s.attempts })), timers, waits };
   }
-  if (stepTimers.length > 0) return { calls: [], timers, waits };
+  // A step waiting on a timer, or on a wait without one (an invoke with no timeout), holds the
+  // next discovery back until it resolves.
+  if (stepTimers.length > 0 || open.some((s) => s.status === "waiting"))
+    return { calls: [], timers, waits };
   return { calls: [{ stepId: null, attempt: discoveryAttempt(ctx) }], timers, waits };
 }
 
@@ -460,9 +463,6 @@ function decideOps(
   return out;
 }
 
-/** Without a timeout, an invoke waits up to a year. */
-const DEFAULT_INVOKE_TIMEOUT_MS = 365 * 86_400_000;
-
 /** The correlation id of an invoke: carried by the invoked event and by the target's finish. */
 export const invokeCorrelationId = (runId: string, stepId: string): string => `${runId}.${stepId}`;
 
@@ -474,7 +474,9 @@ function invokeFromOp(ctx: RunContext, op: Op, now: number, afterSeq: number): N
   const data = payload?.data ?? {};
   if (typeof data !== "object" || data === null || Array.isArray(data))
     return `step.invoke("${name}"): data must be an object`;
-  let timeoutMs = DEFAULT_INVOKE_TIMEOUT_MS;
+  // Without a timeout, an invoke waits for the target's end however long it takes, with no timer:
+  // a fan-out of 10,000 invokes armed (and later removed) 10,000 year-long timers.
+  let timeoutMs: number | undefined;
   if (op.opts?.timeout !== undefined && op.opts.timeout !== null) {
     try {
       timeoutMs = parseDuration(op.opts.timeout as string | number);
@@ -491,8 +493,7 @@ function invokeFromOp(ctx: RunContext, op: Op, now: number, afterSeq: number): N
     event: InternalEvents.functionFinished,
     if: `async.data.correlation_id == "${correlationId}"`,
     afterSeq,
-    timeoutAt: now + timeoutMs,
-    timerId: waitTimerId(op.id),
+    ...(timeoutMs !== undefined ? { timeoutAt: now + timeoutMs, timerId: waitTimerId(op.id) } : {}),
     invoke: { functionId, data: data as Record<string, unknown>, correlationId },
   };
 }

@@ -285,6 +285,39 @@ describe("waits", () => {
     );
     assert.equal(bad[0]?.type, "run.failed");
   });
+  it("an InvokeFunction op waits for the target's finish; a timer only when it has a timeout", () => {
+    const s = replay([scheduled]);
+    const invoke = (opts: Record<string, unknown>) =>
+      decideAnswer(
+        s.context,
+        { stepId: null, attempt: 0 },
+        { kind: "ops", ops: [{ id: "c", op: "InvokeFunction", displayName: "child", opts }] },
+        { now: 1000, random: () => 0, eventsLastSeq: 5 },
+      );
+    const [forever] = invoke({ function_id: "app-child", payload: { data: { x: 1 } } });
+    assert.deepEqual(forever, {
+      type: "wait.started",
+      ts: 1000,
+      stepId: "c",
+      name: "child",
+      event: "inngest/function.finished",
+      if: 'async.data.correlation_id == "RUN1.c"',
+      afterSeq: 5,
+      invoke: { functionId: "app-child", data: { x: 1 }, correlationId: "RUN1.c" },
+    });
+    const waiting = apply(s, { ...forever, n: 2 } as RunLogEntry);
+    assert.equal(phaseOf(statusOf(waiting), waiting.context), "waiting");
+    assert.deepEqual(nextWork(waiting).timers, [], "no timer without a timeout");
+    assert.deepEqual(nextWork(waiting).calls, [], "no discovery while the invoke waits");
+    assert.deepEqual(
+      nextWork(waiting).waits.map((w) => [w.waitId, w.until, w.correlationId]),
+      [["c", undefined, "RUN1.c"]],
+    );
+    const [bounded] = invoke({ function_id: "app-child", timeout: "1h" });
+    assert.equal((bounded as { timeoutAt?: number }).timeoutAt, 1000 + 3_600_000);
+    const timed = apply(s, { ...bounded, n: 2 } as RunLogEntry);
+    assert.deepEqual(nextWork(timed).timers, [{ timerId: "wait-c", fireAt: 3_601_000 }]);
+  });
 });
 
 describe("saga compensation", () => {

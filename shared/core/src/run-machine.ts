@@ -389,8 +389,8 @@ export const runMachine = setup({
                 status: "waiting",
                 attempts: 0,
                 startedAt: event.ts,
-                retryAt: event.timeoutAt,
-                timerId: event.timerId,
+                ...(event.timeoutAt !== undefined ? { retryAt: event.timeoutAt } : {}),
+                ...(event.timerId !== undefined ? { timerId: event.timerId } : {}),
                 wait: {
                   event: event.event,
                   afterSeq: event.afterSeq,

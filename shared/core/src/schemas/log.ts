@@ -103,7 +103,7 @@ export const SleepStartedSchema = z.object({
 /**
  * `step.waitForEvent`: resolved by the first event named `event` stored after EVENTS sequence
  * `afterSeq` for which `if` (CEL; `event` = the run's trigger, `async` = the candidate) holds, or
- * with null when the timer `timerId` fires at `timeoutAt`.
+ * with null when the timer `timerId` fires at `timeoutAt` (when it has one).
  */
 export const WaitStartedSchema = z.object({
   ...base,
@@ -113,8 +113,9 @@ export const WaitStartedSchema = z.object({
   event: z.string().min(1),
   if: z.string().optional(),
   afterSeq: z.number().int().nonnegative(),
-  timeoutAt: z.number(),
-  timerId: z.string(),
+  /** Absent for a `step.invoke` without a timeout: it waits for the target's end, however long. */
+  timeoutAt: z.number().optional(),
+  timerId: z.string().optional(),
   /** `step.invoke`: the wait is for the target run's `inngest/function.finished`. */
   invoke: z
     .object({ functionId: z.string(), data: z.record(z.string(), z.unknown()), correlationId: z.string() })
