@@ -66,3 +66,44 @@ test("an empty list sends nothing; a nameless event is rejected before sending",
   assert.deepEqual(await client.send([]), { ids: [] });
   await assert.rejects(client.send({ name: "" }), SendEventError);
 });
+
+test("a long list goes as consecutive requests of at most 1,000 events; ids come back in order", async () => {
+  const gw = await fakeGateway((req) => {
+    const list = JSON.parse(req.body) as { data: { i: number } }[];
+    return { status: 200, body: { ids: list.map((e) => `id-${e.data.i}`), status: 200 } };
+  });
+  try {
+    const events = Array.from({ length: 2_500 }, (_, i) => ({ name: "x/many", data: { i } }));
+    const out = await testClient({ baseUrl: gw.url }).send(events);
+    assert.deepEqual(
+      gw.received.map((r) => (JSON.parse(r.body) as unknown[]).length),
+      [1000, 1000, 500],
+    );
+    assert.deepEqual(
+      out.ids,
+      events.map((e) => `id-${e.data.i}`),
+    );
+  } finally {
+    await gw.close();
+  }
+});
+
+test("requests stay under 512 KiB of JSON; a failing request stops the rest", async () => {
+  let calls = 0;
+  const gw = await fakeGateway((req) => {
+    calls++;
+    if (calls === 2) return { status: 400, body: { ids: [], status: 400, error: "events[3].name is bad" } };
+    const list = JSON.parse(req.body) as unknown[];
+    return { status: 200, body: { ids: list.map((_, i) => `id-${calls}-${i}`), status: 200 } };
+  });
+  try {
+    const big = "x".repeat(100_000);
+    const events = Array.from({ length: 12 }, (_, i) => ({ name: "x/big", data: { i, big } }));
+    await assert.rejects(testClient({ baseUrl: gw.url }).send(events), /events\[3\]\.name is bad/);
+    assert.equal(gw.received.length, 2, "no request after the one that failed");
+    for (const r of gw.received) assert.ok(Buffer.byteLength(r.body) <= 512 * 1024, `${r.body.length}`);
+    assert.equal((JSON.parse(gw.received[0]?.body ?? "[]") as unknown[]).length, 5);
+  } finally {
+    await gw.close();
+  }
+});

@@ -20,6 +20,35 @@ function eventBodies(events: readonly EventInput[], ts: number): EventInput[] {
   });
 }
 
+/** Events per request at most (the gateway takes up to 5,000; NATS requests must stay under max_payload). */
+const CHUNK_EVENTS = 1000;
+/** JSON bytes per request at most (a NATS server's default max_payload is 1 MiB). */
+const CHUNK_BYTES = 512 * 1024;
+
+/**
+ * Splits events into consecutive requests of at most CHUNK_EVENTS events and CHUNK_BYTES of JSON
+ * (an event larger than that goes alone; the gateway then says whether it is too large). A
+ * `step.sendEvent` of 10,000 events was refused whole.
+ */
+function chunks(events: EventInput[]): string[] {
+  const out: string[] = [];
+  let part: string[] = [];
+  let bytes = 2;
+  for (const e of events) {
+    const json = JSON.stringify(e);
+    const size = Buffer.byteLength(json) + 1;
+    if (part.length > 0 && (part.length >= CHUNK_EVENTS || bytes + size > CHUNK_BYTES)) {
+      out.push(`[${part.join(",")}]`);
+      part = [];
+      bytes = 2;
+    }
+    part.push(json);
+    bytes += size;
+  }
+  if (part.length > 0) out.push(`[${part.join(",")}]`);
+  return out;
+}
+
 /**
  * Sends events by NATS request to the gateways' ingest subject (`jetstep.events`), as NATS
  * workers do: the same validation and `{ ids }` answer as `POST /e/…`. `request` sends the JSON
@@ -33,10 +62,21 @@ export async function sendEventsOverNats(args: {
   request: (payload: string, headers: Record<string, string>) => Promise<Uint8Array>;
 }): Promise<{ ids: string[] }> {
   if (args.events.length === 0) return { ids: [] };
-  const body = eventBodies(args.events, args.now());
+  const ids: string[] = [];
+  for (const body of chunks(eventBodies(args.events, args.now())))
+    ids.push(...(await sendChunkOverNats(args.subject, body, args.request)));
+  return { ids };
+}
+
+async function sendChunkOverNats(
+  subject: string,
+  body: string,
+  request: (payload: string, headers: Record<string, string>) => Promise<Uint8Array>,
+): Promise<string[]> {
+  const args = { subject };
   let data: Uint8Array;
   try {
-    data = await args.request(JSON.stringify(body), traceHeaders());
+    data = await request(body, traceHeaders());
   } catch (cause) {
     const message = cause instanceof Error ? cause.message : String(cause);
     const noGateway = /no responders|503/i.test(message);
@@ -61,12 +101,13 @@ export async function sendEventsOverNats(args: {
     const message = reply.success && reply.data.error ? reply.data.error : text.slice(0, 500);
     throw new SendEventError(status, `send(): gateway answered ${status}: ${message}`);
   }
-  return { ids: reply.data.ids };
+  return reply.data.ids;
 }
 
 /**
  * POSTs events to `${baseUrl}/e/${eventKey ?? "dev"}` as a JSON array (`data` defaults to `{}`, `ts`
- * to now) and returns the gateway's `{ ids }`, in input order. An empty list sends nothing.
+ * to now) and returns the gateway's `{ ids }`, in input order; a long list goes as several requests
+ * one after another (`chunks`). An empty list sends nothing.
  * Throws SendEventError: `status` 0 when the gateway can't be reached, else the HTTP status with the
  * gateway's `error` message. No retries here — inside `step.sendEvent` the step's retries apply.
  */
@@ -78,14 +119,20 @@ export async function sendEvents(args: {
   now: () => number;
 }): Promise<{ ids: string[] }> {
   if (args.events.length === 0) return { ids: [] };
-  const body = eventBodies(args.events, args.now());
   const url = `${args.baseUrl}/e/${encodeURIComponent(args.eventKey ?? "dev")}`;
+  const ids: string[] = [];
+  for (const body of chunks(eventBodies(args.events, args.now())))
+    ids.push(...(await postChunk(url, body, args.fetch)));
+  return { ids };
+}
+
+async function postChunk(url: string, body: string, fetchFn: typeof fetch): Promise<string[]> {
   let res: Response;
   try {
-    res = await args.fetch(url, {
+    res = await fetchFn(url, {
       method: "POST",
       headers: { [Header.ContentType]: "application/json", [Header.Sdk]: SDK_IDENT, ...traceHeaders() },
-      body: JSON.stringify(body),
+      body,
     });
   } catch (cause) {
     throw new SendEventError(
@@ -107,5 +154,5 @@ export async function sendEvents(args: {
       reply.success && reply.data.error ? reply.data.error : text.slice(0, 500) || res.statusText;
     throw new SendEventError(res.status, `send(): gateway answered ${res.status}: ${message}`);
   }
-  return { ids: reply.data.ids };
+  return reply.data.ids;
 }
