@@ -22,9 +22,10 @@
  * The server is the pinned nats-server with `sync_interval: always` (fsync before every ack), as
  * `jetstep dev` and the production configs run it; the first line says which version and mode the
  * server reports. BENCH_SYNC=interval runs it with the default 2-minute sync instead.
+ * BENCH_LOG=<file> appends the W3 runtimes' warnings and errors to a file.
  * BENCH_RUN_SHARDS=n makes the store with n run log streams (default 4; see jetstream/runs-layout.ts).
  */
-import { readFileSync } from "node:fs";
+import { appendFileSync, readFileSync } from "node:fs";
 import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
@@ -299,11 +300,15 @@ async function withApp<T>(
 ): Promise<T> {
   const appPort = await freePort();
   // The runtime's log, errors only and not printed: the last one says why a workload failed.
+  // BENCH_LOG=<file> also appends its warnings and errors to that file.
   let lastError: string | undefined;
+  const logFile = process.env.BENCH_LOG;
   const log = pino(
-    { level: "error" },
+    { level: logFile ? "warn" : "error" },
     {
       write(line: string) {
+        if (logFile) appendFileSync(logFile, line);
+        if (!line.includes('"level":50')) return;
         try {
           const entry = JSON.parse(line) as { msg?: string; err?: { message?: string } };
           lastError = `${entry.msg}${entry.err?.message ? `: ${entry.err.message}` : ""}`;
@@ -371,7 +376,14 @@ function checkNotFailed(run: ApiRun | undefined): void {
 async function awaitCompleted(
   url: string,
   eventId: string,
-  opts: { intervalMs: number; timeoutMs: number; stallMs?: number; lastError?: () => string | undefined },
+  opts: {
+    intervalMs: number;
+    timeoutMs: number;
+    stallMs?: number;
+    lastError?: () => string | undefined;
+    /** A count that grows while the run makes progress its list entry does not show (children ended). */
+    progress?: () => number;
+  },
 ): Promise<{ run: ApiRun; polls: number }> {
   const start = Date.now();
   let seen = "";
@@ -381,7 +393,7 @@ async function awaitCompleted(
     if (run?.status === "Completed") return { run, polls };
     checkNotFailed(run);
     const now = Date.now();
-    const state = JSON.stringify(run ?? null);
+    const state = `${JSON.stringify(run ?? null)} ${opts.progress?.() ?? ""}`;
     if (state !== seen) [seen, changedAt] = [state, now];
     const stallMs = opts.stallMs ?? Number.POSITIVE_INFINITY;
     const stalled = now - changedAt > stallMs;
@@ -449,25 +461,41 @@ async function w2(server: NatsServerHandle, raw: { rate: number; latencyMs: numb
 /** `Promise.all` of `n` `step.invoke` in one parent run, until the parent is Completed. */
 async function w3Invoke(server: NatsServerHandle, n: number, rawRate: number): Promise<void> {
   await withApp(server, "./w3-app.ts", "bench-w3", async (url, app, lastError) => {
+    // Children that ended, seen through their `inngest/function.finished` events: while they are
+    // started and run, the parent's list entry stays "waiting", so progress is counted here too.
+    const watcher = await connectNats({ servers: server.url });
+    let childrenEnded = 0;
+    watcher.nc.subscribe(Subjects.event(InternalEvents.functionFinished), {
+      callback: (_err, m) => {
+        if ((m.json() as { data?: { function_id?: string } }).data?.function_id === "bench-w3-child")
+          childrenEnded++;
+      },
+    });
+    await watcher.nc.flush();
     const cpu = cpuMeter(server.pid, app.pid);
     const start = Date.now();
     const [id] = await postEvents(url, [{ name: "bench/w3-invoke", data: { n } }]);
-    // Polled once a second (the wall time comes from the run's ended_at): every completed child
-    // changes the parent, so a parent unchanged for W3_STALL_MS is stuck.
+    // Polled once a second (the wall time comes from the run's ended_at): a parent unchanged, with
+    // no child ending, for W3_STALL_MS is stuck.
     const { run } = await awaitCompleted(url, id as string, {
       intervalMs: 1000,
       timeoutMs: W3_TIMEOUT_MS,
       stallMs: W3_STALL_MS,
       lastError,
-    }).catch(async (e: Error) => {
-      // A stuck parent would be retried through the next workloads on this server: cancel it.
-      const parent = await runOfEvent(url, id as string).catch(() => undefined);
-      if (!parent) throw e;
-      const res = await fetch(`${url}/v1/runs/${parent.run_id}`, { method: "DELETE" }).catch(() => undefined);
-      const after =
-        res?.status === 200 ? "cancelled" : `not cancelled (DELETE answered ${res?.status ?? "nothing"})`;
-      throw new Error(`${e.message}; parent ${after}`);
-    });
+      progress: () => childrenEnded,
+    })
+      .finally(() => watcher.close())
+      .catch(async (e: Error) => {
+        // A stuck parent would be retried through the next workloads on this server: cancel it.
+        const parent = await runOfEvent(url, id as string).catch(() => undefined);
+        if (!parent) throw e;
+        const res = await fetch(`${url}/v1/runs/${parent.run_id}`, { method: "DELETE" }).catch(
+          () => undefined,
+        );
+        const after =
+          res?.status === 200 ? "cancelled" : `not cancelled (DELETE answered ${res?.status ?? "nothing"})`;
+        throw new Error(`${e.message}; parent ${after}`);
+      });
     const used = cpu();
     const wallS = (Date.parse(run.ended_at as string) - start) / 1000;
     const expected = (n * (n - 1)) / 2;
