@@ -93,6 +93,18 @@ const fns = {
   race: client.createFunction({ id: "race" }, { event: "test/event" }, async ({ step }) =>
     Promise.race([step.run("a", () => "A"), step.run("b", () => "B")]),
   ),
+  wide: client.createFunction({ id: "wide" }, { event: "test/event" }, async ({ step }) => {
+    const order: number[] = [];
+    const all = await Promise.all(
+      Array.from({ length: 10_000 }, (_, i) =>
+        step.run(`w${i}`, () => i).then((v) => {
+          order.push(v);
+          return v;
+        }),
+      ),
+    );
+    return { sum: all.reduce((a, b) => a + b, 0), first: order.slice(0, 3), last: order.at(-1) };
+  }),
 };
 const serveOpts = { client, functions: Object.values(fns), stepNotFoundTimeoutMs: 200 };
 const call = (fn: keyof typeof fns, body: Record<string, unknown>, extra: { stepId?: string } = {}) =>
@@ -310,6 +322,15 @@ describe("(g) parallel steps", () => {
     assert.equal(bFirst.json, "B");
     const aFirst = await call("race", callBody({ steps, stack: [sha1("a"), sha1("b")] }));
     assert.equal(aFirst.json, "A");
+  });
+  test("10,000 memoized parallel steps replay in stack order (a fan-out parent's last call)", async () => {
+    // Completed in reverse: the stack says w9999 first. Replaying used to scan the queue and the
+    // stack for every step (O(n²) each), which took minutes at this size.
+    const ids = Array.from({ length: 10_000 }, (_, i) => `w${i}`);
+    const steps = Object.fromEntries(ids.map((id, i) => [sha1(id), { data: i }]));
+    const a = await call("wide", callBody({ steps, stack: ids.map(sha1).reverse() }));
+    assert.equal(a.status, 200);
+    assert.deepEqual(a.json, { sum: (10_000 * 9_999) / 2, first: [9999, 9998, 9997], last: 0 });
   });
 });
 

@@ -84,14 +84,83 @@ type Decision =
 
 type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
 
+/**
+ * Found memoized steps waiting to be resolved: those with a position in completion order come out
+ * earliest position first (a binary heap), the others in the order found, after them. A call
+ * replaying 10,000 memoized invokes scanned the whole queue and the stack for every step (O(n²)
+ * each time, minutes in all).
+ */
+class MemoQueue {
+  readonly #byId = new Map<string, FoundStep>();
+  readonly #heap: { pos: number; step: FoundStep }[] = [];
+  readonly #unordered: FoundStep[] = [];
+  #head = 0;
+
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  get(hashedId: string): FoundStep | undefined {
+    return this.#byId.get(hashedId);
+  }
+
+  push(step: FoundStep, pos: number | undefined): void {
+    this.#byId.set(step.hashedId, step);
+    if (pos === undefined) {
+      this.#unordered.push(step);
+      return;
+    }
+    const heap = this.#heap;
+    heap.push({ pos, step });
+    for (let i = heap.length - 1; i > 0; ) {
+      const parent = (i - 1) >> 1;
+      if ((heap[parent] as { pos: number }).pos <= pos) break;
+      [heap[i], heap[parent]] = [heap[parent] as (typeof heap)[number], heap[i] as (typeof heap)[number]];
+      i = parent;
+    }
+  }
+
+  shift(): FoundStep | undefined {
+    const step = this.#heap.length > 0 ? this.#popHeap() : this.#unordered[this.#head++];
+    if (this.#head === this.#unordered.length) {
+      this.#unordered.length = 0;
+      this.#head = 0;
+    }
+    if (step) this.#byId.delete(step.hashedId);
+    return step;
+  }
+
+  #popHeap(): FoundStep {
+    const heap = this.#heap;
+    const top = heap[0] as (typeof heap)[number];
+    const last = heap.pop() as (typeof heap)[number];
+    if (heap.length > 0) {
+      heap[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        const r = l + 1;
+        let m = i;
+        if (l < heap.length && (heap[l] as typeof last).pos < (heap[m] as typeof last).pos) m = l;
+        if (r < heap.length && (heap[r] as typeof last).pos < (heap[m] as typeof last).pos) m = r;
+        if (m === i) break;
+        [heap[i], heap[m]] = [heap[m] as typeof last, heap[i] as typeof last];
+        i = m;
+      }
+    }
+    return top.step;
+  }
+}
+
 class Execution {
   readonly #input: ExecuteCallInput;
   readonly #memo = new Map<string, MemoEntry>();
   readonly #unseenMemo = new Set<string>();
-  readonly #order: string[];
+  /** Position of each memoized step in completion (stack) order. */
+  readonly #order = new Map<string, number>();
   readonly #ids = new StepIdAllocator();
   readonly #newSteps: FoundStep[] = [];
-  readonly #memoQueue: FoundStep[] = [];
+  /** Memoized steps found and not yet resolved (see `#resolveNextMemoized`). */
+  readonly #memoQueue = new MemoQueue();
   #outcome: Outcome | undefined;
   #checkScheduled = false;
   #decided = false;
@@ -105,7 +174,8 @@ class Execution {
       this.#unseenMemo.add(hash);
     }
     const stack = input.call.ctx.stack?.stack ?? [];
-    this.#order = stack.length > 0 ? [...stack] : [...this.#memo.keys()];
+    for (const id of stack.length > 0 ? stack : this.#memo.keys())
+      if (!this.#order.has(id)) this.#order.set(id, this.#order.size);
   }
 
   async run(): Promise<ExecutionResult> {
@@ -247,7 +317,7 @@ class Execution {
       };
       if (this.#memo.has(hashedId)) {
         this.#unseenMemo.delete(hashedId);
-        this.#memoQueue.push(step);
+        this.#memoQueue.push(step, this.#order.get(hashedId));
       } else {
         this.#newSteps.push(step);
       }
@@ -267,18 +337,18 @@ class Execution {
     if (this.#decided) return;
     const compensating = this.#input.compensateStepId;
     if (compensating !== undefined) {
-      const target = this.#memoQueue.find((st) => st.hashedId === compensating);
+      const target = this.#memoQueue.get(compensating);
       if (target) {
         this.#decide({ kind: "compensate", step: target });
         return;
       }
       // Not reached yet: keep replaying memoized steps; new steps or the end mean it is gone.
-      if (this.#memoQueue.length === 0 && (this.#newSteps.length > 0 || this.#outcome)) {
+      if (this.#memoQueue.size === 0 && (this.#newSteps.length > 0 || this.#outcome)) {
         this.#decide({ kind: "step-not-found" });
         return;
       }
     }
-    if (this.#memoQueue.length > 0) {
+    if (this.#memoQueue.size > 0) {
       this.#resolveNextMemoized();
       this.#schedule();
       return;
@@ -294,19 +364,14 @@ class Execution {
     else if (this.#outcome) this.#decide({ kind: "settled" });
   }
 
+  /**
+   * Resolves one memoized step, the earliest in completion order among those found (or the first
+   * found, when none is in the stack), and no more before the next macrotask: the handler then
+   * reacts to each result before the next is given, so a race replays as it ran.
+   */
   #resolveNextMemoized(): void {
-    let pick = 0;
-    let best = Number.POSITIVE_INFINITY;
-    this.#memoQueue.forEach((s, i) => {
-      const pos = this.#order.indexOf(s.hashedId);
-      if (pos !== -1 && pos < best) {
-        best = pos;
-        pick = i;
-      }
-    });
-    const [step] = this.#memoQueue.splice(pick, 1);
+    const step = this.#memoQueue.shift();
     if (!step) return;
-    if (best !== Number.POSITIVE_INFINITY) this.#order.splice(best, 1);
     const entry = this.#memo.get(step.hashedId);
     if (entry?.kind === "error") step.reject(new StepError(step.userland.id, entry.error));
     else step.resolve(entry?.data);
