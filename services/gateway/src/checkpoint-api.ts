@@ -34,8 +34,8 @@ export interface CheckpointRouteDeps {
   local?: (partition: number, request: CheckpointRequest) => Promise<CheckpointReply> | undefined;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
 export function registerCheckpointRoutes(
+  // biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
   app: FastifyInstance<any, any, any, any>,
   deps: CheckpointRouteDeps,
 ): void {

@@ -80,8 +80,7 @@ export function nextWork(snapshot: RunSnapshot): NextWork {
   }
   // A step waiting on a timer, or on a wait without one (an invoke with no timeout), holds the
   // next discovery back until it resolves.
-  if (stepTimers.length > 0 || open.some((s) => s.status === "waiting"))
-    return { calls: [], timers, waits };
+  if (stepTimers.length > 0 || open.some((s) => s.status === "waiting")) return { calls: [], timers, waits };
   return { calls: [{ stepId: null, attempt: discoveryAttempt(ctx) }], timers, waits };
 }
 
