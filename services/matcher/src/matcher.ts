@@ -277,14 +277,18 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       ...(skipped.length > 0 ? { skipped } : {}),
     };
     // Lifecycle events (inngest/function.finished, one per run) that start nothing are not indexed.
-    if (runs.length > 0 || skipped.length > 0 || !event.name.startsWith("inngest/")) {
-      await deps.buckets.eventRuns.put(Keys.eventRuns(event.id), JSON.stringify(index));
-    }
-    await Promise.all(
-      runs
+    // The index and the start commands are written together: each is idempotent, and the event is
+    // redelivered (both written again) unless all landed.
+    const indexed =
+      runs.length > 0 || skipped.length > 0 || !event.name.startsWith("inngest/")
+        ? deps.buckets.eventRuns.put(Keys.eventRuns(event.id), JSON.stringify(index))
+        : undefined;
+    await Promise.all([
+      indexed,
+      ...runs
         .filter((r) => !r.batched)
         .map(({ runId, f }) => startRun(f, runId, [event], m.seq, startAts.get(runId), traceparent)),
-    );
+    ]);
     await waits.match(event, m.seq);
     if (runs.length > 0)
       log.debug(

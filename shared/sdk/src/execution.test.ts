@@ -97,10 +97,12 @@ const fns = {
     const order: number[] = [];
     const all = await Promise.all(
       Array.from({ length: 10_000 }, (_, i) =>
-        step.run(`w${i}`, () => i).then((v) => {
-          order.push(v);
-          return v;
-        }),
+        step
+          .run(`w${i}`, () => i)
+          .then((v) => {
+            order.push(v);
+            return v;
+          }),
       ),
     );
     return { sum: all.reduce((a, b) => a + b, 0), first: order.slice(0, 3), last: order.at(-1) };
