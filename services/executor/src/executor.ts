@@ -1085,7 +1085,11 @@ class ExecutorImpl implements Executor {
     );
     await this.emitLifecycleEvents(actor);
     await this.indexRun(actor);
-    await this.runs.saveSnapshot(actor, this.maxMessageBytes());
+    // The final state, for whoever reads the run later: unless the log since the last snapshot is
+    // short enough to replay (a 10-step run's 13 entries), which saves a write and a serialization
+    // of the whole run per run.
+    if (actor.sinceSnapshot >= this.deps.config.snapshotEvery)
+      await this.runs.saveSnapshot(actor, this.maxMessageBytes());
     // Only the marker markParked last wrote exists, unless this process never marked the run
     // (rebuilt after a crash, say): then either may.
     const due = Keys.active(ctx.partition, ctx.runId);

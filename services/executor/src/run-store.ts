@@ -10,7 +10,7 @@ export interface Actor {
   snapshot: RunSnapshot;
   /** Stream sequence of the last message of the run's log (0: empty log). */
   lastSeq: number;
-  /** Entries applied since the last snapshot was saved. */
+  /** Entries in the log after the last snapshot saved (what a rebuild would replay). */
   sinceSnapshot: number;
   /** Which ACTIVE key marks the run: due (resumed on takeover) or parked on timers/waits. */
   parked?: boolean;
@@ -63,8 +63,8 @@ export class RunStore {
   private async load(runId: string): Promise<Actor> {
     const hot = this.actors.get(runId);
     if (hot) return hot;
-    const { snapshot, lastSeq } = await readRun(this.runLog, this.snapshots, runId);
-    const actor: Actor = { runId, snapshot, lastSeq, sinceSnapshot: 0 };
+    const { snapshot, lastSeq, tail } = await readRun(this.runLog, this.snapshots, runId);
+    const actor: Actor = { runId, snapshot, lastSeq, sinceSnapshot: tail };
     if (this.actors.size >= this.maxHot) this.evictOne();
     this.actors.set(runId, actor);
     return actor;

@@ -11,6 +11,8 @@ export interface LoadedRun {
   snapshot: RunSnapshot;
   /** Stream sequence of the run's last log message (0: the log is empty). */
   lastSeq: number;
+  /** Entries read after the snapshot (all of them without one): what a rebuild replays. */
+  tail: number;
 }
 
 /** Rebuilds a run: the snapshot from SNAPSHOTS (if any) plus the log's tail by direct gets. */
@@ -26,10 +28,8 @@ export async function readRun(runLog: RunLog, snapshots: KV, runId: string): Pro
   const messages = await runLog.read(runId, lastSeq);
   // One batch (core `replay`): applied one by one, every entry copied the run's steps, so reading a
   // fan-out parent with 3,000 steps cost seconds.
-  snapshot = replay(
-    messages.flatMap((m) => m.entries),
-    snapshot,
-  );
+  const entries = messages.flatMap((m) => m.entries);
+  snapshot = replay(entries, snapshot);
   lastSeq = messages.at(-1)?.seq ?? lastSeq;
-  return { snapshot, lastSeq };
+  return { snapshot, lastSeq, tail: entries.length };
 }
