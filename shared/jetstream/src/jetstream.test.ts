@@ -9,7 +9,7 @@ import { Publisher } from "./publisher.ts";
 import { Registry } from "./registry.ts";
 import { RunLog } from "./run-log.ts";
 import { ensureStreams, type JetstepBuckets, openBuckets } from "./streams.ts";
-import { eraseKvKey, listKvKeys, ReadPath, scanKvKeys } from "./subject-scan.ts";
+import { eraseKvKey, listKvKeys, ReadPath, scanKvKeys, scanSubjects } from "./subject-scan.ts";
 import { TimerStore } from "./timers.ts";
 
 describe("jetstream layer (real nats-server)", () => {
@@ -100,6 +100,37 @@ describe("jetstream layer (real nats-server)", () => {
     } finally {
       windowed.close();
     }
+  });
+
+  it("scans a subject by batched direct gets as the leader's MSG.GET does: every message, in order", async () => {
+    await nats.jsm.streams.add({ name: "SCAN", subjects: ["scan.>"], allow_direct: true });
+    const sent: number[] = [];
+    // 700 small messages of one subject between others, then large ones (a batch reply is capped
+    // in bytes, so it ends before its count).
+    const acks = await Promise.all(
+      Array.from({ length: 1400 }, (_, i) =>
+        publisher.publish(i % 2 === 0 ? "scan.a" : "scan.b", JSON.stringify(i)),
+      ),
+    );
+    for (const [i, a] of acks.entries()) if (i % 2 === 0 && a.ok) sent.push(a.seq);
+    for (let i = 0; i < 12; i++) {
+      const a = await publisher.publish("scan.a", "x".repeat(400_000));
+      if (a.ok) sent.push(a.seq);
+    }
+    const read = async (direct: boolean, fromSeq = 1) => {
+      const seqs: number[] = [];
+      for await (const m of scanSubjects(nats.jsm, "SCAN", "scan.a", { direct, fromSeq })) seqs.push(m.seq);
+      return seqs;
+    };
+    assert.deepEqual(await read(true), sent);
+    assert.deepEqual(await read(false), sent);
+    const mid = sent[500] as number;
+    assert.deepEqual(await read(true, mid), sent.slice(500));
+    assert.deepEqual(await read(true, (sent.at(-1) as number) + 1), []);
+    const none: number[] = [];
+    for await (const m of scanSubjects(nats.jsm, "SCAN", "scan.none", { direct: true })) none.push(m.seq);
+    assert.deepEqual(none, []);
+    await nats.jsm.streams.delete("SCAN");
   });
 
   it("stores, loads and removes timers per partition", async () => {

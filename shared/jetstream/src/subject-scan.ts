@@ -24,16 +24,40 @@ export async function* scanSubjects(
   opts: { fromSeq?: number; direct?: boolean } = {},
 ): AsyncGenerator<StoredMsg> {
   let seq = opts.fromSeq ?? 1;
+  if (opts.direct) {
+    // Batched direct gets: one request per DIRECT_BATCH messages plus one that finds nothing more
+    // (a run's log was one request per message, and reading runs back is most of what the API
+    // and a rebuild cost).
+    for (;;) {
+      let got = 0;
+      let batch: AsyncIterable<StoredMsg>;
+      try {
+        batch = await jsm.direct.getBatch(stream, { seq, batch: DIRECT_BATCH, next_by_subj: filter });
+        for await (const m of batch) {
+          got++;
+          seq = m.seq + 1;
+          yield m;
+        }
+      } catch (e) {
+        if (got === 0 && /message not found/i.test((e as Error).message)) return;
+        throw e;
+      }
+      // A batch may stop short of DIRECT_BATCH (the server caps a reply's bytes): ask again from
+      // after the last message until nothing is left.
+      if (got === 0) return;
+    }
+  }
   for (;;) {
-    const m = opts.direct
-      ? await jsm.direct.getMessage(stream, { next_by_subj: filter, seq })
-      : // The server takes next_by_subj in MSG.GET (checked on 2.9.10); the client's type omits it.
-        await jsm.streams.getMessage(stream, { next_by_subj: filter, seq } as unknown as MsgRequest);
+    // The server takes next_by_subj in MSG.GET (checked on 2.9.10); the client's type omits it.
+    const m = await jsm.streams.getMessage(stream, { next_by_subj: filter, seq } as unknown as MsgRequest);
     if (!m) return;
     yield m;
     seq = m.seq + 1;
   }
 }
+
+/** Messages per batched direct get. */
+const DIRECT_BATCH = 256;
 
 /**
  * Live keys of KV bucket `bucket` matching `filter` (a key pattern such as `p3.>`), read with
