@@ -532,11 +532,18 @@ class ExecutorImpl implements Executor {
 
   /** Creates the run (`run.scheduled`) unless its log already has it, and sets it going. */
   private async startRun(p: number, cmd: StartRunCommand, actor: Actor): Promise<void> {
+    let indexed: Promise<void> | undefined;
     if (statusOf(actor.snapshot) === "empty") {
       const active: ActiveRun = { fnId: cmd.fnId, createdAt: this.now() };
-      await this.deps.buckets.active.put(Keys.active(p, cmd.runId), JSON.stringify(active));
-      actor.parked = false;
-      const ok = await this.append(actor, [
+      // The due marker and the run's first entry are written together. If the marker fails, the
+      // start is redelivered and the run's first kick writes it (a rebuilt or unmarked actor has
+      // `parked` unset); `parked` says "marked" only once it is.
+      const marked = this.deps.buckets.active
+        .put(Keys.active(p, cmd.runId), JSON.stringify(active))
+        .then(() => {
+          actor.parked = false;
+        });
+      const appended = this.append(actor, [
         {
           type: "run.scheduled",
           ts: this.now(),
@@ -570,6 +577,7 @@ class ExecutorImpl implements Executor {
           }),
         ),
       ]);
+      const [, ok] = await Promise.all([marked, appended]);
       if (ok) {
         this.log.info(
           {
@@ -580,13 +588,16 @@ class ExecutorImpl implements Executor {
           },
           "run scheduled",
         );
-        // Not fatal: the run is indexed again when it ends.
-        await this.indexRun(actor).catch((e) =>
+        // Not fatal: the run is indexed again when it ends. Written while the run goes on (its
+        // first call need not wait for it): index records of a run are published in order on one
+        // connection, so this one always lands before the one its end writes.
+        indexed = this.indexRun(actor).catch((e) =>
           this.log.warn({ err: e, runId: cmd.runId }, "could not index the new run"),
         );
       }
     }
     await this.kick(actor);
+    await indexed;
   }
 
   /**
