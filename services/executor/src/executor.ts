@@ -538,11 +538,14 @@ class ExecutorImpl implements Executor {
       // The due marker and the run's first entry are written together. If the marker fails, the
       // start is redelivered and the run's first kick writes it (a rebuilt or unmarked actor has
       // `parked` unset); `parked` says "marked" only once it is.
-      const marked = this.deps.buckets.active
-        .put(Keys.active(p, cmd.runId), JSON.stringify(active))
-        .then(() => {
-          actor.parked = false;
-        });
+      const marked = kvPut(
+        this.publisher,
+        Buckets.active,
+        Keys.active(p, cmd.runId),
+        JSON.stringify(active),
+      ).then(() => {
+        actor.parked = false;
+      });
       const appended = this.append(actor, [
         {
           type: "run.scheduled",
@@ -1125,7 +1128,7 @@ class ExecutorImpl implements Executor {
     const [now, old] = parked
       ? [Keys.parked(ctx.partition, ctx.runId), Keys.active(ctx.partition, ctx.runId)]
       : [Keys.active(ctx.partition, ctx.runId), Keys.parked(ctx.partition, ctx.runId)];
-    await this.deps.buckets.active.put(now, JSON.stringify(value));
+    await kvPut(this.publisher, Buckets.active, now, JSON.stringify(value));
     await this.eraseActive(old);
     actor.parked = parked;
   }

@@ -5,6 +5,7 @@
  * start command to each run's partition INBOX (deduplicated by `start-<runId>`).
  */
 import {
+  Buckets,
   type CancelOn,
   callUrlOf,
   compileValueExpression,
@@ -30,6 +31,7 @@ import {
   EventLog,
   type JetstepBuckets,
   type JsMsg,
+  kvPut,
   matcherConsumer,
   type Nats,
   PULL_EXPIRES_MS,
@@ -281,7 +283,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     // redelivered (both written again) unless all landed.
     const indexed =
       runs.length > 0 || skipped.length > 0 || !event.name.startsWith("inngest/")
-        ? deps.buckets.eventRuns.put(Keys.eventRuns(event.id), JSON.stringify(index))
+        ? kvPut(publisher, Buckets.eventRuns, Keys.eventRuns(event.id), JSON.stringify(index))
         : undefined;
     await Promise.all([
       indexed,
