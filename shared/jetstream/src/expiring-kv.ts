@@ -6,6 +6,7 @@
  * sets a TTL only on create, so these write the bucket's subject directly.
  */
 import type { JetStreamClient, JetStreamManager } from "@nats-io/jetstream";
+import { kvSubject } from "./kv-publish.ts";
 
 /** The `Nats-TTL` value for `ttlMs`: whole seconds (the server's unit), at least 1. */
 export function ttlHeaderValue(ttlMs: number): string {
@@ -26,7 +27,7 @@ export async function writeExpiring(
   ttlMs: number,
   expectedRevision?: number,
 ): Promise<number> {
-  const ack = await js.publish(`$KV.${bucket}.${key}`, value, {
+  const ack = await js.publish(kvSubject(bucket, key), value, {
     ttl: ttlHeaderValue(ttlMs),
     ...(expectedRevision === undefined ? {} : { expect: { lastSubjectSequence: expectedRevision } }),
   });

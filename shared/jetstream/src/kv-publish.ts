@@ -6,7 +6,8 @@
  */
 import type { Publisher } from "./publisher.ts";
 
-const subjectOf = (bucket: string, key: string): string => `$KV.${bucket}.${key}`;
+/** The subject of `key` in KV bucket `bucket` (where its values are stored). */
+export const kvSubject = (bucket: string, key: string): string => `$KV.${bucket}.${key}`;
 
 /** Puts `value` at `key` of `bucket`; resolves the revision, throws when the stream refuses it. */
 export async function kvPut(
@@ -15,13 +16,13 @@ export async function kvPut(
   key: string,
   value: string,
 ): Promise<number> {
-  const r = await publisher.publish(subjectOf(bucket, key), value);
+  const r = await publisher.publish(kvSubject(bucket, key), value);
   if (!r.ok) throw new Error(`could not put ${key} in ${bucket}: ${r.description}`);
   return r.seq;
 }
 
 /** Deletes `key` of `bucket` (leaves a delete marker, as `kv.delete` does). */
 export async function kvDelete(publisher: Publisher, bucket: string, key: string): Promise<void> {
-  const r = await publisher.publish(subjectOf(bucket, key), "", { headers: { "KV-Operation": "DEL" } });
+  const r = await publisher.publish(kvSubject(bucket, key), "", { headers: { "KV-Operation": "DEL" } });
   if (!r.ok) throw new Error(`could not delete ${key} from ${bucket}: ${r.description}`);
 }

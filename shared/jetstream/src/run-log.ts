@@ -20,7 +20,7 @@ export interface LogMessage {
 
 export class RunLog {
   /**
-   * The store's layout, read once (given up front by a process that made the streams). It also
+   * The store's layout, read once, on first use. It also
    * says whether to read from the stream leader: a replicated stream serves direct gets from its
    * followers too (eventually consistent in every version), and a follower that lags (for minutes
    * on nats-server 2.9 after a node died) would show a run without its latest entries: an executor
@@ -34,10 +34,7 @@ export class RunLog {
   constructor(
     private readonly jsm: JetStreamManager,
     private readonly publisher: Publisher,
-    layout?: RunsLayout,
-  ) {
-    this.layout = layout;
-  }
+  ) {}
 
   private async locate(runId: string): Promise<{ at: RunLocation; layout: RunsLayout }> {
     if (!this.layout) {
@@ -93,10 +90,8 @@ export class RunLog {
     expectedLastSeq: number,
     headers?: Record<string, string>,
   ): Promise<PublishResult> {
-    const subject = this.layout
-      ? runLocation(this.layout, runId).subject
-      : (await this.locate(runId)).at.subject;
-    return this.publisher.publish(subject, body, {
+    const { at } = await this.locate(runId);
+    return this.publisher.publish(at.subject, body, {
       msgId: `${runId}-${firstN}`,
       expectedLastSubjectSeq: expectedLastSeq,
       ...(headers ? { headers } : {}),

@@ -9,7 +9,7 @@ import {
 import { type KV, Kvm } from "@nats-io/kv";
 import type { Nats } from "./connection.ts";
 import { allowMessageTtl } from "./expiring-kv.ts";
-import { ensureRunStreams, type RunsLayout, runStreams } from "./runs-layout.ts";
+import { ensureRunStreams, type RunsLayout } from "./runs-layout.ts";
 
 const NS_PER_MS = 1_000_000;
 const DAY_MS = 86_400_000;
@@ -90,9 +90,11 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamOptions):
     replicas: opts.replicas,
     ...(opts.runShards !== undefined ? { wanted: opts.runShards } : {}),
   });
-  for (const name of runStreams(layout)) {
-    const info = await jsm.streams.info(name);
-    if (!info.config.allow_direct) await jsm.streams.update(name, { ...info.config, allow_direct: true });
+  // Shards are made with direct gets on; a store's single RUNS stream may predate them.
+  if (layout.shards === 0) {
+    const info = await jsm.streams.info(Streams.runs);
+    if (!info.config.allow_direct)
+      await jsm.streams.update(Streams.runs, { ...info.config, allow_direct: true });
   }
   return layout;
 }

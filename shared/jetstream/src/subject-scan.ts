@@ -11,6 +11,7 @@
 import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
 import { idleTimeout, withTimeout } from "./idle-timeout.ts";
+import { kvSubject } from "./kv-publish.ts";
 
 /**
  * Messages of `stream` whose subject matches `filter` (wildcards allowed), in stream order, from
@@ -69,7 +70,7 @@ export async function* scanKvKeys(
   bucket: string,
   filter: string,
 ): AsyncGenerator<string> {
-  const prefix = `$KV.${bucket}.`;
+  const prefix = kvSubject(bucket, "");
   for await (const m of scanSubjects(jsm, `KV_${bucket}`, `${prefix}${filter}`)) {
     const op = m.header.get("KV-Operation");
     if (op === "DEL" || op === "PURGE") continue;
@@ -82,7 +83,7 @@ export async function* scanKvKeys(
  * leaves one per key forever, and key listings would read them all). For keys nobody watches.
  */
 export async function eraseKvKey(jsm: JetStreamManager, bucket: string, key: string): Promise<void> {
-  await jsm.streams.purge(`KV_${bucket}`, { filter: `$KV.${bucket}.${key}` });
+  await jsm.streams.purge(`KV_${bucket}`, { filter: kvSubject(bucket, key) });
 }
 
 /** Longest wait for an ordered consumer to be made (or, listing keys, to deliver the next one). */
