@@ -36,6 +36,19 @@ export interface AppClientOptions {
   dispatchId?: string;
   /** NATS workers: silent heartbeats before a call counts as lost (default 3). */
   heartbeatMisses?: number;
+  /**
+   * Checked right before the call leaves (for HTTP, once the request has its connection: it may
+   * wait for one); when false the call is not sent and `callApp` rejects with FencedCallError.
+   */
+  fence?: () => boolean;
+}
+
+/** The call was not sent: its fence (the executor's lease on the run) no longer held. */
+export class FencedCallError extends Error {
+  override name = "FencedCallError";
+  constructor() {
+    super("not called: this executor's lease on the run's partition is not valid");
+  }
 }
 
 export function callUrl(base: string, call: DueCall): string {
@@ -85,6 +98,7 @@ function post(
   body: string,
   headers: Record<string, string>,
   timeoutMs: number,
+  fence?: () => boolean,
 ): Promise<RawResponse> {
   const mod = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
@@ -111,7 +125,16 @@ function post(
     );
     req.on("timeout", () => req.destroy(new CallTimeoutError()));
     req.on("error", reject);
-    req.end(body);
+    if (!fence) {
+      req.end(body);
+      return;
+    }
+    // Nothing is written until the request has a connection (the agent may queue it): the
+    // fence is checked then, so a call that waited past the lease never reaches the app.
+    req.once("socket", () => {
+      if (fence()) req.end(body);
+      else req.destroy(new FencedCallError());
+    });
   });
 }
 
@@ -132,6 +155,7 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
     };
     if (target.protocol === "nats:") {
       if (!opts.nc) return { kind: "transport", message: `no NATS connection to call ${url}` };
+      if (opts.fence && !opts.fence()) throw new FencedCallError();
       return await callWorker(target, body.text, headers, {
         nc: opts.nc,
         timeoutMs: opts.timeoutMs,
@@ -141,7 +165,7 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
     }
     if (target.protocol !== "http:" && target.protocol !== "https:")
       throw new Error(`unsupported URL scheme in ${url}`);
-    const res = await post(target, body.text, headers, opts.timeoutMs);
+    const res = await post(target, body.text, headers, opts.timeoutMs, opts.fence);
     const header = (h: string) => {
       const v = res.headers[h.toLowerCase()];
       return Array.isArray(v) ? v.join(", ") : v;
@@ -149,6 +173,7 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
     return parseAppResponse(res.status, header, res.body, opts.now());
   } catch (e) {
     const err = e as Error & { code?: string };
+    if (err instanceof FencedCallError) throw err;
     if (err instanceof CallTimeoutError)
       return { kind: "transport", message: `app did not answer within ${opts.timeoutMs} ms (${url})` };
     return { kind: "transport", message: `could not reach the app at ${url}: ${err.code ?? err.message}` };

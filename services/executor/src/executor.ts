@@ -75,8 +75,9 @@ import type { Logger } from "@jetstep/telemetry";
 
 type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
 
-import { callApp } from "./app-client.ts";
+import { callApp, FencedCallError } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
+import { InFlightCalls } from "./in-flight.ts";
 import { chunkEntries, fitEntry, HEADER_ROOM } from "./log-chunks.ts";
 import {
   AttemptSpan,
@@ -149,6 +150,8 @@ export interface Executor {
 
 /** Longest wait for a partition's INBOX consumer to be made and consuming; the load is retried. */
 const CONSUMER_TIMEOUT_MS = 30_000;
+/** How soon a run whose call was held back by the lease fence is tried again. */
+const FENCE_RETRY_MS = 250;
 /** How long an append that RUNS refuses for now (no leader) is retried before the run is reloaded. */
 const APPEND_RETRY_MS = 30_000;
 /** A partition owned without a consumer for this long (a load that never settled) is reloaded. */
@@ -192,8 +195,7 @@ class ExecutorImpl implements Executor {
   private leases!: PartitionLeases;
   private membership!: Membership;
   private partitions = 0;
-  /** Calls in flight per run: call key → dispatch id (a discovery call's `ctx.qi_id`; "" for others). */
-  private readonly inFlight = new Map<string, Map<string, string>>();
+  private readonly inFlight = new InFlightCalls();
   /** Per owned partition, the subscription that takes its runs' checkpoints. */
   private readonly checkpointSubs = new Map<number, Subscription>();
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
@@ -384,6 +386,7 @@ class ExecutorImpl implements Executor {
     this.consumers.delete(p);
     await c?.close().catch(() => undefined);
     this.heap.dropPartition(p);
+    this.inFlight.dropPartition(p);
     this.runs.evictWhere((a) => a.snapshot.context.partition === p);
     this.log.warn({ partition: p }, "partition released");
   }
@@ -430,11 +433,17 @@ class ExecutorImpl implements Executor {
           reply = { status: 409, message: `run ${req.runId} is not driven by this executor` };
           return;
         }
+        // Held, but its lease is not renewed yet: the app retries, and its answer carries the step
+        // if this stays so. Nothing is recorded on a lease another owner may be taking.
+        if (!this.leases.valid(p)) {
+          reply = { status: 503, message: `the lease of partition ${p} is being renewed` };
+          return;
+        }
         if (!isActive(statusOf(actor.snapshot))) {
           reply = { status: 409, message: `run ${req.runId} has ended` };
           return;
         }
-        if (this.inFlight.get(req.runId)?.get(DISCOVERY) !== req.dispatchId) {
+        if (this.inFlight.dispatchOf(req.runId, DISCOVERY) !== req.dispatchId) {
           reply = { status: 409, message: "stale dispatch: the call was replaced or already answered" };
           return;
         }
@@ -449,7 +458,12 @@ class ExecutorImpl implements Executor {
         reply = { status: 200 };
       });
     } catch (e) {
-      if (e instanceof AppendConflictError) return { status: 409, message: e.message };
+      if (e instanceof AppendConflictError) {
+        // The log holds what this copy did not: the app stops this dispatch (409) and its answer
+        // is void (it would report the dispatch as rejected); the run goes on from its log.
+        if (this.inFlight.endDispatch(req.runId, DISCOVERY, req.dispatchId)) this.kickLater(req.runId);
+        return { status: 409, message: e.message };
+      }
       this.log.warn({ err: e, runId: req.runId }, "could not record a checkpoint");
       return { status: 503, message: `could not record the checkpoint: ${(e as Error).message}` };
     }
@@ -473,10 +487,18 @@ class ExecutorImpl implements Executor {
       // While it waits for a slot the command is kept from redelivery (ack wait 30 s).
       const keep = setInterval(() => m.working(), 10_000);
       try {
-        await this.inboxSlots.run(() => {
+        const handled = await this.inboxSlots.run(async () => {
           clearInterval(keep);
-          return this.handle(p, cmd);
+          // Delivered before the partition was given up: its new owner handles it (a command
+          // handled here now would act on runs this process no longer drives).
+          if (!this.leases.owns(p)) return false;
+          await this.handle(p, cmd);
+          return true;
         });
+        if (!handled) {
+          m.nak();
+          return;
+        }
       } finally {
         clearInterval(keep);
       }
@@ -726,7 +748,8 @@ class ExecutorImpl implements Executor {
       }
       await this.checkConsumer(p);
       try {
-        for (const runId of await this.dueRuns(p)) if (!this.inFlight.get(runId)?.size) this.kickLater(runId);
+        for (const runId of await this.dueRuns(p))
+          if (this.inFlight.count(runId) === 0) this.kickLater(runId);
       } catch (e) {
         this.log.warn({ err: e, partition: p }, "reconcile could not list due runs");
       }
@@ -826,22 +849,23 @@ class ExecutorImpl implements Executor {
     if (actor.parked && this.runs.hotCount > this.deps.config.maxHotParked) {
       if (await this.runs.saveSnapshot(actor, this.maxMessageBytes())) this.runs.evict(ctx.runId);
     }
-    let inFlight = this.inFlight.get(ctx.runId);
     for (const call of work.calls) {
       const key = callKey(call);
-      if (inFlight?.has(key)) continue;
-      if (!inFlight) {
-        inFlight = new Map();
-        this.inFlight.set(ctx.runId, inFlight);
-      }
+      if (this.inFlight.has(ctx.runId, key)) continue;
       // A discovery call may run many steps, reporting each by checkpoint under this id.
       const dispatch = key === DISCOVERY ? dispatchId(ctx.partition, randomUUID().replaceAll("-", "")) : "";
-      inFlight.set(key, dispatch);
-      void this.perform(actor.runId, ctx.partition, call, dispatch);
+      const token = this.inFlight.add(ctx.runId, ctx.partition, key, dispatch);
+      void this.perform(actor.runId, ctx.partition, call, dispatch, token);
     }
   }
 
-  private async perform(runId: string, partition: number, call: DueCall, dispatch: string): Promise<void> {
+  private async perform(
+    runId: string,
+    partition: number,
+    call: DueCall,
+    dispatch: string,
+    token: number,
+  ): Promise<void> {
     let startedAt = this.now();
     let answer: AppAnswer;
     let span: AttemptSpan | undefined;
@@ -854,6 +878,12 @@ class ExecutorImpl implements Executor {
       });
       return ctx as RunContext;
     };
+    // Fencing: the call goes out only while this executor's lease on the partition is valid (and
+    // the call is still wanted), checked again when the request gets its connection. An owner
+    // that was paused or starved past its lease must not call a step the next owner recorded.
+    const key = callKey(call);
+    const fence = () => this.leases.valid(partition) && this.inFlight.holds(runId, key, token);
+    let fenced = false;
     try {
       // Wait for the run's concurrency slots first, so waiting runs hold no call slot.
       const runCtx = await currentContext();
@@ -864,6 +894,7 @@ class ExecutorImpl implements Executor {
       try {
         answer = await this.calls.run(async () => {
           const ctx = await currentContext();
+          if (!fence()) throw new FencedCallError();
           startedAt = this.now();
           span = new AttemptSpan(ctx, call, startedAt);
           const a = await callApp(ctx, call, {
@@ -874,6 +905,7 @@ class ExecutorImpl implements Executor {
             nc: this.deps.nats.nc,
             serverKind: this.deps.config.signingKey ? "cloud" : "dev",
             ...(this.deps.config.signingKey ? { signingKey: this.deps.config.signingKey } : {}),
+            fence,
           });
           answeredAt = this.now();
           return a;
@@ -882,6 +914,7 @@ class ExecutorImpl implements Executor {
         release();
       }
     } catch (e) {
+      fenced = e instanceof FencedCallError;
       answer = { kind: "transport", message: `executor could not call the app: ${(e as Error).message}` };
     }
     // A wait matches only events stored after it began: note where EVENTS ends now.
@@ -896,10 +929,14 @@ class ExecutorImpl implements Executor {
     let ownSpans: Set<string> | undefined;
     await this.runs
       .withActor(runId, async (actor) => {
-        const calls = this.inFlight.get(runId);
-        // A dispatch replaced meanwhile (its checkpoints were refused with 409): its answer is void.
-        if (calls?.get(callKey(call)) !== dispatch) return;
-        calls.delete(callKey(call));
+        // A call replaced meanwhile (its checkpoints were refused with 409), or made before the
+        // partition was given up: its answer is void.
+        if (!this.inFlight.end(runId, key, token)) return;
+        if (fenced) {
+          // Never sent: the lease was not valid. Try again once it is (or stop if it was lost).
+          setTimeout(() => this.kickLater(runId), FENCE_RETRY_MS).unref();
+          return;
+        }
         if (!this.leases.owns(partition) || !isActive(statusOf(actor.snapshot))) return;
         const entries = decideAnswer(actor.snapshot.context, call, answer, {
           now: this.now(),
@@ -918,12 +955,12 @@ class ExecutorImpl implements Executor {
         await this.kick(actor);
       })
       .catch((e) => {
-        const calls = this.inFlight.get(runId);
-        if (calls?.get(callKey(call)) === dispatch) calls.delete(callKey(call));
+        this.inFlight.end(runId, key, token);
         this.log.error({ err: e, runId }, "could not record the app's answer; retrying the run in 1 s");
         setTimeout(() => this.kickLater(runId), 1000).unref();
       });
     // The attempt ends when the app answered (before the outcome is recorded, which may end the run).
+    if (fenced) return;
     span?.end(answer, recorded, Math.max(answeredAt, startedAt), ownSpans);
   }
 
@@ -1059,6 +1096,16 @@ class ExecutorImpl implements Executor {
       // Another writer (or an earlier attempt of ours that did land) got there first: trust the log.
       this.log.warn({ runId: actor.runId, result }, "append conflict; reloading the run from its log");
       this.runs.evict(actor.runId);
+      // The log ends before what this copy was built from: its snapshot is ahead of a log that lost
+      // its tail (a server that did not sync before a crash). Rebuilt from it, every append would
+      // conflict again; the log alone is the truth.
+      if (!result.ok && result.lastSeq !== undefined && result.lastSeq < actor.lastSeq) {
+        this.log.error(
+          { runId: actor.runId, logLastSeq: result.lastSeq, snapshotSeq: actor.lastSeq },
+          "the run's snapshot is ahead of its log; dropping the snapshot",
+        );
+        await this.runs.dropSnapshot(actor.runId);
+      }
       throw new AppendConflictError(actor.runId);
     }
   }
@@ -1110,7 +1157,7 @@ class ExecutorImpl implements Executor {
     const parked = Keys.parked(ctx.partition, ctx.runId);
     for (const key of actor.parked === undefined ? [due, parked] : [actor.parked ? parked : due])
       await this.eraseActive(key);
-    this.inFlight.delete(ctx.runId);
+    this.inFlight.dropRun(ctx.runId);
     this.waitKeys.delete(ctx.runId);
     this.runs.evict(ctx.runId);
   }

@@ -42,7 +42,18 @@ export class RunStore {
     opts: { assumeNew?: boolean } = {},
   ): Promise<void> {
     const prev = this.queues.get(runId) ?? Promise.resolve();
-    const next = prev.then(async () => fn(opts.assumeNew ? this.loadOrEmpty(runId) : await this.load(runId)));
+    const next = prev.then(async () => {
+      const actor = opts.assumeNew ? this.loadOrEmpty(runId) : await this.load(runId);
+      try {
+        await fn(actor);
+      } catch (e) {
+        // Whatever failed may have left the actor behind its log (an append that timed out may
+        // still have landed): the next task on the run reads it again rather than act on a copy
+        // that could call a step whose result is already recorded.
+        if (this.actors.get(runId) === actor) this.actors.delete(runId);
+        throw e;
+      }
+    });
     const tail = next.catch(() => undefined);
     this.queues.set(runId, tail);
     void tail.then(() => {
@@ -51,7 +62,7 @@ export class RunStore {
     return next;
   }
 
-  /** Forgets the in-memory actor (after a conflict, a lost lease, or the run's end). */
+  /** Forgets the in-memory actor (after a conflict, a failure, a lost lease, or the run's end). */
   evict(runId: string): void {
     this.actors.delete(runId);
   }
@@ -65,6 +76,9 @@ export class RunStore {
     if (hot) return hot;
     const { snapshot, lastSeq, tail } = await readRun(this.runLog, this.snapshots, runId);
     const actor: Actor = { runId, snapshot, lastSeq, sinceSnapshot: tail };
+    // An empty log is not kept: the run may be being created by the partition's previous owner
+    // right now, and a cached empty copy would hide it (its kicks do nothing) until a restart.
+    if (lastSeq === 0) return actor;
     if (this.actors.size >= this.maxHot) this.evictOne();
     this.actors.set(runId, actor);
     return actor;
@@ -86,6 +100,11 @@ export class RunStore {
         return;
       }
     }
+  }
+
+  /** Deletes the run's snapshot: its next rebuild replays the whole log. */
+  async dropSnapshot(runId: string): Promise<void> {
+    await this.snapshots.purge(Keys.snapshot(runId));
   }
 
   /**

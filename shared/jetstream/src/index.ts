@@ -24,7 +24,13 @@ export { allowMessageTtl, ttlHeaderValue, writeExpiring } from "./expiring-kv.ts
 export { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";
 export { KvFollower, type KvFollowerOptions } from "./kv-follower.ts";
 export { kvDelete, kvPut } from "./kv-publish.ts";
-export { type LeaseEvents, type LeaseOptions, type LeaseValue, PartitionLeases } from "./leases.ts";
+export {
+  type LeaseEvents,
+  type LeaseOptions,
+  type LeaseValue,
+  leaseMarginMs,
+  PartitionLeases,
+} from "./leases.ts";
 export { Membership } from "./membership.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";
 export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError } from "./publisher.ts";

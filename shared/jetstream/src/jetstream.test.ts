@@ -3,7 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { Buckets, type RunLogEntry } from "@jetstep/core";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { connectNats, type Nats } from "./connection.ts";
-import { PartitionLeases } from "./leases.ts";
+import { leaseMarginMs, PartitionLeases } from "./leases.ts";
 import { Membership } from "./membership.ts";
 import { Publisher } from "./publisher.ts";
 import { Registry } from "./registry.ts";
@@ -285,28 +285,61 @@ describe("jetstream layer (real nats-server)", () => {
     await m1.stop();
   });
 
-  it("keeps a lease whose renewal came after it expired, if nobody took it meanwhile", async () => {
+  it("loses a lease renewed after it expired, even if its key is free again, and takes it afresh", async () => {
     const lost: number[] = [];
+    const acquired: number[] = [];
     const late = new PartitionLeases(
       buckets.leases,
       nats.js,
       { owner: "late", partitions: 2, ttlMs: 1000 },
-      { acquired: () => undefined, lost: (p) => void lost.push(p) },
+      { acquired: (p) => void acquired.push(p), lost: (p) => void lost.push(p) },
     );
     await late.tick();
     assert.deepEqual(late.ownedPartitions().sort(), [0, 1]);
-    // The process was too busy to renew in time: the server removed both keys.
-    await waitFor(
-      async () =>
-        (await buckets.leases.get("partition.0")) === null &&
-        (await buckets.leases.get("partition.1")) === null,
-      { timeoutMs: 5000 },
+    // The process was too busy to renew in time: the server removed both keys. Meanwhile another
+    // owner took partition 0 and died (its key expired too), so "free again" proves nothing.
+    const gone = async () =>
+      (await buckets.leases.get("partition.0")) === null &&
+      (await buckets.leases.get("partition.1")) === null;
+    await waitFor(gone, { timeoutMs: 5000 });
+    const other = new PartitionLeases(
+      buckets.leases,
+      nats.js,
+      { owner: "other", partitions: 1, ttlMs: 1000 },
+      { acquired: () => undefined, lost: () => undefined },
     );
+    await other.tick();
+    assert.deepEqual(other.ownedPartitions(), [0]);
+    await waitFor(gone, { timeoutMs: 5000 });
     await late.tick();
-    assert.deepEqual(late.ownedPartitions().sort(), [0, 1], "re-created: nobody else owned them in between");
-    assert.deepEqual(lost, []);
+    // Both were lost (their runs are dropped from memory), then taken again and loaded afresh.
+    assert.deepEqual(lost.sort(), [0, 1]);
+    assert.deepEqual(acquired.sort(), [0, 0, 1, 1]);
+    assert.deepEqual(late.ownedPartitions().sort(), [0, 1]);
     assert.deepEqual((await buckets.leases.get("partition.0"))?.json(), { owner: "late" });
     await late.stop(true);
+  });
+
+  it("holds a lease valid only until ttl less a margin after its last renewal was sent", async () => {
+    let now = 0;
+    const leases = new PartitionLeases(
+      buckets.leases,
+      nats.js,
+      { owner: "fenced", partitions: 1, ttlMs: 10_000, clock: () => now },
+      { acquired: () => undefined, lost: () => undefined },
+    );
+    await leases.tick();
+    assert.ok(leases.valid(0));
+    now = 10_000 - leaseMarginMs(10_000) - 1;
+    assert.ok(leases.valid(0), "valid until the margin");
+    now += 1;
+    assert.equal(leases.valid(0), false, "a paused owner stops calling before the TTL runs out");
+    assert.ok(leases.owns(0), "still held: the renewal decides");
+    await leases.tick(); // renewed (the key had not expired on the server): valid again
+    assert.ok(leases.valid(0));
+    assert.equal(leases.valid(1), false, "never owned");
+    await leases.stop(true);
+    assert.equal(leases.valid(0), false);
   });
 
   it("gives up a partition whose load failed and takes it again on the next tick", async () => {

@@ -2,10 +2,16 @@
  * Partition leases in the LEASES bucket: `partition.<n>` → `{owner}`, written with a per-message
  * TTL (expiring-kv.ts), so the server removes a lease its owner stopped renewing. A lease is taken
  * when its key is gone (never taken, expired, or released) with a create, and kept by a
- * revision-checked write every ttl/3 that also restarts its TTL. A renewal that comes too late (the
- * key expired) re-creates the key if nobody took it meanwhile; losing that too means someone else
- * owns it, and the partition is dropped at once. No host's clock is compared with another's: the
- * stream leader alone decides when a lease has expired.
+ * revision-checked write every ttl/3 that also restarts its TTL. No host's clock is compared with
+ * another's: the stream leader alone decides when a lease has expired.
+ *
+ * Fencing. A lease is valid here (`valid`) until `ttl - margin` after its last successful write was
+ * *sent*, by this process's monotonic clock: the server stamps the write no earlier, so nobody else
+ * can hold the partition before then. Whatever calls an app checks `valid` right before the call
+ * goes out, so an owner that was paused or too busy to renew stops calling before another owner
+ * can have taken over. A renewal that fails (the key expired, was taken, or could not be written)
+ * loses the partition: a re-created key would not prove that nobody owned it in between (another
+ * owner may have taken it and died), so the partition is dropped and, if free, taken again afresh.
  */
 import { Buckets, Keys } from "@jetstep/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
@@ -31,10 +37,23 @@ export interface LeaseOptions {
   /** Upper bound of partitions to hold (default all); lets several executors share work. */
   maxOwned?: () => number;
   onError?: (e: unknown) => void;
+  /** A monotonic clock in ms (default `performance.now`); injected by tests. */
+  clock?: () => number;
+}
+
+/**
+ * How long before its TTL runs out a lease stops being valid here: room for a call that passed the
+ * check to reach the app, and for timers that fire late. A fifth of the TTL, at least 200 ms.
+ */
+export function leaseMarginMs(ttlMs: number): number {
+  return Math.max(200, Math.floor(ttlMs / 5));
 }
 
 export class PartitionLeases {
   private readonly owned = new Map<number, number>(); // partition → revision
+  /** Per owned partition, until when (monotonic ms) nobody else can hold it. */
+  private readonly validUntil = new Map<number, number>();
+  private readonly clock: () => number;
   private timer: NodeJS.Timeout | undefined;
   /** The latest acquisition of each partition (a failed load drops only its own). */
   private readonly loading = new Map<number, number>();
@@ -52,20 +71,50 @@ export class PartitionLeases {
     private readonly events: LeaseEvents,
   ) {
     this.keyOf = opts.key ?? Keys.lease;
+    this.clock = opts.clock ?? (() => performance.now());
     this.value = JSON.stringify({ owner: opts.owner } satisfies LeaseValue);
   }
 
-  /** Writes the lease of `key` for another ttl, if its last revision is `revision` (0: absent). */
-  private write(key: string, revision: number): Promise<number> {
-    return writeExpiring(this.js, Buckets.leases, key, this.value, this.opts.ttlMs, revision);
+  /**
+   * Writes the lease of partition `p` for another ttl, if its last revision is `revision` (0:
+   * absent), and notes until when it is valid. Resolves with the new revision.
+   */
+  private async write(p: number, revision: number): Promise<number> {
+    const sentAt = this.clock();
+    const rev = await writeExpiring(
+      this.js,
+      Buckets.leases,
+      this.keyOf(p),
+      this.value,
+      this.opts.ttlMs,
+      revision,
+    );
+    if (!this.stopped) this.validUntil.set(p, sentAt + this.opts.ttlMs - leaseMarginMs(this.opts.ttlMs));
+    return rev;
+  }
+
+  /** Drops partition `p` from memory. */
+  private forget(p: number): void {
+    this.owned.delete(p);
+    this.validUntil.delete(p);
   }
 
   ownedPartitions(): number[] {
     return [...this.owned.keys()];
   }
 
+  /** Whether this process holds the partition (it may be about to find out it lost it). */
   owns(partition: number): boolean {
     return this.owned.has(partition);
+  }
+
+  /**
+   * Whether nobody else can hold the partition now: owned, and its last renewal recent enough.
+   * False for a moment when a renewal is late; the partition is kept if the renewal then succeeds.
+   */
+  valid(partition: number): boolean {
+    const until = this.validUntil.get(partition);
+    return until !== undefined && this.owned.has(partition) && this.clock() < until;
   }
 
   async start(): Promise<void> {
@@ -87,7 +136,7 @@ export class PartitionLeases {
     while (this.owned.size > share) {
       const p = Math.max(...this.owned.keys());
       const rev = this.owned.get(p) as number;
-      this.owned.delete(p);
+      this.forget(p);
       await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
       await this.events.lost(p);
     }
@@ -104,7 +153,7 @@ export class PartitionLeases {
         // A live lease of another owner is left alone: the server removes it if it is not renewed.
         if (current?.operation === "PUT" && current.json<LeaseValue>().owner !== this.opts.owner) continue;
         // Absent (never taken or expired: revision 0), released (a delete marker), or ours.
-        const newRev = await this.write(key, current?.revision ?? 0);
+        const newRev = await this.write(p, current?.revision ?? 0);
         this.owned.set(p, newRev);
         // Not awaited: loading a partition must not delay renewing the other leases. If loading
         // fails (say, its consumer cannot be created while a stream elects a leader), give the
@@ -115,7 +164,7 @@ export class PartitionLeases {
         void Promise.resolve(this.events.acquired(p)).catch(async (e) => {
           this.opts.onError?.(new PartitionLoadError(p, e));
           if (this.loading.get(p) !== acquisition || !this.owned.has(p)) return;
-          this.owned.delete(p);
+          this.forget(p);
           await Promise.resolve(this.events.lost(p)).catch((err) => this.opts.onError?.(err));
         });
       } catch {
@@ -125,26 +174,19 @@ export class PartitionLeases {
   }
 
   /**
-   * Renews the lease of `p`. If it expired before this renewal reached the server (a late tick:
-   * the process was busy), it is taken again with a create, which succeeds only if nobody took it
-   * meanwhile — then nobody else ever owned it, and keeping the partition is safe. Otherwise the
-   * partition is lost.
+   * Renews the lease of `p`, if nobody wrote it since our last write. Otherwise (it expired before
+   * this renewal reached the server, someone else holds it, or it could not be written) the
+   * partition is lost; if its key is free, the acquisition pass takes it again and loads it afresh.
    */
   private async renew(p: number, rev: number): Promise<void> {
-    const key = this.keyOf(p);
     try {
-      this.owned.set(p, await this.write(key, rev));
+      this.owned.set(p, await this.write(p, rev));
       return;
     } catch {
-      try {
-        this.owned.set(p, await this.write(key, 0));
-        return;
-      } catch {
-        // Someone else holds it now (or the bucket cannot be written): give it up.
-      }
+      // Expired, taken over, or the bucket cannot be written now.
     }
     if (this.owned.get(p) !== rev) return; // released or re-taken meanwhile
-    this.owned.delete(p);
+    this.forget(p);
     await this.events.lost(p);
   }
 
@@ -154,7 +196,7 @@ export class PartitionLeases {
    */
   async reload(p: number): Promise<void> {
     if (!this.owned.has(p) || this.stopped) return;
-    this.owned.delete(p);
+    this.forget(p);
     this.loading.delete(p);
     await this.events.lost(p);
   }
@@ -164,6 +206,8 @@ export class PartitionLeases {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.ticking.catch(() => undefined);
+    // Nothing is called under these leases from here on, before anyone else can take them.
+    this.validUntil.clear();
     for (const [p, rev] of this.owned) {
       if (release) await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
       await this.events.lost(p);

@@ -23,7 +23,15 @@ import {
 
 export type PublishResult =
   | { ok: true; stream: string; seq: number; duplicate: boolean }
-  | { ok: false; conflict: boolean; code: number; errCode: number; description: string };
+  | {
+      ok: false;
+      conflict: boolean;
+      code: number;
+      errCode: number;
+      description: string;
+      /** On a conflict, the subject's actual last sequence, as the server reports it. */
+      lastSeq?: number;
+    };
 
 export interface PublishOptions {
   msgId?: string;
@@ -168,12 +176,16 @@ export class Publisher {
       };
       if (ack.error) {
         const errCode = ack.error.err_code ?? 0;
+        const conflict = errCode === WRONG_LAST_SEQUENCE;
+        // The server says which sequence it has ("wrong last sequence: 41"); no field carries it.
+        const last = conflict ? /(\d+)\s*$/.exec(ack.error.description) : null;
         p.resolve({
           ok: false,
-          conflict: errCode === WRONG_LAST_SEQUENCE,
+          conflict,
           code: ack.error.code,
           errCode,
           description: ack.error.description,
+          ...(last ? { lastSeq: Number(last[1]) } : {}),
         });
       } else {
         p.resolve({

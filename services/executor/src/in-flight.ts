@@ -1,0 +1,70 @@
+/**
+ * Calls this executor has in flight, per run and call key (a step id, `$discovery`, or a
+ * compensation), each with its dispatch id (a discovery call's `ctx.qi_id`; "" for others) and a
+ * token of its own. An answer counts only while its call is still the one recorded here: a
+ * partition given up drops its runs' calls, so answers to calls made under an earlier ownership
+ * are ignored and the new ownership calls again.
+ */
+interface Call {
+  dispatch: string;
+  token: number;
+}
+
+export class InFlightCalls {
+  private readonly runs = new Map<string, { partition: number; calls: Map<string, Call> }>();
+  private tokens = 0;
+
+  /** The dispatch id of the run's call under `key`, if one is in flight. */
+  dispatchOf(runId: string, key: string): string | undefined {
+    return this.runs.get(runId)?.calls.get(key)?.dispatch;
+  }
+
+  has(runId: string, key: string): boolean {
+    return this.runs.get(runId)?.calls.has(key) ?? false;
+  }
+
+  /** Calls in flight for the run. */
+  count(runId: string): number {
+    return this.runs.get(runId)?.calls.size ?? 0;
+  }
+
+  /** Records a call; resolves with the token that ends it. */
+  add(runId: string, partition: number, key: string, dispatch: string): number {
+    let run = this.runs.get(runId);
+    if (!run) {
+      run = { partition, calls: new Map() };
+      this.runs.set(runId, run);
+    }
+    const token = ++this.tokens;
+    run.calls.set(key, { dispatch, token });
+    return token;
+  }
+
+  /** Whether the call with `token` is still the run's call under `key`. */
+  holds(runId: string, key: string, token: number): boolean {
+    return this.runs.get(runId)?.calls.get(key)?.token === token;
+  }
+
+  /** Ends the call under `key` if it is still the one with `token`; says whether it was. */
+  end(runId: string, key: string, token: number): boolean {
+    const run = this.runs.get(runId);
+    if (run?.calls.get(key)?.token !== token) return false;
+    run.calls.delete(key);
+    if (run.calls.size === 0) this.runs.delete(runId);
+    return true;
+  }
+
+  /** Ends the call under `key` if its dispatch id is `dispatch`; says whether it was. */
+  endDispatch(runId: string, key: string, dispatch: string): boolean {
+    const call = this.runs.get(runId)?.calls.get(key);
+    return call !== undefined && call.dispatch === dispatch && this.end(runId, key, call.token);
+  }
+
+  dropRun(runId: string): void {
+    this.runs.delete(runId);
+  }
+
+  dropPartition(partition: number): void {
+    for (const [runId, run] of this.runs) if (run.partition === partition) this.runs.delete(runId);
+  }
+}
