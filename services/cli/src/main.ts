@@ -7,8 +7,9 @@ import { ToolchainError } from "@jetstep/toolchain";
 import { parseCli, UsageError } from "./args.ts";
 import { type EmbeddedNats, ensureNatsServer, startEmbeddedNats } from "./embedded-nats.ts";
 import { install } from "./install.ts";
-import { startRuntime } from "./runtime.ts";
+import { type Runtime, startRuntime } from "./runtime.ts";
 import { parseStart, type StartArgs, StartUsageError } from "./start-args.ts";
+import { StoreInUseError } from "./store-lock.ts";
 
 /** `jetstep start`: production services on an external NATS. */
 async function start(): Promise<void> {
@@ -37,6 +38,7 @@ async function start(): Promise<void> {
     port: args.port,
     appUrls: args.appUrls,
     syncIntervalMs: 30_000,
+    ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
     eventKeys: args.eventKeys,
     signingKey: args.signingKey,
     log,
@@ -73,25 +75,42 @@ async function main(): Promise<void> {
   const tracing = await startTracing({ serviceName: "jetstep" });
   if (tracing.enabled) log.info("exporting traces with OpenTelemetry (OTEL_* settings)");
   let embedded: EmbeddedNats | undefined;
+  let runtime: Runtime | undefined;
+  let stopping = false;
+  // Installed before anything starts: a Ctrl-C during start-up must still stop nats-server, which
+  // runs in its own process group and so does not get the terminal's signal. nats-server stops
+  // last, once the services have flushed to it.
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, "shutting down");
+    await runtime?.stop().catch((e) => log.error({ err: e }, "error while stopping"));
+    await tracing.shutdown().catch((e) => log.warn({ err: e }, "could not flush traces"));
+    await embedded?.stop();
+    process.exit(0);
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+    process.on(signal, () => void shutdown(signal));
+
   let natsUrl = args.natsUrl;
   if (!natsUrl) {
     try {
       const server = await ensureNatsServer(process.env, (m) => log.info(m));
-      embedded = await startEmbeddedNats(server.path, join(process.cwd(), ".jetstep", "nats"));
+      embedded = await startEmbeddedNats(server.path, join(process.cwd(), ".jetstep", "nats"), log);
       natsUrl = embedded.url;
       log.info(
-        { natsUrl, version: server.version, bin: server.path, syncInterval: "always" },
+        { natsUrl, natsPid: embedded.pid, version: server.version, bin: server.path, syncInterval: "always" },
         "embedded nats-server started",
       );
     } catch (e) {
-      if (e instanceof ToolchainError) {
+      if (e instanceof ToolchainError || e instanceof StoreInUseError) {
         process.stderr.write(`${e.message}\n`);
         process.exit(1);
       }
       throw e;
     }
   }
-  const runtime = await startRuntime({
+  runtime = await startRuntime({
     natsUrl,
     host: args.host,
     port: args.port,
@@ -107,18 +126,6 @@ async function main(): Promise<void> {
     { url: runtime.gatewayUrl, apps: args.appUrls },
     `Jetstep dev server ready: UI and API at ${runtime.gatewayUrl}`,
   );
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    log.info({ signal }, "shutting down");
-    await runtime.stop().catch((e) => log.error({ err: e }, "error while stopping"));
-    await tracing.shutdown().catch((e) => log.warn({ err: e }, "could not flush traces"));
-    await embedded?.stop();
-    process.exit(0);
-  };
-  process.on("SIGINT", () => void shutdown("SIGINT"));
-  process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
 main().catch((e) => {

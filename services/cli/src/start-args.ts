@@ -4,6 +4,7 @@
  * start without event keys and a signing key.
  */
 import { parseArgs } from "node:util";
+import { parseDuration } from "@jetstep/core";
 import type { NatsAuthSettings } from "@jetstep/jetstream";
 import { SERVICES, type Service } from "./runtime.ts";
 
@@ -18,6 +19,8 @@ export interface StartArgs {
   host: string;
   port: number;
   appUrls: string[];
+  /** Partition and cron lease TTL; the runtime's default (10 s) when absent. */
+  leaseTtlMs?: number;
   logLevel: string;
   pretty: boolean;
 }
@@ -33,6 +36,8 @@ export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --eve
   --signing-key <key>        signkey-<env>-<hex> (env JETSTEP_SIGNING_KEY / INNGEST_SIGNING_KEY)
   --host <host> --port <n>   gateway bind address (default 0.0.0.0:8288)
   -u, --url <url>            app URLs to keep synced (repeatable)
+  --lease-ttl <duration>     how long a partition or cron lease outlives a holder that stopped
+                             renewing it, e.g. 3s (default 10s): how soon work moves off a dead process
   --log-level <level>        trace|debug|info|warn|error (default info)`;
 
 export class StartUsageError extends Error {
@@ -59,6 +64,7 @@ export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolea
       host: { type: "string" },
       port: { type: "string" },
       url: { type: "string", short: "u", multiple: true },
+      "lease-ttl": { type: "string" },
       "log-level": { type: "string" },
       json: { type: "boolean" },
     },
@@ -99,6 +105,14 @@ export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolea
   const port = Number(values.port ?? env.JETSTEP_PORT ?? 8288);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new StartUsageError(`--port: ${values.port} is not a port number`);
+  let leaseTtlMs: number | undefined;
+  if (values["lease-ttl"] !== undefined) {
+    try {
+      leaseTtlMs = parseDuration(values["lease-ttl"]);
+    } catch (e) {
+      throw new StartUsageError(`--lease-ttl: ${(e as Error).message}`);
+    }
+  }
   const auth: NatsAuthSettings = {
     ...(values["nats-creds"] ? { credsFile: values["nats-creds"] } : {}),
     ...(values["nats-user"] ? { user: values["nats-user"] } : {}),
@@ -122,6 +136,7 @@ export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolea
     host: values.host ?? env.JETSTEP_HOST ?? "0.0.0.0",
     port,
     appUrls: values.url ?? [],
+    ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
     logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
     pretty: isTty && !values.json,
   };
