@@ -91,8 +91,23 @@ describe("concurrency limits across two executor processes", () => {
       procUrls.push(`http://127.0.0.1:${port}`);
     }
     await waitForApp(url, "limits");
-    // Let the two executors settle their share of the partitions.
-    await pause(2500);
+    // The two executors settle their share of the partitions: 8 each.
+    const nc = await connectNats({ servers: nats.url });
+    const { leases } = await openBuckets(nc, { replicas: 1 });
+    await waitFor(
+      async () => {
+        const owners = new Map<string, number>();
+        for (let p = 0; p < 16; p++) {
+          const lease = await leases.get(Keys.lease(p));
+          if (lease?.operation !== "PUT") continue;
+          const { owner } = lease.json<{ owner: string }>();
+          owners.set(owner, (owners.get(owner) ?? 0) + 1);
+        }
+        return owners.size === 2 && [...owners.values()].every((n) => n === 8);
+      },
+      { timeoutMs: 30_000, message: "the executors never split the partitions" },
+    );
+    await nc.close();
   });
   after(async () => {
     server?.close();

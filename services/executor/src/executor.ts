@@ -196,6 +196,8 @@ class ExecutorImpl implements Executor {
   private membership!: Membership;
   private partitions = 0;
   private readonly inFlight = new InFlightCalls();
+  /** Partitions being handed to another executor: their calls finish, no new ones start. */
+  private readonly handingOver = new Set<number>();
   /** Per owned partition, the subscription that takes its runs' checkpoints. */
   private readonly checkpointSubs = new Map<number, Subscription>();
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
@@ -260,7 +262,11 @@ class ExecutorImpl implements Executor {
         // A fair share, so several executors split the partitions.
         maxOwned: () => Math.ceil(this.partitions / this.membership.count()),
       },
-      { acquired: (p) => this.acquire(p), lost: (p) => this.release(p) },
+      {
+        acquired: (p) => this.acquire(p),
+        lost: (p) => this.release(p),
+        handingOver: (p, withinMs) => this.handOver(p, withinMs),
+      },
     );
     this.membership = new Membership(this.deps.nats.js, this.deps.nats.jsm, cfg.owner, cfg.leaseTtlMs);
     await this.membership.start();
@@ -378,7 +384,21 @@ class ExecutorImpl implements Executor {
     }
   }
 
+  /**
+   * Before partition `p` goes to another executor: no new calls or commands, and the calls out
+   * finish and are recorded (for at most `withinMs`), so the next owner never calls next to them.
+   */
+  private async handOver(p: number, withinMs: number): Promise<void> {
+    this.handingOver.add(p);
+    const c = this.consumers.get(p);
+    this.consumers.delete(p);
+    await c?.close().catch(() => undefined);
+    if (!(await this.inFlight.settled(p, withinMs)))
+      this.log.warn({ partition: p, withinMs }, "handing the partition over with calls still out");
+  }
+
   private async release(p: number): Promise<void> {
+    this.handingOver.delete(p);
     this.loads.delete(p);
     this.checkpointSubs.get(p)?.unsubscribe();
     this.checkpointSubs.delete(p);
@@ -491,7 +511,7 @@ class ExecutorImpl implements Executor {
           clearInterval(keep);
           // Delivered before the partition was given up: its new owner handles it (a command
           // handled here now would act on runs this process no longer drives).
-          if (!this.leases.owns(p)) return false;
+          if (!this.leases.owns(p) || this.handingOver.has(p)) return false;
           await this.handle(p, cmd);
           return true;
         });
@@ -882,8 +902,12 @@ class ExecutorImpl implements Executor {
     // the call is still wanted), checked again when the request gets its connection. An owner
     // that was paused or starved past its lease must not call a step the next owner recorded.
     const key = callKey(call);
-    const fence = () => this.leases.valid(partition) && this.inFlight.holds(runId, key, token);
+    const fence = () =>
+      this.leases.valid(partition) &&
+      !this.handingOver.has(partition) &&
+      this.inFlight.holds(runId, key, token);
     let fenced = false;
+    let sent = false;
     try {
       // Wait for the run's concurrency slots first, so waiting runs hold no call slot.
       const runCtx = await currentContext();
@@ -895,6 +919,8 @@ class ExecutorImpl implements Executor {
         answer = await this.calls.run(async () => {
           const ctx = await currentContext();
           if (!fence()) throw new FencedCallError();
+          sent = true;
+          this.inFlight.sent(partition);
           startedAt = this.now();
           span = new AttemptSpan(ctx, call, startedAt);
           const a = await callApp(ctx, call, {
@@ -959,6 +985,7 @@ class ExecutorImpl implements Executor {
         this.log.error({ err: e, runId }, "could not record the app's answer; retrying the run in 1 s");
         setTimeout(() => this.kickLater(runId), 1000).unref();
       });
+    if (sent) this.inFlight.done(partition);
     // The attempt ends when the app answered (before the outcome is recorded, which may end the run).
     if (fenced) return;
     span?.end(answer, recorded, Math.max(answeredAt, startedAt), ownSpans);

@@ -13,6 +13,40 @@ interface Call {
 export class InFlightCalls {
   private readonly runs = new Map<string, { partition: number; calls: Map<string, Call> }>();
   private tokens = 0;
+  /** Per partition, calls sent and not yet recorded; and who waits for that to reach 0. */
+  private readonly out = new Map<number, number>();
+  private readonly idle = new Map<number, (() => void)[]>();
+
+  /** A call of a run in `partition` was sent to the app. */
+  sent(partition: number): void {
+    this.out.set(partition, (this.out.get(partition) ?? 0) + 1);
+  }
+
+  /** A sent call's answer was recorded (or given up on). */
+  done(partition: number): void {
+    const n = (this.out.get(partition) ?? 1) - 1;
+    if (n > 0) {
+      this.out.set(partition, n);
+      return;
+    }
+    this.out.delete(partition);
+    for (const wake of this.idle.get(partition) ?? []) wake();
+    this.idle.delete(partition);
+  }
+
+  /** Resolves true once no sent call of `partition` is unrecorded, or false after `withinMs`. */
+  settled(partition: number, withinMs: number): Promise<boolean> {
+    if (!this.out.has(partition)) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), withinMs);
+      const waiting = this.idle.get(partition) ?? [];
+      waiting.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+      this.idle.set(partition, waiting);
+    });
+  }
 
   /** The dispatch id of the run's call under `key`, if one is in flight. */
   dispatchOf(runId: string, key: string): string | undefined {

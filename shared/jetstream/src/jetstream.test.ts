@@ -320,6 +320,34 @@ describe("jetstream layer (real nats-server)", () => {
     await late.stop(true);
   });
 
+  it("hands a partition over only after its work finished, then releases its lease", async () => {
+    let share = 2;
+    const seen: string[] = [];
+    const ownerOf = async (p: number) => {
+      const e = await buckets.leases.get(`partition.${p}`);
+      return e?.operation === "PUT" ? e.json<{ owner: string }>().owner : "none";
+    };
+    const leases = new PartitionLeases(
+      buckets.leases,
+      nats.js,
+      { owner: "giver", partitions: 2, ttlMs: 3000, maxOwned: () => share },
+      {
+        acquired: () => undefined,
+        handingOver: async (p, withinMs) => {
+          seen.push(`handingOver ${p} within ${withinMs} valid=${leases.valid(p)} lease=${await ownerOf(p)}`);
+        },
+        lost: async (p) => void seen.push(`lost ${p} lease=${await ownerOf(p)}`),
+      },
+    );
+    await leases.tick();
+    share = 1;
+    await leases.tick();
+    assert.deepEqual(seen, ["handingOver 1 within 1000 valid=true lease=giver", "lost 1 lease=giver"]);
+    assert.equal(await ownerOf(1), "none", "released once lost");
+    assert.deepEqual(leases.ownedPartitions(), [0]);
+    await leases.stop(true);
+  });
+
   it("holds a lease valid only until ttl less a margin after its last renewal was sent", async () => {
     let now = 0;
     const leases = new PartitionLeases(

@@ -25,6 +25,12 @@ export interface LeaseValue {
 export interface LeaseEvents {
   acquired(partition: number): Promise<void> | void;
   lost(partition: number): Promise<void> | void;
+  /**
+   * A partition is about to be handed to another owner (a fair share changed): stop starting new
+   * work on it and let work under way finish, for at most `withinMs` (the lease stays valid that
+   * long). `lost` follows, then the lease is released.
+   */
+  handingOver?(partition: number, withinMs: number): Promise<void> | void;
 }
 
 export interface LeaseOptions {
@@ -131,18 +137,23 @@ export class PartitionLeases {
   /** Renews owned leases and tries to take free or expired ones. */
   async tick(): Promise<void> {
     if (this.stopped) return;
-    // More than our share (other executors joined): hand the extra partitions over.
-    const share = this.opts.maxOwned?.() ?? Number.POSITIVE_INFINITY;
-    while (this.owned.size > share) {
-      const p = Math.max(...this.owned.keys());
-      const rev = this.owned.get(p) as number;
-      this.forget(p);
-      await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
-      await this.events.lost(p);
-    }
     // All renewals at once: one after the other, 16 of them on a loaded machine took longer than
     // a short TTL, and leases expired while they were being renewed.
     await Promise.all([...this.owned].map(([p, rev]) => this.renew(p, rev)));
+    // More than our share (other executors joined): hand the extra partitions over. Work under
+    // way finishes first, within a third of the TTL (the leases were just renewed): the next owner
+    // would otherwise start calls next to ours, and a concurrency limit would be exceeded.
+    const share = this.opts.maxOwned?.() ?? Number.POSITIVE_INFINITY;
+    while (this.owned.size > share && !this.stopped) {
+      const p = Math.max(...this.owned.keys());
+      const rev = this.owned.get(p) as number;
+      await Promise.resolve(this.events.handingOver?.(p, Math.floor(this.opts.ttlMs / 3))).catch((e) =>
+        this.opts.onError?.(e),
+      );
+      this.forget(p);
+      await this.events.lost(p);
+      await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
+    }
     for (let p = 0; p < this.opts.partitions; p++) {
       if (this.stopped) return;
       const key = this.keyOf(p);
