@@ -48,11 +48,11 @@ describe("gateway input validation", () => {
   it("names the bad field, and stores nothing of a rejected batch", async () => {
     const before = await storedEvents();
     const cases: [unknown, RegExp][] = [
-      [{ data: {} }, /event: name: /],
-      [{ name: "" }, /event: name: must be a non-empty string/],
-      [{ name: "x", data: [1] }, /event: data: must be an object/],
-      [{ name: "x", data: "s" }, /event: data: must be an object/],
-      [[{ name: "ok" }, { name: "bad", data: 5 }], /events\[1\]: data: must be an object/],
+      [{ data: {} }, /event\.name: /],
+      [{ name: "" }, /event\.name: must be a non-empty string/],
+      [{ name: "x", data: [1] }, /event\.data: must be an object/],
+      [{ name: "x", data: "s" }, /event\.data: must be an object/],
+      [[{ name: "ok" }, { name: "bad", data: 5 }], /events\[1\]\.data: must be an object/],
       ["just a string", /event: must be an object/],
     ];
     for (const [body, re] of cases) {

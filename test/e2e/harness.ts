@@ -2,9 +2,11 @@
  * E2E harness: a real nats-server per test file (test/support) and Jetstep's runtime, either
  * in-process (`startStack`) or as a `jetstep dev` child process (`spawnJetstep`, for crash tests).
  */
+import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { type Runtime, startRuntime } from "@jetstep/cli";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
+import { Jetstep, worker } from "jetstep";
 import {
   type NatsServerHandle,
   spawnTs,
@@ -27,6 +29,10 @@ export async function startStack(
     leaseTtlMs?: number;
     nats?: NatsServerHandle;
     reconcileMs?: number;
+    /** As `jetstep start` runs: event keys required on `POST /e/:key`. */
+    eventKeys?: string[];
+    /** As `jetstep start` runs: calls are signed and registrations must carry the key. */
+    signingKey?: string;
   } = {},
 ): Promise<Stack> {
   const nats = opts.nats ?? (await startNatsServer());
@@ -39,6 +45,8 @@ export async function startStack(
     retryIntervalMs: opts.retryIntervalMs ?? 100,
     leaseTtlMs: opts.leaseTtlMs ?? 3000,
     ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
+    ...(opts.eventKeys ? { eventKeys: opts.eventKeys } : {}),
+    ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "debug" }) : silentLogger(),
   });
   return {
@@ -126,6 +134,54 @@ export async function waitForApp(url: string, appId: string, timeoutMs = 30_000)
     },
     { timeoutMs, message: `app ${appId} never synced` },
   );
+}
+
+/** `Authorization` that proves an app holds `signingKey`: `Bearer signkey-<env>-<hex(sha256(hexDecode(rest)))>`. */
+export function signingBearer(signingKey: string): string {
+  const [, prefix = "", rest = ""] = /^(signkey-[^-]+-)(.*)$/.exec(signingKey) ?? [];
+  return `Bearer ${prefix}${createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex")}`;
+}
+
+export interface RecordingWorker {
+  /** The function's wire id (`<appId>-record`). */
+  functionId: string;
+  /** Ids of the events its runs were started by, and the runs' ids, as they run. */
+  seen: Set<string>;
+  runIds: Set<string>;
+  close(): Promise<void>;
+}
+
+/**
+ * A NATS worker (in this process) serving one function on `event`, which runs one step and
+ * records the event it ran for. Resolves once its app is registered.
+ */
+export async function startRecordingWorker(
+  stack: Stack,
+  opts: { appId: string; event: string; signingKey?: string },
+): Promise<RecordingWorker> {
+  const client = new Jetstep({
+    id: opts.appId,
+    baseUrl: stack.url,
+    env: {},
+    logger: silentLogger(),
+    ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+  });
+  const seen = new Set<string>();
+  const runIds = new Set<string>();
+  const record = client.createFunction(
+    { id: "record", retries: 0 },
+    { event: opts.event },
+    async ({ event, runId, step }) => {
+      await step.run("seen", () => true);
+      if (event.id) seen.add(event.id);
+      runIds.add(runId);
+      return { id: event.id };
+    },
+  );
+  const w = await worker({ client, functions: [record], servers: stack.nats.url });
+  const registered = await w.registered;
+  if (!registered.ok) throw new Error(`worker ${opts.appId} not registered: ${JSON.stringify(registered)}`);
+  return { functionId: `${opts.appId}-record`, seen, runIds, close: () => w.close() };
 }
 
 const SHOP = fileURLToPath(new URL("../../examples/shop/src/main.ts", import.meta.url));

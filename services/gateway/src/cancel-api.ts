@@ -17,6 +17,7 @@ import {
 import { type JetstepBuckets, type Publisher, type RunLog, readRun } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { parseJson } from "./json-body.ts";
 import { runView } from "./runs-api.ts";
 
 export interface CancelDeps {
@@ -64,13 +65,9 @@ export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, d
   });
 
   app.post("/v1/cancellations", async (req, reply) => {
-    let body: unknown;
-    try {
-      body = JSON.parse(typeof req.body === "string" ? req.body : "");
-    } catch (e) {
-      return reply.status(400).send({ error: `invalid JSON: ${(e as Error).message}` });
-    }
-    const parsed = BulkCancelSchema.safeParse(body);
+    const body = parseJson(typeof req.body === "string" ? req.body : "");
+    if (!body.ok) return reply.status(400).send({ error: body.error });
+    const parsed = BulkCancelSchema.safeParse(body.value);
     if (!parsed.success) {
       const i = parsed.error.issues[0];
       return reply.status(400).send({ error: `${i?.path.join(".") || "(body)"}: ${i?.message}` });

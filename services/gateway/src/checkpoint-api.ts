@@ -13,11 +13,15 @@ import {
   CheckpointReplySchema,
   type CheckpointRequest,
   checkToken,
+  Keys,
+  MaxBodyBytes,
   partitionOfDispatch,
   Subjects,
 } from "@jetstep/core";
-import type { Nats } from "@jetstep/jetstream";
-import type { FastifyInstance } from "fastify";
+import type { KV, Nats } from "@jetstep/jetstream";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { parseJson } from "./json-body.ts";
+import { maxMessageBytes } from "./message-size.ts";
 import { hashSigningKey } from "./register-app.ts";
 
 /** How long the partition's owner may take to record a checkpoint (its append retries for up to 30 s). */
@@ -25,6 +29,8 @@ const CHECKPOINT_TIMEOUT_MS = 35_000;
 
 export interface CheckpointRouteDeps {
   nats: Nats;
+  /** The LEASES bucket, which holds the deployment's partition count. */
+  leases: KV;
   /** Production: the app must send `Authorization: Bearer <hashed signing key>`. */
   signingKey?: string;
   /**
@@ -40,19 +46,31 @@ export function registerCheckpointRoutes(
   deps: CheckpointRouteDeps,
 ): void {
   const expectedAuth = deps.signingKey ? `Bearer ${hashSigningKey(deps.signingKey)}` : undefined;
-
-  app.post<{ Params: { runId: string } }>("/v1/checkpoint/:runId/async", async (req, reply) => {
-    if (expectedAuth && req.headers.authorization !== expectedAuth)
-      return reply
-        .status(401)
-        .send({ status: 401, error: "authorization: a Bearer of the hashed signing key is required" });
-    let body: unknown;
-    try {
-      body = JSON.parse(typeof req.body === "string" ? req.body : "");
-    } catch (e) {
-      return reply.status(400).send({ status: 400, error: `body: not JSON (${(e as Error).message})` });
+  // Fixed once the first executor or matcher starts (Keys.partitionCount), so read once.
+  let partitions: number | undefined;
+  const partitionCount = async () => {
+    if (partitions === undefined) {
+      const e = await deps.leases.get(Keys.partitionCount);
+      const n = e?.operation === "PUT" ? Number(e.string()) : Number.NaN;
+      if (Number.isInteger(n) && n > 0) partitions = n;
     }
-    const parsed = CheckpointBodySchema.safeParse(body);
+    return partitions;
+  };
+
+  const options = {
+    bodyLimit: MaxBodyBytes.large,
+    // The signing key is checked before the body is read.
+    onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
+      if (expectedAuth && req.headers.authorization !== expectedAuth)
+        return reply
+          .status(401)
+          .send({ status: 401, error: "authorization: a Bearer of the hashed signing key is required" });
+    },
+  };
+  app.post<{ Params: { runId: string } }>("/v1/checkpoint/:runId/async", options, async (req, reply) => {
+    const body = parseJson(typeof req.body === "string" ? req.body : "");
+    if (!body.ok) return reply.status(400).send({ status: 400, error: body.error });
+    const parsed = CheckpointBodySchema.safeParse(body.value);
     if (!parsed.success) {
       const issue = parsed.error.issues[0];
       return reply
@@ -71,8 +89,24 @@ export function registerCheckpointRoutes(
     } catch (e) {
       return reply.status(400).send({ status: 400, error: (e as Error).message });
     }
+    const count = await partitionCount();
+    if (count !== undefined && partition >= count)
+      return reply
+        .status(400)
+        .send({ status: 400, error: `qi_id: names partition ${partition}; there are ${count}` });
     const request: CheckpointRequest = { runId, dispatchId: qiId, steps };
-    const answer = await (deps.local?.(partition, request) ?? forward(deps.nats, partition, request));
+    const local = deps.local?.(partition, request);
+    if (!local) {
+      // The owner is reached by one NATS message: say so rather than fail to send it.
+      const size = Buffer.byteLength(JSON.stringify(request));
+      const max = maxMessageBytes(deps.nats);
+      if (size > max)
+        return reply.status(413).send({
+          status: 413,
+          error: `steps: ${size} bytes to forward to the run's executor; at most ${max} (one NATS message)`,
+        });
+    }
+    const answer = await (local ?? forward(deps.nats, partition, request));
     return reply
       .status(answer.status)
       .send(answer.status === 200 ? {} : { status: answer.status, error: answer.message });

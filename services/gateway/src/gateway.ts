@@ -4,28 +4,43 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import { checkToken, type EventRuns, Keys, Streams, statusOf } from "@jetstep/core";
+import {
+  checkToken,
+  EVENT_ID_PATTERN,
+  type EventRuns,
+  HEADERS_TIMEOUT_MS,
+  Keys,
+  MAX_EVENT_ID_LENGTH,
+  MAX_URL_LENGTH,
+  MaxBodyBytes,
+  REQUEST_TIMEOUT_MS,
+  Streams,
+  statusOf,
+  subjectProblem,
+} from "@jetstep/core";
 import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from "fastify";
 import { z } from "zod";
-import { listSyncStatuses, recordSync, syncAppUrl } from "./app-sync.ts";
+import { listSyncStatuses, recordSync, syncAppUrl, syncKey } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
+import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
+import { parseJson } from "./json-body.ts";
 import { registerListRoutes } from "./list-api.ts";
+import { maxMessageBytes } from "./message-size.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
 import { startNatsRegister } from "./nats-register.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
-import { registerApp } from "./register-app.ts";
+import { registerApp, unauthorizedRegistration } from "./register-app.ts";
 import { runView } from "./runs-api.ts";
 import { registerUiRoutes } from "./ui-routes.ts";
 
-export interface GatewayConfig {
-  /** Accepted event keys; empty = any key (dev). */
+/** The gateway's settings (its body limits are core's MaxBodyBytes, per route). */
+export interface GatewayConfig extends HttpTimeouts {
+  /** Accepted event keys; empty = any key (dev). Checked before the body is read. */
   eventKeys: string[];
-  /** Largest request body, bytes. */
-  bodyLimit: number;
   /** Directory of the dev UI's static files; no UI when absent. */
   uiDir?: string;
   /** Production: apps must prove they hold this key to register. */
@@ -48,7 +63,11 @@ export interface GatewayDeps {
   localCheckpoints?: LocalCheckpoints;
 }
 
-export const defaultGatewayConfig = (): GatewayConfig => ({ eventKeys: [], bodyLimit: 64 * 1024 * 1024 });
+export const defaultGatewayConfig = (): GatewayConfig => ({
+  eventKeys: [],
+  requestTimeoutMs: REQUEST_TIMEOUT_MS,
+  headersTimeoutMs: HEADERS_TIMEOUT_MS,
+});
 
 export async function buildGateway(
   deps: GatewayDeps,
@@ -56,9 +75,9 @@ export async function buildGateway(
   const now = deps.now ?? Date.now;
   const random = deps.random ?? Math.random;
   const app = Fastify({
+    ...serverOptions(deps.config),
     forceCloseConnections: true,
     loggerInstance: deps.log.child({ svc: "gateway" }),
-    bodyLimit: deps.config.bodyLimit,
     logController: new LogController({ disableRequestLogging: true }),
   });
   const publisher = new Publisher(deps.nats.nc);
@@ -68,7 +87,13 @@ export async function buildGateway(
   );
   await registry.watch();
   const ingest = startNatsIngest({ nats: deps.nats, publisher, log: deps.log, now, random });
-  const registerDeps = { registry, log: deps.log, now, signingKey: deps.config.signingKey };
+  const registerDeps = {
+    registry,
+    log: deps.log,
+    now,
+    signingKey: deps.config.signingKey,
+    maxRecordBytes: () => maxMessageBytes(deps.nats),
+  };
   const natsRegister = startNatsRegister({ ...registerDeps, nats: deps.nats });
   app.addHook("onClose", async () => {
     natsRegister.stop();
@@ -81,36 +106,57 @@ export async function buildGateway(
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
 
-  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
-    const status = err.statusCode ?? 500;
+  app.setErrorHandler((err, req, reply) => {
+    const { status, error } = errorAnswer(err, req);
     if (status >= 500) deps.log.error({ err }, "request failed");
-    void reply.status(status).send({ status, error: err.message });
+    void reply.status(status).send({ status, error });
   });
 
-  app.post<{ Params: { key: string } }>("/e/:key", async (req, reply) => {
-    if (deps.config.eventKeys.length > 0 && !deps.config.eventKeys.includes(req.params.key)) {
-      return reply.status(401).send({ ids: [], status: 401, error: "unknown event key" });
-    }
-    try {
-      const events = parseEvents(typeof req.body === "string" ? req.body : "", now, random);
-      const traceparent = req.headers.traceparent;
-      await storeEvents(publisher, events, typeof traceparent === "string" ? { traceparent } : undefined);
-      return { ids: events.map((e) => e.id), status: 200 };
-    } catch (e) {
-      if (e instanceof IngestError)
-        return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
-      throw e;
-    }
-  });
+  app.post<{ Params: { key: string } }>(
+    "/e/:key",
+    {
+      bodyLimit: MaxBodyBytes.events,
+      // The key is checked before the body is read: a wrong key costs the server no memory.
+      onRequest: async (req, reply) => {
+        if (deps.config.eventKeys.length > 0 && !deps.config.eventKeys.includes(req.params.key))
+          return reply.status(401).send({ ids: [], status: 401, error: "key: unknown event key" });
+      },
+      errorHandler: (err, req, reply) => {
+        const { status, error } = errorAnswer(err, req);
+        if (status >= 500) deps.log.error({ err }, "event ingest failed");
+        void reply.status(status).send({ ids: [], status, error });
+      },
+    },
+    async (req, reply) => {
+      try {
+        const text = typeof req.body === "string" ? req.body : "";
+        const events = parseEvents(text, now, random, maxMessageBytes(deps.nats));
+        const traceparent = req.headers.traceparent;
+        await storeEvents(publisher, events, typeof traceparent === "string" ? { traceparent } : undefined);
+        return { ids: events.map((e) => e.id), status: 200 };
+      } catch (e) {
+        if (e instanceof IngestError)
+          return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
+        throw e;
+      }
+    },
+  );
 
-  app.post("/fn/register", async (req, reply) => {
-    const authorization = req.headers.authorization;
-    const answer = await registerApp(
-      { authorization, text: typeof req.body === "string" ? req.body : "" },
-      registerDeps,
-    );
-    return reply.status(answer.status).send(answer.body);
-  });
+  app.post(
+    "/fn/register",
+    {
+      bodyLimit: MaxBodyBytes.large,
+      // The signing key is checked before the body is read.
+      onRequest: async (req, reply) => {
+        const unauthorized = unauthorizedRegistration(req.headers.authorization, deps.config.signingKey);
+        if (unauthorized) return reply.status(unauthorized.status).send(unauthorized.body);
+      },
+    },
+    async (req, reply) => {
+      const answer = await registerApp(typeof req.body === "string" ? req.body : "", registerDeps);
+      return reply.status(answer.status).send(answer.body);
+    },
+  );
 
   app.get("/v1/apps", async () => {
     const statuses = await listSyncStatuses(deps.buckets.functions);
@@ -130,16 +176,11 @@ export async function buildGateway(
     await recordSync(deps.buckets.functions, { url, ...result, at: now() }, previous);
     return { url, ...result };
   };
-  const UrlBody = z.object({ url: z.string().url("must be an http(s) URL") }).strict();
   for (const path of ["/v1/apps", "/v1/apps/sync"]) {
     app.post(path, async (req, reply) => {
-      let body: unknown;
-      try {
-        body = JSON.parse(typeof req.body === "string" ? req.body : "");
-      } catch (e) {
-        return reply.status(400).send({ error: `invalid JSON: ${(e as Error).message}` });
-      }
-      const parsed = UrlBody.safeParse(body);
+      const body = parseJson(typeof req.body === "string" ? req.body : "");
+      if (!body.ok) return reply.status(400).send({ error: body.error });
+      const parsed = UrlBody.safeParse(body.value);
       if (!parsed.success) {
         return reply.status(400).send({
           error: `${parsed.error.issues[0]?.path.join(".") || "(body)"}: ${parsed.error.issues[0]?.message}`,
@@ -168,6 +209,7 @@ export async function buildGateway(
 
   registerCheckpointRoutes(app, {
     nats: deps.nats,
+    leases: deps.buckets.leases,
     ...(deps.localCheckpoints ? { local: deps.localCheckpoints } : {}),
     ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
   });
@@ -193,6 +235,8 @@ export async function buildGateway(
   });
 
   const eventIndex = async (id: string): Promise<(EventRuns & { ts?: number; seq?: number }) | null> => {
+    // An id no event can have is not looked up (its key could be longer than a subject may be).
+    if (id.length > MAX_EVENT_ID_LENGTH || !EVENT_ID_PATTERN.test(id)) return null;
     const e = await deps.buckets.eventRuns.get(Keys.eventRuns(id));
     return e && e.operation === "PUT" ? e.json() : null;
   };
@@ -230,6 +274,21 @@ export async function buildGateway(
 
   return app;
 }
+
+/** `POST /v1/apps` and `/v1/apps/sync`: an app URL, which becomes a key of the FUNCTIONS bucket. */
+const UrlBody = z
+  .object({
+    url: z
+      .string({ error: "is required and must be a string" })
+      .max(MAX_URL_LENGTH, { error: `must be at most ${MAX_URL_LENGTH} characters`, abort: true })
+      .url("must be an http(s) URL")
+      .refine((url) => /^https?:\/\//i.test(url), "must be an http(s) URL")
+      .superRefine((url, ctx) => {
+        const problem = subjectProblem(syncKey(url));
+        if (problem) ctx.addIssue({ code: "custom", message: problem });
+      }),
+  })
+  .strict();
 
 function isToken(id: string): boolean {
   try {

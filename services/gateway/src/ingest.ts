@@ -1,6 +1,7 @@
 /**
- * `POST /e/:key`: validate every event first (nothing of a rejected request is stored), then
- * append all to EVENTS with `Nats-Msg-Id` = event id (24 h dedupe) and answer `{ids, status}`.
+ * `POST /e/:key` and NATS ingestion: validate every event first (nothing of a rejected request is
+ * stored), then append all to EVENTS with `Nats-Msg-Id` = event id (24 h dedupe) and answer
+ * `{ids, status}`. The limits are core's (limits.ts).
  */
 import {
   formatIssues,
@@ -14,6 +15,7 @@ import {
   ulid,
 } from "@jetstep/core";
 import type { Publisher } from "@jetstep/jetstream";
+import { parseJson } from "./json-body.ts";
 
 export class IngestError extends Error {
   constructor(
@@ -25,14 +27,20 @@ export class IngestError extends Error {
   }
 }
 
-/** Parses and validates a raw request body into stored events, or throws IngestError. */
-export function parseEvents(raw: string, now: () => number, random: () => number): StoredEvent[] {
-  let body: unknown;
-  try {
-    body = JSON.parse(raw);
-  } catch (e) {
-    throw new IngestError(400, `invalid JSON: ${(e as Error).message}`);
-  }
+/**
+ * Parses and validates a raw request body into stored events, or throws IngestError: 400 naming
+ * the event and field (`events[3].id: …`), 413 for an event over MAX_EVENT_BYTES or
+ * `maxEventBytes` (what one NATS message of the server holds).
+ */
+export function parseEvents(
+  raw: string,
+  now: () => number,
+  random: () => number,
+  maxEventBytes: number,
+): StoredEvent[] {
+  const json = parseJson(raw, { whole: "event", element: "events" });
+  if (!json.ok) throw new IngestError(400, json.error);
+  const body = json.value;
   const list = Array.isArray(body) ? body : [body];
   if (list.length === 0) throw new IngestError(400, "no events: the body is an empty array");
   if (list.length > MAX_EVENTS_PER_REQUEST) {
@@ -44,14 +52,12 @@ export function parseEvents(raw: string, now: () => number, random: () => number
   const ts = now();
   return list.map((item, i) => {
     const where = Array.isArray(body) ? `events[${i}]` : "event";
-    const size = Buffer.byteLength(JSON.stringify(item) ?? "");
-    if (size > MAX_EVENT_BYTES)
-      throw new IngestError(413, `${where} is ${size} bytes; at most ${MAX_EVENT_BYTES} per event`);
+    const tooLarge = eventSizeProblem(item, where, maxEventBytes);
+    if (tooLarge) throw new IngestError(413, tooLarge);
     if (typeof item !== "object" || item === null || Array.isArray(item))
       throw new IngestError(400, `${where}: must be an object`);
     const parsed = IncomingEventSchema.safeParse(item);
-    if (!parsed.success)
-      throw new IngestError(400, `${where}: ${formatIssues(parsed.error).replace(/^/, "")}`);
+    if (!parsed.success) throw new IngestError(400, formatIssues(parsed.error, where));
     const e = parsed.data;
     return {
       id: e.id ?? ulid(ts, random),
@@ -62,6 +68,16 @@ export function parseEvents(raw: string, now: () => number, random: () => number
       ...(e.v ? { v: e.v } : {}),
     };
   });
+}
+
+/**
+ * Why `event` is too large, naming it `where`, or null: its JSON must fit MAX_EVENT_BYTES and
+ * `maxEventBytes` (what the NATS server takes).
+ */
+export function eventSizeProblem(event: unknown, where: string, maxEventBytes: number): string | null {
+  const limit = Math.min(MAX_EVENT_BYTES, maxEventBytes);
+  const size = Buffer.byteLength(JSON.stringify(event) ?? "");
+  return size > limit ? `${where} is ${size} bytes; at most ${limit} per event` : null;
 }
 
 /**

@@ -2,18 +2,50 @@
  * NATS ingestion: services publish events to `jetstep.events` / `jetstep.events.>` instead of
  * POSTing them. Same validation and storage as `POST /e/:key`. A request gets `{ids, status: 200}`
  * or `{ids: [], status, error}`; a plain publish that is rejected is stored in DEAD_LETTERS with
- * the reason and the original payload — never silently dropped. Gateways share the subscription
- * through a queue group, so each message is handled once.
+ * the reason and the original payload (cut to fit one message, and marked so when it does not) —
+ * never silently dropped. Gateways share the subscription through a queue group, so each message
+ * is handled once.
  */
 import { Subjects } from "@jetstep/core";
-import type { Nats, Publisher } from "@jetstep/jetstream";
+import type { Msg, Nats, Publisher } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
+import { maxMessageBytes } from "./message-size.ts";
 
 export const INGEST_QUEUE = "jetstep-ingest";
 
 export interface NatsIngest {
   stop(): void;
+}
+
+/** What a dead letter says about a rejected publish, besides its payload. */
+export interface DeadLetterFields {
+  reason: string;
+  status: number;
+  subject: string;
+  at: string;
+}
+
+/**
+ * The JSON of a dead letter of at most `limit` bytes. A payload that does not fit whole is cut to
+ * the longest prefix that does, with `payloadTruncated: true` and `payloadBytes` (its full size),
+ * so a rejected message as large as the server takes is still recorded.
+ */
+export function deadLetterJson(fields: DeadLetterFields, payload: string, limit: number): string {
+  const whole = JSON.stringify({ ...fields, payload });
+  if (Buffer.byteLength(whole) <= limit) return whole;
+  const payloadBytes = Buffer.byteLength(payload);
+  const cut = (chars: number) =>
+    JSON.stringify({ ...fields, payload: payload.slice(0, chars), payloadTruncated: true, payloadBytes });
+  // Escaping makes the JSON's size no simple function of the prefix's length: search for it.
+  let lo = 0;
+  let hi = Math.min(payload.length, limit);
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (Buffer.byteLength(cut(mid)) <= limit) lo = mid;
+    else hi = mid - 1;
+  }
+  return cut(lo);
 }
 
 export function startNatsIngest(deps: {
@@ -24,48 +56,45 @@ export function startNatsIngest(deps: {
   random: () => number;
 }): NatsIngest {
   const log = deps.log.child({ svc: "nats-ingest" });
-  const handle = async (
-    subject: string,
-    data: Uint8Array,
-    reply: string | undefined,
-    traceparent: string | undefined,
-  ) => {
-    const text = new TextDecoder().decode(data);
-    const respond = (body: unknown) => {
-      if (reply) deps.nats.nc.publish(reply, JSON.stringify(body));
-    };
+  const deadLetter = async (subject: string, text: string, status: number, reason: string) => {
+    const at = new Date(deps.now()).toISOString();
+    const letter = deadLetterJson({ reason, status, subject, at }, text, maxMessageBytes(deps.nats));
+    const stored = await deps.publisher.publish(Subjects.deadLetter("ingest"), letter).catch((err) => {
+      log.error({ err, subject }, "could not publish a dead letter");
+      return null;
+    });
+    if (stored?.ok) log.warn({ subject, reason }, "rejected event published on NATS; stored in DEAD_LETTERS");
+    else log.error({ subject, reason }, "rejected event published on NATS could not be dead-lettered");
+  };
+  const handle = async (m: Msg) => {
+    const text = new TextDecoder().decode(m.data);
+    let answer: { ids: string[]; status: number; error?: string };
     try {
-      const events = parseEvents(text, deps.now, deps.random);
+      const events = parseEvents(text, deps.now, deps.random, maxMessageBytes(deps.nats));
+      const traceparent = m.headers?.get("traceparent") || undefined;
       await storeEvents(deps.publisher, events, traceparent ? { traceparent } : undefined);
-      respond({ ids: events.map((e) => e.id), status: 200 });
+      answer = { ids: events.map((e) => e.id), status: 200 };
     } catch (e) {
       const status = e instanceof IngestError ? e.status : 500;
-      const error = (e as Error).message;
-      if (reply) {
-        respond({ ids: [], status, error });
-        return;
-      }
-      const letter = {
-        reason: error,
-        status,
-        subject,
-        payload: text,
-        at: new Date(deps.now()).toISOString(),
-      };
-      const stored = await deps.publisher
-        .publish(Subjects.deadLetter("ingest"), JSON.stringify(letter))
-        .catch(() => null);
-      if (stored?.ok)
-        log.warn({ subject, reason: error }, "rejected event published on NATS; stored in DEAD_LETTERS");
-      else
-        log.error({ subject, reason: error }, "rejected event published on NATS could not be dead-lettered");
+      if (status >= 500) log.error({ err: e, subject: m.subject }, "could not store events sent over NATS");
+      answer = { ids: [], status, error: (e as Error).message };
+    }
+    if (!m.reply) {
+      if (answer.error !== undefined) await deadLetter(m.subject, text, answer.status, answer.error);
+      return;
+    }
+    try {
+      m.respond(JSON.stringify(answer));
+    } catch (err) {
+      log.error({ err, subject: m.subject }, "could not answer an ingest request");
     }
   };
   const subs = [Subjects.ingest, Subjects.ingestAll].map((subject) =>
     deps.nats.nc.subscribe(subject, {
       queue: INGEST_QUEUE,
-      callback: (_err, m) => {
-        void handle(m.subject, m.data, m.reply, m.headers?.get("traceparent") || undefined);
+      callback: (err, m) => {
+        if (err) log.error({ err, subject }, "ingest subscription failed");
+        else void handle(m);
       },
     }),
   );

@@ -8,7 +8,7 @@
 import { Queues, Subjects } from "@jetstep/core";
 import type { Msg, Nats } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
-import { type RegisterDeps, registerApp } from "./register-app.ts";
+import { type RegisterDeps, registerApp, unauthorizedRegistration } from "./register-app.ts";
 
 export interface NatsRegister {
   stop(): void;
@@ -24,9 +24,8 @@ export function startNatsRegister(deps: RegisterDeps & { nats: Nats }): NatsRegi
     }
     let answer: unknown;
     try {
-      answer = (
-        await registerApp({ authorization: headerOf(m, "authorization"), text: m.string() }, { ...deps, log })
-      ).body;
+      const unauthorized = unauthorizedRegistration(headerOf(m, "authorization"), deps.signingKey);
+      answer = (unauthorized ?? (await registerApp(m.string(), { ...deps, log }))).body;
     } catch (e) {
       log.error({ err: e }, "could not store a registration received over NATS");
       answer = { status: 500, error: `could not store the registration: ${(e as Error).message}` };

@@ -25,7 +25,9 @@ import {
 } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
-import { storeEvents } from "./ingest.ts";
+import { eventSizeProblem, storeEvents } from "./ingest.ts";
+import { type JsonResult, parseJson } from "./json-body.ts";
+import { maxMessageBytes } from "./message-size.ts";
 
 export interface OperateDeps {
   nats: Nats;
@@ -47,13 +49,10 @@ const RerunSchema = z
 
 const InvokeSchema = z.object({ data: z.record(z.string(), z.unknown()).optional() }).strict();
 
-function parseBody(raw: unknown): { ok: true; value: unknown } | { ok: false; error: string } {
+/** A body that may be left out (`{}`). */
+function parseBody(raw: unknown): JsonResult {
   if (typeof raw !== "string" || raw.trim() === "") return { ok: true, value: {} };
-  try {
-    return { ok: true, value: JSON.parse(raw) };
-  } catch (e) {
-    return { ok: false, error: `invalid JSON: ${(e as Error).message}` };
-  }
+  return parseJson(raw);
 }
 
 const issue = (e: z.ZodError) => `${e.issues[0]?.path.join(".") || "(body)"}: ${e.issues[0]?.message}`;
@@ -112,6 +111,15 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
       ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
       ...(seed.length > 0 ? { seed } : {}),
     };
+    // The command is one NATS message: the event and every seeded step's output must fit in it.
+    const size = Buffer.byteLength(JSON.stringify(cmd));
+    const max = maxMessageBytes(deps.nats);
+    if (size > max) {
+      const field = parsed.data.output !== undefined ? "output" : "fromStep";
+      return reply.status(413).send({
+        error: `${field}: the rerun's start command (its event and seeded step outputs) would be ${size} bytes; at most ${max} (one NATS message)`,
+      });
+    }
     await deps.publisher.publishJson(Subjects.inbox(ctx.partition), cmd, { msgId: `start-${runId}` });
     return { data: { run_id: runId, rerun_of: id, seeded_steps: seed.map((s) => s.name) } };
   });
@@ -131,6 +139,8 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
       data: { ...(parsed.data.data ?? {}), _inngest: { fn_id: fnId } },
       ts,
     };
+    const tooLarge = eventSizeProblem(event, "data: the invoke event", maxMessageBytes(deps.nats));
+    if (tooLarge) return reply.status(413).send({ error: tooLarge });
     await storeEvents(deps.publisher, [event]);
     return { data: { event_id: event.id, run_id: runIdFor(event.id, fnId, ts) } };
   });

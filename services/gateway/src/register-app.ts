@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { type AppRecord, formatIssues, RegisterRequestSchema } from "@jetstep/core";
 import type { Registry } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
+import { parseJson } from "./json-body.ts";
 import { registrationProblem } from "./validate-registration.ts";
 
 /** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`, the bearer token SDKs send to the server. */
@@ -23,40 +24,43 @@ export interface RegisterDeps {
   now: () => number;
   /** Production: only apps that hold this key may register. */
   signingKey?: string | undefined;
+  /** The largest registration the FUNCTIONS bucket takes as one value (the server's max_payload). */
+  maxRecordBytes: () => number;
 }
 
 /** The answer to a registration: its HTTP status and JSON body. */
 export type RegisterAnswer =
   | { status: 200; body: { ok: true; modified: boolean; status: 200 } }
-  | { status: 400 | 401; body: { status: 400 | 401; error: string } };
+  | { status: 400 | 401 | 413; body: { status: 400 | 401 | 413; error: string } };
 
 /**
- * Validates and stores one registration. `authorization` is the request's Authorization header
- * (checked only with a signing key), `text` its raw JSON body. Rejects with 401 (wrong key) or
- * 400 naming the field (`functions.0.triggers.0.expression: …`); storage failures throw.
+ * With a signing key, only apps that hold it may register (`Authorization: Bearer <hashed key>`,
+ * as SDKs send): the 401 answer for a request without it, else undefined. Checked before the
+ * body is read.
  */
-export async function registerApp(
-  request: { authorization: string | undefined; text: string },
-  deps: RegisterDeps,
-): Promise<RegisterAnswer> {
-  // With a signing key, only apps that hold it may register (Bearer <hashed key>, as SDKs send).
-  if (deps.signingKey && request.authorization !== `Bearer ${hashSigningKey(deps.signingKey)}`) {
-    return {
-      status: 401,
-      body: {
-        status: 401,
-        error: "missing or wrong signing key (Authorization: Bearer <hashed signing key>)",
-      },
-    };
-  }
-  const invalid = (error: string): RegisterAnswer => ({ status: 400, body: { status: 400, error } });
-  let body: unknown;
-  try {
-    body = JSON.parse(request.text);
-  } catch (e) {
-    return invalid(`invalid JSON: ${(e as Error).message}`);
-  }
-  const parsed = RegisterRequestSchema.safeParse(body);
+export function unauthorizedRegistration(
+  authorization: string | undefined,
+  signingKey: string | undefined,
+): RegisterAnswer | undefined {
+  if (!signingKey || authorization === `Bearer ${hashSigningKey(signingKey)}`) return undefined;
+  const error = "authorization: missing or wrong signing key (Authorization: Bearer <hashed signing key>)";
+  return { status: 401, body: { status: 401, error } };
+}
+
+/**
+ * Validates and stores one registration, given its raw JSON body (the signing key is checked
+ * first by the caller, see `unauthorizedRegistration`). Rejects with 400 naming the field
+ * (`functions.0.triggers.0.expression: …`) or 413 when the record is too large for the bucket;
+ * storage failures throw.
+ */
+export async function registerApp(text: string, deps: RegisterDeps): Promise<RegisterAnswer> {
+  const invalid = (error: string, status: 400 | 413 = 400): RegisterAnswer => ({
+    status,
+    body: { status, error },
+  });
+  const json = parseJson(text);
+  if (!json.ok) return invalid(json.error);
+  const parsed = RegisterRequestSchema.safeParse(json.value);
   if (!parsed.success) return invalid(formatIssues(parsed.error));
   const reg = parsed.data;
   const problem = registrationProblem(reg);
@@ -69,6 +73,14 @@ export async function registerApp(
     functions: reg.functions,
     syncedAt: deps.now(),
   };
+  const size = Buffer.byteLength(JSON.stringify(record));
+  const max = deps.maxRecordBytes();
+  if (size > max) {
+    return invalid(
+      `registration: ${size} bytes as stored; at most ${max} (it is one KV value, within the NATS server's max_payload)`,
+      413,
+    );
+  }
   const modified = await deps.registry.put(record);
   deps.log[modified ? "info" : "debug"](
     { appId: record.appId, functions: record.functions.length, modified },

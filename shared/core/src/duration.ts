@@ -15,6 +15,8 @@ const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/y;
  * (`ms s m h d w`) such as `"30s"`, `"2h45m"`, `"1.5h"`. Throws InvalidDurationError otherwise.
  */
 export function parseDuration(input: string | number): number {
+  // Inputs come from registrations and API bodies, typed only by what was sent.
+  if (typeof input !== "number" && typeof input !== "string") throw new InvalidDurationError(input);
   if (typeof input === "number") {
     if (!Number.isFinite(input) || input < 0) throw new InvalidDurationError(input);
     return Math.round(input);

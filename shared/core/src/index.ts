@@ -9,6 +9,7 @@ export * from "./flow-control.ts";
 export * from "./gcra.ts";
 export * from "./hash.ts";
 export * from "./ids.ts";
+export * from "./limits.ts";
 export * from "./names.ts";
 export * from "./replay.ts";
 export * from "./run-machine.ts";

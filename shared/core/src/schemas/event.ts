@@ -1,23 +1,52 @@
 import { z } from "zod";
-
-/** Maximum size of one event's JSON, in bytes. */
-export const MAX_EVENT_BYTES = 512 * 1024;
-/** Maximum number of events in one ingest request. */
-export const MAX_EVENTS_PER_REQUEST = 5000;
+import {
+  EVENT_ID_PATTERN,
+  MAX_EVENT_ID_LENGTH,
+  MAX_EVENT_TS,
+  MAX_NAME_LENGTH,
+  subjectProblem,
+} from "../limits.ts";
+import { Subjects } from "../names.ts";
 
 const plainObject = z.custom<Record<string, unknown>>(
   (v) => typeof v === "object" && v !== null && !Array.isArray(v),
   { message: "must be an object" },
 );
 
+/**
+ * An event name (sent, or a trigger's): 1–256 characters once trimmed, whose subject `evt.<name>`
+ * fits MAX_SUBJECT_BYTES.
+ */
+export const EventNameSchema = z
+  .string({ error: "is required and must be a string" })
+  .trim()
+  .min(1, "must be a non-empty string")
+  .max(MAX_NAME_LENGTH, `must be at most ${MAX_NAME_LENGTH} characters`)
+  .superRefine((name, ctx) => {
+    // Not aborted by `max` (a trigger's union would hide the reason), so skip what it reported.
+    if (name.length > MAX_NAME_LENGTH) return;
+    const problem = subjectProblem(Subjects.event(name));
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  });
+
 /** An event as a client sends it (`POST /e/:key`, `send()`); `id` and `ts` are optional. */
 export const IncomingEventSchema = z.object({
-  id: z.string().min(1, "must be a non-empty string").max(256).optional(),
-  name: z.string({ error: "is required and must be a string" }).trim().min(1, "must be a non-empty string"),
+  id: z
+    .string({ error: "must be a string" })
+    .min(1, { error: "must be a non-empty string", abort: true })
+    .max(MAX_EVENT_ID_LENGTH, `must be at most ${MAX_EVENT_ID_LENGTH} characters`)
+    .regex(EVENT_ID_PATTERN, "must be printable ASCII without spaces or control characters")
+    .optional(),
+  name: EventNameSchema,
   data: plainObject.optional(),
   user: plainObject.optional(),
-  ts: z.number().int().nonnegative().optional(),
-  v: z.string().optional(),
+  ts: z
+    .number({ error: "must be a number (ms since the epoch)" })
+    .int("must be an integer (ms since the epoch)")
+    .nonnegative("must be 0 or more (ms since the epoch)")
+    .max(MAX_EVENT_TS, `must be at most ${MAX_EVENT_TS} (9999-12-31)`)
+    .optional(),
+  v: z.string({ error: "must be a string" }).optional(),
 });
 export type IncomingEvent = z.infer<typeof IncomingEventSchema>;
 

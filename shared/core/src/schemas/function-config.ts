@@ -1,20 +1,44 @@
 import { z } from "zod";
+import { MAX_FUNCTIONS_PER_APP, MAX_NAME_LENGTH, MAX_URL_LENGTH, subjectProblem } from "../limits.ts";
+import { Keys, Subjects } from "../names.ts";
+import { EventNameSchema } from "./event.ts";
 
 /** Retries per step: 0–20, default 4 (so 5 attempts). */
 export const DEFAULT_RETRIES = 4;
 export const MAX_RETRIES = 20;
 
-export const TriggerSchema = z.union([
+/**
+ * A name that becomes part of subjects or keys (app and function ids): 1–256 characters, and each
+ * subject `subjectsOf` builds from it fits MAX_SUBJECT_BYTES.
+ */
+const subjectName = (subjectsOf: (name: string) => string[]) =>
   z
-    .object({ event: z.string().min(1, "must be a non-empty event name"), expression: z.string().optional() })
-    .strict(),
-  z.object({ cron: z.string().min(1, "must be a non-empty cron expression") }).strict(),
-]);
+    .string({ error: "is required and must be a string" })
+    .min(1, "must be a non-empty string")
+    .max(MAX_NAME_LENGTH, { error: `must be at most ${MAX_NAME_LENGTH} characters`, abort: true })
+    .superRefine((name, ctx) => {
+      for (const subject of subjectsOf(name)) {
+        const problem = subjectProblem(subject);
+        if (problem) return ctx.addIssue({ code: "custom", message: problem });
+      }
+    });
+
+const urlString = (message: string) =>
+  z
+    .string({ error: message })
+    .max(MAX_URL_LENGTH, { error: `must be at most ${MAX_URL_LENGTH} characters`, abort: true })
+    .url(message);
+
+export const TriggerSchema = z.union(
+  [
+    z.object({ event: EventNameSchema, expression: z.string().optional() }).strict(),
+    z.object({ cron: z.string().min(1, "must be a non-empty cron expression") }).strict(),
+  ],
+  { error: "must be {event, expression?} or {cron}" },
+);
 export type Trigger = z.infer<typeof TriggerSchema>;
 
-const RuntimeSchema = z
-  .object({ type: z.string().default("http"), url: z.string().url("must be a URL") })
-  .loose();
+const RuntimeSchema = z.object({ type: z.string().default("http"), url: urlString("must be a URL") }).loose();
 
 const StepDefSchema = z
   .object({
@@ -32,7 +56,7 @@ const DurationSchema = z.union([z.string().min(1), z.number().nonnegative()]);
 /** `cancelOn` as registered (`cancel`): an event, optionally filtered by CEL, within a timeout. */
 export const CancelOnSchema = z
   .object({
-    event: z.string().min(1, "must be a non-empty event name"),
+    event: EventNameSchema,
     if: z.string().optional(),
     timeout: DurationSchema.optional(),
   })
@@ -42,7 +66,8 @@ export type CancelOn = z.infer<typeof CancelOnSchema>;
 /** One function as an app registers it (Inngest's register format). */
 export const FunctionDefSchema = z
   .object({
-    id: z.string().min(1, "must be a non-empty string"),
+    // A function id's longest key: its flow-control key `<kind>.<id>.<16-hex key hash>` (FLOW bucket).
+    id: subjectName((id) => [Keys.flow("singleton", id, "0".repeat(16))]),
     name: z.string().optional(),
     triggers: z.array(TriggerSchema).min(1, "must have at least one trigger"),
     steps: z.record(z.string(), StepDefSchema).refine((s) => Object.keys(s).length > 0, "must define a step"),
@@ -59,14 +84,17 @@ export type FunctionDef = z.infer<typeof FunctionDefSchema>;
 /** `POST /fn/register` body. */
 export const RegisterRequestSchema = z
   .object({
-    url: z.string().url("must be the app's URL"),
-    appName: z.string().min(1, "must be a non-empty string"),
+    url: urlString("must be the app's URL"),
+    appName: subjectName((id) => [Keys.app(id), Subjects.workerCall(id)]),
     deployType: z.string().optional(),
     framework: z.string().optional(),
     appVersion: z.string().optional(),
     sdk: z.string().optional(),
     v: z.string().optional(),
-    functions: z.array(FunctionDefSchema),
+    functions: z.array(FunctionDefSchema).max(MAX_FUNCTIONS_PER_APP, {
+      error: `at most ${MAX_FUNCTIONS_PER_APP} functions per app`,
+      abort: true,
+    }),
   })
   .loose();
 export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
@@ -94,9 +122,15 @@ export function callUrlOf(fn: FunctionDef): string {
   return step.runtime.url;
 }
 
-/** Formats zod issues as `path: message; …` so an error names the field. */
-export function formatIssues(error: z.ZodError): string {
+/**
+ * Formats zod issues as `path: message; …` so an error names the field; paths start at `at` when
+ * given (`events[3]` → `events[3].id: …`).
+ */
+export function formatIssues(error: z.ZodError, at?: string): string {
   return error.issues
-    .map((i) => `${i.path.length > 0 ? i.path.map(String).join(".") : "(root)"}: ${i.message}`)
+    .map((i) => {
+      const path = [...(at === undefined ? [] : [at]), ...i.path.map(String)].join(".");
+      return `${path || "(root)"}: ${i.message}`;
+    })
     .join("; ");
 }
