@@ -6,6 +6,8 @@
 import { backoffDelay } from "./backoff.ts";
 import { parseDuration } from "./duration.ts";
 import { compileExpression } from "./expr.ts";
+import { MAX_NAME_LENGTH, subjectProblem } from "./limits.ts";
+import { Keys, Subjects } from "./names.ts";
 import type { RunSnapshot } from "./replay.ts";
 import {
   type RunContext,
@@ -376,6 +378,9 @@ function decideOps(
   const out: NewRunLogEntry[] = [];
   const planned: { stepId: string; name: string }[] = [];
   for (const op of ops) {
+    // Step ids end up in timer subjects and wait keys: one nats-server refuses would stall the run.
+    const badId = stepIdProblem(op.id);
+    if (badId) return [{ type: "run.failed", ts, error: { name: "InvalidStepId", message: badId } }];
     const attempt = ctx.steps[op.id]?.attempts ?? call.attempt;
     switch (op.op) {
       case OpCodes.stepRun:
@@ -435,7 +440,7 @@ function decideOps(
       case OpCodes.runComplete:
         return [{ type: "run.completed", ts, output: op.data ?? null }];
       case OpCodes.waitForEvent: {
-        const wait = waitFromOp(op, ts, opts.eventsLastSeq ?? 0);
+        const wait = waitFromOp(ctx, op, ts, opts.eventsLastSeq ?? 0);
         if (typeof wait === "string")
           return [{ type: "run.failed", ts, error: { name: "InvalidWaitForEvent", message: wait } }];
         out.push(wait);
@@ -460,6 +465,16 @@ function decideOps(
   }
   if (planned.length > 0) out.push({ type: "steps.planned", ts, steps: planned });
   return out;
+}
+
+/**
+ * What is wrong with a step id an app sent, or null. Ids go into timer subjects and wait keys
+ * (escaped), so they are held to the limits of names: the SDKs send 40-character hashes.
+ */
+export function stepIdProblem(id: string): string | null {
+  if (id.length > MAX_NAME_LENGTH) return `step id is ${id.length} characters; at most ${MAX_NAME_LENGTH}`;
+  const problem = subjectProblem(Subjects.timer(0, "R", id));
+  return problem ? `step id ${problem}` : null;
 }
 
 /** The correlation id of an invoke: carried by the invoked event and by the target's finish. */
@@ -497,10 +512,14 @@ function invokeFromOp(ctx: RunContext, op: Op, now: number, afterSeq: number): N
   };
 }
 
-function waitFromOp(op: Op, now: number, afterSeq: number): NewRunLogEntry | string {
+function waitFromOp(ctx: RunContext, op: Op, now: number, afterSeq: number): NewRunLogEntry | string {
   const name = opName(op);
   const event = op.name ?? (op.opts?.event as string | undefined);
   if (!event) return `step.waitForEvent("${name}") has no event name`;
+  if (typeof event !== "string" || event.length > MAX_NAME_LENGTH)
+    return `step.waitForEvent("${name}"): event: must be a name of at most ${MAX_NAME_LENGTH} characters`;
+  const keyProblem = subjectProblem(Keys.wait(event, ctx.runId, op.id));
+  if (keyProblem) return `step.waitForEvent("${name}"): event: ${keyProblem}`;
   const rawTimeout = op.opts?.timeout as string | number | undefined;
   if (rawTimeout === undefined) return `step.waitForEvent("${name}") has no timeout`;
   let timeoutMs: number;
@@ -563,6 +582,8 @@ export function decideCheckpoint(
   for (const s of steps) {
     if (s.op !== OpCodes.stepRun && s.op !== OpCodes.step)
       return `a checkpoint carries only completed steps (StepRun), not "${s.op}" (step ${s.id})`;
+    const badId = stepIdProblem(s.id);
+    if (badId) return `steps: ${badId}`;
     const prev = ctx.steps[s.id];
     if (prev?.status === "completed" || prev?.status === "failed" || seen.has(s.id)) continue;
     seen.add(s.id);

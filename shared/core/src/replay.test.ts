@@ -132,6 +132,35 @@ describe("decideAnswer", () => {
     );
     assert.equal(out[0]?.type, "step.completed");
   });
+  it("fails the run, naming the rule, when a step id or a wait's event name would make a subject too long", () => {
+    const s = replay([scheduled]);
+    const longId = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      { kind: "ops", ops: [{ id: "h".repeat(300), op: "StepRun", name: "a", data: 5 }] },
+      opts,
+    );
+    assert.equal(longId[0]?.type, "run.failed");
+    assert.match(JSON.stringify(longId[0]), /InvalidStepId.*step id is 300 characters; at most 256/);
+    const escaped = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      { kind: "ops", ops: [{ id: "é".repeat(256), op: "StepRun", name: "a", data: 5 }] },
+      opts,
+    );
+    assert.match(JSON.stringify(escaped[0]), /step id becomes a \d+-byte subject/);
+    const wait = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      {
+        kind: "ops",
+        ops: [{ id: "w1", op: "WaitForEvent", name: "a".repeat(5000), opts: { timeout: "1h" } }],
+      },
+      opts,
+    );
+    assert.equal(wait[0]?.type, "run.failed");
+    assert.match(JSON.stringify(wait[0]), /event: must be a name of at most 256 characters/);
+  });
   it("StepError before the last attempt → step.errored with a retry timer; on the last → step.failed", () => {
     const s = replay([scheduled]);
     const op = { id: "h1", op: "StepError", name: "a", error: { name: "Error", message: "x" } };
