@@ -68,6 +68,7 @@ import {
   RunLog,
   type Subscription,
   scanKvKeys,
+  settleFailure,
   TimerStore,
   withTimeout,
 } from "@jetstep/jetstream";
@@ -524,8 +525,12 @@ class ExecutorImpl implements Executor {
       }
       m.ack();
     } catch (e) {
-      this.log.error({ err: e, runId: cmd.runId }, "inbox command failed; will be redelivered");
-      m.nak(1000);
+      // A poison command (failing the same way every time) is parked in DEAD_LETTERS after a few
+      // deliveries, so it never holds up the partition's commands behind it.
+      const done = await settleFailure(this.publisher, "executor", m, e, this.maxMessageBytes());
+      if ("deadLettered" in done)
+        this.log.error({ err: e, runId: cmd.runId }, "inbox command keeps failing; stored in DEAD_LETTERS");
+      else this.log.error({ err: e, runId: cmd.runId, ...done }, "inbox command failed; will be redelivered");
     }
   }
 

@@ -11,7 +11,7 @@ import {
   StoredEventSchema,
   Streams,
 } from "@jetstep/core";
-import type { Nats } from "@jetstep/jetstream";
+import type { DeadLetter, Nats, StoredMsg } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 
@@ -44,6 +44,14 @@ const RunsQuerySchema = z.object({
   limit: z.coerce.number().int().min(1).max(200).default(50),
 });
 
+const DeadLettersQuerySchema = z.object({
+  source: z
+    .enum(["ingest", "matcher", "executor"], { error: "must be ingest, matcher or executor" })
+    .optional(),
+  cursor: z.coerce.number().int().positive().optional(),
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+});
+
 const EventsQuerySchema = z.object({
   name: z.string().min(1).optional(),
   cursor: z.coerce.number().int().positive().optional(),
@@ -56,13 +64,17 @@ interface Page<T> {
   cursor: number | null;
 }
 
-/** Reads `stream` backwards from below `cursor`, keeping items `keep` accepts, until `limit`. */
+/**
+ * Reads `stream` backwards from below `cursor`, keeping items `parse` accepts, until `limit`. By
+ * direct gets, or (a stream without them) by the leader's `MSG.GET`.
+ */
 async function pageBackwards<T>(
   nats: Nats,
   stream: string,
   cursor: number | undefined,
   limit: number,
-  parse: (json: unknown) => T | undefined,
+  parse: (json: unknown, m: StoredMsg) => T | undefined,
+  direct = true,
 ): Promise<Page<T>> {
   const state = (await nats.jsm.streams.info(stream)).state;
   const items: T[] = [];
@@ -70,7 +82,10 @@ async function pageBackwards<T>(
   let scanned = 0;
   while (seq >= state.first_seq && seq > 0 && items.length < limit && scanned < MAX_SCAN) {
     scanned++;
-    const m = await nats.jsm.direct.getMessage(stream, { seq }).catch(() => null);
+    const m = await (direct
+      ? nats.jsm.direct.getMessage(stream, { seq })
+      : nats.jsm.streams.getMessage(stream, { seq })
+    ).catch(() => null);
     seq--;
     if (!m) continue;
     let json: unknown;
@@ -79,7 +94,7 @@ async function pageBackwards<T>(
     } catch {
       continue;
     }
-    const item = parse(json);
+    const item = parse(json, m);
     if (item !== undefined) items.push(item);
   }
   return { items, cursor: seq >= state.first_seq && seq > 0 ? seq + 1 : null };
@@ -135,6 +150,28 @@ export function registerListRoutes(app: FastifyInstance<any, any, any, any>, nat
       if (!f.name && f.include_internal === "false" && e.data.name.startsWith("inngest/")) return undefined;
       return e.data;
     });
+    return { data: page.items, cursor: page.cursor === null ? null : String(page.cursor) };
+  });
+
+  // What was taken but could not be processed (refused NATS publishes, poison events and
+  // commands), with the reason: nothing is dropped silently, and this is where it shows.
+  app.get("/v1/dead-letters", async (req, reply) => {
+    const q = DeadLettersQuerySchema.safeParse(req.query);
+    if (!q.success) return reply.status(400).send({ error: problem(q.error) });
+    const f = q.data;
+    const page = await pageBackwards<DeadLetter>(
+      nats,
+      Streams.deadLetters,
+      f.cursor,
+      f.limit,
+      (json, m) => {
+        const source = m.subject.slice(m.subject.indexOf(".") + 1);
+        if (f.source && source !== f.source) return undefined;
+        const letter = json as Partial<DeadLetter>;
+        return { ...(letter as DeadLetter), payload: letter.payload ?? "", id: m.seq, source };
+      },
+      false,
+    );
     return { data: page.items, cursor: page.cursor === null ? null : String(page.cursor) };
   });
 }

@@ -7,7 +7,7 @@
  * is handled once.
  */
 import { Subjects } from "@jetstep/core";
-import type { Msg, Nats, Publisher } from "@jetstep/jetstream";
+import { deadLetterJson, type Msg, type Nats, type Publisher } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { maxMessageBytes } from "./message-size.ts";
@@ -16,36 +16,6 @@ export const INGEST_QUEUE = "jetstep-ingest";
 
 export interface NatsIngest {
   stop(): void;
-}
-
-/** What a dead letter says about a rejected publish, besides its payload. */
-export interface DeadLetterFields {
-  reason: string;
-  status: number;
-  subject: string;
-  at: string;
-}
-
-/**
- * The JSON of a dead letter of at most `limit` bytes. A payload that does not fit whole is cut to
- * the longest prefix that does, with `payloadTruncated: true` and `payloadBytes` (its full size),
- * so a rejected message as large as the server takes is still recorded.
- */
-export function deadLetterJson(fields: DeadLetterFields, payload: string, limit: number): string {
-  const whole = JSON.stringify({ ...fields, payload });
-  if (Buffer.byteLength(whole) <= limit) return whole;
-  const payloadBytes = Buffer.byteLength(payload);
-  const cut = (chars: number) =>
-    JSON.stringify({ ...fields, payload: payload.slice(0, chars), payloadTruncated: true, payloadBytes });
-  // Escaping makes the JSON's size no simple function of the prefix's length: search for it.
-  let lo = 0;
-  let hi = Math.min(payload.length, limit);
-  while (lo < hi) {
-    const mid = Math.ceil((lo + hi) / 2);
-    if (Buffer.byteLength(cut(mid)) <= limit) lo = mid;
-    else hi = mid - 1;
-  }
-  return cut(lo);
 }
 
 export function startNatsIngest(deps: {

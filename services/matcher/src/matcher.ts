@@ -16,6 +16,7 @@ import {
   type InboxCommand,
   InternalEvents,
   Keys,
+  NATS_HEADER_ROOM,
   normalizeTraceparent,
   parseDuration,
   parseTraceparent,
@@ -40,6 +41,7 @@ import {
   type RegisteredFunction,
   Registry,
   RunLog,
+  settleFailure,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { Batcher, batchConfigOf } from "./batcher.ts";
@@ -334,9 +336,14 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
           try {
             for await (const m of iter) {
               attempt = 0;
-              void onEvent(m).catch((e) => {
-                log.error({ err: e, seq: m.seq }, "event handling failed; will be redelivered");
-                m.nak(1000);
+              void onEvent(m).catch(async (e) => {
+                // A poison event (one that fails the same way every time) is parked in
+                // DEAD_LETTERS after a few deliveries, so it never holds up the events behind it.
+                const limit = (deps.nats.nc.info?.max_payload ?? 1024 * 1024) - NATS_HEADER_ROOM;
+                const done = await settleFailure(publisher, "matcher", m, e, limit);
+                if ("deadLettered" in done)
+                  log.error({ err: e, seq: m.seq }, "event handling keeps failing; stored in DEAD_LETTERS");
+                else log.error({ err: e, seq: m.seq, ...done }, "event handling failed; will be redelivered");
               });
             }
           } catch (e) {

@@ -1,4 +1,4 @@
-export type { JsMsg } from "@nats-io/jetstream";
+export type { JsMsg, StoredMsg } from "@nats-io/jetstream";
 export type { KV } from "@nats-io/kv";
 // Core NATS pieces services use directly (worker calls): re-exported so only this package imports @nats-io.
 export {
@@ -19,6 +19,16 @@ export {
   UnsupportedServerError,
 } from "./connection.ts";
 export { inboxConsumer, inboxConsumerState, matcherConsumer, PULL_EXPIRES_MS } from "./consumers.ts";
+export {
+  afterFailure,
+  type DeadLetter,
+  type DeadLetterFields,
+  deadLetterJson,
+  deadLetterMessage,
+  isPoison,
+  POISON_DELIVERIES,
+  settleFailure,
+} from "./dead-letters.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { allowMessageTtl, ttlHeaderValue, writeExpiring } from "./expiring-kv.ts";
 export { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";

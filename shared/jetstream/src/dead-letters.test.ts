@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { deadLetterJson } from "./nats-ingest.ts";
+import { afterFailure, deadLetterJson, isPoison, POISON_DELIVERIES } from "./dead-letters.ts";
 
 describe("deadLetterJson", () => {
   const fields = {
@@ -38,5 +38,30 @@ describe("deadLetterJson", () => {
         "the longest prefix",
       );
     }
+  });
+});
+
+describe("afterFailure", () => {
+  const overflow = (() => {
+    try {
+      const f = (): number => f() + 1;
+      f();
+    } catch (e) {
+      return e;
+    }
+  })();
+
+  it("dead-letters a message failing as poison once it was delivered POISON_DELIVERIES times", () => {
+    assert.ok(isPoison(overflow), "a stack overflow");
+    assert.ok(isPoison(new Error("wrapped", { cause: new SyntaxError("Unexpected token") })));
+    assert.deepEqual(afterFailure(overflow, 1), { retryInMs: 1000 });
+    assert.deepEqual(afterFailure(overflow, POISON_DELIVERIES), { deadLetter: true });
+  });
+
+  it("keeps retrying what may pass later, backing off to 30 s", () => {
+    const timeout = Object.assign(new Error("no ack within 10000 ms"), { name: "PublishTimeoutError" });
+    assert.equal(isPoison(timeout), false);
+    assert.deepEqual(afterFailure(timeout, 2), { retryInMs: 2000 });
+    assert.deepEqual(afterFailure(timeout, 100), { retryInMs: 30_000 });
   });
 });
