@@ -63,6 +63,7 @@ import {
   PartitionLeases,
   PULL_EXPIRES_MS,
   Publisher,
+  type PublishResult,
   partitionCount,
   ReadPath,
   RunLog,
@@ -151,6 +152,8 @@ export interface Executor {
 
 /** Longest wait for a partition's INBOX consumer to be made and consuming; the load is retried. */
 const CONSUMER_TIMEOUT_MS = 30_000;
+/** The error both SDKs answer with after a checkpoint was refused as stale (409). */
+const STALE_DISPATCH_ERROR = "StaleDispatchError";
 /** How soon a run whose call was held back by the lease fence is tried again. */
 const FENCE_RETRY_MS = 250;
 /** How long an append that RUNS refuses for now (no leader) is retried before the run is reloaded. */
@@ -476,7 +479,12 @@ class ExecutorImpl implements Executor {
         this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
         await this.append(actor, entries);
         recordStepSpans(ctx, entries, req.steps, this.now(), true);
-        reply = { status: 200 };
+        // A 200 lets the app run the next step in this call: not if the lease lapsed meanwhile
+        // (this process was paused, say), as the partition's next owner may be running it already.
+        // The step is recorded either way; the app stops, and the run goes on from its log.
+        reply = this.leases.valid(p)
+          ? { status: 200 }
+          : { status: 409, message: `the lease of partition ${p} lapsed; the step is recorded` };
       });
     } catch (e) {
       if (e instanceof AppendConflictError) {
@@ -874,6 +882,7 @@ class ExecutorImpl implements Executor {
     if (actor.parked && this.runs.hotCount > this.deps.config.maxHotParked) {
       if (await this.runs.saveSnapshot(actor, this.maxMessageBytes())) this.runs.evict(ctx.runId);
     }
+    if (work.calls.length > 0 && !actor.claimed) await this.claim(actor);
     for (const call of work.calls) {
       const key = callKey(call);
       if (this.inFlight.has(ctx.runId, key)) continue;
@@ -969,6 +978,13 @@ class ExecutorImpl implements Executor {
           return;
         }
         if (!this.leases.owns(partition) || !isActive(statusOf(actor.snapshot))) return;
+        // Recorded only while the lease is valid: a lapsed one may already be another executor's,
+        // whose 409 to this call's checkpoints the app then reports as its answer. The step runs
+        // again under the partition's owner (it was not recorded).
+        if (!this.leases.valid(partition) || isStaleDispatch(answer)) {
+          setTimeout(() => this.kickLater(runId), FENCE_RETRY_MS).unref();
+          return;
+        }
         const entries = decideAnswer(actor.snapshot.context, call, answer, {
           now: this.now(),
           random: this.random,
@@ -1104,6 +1120,7 @@ class ExecutorImpl implements Executor {
         this.traceTransitions(actor.snapshot, next);
         actor.snapshot = next;
         actor.lastSeq = result.seq;
+        actor.claimed = true;
         actor.sinceSnapshot += numbered.length;
         // A snapshot holds every step: for a run with thousands (a fan-out) one every 16 entries
         // made snapshot writing quadratic. Waiting for as many new entries as half its steps keeps
@@ -1126,19 +1143,44 @@ class ExecutorImpl implements Executor {
         throw new AppendFailedError(actor.runId, result.description);
       }
       // Another writer (or an earlier attempt of ours that did land) got there first: trust the log.
-      this.log.warn({ runId: actor.runId, result }, "append conflict; reloading the run from its log");
-      this.runs.evict(actor.runId);
-      // The log ends before what this copy was built from: its snapshot is ahead of a log that lost
-      // its tail (a server that did not sync before a crash). Rebuilt from it, every append would
-      // conflict again; the log alone is the truth.
-      if (!result.ok && result.lastSeq !== undefined && result.lastSeq < actor.lastSeq) {
-        this.log.error(
-          { runId: actor.runId, logLastSeq: result.lastSeq, snapshotSeq: actor.lastSeq },
-          "the run's snapshot is ahead of its log; dropping the snapshot",
-        );
-        await this.runs.dropSnapshot(actor.runId);
-      }
+      await this.conflicted(actor, result);
       throw new AppendConflictError(actor.runId);
+    }
+  }
+
+  /**
+   * Appends a fence to a run read from its log before calling the app for it (see `RunLog.claim`):
+   * the previous owner's late append then conflicts, or, if it landed first, this one does and
+   * the run is read again.
+   */
+  private async claim(actor: Actor): Promise<void> {
+    const result = await this.runLog.claim(actor.runId, actor.lastSeq);
+    if (result.ok && !result.duplicate) {
+      actor.lastSeq = result.seq;
+      actor.claimed = true;
+      return;
+    }
+    if (!result.ok && !result.conflict) {
+      this.runs.evict(actor.runId);
+      throw new AppendFailedError(actor.runId, result.description);
+    }
+    await this.conflicted(actor, result);
+    throw new AppendConflictError(actor.runId);
+  }
+
+  /** After an append lost to another writer: the actor is dropped, to be read again from the log. */
+  private async conflicted(actor: Actor, result: PublishResult): Promise<void> {
+    this.log.warn({ runId: actor.runId, result }, "append conflict; reloading the run from its log");
+    this.runs.evict(actor.runId);
+    // The log ends before what this copy was built from: its snapshot is ahead of a log that lost
+    // its tail (a server that did not sync before a crash). Rebuilt from it, every append would
+    // conflict again; the log alone is the truth.
+    if (!result.ok && result.lastSeq !== undefined && result.lastSeq < actor.lastSeq) {
+      this.log.error(
+        { runId: actor.runId, logLastSeq: result.lastSeq, snapshotSeq: actor.lastSeq },
+        "the run's snapshot is ahead of its log; dropping the snapshot",
+      );
+      await this.runs.dropSnapshot(actor.runId);
     }
   }
 
@@ -1386,6 +1428,14 @@ function deadlinesOf(cmd: StartRunCommand, now: number): Pick<RunScheduledEntry,
       ...(t.finish !== undefined ? { finishBy: now + parseDuration(t.finish), finish: text(t.finish) } : {}),
     },
   };
+}
+
+/**
+ * An answer saying the app stopped because Jetstep refused its checkpoint as stale (409): never a
+ * step's or the run's outcome, whichever executor refused it.
+ */
+function isStaleDispatch(answer: AppAnswer): boolean {
+  return answer.kind === "error" && answer.error.name === STALE_DISPATCH_ERROR;
 }
 
 export class AppendConflictError extends Error {

@@ -14,6 +14,12 @@ export interface Actor {
   sinceSnapshot: number;
   /** Which ACTIVE key marks the run: due (resumed on takeover) or parked on timers/waits. */
   parked?: boolean;
+  /**
+   * Whether this process has appended to the run's log since it read it (or created the run):
+   * until then a late append of the run's previous owner could still land, so the executor
+   * appends a fence (`RunLog.claim`) before calling the app.
+   */
+  claimed?: boolean;
 }
 
 export class RunStore {
@@ -87,7 +93,7 @@ export class RunStore {
   private loadOrEmpty(runId: string): Actor {
     const hot = this.actors.get(runId);
     if (hot) return hot;
-    const actor: Actor = { runId, snapshot: initialRun(), lastSeq: 0, sinceSnapshot: 0 };
+    const actor: Actor = { runId, snapshot: initialRun(), lastSeq: 0, sinceSnapshot: 0, claimed: true };
     if (this.actors.size >= this.maxHot) this.evictOne();
     this.actors.set(runId, actor);
     return actor;

@@ -142,18 +142,22 @@ export class PartitionLeases {
     await Promise.all([...this.owned].map(([p, rev]) => this.renew(p, rev)));
     // More than our share (other executors joined): hand the extra partitions over. Work under
     // way finishes first, within a third of the TTL (the leases were just renewed): the next owner
-    // would otherwise start calls next to ours, and a concurrency limit would be exceeded.
+    // would otherwise start calls next to ours, and a concurrency limit would be exceeded. All at
+    // once: one after the other, eight of them held up the next renewal past the TTL.
     const share = this.opts.maxOwned?.() ?? Number.POSITIVE_INFINITY;
-    while (this.owned.size > share && !this.stopped) {
-      const p = Math.max(...this.owned.keys());
-      const rev = this.owned.get(p) as number;
-      await Promise.resolve(this.events.handingOver?.(p, Math.floor(this.opts.ttlMs / 3))).catch((e) =>
-        this.opts.onError?.(e),
-      );
-      this.forget(p);
-      await this.events.lost(p);
-      await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
-    }
+    const extra = [...this.owned.keys()].sort((a, b) => b - a).slice(0, Math.max(0, this.owned.size - share));
+    await Promise.all(
+      extra.map(async (p) => {
+        const rev = this.owned.get(p) as number;
+        await Promise.resolve(this.events.handingOver?.(p, Math.floor(this.opts.ttlMs / 3))).catch((e) =>
+          this.opts.onError?.(e),
+        );
+        if (this.owned.get(p) !== rev || this.stopped) return;
+        this.forget(p);
+        await this.events.lost(p);
+        await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
+      }),
+    );
     for (let p = 0; p < this.opts.partitions; p++) {
       if (this.stopped) return;
       const key = this.keyOf(p);

@@ -80,12 +80,23 @@ export class RunLog {
   }
 
   /**
+   * Appends a message with no entries after `expectedLastSeq`: a fence. An executor that took a
+   * run over writes one before its first call, so an append of the run's previous owner that
+   * lands late (sent before its lease lapsed) conflicts instead of recording a step the new owner
+   * is about to call again; and if that append landed first, the fence conflicts and the new
+   * owner reads it. Replay skips it.
+   */
+  claim(runId: string, expectedLastSeq: number): Promise<PublishResult> {
+    return this.appendJson(runId, `claim-${expectedLastSeq}`, "[]", expectedLastSeq);
+  }
+
+  /**
    * Like `append`, with the entries already serialized: `body` is the JSON list of entries
    * numbered from `firstN` (the msg id is `<runId>-<firstN>`).
    */
   async appendJson(
     runId: string,
-    firstN: number,
+    firstN: number | string,
     body: string,
     expectedLastSeq: number,
     headers?: Record<string, string>,
