@@ -17,7 +17,7 @@ import {
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
+import { sendEvents, spawnJetstep, waitForApp, waitForPartitionSplit } from "./harness.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -91,23 +91,7 @@ describe("concurrency limits across two executor processes", () => {
       procUrls.push(`http://127.0.0.1:${port}`);
     }
     await waitForApp(url, "limits");
-    // The two executors settle their share of the partitions: 8 each.
-    const nc = await connectNats({ servers: nats.url });
-    const { leases } = await openBuckets(nc, { replicas: 1 });
-    await waitFor(
-      async () => {
-        const owners = new Map<string, number>();
-        for (let p = 0; p < 16; p++) {
-          const lease = await leases.get(Keys.lease(p));
-          if (lease?.operation !== "PUT") continue;
-          const { owner } = lease.json<{ owner: string }>();
-          owners.set(owner, (owners.get(owner) ?? 0) + 1);
-        }
-        return owners.size === 2 && [...owners.values()].every((n) => n === 8);
-      },
-      { timeoutMs: 30_000, message: "the executors never split the partitions" },
-    );
-    await nc.close();
+    await waitForPartitionSplit(nats.url, 2);
   });
   after(async () => {
     server?.close();

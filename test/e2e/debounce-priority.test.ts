@@ -11,7 +11,7 @@ import {
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
+import { sendEvents, spawnJetstep, waitForApp, waitForPartitionSplit } from "./harness.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -22,6 +22,11 @@ describe("debounce and priority", () => {
   let server: Server;
   const debounced: { k: unknown; n: unknown; at: number }[] = [];
   const order: string[] = [];
+  /** The first job holds the function's one concurrency slot until the test lets it go. */
+  let releaseFirst: () => void = () => undefined;
+  const firstHeld = new Promise<void>((r) => {
+    releaseFirst = r;
+  });
 
   before(async () => {
     // Two Jetstep processes: both matchers see the events, so debounce state must hold across them.
@@ -42,7 +47,7 @@ describe("debounce and priority", () => {
       async ({ event, step }) => {
         await step.run("work", async () => {
           order.push(event.data.name as string);
-          await pause(300);
+          if (event.data.name === "first") await firstHeld;
         });
       },
     );
@@ -52,9 +57,7 @@ describe("debounce and priority", () => {
     for (const port of ports)
       procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
     await waitForApp(url, "quiet");
-    // Let the two executors settle their share of the partitions first: a run whose partition
-    // changes hands mid-call is (correctly, at least once) called again, which would blur counts.
-    await new Promise((r) => setTimeout(r, 2500));
+    await waitForPartitionSplit(nats.url, 2);
   });
   after(async () => {
     server?.close();
@@ -101,8 +104,16 @@ describe("debounce and priority", () => {
     await waitFor(() => order.includes("first"), { timeoutMs: 10_000 });
     for (const name of ["low1", "low2", "low3"])
       await sendEvents(url, { name: "quiet/job", data: { name, prio: 0 } });
-    await pause(100);
     await sendEvents(url, { name: "quiet/job", data: { name: "urgent", prio: 60 } });
+    // All four are started (listed as running: their calls wait for the slot) before it frees.
+    await waitFor(
+      async () => {
+        const res = await fetch(`${url}/v1/runs?function_id=quiet-ordered&status=Running`);
+        return ((await res.json()) as { data: unknown[] }).data.length === 5;
+      },
+      { timeoutMs: 20_000, message: "the queued jobs never started" },
+    );
+    releaseFirst();
     await waitFor(() => order.length === 5, { timeoutMs: 20_000 });
     assert.equal(order[0], "first");
     assert.equal(order[1], "urgent", `order: ${order.join(", ")}`);

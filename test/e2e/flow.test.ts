@@ -11,7 +11,15 @@ import {
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp, waitForEventRuns } from "./harness.ts";
+import {
+  type ApiRun,
+  eventRuns,
+  sendEvents,
+  spawnJetstep,
+  waitForApp,
+  waitForEventRuns,
+  waitForPartitionSplit,
+} from "./harness.ts";
 
 describe("rateLimit, throttle, singleton", () => {
   let nats: NatsServerHandle;
@@ -63,9 +71,7 @@ describe("rateLimit, throttle, singleton", () => {
     for (const port of ports)
       procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
     await waitForApp(url, "flow");
-    // Let the two executors settle their share of the partitions first: a run whose partition
-    // changes hands mid-call is (correctly, at least once) called again, which would blur counts.
-    await new Promise((r) => setTimeout(r, 2500));
+    await waitForPartitionSplit(nats.url, 2);
   });
   after(async () => {
     server?.close();

@@ -5,6 +5,8 @@
 import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { type Runtime, startRuntime } from "@jetstep/cli";
+import { Keys } from "@jetstep/core";
+import { connectNats, DEFAULT_PARTITIONS, openBuckets } from "@jetstep/jetstream";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, worker } from "jetstep";
 import {
@@ -203,4 +205,32 @@ export async function startShop(
   await waitForApp(url, "orders");
   await waitForApp(url, "billing");
   return { orders, billing };
+}
+
+/**
+ * Waits until `executors` executors share the partitions evenly (their leases in LEASES): before
+ * that, partitions change hands, and a run whose partition moves mid-call is (correctly, at least
+ * once) called again, which blurs what a test counts.
+ */
+export async function waitForPartitionSplit(natsUrl: string, executors: number): Promise<void> {
+  const nats = await connectNats({ servers: natsUrl });
+  try {
+    const { leases } = await openBuckets(nats, { replicas: 1 });
+    const share = Math.ceil(DEFAULT_PARTITIONS / executors);
+    await waitFor(
+      async () => {
+        const owners = new Map<string, number>();
+        for (let p = 0; p < DEFAULT_PARTITIONS; p++) {
+          const lease = await leases.get(Keys.lease(p));
+          if (lease?.operation !== "PUT") return false;
+          const { owner } = lease.json<{ owner: string }>();
+          owners.set(owner, (owners.get(owner) ?? 0) + 1);
+        }
+        return owners.size === executors && [...owners.values()].every((n) => n <= share);
+      },
+      { timeoutMs: 30_000, message: `the partitions were never split between ${executors} executors` },
+    );
+  } finally {
+    await nats.close();
+  }
 }
