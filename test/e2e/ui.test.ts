@@ -1,7 +1,8 @@
 /**
  * The dev UI in real headless Chromium (Debian's, driven by playwright-core): send an event from
  * the UI, watch its run appear live, open the run's timeline, cancel a sleeping run, rerun from a
- * step. Screenshots of each page go to test-results/screenshots/ (gitignored) for review.
+ * step, list refused NATS publishes on the Dead letters page. Screenshots of each page go to
+ * test-results/screenshots/ (gitignored) for review.
  */
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
@@ -9,6 +10,8 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { Subjects } from "@jetstep/core";
+import { connectNats } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { waitFor } from "../support/index.ts";
@@ -163,11 +166,93 @@ describe("dev UI in Chromium", () => {
     await shot("apps");
   });
 
-  it("renders events, functions, apps and a 404 page, also at 390 px wide", async () => {
+  it("lists refused NATS publishes on the Dead letters page, payloads escaped, filtered by source", async () => {
+    // Plain publishes (no reply subject) that ingestion refuses are dead-lettered as source `ingest`.
+    const notJson = '{"name": "ui/broken", "note": "<img src=x onerror=alert(1)>"';
+    const noName = { data: { missing: "name", html: "<b>not bold</b>" } };
+    const nats = await connectNats({ servers: stack.nats.url });
+    try {
+      nats.nc.publish(Subjects.ingest, notJson);
+      nats.nc.publish(Subjects.ingest, JSON.stringify(noName));
+      await nats.nc.flush();
+    } finally {
+      await nats.close();
+    }
+    await waitFor(
+      async () => {
+        const r = (await (await fetch(`${stack.url}/v1/dead-letters?source=ingest`)).json()) as {
+          data: unknown[];
+        };
+        return r.data.length === 2;
+      },
+      { timeoutMs: 10_000, message: "the two refused publishes were never dead-lettered" },
+    );
+
+    await page.goto(`${stack.url}/#/runs`);
+    await page.getByTestId("nav-dead-letters").click();
+    const rows = page.getByTestId("dead-letter-row");
+    await rows.first().waitFor({ timeout: 10_000 });
+    assert.match(page.url(), /#\/dead-letters$/);
+    assert.equal(await page.getByTestId("nav-dead-letters").getAttribute("aria-current"), "page");
+    assert.equal(await rows.count(), 2);
+    assert.equal(await page.getByTestId("dead-letters-empty").isVisible(), false);
+    assert.equal(
+      await page.getByTestId("dead-letters-more").isVisible(),
+      false,
+      "no next page, no Load more",
+    );
+
+    // Not JSON: the reason and source are shown, the payload is collapsed and then shown raw, as text.
+    const rawRow = rows.filter({ hasText: "invalid JSON" });
+    assert.equal(await rawRow.getByTestId("dead-letter-source").textContent(), "ingest");
+    assert.match((await rawRow.getByTestId("dead-letter-reason").textContent()) ?? "", /^invalid JSON: /);
+    assert.equal(await rawRow.getByTestId("dead-letter-subject").textContent(), Subjects.ingest);
+    assert.equal(await rawRow.getByTestId("dead-letter-status").textContent(), "400");
+    const rawPayload = page.locator(
+      `#dead-letter-${await rawRow.getAttribute("data-letter-id")} [data-testid="dead-letter-payload"]`,
+    );
+    assert.equal(await rawPayload.isVisible(), false);
+    await rawRow.getByTestId("dead-letter-toggle").click();
+    await rawPayload.waitFor();
+    assert.equal(await rawPayload.textContent(), notJson);
+    assert.equal(await rawRow.getByTestId("dead-letter-toggle").getAttribute("aria-expanded"), "true");
+
+    // JSON: expanding by clicking the row shows it pretty-printed.
+    const jsonRow = rows.filter({ hasText: "event.name:" });
+    assert.equal(await jsonRow.getByTestId("dead-letter-source").textContent(), "ingest");
+    const jsonPayload = page.locator(
+      `#dead-letter-${await jsonRow.getAttribute("data-letter-id")} [data-testid="dead-letter-payload"]`,
+    );
+    await jsonRow.getByTestId("dead-letter-reason").click();
+    await jsonPayload.waitFor();
+    assert.equal(await jsonPayload.textContent(), JSON.stringify(noName, null, 2));
+    assert.equal(await page.locator("#app img, #app b").count(), 0, "payloads are text, never markup");
+    await shot("dead-letters-expanded");
+
+    // The source filter: nothing from the matcher, the empty state explains; back to ingest.
+    await page.getByTestId("dead-letters-source-filter").selectOption("matcher");
+    await page.getByTestId("dead-letters-empty").waitFor({ timeout: 10_000 });
+    assert.equal(await rows.count(), 0);
+    assert.match(
+      (await page.getByTestId("dead-letters-empty").textContent()) ?? "",
+      /No dead letters from matcher\..*could not process/s,
+    );
+    await shot("dead-letters-empty");
+    await page.getByTestId("dead-letters-source-filter").selectOption("ingest");
+    await waitFor(async () => (await rows.count()) === 2, {
+      timeoutMs: 10_000,
+      message: "filtering by ingest did not bring the letters back",
+    });
+    assert.equal(await page.getByTestId("dead-letters-empty").isVisible(), false);
+    await page.getByTestId("dead-letters-source-filter").selectOption("");
+  });
+
+  it("renders events, functions, apps, dead letters and a 404 page, also at 390 px wide", async () => {
     for (const [route, testid] of [
       ["#/events", "event-row"],
       ["#/functions", "function-row"],
       ["#/apps", "app-row"],
+      ["#/dead-letters", "dead-letter-row"],
     ] as const) {
       await page.goto(`${stack.url}/${route}`);
       await page.getByTestId(testid).first().waitFor({ timeout: 10_000 });

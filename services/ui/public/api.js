@@ -62,4 +62,5 @@ export const api = {
   invoke: (fnId, data) =>
     request("POST", `/v1/functions/${enc(fnId)}/invoke`, data === undefined ? {} : { data }),
   sendEvent: (payload) => request("POST", "/e/dev-ui", payload),
+  deadLetters: (params) => request("GET", `/v1/dead-letters${qs(params)}`),
 };

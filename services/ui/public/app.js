@@ -5,6 +5,7 @@ import { startRouter } from "./router.js";
 import { isConnected, startStream, subscribe } from "./stream.js";
 import { esc, refreshTimes } from "./util.js";
 import * as appsView from "./views/apps.js";
+import * as deadLettersView from "./views/dead-letters.js";
 import * as eventView from "./views/event.js";
 import * as eventsView from "./views/events.js";
 import * as functionsView from "./views/functions.js";
@@ -18,6 +19,7 @@ const VIEWS = {
   event: { view: eventView, nav: "events", title: "Event" },
   functions: { view: functionsView, nav: "functions", title: "Functions" },
   apps: { view: appsView, nav: "apps", title: "Apps" },
+  deadLetters: { view: deadLettersView, nav: "dead-letters", title: "Dead letters" },
 };
 
 const main = document.getElementById("app");

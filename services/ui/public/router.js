@@ -7,6 +7,7 @@ const ROUTES = [
   ["event", /^\/events\/([^/?]+)\/?$/],
   ["functions", /^\/functions\/?$/],
   ["apps", /^\/apps\/?$/],
+  ["deadLetters", /^\/dead-letters\/?$/],
 ];
 
 export function parseHash(hash = location.hash) {

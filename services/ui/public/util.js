@@ -40,6 +40,15 @@ export function timeHtml(t) {
   return `<time datetime="${iso}" title="${iso}" data-ts="${ms}">${esc(relative(ms))}</time>`;
 }
 
+/** Absolute local date and time, "2024-05-01 14:03:09"; "—" when absent. Plain text: escape it. */
+export function fmtDateTime(t) {
+  const ms = toMs(t);
+  if (ms === null) return "—";
+  const d = new Date(ms);
+  const p = (n) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
 export function refreshTimes(root = document) {
   const now = Date.now();
   for (const t of root.querySelectorAll("time[data-ts]")) {
