@@ -972,16 +972,12 @@ class ExecutorImpl implements Executor {
         // A call replaced meanwhile (its checkpoints were refused with 409), or made before the
         // partition was given up: its answer is void.
         if (!this.inFlight.end(runId, key, token)) return;
-        if (fenced) {
-          // Never sent: the lease was not valid. Try again once it is (or stop if it was lost).
-          setTimeout(() => this.kickLater(runId), FENCE_RETRY_MS).unref();
-          return;
-        }
         if (!this.leases.owns(partition) || !isActive(statusOf(actor.snapshot))) return;
-        // Recorded only while the lease is valid: a lapsed one may already be another executor's,
-        // whose 409 to this call's checkpoints the app then reports as its answer. The step runs
-        // again under the partition's owner (it was not recorded).
-        if (!this.leases.valid(partition) || isStaleDispatch(answer)) {
+        // Never sent (the fence held it back), or not to be recorded: only while the lease is
+        // valid (a lapsed one may already be another executor's, whose 409 to this call's
+        // checkpoints the app then reports as its answer). Called again once the lease is valid;
+        // kickLater stops if the partition was lost.
+        if (fenced || !this.leases.valid(partition) || isStaleDispatch(answer)) {
           setTimeout(() => this.kickLater(runId), FENCE_RETRY_MS).unref();
           return;
         }
