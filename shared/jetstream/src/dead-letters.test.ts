@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { InvalidTokenError, ReplayError } from "@jetstep/core";
 import { afterFailure, deadLetterJson, isPoison, POISON_DELIVERIES } from "./dead-letters.ts";
 
 describe("deadLetterJson", () => {
@@ -54,6 +55,11 @@ describe("afterFailure", () => {
   it("dead-letters a message failing as poison once it was delivered POISON_DELIVERIES times", () => {
     assert.ok(isPoison(overflow), "a stack overflow");
     assert.ok(isPoison(new Error("wrapped", { cause: new SyntaxError("Unexpected token") })));
+    assert.ok(
+      isPoison(new ReplayError(3, "entry 3 does not follow entry 1")),
+      "a log that cannot be replayed",
+    );
+    assert.ok(isPoison(new InvalidTokenError("runId", "a.b")));
     assert.deepEqual(afterFailure(overflow, 1), { retryInMs: 1000 });
     assert.deepEqual(afterFailure(overflow, POISON_DELIVERIES), { deadLetter: true });
   });

@@ -4,7 +4,7 @@
  * failed in a way retrying cannot fix, so one bad message never holds up the ones behind it;
  * failures talking to NATS or to apps are retried instead, however long they last.
  */
-import { Subjects } from "@jetstep/core";
+import { JetstepError, Subjects } from "@jetstep/core";
 import type { JsMsg } from "@nats-io/jetstream";
 import type { Publisher } from "./publisher.ts";
 
@@ -59,14 +59,16 @@ export function deadLetterJson(fields: DeadLetterFields, payload: string, limit:
 
 /**
  * Whether retrying cannot help with `e`: the message itself is at fault. A stack overflow or an
- * out-of-range value (RangeError), a value of the wrong shape (TypeError, a failed schema or
- * replay), text that is not JSON (SyntaxError). Anything else (timeouts, refusals, conflicts) may
+ * out-of-range value (RangeError), a value of the wrong shape (TypeError, a failed schema, a log
+ * that cannot be replayed, a name that is no subject token), text that is not JSON (SyntaxError). Anything else (timeouts, refusals, conflicts) may
  * pass later.
  */
 export function isPoison(e: unknown): boolean {
   for (let err = e, depth = 0; err instanceof Error && depth < 8; err = err.cause, depth++) {
     if (err instanceof RangeError || err instanceof TypeError || err instanceof SyntaxError) return true;
-    if (err.name === "ZodError" || err.name === "ReplayError") return true;
+    // Core's errors are all about data that cannot be read: a run log that cannot be replayed, a
+    // name that is not a subject token, a duration or an expression that does not parse.
+    if (err instanceof JetstepError || err.name === "ZodError") return true;
   }
   return false;
 }
