@@ -129,11 +129,16 @@ function post(
       req.end(body);
       return;
     }
-    // Nothing is written until the request has a connection (the agent may queue it): the
-    // fence is checked then, so a call that waited past the lease never reaches the app.
-    req.once("socket", () => {
+    // Nothing is written until the request has a connected socket (the agent may queue it, and a
+    // new connection takes a handshake): the fence is checked then, so a call that waited past
+    // the lease (or whose process was paused meanwhile) never reaches the app.
+    const send = () => {
       if (fence()) req.end(body);
       else req.destroy(new FencedCallError());
+    };
+    req.once("socket", (socket) => {
+      if (socket.connecting) socket.once("connect", send);
+      else send();
     });
   });
 }
