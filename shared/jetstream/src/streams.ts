@@ -1,6 +1,7 @@
 import { Buckets, Streams, Subjects } from "@jetstep/core";
 import {
   DiscardPolicy,
+  JetStreamApiError,
   type JetStreamManager,
   RetentionPolicy,
   StorageType,
@@ -112,11 +113,29 @@ export interface Buckets_ {
   debounces: KV;
 }
 
+/** JetStream's error code for "stream name already in use with a different configuration". */
+const STREAM_NAME_IN_USE = 10058;
+
 /** Opens (creating when missing) every KV bucket. */
 export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buckets_> {
   const kvm = new Kvm(nats.js);
-  const open = (name: string, extra: Record<string, unknown> = {}) =>
-    kvm.create(name, { replicas: opts.replicas, history: 1, storage: StorageType.File, ...extra });
+  const open = async (name: string, extra: Record<string, unknown> = {}) => {
+    try {
+      return await kvm.create(name, {
+        replicas: opts.replicas,
+        history: 1,
+        storage: StorageType.File,
+        ...extra,
+      });
+    } catch (e) {
+      // Made meanwhile by another process starting on the same store, whose settings have moved
+      // on since (LEASES takes per-message TTLs right after it is made): use it as it is. Five
+      // `jetstep start` processes starting together on a new store hit this.
+      if (e instanceof JetStreamApiError && e.apiError().err_code === STREAM_NAME_IN_USE)
+        return kvm.open(name);
+      throw e;
+    }
+  };
   const leases = await open(Buckets.leases);
   // Leases and membership keys expire by per-message TTL (expiring-kv.ts).
   await allowMessageTtl(nats.jsm, Buckets.leases);
