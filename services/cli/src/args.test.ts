@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { parseCli } from "./args.ts";
+import { parseStart } from "./start-args.ts";
 
 const dirWith = (name: string, text: string) => {
   const dir = mkdtempSync(join(tmpdir(), "jetstep-args-"));
@@ -86,5 +87,33 @@ describe("jetstep dev settings", () => {
       () => parseCli(["dev", "--retry-interval", "soon"], {}, false, dir),
       /--retry-interval: soon/,
     );
+  });
+
+  it("takes --lease-ttl as a duration of 1 s to 5 min, in dev and start alike", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jetstep-args-"));
+    const start = (ttl: string) =>
+      parseStart(
+        [
+          "start",
+          "--nats-url",
+          "nats://n:4222",
+          "--event-key",
+          "k",
+          "--signing-key",
+          "signkey-prod-00ab",
+          "--lease-ttl",
+          ttl,
+        ],
+        {},
+        false,
+      );
+    assert.equal(parseCli(["dev", "--lease-ttl", "3s"], {}, false, dir).leaseTtlMs, 3000);
+    assert.equal(start("2m").leaseTtlMs, 120_000);
+    assert.equal(parseCli(["dev"], {}, false, dir).leaseTtlMs, undefined);
+    for (const parse of [(t: string) => parseCli(["dev", "--lease-ttl", t], {}, false, dir), start]) {
+      assert.throws(() => parse("soon"), /--lease-ttl: /);
+      assert.throws(() => parse("100ms"), /--lease-ttl: 100ms is outside 1s–5m/);
+      assert.throws(() => parse("1h"), /--lease-ttl: 1h is outside 1s–5m/);
+    }
   });
 });

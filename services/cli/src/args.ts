@@ -55,6 +55,26 @@ function portOf(source: string, raw: string | number): number {
   return port;
 }
 
+/** Bounds of `--lease-ttl`: a lease is renewed every third of it, and held back a fifth early. */
+const LEASE_TTL_MIN_MS = 1000;
+const LEASE_TTL_MAX_MS = 5 * 60_000;
+
+/** `--lease-ttl` of `jetstep dev` and `jetstep start`: a duration of 1 s to 5 min, or absent. */
+export function leaseTtlOf(
+  raw: string | undefined,
+  error: new (message: string) => Error,
+): number | undefined {
+  if (raw === undefined) return undefined;
+  let ms: number;
+  try {
+    ms = parseDuration(raw);
+  } catch (e) {
+    throw new error(`--lease-ttl: ${(e as Error).message}`);
+  }
+  if (ms < LEASE_TTL_MIN_MS || ms > LEASE_TTL_MAX_MS) throw new error(`--lease-ttl: ${raw} is outside 1s–5m`);
+  return ms;
+}
+
 function secondsOf(source: string, raw: string | number): number {
   const s = Number(raw);
   if (!Number.isFinite(s) || s < 0) throw new UsageError(`${source}: ${raw} is not a number of seconds`);
@@ -128,14 +148,7 @@ export function parseCli(
           ? Math.round(f["retry-interval"] * 1000)
           : undefined;
 
-  let leaseTtlMs: number | undefined;
-  if (values["lease-ttl"] !== undefined) {
-    try {
-      leaseTtlMs = parseDuration(values["lease-ttl"]);
-    } catch (e) {
-      throw new UsageError(`--lease-ttl: ${(e as Error).message}`);
-    }
-  }
+  const leaseTtlMs = leaseTtlOf(values["lease-ttl"], UsageError);
 
   const envKey = envOf(env, "EVENT_KEY");
   const eventKeys =

@@ -4,8 +4,8 @@
  * start without event keys and a signing key.
  */
 import { parseArgs } from "node:util";
-import { parseDuration } from "@jetstep/core";
 import type { NatsAuthSettings } from "@jetstep/jetstream";
+import { leaseTtlOf } from "./args.ts";
 import { SERVICES, type Service } from "./runtime.ts";
 
 export interface StartArgs {
@@ -105,14 +105,7 @@ export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolea
   const port = Number(values.port ?? env.JETSTEP_PORT ?? 8288);
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new StartUsageError(`--port: ${values.port} is not a port number`);
-  let leaseTtlMs: number | undefined;
-  if (values["lease-ttl"] !== undefined) {
-    try {
-      leaseTtlMs = parseDuration(values["lease-ttl"]);
-    } catch (e) {
-      throw new StartUsageError(`--lease-ttl: ${(e as Error).message}`);
-    }
-  }
+  const leaseTtlMs = leaseTtlOf(values["lease-ttl"], StartUsageError);
   const auth: NatsAuthSettings = {
     ...(values["nats-creds"] ? { credsFile: values["nats-creds"] } : {}),
     ...(values["nats-user"] ? { user: values["nats-user"] } : {}),

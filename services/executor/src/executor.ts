@@ -37,6 +37,7 @@ import {
   type RunIndexRecord,
   type RunLogEntry,
   type RunStatus,
+  STALE_DISPATCH_ERROR,
   type StartRunCommand,
   type StoredEvent,
   Subjects,
@@ -152,8 +153,6 @@ export interface Executor {
 
 /** Longest wait for a partition's INBOX consumer to be made and consuming; the load is retried. */
 const CONSUMER_TIMEOUT_MS = 30_000;
-/** The error both SDKs answer with after a checkpoint was refused as stale (409). */
-const STALE_DISPATCH_ERROR = "StaleDispatchError";
 /** How soon a run whose call was held back by the lease fence is tried again. */
 const FENCE_RETRY_MS = 250;
 /** How long an append that RUNS refuses for now (no leader) is retried before the run is reloaded. */

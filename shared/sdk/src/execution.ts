@@ -1,3 +1,4 @@
+import { STALE_DISPATCH_ERROR } from "@jetstep/core";
 import type { CallBody } from "./call-schema.ts";
 import type { Checkpointer } from "./checkpoint.ts";
 import { ErrorCode, JetstepError, StepError } from "./errors.ts";
@@ -219,7 +220,7 @@ class Execution {
           type: "function-rejected",
           error: serializeError(
             Object.assign(new Error("Jetstep replaced this call; its answer is ignored"), {
-              name: "StaleDispatchError",
+              name: STALE_DISPATCH_ERROR,
             }),
           ),
           retriable: false,

@@ -47,6 +47,12 @@ export const CheckpointReplySchema = z.object({
 export type CheckpointReply = z.infer<typeof CheckpointReplySchema>;
 
 /**
+ * The error name an app answers its call with after a checkpoint was refused as stale (409): the
+ * executor ignores that answer, it is never a step's or the run's outcome.
+ */
+export const STALE_DISPATCH_ERROR = "StaleDispatchError";
+
+/**
  * A dispatch id (`ctx.qi_id` of a call): `<partition>-<token>`, the token unguessable (it is what
  * lets a checkpoint write to the run). The partition routes a checkpoint to the owner.
  */
