@@ -31,6 +31,7 @@ export async function startStack(
     leaseTtlMs?: number;
     nats?: NatsServerHandle;
     reconcileMs?: number;
+    stuckAfterMs?: number;
     /** As `jetstep start` runs: event keys required on `POST /e/:key`. */
     eventKeys?: string[];
     /** As `jetstep start` runs: calls are signed and registrations must carry the key. */
@@ -47,6 +48,7 @@ export async function startStack(
     retryIntervalMs: opts.retryIntervalMs ?? 100,
     leaseTtlMs: opts.leaseTtlMs ?? 3000,
     ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
+    ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
     ...(opts.eventKeys ? { eventKeys: opts.eventKeys } : {}),
     ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "debug" }) : silentLogger(),

@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   retryIntervalMs?: number;
   /** Executor safety-net interval for due runs (ms; 0 off); default 30 s. */
   reconcileMs?: number;
+  /** How long the executor fails to move a run on before it lists it as stuck; default 60 s. */
+  stuckAfterMs?: number;
   leaseTtlMs?: number;
   partitions?: number;
   /** Run log streams of a new store (default 4; an existing store keeps its count). */
@@ -94,6 +96,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       ...(opts.leaseTtlMs ? { leaseTtlMs: opts.leaseTtlMs } : {}),
       ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
       ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
+      ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
       ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     },
   });

@@ -35,11 +35,13 @@ import {
   publicStatus,
   type RunContext,
   type RunIndexRecord,
+  RunIndexRecordSchema,
   type RunLogEntry,
   type RunStatus,
   STALE_DISPATCH_ERROR,
   type StartRunCommand,
   type StoredEvent,
+  Streams,
   Subjects,
   statusOf,
   THROTTLE_TIMER,
@@ -91,6 +93,7 @@ import {
   traceIdOf,
 } from "./run-spans.ts";
 import { type Actor, RunStore } from "./run-store.ts";
+import { RunTroubles, type StuckRun, type TroubleKind } from "./run-troubles.ts";
 import { Semaphore } from "./semaphore.ts";
 import { type HeapTimer, TimerHeap } from "./timer-heap.ts";
 
@@ -115,6 +118,11 @@ export interface ExecutorConfig {
    * finishes. 0 turns it off.
    */
   reconcileMs: number;
+  /**
+   * A run the executor keeps failing to resume, to fire a timer of, or to record an answer of for
+   * this long is logged and listed as `Stuck` (it is still retried).
+   */
+  stuckAfterMs: number;
 }
 
 export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
@@ -127,6 +135,7 @@ export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
   maxHotRuns: 50_000,
   maxHotParked: 5_000,
   reconcileMs: 30_000,
+  stuckAfterMs: 60_000,
 });
 
 export interface ExecutorDeps {
@@ -224,6 +233,10 @@ class ExecutorImpl implements Executor {
   private readonly reads = new ReadPath();
   /** Each partition consumer's state at the last reconcile pass (to see it make no progress). */
   private readonly consumerStates = new Map<number, Awaited<ReturnType<typeof inboxConsumerState>>>();
+  /** Runs failing to move on (`stuckAfterMs`). */
+  private readonly troubles: RunTroubles;
+  /** Runs with a resume retry scheduled (`kickLater`): a reconcile pass does not start another. */
+  private readonly resumeRetries = new Set<string>();
 
   constructor(private readonly deps: ExecutorDeps) {
     this.log = deps.log.child({ svc: "executor", owner: deps.config.owner });
@@ -236,6 +249,7 @@ class ExecutorImpl implements Executor {
     this.runs = new RunStore(this.runLog, deps.buckets.snapshots, deps.config.maxHotRuns);
     this.heap = new TimerHeap(this.now, (t) => this.onTimer(t));
     this.calls = new Semaphore(deps.config.maxInFlightCalls);
+    this.troubles = new RunTroubles(deps.config.stuckAfterMs, this.now);
   }
 
   ownedPartitions(): number[] {
@@ -722,12 +736,14 @@ class ExecutorImpl implements Executor {
         await this.kick(actor);
         this.timerSeqs.delete(t.key);
         await this.timers.remove(t.seq);
+        this.progressed(actor, "timer");
       })
       .catch((e) => {
         this.log.error(
           { err: e, runId: t.runId, timerId: t.timerId },
           "timer handling failed; retrying in 1 s",
         );
+        this.troubled(t.runId, "timer", e);
         setTimeout(() => this.heap.add({ ...t, fireAt: this.now() }), 1000).unref();
       });
   }
@@ -826,18 +842,80 @@ class ExecutorImpl implements Executor {
    * its partition changes hands.
    */
   private kickLater(runId: string, attempt = 0): void {
+    // One retry chain per run: reconcile passes find a failing run due again and again.
+    if (attempt === 0 && this.resumeRetries.has(runId)) return;
     void this.resumes
       .run(() =>
         this.runs.withActor(runId, async (a) => {
-          if (this.leases.owns(a.snapshot.context.partition)) await this.kick(a);
+          this.resumeRetries.delete(runId);
+          if (!this.leases.owns(a.snapshot.context.partition)) {
+            this.troubles.forget(runId);
+            return;
+          }
+          await this.kick(a);
+          this.progressed(a, "resume");
         }),
       )
       .catch((e) => {
         if (this.stopped) return;
         const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
         this.log.error({ err: e, runId, retryInMs: delayMs }, "could not resume run; retrying");
+        this.resumeRetries.add(runId);
+        this.troubled(runId, "resume", e);
         setTimeout(() => this.kickLater(runId, attempt + 1), delayMs).unref();
       });
+  }
+
+  /**
+   * Notes a failure to move the run on. Once it has failed for `stuckAfterMs`, it is logged with
+   * the reason and listed as `Stuck` (`GET /v1/runs?status=Stuck`); retries go on.
+   */
+  private troubled(runId: string, kind: TroubleKind, err: unknown): void {
+    const stuck = this.troubles.failed(runId, kind, (err as Error)?.message ?? String(err));
+    if (!stuck) return;
+    this.log.error(
+      { runId, reason: stuck.reason, failures: stuck.failures, failingForMs: this.now() - stuck.since },
+      "run is stuck: the executor keeps failing to move it on (still retrying)",
+    );
+    void this.indexStuck(stuck).catch((e) =>
+      this.log.warn({ err: e, runId }, "could not list the run as stuck"),
+    );
+  }
+
+  /** Notes that `kind` worked for the run; a run listed as stuck is listed as running again. */
+  private progressed(actor: Actor, kind: TroubleKind): void {
+    if (this.troubles.size === 0 || !this.troubles.cleared(actor.runId, kind)) return;
+    this.log.info({ runId: actor.runId }, "run is no longer stuck");
+    if (isActive(statusOf(actor.snapshot)))
+      void this.indexRun(actor, `unstuck-${this.now()}`).catch((e) =>
+        this.log.warn({ err: e, runId: actor.runId }, "could not list the run as running again"),
+      );
+  }
+
+  /**
+   * Lists a stuck run as `Stuck` in RUN_INDEX: its record there (written when it started) with the
+   * reason, the time it began failing and its log's last sequence, so the listing can tell when
+   * another executor moved it on since.
+   */
+  private async indexStuck(stuck: StuckRun): Promise<void> {
+    const subject = Subjects.runIndex(stuck.runId);
+    const [current, logSeq] = await Promise.all([
+      this.deps.nats.jsm.direct
+        .getMessage(Streams.runIndex, { last_by_subj: subject })
+        .then((m) => (m ? RunIndexRecordSchema.safeParse(m.json()) : undefined))
+        .catch(() => undefined),
+      this.runLog.lastSeq(stuck.runId).catch(() => undefined),
+    ]);
+    const base: RunIndexRecord = current?.success
+      ? current.data
+      : { runId: stuck.runId, fnId: "", appId: "", startedAt: stuck.since, status: "Running" };
+    const record: RunIndexRecord = {
+      ...base,
+      status: "Stuck",
+      stuck: { reason: stuck.reason, since: stuck.since, ...(logSeq !== undefined ? { logSeq } : {}) },
+    };
+    const r = await this.publisher.publish(subject, JSON.stringify(record));
+    if (!r.ok) throw new Error(r.description);
   }
 
   // ---- the run loop ----
@@ -991,6 +1069,7 @@ class ExecutorImpl implements Executor {
         for (const e of entries) if ("startedAt" in e) e.startedAt = startedAt;
         this.logOutcome(actor, call, entries);
         await this.append(actor, entries);
+        this.progressed(actor, "record");
         recorded = entries;
         if (answer.kind === "ops" && answer.ops.some((op) => op.span_id !== undefined))
           ownSpans = recordStepSpans(actor.snapshot.context, entries, answer.ops, this.now(), false);
@@ -999,6 +1078,7 @@ class ExecutorImpl implements Executor {
       .catch((e) => {
         this.inFlight.end(runId, key, token);
         this.log.error({ err: e, runId }, "could not record the app's answer; retrying the run in 1 s");
+        this.troubled(runId, "record", e);
         setTimeout(() => this.kickLater(runId), 1000).unref();
       });
     if (sent) this.inFlight.done(partition);
@@ -1228,6 +1308,7 @@ class ExecutorImpl implements Executor {
       await this.eraseActive(key);
     this.inFlight.dropRun(ctx.runId);
     this.waitKeys.delete(ctx.runId);
+    this.troubles.forget(ctx.runId);
     this.runs.evict(ctx.runId);
   }
 
@@ -1258,7 +1339,7 @@ class ExecutorImpl implements Executor {
   }
 
   /** Appends the run's current state to RUN_INDEX (what run listings read). */
-  private async indexRun(actor: Actor): Promise<void> {
+  private async indexRun(actor: Actor, msgId?: string): Promise<void> {
     const ctx = actor.snapshot.context;
     const record: RunIndexRecord = {
       runId: ctx.runId,
@@ -1270,7 +1351,7 @@ class ExecutorImpl implements Executor {
       ...(ctx.endedAt !== undefined ? { endedAt: ctx.endedAt } : {}),
     };
     const r = await this.publisher.publish(Subjects.runIndex(ctx.runId), JSON.stringify(record), {
-      msgId: `${ctx.runId}-${record.status}`,
+      msgId: msgId ? `${ctx.runId}-${msgId}` : `${ctx.runId}-${record.status}`,
     });
     // Thrown, so that the caller's retry writes it: a run listed as running after it ended would
     // stay so (seen while RUN_INDEX elected a leader after a node died).

@@ -14,7 +14,10 @@ import {
   MAX_URL_LENGTH,
   MaxBodyBytes,
   REQUEST_TIMEOUT_MS,
+  ReplayError,
+  RunIndexRecordSchema,
   Streams,
+  Subjects,
   statusOf,
   subjectProblem,
 } from "@jetstep/core";
@@ -28,7 +31,7 @@ import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint
 import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { parseJson } from "./json-body.ts";
-import { registerListRoutes } from "./list-api.ts";
+import { registerListRoutes, unlessMovedOn } from "./list-api.ts";
 import { maxMessageBytes } from "./message-size.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
 import { startNatsRegister } from "./nats-register.ts";
@@ -214,7 +217,7 @@ export async function buildGateway(
     ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
   });
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
-  registerListRoutes(app, deps.nats);
+  registerListRoutes(app, deps.nats, runLog);
   if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);
   registerOperateRoutes(app, {
     nats: deps.nats,
@@ -229,9 +232,56 @@ export async function buildGateway(
   app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;
     if (!isToken(id)) return reply.status(404).send({ error: `run ${id} not found` });
-    const { snapshot } = await readRun(runLog, deps.buckets.snapshots, id);
+    const listed = async () => {
+      const m = await deps.nats.jsm.direct
+        .getMessage(Streams.runIndex, { last_by_subj: Subjects.runIndex(id) })
+        .catch(() => null);
+      const r = m ? RunIndexRecordSchema.safeParse(m.json()) : undefined;
+      return r?.success ? unlessMovedOn(r.data, runLog) : undefined;
+    };
+    let read: Awaited<ReturnType<typeof readRun>>;
+    try {
+      read = await readRun(runLog, deps.buckets.snapshots, id);
+    } catch (e) {
+      // A log that cannot be replayed: the executor cannot move the run on either, and lists it
+      // as stuck; show that rather than fail.
+      if (!(e instanceof ReplayError)) throw e;
+      const record = await listed();
+      if (!record) throw e;
+      return reply.status(200).send({
+        data: {
+          run_id: id,
+          function_id: record.fnId,
+          app_id: record.appId,
+          status: "Stuck",
+          event_id: record.eventId ?? null,
+          run_started_at: new Date(record.startedAt).toISOString(),
+          ended_at: null,
+          stuck: {
+            reason: record.stuck?.reason ?? e.message,
+            since: record.stuck ? new Date(record.stuck.since).toISOString() : null,
+          },
+          error: { name: e.name, message: e.message },
+          steps: [],
+        },
+      });
+    }
+    const { snapshot } = read;
     if (statusOf(snapshot) === "empty") return reply.status(404).send({ error: `run ${id} not found` });
-    return { data: runView(snapshot) };
+    const view = runView(snapshot);
+    if (view.status !== "Running") return { data: view };
+    // Listed as stuck by the executor: say why (the run is still retried).
+    const record = await listed();
+    return {
+      data:
+        record?.status === "Stuck" && record.stuck
+          ? {
+              ...view,
+              status: "Stuck",
+              stuck: { reason: record.stuck.reason, since: new Date(record.stuck.since).toISOString() },
+            }
+          : view,
+    };
   });
 
   const eventIndex = async (id: string): Promise<(EventRuns & { ts?: number; seq?: number }) | null> => {

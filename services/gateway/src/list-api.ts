@@ -11,7 +11,7 @@ import {
   StoredEventSchema,
   Streams,
 } from "@jetstep/core";
-import type { DeadLetter, Nats, StoredMsg } from "@jetstep/jetstream";
+import type { DeadLetter, Nats, RunLog, StoredMsg } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 
@@ -31,8 +31,8 @@ const RunsQuerySchema = z.object({
     .transform((v) => v.split(",").map((x) => x.trim()))
     .pipe(
       z.array(
-        z.enum(["Running", "Completed", "Failed", "Cancelled"], {
-          error: "must be Running, Completed, Failed or Cancelled",
+        z.enum(["Running", "Stuck", "Completed", "Failed", "Cancelled"], {
+          error: "must be Running, Stuck, Completed, Failed or Cancelled",
         }),
       ),
     )
@@ -73,7 +73,7 @@ async function pageBackwards<T>(
   stream: string,
   cursor: number | undefined,
   limit: number,
-  parse: (json: unknown, m: StoredMsg) => T | undefined,
+  parse: (json: unknown, m: StoredMsg) => T | undefined | Promise<T | undefined>,
   direct = true,
 ): Promise<Page<T>> {
   const state = (await nats.jsm.streams.info(stream)).state;
@@ -94,7 +94,7 @@ async function pageBackwards<T>(
     } catch {
       continue;
     }
-    const item = parse(json, m);
+    const item = await parse(json, m);
     if (item !== undefined) items.push(item);
   }
   return { items, cursor: seq >= state.first_seq && seq > 0 ? seq + 1 : null };
@@ -105,31 +105,54 @@ function problem(error: z.ZodError): string {
   return `${i?.path.join(".") || "(query)"}: ${i?.message}`;
 }
 
+/**
+ * A run listed as `Stuck` whose log grew since (another executor, or a retry, moved it on before
+ * the listing was rewritten) is running.
+ */
+export async function unlessMovedOn(record: RunIndexRecord, runLog: RunLog): Promise<RunIndexRecord> {
+  if (record.status !== "Stuck" || record.stuck?.logSeq === undefined) return record;
+  const lastSeq = await runLog.lastSeq(record.runId).catch(() => undefined);
+  if (lastSeq === undefined || lastSeq <= record.stuck.logSeq) return record;
+  const { stuck: _, ...rest } = record;
+  return { ...rest, status: "Running" };
+}
+
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
 // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
-export function registerListRoutes(app: FastifyInstance<any, any, any, any>, nats: Nats): void {
+export function registerListRoutes(
+  app: FastifyInstance<any, any, any, any>,
+  nats: Nats,
+  runLog: RunLog,
+): void {
   app.get("/v1/runs", async (req, reply) => {
     const q = RunsQuerySchema.safeParse(req.query);
     if (!q.success) return reply.status(400).send({ error: problem(q.error) });
     const f = q.data;
-    const page = await pageBackwards<RunIndexRecord>(nats, Streams.runIndex, f.cursor, f.limit, (json) => {
-      const r = RunIndexRecordSchema.safeParse(json);
-      if (!r.success) return undefined;
-      const run = r.data;
-      if (f.function_id && run.fnId !== f.function_id) return undefined;
-      if (f.status && !f.status.includes(run.status as never)) return undefined;
-      if (f.event_name && run.eventName !== f.event_name) return undefined;
-      if (f.from !== undefined && run.startedAt < f.from) return undefined;
-      if (f.to !== undefined && run.startedAt > f.to) return undefined;
-      return run;
-    });
+    const page = await pageBackwards<RunIndexRecord>(
+      nats,
+      Streams.runIndex,
+      f.cursor,
+      f.limit,
+      async (json) => {
+        const r = RunIndexRecordSchema.safeParse(json);
+        if (!r.success) return undefined;
+        const run = await unlessMovedOn(r.data, runLog);
+        if (f.function_id && run.fnId !== f.function_id) return undefined;
+        if (f.status && !f.status.includes(run.status as never)) return undefined;
+        if (f.event_name && run.eventName !== f.event_name) return undefined;
+        if (f.from !== undefined && run.startedAt < f.from) return undefined;
+        if (f.to !== undefined && run.startedAt > f.to) return undefined;
+        return run;
+      },
+    );
     return {
       data: page.items.map((r) => ({
         run_id: r.runId,
         function_id: r.fnId,
         app_id: r.appId,
         status: r.status,
+        ...(r.stuck ? { stuck_reason: r.stuck.reason, stuck_since: iso(r.stuck.since) } : {}),
         event_id: r.eventId ?? null,
         event_name: r.eventName ?? null,
         run_started_at: iso(r.startedAt),

@@ -56,7 +56,7 @@ export function runRowHtml(r) {
   const end = toMs(r.ended_at);
   const dur = start !== null && end !== null ? fmtDuration(end - start) : "";
   return `<tr data-testid="run-row" data-run-id="${esc(r.run_id)}" class="clickable" data-href="#/runs/${esc(encodeURIComponent(r.run_id))}">
-    <td>${badge(r.status)}</td>
+    <td${r.stuck_reason ? ` title="${esc(r.stuck_reason)}"` : ""}>${badge(r.status)}</td>
     <td>${esc(r.function_id)}</td>
     <td>${idHtml(r.run_id, `#/runs/${encodeURIComponent(r.run_id)}`)}</td>
     <td>${r.event_name ? esc(r.event_name) : '<span class="muted">—</span>'}</td>

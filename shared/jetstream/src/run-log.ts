@@ -67,6 +67,16 @@ export class RunLog {
     return out;
   }
 
+  /** Stream sequence of the run's last message; 0 for an empty log. */
+  async lastSeq(runId: string): Promise<number> {
+    const { at, layout } = await this.locate(runId);
+    const query = { last_by_subj: at.subject };
+    const m = await (layout.replicated
+      ? this.jsm.streams.getMessage(at.stream, query)
+      : this.jsm.direct.getMessage(at.stream, query));
+    return m?.seq ?? 0;
+  }
+
   /** Appends entries (already numbered) after the message with stream sequence `expectedLastSeq`. */
   append(
     runId: string,

@@ -55,7 +55,8 @@ export function render(root, { id }, signal) {
   function schedule() {
     clearTimeout(timer);
     if (signal.aborted || gone) return;
-    if (!run || run.status === "Running" || isCompensating(run)) timer = setTimeout(refresh, 1000);
+    if (!run || run.status === "Running" || run.status === "Stuck" || isCompensating(run))
+      timer = setTimeout(refresh, 1000);
   }
   /** Static skeleton: rendered once so form state (rerun editor) survives refreshes. */
   function mount() {
@@ -169,15 +170,17 @@ export function render(root, { id }, signal) {
       <dt>Ended</dt><dd>${timeHtml(r.ended_at)}</dd>
       <dt>Duration</dt><dd>${start !== null ? esc(fmtDuration((end ?? Date.now()) - start)) : "—"}${end === null ? ' <span class="muted">(so far)</span>' : ""}</dd>
       ${r.trace_id ? `<dt>Trace</dt><dd data-testid="run-trace-id" title="OpenTelemetry trace id: search it in Jaeger">${idHtml(r.trace_id)}</dd>` : ""}
+      ${r.stuck ? `<dt>Stuck</dt><dd data-testid="run-stuck">${esc(r.stuck.reason)}${r.stuck.since ? ` <span class="muted">(failing since ${timeHtml(r.stuck.since)}; still retried)</span>` : ""}</dd>` : ""}
       ${r.cancel_reason ? `<dt>Cancel reason</dt><dd>${esc(r.cancel_reason)}</dd>` : ""}
       ${r.rerun_of ? `<dt>Rerun of</dt><dd>${idHtml(r.rerun_of, `#/runs/${encodeURIComponent(r.rerun_of)}`)}</dd>` : ""}`;
 
     const cancelBtn = root.querySelector("#cancel-run");
-    cancelBtn.hidden = r.status !== "Running";
+    cancelBtn.hidden = r.status !== "Running" && r.status !== "Stuck";
 
     const result = root.querySelector("#run-result");
     if (r.error) result.innerHTML = errorHtml(r.error);
-    else if (r.status === "Running") result.innerHTML = '<p class="muted">Still running…</p>';
+    else if (r.status === "Running" || r.status === "Stuck")
+      result.innerHTML = '<p class="muted">Still running…</p>';
     else if (r.output !== undefined && r.output !== null)
       result.innerHTML = jsonBlock(r.output, { label: "Output" });
     else

@@ -4,7 +4,7 @@ import { apiErrorHtml, RUNS_TABLE_HEAD, runRowHtml } from "../components.js";
 import { subscribe } from "../stream.js";
 import { esc, isoOf, toMs } from "../util.js";
 
-const STATUSES = ["Running", "Completed", "Failed", "Cancelled"];
+const STATUSES = ["Running", "Stuck", "Completed", "Failed", "Cancelled"];
 
 // Filters survive navigation within the session.
 const filters = { function_id: "", statuses: [], event_name: "", from: "", to: "" };
@@ -47,6 +47,7 @@ export function runFromMessage(m) {
     event_name: m.eventName ?? null,
     run_started_at: isoOf(m.startedAt),
     ended_at: m.endedAt ? isoOf(m.endedAt) : null,
+    ...(m.stuck ? { stuck_reason: m.stuck.reason } : {}),
   };
 }
 

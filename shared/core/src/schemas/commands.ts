@@ -99,7 +99,7 @@ export type WaitRecord = z.infer<typeof WaitRecordSchema>;
 export const ActiveRunSchema = z.object({ fnId: z.string(), createdAt: z.number() });
 export type ActiveRun = z.infer<typeof ActiveRunSchema>;
 
-/** A RUN_INDEX record: the run's state when it started or ended (the newest record wins). */
+/** A RUN_INDEX record: the run's state when it started, got stuck or ended (the newest record wins). */
 export const RunIndexRecordSchema = z.object({
   runId: z.string(),
   fnId: z.string(),
@@ -109,5 +109,10 @@ export const RunIndexRecordSchema = z.object({
   eventName: z.string().optional(),
   startedAt: z.number(),
   endedAt: z.number().optional(),
+  /**
+   * With status `Stuck`: why the executor cannot move the run on, since when, and the sequence of
+   * the run's last log message then (a log that grew since means the run moved on after all).
+   */
+  stuck: z.object({ reason: z.string(), since: z.number(), logSeq: z.number().optional() }).optional(),
 });
 export type RunIndexRecord = z.infer<typeof RunIndexRecordSchema>;
