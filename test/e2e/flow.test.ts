@@ -7,7 +7,9 @@ import { Jetstep, serve } from "jetstep";
 import {
   freePort,
   type NatsServerHandle,
+  type OtlpReceiver,
   startNatsServer,
+  startOtlpReceiver,
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
@@ -26,6 +28,7 @@ describe("rateLimit, throttle, singleton", () => {
   const procs: TsProcess[] = [];
   let url = "";
   let server: Server;
+  let receiver: OtlpReceiver;
   const throttledStarts: number[] = [];
   const rated: unknown[] = [];
 
@@ -33,6 +36,13 @@ describe("rateLimit, throttle, singleton", () => {
     // Two Jetstep processes: their matchers share the event stream, so flow-control state must
     // hold across processes.
     nats = await startNatsServer();
+    // Both processes export their spans here: an attempt span starts when the executor sent the call.
+    receiver = await startOtlpReceiver();
+    const otel = {
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_BSP_SCHEDULE_DELAY: "100",
+    };
     const ports = [await freePort(), await freePort()];
     url = `http://127.0.0.1:${ports[0]}`;
     const client = new Jetstep({ id: "flow", baseUrl: url });
@@ -69,12 +79,13 @@ describe("rateLimit, throttle, singleton", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
     for (const port of ports)
-      procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
+      procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"], otel));
     await waitForApp(url, "flow");
     await waitForPartitionSplit(nats.url, 2);
   });
   after(async () => {
     server?.close();
+    receiver?.server.close();
     for (const p of procs) await p.kill("SIGKILL");
     await nats?.stop();
   });
@@ -112,8 +123,31 @@ describe("rateLimit, throttle, singleton", () => {
       url,
       Array.from({ length: 4 }, (_, i) => ({ name: "flow/throttle", data: { i } })),
     );
-    for (const id of ids) await waitForEventRuns(url, id, 1, 20_000);
+    const runIds: string[] = [];
+    for (const id of ids) runIds.push(...(await waitForEventRuns(url, id, 1, 20_000)).map((r) => r.run_id));
     assert.equal(throttledStarts.length, 4);
+    // Where the limit is applied: each run's first call went out a full interval after the one
+    // before (by the executors' attempt spans), however late a timer fired or a start went out
+    // under load. The app's own times below also carry the HTTP delivery, which load can delay.
+    const firstCall = (runId: string) =>
+      receiver.spans
+        .filter((x) => x.kind === 3 && x.attributes["jetstep.run.id"] === runId)
+        .reduce<bigint | undefined>(
+          (min, x) => (min === undefined || x.start < min ? x.start : min),
+          undefined,
+        );
+    const sent = await waitFor(
+      () => {
+        const starts = runIds.map(firstCall);
+        return starts.every((x) => x !== undefined) ? (starts as bigint[]) : null;
+      },
+      { timeoutMs: 10_000, message: "the executors' attempt spans did not arrive" },
+    );
+    sent.sort((a, b) => (a < b ? -1 : 1));
+    for (let i = 1; i < sent.length; i++) {
+      const gapMs = Number(((sent[i] as bigint) - (sent[i - 1] as bigint)) / 1_000_000n);
+      assert.ok(gapMs >= 1000, `calls ${i - 1} and ${i} went out only ${gapMs} ms apart`);
+    }
     const sorted = [...throttledStarts].sort((a, b) => a - b);
     for (let i = 1; i < sorted.length; i++) {
       const gap = (sorted[i] as number) - (sorted[i - 1] as number);

@@ -14,5 +14,6 @@ export {
   type StartNatsServerOptions,
   startNatsServer,
 } from "./nats-server.ts";
+export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./otlp-receiver.ts";
 export { type ProcExit, type SpawnTsOptions, spawnTs, type TsProcess } from "./proc.ts";
 export { type Truthy, type WaitForOptions, WaitForTimeoutError, waitFor } from "./wait-for.ts";

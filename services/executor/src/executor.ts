@@ -95,6 +95,7 @@ import {
 import { type Actor, RunStore } from "./run-store.ts";
 import { RunTroubles, type StuckRun, type TroubleKind } from "./run-troubles.ts";
 import { Semaphore } from "./semaphore.ts";
+import { ThrottleGate } from "./throttle-gate.ts";
 import { type HeapTimer, TimerHeap } from "./timer-heap.ts";
 
 export interface ExecutorConfig {
@@ -204,6 +205,7 @@ class ExecutorImpl implements Executor {
    */
   private readonly inboxSlots = new Semaphore(INBOX_CONCURRENCY);
   private readonly gate = new ConcurrencyGate();
+  private readonly throttleGate: ThrottleGate;
   private leases!: PartitionLeases;
   private membership!: Membership;
   private partitions = 0;
@@ -250,6 +252,7 @@ class ExecutorImpl implements Executor {
     this.heap = new TimerHeap(this.now, (t) => this.onTimer(t));
     this.calls = new Semaphore(deps.config.maxInFlightCalls);
     this.troubles = new RunTroubles(deps.config.stuckAfterMs, this.now);
+    this.throttleGate = new ThrottleGate(deps.buckets.flow, this.now);
   }
 
   ownedPartitions(): number[] {
@@ -631,6 +634,7 @@ class ExecutorImpl implements Executor {
           ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
           ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
           ...(cmd.startAt !== undefined ? { startAt: cmd.startAt } : {}),
+          ...(cmd.throttle ? { throttle: cmd.throttle } : {}),
           ...(cmd.priority ? { priority: cmd.priority } : {}),
           ...(cmd.traceparent ? { traceparent: cmd.traceparent } : {}),
           ...deadlinesOf(cmd, this.now()),
@@ -999,6 +1003,7 @@ class ExecutorImpl implements Executor {
       this.inFlight.holds(runId, key, token);
     let fenced = false;
     let sent = false;
+    let runThrottled = false;
     try {
       // Wait for the run's concurrency slots first, so waiting runs hold no call slot.
       const runCtx = await currentContext();
@@ -1006,32 +1011,48 @@ class ExecutorImpl implements Executor {
         runCtx.concurrency ?? [],
         this.now() - (runCtx.priority ?? 0) * 1000,
       );
+      // A throttled run's first call goes out only when a start is due at that moment (a start
+      // delayed by load must not let this one come early); compensations are not starts.
+      const throttle = !runCtx.started && !call.compensate ? runCtx.throttle : undefined;
+      runThrottled = throttle !== undefined;
       try {
-        answer = await this.calls.run(async () => {
-          const ctx = await currentContext();
-          if (!fence()) throw new FencedCallError();
-          sent = true;
-          this.inFlight.sent(partition);
-          startedAt = this.now();
-          span = new AttemptSpan(ctx, call, startedAt);
-          const a = await callApp(ctx, call, {
-            traceparent: span.traceparent,
-            ...(dispatch ? { dispatchId: dispatch } : {}),
-            timeoutMs: this.deps.config.callTimeoutMs,
-            now: this.now,
-            nc: this.deps.nats.nc,
-            serverKind: this.deps.config.signingKey ? "cloud" : "dev",
-            ...(this.deps.config.signingKey ? { signingKey: this.deps.config.signingKey } : {}),
-            fence,
+        let called: AppAnswer | undefined;
+        while (!called) {
+          if (throttle) await this.throttleGate.ready(throttle);
+          called = await this.calls.run(async () => {
+            const ctx = await currentContext();
+            if (!fence()) throw new FencedCallError();
+            // The start is the time it was claimed at: the next one is due an interval after it.
+            const claimed = throttle ? await this.throttleGate.take(throttle) : this.now();
+            if (claimed === undefined) return undefined;
+            sent = true;
+            this.inFlight.sent(partition);
+            startedAt = claimed;
+            span = new AttemptSpan(ctx, call, startedAt);
+            const a = await callApp(ctx, call, {
+              traceparent: span.traceparent,
+              ...(dispatch ? { dispatchId: dispatch } : {}),
+              timeoutMs: this.deps.config.callTimeoutMs,
+              now: this.now,
+              nc: this.deps.nats.nc,
+              serverKind: this.deps.config.signingKey ? "cloud" : "dev",
+              ...(this.deps.config.signingKey ? { signingKey: this.deps.config.signingKey } : {}),
+              fence,
+            });
+            answeredAt = this.now();
+            return a;
           });
-          answeredAt = this.now();
-          return a;
-        });
+        }
+        answer = called;
       } finally {
         release();
       }
     } catch (e) {
-      fenced = e instanceof FencedCallError;
+      // Held back, not failed: by the lease fence, or a throttle whose state could not be read
+      // (FLOW electing a leader, say). Either way the app was not called; it is tried again.
+      fenced = e instanceof FencedCallError || (!sent && runThrottled);
+      if (fenced && !(e instanceof FencedCallError))
+        this.log.warn({ err: e, runId }, "could not apply the run's throttle; trying again");
       answer = { kind: "transport", message: `executor could not call the app: ${(e as Error).message}` };
     }
     // A wait matches only events stored after it began: note where EVENTS ends now.

@@ -119,8 +119,8 @@ export async function unlessMovedOn(record: RunIndexRecord, runLog: RunLog): Pro
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
 
-// biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
 export function registerListRoutes(
+  // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
   app: FastifyInstance<any, any, any, any>,
   nats: Nats,
   runLog: RunLog,

@@ -4,7 +4,10 @@
  * - `rateLimit {limit, period, key?}`: GCRA; an event over the limit starts no run (the skip is
  *   recorded on the event).
  * - `throttle {limit, period, burst?, key?}`: GCRA; every run gets a start time, spaced out in
- *   arrival order; the run waits for it on a durable timer. None is dropped.
+ *   arrival order; the run waits for it on a durable timer. None is dropped. The start time only
+ *   schedules: the run also carries the limit (`ThrottleSpec`), which the executor applies when
+ *   the run's first call actually goes out, so a start delayed by load never lets the next one
+ *   come early.
  * - `singleton {key?, mode}`: one active run per key; `skip` drops the newcomer, `cancel` cancels
  *   the active run and starts the newcomer.
  * A key expression that fails on an event uses the key's default bucket (logged once).
@@ -18,6 +21,7 @@ import {
   type StoredEvent,
   Subjects,
   statusOf,
+  type ThrottleSpec,
   throttleSlot,
 } from "@jetstep/core";
 import { type KV, type Publisher, type RegisteredFunction, type RunLog, readRun } from "@jetstep/jetstream";
@@ -37,7 +41,9 @@ interface SingletonConfig {
 
 type Config<K extends string, T> = { [P in K]?: T };
 
-export type FlowDecision = { start: false; reason: string } | { start: true; startAt?: number };
+export type FlowDecision =
+  | { start: false; reason: string }
+  | { start: true; startAt?: number; throttle?: ThrottleSpec };
 
 export class FlowControl {
   private readonly warned = new Set<string>();
@@ -74,15 +80,17 @@ export class FlowControl {
     }
     if (fn.throttle) {
       const t = fn.throttle;
+      const throttle: ThrottleSpec = {
+        key: Keys.flow("throttle-start", f.fn.id, this.hash(f, t.key, event)),
+        limit: t.limit,
+        periodMs: parseDuration(t.period),
+        ...(t.burst ? { burst: t.burst } : {}),
+      };
       const startAt = await this.cas("throttle", f, event, t.key, (tat) => {
-        const r = throttleSlot(tat, this.now(), {
-          limit: t.limit,
-          periodMs: parseDuration(t.period),
-          ...(t.burst ? { burst: t.burst } : {}),
-        });
+        const r = throttleSlot(tat, this.now(), throttle);
         return { tat: r.tat, result: r.startAt, write: true };
       });
-      return startAt > this.now() ? { start: true, startAt } : { start: true };
+      return startAt > this.now() ? { start: true, startAt, throttle } : { start: true, throttle };
     }
     return { start: true };
   }

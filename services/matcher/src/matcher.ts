@@ -27,6 +27,7 @@ import {
   type StoredEvent,
   StoredEventSchema,
   Subjects,
+  type ThrottleSpec,
 } from "@jetstep/core";
 import {
   EventLog,
@@ -155,7 +156,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     runId: string,
     events: StoredEvent[],
     eventSeq: number,
-    startAt?: number,
+    throttled?: { startAt?: number; throttle?: ThrottleSpec },
     traceparent?: string,
   ): Promise<void> {
     const event = events[0] as StoredEvent;
@@ -186,7 +187,8 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         ? { compensateOnCancel: true }
         : {}),
       ...(concurrency.length > 0 ? { concurrency } : {}),
-      ...(startAt !== undefined ? { startAt } : {}),
+      ...(throttled?.startAt !== undefined ? { startAt: throttled.startAt } : {}),
+      ...(throttled?.throttle ? { throttle: throttled.throttle } : {}),
       ...priorityOf(f, event),
       ...cancelOnOf(f.fn.cancel, event.ts),
       ...(traceparent ? { traceparent } : {}),
@@ -246,7 +248,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     const candidates = matched.map((f) => ({ runId: runIdFor(event.id, f.fn.id, event.ts), f }));
     const runs: ((typeof candidates)[number] & { batched?: boolean })[] = [];
     const skipped: { fnId: string; reason: string }[] = [];
-    const startAts = new Map<string, number>();
+    const throttled = new Map<string, { startAt?: number; throttle?: ThrottleSpec }>();
     for (const c of candidates) {
       const expression = typeof c.f.fn.idempotency === "string" ? c.f.fn.idempotency : undefined;
       if (expression && !(await idempotency.admit(c.f.fn.id, expression, event, c.runId))) {
@@ -258,7 +260,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         skipped.push({ fnId: c.f.fn.id, reason: decision.reason });
         continue;
       }
-      if (decision.startAt !== undefined) startAts.set(c.runId, decision.startAt);
+      if (decision.throttle) throttled.set(c.runId, decision);
       const debounce = debounceConfigOf(c.f);
       if (debounce) {
         await debouncer.add(c.f, debounce, event, m.seq);
@@ -291,7 +293,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       indexed,
       ...runs
         .filter((r) => !r.batched)
-        .map(({ runId, f }) => startRun(f, runId, [event], m.seq, startAts.get(runId), traceparent)),
+        .map(({ runId, f }) => startRun(f, runId, [event], m.seq, throttled.get(runId), traceparent)),
     ]);
     await waits.match(event, m.seq);
     if (runs.length > 0)

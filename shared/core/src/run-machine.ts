@@ -9,6 +9,7 @@
  * user-facing phase.
  */
 import { assign, setup } from "xstate";
+import type { ThrottleSpec } from "./schemas/commands.ts";
 import { type SerializedError, toSerializedError } from "./schemas/error.ts";
 import type { StoredEvent } from "./schemas/event.ts";
 import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
@@ -107,6 +108,8 @@ export interface RunContext {
   concurrency?: { key: string; limit: number }[];
   /** Throttle: no call before this time; cleared when the `throttle` timer fires. */
   throttleUntil?: number;
+  /** Throttle: the limit the run's first call is held to when it goes out. */
+  throttle?: ThrottleSpec;
   /** Seconds (±600) this run's calls move ahead in a concurrency backlog. */
   priority?: number;
   /** W3C trace context of what triggered the run (its span's parent), when one came with the event. */
@@ -267,6 +270,7 @@ export const runMachine = setup({
             ...(event.compensateOnCancel ? { compensateOnCancel: true } : {}),
             ...(event.concurrency?.length ? { concurrency: event.concurrency } : {}),
             ...(event.startAt !== undefined ? { throttleUntil: event.startAt } : {}),
+            ...(event.throttle ? { throttle: event.throttle } : {}),
             ...(event.priority ? { priority: event.priority } : {}),
             ...(event.traceparent ? { traceparent: event.traceparent } : {}),
             createdAt: event.ts,

@@ -2,6 +2,19 @@ import { z } from "zod";
 import { TraceparentSchema } from "../trace.ts";
 import { StoredEventSchema } from "./event.ts";
 
+/**
+ * A throttled run's limit, as the executor applies it when the run's first call goes out: GCRA over
+ * the FLOW bucket's `key` (shared by all runs of the function and throttle key), so consecutive
+ * starts are `periodMs / limit` apart (`burst` may start together), measured when they happen.
+ */
+export const ThrottleSpecSchema = z.object({
+  key: z.string(),
+  limit: z.number().int().positive(),
+  periodMs: z.number().positive(),
+  burst: z.number().int().positive().optional(),
+});
+export type ThrottleSpec = z.infer<typeof ThrottleSpecSchema>;
+
 /** Commands sent to a partition's INBOX subject; the partition owner applies them to runs. */
 export const StartRunCommandSchema = z.object({
   type: z.literal("start"),
@@ -17,6 +30,8 @@ export const StartRunCommandSchema = z.object({
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
   /** Throttle: the run may not start before this time (ms). */
   startAt: z.number().optional(),
+  /** Throttle: the limit its first call is held to when it goes out. */
+  throttle: ThrottleSpecSchema.optional(),
   /** Rerun from a step: steps recorded as completed before the first call (memo seed). */
   seed: z.array(z.object({ stepId: z.string(), name: z.string(), data: z.unknown() })).optional(),
   /** Priority in seconds (±600): under a backlog the run goes ahead of work queued up to this much earlier. */

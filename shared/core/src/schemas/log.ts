@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { TraceparentSchema } from "../trace.ts";
+import { ThrottleSpecSchema } from "./commands.ts";
 import { SerializedErrorSchema } from "./error.ts";
 import { StoredEventSchema } from "./event.ts";
 
@@ -36,6 +37,8 @@ export const RunScheduledSchema = z.object({
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
   /** Throttle: the run waits (durable timer `throttle`) until this time before its first call. */
   startAt: z.number().optional(),
+  /** Throttle: the limit its first call is held to when it goes out (`ThrottleSpec`). */
+  throttle: ThrottleSpecSchema.optional(),
   /** Priority in seconds (±600): under a backlog the run goes ahead of work queued up to this much earlier. */
   priority: z.number().optional(),
   /** W3C trace context the triggering event arrived with: the run's span is its child. */
