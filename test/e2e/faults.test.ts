@@ -4,9 +4,9 @@
  * then nothing acknowledged is lost, every run ends with the right output, and no step body starts
  * after its result was recorded.
  *
- * `kill-matcher` is left to `npm run test:faults`: it spends 30 s waiting for the events the killed
- * matcher held to be redelivered (the ack wait of its consumer), which would take this file past
- * three minutes on a 2-core machine. `baseline` (no fault) stays: it shows the measures read zero
+ * `kill-matcher` is left to `npm run test:faults`: it spends 10 s waiting for the events the killed
+ * matcher held to be redelivered (the ack wait of its consumer) and checks what `kill-executor`
+ * does for the INBOX consumers, which would take this file past three minutes on a 2-core machine. `baseline` (no fault) stays: it shows the measures read zero
  * on a healthy stack, so a failure elsewhere is the fault's doing.
  */
 import assert from "node:assert/strict";

@@ -53,6 +53,7 @@ import {
 import {
   EventLog,
   eraseKvKey,
+  InProgress,
   inboxConsumer,
   inboxConsumerState,
   type JetstepBuckets,
@@ -204,6 +205,8 @@ class ExecutorImpl implements Executor {
    * 512): a fan-out's thousands of starts otherwise wrote their bookkeeping all at once.
    */
   private readonly inboxSlots = new Semaphore(INBOX_CONCURRENCY);
+  /** INBOX commands being handled (kept from redelivery while slow). */
+  private readonly inProgress = new InProgress();
   private readonly gate = new ConcurrencyGate();
   private readonly throttleGate: ThrottleGate;
   private leases!: PartitionLeases;
@@ -529,11 +532,10 @@ class ExecutorImpl implements Executor {
       return;
     }
     try {
-      // While it waits for a slot the command is kept from redelivery (ack wait 30 s).
-      const keep = setInterval(() => m.working(), 10_000);
+      // While it waits for a slot or is handled, the command is kept from redelivery.
+      this.inProgress.hold(m);
       try {
         const handled = await this.inboxSlots.run(async () => {
-          clearInterval(keep);
           // Delivered before the partition was given up: its new owner handles it (a command
           // handled here now would act on runs this process no longer drives).
           if (!this.leases.owns(p) || this.handingOver.has(p)) return false;
@@ -545,7 +547,7 @@ class ExecutorImpl implements Executor {
           return;
         }
       } finally {
-        clearInterval(keep);
+        this.inProgress.release(m);
       }
       m.ack();
     } catch (e) {

@@ -31,6 +31,7 @@ import {
 } from "@jetstep/core";
 import {
   EventLog,
+  InProgress,
   type JetstepBuckets,
   type JsMsg,
   kvPut,
@@ -231,6 +232,8 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
   let loop: Promise<void> | undefined;
   let stopping = false;
   let partitions = deps.partitions;
+  /** Events being handled (kept from redelivery while slow). */
+  const inProgress = new InProgress();
 
   async function onEvent(m: JsMsg): Promise<void> {
     const parsed = StoredEventSchema.safeParse(safeJson(m));
@@ -338,15 +341,19 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
           try {
             for await (const m of iter) {
               attempt = 0;
-              void onEvent(m).catch(async (e) => {
-                // A poison event (one that fails the same way every time) is parked in
-                // DEAD_LETTERS after a few deliveries, so it never holds up the events behind it.
-                const limit = (deps.nats.nc.info?.max_payload ?? 1024 * 1024) - NATS_HEADER_ROOM;
-                const done = await settleFailure(publisher, "matcher", m, e, limit);
-                if ("deadLettered" in done)
-                  log.error({ err: e, seq: m.seq }, "event handling keeps failing; stored in DEAD_LETTERS");
-                else log.error({ err: e, seq: m.seq, ...done }, "event handling failed; will be redelivered");
-              });
+              inProgress.hold(m);
+              void onEvent(m)
+                .finally(() => inProgress.release(m))
+                .catch(async (e) => {
+                  // A poison event (one that fails the same way every time) is parked in
+                  // DEAD_LETTERS after a few deliveries, so it never holds up the events behind it.
+                  const limit = (deps.nats.nc.info?.max_payload ?? 1024 * 1024) - NATS_HEADER_ROOM;
+                  const done = await settleFailure(publisher, "matcher", m, e, limit);
+                  if ("deadLettered" in done)
+                    log.error({ err: e, seq: m.seq }, "event handling keeps failing; stored in DEAD_LETTERS");
+                  else
+                    log.error({ err: e, seq: m.seq, ...done }, "event handling failed; will be redelivered");
+                });
             }
           } catch (e) {
             log.error({ err: e }, "EVENTS consumer failed");

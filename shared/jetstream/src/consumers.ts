@@ -8,6 +8,7 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
+  type JsMsg,
 } from "@nats-io/jetstream";
 
 /**
@@ -19,6 +20,13 @@ import {
  */
 export const PULL_EXPIRES_MS = 5_000;
 
+/**
+ * How long a delivered message stays with its consumer before the server delivers it again: how
+ * soon the commands (or events) a SIGKILLed process held go to the next one. Handling that takes
+ * longer (an append retried through an outage) is kept from redelivery by `InProgress`.
+ */
+export const ACK_WAIT_MS = 10_000;
+
 async function ensureConsumer(
   jsm: JetStreamManager,
   stream: string,
@@ -27,7 +35,12 @@ async function ensureConsumer(
   ackWaitMs: number,
 ): Promise<void> {
   try {
-    await jsm.consumers.info(stream, name);
+    const info = await jsm.consumers.info(stream, name);
+    // A consumer made by an older version keeps its settings until they are updated here. If the
+    // update fails now (a leader election), the old ack wait only slows redelivery; the next load
+    // of the consumer tries again.
+    if (info.config.ack_wait !== ackWaitMs * 1_000_000)
+      await jsm.consumers.update(stream, name, { ack_wait: ackWaitMs * 1_000_000 }).catch(() => undefined);
   } catch (e) {
     // Create only a consumer that does not exist. Anything else (a timeout while the consumer
     // elects a leader after a node died) is for the caller to retry: an `add` then would only
@@ -46,7 +59,7 @@ async function ensureConsumer(
 }
 
 export async function matcherConsumer(js: JetStreamClient, jsm: JetStreamManager): Promise<Consumer> {
-  await ensureConsumer(jsm, Streams.events, Consumers.matcher, undefined, 30_000);
+  await ensureConsumer(jsm, Streams.events, Consumers.matcher, undefined, ACK_WAIT_MS);
   return js.consumers.get(Streams.events, Consumers.matcher);
 }
 
@@ -56,7 +69,7 @@ export async function inboxConsumer(
   partition: number,
 ): Promise<Consumer> {
   const name = Consumers.inbox(partition);
-  await ensureConsumer(jsm, Streams.inbox, name, Subjects.inbox(partition), 30_000);
+  await ensureConsumer(jsm, Streams.inbox, name, Subjects.inbox(partition), ACK_WAIT_MS);
   return js.consumers.get(Streams.inbox, name);
 }
 
@@ -73,4 +86,42 @@ export async function inboxConsumerState(
     delivered: ci.delivered.consumer_seq,
     acked: ci.ack_floor.consumer_seq,
   };
+}
+
+/**
+ * Messages being handled: any held for more than a third of the ack wait is reported as still in
+ * progress (`working()`) every third, so a slow handling is not delivered again meanwhile. One
+ * timer for all of them, running only while something is held.
+ */
+export class InProgress {
+  private readonly held = new Map<JsMsg, number>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly ackWaitMs = ACK_WAIT_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  hold(m: JsMsg): void {
+    this.held.set(m, this.now());
+    this.timer ??= setInterval(() => this.tick(), this.ackWaitMs / 3).unref();
+  }
+
+  release(m: JsMsg): void {
+    this.held.delete(m);
+    if (this.held.size === 0 && this.timer) {
+      clearInterval(this.timer);
+      this.timer = undefined;
+    }
+  }
+
+  get size(): number {
+    return this.held.size;
+  }
+
+  /** Reports what has been held a third of the ack wait or more (exposed for tests). */
+  tick(): void {
+    const before = this.now() - this.ackWaitMs / 3;
+    for (const [m, since] of this.held) if (since <= before) m.working();
+  }
 }

@@ -18,7 +18,14 @@ export {
   natsAuthOptions,
   UnsupportedServerError,
 } from "./connection.ts";
-export { inboxConsumer, inboxConsumerState, matcherConsumer, PULL_EXPIRES_MS } from "./consumers.ts";
+export {
+  ACK_WAIT_MS,
+  InProgress,
+  inboxConsumer,
+  inboxConsumerState,
+  matcherConsumer,
+  PULL_EXPIRES_MS,
+} from "./consumers.ts";
 export {
   afterFailure,
   type DeadLetter,
