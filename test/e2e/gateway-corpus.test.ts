@@ -14,6 +14,7 @@ import { Streams } from "@jetstep/core";
 import { connectNats, headers, type Nats } from "@jetstep/jetstream";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
 import {
+  apiFetch,
   type RecordingWorker,
   type Stack,
   signingBearer,
@@ -203,7 +204,7 @@ for (const mode of ["dev", "start"] as const) {
           result.valid.slice(i, i + POOL).map(async (id) => {
             const runs = await waitFor(
               async () => {
-                const res = await fetch(`${stack.url}/v1/events/${encodeURIComponent(id)}/runs`);
+                const res = await apiFetch(`${stack.url}/v1/events/${encodeURIComponent(id)}/runs`);
                 const body = (await res.json()) as { data?: { status: string }[] };
                 return body.data?.some((r) => r.status === "Completed") ? body.data : null;
               },
@@ -225,7 +226,7 @@ for (const mode of ["dev", "start"] as const) {
         connection.filter((t) => t === "disconnect" || t === "error"),
         [],
       );
-      assert.equal((await fetch(`${stack.url}/v1/functions`)).status, 200, "the gateway still answers");
+      assert.equal((await apiFetch(`${stack.url}/v1/functions`)).status, 200, "the gateway still answers");
       console.log(
         `${mode}: ${result.cases} cases (${result.valid.length} valid events, ${result.published} rejected publishes) in ${elapsed} ms`,
       );

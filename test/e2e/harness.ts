@@ -53,6 +53,7 @@ export async function startStack(
     ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "debug" }) : silentLogger(),
   });
+  if (opts.signingKey) useApiKey(runtime.gatewayUrl, opts.signingKey);
   return {
     nats,
     runtime,
@@ -99,13 +100,13 @@ export async function sendEvents(url: string, events: unknown): Promise<string[]
 }
 
 export async function eventRuns(url: string, eventId: string): Promise<ApiRun[] | null> {
-  const res = await fetch(`${url}/v1/events/${eventId}/runs`);
+  const res = await apiFetch(`${url}/v1/events/${eventId}/runs`);
   if (res.status === 404) return null;
   return ((await res.json()) as { data: ApiRun[] }).data;
 }
 
 export async function getRun(url: string, runId: string): Promise<ApiRun | null> {
-  const res = await fetch(`${url}/v1/runs/${runId}`);
+  const res = await apiFetch(`${url}/v1/runs/${runId}`);
   if (res.status === 404) return null;
   return ((await res.json()) as { data: ApiRun }).data;
 }
@@ -132,12 +133,34 @@ export async function waitForEventRuns(
 export async function waitForApp(url: string, appId: string, timeoutMs = 30_000): Promise<void> {
   await waitFor(
     async () => {
-      const res = await fetch(`${url}/v1/apps`);
+      const res = await apiFetch(`${url}/v1/apps`);
       const apps = ((await res.json()) as { data: { appId: string }[] }).data;
       return apps.some((a) => a.appId === appId);
     },
     { timeoutMs, message: `app ${appId} never synced` },
   );
+}
+
+/** API credentials of gateways under test (their base URL → `Authorization` value). */
+const credentials = new Map<string, string>();
+
+/**
+ * Sends `Authorization: Bearer <key>` with every harness request to the gateway at `baseUrl` (a
+ * `jetstep start` gateway asks for one on its REST API).
+ */
+export function useApiKey(baseUrl: string, key: string): void {
+  credentials.set(baseUrl, `Bearer ${key}`);
+}
+
+/** `fetch`, with the API key registered for the URL's gateway (`useApiKey`), if any. */
+export function apiFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  for (const [base, auth] of credentials)
+    if (url.startsWith(base))
+      return fetch(url, {
+        ...init,
+        headers: { authorization: auth, ...(init.headers as Record<string, string>) },
+      });
+  return fetch(url, init);
 }
 
 /** `Authorization` that proves an app holds `signingKey`: `Bearer signkey-<env>-<hex(sha256(hexDecode(rest)))>`. */

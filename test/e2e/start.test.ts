@@ -18,7 +18,7 @@ import {
   startNatsServer,
   type TsProcess,
 } from "../support/index.ts";
-import { waitForApp, waitForEventRuns } from "./harness.ts";
+import { useApiKey, waitForApp, waitForEventRuns } from "./harness.ts";
 
 const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
 const SIGNING_KEY = "signkey-test-8ee2262a15e8d3c42d6a840db7af3de2aab08ef632b32a37a687f24b34dba3ff";
@@ -130,6 +130,7 @@ describe("jetstep start", () => {
       "--json",
     ]);
     await proc.waitForLine(/Jetstep started/, 30_000);
+    useApiKey(url, SIGNING_KEY);
 
     const client = new Jetstep({ id: "prod-app", baseUrl: url, signingKey: SIGNING_KEY, eventKey: "key-1" });
     const fn = client.createFunction({ id: "signed" }, { event: "prod/go" }, async ({ step }) =>

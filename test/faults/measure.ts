@@ -10,7 +10,7 @@ import { type Nats, type RunsLayout, readRunsLayout, runLocation, scanSubjects }
 import { WaitForTimeoutError, waitFor } from "../support/index.ts";
 import { analyse, type FaultTimes, parseExecLog, type RunLogView, type StepFindings } from "./analysis.ts";
 import type { AckedEvent } from "./load.ts";
-import { APP_ID } from "./stack.ts";
+import { API_AUTH, APP_ID } from "./stack.ts";
 
 const FINAL = new Set(["Completed", "Failed", "Cancelled"]);
 const ENDS = new Set(["run.completed", "run.failed", "run.cancelled"]);
@@ -61,7 +61,7 @@ interface ListedRun {
 }
 
 async function getJson<T>(url: string): Promise<T | null> {
-  const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+  const res = await fetch(url, { headers: API_AUTH, signal: AbortSignal.timeout(10_000) });
   if (res.status === 404) {
     await res.body?.cancel();
     return null;

@@ -25,6 +25,8 @@ export type Role = (typeof ROLES)[number];
 export const APP_ID = "fault-app";
 export const EVENT_KEY = "fault-event-key";
 const SIGNING_KEY = "signkey-faults-5e1f0c2a9d4b7e6f3a8c1d0b2e4f6a8c9d7b5e3f1a2c4e6b8d0f2a4c6e8b0d2f4a";
+/** The REST API credential of the stack's gateway (`jetstep start` takes its signing key as one). */
+export const API_AUTH = { authorization: `Bearer ${SIGNING_KEY}` };
 
 const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
 const APP = fileURLToPath(new URL("../fixtures/fault-app.ts", import.meta.url));
@@ -259,12 +261,15 @@ class FaultStackImpl implements FaultStack {
 
   /** Whether the gateway lists the app; asks it to sync the app now when not. */
   async #appRegistered(): Promise<boolean> {
-    const res = await fetch(`${this.gatewayUrl}/v1/apps`, { signal: AbortSignal.timeout(5_000) });
+    const res = await fetch(`${this.gatewayUrl}/v1/apps`, {
+      headers: API_AUTH,
+      signal: AbortSignal.timeout(5_000),
+    });
     const apps = ((await res.json()) as { data: { appId: string }[] }).data;
     if (apps.some((a) => a.appId === APP_ID)) return true;
     await fetch(`${this.gatewayUrl}/v1/apps/sync`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", ...API_AUTH },
       body: JSON.stringify({ url: this.#appUrl }),
       signal: AbortSignal.timeout(5_000),
     }).then((r) => r.body?.cancel());

@@ -116,4 +116,34 @@ describe("jetstep dev settings", () => {
       assert.throws(() => parse("1h"), /--lease-ttl: 1h is outside 1s–5m/);
     }
   });
+
+  it("takes jetstep start's keys from files and the environment, so none need the command line", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jetstep-keys-"));
+    writeFileSync(join(dir, "signing"), "signkey-prod-00ab\n");
+    writeFileSync(join(dir, "api"), "# operators\nkey-one-0123456789abcdef\nkey-two-0123456789abcdef\n");
+    writeFileSync(join(dir, "events"), "ev-1\nev-2\n");
+    const args = parseStart(
+      [
+        "start",
+        "--signing-key-file",
+        join(dir, "signing"),
+        "--api-key-file",
+        join(dir, "api"),
+        "--event-key-file",
+        join(dir, "events"),
+      ],
+      { JETSTEP_NATS_URL: "nats://n:4222", JETSTEP_READ_API_KEYS: "reader-0123456789abcdef" },
+      false,
+    );
+    assert.equal(args.signingKey, "signkey-prod-00ab");
+    assert.deepEqual(args.apiKeys, ["key-one-0123456789abcdef", "key-two-0123456789abcdef"]);
+    assert.deepEqual(args.readApiKeys, ["reader-0123456789abcdef"]);
+    assert.deepEqual(args.eventKeys, ["ev-1", "ev-2"]);
+    const base = ["start", "--nats-url", "n", "--event-key", "k", "--signing-key", "signkey-prod-00ab"];
+    assert.throws(() => parseStart([...base, "--api-key", "short"], {}, false), /at least 16 characters/);
+    assert.throws(
+      () => parseStart([...base, "--api-key-file", join(dir, "missing")], {}, false),
+      /--api-key-file: cannot read/,
+    );
+  });
 });

@@ -41,6 +41,8 @@ async function start(): Promise<void> {
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
     eventKeys: args.eventKeys,
     signingKey: args.signingKey,
+    apiKeys: args.apiKeys,
+    readApiKeys: args.readApiKeys,
     log,
   });
   log.info(

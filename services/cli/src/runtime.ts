@@ -38,6 +38,9 @@ export interface RuntimeOptions {
   natsOptions?: Omit<ConnectionOptions, "servers">;
   /** Production: calls to apps are signed and registrations must carry the key. */
   signingKey?: string;
+  /** API keys for the REST API and UI: read and operate, or read only. */
+  apiKeys?: string[];
+  readApiKeys?: string[];
   natsUrl: string | string[];
   host: string;
   port: number;
@@ -126,7 +129,10 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
         ...defaultGatewayConfig(),
         eventKeys: opts.eventKeys ?? [],
         uiDir: UI_DIR,
+        host: opts.host,
         ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+        ...(opts.apiKeys?.length ? { apiKeys: opts.apiKeys } : {}),
+        ...(opts.readApiKeys?.length ? { readApiKeys: opts.readApiKeys } : {}),
       },
     });
     const address = await gateway.listen({ host: opts.host, port: opts.port });

@@ -3,6 +3,7 @@
  * passed through), creates streams with `--replicas`, runs all or chosen services, and refuses to
  * start without event keys and a signing key.
  */
+import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import type { NatsAuthSettings } from "@jetstep/jetstream";
 import { leaseTtlOf } from "./args.ts";
@@ -16,6 +17,9 @@ export interface StartArgs {
   replicas: number;
   eventKeys: string[];
   signingKey: string;
+  /** REST API and UI credentials: read and operate; read only. The signing key also works. */
+  apiKeys: string[];
+  readApiKeys: string[];
   host: string;
   port: number;
   appUrls: string[];
@@ -34,6 +38,12 @@ export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --eve
   --replicas <n>             stream replicas when creating streams (default 3)
   --event-key <key>          accepted event keys, repeatable (env JETSTEP_EVENT_KEYS, comma-separated)
   --signing-key <key>        signkey-<env>-<hex> (env JETSTEP_SIGNING_KEY / INNGEST_SIGNING_KEY)
+  --api-key <key>            REST API and UI key that may read and operate, repeatable
+                             (env JETSTEP_API_KEYS, comma-separated); the signing key also does
+  --read-api-key <key>       REST API and UI key that may only read, repeatable (env JETSTEP_READ_API_KEYS)
+  --event-key-file, --signing-key-file, --api-key-file, --read-api-key-file <file>
+                             the same read from a file (one key per line): keys given on the
+                             command line show in the process list, so prefer files or the env
   --host <host> --port <n>   gateway bind address (default 0.0.0.0:8288)
   -u, --url <url>            app URLs to keep synced (repeatable)
   --lease-ttl <duration>     how long a partition or cron lease outlives a holder that stopped
@@ -44,7 +54,12 @@ export class StartUsageError extends Error {
   override name = "StartUsageError";
 }
 
-export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolean): StartArgs {
+export function parseStart(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  isTty: boolean,
+  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
+): StartArgs {
   const { values } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -61,6 +76,12 @@ export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolea
       replicas: { type: "string" },
       "event-key": { type: "string", multiple: true },
       "signing-key": { type: "string" },
+      "api-key": { type: "string", multiple: true },
+      "read-api-key": { type: "string", multiple: true },
+      "event-key-file": { type: "string" },
+      "signing-key-file": { type: "string" },
+      "api-key-file": { type: "string" },
+      "read-api-key-file": { type: "string" },
       host: { type: "string" },
       port: { type: "string" },
       url: { type: "string", short: "u", multiple: true },
@@ -74,18 +95,55 @@ export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolea
     throw new StartUsageError(
       `jetstep start needs --nats-url (or NATS_URL): production runs on an external NATS cluster\n${START_USAGE}`,
     );
-  const eventKeys =
-    values["event-key"] ??
-    (env.JETSTEP_EVENT_KEYS ?? env.INNGEST_EVENT_KEY ?? "")
+  const keysFile = (flag: string, path: string | undefined): string[] | undefined => {
+    if (path === undefined) return undefined;
+    let text: string;
+    try {
+      text = readFile(path);
+    } catch (e) {
+      throw new StartUsageError(`--${flag}: cannot read ${path}: ${(e as Error).message}`);
+    }
+    const keys = text
+      .split(/\r?\n/)
+      .map((k) => k.trim())
+      .filter((k) => k && !k.startsWith("#"));
+    if (keys.length === 0) throw new StartUsageError(`--${flag}: ${path} holds no key`);
+    return keys;
+  };
+  const listed = (raw: string | undefined): string[] =>
+    (raw ?? "")
       .split(",")
       .map((k) => k.trim())
       .filter(Boolean);
+  const eventKeys =
+    values["event-key"] ??
+    keysFile("event-key-file", values["event-key-file"]) ??
+    listed(env.JETSTEP_EVENT_KEYS ?? env.INNGEST_EVENT_KEY);
   if (eventKeys.length === 0) {
     throw new StartUsageError(
       "jetstep start needs at least one event key (--event-key or JETSTEP_EVENT_KEYS): without one anyone could send events",
     );
   }
-  const signingKey = values["signing-key"] ?? env.JETSTEP_SIGNING_KEY ?? env.INNGEST_SIGNING_KEY;
+  const signingKey =
+    values["signing-key"] ??
+    keysFile("signing-key-file", values["signing-key-file"])?.[0] ??
+    env.JETSTEP_SIGNING_KEY ??
+    env.INNGEST_SIGNING_KEY;
+  const apiKeys = [
+    ...(values["api-key"] ?? []),
+    ...(keysFile("api-key-file", values["api-key-file"]) ?? []),
+    ...listed(env.JETSTEP_API_KEYS),
+  ];
+  const readApiKeys = [
+    ...(values["read-api-key"] ?? []),
+    ...(keysFile("read-api-key-file", values["read-api-key-file"]) ?? []),
+    ...listed(env.JETSTEP_READ_API_KEYS),
+  ];
+  for (const k of [...apiKeys, ...readApiKeys])
+    if (k.length < 16)
+      throw new StartUsageError(
+        "--api-key: an API key must be at least 16 characters (e.g. openssl rand -hex 24)",
+      );
   if (!signingKey) {
     throw new StartUsageError(
       "jetstep start needs a signing key (--signing-key or JETSTEP_SIGNING_KEY): calls to apps are signed with it",
@@ -126,6 +184,8 @@ export function parseStart(argv: string[], env: NodeJS.ProcessEnv, isTty: boolea
     replicas,
     eventKeys,
     signingKey,
+    apiKeys,
+    readApiKeys,
     host: values.host ?? env.JETSTEP_HOST ?? "0.0.0.0",
     port,
     appUrls: values.url ?? [],

@@ -25,6 +25,7 @@ import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } 
 import type { Logger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from "fastify";
 import { z } from "zod";
+import { registerApiAuth } from "./api-auth.ts";
 import { listSyncStatuses, recordSync, syncAppUrl, syncKey } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
@@ -48,6 +49,12 @@ export interface GatewayConfig extends HttpTimeouts {
   uiDir?: string;
   /** Production: apps must prove they hold this key to register. */
   signingKey?: string;
+  /** API keys that may read and operate (`--api-key`); the signing key may too. */
+  apiKeys?: string[];
+  /** API keys that may only read (`--read-api-key`). */
+  readApiKeys?: string[];
+  /** The address the gateway listens on (loopback-only: requests must name a loopback host). */
+  host?: string;
 }
 
 /** A checkpoint recorder in the same process (an executor's `checkpointHere`). */
@@ -108,6 +115,13 @@ export async function buildGateway(
   // Bodies are parsed by the routes themselves, so errors can name what is wrong.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
+
+  registerApiAuth(app, {
+    ...(deps.config.apiKeys ? { apiKeys: deps.config.apiKeys } : {}),
+    ...(deps.config.readApiKeys ? { readApiKeys: deps.config.readApiKeys } : {}),
+    ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
+    ...(deps.config.host ? { host: deps.config.host } : {}),
+  });
 
   app.setErrorHandler((err, req, reply) => {
     const { status, error } = errorAnswer(err, req);

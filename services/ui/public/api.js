@@ -1,4 +1,5 @@
 /** Thin client for the Jetstep REST API. Every failure becomes an ApiError with a readable message. */
+import { askForKey, withAuth } from "./auth.js";
 
 export class ApiError extends Error {
   constructor(status, message, body) {
@@ -19,8 +20,8 @@ function qs(params = {}) {
   return s ? `?${s}` : "";
 }
 
-async function request(method, path, body) {
-  const init = { method, headers: { accept: "application/json" } };
+async function request(method, path, body, retried = false) {
+  const init = { method, headers: withAuth({ accept: "application/json" }) };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -37,6 +38,11 @@ async function request(method, path, body) {
     json = text ? JSON.parse(text) : null;
   } catch {
     // non-JSON body; reported below if the status is an error
+  }
+  // An API key is needed (or was refused): ask for one, then try once more.
+  if (res.status === 401 && !path.startsWith("/e/") && !retried) {
+    await askForKey(json && typeof json.error === "string" ? json.error : "");
+    return request(method, path, body, true);
   }
   if (!res.ok) {
     const msg = json && typeof json.error === "string" ? json.error : text || res.statusText;

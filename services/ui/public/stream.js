@@ -1,8 +1,14 @@
-/** One shared EventSource on /v1/stream; views subscribe to `run` / `event` messages. */
+/**
+ * One shared connection to /v1/stream (server-sent events); views subscribe to `run` / `event`
+ * messages. Read with fetch rather than EventSource, so it can carry the API key; reconnects
+ * after 2 s when the connection drops, and after a key was given when Jetstep asks for one.
+ */
+import { askForKey, withAuth } from "./auth.js";
 
 const listeners = { run: new Set(), event: new Set(), status: new Set() };
-let source = null;
+let started = false;
 let connected = false;
+const RECONNECT_MS = 2000;
 
 function emit(type, payload) {
   for (const fn of listeners[type]) {
@@ -20,22 +26,58 @@ function setConnected(v) {
   emit("status", v);
 }
 
-export function startStream() {
-  if (source || typeof EventSource === "undefined") return;
-  source = new EventSource("/v1/stream");
-  source.addEventListener("open", () => setConnected(true));
-  source.addEventListener("error", () => setConnected(source.readyState === EventSource.OPEN));
-  for (const type of ["run", "event"]) {
-    source.addEventListener(type, (m) => {
-      let data;
-      try {
-        data = JSON.parse(m.data);
-      } catch {
-        return;
-      }
-      emit(type, data);
-    });
+/** One SSE block (`event: x` / `data: …` lines): emits it if it is a run or event message. */
+function dispatch(block) {
+  let type = "message";
+  const data = [];
+  for (const line of block.split("\n")) {
+    if (line.startsWith("event:")) type = line.slice(6).trim();
+    else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
   }
+  if (!(type in listeners) || type === "status" || data.length === 0) return;
+  try {
+    emit(type, JSON.parse(data.join("\n")));
+  } catch {
+    // not JSON: ignored
+  }
+}
+
+async function connectOnce() {
+  const res = await fetch("/v1/stream", { headers: withAuth({ accept: "text/event-stream" }) });
+  if (res.status === 401) {
+    const body = await res.json().catch(() => null);
+    await askForKey(body && typeof body.error === "string" ? body.error : "");
+    return;
+  }
+  if (!res.ok || !res.body) throw new Error(`stream: ${res.status}`);
+  setConnected(true);
+  const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buf += value.replaceAll("\r\n", "\n");
+    for (let i = buf.indexOf("\n\n"); i !== -1; i = buf.indexOf("\n\n")) {
+      dispatch(buf.slice(0, i));
+      buf = buf.slice(i + 2);
+    }
+  }
+}
+
+export function startStream() {
+  if (started || typeof fetch === "undefined") return;
+  started = true;
+  void (async () => {
+    for (;;) {
+      try {
+        await connectOnce();
+      } catch {
+        // dropped: reconnect below
+      }
+      setConnected(false);
+      await new Promise((r) => setTimeout(r, RECONNECT_MS));
+    }
+  })();
 }
 
 /** Subscribes to "run", "event" or "status"; returns the unsubscribe function. */

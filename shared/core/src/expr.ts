@@ -14,10 +14,79 @@ export interface CompiledExpression {
   test(vars: Record<string, unknown>): { value: boolean; error?: string };
 }
 
+/**
+ * Bounds on what an expression may cost, checked when it is compiled (at registration, or when a
+ * request brings it), so that evaluating it on any event stays linear in the event's size: the
+ * event loop of the gateway and matcher is shared by everyone.
+ * - No comprehension (`all`, `exists`, `exists_one`, `map`, `filter`) inside another: nested ones
+ *   multiply (three nested over 100 elements blocked the event loop for seconds).
+ * - At most MAX_COMPREHENSIONS of them in all.
+ * - A `matches` pattern without a quantified group that itself holds a quantifier (`(a+)+`): such
+ *   patterns backtrack exponentially in JavaScript's regular expressions. The pattern must be a
+ *   literal string.
+ */
+export const MAX_COMPREHENSIONS = 8;
+const NESTED_QUANTIFIER = /\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]/;
+
+interface AstNode {
+  exprKind?: { case?: string; value?: unknown };
+}
+
+/** Why `expr` could cost too much, or null. */
+function costProblem(expr: AstNode): string | null {
+  let comprehensions = 0;
+  const walk = (node: unknown, inComprehension: boolean): string | null => {
+    if (!node || typeof node !== "object") return null;
+    if (Array.isArray(node)) {
+      for (const n of node) {
+        const p = walk(n, inComprehension);
+        if (p) return p;
+      }
+      return null;
+    }
+    const kind = (node as AstNode).exprKind;
+    if (kind?.case === "comprehensionExpr") {
+      if (inComprehension)
+        return "a comprehension (all, exists, exists_one, map, filter) inside another is not allowed: nested ones multiply the cost";
+      if (++comprehensions > MAX_COMPREHENSIONS)
+        return `at most ${MAX_COMPREHENSIONS} comprehensions (all, exists, exists_one, map, filter) per expression`;
+      return walk(kind.value, true);
+    }
+    if (kind?.case === "callExpr") {
+      const call = kind.value as { function?: string; args?: AstNode[]; target?: AstNode };
+      if (call.function === "matches") {
+        const pattern = call.args?.[call.target ? 0 : 1]?.exprKind;
+        const constant =
+          pattern?.case === "constExpr"
+            ? (pattern.value as { constantKind?: { case?: string; value?: unknown } }).constantKind
+            : undefined;
+        if (constant?.case !== "stringValue") return "matches: the pattern must be a literal string";
+        if (NESTED_QUANTIFIER.test(String(constant.value)))
+          return "matches: a quantified group holding a quantifier (like (a+)+) can take exponential time";
+      }
+    }
+    for (const [k, v] of Object.entries(node)) {
+      if (k === "$typeName") continue;
+      const p = walk(v, inComprehension);
+      if (p) return p;
+    }
+    return null;
+  };
+  return walk(expr, false);
+}
+
 /** Parses and plans `source`; evaluation returns the raw value or a CelError, or throws. */
 function planExpression(source: string): (vars: Record<string, unknown>) => unknown {
+  let parsed: ReturnType<typeof parse>;
   try {
-    const planned = plan(env, parse(source));
+    parsed = parse(source);
+  } catch (e) {
+    throw new InvalidExpressionError(source, e instanceof Error ? e.message : String(e));
+  }
+  const tooCostly = costProblem(parsed.expr as AstNode);
+  if (tooCostly) throw new InvalidExpressionError(source, tooCostly);
+  try {
+    const planned = plan(env, parsed);
     return (vars) => planned(vars as Parameters<typeof planned>[0]);
   } catch (e) {
     throw new InvalidExpressionError(source, e instanceof Error ? e.message : String(e));

@@ -29,6 +29,13 @@ export const EventNameSchema = z
     if (problem) ctx.addIssue({ code: "custom", message: problem });
   });
 
+/**
+ * Names of Jetstep's own events (`InternalEvents`: a run finished, failed, was invoked…). Clients
+ * may trigger on them but never send them: a forged `inngest/function.finished` would hand an
+ * invoking run a result no function returned.
+ */
+export const RESERVED_EVENT_PREFIX = "inngest/";
+
 /** An event as a client sends it (`POST /e/:key`, `send()`); `id` and `ts` are optional. */
 export const IncomingEventSchema = z.object({
   id: z
@@ -37,7 +44,10 @@ export const IncomingEventSchema = z.object({
     .max(MAX_EVENT_ID_LENGTH, `must be at most ${MAX_EVENT_ID_LENGTH} characters`)
     .regex(EVENT_ID_PATTERN, "must be printable ASCII without spaces or control characters")
     .optional(),
-  name: EventNameSchema,
+  name: EventNameSchema.refine(
+    (name) => !name.startsWith(RESERVED_EVENT_PREFIX),
+    `is reserved: names starting with "${RESERVED_EVENT_PREFIX}" are Jetstep's own events`,
+  ),
   data: plainObject.optional(),
   user: plainObject.optional(),
   ts: z

@@ -1,0 +1,124 @@
+/**
+ * Who may use the gateway's routes. Checked on every request before its body is read:
+ *
+ * - Open to all, each proving itself its own way: `POST /e/:key` (an event key), `/fn/register`
+ *   and `POST /v1/checkpoint/…` (the signing key), and the UI's static files (they hold no data:
+ *   the UI asks for a key before it reads anything).
+ * - Everything else needs `Authorization: Bearer <credential>` once any credential is configured
+ *   (`jetstep start` always has the signing key): an API key (`--api-key`: read and operate), a
+ *   read-only API key (`--read-api-key`: GET only), or the signing key itself (raw or hashed, as
+ *   Inngest's REST API takes it). Without one: 401; a read-only key on anything else: 403.
+ * - Browsers: a request whose `Origin` is another site is refused (403) whatever it carries, so a
+ *   page the developer visits cannot drive `jetstep dev`; and when `jetstep dev` (no credentials)
+ *   listens on loopback only, the `Host` must be a loopback name (a DNS-rebound name is refused).
+ */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import { hashSigningKey } from "./register-app.ts";
+
+export interface ApiAuthConfig {
+  /** Keys that may read and operate. */
+  apiKeys?: string[];
+  /** Keys that may only read (GET). */
+  readApiKeys?: string[];
+  /** The signing key: also a read-and-operate credential (as Inngest's REST API accepts it). */
+  signingKey?: string;
+  /** The address the gateway listens on: loopback-only means Host must be a loopback name. */
+  host?: string;
+}
+
+type Access = "open" | "read" | "operate";
+
+/** Routes that prove the caller themselves, and the UI's static files. */
+function accessOf(method: string, path: string): Access {
+  if (method === "POST" && path.startsWith("/e/")) return "open";
+  if (path === "/fn/register") return "open";
+  if (method === "POST" && path.startsWith("/v1/checkpoint/")) return "open";
+  if ((method === "GET" || method === "HEAD") && (path === "/" || path.startsWith("/ui/"))) return "open";
+  return method === "GET" || method === "HEAD" ? "read" : "operate";
+}
+
+const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
+
+/** Constant-time membership of `token` in `keys` (compared by digest, so lengths do not leak). */
+function holds(keys: Buffer[], token: Buffer): boolean {
+  let found = false;
+  for (const k of keys) if (timingSafeEqual(k, token)) found = true;
+  return found;
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]", "::1"]);
+
+/** The host part of a Host header (`name:port`, `[v6]:port`). */
+function hostName(host: string): string {
+  if (host.startsWith("[")) return host.slice(0, host.indexOf("]") + 1);
+  const colon = host.lastIndexOf(":");
+  return colon === -1 ? host : host.slice(0, colon);
+}
+
+const isLoopbackName = (name: string): boolean =>
+  LOOPBACK_HOSTS.has(name.toLowerCase()) || name.toLowerCase().endsWith(".localhost");
+
+export function isLoopbackBind(host: string | undefined): boolean {
+  return host !== undefined && (host === "localhost" || host === "::1" || host.startsWith("127."));
+}
+
+/** Whether a request needs a credential at all: only when some credential is configured. */
+export function authRequired(config: ApiAuthConfig): boolean {
+  return (config.apiKeys?.length ?? 0) + (config.readApiKeys?.length ?? 0) > 0 || !!config.signingKey;
+}
+
+export function registerApiAuth(
+  // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
+  app: FastifyInstance<any, any, any, any>,
+  config: ApiAuthConfig,
+): void {
+  const full = [
+    ...(config.apiKeys ?? []),
+    ...(config.signingKey ? [config.signingKey, hashSigningKey(config.signingKey)] : []),
+  ].map(digest);
+  const readOnly = (config.readApiKeys ?? []).map(digest);
+  const required = authRequired(config);
+  // Only without credentials (`jetstep dev`): with them, a DNS-rebound page holds no key, and a
+  // gateway on loopback behind a reverse proxy sees the proxy's public Host.
+  const loopbackOnly = !required && isLoopbackBind(config.host);
+
+  const refuse = (reply: FastifyReply, status: number, error: string, headers: Record<string, string> = {}) =>
+    reply.status(status).headers(headers).send({ status, error });
+
+  app.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
+    const host = req.headers.host ?? "";
+    if (loopbackOnly && !isLoopbackName(hostName(host)))
+      return refuse(reply, 403, `host: "${hostName(host)}" is not this server (it listens on loopback only)`);
+    const origin = req.headers.origin;
+    if (origin !== undefined && origin !== "null") {
+      let same = false;
+      try {
+        same = new URL(origin).host === host;
+      } catch {
+        // not a URL: refused below
+      }
+      if (!same) return refuse(reply, 403, `origin: requests from ${origin} are not accepted (cross-site)`);
+    } else if (origin === "null") {
+      return refuse(reply, 403, "origin: requests from an opaque origin are not accepted");
+    }
+    const path = req.url.split("?", 1)[0] ?? "/";
+    const access = accessOf(req.method, path);
+    if (access === "open" || !required) return;
+    const auth = req.headers.authorization;
+    const token = typeof auth === "string" && /^Bearer /i.test(auth) ? auth.slice(7).trim() : "";
+    if (!token)
+      return refuse(reply, 401, "authorization: send Authorization: Bearer <API key>", {
+        "www-authenticate": 'Bearer realm="jetstep"',
+      });
+    const t = digest(token);
+    if (holds(full, t)) return;
+    if (holds(readOnly, t)) {
+      if (access === "read") return;
+      return refuse(reply, 403, "authorization: this API key may only read (GET)");
+    }
+    return refuse(reply, 401, "authorization: unknown API key", {
+      "www-authenticate": 'Bearer realm="jetstep", error="invalid_token"',
+    });
+  });
+}

@@ -1,0 +1,261 @@
+/**
+ * Security checklist, part 1 (issue 15): who may use the REST API and UI. Each test shows an
+ * attack failing with the status it gets, and the legitimate use still working.
+ */
+import assert from "node:assert/strict";
+import { request } from "node:http";
+import { after, before, describe, it } from "node:test";
+import { startRuntime } from "@jetstep/cli";
+import { silentLogger } from "@jetstep/telemetry";
+import { signingBearer } from "../e2e/harness.ts";
+import { type NatsServerHandle, startNatsServer } from "../support/index.ts";
+
+const SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef";
+const API_KEY = "operate-key-0123456789abcdef";
+const READ_KEY = "read-only-key-0123456789abcdef";
+
+type Runtime = Awaited<ReturnType<typeof startRuntime>>;
+
+/** A raw request (fetch may not set `Host`), resolving status and body. */
+function raw(
+  url: string,
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): Promise<{ status: number; body: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on("data", (c: Buffer) => chunks.push(c));
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+    });
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
+
+describe("REST API authentication (jetstep start)", () => {
+  let nats: NatsServerHandle;
+  let runtime: Runtime;
+  let url = "";
+
+  before(async () => {
+    nats = await startNatsServer();
+    runtime = await startRuntime({
+      natsUrl: nats.url,
+      host: "127.0.0.1",
+      port: 0,
+      appUrls: [],
+      syncIntervalMs: 60_000,
+      services: ["gateway"],
+      signingKey: SIGNING_KEY,
+      eventKeys: ["event-key"],
+      apiKeys: [API_KEY],
+      readApiKeys: [READ_KEY],
+      log: silentLogger(),
+    });
+    url = runtime.gatewayUrl;
+  });
+  after(async () => {
+    await runtime?.stop();
+    await nats?.stop();
+  });
+
+  const reads = [
+    "/v1/runs",
+    "/v1/events",
+    "/v1/functions",
+    "/v1/apps",
+    "/v1/dead-letters",
+    "/v1/runs/01NOPE",
+  ];
+  const operations: [string, string, string][] = [
+    ["DELETE", "/v1/runs/01NOPE", ""],
+    ["POST", "/v1/cancellations", JSON.stringify({ function_id: "x" })],
+    ["POST", "/v1/functions/x/invoke", "{}"],
+    ["POST", "/v1/runs/01NOPE/rerun", JSON.stringify({ fromStep: "s", output: 1 })],
+    ["POST", "/v1/apps", JSON.stringify({ url: "http://169.254.169.254/" })],
+    ["POST", "/v1/apps/sync", JSON.stringify({ url: "http://169.254.169.254/" })],
+  ];
+
+  it("refuses every read and operation without a credential: 401 naming what to send", async () => {
+    for (const path of [...reads, "/v1/stream"]) {
+      const r = await fetch(`${url}${path}`, { signal: AbortSignal.timeout(5_000) });
+      assert.equal(r.status, 401, `GET ${path}`);
+      assert.match(r.headers.get("www-authenticate") ?? "", /^Bearer/);
+      assert.match(((await r.json()) as { error: string }).error, /Authorization: Bearer/);
+    }
+    for (const [method, path, body] of operations) {
+      const r = await fetch(`${url}${path}`, { method, body: body || undefined });
+      assert.equal(r.status, 401, `${method} ${path}`);
+    }
+    const wrong = await fetch(`${url}/v1/runs`, { headers: bearer("not-a-key-at-all-0000") });
+    assert.equal(wrong.status, 401);
+    assert.match(((await wrong.json()) as { error: string }).error, /unknown API key/);
+  });
+
+  it("lets a read-only key read but not operate (403)", async () => {
+    for (const path of reads) {
+      const r = await fetch(`${url}${path}`, { headers: bearer(READ_KEY) });
+      assert.notEqual(r.status, 401, `GET ${path}`);
+      assert.notEqual(r.status, 403, `GET ${path}`);
+      await r.body?.cancel();
+    }
+    for (const [method, path, body] of operations) {
+      const r = await fetch(`${url}${path}`, { method, headers: bearer(READ_KEY), body: body || undefined });
+      assert.equal(r.status, 403, `${method} ${path}`);
+      assert.match(((await r.json()) as { error: string }).error, /may only read/);
+    }
+  });
+
+  it("lets an API key, or the signing key (raw or hashed, as Inngest's REST API takes it), operate", async () => {
+    const hashed = signingBearer(SIGNING_KEY).slice("Bearer ".length);
+    for (const key of [API_KEY, SIGNING_KEY, hashed]) {
+      const r = await fetch(`${url}/v1/functions/nope/invoke`, {
+        method: "POST",
+        headers: bearer(key),
+        body: "{}",
+      });
+      assert.equal(r.status, 404, `the route answers (${key.slice(0, 12)}…)`);
+      await r.body?.cancel();
+      const runs = await fetch(`${url}/v1/runs`, { headers: bearer(key) });
+      assert.equal(runs.status, 200);
+      await runs.body?.cancel();
+    }
+  });
+
+  it("keeps the routes that prove themselves open: events by event key, the UI's static files", async () => {
+    const sent = await fetch(`${url}/e/event-key`, {
+      method: "POST",
+      body: JSON.stringify({ name: "sec/ok" }),
+    });
+    assert.equal(sent.status, 200);
+    assert.equal((await fetch(`${url}/e/wrong`, { method: "POST", body: "{}" })).status, 401);
+    const ui = await fetch(`${url}/`);
+    assert.equal(ui.status, 200);
+    assert.match(await ui.text(), /api-key-dialog/);
+    const register = await fetch(`${url}/fn/register`, { method: "POST", body: "{}" });
+    assert.equal(register.status, 401, "/fn/register wants the signing key");
+    await register.body?.cancel();
+  });
+
+  it("refuses cross-site browser requests even with a key (403)", async () => {
+    const r = await raw(
+      url,
+      "POST",
+      "/v1/cancellations",
+      {
+        ...bearer(API_KEY),
+        origin: "https://evil.example",
+        "content-type": "text/plain",
+      },
+      JSON.stringify({ function_id: "x" }),
+    );
+    assert.equal(r.status, 403);
+    assert.match(r.body, /origin: requests from https:\/\/evil\.example are not accepted/);
+  });
+});
+
+describe("jetstep dev: open on loopback, closed to other sites", () => {
+  let nats: NatsServerHandle;
+  let runtime: Runtime;
+  let url = "";
+
+  before(async () => {
+    nats = await startNatsServer();
+    runtime = await startRuntime({
+      natsUrl: nats.url,
+      host: "127.0.0.1",
+      port: 0,
+      appUrls: [],
+      syncIntervalMs: 60_000,
+      services: ["gateway"],
+      log: silentLogger(),
+    });
+    url = runtime.gatewayUrl;
+  });
+  after(async () => {
+    await runtime?.stop();
+    await nats?.stop();
+  });
+
+  it("refuses a cross-site text/plain POST (a drive-by from a page the developer visits): 403", async () => {
+    const body = JSON.stringify({ url: "https://evil.example/api/inngest", appName: "x", functions: [] });
+    for (const path of ["/fn/register", "/v1/apps", "/e/any"]) {
+      const r = await raw(
+        url,
+        "POST",
+        path,
+        { origin: "https://evil.example", "content-type": "text/plain" },
+        body,
+      );
+      assert.equal(r.status, 403, path);
+    }
+    const opaque = await raw(url, "POST", "/v1/apps", { origin: "null", "content-type": "text/plain" }, body);
+    assert.equal(opaque.status, 403, "a sandboxed frame's opaque origin");
+  });
+
+  it("refuses a DNS-rebound host name while it listens on loopback: 403", async () => {
+    const r = await raw(url, "GET", "/v1/runs", { host: `evil.example:${new URL(url).port}` });
+    assert.equal(r.status, 403);
+    assert.match(r.body, /not this server/);
+  });
+
+  it("still serves the UI's own requests, SDKs and curl with no key", async () => {
+    const { port } = new URL(url);
+    const own = await raw(url, "GET", "/v1/runs", {
+      origin: `http://127.0.0.1:${port}`,
+      host: `127.0.0.1:${port}`,
+    });
+    assert.equal(own.status, 200);
+    const local = await raw(url, "GET", "/v1/functions", { host: `localhost:${port}` });
+    assert.equal(local.status, 200);
+    const sent = await fetch(`${url}/e/anything`, {
+      method: "POST",
+      body: JSON.stringify({ name: "dev/ok" }),
+    });
+    assert.equal(sent.status, 200);
+  });
+});
+
+describe("reserved event names", () => {
+  let nats: NatsServerHandle;
+  let runtime: Runtime;
+  let url = "";
+
+  before(async () => {
+    nats = await startNatsServer();
+    runtime = await startRuntime({
+      natsUrl: nats.url,
+      host: "127.0.0.1",
+      port: 0,
+      appUrls: [],
+      syncIntervalMs: 60_000,
+      services: ["gateway"],
+      log: silentLogger(),
+    });
+    url = runtime.gatewayUrl;
+  });
+  after(async () => {
+    await runtime?.stop();
+    await nats?.stop();
+  });
+
+  it("refuses inngest/… events from clients with a 400 naming the rule, storing none of the request", async () => {
+    const r = await fetch(`${url}/e/k`, {
+      method: "POST",
+      body: JSON.stringify([
+        { name: "sec/fine" },
+        { name: "inngest/function.finished", data: { correlation_id: "x", result: "forged" } },
+      ]),
+    });
+    assert.equal(r.status, 400);
+    const body = (await r.json()) as { error: string; ids: string[] };
+    assert.match(body.error, /events\[1\]\.name: is reserved: names starting with "inngest\/"/);
+    assert.deepEqual(body.ids, []);
+  });
+});
