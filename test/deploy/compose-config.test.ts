@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
+import { appUrlPolicy } from "@jetstep/core";
 import { Tools } from "@jetstep/toolchain";
 import { parse } from "yaml";
 import { SERVICES } from "../../services/cli/src/runtime.ts";
@@ -74,6 +75,8 @@ describe("docker-compose.yml and Dockerfile", () => {
       const args = parseStart((s.command as string[]).slice(1), envOf(s), false);
       for (const svc of args.services) seen.add(svc);
       assert.equal(args.natsUrls[0], "nats://nats:4222", `${name} connects to the nats service`);
+      for (const app of ["http://hello:3000/api/inngest", "http://orders:3001/api/inngest"])
+        assert.equal(appUrlPolicy(args.allowAppUrls).problem(app), null, `${name} may call ${app}`);
       assert.ok(
         envOf(s).OTEL_EXPORTER_OTLP_ENDPOINT?.startsWith("http://jaeger:4318"),
         `${name} exports traces to jaeger`,

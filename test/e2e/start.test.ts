@@ -113,6 +113,8 @@ describe("jetstep start", () => {
   it("signs calls to apps, and requires the event key and the signing key", async () => {
     const port = await freePort();
     url = `http://127.0.0.1:${port}`;
+    const appPort = await freePort();
+    const appUrl = `http://127.0.0.1:${appPort}/api/inngest`;
     proc = spawnTs(CLI, [
       "start",
       "--nats-url",
@@ -127,6 +129,8 @@ describe("jetstep start", () => {
       "127.0.0.1",
       "--port",
       String(port),
+      "--allow-app-url",
+      appUrl,
       "--json",
     ]);
     await proc.waitForLine(/Jetstep started/, 30_000);
@@ -137,8 +141,7 @@ describe("jetstep start", () => {
       step.run("s", () => "verified"),
     );
     server = createServer(serve({ client, functions: [fn] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    await new Promise<void>((r) => server.listen(appPort, "127.0.0.1", r));
 
     const unsigned = await fetch(`${url}/fn/register`, {
       method: "POST",

@@ -229,6 +229,9 @@ class FaultStackImpl implements FaultStack {
       SIGNING_KEY,
       "--lease-ttl",
       String(this.#opts.leaseTtlMs),
+      // Every service calls or syncs only allowed app URLs (the executors call the app).
+      "--allow-app-url",
+      this.#appUrl,
       "--log-level",
       "warn",
       "--json",

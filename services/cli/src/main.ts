@@ -43,6 +43,7 @@ async function start(): Promise<void> {
     signingKey: args.signingKey,
     apiKeys: args.apiKeys,
     readApiKeys: args.readApiKeys,
+    allowAppUrls: args.allowAppUrls,
     log,
   });
   log.info(

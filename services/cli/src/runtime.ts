@@ -3,6 +3,7 @@
  * streams and buckets, then gateway + matcher + executor, plus the periodic app sync.
  */
 import { randomUUID } from "node:crypto";
+import { type AppUrlPolicy, appUrlPolicy } from "@jetstep/core";
 import { buildCron } from "@jetstep/cron";
 import { buildExecutor, defaultExecutorConfig, type Executor } from "@jetstep/executor";
 import {
@@ -10,6 +11,7 @@ import {
   defaultGatewayConfig,
   listSyncStatuses,
   recordSync,
+  SYNC_GIVE_UP_AFTER,
   type SyncStatus,
   syncAppUrl,
 } from "@jetstep/gateway";
@@ -41,6 +43,8 @@ export interface RuntimeOptions {
   /** API keys for the REST API and UI: read and operate, or read only. */
   apiKeys?: string[];
   readApiKeys?: string[];
+  /** App URLs that may be synced, registered and called (`--allow-app-url`); absent: any (dev). */
+  allowAppUrls?: string[];
   natsUrl: string | string[];
   host: string;
   port: number;
@@ -101,6 +105,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
       ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
       ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+      ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
     },
   });
   if (services.has("executor")) {
@@ -133,12 +138,19 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
         ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
         ...(opts.apiKeys?.length ? { apiKeys: opts.apiKeys } : {}),
         ...(opts.readApiKeys?.length ? { readApiKeys: opts.readApiKeys } : {}),
+        ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
       },
     });
     const address = await gateway.listen({ host: opts.host, port: opts.port });
     gatewayUrl = address.replace("[::1]", "localhost");
     stops.unshift(() => gateway.close());
-    const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log, buckets.functions);
+    const sync = startAppSync(
+      opts.appUrls,
+      opts.syncIntervalMs,
+      opts.log,
+      buckets.functions,
+      appUrlPolicy(opts.allowAppUrls),
+    );
     stops.unshift(async () => sync.stop());
   }
   return {
@@ -156,19 +168,50 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
  * PUTs every app URL now and every `intervalMs` — the `-u` URLs and those added through the API or
  * the UI — so apps that start later get synced; each outcome is recorded for the API (`sync`).
  */
-export function startAppSync(urls: string[], intervalMs: number, log: Logger, kv: KV): { stop(): void } {
+export function startAppSync(
+  urls: string[],
+  intervalMs: number,
+  log: Logger,
+  kv: KV,
+  appUrls: AppUrlPolicy = appUrlPolicy(undefined),
+): { stop(): void } {
   const last = new Map<string, SyncStatus>();
+  /** Failed syncs in a row per URL added through the API (the `-u` URLs are never given up). */
+  const failures = new Map<string, number>();
   let running = false;
   const syncAll = async () => {
     if (running) return;
     running = true;
     try {
       const recorded = await listSyncStatuses(kv).catch(() => [] as SyncStatus[]);
-      const all = [...new Set([...urls, ...recorded.map((st) => st.url)])];
+      const given = new Set(urls);
+      // A URL added through the API that kept failing is left until someone syncs it by hand.
+      const active = recorded.filter((st) => given.has(st.url) || (st.failures ?? 0) < SYNC_GIVE_UP_AFTER);
+      const all = [...new Set([...urls, ...active.map((st) => st.url)])];
       await Promise.all(
         all.map(async (url) => {
           const previous = last.get(url) ?? recorded.find((st) => st.url === url);
-          const status: SyncStatus = { url, ...(await syncAppUrl(url)), at: Date.now() };
+          const refused = appUrls.problem(url);
+          const outcome = refused ? { ok: false, error: refused } : await syncAppUrl(url);
+          // Given up before, and synced by hand since (its status no longer says so): count afresh.
+          const stored = recorded.find((st) => st.url === url);
+          if ((failures.get(url) ?? 0) >= SYNC_GIVE_UP_AFTER && stored && stored.failures === undefined)
+            failures.delete(url);
+          const failed = outcome.ok ? 0 : (failures.get(url) ?? 0) + 1;
+          failures.set(url, failed);
+          const givenUp = !given.has(url) && failed >= SYNC_GIVE_UP_AFTER;
+          const status: SyncStatus = {
+            url,
+            ...outcome,
+            ...(givenUp
+              ? {
+                  failures: failed,
+                  error: `${outcome.error} (not retried after ${failed} failures in a row: sync it again to resume)`,
+                }
+              : {}),
+            at: Date.now(),
+          };
+          if (givenUp) log.warn({ url, why: outcome.error, failures: failed }, "app sync given up");
           if (status.ok && !last.get(url)?.ok) log.info({ url }, `app at ${url} synced`);
           if (!status.ok && last.get(url)?.error !== status.error) {
             log.warn({ url, why: status.error }, "app sync failed; retrying every few seconds");

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
+import { appUrlPolicy } from "@jetstep/core";
 import type { NatsAuthSettings } from "@jetstep/jetstream";
 import { leaseTtlOf } from "./args.ts";
 import { SERVICES, type Service } from "./runtime.ts";
@@ -20,6 +21,8 @@ export interface StartArgs {
   /** REST API and UI credentials: read and operate; read only. The signing key also works. */
   apiKeys: string[];
   readApiKeys: string[];
+  /** App URL patterns that may be synced, registered and called, the `-u` URLs included. */
+  allowAppUrls: string[];
   host: string;
   port: number;
   appUrls: string[];
@@ -45,7 +48,10 @@ export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --eve
                              the same read from a file (one key per line): keys given on the
                              command line show in the process list, so prefer files or the env
   --host <host> --port <n>   gateway bind address (default 0.0.0.0:8288)
-  -u, --url <url>            app URLs to keep synced (repeatable)
+  -u, --url <url>            app URLs to keep synced (repeatable); these may always be called
+  --allow-app-url <pattern>  other app URLs apps may register and be called at, repeatable (env
+                             JETSTEP_ALLOW_APP_URLS, comma-separated), e.g. http://orders:3000/api/inngest
+                             or https://*.svc.example.com/api/* (NATS workers need none)
   --lease-ttl <duration>     how long a partition or cron lease outlives a holder that stopped
                              renewing it, e.g. 3s (default 10s): how soon work moves off a dead process
   --log-level <level>        trace|debug|info|warn|error (default info)`;
@@ -85,6 +91,7 @@ export function parseStart(
       host: { type: "string" },
       port: { type: "string" },
       url: { type: "string", short: "u", multiple: true },
+      "allow-app-url": { type: "string", multiple: true },
       "lease-ttl": { type: "string" },
       "log-level": { type: "string" },
       json: { type: "boolean" },
@@ -164,6 +171,17 @@ export function parseStart(
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new StartUsageError(`--port: ${values.port} is not a port number`);
   const leaseTtlMs = leaseTtlOf(values["lease-ttl"], StartUsageError);
+  const appUrls = values.url ?? [];
+  const allowAppUrls = [
+    ...(values["allow-app-url"] ?? []),
+    ...listed(env.JETSTEP_ALLOW_APP_URLS),
+    ...appUrls,
+  ];
+  try {
+    appUrlPolicy(allowAppUrls);
+  } catch (e) {
+    throw new StartUsageError(`--allow-app-url: ${(e as Error).message}`);
+  }
   const auth: NatsAuthSettings = {
     ...(values["nats-creds"] ? { credsFile: values["nats-creds"] } : {}),
     ...(values["nats-user"] ? { user: values["nats-user"] } : {}),
@@ -188,7 +206,8 @@ export function parseStart(
     readApiKeys,
     host: values.host ?? env.JETSTEP_HOST ?? "0.0.0.0",
     port,
-    appUrls: values.url ?? [],
+    appUrls,
+    allowAppUrls,
     ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
     logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
     pretty: isTty && !values.json,

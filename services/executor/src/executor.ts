@@ -9,8 +9,10 @@ import { randomUUID } from "node:crypto";
 import {
   type ActiveRun,
   type AppAnswer,
+  type AppUrlPolicy,
   applyEntries,
   applyEntry,
+  appUrlPolicy,
   Buckets,
   type CheckpointReply,
   type CheckpointRequest,
@@ -125,6 +127,8 @@ export interface ExecutorConfig {
    * this long is logged and listed as `Stuck` (it is still retried).
    */
   stuckAfterMs: number;
+  /** App URLs calls may go to (`--allow-app-url`); absent: any. */
+  allowAppUrls?: string[];
 }
 
 export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
@@ -209,6 +213,7 @@ class ExecutorImpl implements Executor {
   private readonly inProgress = new InProgress();
   private readonly gate = new ConcurrencyGate();
   private readonly throttleGate: ThrottleGate;
+  private readonly appUrls: AppUrlPolicy;
   private leases!: PartitionLeases;
   private membership!: Membership;
   private partitions = 0;
@@ -256,6 +261,7 @@ class ExecutorImpl implements Executor {
     this.calls = new Semaphore(deps.config.maxInFlightCalls);
     this.troubles = new RunTroubles(deps.config.stuckAfterMs, this.now);
     this.throttleGate = new ThrottleGate(deps.buckets.flow, this.now);
+    this.appUrls = appUrlPolicy(deps.config.allowAppUrls);
   }
 
   ownedPartitions(): number[] {
@@ -1024,6 +1030,9 @@ class ExecutorImpl implements Executor {
           called = await this.calls.run(async () => {
             const ctx = await currentContext();
             if (!fence()) throw new FencedCallError();
+            // Registered before the URL was disallowed, or forged: never called.
+            const refused = this.appUrls.problem(ctx.url);
+            if (refused) throw new Error(refused);
             // The start is the time it was claimed at: the next one is due an interval after it.
             const claimed = throttle ? await this.throttleGate.take(throttle) : this.now();
             if (claimed === undefined) return undefined;

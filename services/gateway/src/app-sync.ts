@@ -11,6 +11,21 @@ export interface SyncStatus {
   ok: boolean;
   error?: string;
   at: number;
+  /** Failed syncs in a row (the periodic sync gives a URL up after SYNC_GIVE_UP_AFTER). */
+  failures?: number;
+}
+
+/** Failed syncs in a row after which the periodic sync stops trying a URL (until synced by hand). */
+export const SYNC_GIVE_UP_AFTER = 20;
+
+/** Why an app answered a sync with `status`, in a few words (its body is never passed on). */
+function classify(status: number): string {
+  if (status >= 300 && status < 400) return "a redirect (not followed: give the app's final URL)";
+  if (status === 401 || status === 403) return "refused (does the app hold the same signing key?)";
+  if (status === 404 || status === 405)
+    return "nothing serves this path (the app's serve path, e.g. /api/inngest?)";
+  if (status >= 500) return "the app failed (see its logs)";
+  return "not a sync answer";
 }
 
 const PREFIX = "sync.";
@@ -19,18 +34,32 @@ export const syncKey = (url: string): string => `${PREFIX}${escapeToken(url)}`;
 /** PUTs the app's URL; resolves with whether it answered 2xx and, if not, what it answered. */
 export async function syncAppUrl(url: string, timeoutMs = 10_000): Promise<{ ok: boolean; error?: string }> {
   try {
-    const res = await fetch(url, { method: "PUT", signal: AbortSignal.timeout(timeoutMs) });
+    // Not a proxy: redirects are not followed, and what the URL answers is never passed on beyond
+    // its status (an internal page's content must not come back to whoever added the URL).
+    const res = await fetch(url, {
+      method: "PUT",
+      redirect: "manual",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await res.body?.cancel().catch(() => undefined);
     if (res.ok) return { ok: true };
-    return { ok: false, error: `app answered ${res.status}: ${(await res.text()).slice(0, 300)}` };
+    return { ok: false, error: `app answered ${res.status}: ${classify(res.status)}` };
   } catch (e) {
     const err = e as Error & { cause?: { code?: string } };
-    return { ok: false, error: `could not reach ${url}: ${err.cause?.code ?? err.message}` };
+    const code = err.cause?.code ?? (err.name === "TimeoutError" ? "timed out" : "unreachable");
+    return { ok: false, error: `could not reach ${url}: ${code}` };
   }
 }
 
 /** Stores a sync outcome (written only when it changed, to spare the bucket). */
 export async function recordSync(kv: KV, status: SyncStatus, previous?: SyncStatus): Promise<void> {
-  if (previous && previous.ok === status.ok && previous.error === status.error) return;
+  if (
+    previous &&
+    previous.ok === status.ok &&
+    previous.error === status.error &&
+    (previous.failures ?? 0) === (status.failures ?? 0)
+  )
+    return;
   await kv.put(syncKey(status.url), JSON.stringify(status));
 }
 

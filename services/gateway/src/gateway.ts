@@ -5,6 +5,7 @@
 
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
+  appUrlPolicy,
   checkToken,
   EVENT_ID_PATTERN,
   type EventRuns,
@@ -55,6 +56,8 @@ export interface GatewayConfig extends HttpTimeouts {
   readApiKeys?: string[];
   /** The address the gateway listens on (loopback-only: requests must name a loopback host). */
   host?: string;
+  /** App URLs that may be synced and registered (`--allow-app-url`); absent: any (dev). */
+  allowAppUrls?: string[];
 }
 
 /** A checkpoint recorder in the same process (an executor's `checkpointHere`). */
@@ -97,9 +100,11 @@ export async function buildGateway(
   );
   await registry.watch();
   const ingest = startNatsIngest({ nats: deps.nats, publisher, log: deps.log, now, random });
+  const appUrls = appUrlPolicy(deps.config.allowAppUrls);
   const registerDeps = {
     registry,
     log: deps.log,
+    appUrls,
     now,
     signingKey: deps.config.signingKey,
     maxRecordBytes: () => maxMessageBytes(deps.nats),
@@ -203,6 +208,8 @@ export async function buildGateway(
           error: `${parsed.error.issues[0]?.path.join(".") || "(body)"}: ${parsed.error.issues[0]?.message}`,
         });
       }
+      const refused = appUrls.problem(parsed.data.url);
+      if (refused) return reply.status(400).send({ error: `url: ${refused}` });
       // Adding records the URL first, so the periodic sync keeps trying even if this attempt fails.
       if (path === "/v1/apps")
         await recordSync(deps.buckets.functions, {

@@ -1,3 +1,3 @@
-export { listSyncStatuses, recordSync, type SyncStatus, syncAppUrl } from "./app-sync.ts";
+export { listSyncStatuses, recordSync, SYNC_GIVE_UP_AFTER, type SyncStatus, syncAppUrl } from "./app-sync.ts";
 export { buildGateway, defaultGatewayConfig, type GatewayConfig, type GatewayDeps } from "./gateway.ts";
 export { IngestError, parseEvents, storeEvents } from "./ingest.ts";

@@ -4,7 +4,13 @@
  * Invalid registrations are answered with the field at fault; the previous registration stays.
  */
 import { createHash } from "node:crypto";
-import { type AppRecord, formatIssues, RegisterRequestSchema } from "@jetstep/core";
+import {
+  type AppRecord,
+  type AppUrlPolicy,
+  callUrlOf,
+  formatIssues,
+  RegisterRequestSchema,
+} from "@jetstep/core";
 import type { Registry } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { parseJson } from "./json-body.ts";
@@ -24,6 +30,8 @@ export interface RegisterDeps {
   now: () => number;
   /** Production: only apps that hold this key may register. */
   signingKey?: string | undefined;
+  /** Which app URLs may register (`--allow-app-url`). */
+  appUrls?: AppUrlPolicy;
   /** The largest registration the FUNCTIONS bucket takes as one value (the server's max_payload). */
   maxRecordBytes: () => number;
 }
@@ -65,6 +73,15 @@ export async function registerApp(text: string, deps: RegisterDeps): Promise<Reg
   const reg = parsed.data;
   const problem = registrationProblem(reg);
   if (problem) return invalid(problem);
+  // The app's URL and every function's call URL: calls go to the latter.
+  if (deps.appUrls) {
+    const refused = deps.appUrls.problem(reg.url);
+    if (refused) return invalid(`url: ${refused}`);
+    for (const [i, fn] of reg.functions.entries()) {
+      const why = deps.appUrls.problem(callUrlOf(fn));
+      if (why) return invalid(`functions[${i}].steps: ${why}`);
+    }
+  }
   const record: AppRecord = {
     appId: reg.appName,
     url: reg.url,

@@ -1,4 +1,5 @@
 export * from "./app-response.ts";
+export * from "./app-urls.ts";
 export * from "./backoff.ts";
 export * from "./cron.ts";
 export * from "./decide.ts";

@@ -1,0 +1,203 @@
+/**
+ * Security checklist, part 2 (issue 15): app URLs are not a proxy. Only allowed URLs are synced,
+ * registered and called; what a URL answers never comes back beyond its status; redirects are not
+ * followed; a URL that keeps failing leaves the periodic sync.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { startRuntime } from "@jetstep/cli";
+import { SYNC_GIVE_UP_AFTER } from "@jetstep/gateway";
+import { silentLogger } from "@jetstep/telemetry";
+import { signingBearer } from "../e2e/harness.ts";
+import { type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
+
+const SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef";
+const API_KEY = "operate-key-0123456789abcdef";
+
+type Runtime = Awaited<ReturnType<typeof startRuntime>>;
+
+/** An "internal" server: a secret page, a redirect to it, and a counter of PUTs. */
+async function internalServer(): Promise<{ server: Server; base: string; puts: () => number }> {
+  let puts = 0;
+  const server = createServer((req, res) => {
+    if (req.method === "PUT") puts++;
+    if (req.url === "/redirect") {
+      res.writeHead(302, { location: "/secret" }).end();
+      return;
+    }
+    res.writeHead(req.url === "/secret" ? 404 : 500, { "content-type": "text/plain" });
+    res.end("db_password=hunter2");
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, puts: () => puts };
+}
+
+interface ListedApp {
+  url: string;
+  sync: { ok: boolean; error?: string } | null;
+}
+
+describe("app URLs in jetstep start", () => {
+  let nats: NatsServerHandle;
+  let runtime: Runtime;
+  let internal: Awaited<ReturnType<typeof internalServer>>;
+  let url = "";
+  const allowed = "http://orders.internal:3001/api/inngest";
+
+  before(async () => {
+    nats = await startNatsServer();
+    internal = await internalServer();
+    runtime = await startRuntime({
+      natsUrl: nats.url,
+      host: "127.0.0.1",
+      port: 0,
+      appUrls: [],
+      syncIntervalMs: 60_000,
+      services: ["gateway"],
+      signingKey: SIGNING_KEY,
+      eventKeys: ["k"],
+      apiKeys: [API_KEY],
+      allowAppUrls: [allowed, `${internal.base}/redirect`],
+      log: silentLogger(),
+    });
+    url = runtime.gatewayUrl;
+  });
+  after(async () => {
+    await runtime?.stop();
+    internal?.server.close();
+    await nats?.stop();
+  });
+
+  const operate = (path: string, body: unknown) =>
+    fetch(`${url}${path}`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+
+  it("refuses to sync a URL --allow-app-url does not name (400), and requests nothing", async () => {
+    for (const path of ["/v1/apps", "/v1/apps/sync"]) {
+      const r = await operate(path, { url: `${internal.base}/secret` });
+      assert.equal(r.status, 400, path);
+      assert.match(((await r.json()) as { error: string }).error, /^url: .* is not an allowed app URL/);
+    }
+    assert.equal(internal.puts(), 0, "the internal server was never asked");
+  });
+
+  it("refuses a signed registration whose URL or function URL is not allowed (400)", async () => {
+    const fn = (callUrl: string) => ({
+      id: "orders-place",
+      name: "place",
+      triggers: [{ event: "shop/order.placed" }],
+      steps: { step: { id: "step", name: "step", runtime: { type: "http", url: callUrl } } },
+    });
+    const register = (body: unknown) =>
+      fetch(`${url}/fn/register`, {
+        method: "POST",
+        headers: { authorization: signingBearer(SIGNING_KEY), "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const moved = await register({
+      url: "http://attacker.example/api/inngest",
+      appName: "orders",
+      functions: [],
+    });
+    assert.equal(moved.status, 400);
+    assert.match(((await moved.json()) as { error: string }).error, /^url: .* is not an allowed app URL/);
+    const sneaky = await register({
+      url: allowed,
+      appName: "orders",
+      functions: [fn("http://attacker.example/api/inngest?fnId=orders-place&stepId=step")],
+    });
+    assert.equal(sneaky.status, 400);
+    assert.match(
+      ((await sneaky.json()) as { error: string }).error,
+      /^functions\[0\]\.steps: .* not an allowed/,
+    );
+    const fine = await register({
+      url: allowed,
+      appName: "orders",
+      functions: [fn(`${allowed}?fnId=orders-place&stepId=step`)],
+    });
+    assert.equal(fine.status, 200, await fine.text());
+  });
+
+  it("does not follow redirects, and never passes on what a URL answered", async () => {
+    const r = await operate("/v1/apps/sync", { url: `${internal.base}/redirect` });
+    assert.equal(r.status, 200);
+    const body = (await r.json()) as { data: { ok: boolean; error: string } };
+    assert.equal(body.data.ok, false);
+    assert.match(body.data.error, /^app answered 302: a redirect \(not followed/);
+    assert.equal(internal.puts(), 1, "the redirect target was not requested");
+    const apps = (await (
+      await fetch(`${url}/v1/apps`, { headers: { authorization: `Bearer ${API_KEY}` } })
+    ).json()) as {
+      data: ListedApp[];
+    };
+    assert.ok(!JSON.stringify(apps).includes("hunter2"));
+  });
+});
+
+describe("a URL that keeps failing leaves the periodic sync", () => {
+  let nats: NatsServerHandle;
+  let runtime: Runtime;
+  let internal: Awaited<ReturnType<typeof internalServer>>;
+  let url = "";
+
+  before(async () => {
+    nats = await startNatsServer();
+    internal = await internalServer();
+    runtime = await startRuntime({
+      natsUrl: nats.url,
+      host: "127.0.0.1",
+      port: 0,
+      appUrls: [],
+      syncIntervalMs: 30,
+      services: ["gateway"],
+      log: silentLogger(),
+    });
+    url = runtime.gatewayUrl;
+  });
+  after(async () => {
+    await runtime?.stop();
+    internal?.server.close();
+    await nats?.stop();
+  });
+
+  it(`stops after ${SYNC_GIVE_UP_AFTER} failures in a row, says so, and resumes when synced by hand`, async () => {
+    const failing = `${internal.base}/failing`;
+    const added = await fetch(`${url}/v1/apps`, { method: "POST", body: JSON.stringify({ url: failing }) });
+    assert.equal(added.status, 200);
+    const listed = async () =>
+      ((await (await fetch(`${url}/v1/apps`)).json()) as { data: ListedApp[] }).data.find(
+        (a) => a.url === failing,
+      );
+    const given = await waitFor(
+      async () => {
+        const app = await listed();
+        return app?.sync?.error?.includes("not retried after") ? app : null;
+      },
+      { timeoutMs: 30_000, message: "the failing URL was never given up" },
+    );
+    assert.match(
+      given.sync?.error ?? "",
+      /^app answered 500: the app failed \(see its logs\) \(not retried after 20 failures/,
+    );
+    const atGiveUp = internal.puts();
+    assert.ok(atGiveUp >= SYNC_GIVE_UP_AFTER);
+    // Several sync intervals later nothing more was requested.
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(internal.puts() <= atGiveUp + 1, `kept syncing: ${internal.puts()} PUTs after ${atGiveUp}`);
+    const again = await fetch(`${url}/v1/apps/sync`, {
+      method: "POST",
+      body: JSON.stringify({ url: failing }),
+    });
+    assert.equal(again.status, 200);
+    await waitFor(() => internal.puts() > atGiveUp + 3, {
+      timeoutMs: 10_000,
+      message: "sync did not resume",
+    });
+  });
+});
