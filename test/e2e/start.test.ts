@@ -136,7 +136,13 @@ describe("jetstep start", () => {
     await proc.waitForLine(/Jetstep started/, 30_000);
     useApiKey(url, SIGNING_KEY);
 
-    const client = new Jetstep({ id: "prod-app", baseUrl: url, signingKey: SIGNING_KEY, eventKey: "key-1" });
+    const client = new Jetstep({
+      id: "prod-app",
+      baseUrl: url,
+      signingKey: SIGNING_KEY,
+      eventKey: "key-1",
+      serveOrigin: new URL(appUrl).origin,
+    });
     const fn = client.createFunction({ id: "signed" }, { event: "prod/go" }, async ({ step }) =>
       step.run("s", () => "verified"),
     );

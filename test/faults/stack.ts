@@ -201,6 +201,7 @@ class FaultStackImpl implements FaultStack {
               PORT: String(this.#appPort),
               JETSTEP_BASE_URL: this.gatewayUrl,
               JETSTEP_SIGNING_KEY: SIGNING_KEY,
+              JETSTEP_SERVE_ORIGIN: new URL(this.#appUrl).origin,
               EXEC_LOG: this.#opts.execLog,
               STEP_MS: String(this.#opts.stepMs),
             },

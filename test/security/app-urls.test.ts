@@ -1,15 +1,17 @@
 /**
  * Security checklist, part 2 (issue 15): app URLs are not a proxy. Only allowed URLs are synced,
  * registered and called; what a URL answers never comes back beyond its status; redirects are not
- * followed; a URL that keeps failing leaves the periodic sync.
+ * followed; a URL that keeps failing leaves the periodic sync; an app on our SDK never registers
+ * the Host of a request as its URL.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { startRuntime } from "@jetstep/cli";
 import { SYNC_GIVE_UP_AFTER } from "@jetstep/gateway";
 import { silentLogger } from "@jetstep/telemetry";
+import { Jetstep, serve } from "jetstep";
 import { signingBearer } from "../e2e/harness.ts";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
 
@@ -199,5 +201,86 @@ describe("a URL that keeps failing leaves the periodic sync", () => {
       timeoutMs: 10_000,
       message: "sync did not resume",
     });
+  });
+});
+
+describe("an app cannot be made to register elsewhere by a forged Host", () => {
+  let gateway: Server;
+  const registered: { url: string }[] = [];
+  let base = "";
+
+  before(async () => {
+    // A stand-in for Jetstep's /fn/register: records what the app says its URL is.
+    gateway = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (c: Buffer) => chunks.push(c));
+      req.on("end", () => {
+        registered.push(JSON.parse(Buffer.concat(chunks).toString()) as { url: string });
+        res.writeHead(200, { "content-type": "application/json" }).end('{"ok":true,"modified":false}');
+      });
+    });
+    await new Promise<void>((r) => gateway.listen(0, "127.0.0.1", r));
+    base = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    gateway?.close();
+  });
+
+  const appWith = async (serveOrigin?: string) => {
+    const client = new Jetstep({
+      id: "victim",
+      baseUrl: base,
+      signingKey: SIGNING_KEY,
+      ...(serveOrigin ? { serveOrigin } : {}),
+      env: {},
+    });
+    const fn = client.createFunction({ id: "f" }, { event: "a" }, () => 1);
+    const server = createServer(serve({ client, functions: [fn] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    return { server, port: (server.address() as AddressInfo).port };
+  };
+  const forgedPut = (port: number) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = request(
+        {
+          host: "127.0.0.1",
+          port,
+          method: "PUT",
+          path: "/api/inngest",
+          headers: { host: "attacker.example" },
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on("data", (c: Buffer) => chunks.push(c));
+          res.on("end", () =>
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+          );
+        },
+      );
+      req.on("error", reject);
+      req.end();
+    });
+
+  it("with a signing key and no serveOrigin, a sync is refused (500 saying why) and nothing registers", async () => {
+    const app = await appWith();
+    try {
+      const r = await forgedPut(app.port);
+      assert.equal(r.status, 500);
+      assert.match(r.body, /serveOrigin is not set/);
+      assert.equal(registered.length, 0);
+    } finally {
+      app.server.close();
+    }
+  });
+
+  it("with serveOrigin, the configured origin registers whatever Host the PUT names", async () => {
+    const app = await appWith("http://orders.internal:3001");
+    try {
+      const r = await forgedPut(app.port);
+      assert.equal(r.status, 200, r.body);
+      assert.equal(registered.at(-1)?.url, "http://orders.internal:3001/api/inngest");
+    } finally {
+      app.server.close();
+    }
   });
 });

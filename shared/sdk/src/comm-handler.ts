@@ -109,7 +109,17 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     });
 
   const sync = async (req: IncomingRequest): Promise<HttpAnswer> => {
-    const origin = options.serveOrigin ?? client.settings.serveOrigin ?? req.url.origin;
+    const configured = options.serveOrigin ?? client.settings.serveOrigin;
+    // With a signing key (production) the URL the app registers is configuration, never the
+    // request's Host header: anyone can PUT the app, and a forged Host would send every later
+    // call, with event data and step results, to the forger.
+    if (!configured && client.settings.signingKey) {
+      const message =
+        "serveOrigin is not set: with a signing key, the app registers only the origin configured (serveOrigin, or JETSTEP_SERVE_ORIGIN / INNGEST_SERVE_ORIGIN), never the request's Host";
+      client.logger.error({}, message);
+      return jsonAnswer(framework, 500, { message, modified: false });
+    }
+    const origin = configured ?? req.url.origin;
     const appUrl = new URL(options.servePath ?? req.url.pathname, origin);
     const body = buildRegisterBody({ appId: client.id, appUrl, framework, functions });
     const deployId = req.url.searchParams.get(Query.DeployId) ?? undefined;
