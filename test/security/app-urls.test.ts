@@ -126,6 +126,54 @@ describe("app URLs in jetstep start", () => {
     assert.equal(fine.status, 200, await fine.text());
   });
 
+  it("keeps a function with the app that registered it: another app gets 409 until the operator removes the first", async () => {
+    const other = `${internal.base}/redirect`;
+    const fn = (appUrl: string) => ({
+      id: "shared-fn",
+      name: "fn",
+      triggers: [{ event: "x/y" }],
+      steps: {
+        step: {
+          id: "step",
+          name: "step",
+          runtime: { type: "http", url: `${appUrl}?fnId=shared-fn&stepId=step` },
+        },
+      },
+    });
+    const register = (appName: string, appUrl: string) =>
+      fetch(`${url}/fn/register`, {
+        method: "POST",
+        headers: { authorization: signingBearer(SIGNING_KEY), "content-type": "application/json" },
+        body: JSON.stringify({ url: appUrl, appName, functions: [fn(appUrl)] }),
+      });
+    assert.equal((await register("owner", allowed)).status, 200);
+    const takeover = await register("intruder", other);
+    assert.equal(takeover.status, 409);
+    assert.match(
+      ((await takeover.json()) as { error: string }).error,
+      /^functions\[0\]\.id: "shared-fn" belongs to app "owner" \(http:\/\/orders\.internal:3001\/api\/inngest\); remove that app first/,
+    );
+    const auth = { authorization: `Bearer ${API_KEY}` };
+    assert.equal((await fetch(`${url}/v1/apps/nobody`, { method: "DELETE", headers: auth })).status, 404);
+    const removed = await fetch(`${url}/v1/apps/owner`, { method: "DELETE", headers: auth });
+    assert.equal(removed.status, 200);
+    assert.deepEqual(((await removed.json()) as { data: unknown }).data, {
+      app_id: "owner",
+      url: allowed,
+      removed: true,
+    });
+    await waitFor(
+      async () => {
+        const fns = (await (await fetch(`${url}/v1/functions`, { headers: auth })).json()) as {
+          data: { id: string }[];
+        };
+        return !fns.data.some((f) => f.id === "shared-fn");
+      },
+      { timeoutMs: 5_000, message: "the removed app's function is still listed" },
+    );
+    assert.equal((await register("intruder", other)).status, 200, "now it may");
+  });
+
   it("does not follow redirects, and never passes on what a URL answered", async () => {
     const r = await operate("/v1/apps/sync", { url: `${internal.base}/redirect` });
     assert.equal(r.status, 200);
@@ -201,6 +249,18 @@ describe("a URL that keeps failing leaves the periodic sync", () => {
       timeoutMs: 10_000,
       message: "sync did not resume",
     });
+    // Removed: it leaves the sync for good.
+    const gone = await fetch(`${url}/v1/apps?url=${encodeURIComponent(failing)}`, { method: "DELETE" });
+    assert.equal(gone.status, 200);
+    assert.equal(await listed(), undefined);
+    await new Promise((r) => setTimeout(r, 200));
+    const atRemoval = internal.puts();
+    await new Promise((r) => setTimeout(r, 300));
+    assert.ok(internal.puts() <= atRemoval + 1, "still synced after removal");
+    assert.equal(
+      (await fetch(`${url}/v1/apps?url=${encodeURIComponent(failing)}`, { method: "DELETE" })).status,
+      404,
+    );
   });
 });
 

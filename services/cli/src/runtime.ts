@@ -11,6 +11,7 @@ import {
   defaultGatewayConfig,
   listSyncStatuses,
   recordSync,
+  recordSyncIfListed,
   SYNC_GIVE_UP_AFTER,
   type SyncStatus,
   syncAppUrl,
@@ -217,7 +218,16 @@ export function startAppSync(
             log.warn({ url, why: status.error }, "app sync failed; retrying every few seconds");
           }
           last.set(url, status);
-          await recordSync(kv, status, previous).catch(() => undefined);
+          // A URL added through the API may be removed while its sync is under way: recorded only
+          // while still listed, so it stays removed.
+          if (given.has(url)) await recordSync(kv, status, previous).catch(() => undefined);
+          else if (
+            !previous ||
+            previous.ok !== status.ok ||
+            previous.error !== status.error ||
+            (previous.failures ?? 0) !== (status.failures ?? 0)
+          )
+            await recordSyncIfListed(kv, status).catch(() => false);
         }),
       );
     } finally {

@@ -63,6 +63,26 @@ export async function recordSync(kv: KV, status: SyncStatus, previous?: SyncStat
   await kv.put(syncKey(status.url), JSON.stringify(status));
 }
 
+/**
+ * Stores a sync outcome only while the URL is still listed (compare-and-set on its entry): a URL
+ * removed while its sync was under way stays removed. Resolves whether it was stored.
+ */
+export async function recordSyncIfListed(kv: KV, status: SyncStatus): Promise<boolean> {
+  const e = await kv.get(syncKey(status.url));
+  if (e?.operation !== "PUT") return false;
+  try {
+    await kv.update(syncKey(status.url), JSON.stringify(status), e.revision);
+    return true;
+  } catch {
+    return false; // changed meanwhile (removed, or recorded by a sync by hand): theirs stands
+  }
+}
+
+/** Forgets a URL's sync status: it leaves the periodic sync (unless given with `-u`). */
+export async function forgetSync(kv: KV, url: string): Promise<void> {
+  await kv.delete(syncKey(url));
+}
+
 /** Every URL with a recorded sync status (those added from the UI or the API included). */
 export async function listSyncStatuses(kv: KV): Promise<SyncStatus[]> {
   const out: SyncStatus[] = [];

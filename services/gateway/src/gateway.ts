@@ -27,7 +27,7 @@ import type { Logger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from "fastify";
 import { z } from "zod";
 import { registerApiAuth } from "./api-auth.ts";
-import { listSyncStatuses, recordSync, syncAppUrl, syncKey } from "./app-sync.ts";
+import { forgetSync, listSyncStatuses, recordSync, syncAppUrl, syncKey } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
 import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
@@ -190,6 +190,27 @@ export async function buildGateway(
       .filter((st) => !apps.some((a) => a.url === st.url))
       .map((st) => ({ appId: null, url: st.url, functions: [], syncedAt: null, sync: st }));
     return { data: [...apps, ...orphans] };
+  });
+
+  // Retiring an app: its functions are no longer triggered or called (runs already started keep
+  // their URL and go on), and its URL leaves the periodic sync. `?url=` removes a URL that never
+  // registered an app. A `-u` URL is synced again (and re-registers): remove it from the command.
+  app.delete<{ Params: { appId: string } }>("/v1/apps/:appId", async (req, reply) => {
+    const known = registry.listApps().find((a) => a.appId === req.params.appId);
+    if (!(await registry.remove(req.params.appId)))
+      return reply.status(404).send({ error: `app ${req.params.appId} not found` });
+    if (known) await forgetSync(deps.buckets.functions, known.url);
+    deps.log.info({ appId: req.params.appId, url: known?.url }, "app removed");
+    return { data: { app_id: req.params.appId, url: known?.url ?? null, removed: true } };
+  });
+  app.delete<{ Querystring: { url?: string } }>("/v1/apps", async (req, reply) => {
+    const url = req.query.url;
+    if (typeof url !== "string" || url === "")
+      return reply.status(400).send({ error: "url: give the URL to remove as ?url=" });
+    const listed = (await listSyncStatuses(deps.buckets.functions)).some((st) => st.url === url);
+    if (!listed) return reply.status(404).send({ error: `url: ${url} is not synced` });
+    await forgetSync(deps.buckets.functions, url);
+    return { data: { url, removed: true } };
   });
 
   const syncNow = async (url: string) => {

@@ -1,3 +1,10 @@
-export { listSyncStatuses, recordSync, SYNC_GIVE_UP_AFTER, type SyncStatus, syncAppUrl } from "./app-sync.ts";
+export {
+  listSyncStatuses,
+  recordSync,
+  recordSyncIfListed,
+  SYNC_GIVE_UP_AFTER,
+  type SyncStatus,
+  syncAppUrl,
+} from "./app-sync.ts";
 export { buildGateway, defaultGatewayConfig, type GatewayConfig, type GatewayDeps } from "./gateway.ts";
 export { IngestError, parseEvents, storeEvents } from "./ingest.ts";

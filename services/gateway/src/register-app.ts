@@ -39,7 +39,7 @@ export interface RegisterDeps {
 /** The answer to a registration: its HTTP status and JSON body. */
 export type RegisterAnswer =
   | { status: 200; body: { ok: true; modified: boolean; status: 200 } }
-  | { status: 400 | 401 | 413; body: { status: 400 | 401 | 413; error: string } };
+  | { status: 400 | 401 | 409 | 413; body: { status: 400 | 401 | 409 | 413; error: string } };
 
 /**
  * With a signing key, only apps that hold it may register (`Authorization: Bearer <hashed key>`,
@@ -80,6 +80,22 @@ export async function registerApp(text: string, deps: RegisterDeps): Promise<Reg
     for (const [i, fn] of reg.functions.entries()) {
       const why = deps.appUrls.problem(callUrlOf(fn));
       if (why) return invalid(`functions[${i}].steps: ${why}`);
+    }
+  }
+  // Production: a function stays with the app that registered it. Another app holding the signing
+  // key cannot take its runs over by registering the same id; the operator removes the old app
+  // first (`DELETE /v1/apps/:appId`). In dev an app may (renames while developing).
+  if (deps.signingKey) {
+    for (const [i, fn] of reg.functions.entries()) {
+      const owner = deps.registry.getFunction(fn.id)?.app;
+      if (owner && owner.appId !== reg.appName)
+        return {
+          status: 409,
+          body: {
+            status: 409,
+            error: `functions[${i}].id: "${fn.id}" belongs to app "${owner.appId}" (${owner.url}); remove that app first (DELETE /v1/apps/${encodeURIComponent(owner.appId)})`,
+          },
+        };
     }
   }
   const record: AppRecord = {

@@ -2,7 +2,7 @@
  * Registered apps and their functions (FUNCTIONS bucket, one key per app). `Registry.watch()`
  * keeps an in-memory copy current from a KV watch, so lookups on the hot path never do I/O.
  */
-import { type AppRecord, type FunctionDef, Keys } from "@jetstep/core";
+import { type AppRecord, type FunctionDef, Keys, unescapeToken } from "@jetstep/core";
 import type { KV } from "@nats-io/kv";
 import { KvFollower } from "./kv-follower.ts";
 
@@ -33,6 +33,15 @@ export class Registry {
     return modified;
   }
 
+  /** Removes an app and its functions; resolves whether it was registered. */
+  async remove(appId: string): Promise<boolean> {
+    const known = this.apps.has(appId) || (await this.kv.get(Keys.app(appId)))?.operation === "PUT";
+    if (!known) return false;
+    await this.kv.delete(Keys.app(appId));
+    this.apply(Keys.app(appId).slice("app.".length), undefined);
+    return true;
+  }
+
   /**
    * Loads everything and follows changes until `stop()` (through outages: see KvFollower).
    * Resolves once the initial load is done.
@@ -55,10 +64,16 @@ export class Registry {
     this.stopWatch?.();
   }
 
-  private apply(_key: string, app: AppRecord | undefined): void {
-    if (!app) return;
-    const prev = this.apps.get(app.appId);
-    if (prev) for (const fn of prev.functions) this.byFnId.delete(fn.id);
+  /** An app's record as stored under `app.<key>` (undefined: deleted). */
+  private apply(key: string, app: AppRecord | undefined): void {
+    const appId = app?.appId ?? unescapeToken(key);
+    const prev = this.apps.get(appId);
+    // Only the functions this app still holds: in dev another app may have taken one over.
+    if (prev) for (const fn of prev.functions) if (this.byFnId.get(fn.id)?.app === prev) this.byFnId.delete(fn.id);
+    if (!app) {
+      this.apps.delete(appId);
+      return;
+    }
     this.apps.set(app.appId, app);
     for (const fn of app.functions) this.byFnId.set(fn.id, { app, fn });
   }
