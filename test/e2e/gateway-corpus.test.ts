@@ -78,8 +78,10 @@ async function sendValid(
   const { event, traceparent } = c;
   const body = JSON.stringify(event);
   const trace: Record<string, string> = traceparent === undefined ? {} : { traceparent };
+  // Over NATS the event key goes in a header (required as `jetstep start` runs).
+  const overNats = { ...trace, "Jetstep-Event-Key": key };
   if (c.via === "nats-publish") {
-    nats.nc.publish("jetstep.events", body, { headers: natsHeaders(trace) });
+    nats.nc.publish("jetstep.events", body, { headers: natsHeaders(overNats) });
     return null;
   }
   const answer =
@@ -92,7 +94,7 @@ async function sendValid(
             signal: AbortSignal.timeout(CASE_TIMEOUT_MS),
           })
         ).json()) as Answer)
-      : await request(nats, "jetstep.events", body, trace);
+      : await request(nats, "jetstep.events", body, overNats);
   return answer.status === 200 && answer.ids?.[0] === event.id
     ? null
     : `valid event ${event.id} refused: ${JSON.stringify(answer).slice(0, 300)}`;

@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
 import { startRuntime } from "@jetstep/cli";
+import { connectNats, headers } from "@jetstep/jetstream";
 import { silentLogger } from "@jetstep/telemetry";
 import { signingBearer } from "../e2e/harness.ts";
 import { type NatsServerHandle, startNatsServer } from "../support/index.ts";
@@ -141,6 +142,34 @@ describe("REST API authentication (jetstep start)", () => {
     const register = await fetch(`${url}/fn/register`, { method: "POST", body: "{}" });
     assert.equal(register.status, 401, "/fn/register wants the signing key");
     await register.body?.cancel();
+  });
+
+  it("takes events on NATS only with an event key in the Jetstep-Event-Key header (401 otherwise)", async () => {
+    const nc = await connectNats({ servers: nats.url });
+    try {
+      const ask = async (key?: string) => {
+        const h = headers();
+        if (key) h.set("Jetstep-Event-Key", key);
+        const reply = await nc.nc.request("jetstep.events", JSON.stringify({ name: "sec/nats" }), {
+          timeout: 5_000,
+          ...(key ? { headers: h } : {}),
+        });
+        return JSON.parse(new TextDecoder().decode(reply.data)) as {
+          status: number;
+          error?: string;
+          ids: string[];
+        };
+      };
+      const none = await ask();
+      assert.equal(none.status, 401);
+      assert.match(none.error ?? "", /Jetstep-Event-Key header is missing or not a known event key/);
+      assert.equal((await ask("wrong")).status, 401);
+      const ok = await ask("event-key");
+      assert.equal(ok.status, 200);
+      assert.equal(ok.ids.length, 1);
+    } finally {
+      await nc.close();
+    }
   });
 
   it("refuses cross-site browser requests even with a key (403)", async () => {

@@ -99,7 +99,14 @@ export async function buildGateway(
     deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
   );
   await registry.watch();
-  const ingest = startNatsIngest({ nats: deps.nats, publisher, log: deps.log, now, random });
+  const ingest = startNatsIngest({
+    nats: deps.nats,
+    publisher,
+    log: deps.log,
+    now,
+    random,
+    eventKeys: deps.config.eventKeys,
+  });
   const appUrls = appUrlPolicy(deps.config.allowAppUrls);
   const registerDeps = {
     registry,

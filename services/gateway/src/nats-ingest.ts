@@ -4,9 +4,10 @@
  * or `{ids: [], status, error}`; a plain publish that is rejected is stored in DEAD_LETTERS with
  * the reason and the original payload (cut to fit one message, and marked so when it does not) —
  * never silently dropped. Gateways share the subscription through a queue group, so each message
- * is handled once.
+ * is handled once. With event keys (`jetstep start`), a message must carry one in the
+ * `Jetstep-Event-Key` header (401 otherwise), as `POST /e/:key` must in its path.
  */
-import { Subjects } from "@jetstep/core";
+import { Headers, Subjects } from "@jetstep/core";
 import { deadLetterJson, type Msg, type Nats, type Publisher } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
@@ -24,7 +25,10 @@ export function startNatsIngest(deps: {
   log: Logger;
   now: () => number;
   random: () => number;
+  /** Accepted event keys; empty: any (dev). */
+  eventKeys?: readonly string[];
 }): NatsIngest {
+  const keys = new Set(deps.eventKeys ?? []);
   const log = deps.log.child({ svc: "nats-ingest" });
   const deadLetter = async (subject: string, text: string, status: number, reason: string) => {
     const at = new Date(deps.now()).toISOString();
@@ -40,6 +44,8 @@ export function startNatsIngest(deps: {
     const text = new TextDecoder().decode(m.data);
     let answer: { ids: string[]; status: number; error?: string };
     try {
+      if (keys.size > 0 && !keys.has(m.headers?.get(Headers.eventKey) ?? ""))
+        throw new IngestError(401, `key: the ${Headers.eventKey} header is missing or not a known event key`);
       const events = parseEvents(text, deps.now, deps.random, maxMessageBytes(deps.nats));
       const traceparent = m.headers?.get("traceparent") || undefined;
       await storeEvents(deps.publisher, events, traceparent ? { traceparent } : undefined);

@@ -38,6 +38,8 @@ export const Headers = {
   msgId: "Nats-Msg-Id",
   expectedLastSubjectSeq: "Nats-Expected-Last-Subject-Sequence",
   traceparent: "traceparent",
+  /** The event key of an event published on NATS (`jetstep.events`), as in `POST /e/:key`. */
+  eventKey: "Jetstep-Event-Key",
 } as const;
 
 /** Subject prefixes; each stream captures `<prefix>.>`. */

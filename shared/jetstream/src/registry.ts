@@ -69,7 +69,8 @@ export class Registry {
     const appId = app?.appId ?? unescapeToken(key);
     const prev = this.apps.get(appId);
     // Only the functions this app still holds: in dev another app may have taken one over.
-    if (prev) for (const fn of prev.functions) if (this.byFnId.get(fn.id)?.app === prev) this.byFnId.delete(fn.id);
+    if (prev)
+      for (const fn of prev.functions) if (this.byFnId.get(fn.id)?.app === prev) this.byFnId.delete(fn.id);
     if (!app) {
       this.apps.delete(appId);
       return;

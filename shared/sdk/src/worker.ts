@@ -6,7 +6,7 @@
  * While a call runs it sends progress messages every `heartbeatMs`, so the executor notices a
  * worker that died mid-step within a few heartbeats and retries the step elsewhere.
  */
-import { Queues, Subjects, WorkerUrls } from "@jetstep/core";
+import { Headers, Queues, Subjects, WorkerUrls } from "@jetstep/core";
 import {
   type ConnectionOptions,
   connect,
@@ -105,6 +105,9 @@ export async function worker(options: WorkerOptions): Promise<WorkerHandle> {
           request: async (payload, values) => {
             const h = natsHeaders();
             for (const [k, v] of Object.entries(values)) h.set(k, v);
+            // Production gateways take events on NATS only with an event key, as over HTTP.
+            const key = options.client.settings.eventKey;
+            if (key) h.set(Headers.eventKey, key);
             const nc = connection as NatsConnection;
             return (await nc.request(Subjects.ingest, payload, { timeout: 10_000, headers: h })).data;
           },
