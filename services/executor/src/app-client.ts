@@ -5,6 +5,7 @@
  * Functions of NATS workers (`nats://<appId>?fnId=…`) get the same call over NATS
  * (`nats-app-client.ts`).
  */
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import https from "node:https";
 import {
@@ -60,7 +61,16 @@ export function callUrl(base: string, call: DueCall): string {
   return url.toString();
 }
 
-export function callBody(ctx: RunContext, call: DueCall, dispatchId?: string): unknown {
+/**
+ * The JSON body of a call. `ctx.request_id` is new for every call, so no two calls are signed
+ * alike: an app that remembers the signatures it saw (ours does) refuses a replayed one.
+ */
+export function callBody(
+  ctx: RunContext,
+  call: DueCall,
+  dispatchId?: string,
+  requestId: string = randomUUID(),
+): unknown {
   const stack = stackOf(ctx);
   return {
     event: ctx.event,
@@ -76,6 +86,7 @@ export function callBody(ctx: RunContext, call: DueCall, dispatchId?: string): u
       use_api: false,
       env: "dev",
       ...(call.stepId ? { step_id: call.stepId } : {}),
+      request_id: requestId,
     },
     version: 2,
   };
@@ -151,9 +162,12 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
   const url = callUrl(ctx.url, call);
   try {
     const target = new URL(url);
-    const body = signedBody(callBody(ctx, call, opts.dispatchId), opts.signingKey, opts.now());
+    const requestId = randomUUID();
+    const body = signedBody(callBody(ctx, call, opts.dispatchId, requestId), opts.signingKey, opts.now());
     const headers: Record<string, string> = {
       "content-type": "application/json",
+      // What the official SDK reads as `ctx.requestId`.
+      "x-request-id": requestId,
       "x-inngest-server-kind": opts.serverKind,
       ...(body.signature ? { "x-inngest-signature": body.signature } : {}),
       ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),

@@ -7,7 +7,7 @@ import { executeCall } from "./execution.ts";
 import { type FailureContext, type FunctionContext, JetstepFunction } from "./function.ts";
 import { buildRegisterBody, syncApp } from "./register.ts";
 import { serializeError, toError } from "./serialize-error.ts";
-import { type ReceivedBody, verifySignature } from "./signature.ts";
+import { type ReceivedBody, SeenSignatures, verifySignature } from "./signature.ts";
 import type { EventInput } from "./step-tools.ts";
 import { withCallTrace } from "./tracing.ts";
 import { SDK_IDENT, SDK_VERSION } from "./version.ts";
@@ -132,6 +132,7 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     return jsonAnswer(framework, outcome.status, outcome.body, { [Header.SyncKind]: "out_of_band" });
   };
 
+  const seenSignatures = new SeenSignatures();
   const execute = async (req: IncomingRequest): Promise<HttpAnswer> => {
     const fnId = req.url.searchParams.get(Query.FnId);
     if (!fnId) return invalid(framework, new InvalidCallError("fnId", "Missing fnId query parameter"));
@@ -148,6 +149,13 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
       if (!check.ok) {
         client.logger.warn({ fnId, reason: check.reason }, "rejected call: bad signature");
         return jsonAnswer(framework, 401, { message: "Unauthorized", error: check.reason });
+      }
+      if (!seenSignatures.admit(req.header(Header.Signature) ?? "", client.now())) {
+        client.logger.warn({ fnId }, "rejected call: its signature was already used (a replay)");
+        return jsonAnswer(framework, 401, {
+          message: "Unauthorized",
+          error: "signature already used: a call is accepted once",
+        });
       }
     }
     let call: CallBody;

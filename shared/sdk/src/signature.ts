@@ -44,6 +44,39 @@ export function verifySignature(args: {
   return { ok: false, reason: "invalid signature" };
 }
 
+/**
+ * Signatures already accepted, until they expire (SIGNATURE_MAX_SKEW_MS after their time): a call
+ * captured on the way and sent again is refused. Jetstep puts a new `ctx.request_id` in every call,
+ * so no two genuine calls share a signature. Per process: with several app instances behind a load
+ * balancer, a replay to another instance within the window is not caught. At most `max` are kept
+ * (the oldest go first): about 100 bytes each.
+ */
+export class SeenSignatures {
+  private readonly seen = new Map<string, number>();
+
+  constructor(private readonly max = 100_000) {}
+
+  /** Records `header`'s signature; false when it was already accepted and has not expired. */
+  admit(header: string, nowMs: number): boolean {
+    const params = new URLSearchParams(header);
+    const s = params.get("s") ?? "";
+    const expires = Number(params.get("t") ?? 0) * 1000 + SIGNATURE_MAX_SKEW_MS;
+    const known = this.seen.get(s);
+    if (known !== undefined && known > nowMs) return false;
+    // Expired ones are dropped in insertion order (roughly time order) as new ones come.
+    for (const [key, until] of this.seen) {
+      if (until > nowMs && this.seen.size < this.max) break;
+      this.seen.delete(key);
+    }
+    this.seen.set(s, expires);
+    return true;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+}
+
 /** Hex HMAC-SHA256 of `payload + t` with the de-prefixed signing key. */
 export function signPayload(payload: string, signingKey: string, t: string): string {
   return createHmac("sha256", signingKey.replace(KEY_PREFIX, ""))
