@@ -3,67 +3,32 @@
  * attack failing with the status it gets, and the legitimate use still working.
  */
 import assert from "node:assert/strict";
-import { request } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { startRuntime } from "@jetstep/cli";
 import { connectNats, headers } from "@jetstep/jetstream";
-import { silentLogger } from "@jetstep/telemetry";
 import { signingBearer } from "../e2e/harness.ts";
-import { type NatsServerHandle, startNatsServer } from "../support/index.ts";
+import { rawRequest, startGateway } from "./gateway.ts";
 
 const SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef";
 const API_KEY = "operate-key-0123456789abcdef";
 const READ_KEY = "read-only-key-0123456789abcdef";
 
-type Runtime = Awaited<ReturnType<typeof startRuntime>>;
-
-/** A raw request (fetch may not set `Host`), resolving status and body. */
-function raw(
-  url: string,
-  method: string,
-  path: string,
-  headers: Record<string, string> = {},
-  body?: string,
-): Promise<{ status: number; body: string }> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method, path, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on("data", (c: Buffer) => chunks.push(c));
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
-    });
-    req.on("error", reject);
-    req.end(body);
-  });
-}
-
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
 describe("REST API authentication (jetstep start)", () => {
-  let nats: NatsServerHandle;
-  let runtime: Runtime;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
   let url = "";
 
   before(async () => {
-    nats = await startNatsServer();
-    runtime = await startRuntime({
-      natsUrl: nats.url,
-      host: "127.0.0.1",
-      port: 0,
-      appUrls: [],
-      syncIntervalMs: 60_000,
-      services: ["gateway"],
+    gw = await startGateway({
       signingKey: SIGNING_KEY,
       eventKeys: ["event-key"],
       apiKeys: [API_KEY],
       readApiKeys: [READ_KEY],
-      log: silentLogger(),
     });
-    url = runtime.gatewayUrl;
+    url = gw.url;
   });
   after(async () => {
-    await runtime?.stop();
-    await nats?.stop();
+    await gw?.stop();
   });
 
   const reads = [
@@ -145,7 +110,7 @@ describe("REST API authentication (jetstep start)", () => {
   });
 
   it("takes events on NATS only with an event key in the Jetstep-Event-Key header (401 otherwise)", async () => {
-    const nc = await connectNats({ servers: nats.url });
+    const nc = await connectNats({ servers: gw.nats.url });
     try {
       const ask = async (key?: string) => {
         const h = headers();
@@ -173,7 +138,7 @@ describe("REST API authentication (jetstep start)", () => {
   });
 
   it("refuses cross-site browser requests even with a key (403)", async () => {
-    const r = await raw(
+    const r = await rawRequest(
       url,
       "POST",
       "/v1/cancellations",
@@ -190,32 +155,21 @@ describe("REST API authentication (jetstep start)", () => {
 });
 
 describe("jetstep dev: open on loopback, closed to other sites", () => {
-  let nats: NatsServerHandle;
-  let runtime: Runtime;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
   let url = "";
 
   before(async () => {
-    nats = await startNatsServer();
-    runtime = await startRuntime({
-      natsUrl: nats.url,
-      host: "127.0.0.1",
-      port: 0,
-      appUrls: [],
-      syncIntervalMs: 60_000,
-      services: ["gateway"],
-      log: silentLogger(),
-    });
-    url = runtime.gatewayUrl;
+    gw = await startGateway({});
+    url = gw.url;
   });
   after(async () => {
-    await runtime?.stop();
-    await nats?.stop();
+    await gw?.stop();
   });
 
   it("refuses a cross-site text/plain POST (a drive-by from a page the developer visits): 403", async () => {
     const body = JSON.stringify({ url: "https://evil.example/api/inngest", appName: "x", functions: [] });
     for (const path of ["/fn/register", "/v1/apps", "/e/any"]) {
-      const r = await raw(
+      const r = await rawRequest(
         url,
         "POST",
         path,
@@ -224,24 +178,30 @@ describe("jetstep dev: open on loopback, closed to other sites", () => {
       );
       assert.equal(r.status, 403, path);
     }
-    const opaque = await raw(url, "POST", "/v1/apps", { origin: "null", "content-type": "text/plain" }, body);
+    const opaque = await rawRequest(
+      url,
+      "POST",
+      "/v1/apps",
+      { origin: "null", "content-type": "text/plain" },
+      body,
+    );
     assert.equal(opaque.status, 403, "a sandboxed frame's opaque origin");
   });
 
   it("refuses a DNS-rebound host name while it listens on loopback: 403", async () => {
-    const r = await raw(url, "GET", "/v1/runs", { host: `evil.example:${new URL(url).port}` });
+    const r = await rawRequest(url, "GET", "/v1/runs", { host: `evil.example:${new URL(url).port}` });
     assert.equal(r.status, 403);
     assert.match(r.body, /not this server/);
   });
 
   it("still serves the UI's own requests, SDKs and curl with no key", async () => {
     const { port } = new URL(url);
-    const own = await raw(url, "GET", "/v1/runs", {
+    const own = await rawRequest(url, "GET", "/v1/runs", {
       origin: `http://127.0.0.1:${port}`,
       host: `127.0.0.1:${port}`,
     });
     assert.equal(own.status, 200);
-    const local = await raw(url, "GET", "/v1/functions", { host: `localhost:${port}` });
+    const local = await rawRequest(url, "GET", "/v1/functions", { host: `localhost:${port}` });
     assert.equal(local.status, 200);
     const sent = await fetch(`${url}/e/anything`, {
       method: "POST",
@@ -252,26 +212,15 @@ describe("jetstep dev: open on loopback, closed to other sites", () => {
 });
 
 describe("reserved event names", () => {
-  let nats: NatsServerHandle;
-  let runtime: Runtime;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
   let url = "";
 
   before(async () => {
-    nats = await startNatsServer();
-    runtime = await startRuntime({
-      natsUrl: nats.url,
-      host: "127.0.0.1",
-      port: 0,
-      appUrls: [],
-      syncIntervalMs: 60_000,
-      services: ["gateway"],
-      log: silentLogger(),
-    });
-    url = runtime.gatewayUrl;
+    gw = await startGateway({});
+    url = gw.url;
   });
   after(async () => {
-    await runtime?.stop();
-    await nats?.stop();
+    await gw?.stop();
   });
 
   it("refuses inngest/… events from clients with a 400 naming the rule, storing none of the request", async () => {

@@ -5,20 +5,17 @@
  * the Host of a request as its URL.
  */
 import assert from "node:assert/strict";
-import { createServer, request, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { startRuntime } from "@jetstep/cli";
 import { SYNC_GIVE_UP_AFTER } from "@jetstep/gateway";
-import { silentLogger } from "@jetstep/telemetry";
 import { Jetstep, serve } from "jetstep";
 import { signingBearer } from "../e2e/harness.ts";
-import { type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
+import { waitFor } from "../support/index.ts";
+import { rawRequest, startGateway } from "./gateway.ts";
 
 const SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef";
 const API_KEY = "operate-key-0123456789abcdef";
-
-type Runtime = Awaited<ReturnType<typeof startRuntime>>;
 
 /** An "internal" server: a secret page, a redirect to it, and a counter of PUTs. */
 async function internalServer(): Promise<{ server: Server; base: string; puts: () => number }> {
@@ -42,34 +39,24 @@ interface ListedApp {
 }
 
 describe("app URLs in jetstep start", () => {
-  let nats: NatsServerHandle;
-  let runtime: Runtime;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
   let internal: Awaited<ReturnType<typeof internalServer>>;
   let url = "";
   const allowed = "http://orders.internal:3001/api/inngest";
 
   before(async () => {
-    nats = await startNatsServer();
     internal = await internalServer();
-    runtime = await startRuntime({
-      natsUrl: nats.url,
-      host: "127.0.0.1",
-      port: 0,
-      appUrls: [],
-      syncIntervalMs: 60_000,
-      services: ["gateway"],
+    gw = await startGateway({
       signingKey: SIGNING_KEY,
       eventKeys: ["k"],
       apiKeys: [API_KEY],
       allowAppUrls: [allowed, `${internal.base}/redirect`],
-      log: silentLogger(),
     });
-    url = runtime.gatewayUrl;
+    url = gw.url;
   });
   after(async () => {
-    await runtime?.stop();
+    await gw?.stop();
     internal?.server.close();
-    await nats?.stop();
   });
 
   const operate = (path: string, body: unknown) =>
@@ -191,29 +178,18 @@ describe("app URLs in jetstep start", () => {
 });
 
 describe("a URL that keeps failing leaves the periodic sync", () => {
-  let nats: NatsServerHandle;
-  let runtime: Runtime;
+  let gw: Awaited<ReturnType<typeof startGateway>>;
   let internal: Awaited<ReturnType<typeof internalServer>>;
   let url = "";
 
   before(async () => {
-    nats = await startNatsServer();
     internal = await internalServer();
-    runtime = await startRuntime({
-      natsUrl: nats.url,
-      host: "127.0.0.1",
-      port: 0,
-      appUrls: [],
-      syncIntervalMs: 30,
-      services: ["gateway"],
-      log: silentLogger(),
-    });
-    url = runtime.gatewayUrl;
+    gw = await startGateway({ syncIntervalMs: 30 });
+    url = gw.url;
   });
   after(async () => {
-    await runtime?.stop();
+    await gw?.stop();
     internal?.server.close();
-    await nats?.stop();
   });
 
   it(`stops after ${SYNC_GIVE_UP_AFTER} failures in a row, says so, and resumes when synced by hand`, async () => {
@@ -300,26 +276,7 @@ describe("an app cannot be made to register elsewhere by a forged Host", () => {
     return { server, port: (server.address() as AddressInfo).port };
   };
   const forgedPut = (port: number) =>
-    new Promise<{ status: number; body: string }>((resolve, reject) => {
-      const req = request(
-        {
-          host: "127.0.0.1",
-          port,
-          method: "PUT",
-          path: "/api/inngest",
-          headers: { host: "attacker.example" },
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () =>
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
-          );
-        },
-      );
-      req.on("error", reject);
-      req.end();
-    });
+    rawRequest(`http://127.0.0.1:${port}`, "PUT", "/api/inngest", { host: "attacker.example" });
 
   it("with a signing key and no serveOrigin, a sync is refused (500 saying why) and nothing registers", async () => {
     const app = await appWith();
