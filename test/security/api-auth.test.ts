@@ -154,7 +154,7 @@ describe("REST API authentication (jetstep start)", () => {
   });
 });
 
-describe("jetstep dev: open on loopback, closed to other sites", () => {
+describe("jetstep dev: open on loopback, closed to other sites and to reserved events", () => {
   let gw: Awaited<ReturnType<typeof startGateway>>;
   let url = "";
 
@@ -208,19 +208,6 @@ describe("jetstep dev: open on loopback, closed to other sites", () => {
       body: JSON.stringify({ name: "dev/ok" }),
     });
     assert.equal(sent.status, 200);
-  });
-});
-
-describe("reserved event names", () => {
-  let gw: Awaited<ReturnType<typeof startGateway>>;
-  let url = "";
-
-  before(async () => {
-    gw = await startGateway({});
-    url = gw.url;
-  });
-  after(async () => {
-    await gw?.stop();
   });
 
   it("refuses inngest/… events from clients with a 400 naming the rule, storing none of the request", async () => {
