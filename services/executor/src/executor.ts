@@ -129,6 +129,11 @@ export interface ExecutorConfig {
   stuckAfterMs: number;
   /** App URLs calls may go to (`--allow-app-url`); absent: any. */
   allowAppUrls?: string[];
+  /**
+   * On a graceful stop, how long calls already out may take to be answered and recorded before
+   * the partitions are released anyway (their runs then call again under the next owner).
+   */
+  drainMs: number;
 }
 
 export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
@@ -142,6 +147,7 @@ export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
   maxHotParked: 5_000,
   reconcileMs: 30_000,
   stuckAfterMs: 60_000,
+  drainMs: 10_000,
 });
 
 export interface ExecutorDeps {
@@ -310,9 +316,20 @@ class ExecutorImpl implements Executor {
     );
   }
 
+  /**
+   * Stops. With `release` (a graceful stop), first drains: no new command or call starts, calls
+   * already out are answered and recorded (within `drainMs`, the leases renewed meanwhile), and
+   * only then are the leases given up. A step the app ran is then never run again by the next
+   * owner just because this process was shutting down. Without `release`, this is a crash: the
+   * leases lapse and the next owner calls again what was unrecorded.
+   */
   async stop(release = true): Promise<void> {
-    this.stopped = true;
     if (this.reconciler) clearInterval(this.reconciler);
+    if (release && this.leases && !this.stopped) {
+      const drainMs = this.deps.config.drainMs;
+      await Promise.all(this.leases.ownedPartitions().map((p) => this.handOver(p, drainMs)));
+    }
+    this.stopped = true;
     this.heap.stop();
     for (const sub of this.checkpointSubs.values()) sub.unsubscribe();
     this.checkpointSubs.clear();
