@@ -1,6 +1,7 @@
 /**
  * Security checklist, part 3 (issue 15): a captured call cannot be replayed to an app on our SDK.
- * Every call Jetstep signs carries a new `ctx.request_id`, and the app accepts a signature once.
+ * Every call Jetstep signs carries a new `ctx.request_id`, and the app accepts a signature once; the
+ * signature covers the method, path and query too, so a call cannot be redirected to another function.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -8,7 +9,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
 import { callBody } from "../../services/executor/src/app-client.ts";
-import { signedBody } from "../../services/executor/src/signing.ts";
+import { type SignedBody, signedBody } from "../../services/executor/src/signing.ts";
 import { SeenSignatures } from "../../shared/sdk/src/signature.ts";
 
 const SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef";
@@ -33,8 +34,8 @@ describe("replayed calls", () => {
     server?.close();
   });
 
-  /** A call as the executor signs it. */
-  const signedCall = () => {
+  /** A call to `fnId` as the executor signs it. */
+  const signedCall = (fnId = "replay-charge") => {
     const now = Date.now();
     const ctx = {
       runId: "01RUN",
@@ -44,25 +45,44 @@ describe("replayed calls", () => {
       steps: {},
       stepOrder: [],
     } as unknown as Parameters<typeof callBody>[0];
-    return signedBody(callBody(ctx, { attempt: 0 } as Parameters<typeof callBody>[1]), SIGNING_KEY, now);
+    return signedBody(
+      callBody(ctx, { attempt: 0 } as Parameters<typeof callBody>[1]),
+      SIGNING_KEY,
+      now,
+      new URL(`${url}?fnId=${fnId}&stepId=step`),
+    );
   };
-  const send = (fnId: string, call: { text: string; signature?: string }) =>
+  const send = (fnId: string, call: SignedBody) =>
     fetch(`${url}?fnId=${fnId}&stepId=step`, {
       method: "POST",
-      headers: { "content-type": "application/json", "x-inngest-signature": call.signature ?? "" },
+      headers: {
+        "content-type": "application/json",
+        "x-inngest-signature": call.signature ?? "",
+        "x-jetstep-signature": call.callSignature ?? "",
+      },
       body: call.text,
     });
 
-  it("runs a signed call once; the same call sent again, to the same or another function, gets 401", async () => {
+  it("refuses a call signed for one function and sent to another (401); the signature covers the query", async () => {
+    const call = signedCall("replay-charge");
+    const misdirected = await send("replay-refund", call);
+    assert.equal(misdirected.status, 401);
+    assert.match(((await misdirected.json()) as { error: string }).error, /invalid signature/);
+    assert.equal(runs, 0);
+    const intended = await send("replay-charge", call);
+    assert.equal(intended.status, 200, await intended.text());
+    assert.equal(runs, 1);
+    runs = 0;
+  });
+
+  it("runs a signed call once; the same call sent again gets 401", async () => {
     const call = signedCall();
     const first = await send("replay-charge", call);
     assert.equal(first.status, 200, await first.text());
     assert.equal(runs, 1);
-    for (const fnId of ["replay-charge", "replay-refund"]) {
-      const again = await send(fnId, call);
-      assert.equal(again.status, 401, fnId);
-      assert.match(((await again.json()) as { error: string }).error, /signature already used/);
-    }
+    const again = await send("replay-charge", call);
+    assert.equal(again.status, 401);
+    assert.match(((await again.json()) as { error: string }).error, /signature already used/);
     assert.equal(runs, 1, "the replay ran nothing");
   });
 

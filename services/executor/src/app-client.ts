@@ -10,6 +10,7 @@ import http from "node:http";
 import https from "node:https";
 import {
   type AppAnswer,
+  CALL_SIGNATURE_HEADER,
   type DueCall,
   memoOf,
   parseAppResponse,
@@ -163,13 +164,19 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
   try {
     const target = new URL(url);
     const requestId = randomUUID();
-    const body = signedBody(callBody(ctx, call, opts.dispatchId, requestId), opts.signingKey, opts.now());
+    const body = signedBody(
+      callBody(ctx, call, opts.dispatchId, requestId),
+      opts.signingKey,
+      opts.now(),
+      target,
+    );
     const headers: Record<string, string> = {
       "content-type": "application/json",
       // What the official SDK reads as `ctx.requestId`.
       "x-request-id": requestId,
       "x-inngest-server-kind": opts.serverKind,
       ...(body.signature ? { "x-inngest-signature": body.signature } : {}),
+      ...(body.callSignature ? { [CALL_SIGNATURE_HEADER]: body.callSignature } : {}),
       ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
     };
     if (target.protocol === "nats:") {

@@ -3,8 +3,11 @@
  * s = HMAC-SHA256(signing key without its `signkey-<env>-` prefix, as text, body + t). A signed body
  * is sent in its RFC 8785 canonical form (JCS), which is what the official SDK verifies against, and
  * the signature covers exactly those bytes (canonicalised once). Unsigned (dev) calls skip JCS.
+ * Next to it goes `X-Jetstep-Signature`, which also covers the method, path and query
+ * (`callSignedText`); our SDK requires that one.
  */
 import { createHmac } from "node:crypto";
+import { callSignedText } from "@jetstep/core";
 import canonicalizeModule from "canonicalize";
 
 // A CommonJS module whose export is the function itself.
@@ -14,17 +17,30 @@ export function signingSecret(signingKey: string): string {
   return signingKey.replace(/^signkey-[^-]+-/, "");
 }
 
-/** The canonical body to send and, with a key, its signature header value. */
+export interface SignedBody {
+  text: string;
+  /** `X-Inngest-Signature` (body and time). */
+  signature?: string;
+  /** `X-Jetstep-Signature` (method, path, query, body and time). */
+  callSignature?: string;
+}
+
+/** The canonical body to POST to `target` and, with a key, its signature header values. */
 export function signedBody(
   body: unknown,
   signingKey: string | undefined,
   nowMs: number,
-): { text: string; signature?: string } {
+  target: URL,
+): SignedBody {
   if (!signingKey) return { text: JSON.stringify(body) ?? "null" };
   const text = canonicalize(body) ?? "null";
-  const t = Math.floor(nowMs / 1000);
-  const s = createHmac("sha256", signingSecret(signingKey))
+  const t = String(Math.floor(nowMs / 1000));
+  const secret = signingSecret(signingKey);
+  const s = createHmac("sha256", secret)
     .update(text + t)
     .digest("hex");
-  return { text, signature: `t=${t}&s=${s}` };
+  const call = createHmac("sha256", secret)
+    .update(callSignedText("POST", target, t, text))
+    .digest("hex");
+  return { text, signature: `t=${t}&s=${s}`, callSignature: `t=${t}&s=${call}` };
 }

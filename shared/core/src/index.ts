@@ -1,6 +1,7 @@
 export * from "./app-response.ts";
 export * from "./app-urls.ts";
 export * from "./backoff.ts";
+export * from "./call-signature.ts";
 export * from "./cron.ts";
 export * from "./decide.ts";
 export * from "./duration.ts";

@@ -4,7 +4,7 @@ import { canonicalJson } from "./canonical-json.ts";
 import { createRequestHandler } from "./comm-handler.ts";
 import { InvalidConfigError } from "./errors.ts";
 import { signPayload } from "./signature.ts";
-import { callBody, drive, testClient } from "./test-helpers.ts";
+import { callBody, callSignature, drive, testClient } from "./test-helpers.ts";
 
 const client = testClient();
 const echo = client.createFunction({ id: "echo" }, { event: "test/event" }, async ({ event }) => event.data);
@@ -88,13 +88,14 @@ describe("signatures (signing key configured)", () => {
   const body = callBody();
   const raw = JSON.stringify(body);
   const t = String(Math.floor(signed.now() / 1000));
-  const header = (payload: string, k = key, ts = t) => ({
-    "X-Inngest-Signature": `t=${ts}&s=${signPayload(payload, k, ts)}`,
-  });
+  const header = (payload: string, k = key, ts = t, call = "/api/inngest?fnId=app-echo&stepId=step") =>
+    callSignature(k, call, payload, ts);
 
-  test("over the raw body: accepted", async () => {
+  test("over the raw body: accepted, with the query in any order", async () => {
     const a = await drive(sopts, { fnId: "app-echo", rawBody: raw, headers: header(raw) });
     assert.equal(a.status, 200);
+    const reordered = header(raw, key, t, "/api/inngest?stepId=step&fnId=app-echo");
+    assert.equal((await drive(sopts, { fnId: "app-echo", rawBody: raw, headers: reordered })).status, 200);
   });
   test("over the JCS form (what the official SDK signs): accepted", async () => {
     assert.notEqual(canonicalJson(body), raw);
@@ -110,7 +111,14 @@ describe("signatures (signing key configured)", () => {
     ["wrong key", header(raw, `signkey-test-${"ef".repeat(32)}`)],
     ["tampered body", header(`${raw} `)],
     ["expired (> 5 min)", header(raw, key, String(Number(t) - 301))],
-    ["malformed", { "X-Inngest-Signature": "garbage" }],
+    ["for another function", header(raw, key, t, "/api/inngest?fnId=app-other&stepId=step")],
+    ["for another step", header(raw, key, t, "/api/inngest?fnId=app-echo&stepId=abc")],
+    ["for another path", header(raw, key, t, "/other?fnId=app-echo&stepId=step")],
+    [
+      "with only the official SDK's header",
+      { "X-Inngest-Signature": `t=${t}&s=${signPayload(raw, key, t)}` },
+    ],
+    ["malformed", { "X-Jetstep-Signature": "garbage" }],
   ];
   for (const [label, headers] of rejected) {
     test(`${label}: 401`, async () => {
@@ -123,7 +131,7 @@ describe("signatures (signing key configured)", () => {
     const a = await drive(opts, {
       fnId: "app-echo",
       body: callBody(),
-      headers: { "X-Inngest-Signature": "t=1&s=00" },
+      headers: { "X-Jetstep-Signature": "t=1&s=00" },
     });
     assert.equal(a.status, 200);
   });

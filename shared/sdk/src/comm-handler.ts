@@ -140,8 +140,13 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     const { signingKey, signingKeyFallback } = client.settings;
     if (signingKey) {
       const keys = signingKeyFallback ? [signingKey, signingKeyFallback] : [signingKey];
+      // Signed for the URL the app was registered under: the path it serves at, the query as sent.
+      const signedUrl = new URL(req.url);
+      if (options.servePath) signedUrl.pathname = options.servePath;
       const check = verifySignature({
-        header: req.header(Header.Signature),
+        header: req.header(Header.CallSignature),
+        method: req.method,
+        url: signedUrl,
         body: received,
         keys,
         nowMs: client.now(),
@@ -150,7 +155,7 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
         client.logger.warn({ fnId, reason: check.reason }, "rejected call: bad signature");
         return jsonAnswer(framework, 401, { message: "Unauthorized", error: check.reason });
       }
-      if (!seenSignatures.admit(req.header(Header.Signature) ?? "", client.now())) {
+      if (!seenSignatures.admit(req.header(Header.CallSignature) ?? "", client.now())) {
         client.logger.warn({ fnId }, "rejected call: its signature was already used (a replay)");
         return jsonAnswer(framework, 401, {
           message: "Unauthorized",

@@ -3,8 +3,7 @@ import type { IncomingMessage } from "node:http";
 import { test } from "node:test";
 import { canonicalJson } from "./canonical-json.ts";
 import { type ExpressLikeRequest, serveExpress } from "./serve-express.ts";
-import { signPayload } from "./signature.ts";
-import { callBody, listen, testClient } from "./test-helpers.ts";
+import { callBody, callSignature, listen, testClient } from "./test-helpers.ts";
 
 const client = testClient();
 const fn = client.createFunction({ id: "echo" }, { event: "test/event" }, async ({ event }) => event.data);
@@ -59,14 +58,17 @@ test("serveExpress verifies signatures on a parsed body (JCS form)", async () =>
   try {
     const body = callBody();
     const t = String(Math.floor(signed.now() / 1000));
-    const post = (sig: string) =>
+    const post = (signed: string) =>
       fetch(`${app.url}/api/inngest?fnId=app-echo`, {
         method: "POST",
-        headers: { "content-type": "application/json", "x-inngest-signature": `t=${t}&s=${sig}` },
+        headers: {
+          "content-type": "application/json",
+          ...callSignature(key, "/api/inngest?fnId=app-echo", signed, t),
+        },
         body: JSON.stringify(body),
       });
-    assert.equal((await post(signPayload(canonicalJson(body), key, t))).status, 200);
-    assert.equal((await post(signPayload("{}", key, t))).status, 401);
+    assert.equal((await post(canonicalJson(body))).status, 200);
+    assert.equal((await post("{}")).status, 401);
   } finally {
     await app.close();
   }

@@ -7,8 +7,7 @@ import {
   fastifyPlugin,
   serveFastify,
 } from "./serve-fastify.ts";
-import { signPayload } from "./signature.ts";
-import { callBody, testClient } from "./test-helpers.ts";
+import { callBody, callSignature, testClient } from "./test-helpers.ts";
 
 const key = `signkey-test-${"ab".repeat(32)}`;
 const client = testClient({ signingKey: key });
@@ -44,7 +43,7 @@ describe("fastify plugin with a structural fake instance", () => {
         url: "/jobs?fnId=app-echo&stepId=step",
         headers: {
           host: "app.local",
-          "x-inngest-signature": `t=${t}&s=${signPayload(canonicalJson(body), key, t)}`,
+          ...callSignature(key, "/jobs?fnId=app-echo&stepId=step", canonicalJson(body), t),
         },
         body,
       },
@@ -82,7 +81,7 @@ describe("with real fastify (workspace dev dependency)", async () => {
         url: "/api/inngest?fnId=app-echo&stepId=step",
         headers: {
           "content-type": "application/json",
-          "x-inngest-signature": `t=${t}&s=${signPayload(raw, key, t)}`,
+          ...callSignature(key, "/api/inngest?fnId=app-echo&stepId=step", raw, t),
         },
         payload: raw,
       });
@@ -91,7 +90,7 @@ describe("with real fastify (workspace dev dependency)", async () => {
       const bad = await app.inject({
         method: "POST",
         url: "/api/inngest?fnId=app-echo",
-        headers: { "content-type": "application/json", "x-inngest-signature": `t=${t}&s=00` },
+        headers: { "content-type": "application/json", "x-jetstep-signature": `t=${t}&s=00` },
         payload: raw,
       });
       assert.equal(bad.statusCode, 401);
@@ -100,7 +99,7 @@ describe("with real fastify (workspace dev dependency)", async () => {
         url: "/api/inngest?fnId=app-echo",
         headers: {
           "content-type": "application/json",
-          "x-inngest-signature": `t=${t}&s=${signPayload("{nope", key, t)}`,
+          ...callSignature(key, "/api/inngest?fnId=app-echo", "{nope", t),
         },
         payload: "{nope",
       });

@@ -1,4 +1,5 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { CALL_SIGNATURE_HEADER, callSignedText } from "@jetstep/core";
 import { canonicalJson } from "./canonical-json.ts";
 
 /** Signatures older or newer than this are rejected. */
@@ -15,29 +16,34 @@ export type ReceivedBody =
 export type SignatureCheck = { ok: true } | { ok: false; reason: string };
 
 /**
- * Verifies `X-Inngest-Signature: t=<unix s>&s=<hex>` where `s = HMAC-SHA256(key, body + t)`, key =
- * signing key without its `signkey-<env>-` prefix, as text. The body may be the raw bytes (PROTOCOL.md)
- * or the JCS form of the parsed JSON (what the official SDK signs); either is accepted. Each key in
- * `keys` (primary, then fallback) is tried. Never throws.
+ * Verifies the call signature `X-Jetstep-Signature: t=<unix s>&s=<hex>`, where `s = HMAC-SHA256(key,
+ * callSignedText(method, url, t, body))` and key = signing key without its `signkey-<env>-` prefix,
+ * as text: it covers the method, the path the app is served under, the query, the body and the
+ * time. `url` is the request's URL with the registered path (a proxy may have rewritten the one
+ * received). The body may be the raw bytes or the JCS form of the parsed JSON (what a framework
+ * that parsed it gives back); either is accepted. Each key in `keys` (primary, then fallback) is
+ * tried. Never throws.
  */
 export function verifySignature(args: {
   header: string | undefined;
+  method: string;
+  url: URL;
   body: ReceivedBody;
   keys: readonly string[];
   nowMs: number;
 }): SignatureCheck {
-  if (!args.header) return { ok: false, reason: "missing x-inngest-signature" };
+  if (!args.header) return { ok: false, reason: `missing ${CALL_SIGNATURE_HEADER}` };
   const params = new URLSearchParams(args.header);
   const t = params.get("t") ?? "";
   const s = params.get("s") ?? "";
   if (!/^\d+$/.test(t) || !/^[0-9a-f]+$/i.test(s))
-    return { ok: false, reason: "malformed x-inngest-signature" };
+    return { ok: false, reason: `malformed ${CALL_SIGNATURE_HEADER}` };
   if (Math.abs(args.nowMs - Number(t) * 1000) > SIGNATURE_MAX_SKEW_MS)
     return { ok: false, reason: "signature expired" };
   const given = Buffer.from(s.toLowerCase(), "hex");
   for (const payload of signedPayloads(args.body)) {
     for (const key of args.keys) {
-      const expected = Buffer.from(signPayload(payload, key, t), "hex");
+      const expected = Buffer.from(signCall(key, args.method, args.url, t, payload), "hex");
       if (expected.length === given.length && timingSafeEqual(expected, given)) return { ok: true };
     }
   }
@@ -77,7 +83,14 @@ export class SeenSignatures {
   }
 }
 
-/** Hex HMAC-SHA256 of `payload + t` with the de-prefixed signing key. */
+/** Hex HMAC-SHA256 of a call (`callSignedText`) with the de-prefixed signing key. */
+export function signCall(signingKey: string, method: string, url: URL, t: string, body: string): string {
+  return createHmac("sha256", signingKey.replace(KEY_PREFIX, ""))
+    .update(callSignedText(method, url, t, body))
+    .digest("hex");
+}
+
+/** Hex HMAC-SHA256 of `payload + t` with the de-prefixed signing key (`X-Inngest-Signature`). */
 export function signPayload(payload: string, signingKey: string, t: string): string {
   return createHmac("sha256", signingKey.replace(KEY_PREFIX, ""))
     .update(payload + t)

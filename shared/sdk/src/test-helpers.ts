@@ -5,6 +5,7 @@ import { Jetstep } from "./client.ts";
 import type { JetstepOptions } from "./client-options.ts";
 import { createRequestHandler, type ServeOptions } from "./comm-handler.ts";
 import type { Logger } from "./logger.ts";
+import { signCall } from "./signature.ts";
 
 export const sha1 = (s: string): string => createHash("sha1").update(s).digest("hex");
 
@@ -149,4 +150,15 @@ export async function fakeGateway(
     });
   });
   return { ...server, received };
+}
+
+/** An `X-Jetstep-Signature` header for a POST of `body` to `pathAndQuery`, as the executor signs it. */
+export function callSignature(
+  key: string,
+  pathAndQuery: string,
+  body: string,
+  t: string,
+): { "x-jetstep-signature": string } {
+  const s = signCall(key, "POST", new URL(pathAndQuery, "http://app.local"), t, body);
+  return { "x-jetstep-signature": `t=${t}&s=${s}` };
 }

@@ -3,6 +3,8 @@
  * Everything the SDK writes to or reads from the wire is named here, nowhere else.
  */
 
+import { CALL_SIGNATURE_HEADER } from "@jetstep/core";
+
 /** HTTP header names (lower case, as node delivers them). */
 export const Header = {
   ContentType: "content-type",
@@ -11,7 +13,8 @@ export const Header = {
   ReqVersion: "x-inngest-req-version",
   NoRetry: "x-inngest-no-retry",
   RetryAfter: "retry-after",
-  Signature: "x-inngest-signature",
+  /** Our call signature (method, path, query, body, time); see `callSignedText` in core. */
+  CallSignature: CALL_SIGNATURE_HEADER,
   StepId: "x-inngest-step-id",
   SyncKind: "x-inngest-sync-kind",
   ServerKind: "x-inngest-server-kind",

@@ -16,8 +16,7 @@ import {
 } from "@nats-io/transport-node";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { InvalidConfigError } from "./errors.ts";
-import { signPayload } from "./signature.ts";
-import { callBody, memoryLogger, sha1, testClient } from "./test-helpers.ts";
+import { callBody, callSignature, memoryLogger, sha1, testClient } from "./test-helpers.ts";
 import { NonRetriableError, RetryAfterError } from "./user-errors.ts";
 import { type WorkerHandle, worker } from "./worker.ts";
 import { answerHeaders, callRequest, headerLookup, progressHeaders } from "./worker-codec.ts";
@@ -261,7 +260,7 @@ describe("NATS worker", () => {
     const signed = await call(nc, "signed", {
       fnId: "signed-plain",
       raw: body,
-      headers: { "X-Inngest-Signature": `t=${t}&s=${signPayload(body, KEY, t)}` },
+      headers: callSignature(KEY, "nats://signed?fnId=signed-plain&stepId=step", body, t),
     });
     assert.equal(signed.answer.status, 200);
     assert.deepEqual(JSON.parse(signed.answer.body), { got: { s: 1 } });
