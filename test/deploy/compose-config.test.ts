@@ -7,12 +7,15 @@ import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { appUrlPolicy } from "@jetstep/core";
+import { appUrlPolicy, Subjects, WorkerHeaders } from "@jetstep/core";
+import { natsAuthOptions } from "@jetstep/jetstream";
 import { Tools } from "@jetstep/toolchain";
+import { connect, type NatsConnection, headers as natsHeaders } from "@nats-io/transport-node";
+import { Jetstep, worker } from "jetstep";
 import { parse } from "yaml";
 import { SERVICES } from "../../services/cli/src/runtime.ts";
 import { parseStart } from "../../services/cli/src/start-args.ts";
-import { JAEGER_CONFIG } from "../support/index.ts";
+import { JAEGER_CONFIG, startNatsServer } from "../support/index.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const file = (p: string) => `${ROOT}${p.replace(/^\.\//, "")}`;
@@ -37,6 +40,16 @@ const resolve = (v: string) => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, "$1");
 const envOf = (s: ComposeService) =>
   Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, resolve(String(v))]));
 const jetstepServices = Object.entries(services).filter(([, s]) => s.command?.[0] === "start");
+/** The host path of the config file the nats service runs (`-c`, inside its mounted directory). */
+const natsConfigFile = () => {
+  const nats = services.nats as ComposeService;
+  const [src, target] = (nats.volumes ?? [])
+    .map((v) => v.split(":"))
+    .find(([src]) => src?.includes("infra/nats")) as [string, string];
+  const inside = (nats.command as string[])[1] as string;
+  assert.ok(inside.startsWith(`${target}/`), `the -c file ${inside} is in the mounted ${target}`);
+  return file(`${src}/${inside.slice(target.length + 1)}`);
+};
 
 describe("docker-compose.yml and Dockerfile", () => {
   it("builds from a Dockerfile whose copied paths exist", () => {
@@ -143,12 +156,51 @@ describe("docker-compose.yml and Dockerfile", () => {
   it("runs the pinned nats-server with JetStream and sync_interval: always", () => {
     const nats = services.nats as ComposeService;
     assert.equal(nats.image, `nats:${Tools.natsServer.version}`, "the version jetstep install builds");
-    const conf = (nats.volumes ?? []).find((v) => v.includes(".conf"))?.split(":")[0] as string;
-    const text = readFileSync(file(conf), "utf8");
+    const text = readFileSync(natsConfigFile(), "utf8");
     assert.match(text, /jetstream \{/);
     assert.match(text, /sync_interval: always/);
     assert.match(text, /^port: 4222$/m);
-    assert.deepEqual(nats.ports ?? [], [], "NATS (no auth) and its monitoring are not published on the host");
+    assert.deepEqual(nats.ports ?? [], [], "NATS and its monitoring are not published on the host");
+  });
+
+  it("lets only the users of infra/nats/auth.conf on NATS, each party with the credentials compose gives it", async () => {
+    // The compose NATS config, run here: the include inlined (the server reads a copy elsewhere),
+    // the monitoring port dropped (our flags pick the client port and the store).
+    const config = readFileSync(natsConfigFile(), "utf8")
+      .replace(/^include \.\/auth\.conf$/m, readFileSync(file("infra/nats/auth.conf"), "utf8"))
+      .replace(/^\s*(http_port|store_dir):.*$/gm, "");
+    assert.match(config, /authorization \{/, "single.conf includes auth.conf");
+    Object.assign(process.env, envOf(services.nats as ComposeService));
+    const server = await startNatsServer({ configText: config });
+    const opened: NatsConnection[] = [];
+    try {
+      await assert.rejects(connect({ servers: server.url, reconnect: false }), /Authorization Violation/i);
+      // The services, as `jetstep start` connects with compose's environment.
+      const gateway = services.gateway as ComposeService;
+      const args = parseStart((gateway.command as string[]).slice(1), envOf(gateway), false);
+      const nc = await connect({
+        servers: server.url,
+        ...natsAuthOptions(args.auth, () => new Uint8Array()),
+      });
+      opened.push(nc);
+      const info = (await nc.request("$JS.API.INFO", "", { timeout: 5000 })).json<{ type: string }>();
+      assert.equal(info.type, "io.nats.jetstream.api.v1.account_info_response", "services use JetStream");
+      // The billing worker, as our SDK connects with compose's environment: it gets billing's calls.
+      const billingEnv = envOf(services.billing as ComposeService);
+      const billing = new Jetstep({ id: "billing", env: billingEnv });
+      const w = await worker({ client: billing, functions: [], servers: server.url, register: false });
+      try {
+        const h = natsHeaders();
+        h.set(WorkerHeaders.query, "fnId=billing-none&stepId=step");
+        const answer = await nc.request(Subjects.workerCall("billing"), "{}", { headers: h, timeout: 5000 });
+        assert.ok(answer.headers?.get(WorkerHeaders.status), "the worker answered a call");
+      } finally {
+        await w.close();
+      }
+    } finally {
+      for (const c of opened) await c.close().catch(() => undefined);
+      await server.stop();
+    }
   });
 
   it("runs the pinned Jaeger v2 with infra/jaeger/config.yaml, the config the Jaeger test runs", () => {

@@ -64,7 +64,12 @@ describe("NATS users and permissions (infra/nats/auth.conf)", () => {
   });
 
   it("runs a worker app's function end to end, each party with its own user", async () => {
-    const client = new Jetstep({ id: "billing", baseUrl: url, eventKey: "test-key", env: {} });
+    // Configured as docker-compose.yml configures the billing example: its NATS user from the env.
+    const env = {
+      JETSTEP_NATS_USER: "app-billing",
+      JETSTEP_NATS_PASS: PASSWORDS.JETSTEP_NATS_APP_BILLING_PASSWORD,
+    };
+    const client = new Jetstep({ id: "billing", baseUrl: url, eventKey: "test-key", env });
     const charge = client.createFunction({ id: "charge" }, { event: "billing/charge" }, async ({ step }) => {
       const n = await step.run("amount", () => 42);
       await step.sendEvent("receipt", { name: "billing/charged", data: { n } });
@@ -74,11 +79,6 @@ describe("NATS users and permissions (infra/nats/auth.conf)", () => {
       client,
       functions: [charge],
       servers: server.url,
-      natsOptions: {
-        user: "app-billing",
-        pass: PASSWORDS.JETSTEP_NATS_APP_BILLING_PASSWORD,
-        inboxPrefix: "_INBOX_billing",
-      },
     });
     assert.equal((await handle.registered).ok, true);
     const [id] = await sendEvents(url, { name: "billing/charge", data: {} });

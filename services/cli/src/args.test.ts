@@ -140,6 +140,16 @@ describe("jetstep dev settings", () => {
     assert.deepEqual(args.readApiKeys, ["reader-0123456789abcdef"]);
     assert.deepEqual(args.eventKeys, ["ev-1", "ev-2"]);
     const base = ["start", "--nats-url", "n", "--event-key", "k", "--signing-key", "signkey-prod-00ab"];
+    // The NATS user and password too (docker-compose.yml gives the services theirs this way).
+    const natsEnv = { JETSTEP_NATS_USER: "jetstep", JETSTEP_NATS_PASS: "services-secret" };
+    assert.deepEqual(parseStart(base, natsEnv, false).auth, { user: "jetstep", pass: "services-secret" });
+    writeFileSync(join(dir, "nats-pass"), "from-a-file\n");
+    assert.deepEqual(
+      parseStart([...base, "--nats-pass-file", join(dir, "nats-pass")], { JETSTEP_NATS_USER: "u" }, false)
+        .auth,
+      { user: "u", pass: "from-a-file" },
+    );
+    assert.throws(() => parseStart(base, { JETSTEP_NATS_PASS: "p" }, false), /a password needs a user/);
     assert.throws(() => parseStart([...base, "--api-key", "short"], {}, false), /at least 16 characters/);
     assert.throws(
       () => parseStart([...base, "--api-key-file", join(dir, "missing")], {}, false),

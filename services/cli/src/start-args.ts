@@ -35,7 +35,9 @@ export interface StartArgs {
 export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --event-key <key> --signing-key <key> [options]
 
   --nats-url <urls>          NATS servers, comma-separated (env JETSTEP_NATS_URL / NATS_URL)
-  --nats-creds <file>        credentials file; --nats-user/--nats-pass or --nats-token otherwise
+  --nats-creds <file>        credentials file; --nats-user/--nats-pass (or --nats-pass-file) or
+                             --nats-token otherwise (env JETSTEP_NATS_CREDS, JETSTEP_NATS_USER,
+                             JETSTEP_NATS_PASS, JETSTEP_NATS_TOKEN)
   --nats-tls-ca <file>       TLS CA; --nats-tls-cert <file> --nats-tls-key <file> for mutual TLS
   --services <list>          gateway,matcher,executor,cron (default: all)
   --replicas <n>             stream replicas when creating streams (default 3)
@@ -74,6 +76,7 @@ export function parseStart(
       "nats-creds": { type: "string" },
       "nats-user": { type: "string" },
       "nats-pass": { type: "string" },
+      "nats-pass-file": { type: "string" },
       "nats-token": { type: "string" },
       "nats-tls-ca": { type: "string" },
       "nats-tls-cert": { type: "string" },
@@ -182,11 +185,20 @@ export function parseStart(
   } catch (e) {
     throw new StartUsageError(`--allow-app-url: ${(e as Error).message}`);
   }
+  const natsCreds = values["nats-creds"] ?? (env.JETSTEP_NATS_CREDS || undefined);
+  const natsUser = values["nats-user"] ?? (env.JETSTEP_NATS_USER || undefined);
+  const natsPass =
+    values["nats-pass"] ??
+    keysFile("nats-pass-file", values["nats-pass-file"])?.[0] ??
+    (env.JETSTEP_NATS_PASS || undefined);
+  const natsToken = values["nats-token"] ?? (env.JETSTEP_NATS_TOKEN || undefined);
+  if (natsPass !== undefined && natsUser === undefined)
+    throw new StartUsageError("--nats-pass: a password needs a user (--nats-user or JETSTEP_NATS_USER)");
   const auth: NatsAuthSettings = {
-    ...(values["nats-creds"] ? { credsFile: values["nats-creds"] } : {}),
-    ...(values["nats-user"] ? { user: values["nats-user"] } : {}),
-    ...(values["nats-pass"] ? { pass: values["nats-pass"] } : {}),
-    ...(values["nats-token"] ? { token: values["nats-token"] } : {}),
+    ...(natsCreds ? { credsFile: natsCreds } : {}),
+    ...(natsUser ? { user: natsUser } : {}),
+    ...(natsPass ? { pass: natsPass } : {}),
+    ...(natsToken ? { token: natsToken } : {}),
     ...(values["nats-tls-ca"] ? { tlsCaFile: values["nats-tls-ca"] } : {}),
     ...(values["nats-tls-cert"] ? { tlsCertFile: values["nats-tls-cert"] } : {}),
     ...(values["nats-tls-key"] ? { tlsKeyFile: values["nats-tls-key"] } : {}),

@@ -21,6 +21,13 @@ export interface JetstepOptions {
    * Default: env JETSTEP_NATS_URL, else NATS_URL, else nats.js's default (127.0.0.1:4222).
    */
   natsUrl?: string;
+  /**
+   * NATS user and password for `worker()` (a worker app's user in infra/nats/auth.conf, whose
+   * replies come on the inbox prefix `_INBOX_<id>`). Default: env JETSTEP_NATS_USER /
+   * JETSTEP_NATS_PASS. `worker({ natsOptions })` overrides them.
+   */
+  natsUser?: string;
+  natsPass?: string;
   /** pino (or pino-compatible) logger. Default: pino at `info`. */
   logger?: Logger;
   /** Environment to read defaults from instead of `process.env` (tests, edge runtimes). */
@@ -41,6 +48,8 @@ export interface ClientSettings {
   readonly serveOrigin: string | undefined;
   /** NATS servers for `worker()` (from `natsUrl`); undefined = nats.js's default. */
   readonly natsServers: readonly string[] | undefined;
+  readonly natsUser: string | undefined;
+  readonly natsPass: string | undefined;
 }
 
 export const DEFAULT_BASE_URL = "http://localhost:8288";
@@ -61,6 +70,8 @@ const optionsSchema = z.object({
     .string()
     .regex(/^\s*[^\s,]+(\s*,\s*[^\s,]+)*\s*$/, { error: "must be one URL or several, comma-separated" })
     .optional(),
+  natsUser: z.string().min(1).optional(),
+  natsPass: z.string().min(1).optional(),
 });
 
 /**
@@ -79,6 +90,8 @@ export function resolveClientSettings(options: JetstepOptions): ClientSettings {
       options.signingKeyFallback ?? pick("JETSTEP_SIGNING_KEY_FALLBACK", "INNGEST_SIGNING_KEY_FALLBACK"),
     serveOrigin: options.serveOrigin ?? pick("JETSTEP_SERVE_ORIGIN", "INNGEST_SERVE_ORIGIN"),
     natsUrl: options.natsUrl ?? pick("JETSTEP_NATS_URL", "NATS_URL"),
+    natsUser: options.natsUser ?? pick("JETSTEP_NATS_USER"),
+    natsPass: options.natsPass ?? pick("JETSTEP_NATS_PASS"),
   };
   const parsed = optionsSchema.safeParse(raw);
   if (!parsed.success) {
@@ -96,5 +109,7 @@ export function resolveClientSettings(options: JetstepOptions): ClientSettings {
     serveOrigin: d.serveOrigin,
     natsServers:
       d.natsUrl === undefined ? undefined : Object.freeze(d.natsUrl.split(",").map((u) => u.trim())),
+    natsUser: d.natsUser,
+    natsPass: d.natsPass,
   });
 }

@@ -128,6 +128,11 @@ export async function worker(options: WorkerOptions): Promise<WorkerHandle> {
       maxReconnectAttempts: -1,
       // Without it every request (checkpoints, events) builds an Error for its stack up front.
       noAsyncTraces: true,
+      // A NATS user from the environment (infra/nats/auth.conf's `app-<id>`) gets its replies on
+      // the inbox prefix that user may subscribe to.
+      ...(client.settings.natsUser !== undefined
+        ? { user: client.settings.natsUser, pass: client.settings.natsPass, inboxPrefix: `_INBOX_${appId}` }
+        : {}),
       ...options.natsOptions,
       ...(servers === undefined ? {} : { servers }),
     }));
