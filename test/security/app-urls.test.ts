@@ -8,7 +8,9 @@ import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
-import { SYNC_GIVE_UP_AFTER } from "@jetstep/gateway";
+import { SYNC_GIVE_UP_AFTER, syncToken } from "@jetstep/gateway";
+import { Inngest } from "inngest";
+import { serve as inngestServe } from "inngest/node";
 import { Jetstep, serve } from "jetstep";
 import { signingBearer } from "../e2e/harness.ts";
 import { waitFor } from "../support/index.ts";
@@ -22,11 +24,11 @@ async function internalServer(): Promise<{ server: Server; base: string; puts: (
   let puts = 0;
   const server = createServer((req, res) => {
     if (req.method === "PUT") puts++;
-    if (req.url === "/redirect") {
+    if (req.url?.split("?")[0] === "/redirect") {
       res.writeHead(302, { location: "/secret" }).end();
       return;
     }
-    res.writeHead(req.url === "/secret" ? 404 : 500, { "content-type": "text/plain" });
+    res.writeHead(req.url?.split("?")[0] === "/secret" ? 404 : 500, { "content-type": "text/plain" });
     res.end("db_password=hunter2");
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -299,5 +301,97 @@ describe("an app cannot be made to register elsewhere by a forged Host", () => {
     } finally {
       app.server.close();
     }
+  });
+});
+
+describe("an app on the official SDK cannot be moved by a forged Host: Jetstep checks the URL it synced", () => {
+  let gw: Awaited<ReturnType<typeof startGateway>>;
+  let app: Server;
+  let port = 0;
+  const listed = async () =>
+    (
+      (await (
+        await fetch(`${gw.url}/v1/apps`, { headers: { authorization: `Bearer ${API_KEY}` } })
+      ).json()) as {
+        data: { appId: string | null; url: string }[];
+      }
+    ).data.filter((a) => a.appId === "official");
+  const sync = (url: string) =>
+    fetch(`${gw.url}/v1/apps`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${API_KEY}`, "content-type": "application/json" },
+      body: JSON.stringify({ url }),
+    });
+
+  before(async () => {
+    // No serveHost: the official SDK takes its URL from the request, as the issue reproduced.
+    app = createServer((req, res) => handler(req, res));
+    await new Promise<void>((r) => app.listen(0, "127.0.0.1", r));
+    port = (app.address() as AddressInfo).port;
+    // Both names reach the app, and both are allowed: only the sync check tells them apart.
+    gw = await startGateway({
+      signingKey: SIGNING_KEY,
+      eventKeys: ["k"],
+      apiKeys: [API_KEY],
+      allowAppUrls: [`http://127.0.0.1:${port}/api/inngest`, `http://localhost:${port}/api/inngest`],
+    });
+    const client = new Inngest({ id: "official", isDev: false, signingKey: SIGNING_KEY, baseUrl: gw.url });
+    const fn = client.createFunction({ id: "f", triggers: [{ event: "official/a" }] }, async () => 1);
+    handler = inngestServe({ client, functions: [fn] });
+  });
+  after(async () => {
+    app?.close();
+    await gw?.stop();
+  });
+  let handler: ReturnType<typeof inngestServe> = () => undefined;
+
+  it("registers the URL the operator synced; a PUT with a forged Host cannot move it (409)", async () => {
+    const real = `http://127.0.0.1:${port}/api/inngest`;
+    const synced = await sync(real);
+    assert.equal(synced.status, 200, await synced.text());
+    assert.deepEqual(
+      (await listed()).map((a) => a.url),
+      [real],
+    );
+    const forged = await rawRequest(`http://127.0.0.1:${port}`, "PUT", "/api/inngest", {
+      host: `localhost:${port}`,
+    });
+    assert.notEqual(forged.status, 200, "the app reports its registration refused");
+    assert.match(forged.body, /is registered at http:\/\/127\.0\.0\.1.*only when Jetstep syncs that URL/);
+    assert.deepEqual(
+      (await listed()).map((a) => a.url),
+      [real],
+      "the app stays where the operator put it",
+    );
+  });
+
+  it("moves the app when the operator syncs the new URL", async () => {
+    const moved = `http://localhost:${port}/api/inngest`;
+    const synced = await sync(moved);
+    assert.equal(synced.status, 200, await synced.text());
+    assert.deepEqual(
+      (await listed()).map((a) => a.url),
+      [moved],
+    );
+  });
+
+  it("refuses a registration of another URL than the one synced (400 naming the serve host)", async () => {
+    const res = await fetch(
+      `${gw.url}/fn/register?deployId=${encodeURIComponent(syncToken(SIGNING_KEY, "http://127.0.0.1:9/api/inngest", Date.now()))}`,
+      {
+        method: "POST",
+        headers: { authorization: signingBearer(SIGNING_KEY), "content-type": "application/json" },
+        body: JSON.stringify({
+          url: `http://localhost:${port}/api/inngest`,
+          appName: "official",
+          functions: [],
+        }),
+      },
+    );
+    assert.equal(res.status, 400);
+    assert.match(
+      ((await res.json()) as { error: string }).error,
+      /^url: the app was synced at another URL.*serveHost/,
+    );
   });
 });

@@ -151,8 +151,9 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       opts.log,
       buckets.functions,
       appUrlPolicy(opts.allowAppUrls),
+      opts.signingKey,
     );
-    stops.unshift(async () => sync.stop());
+    stops.unshift(() => sync.stop());
   }
   return {
     gatewayUrl,
@@ -175,67 +176,78 @@ export function startAppSync(
   log: Logger,
   kv: KV,
   appUrls: AppUrlPolicy = appUrlPolicy(undefined),
-): { stop(): void } {
+  signingKey?: string,
+): { stop(): Promise<void> } {
   const last = new Map<string, SyncStatus>();
   /** Failed syncs in a row per URL added through the API (the `-u` URLs are never given up). */
   const failures = new Map<string, number>();
-  let running = false;
-  const syncAll = async () => {
-    if (running) return;
-    running = true;
-    try {
-      const recorded = await listSyncStatuses(kv).catch(() => [] as SyncStatus[]);
-      const given = new Set(urls);
-      // A URL added through the API that kept failing is left until someone syncs it by hand.
-      const active = recorded.filter((st) => given.has(st.url) || (st.failures ?? 0) < SYNC_GIVE_UP_AFTER);
-      const all = [...new Set([...urls, ...active.map((st) => st.url)])];
-      await Promise.all(
-        all.map(async (url) => {
-          const previous = last.get(url) ?? recorded.find((st) => st.url === url);
-          const refused = appUrls.problem(url);
-          const outcome = refused ? { ok: false, error: refused } : await syncAppUrl(url);
-          // Given up before, and synced by hand since (its status no longer says so): count afresh.
-          const stored = recorded.find((st) => st.url === url);
-          if ((failures.get(url) ?? 0) >= SYNC_GIVE_UP_AFTER && stored && stored.failures === undefined)
-            failures.delete(url);
-          const failed = outcome.ok ? 0 : (failures.get(url) ?? 0) + 1;
-          failures.set(url, failed);
-          const givenUp = !given.has(url) && failed >= SYNC_GIVE_UP_AFTER;
-          const status: SyncStatus = {
-            url,
-            ...outcome,
-            ...(givenUp
-              ? {
-                  failures: failed,
-                  error: `${outcome.error} (not retried after ${failed} failures in a row: sync it again to resume)`,
-                }
-              : {}),
-            at: Date.now(),
-          };
-          if (givenUp) log.warn({ url, why: outcome.error, failures: failed }, "app sync given up");
-          if (status.ok && !last.get(url)?.ok) log.info({ url }, `app at ${url} synced`);
-          if (!status.ok && last.get(url)?.error !== status.error) {
-            log.warn({ url, why: status.error }, "app sync failed; retrying every few seconds");
-          }
-          last.set(url, status);
-          // A URL added through the API may be removed while its sync is under way: recorded only
-          // while still listed, so it stays removed.
-          if (given.has(url)) await recordSync(kv, status, previous).catch(() => undefined);
-          else if (
-            !previous ||
-            previous.ok !== status.ok ||
-            previous.error !== status.error ||
-            (previous.failures ?? 0) !== (status.failures ?? 0)
-          )
-            await recordSyncIfListed(kv, status).catch(() => false);
-        }),
-      );
-    } finally {
-      running = false;
-    }
+  let running: Promise<void> | undefined;
+  let stopped = false;
+  const syncAll = (): Promise<void> => {
+    if (stopped) return Promise.resolve();
+    running ??= syncPass().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+  const syncPass = async () => {
+    const recorded = await listSyncStatuses(kv).catch(() => [] as SyncStatus[]);
+    const given = new Set(urls);
+    // A URL added through the API that kept failing is left until someone syncs it by hand.
+    const active = recorded.filter((st) => given.has(st.url) || (st.failures ?? 0) < SYNC_GIVE_UP_AFTER);
+    const all = [...new Set([...urls, ...active.map((st) => st.url)])];
+    await Promise.all(
+      all.map(async (url) => {
+        const previous = last.get(url) ?? recorded.find((st) => st.url === url);
+        const refused = appUrls.problem(url);
+        const outcome = refused ? { ok: false, error: refused } : await syncAppUrl(url, { signingKey });
+        // Given up before, and synced by hand since (its status no longer says so): count afresh.
+        const stored = recorded.find((st) => st.url === url);
+        if ((failures.get(url) ?? 0) >= SYNC_GIVE_UP_AFTER && stored && stored.failures === undefined)
+          failures.delete(url);
+        const failed = outcome.ok ? 0 : (failures.get(url) ?? 0) + 1;
+        failures.set(url, failed);
+        const givenUp = !given.has(url) && failed >= SYNC_GIVE_UP_AFTER;
+        const status: SyncStatus = {
+          url,
+          ...outcome,
+          ...(givenUp
+            ? {
+                failures: failed,
+                error: `${outcome.error} (not retried after ${failed} failures in a row: sync it again to resume)`,
+              }
+            : {}),
+          at: Date.now(),
+        };
+        if (givenUp) log.warn({ url, why: outcome.error, failures: failed }, "app sync given up");
+        if (status.ok && !last.get(url)?.ok) log.info({ url }, `app at ${url} synced`);
+        if (!status.ok && last.get(url)?.error !== status.error) {
+          log.warn({ url, why: status.error }, "app sync failed; retrying every few seconds");
+        }
+        last.set(url, status);
+        // A URL added through the API may be removed while its sync is under way: recorded only
+        // while still listed, so it stays removed.
+        if (given.has(url)) await recordSync(kv, status, previous).catch(() => undefined);
+        else if (
+          !previous ||
+          previous.ok !== status.ok ||
+          previous.error !== status.error ||
+          (previous.failures ?? 0) !== (status.failures ?? 0)
+        )
+          await recordSyncIfListed(kv, status).catch(() => false);
+      }),
+    );
   };
   void syncAll();
   const timer = setInterval(() => void syncAll(), intervalMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    // A pass under way finishes first: it reads and writes the FUNCTIONS bucket, and a listing
+    // whose connection closes under it leaves its consumer's heartbeat timer running.
+    stop: async () => {
+      stopped = true;
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

@@ -5,6 +5,7 @@
  */
 import { escapeToken, unescapeToken } from "@jetstep/core";
 import { type KV, listKvKeys } from "@jetstep/jetstream";
+import { syncRequestUrl } from "./sync-token.ts";
 
 export interface SyncStatus {
   url: string;
@@ -31,15 +32,22 @@ function classify(status: number): string {
 const PREFIX = "sync.";
 export const syncKey = (url: string): string => `${PREFIX}${escapeToken(url)}`;
 
-/** PUTs the app's URL; resolves with whether it answered 2xx and, if not, what it answered. */
-export async function syncAppUrl(url: string, timeoutMs = 10_000): Promise<{ ok: boolean; error?: string }> {
+/**
+ * PUTs the app's URL; resolves with whether it answered 2xx and, if not, what it answered. With
+ * the signing key, the PUT carries a token for `url` as its deploy id (`sync-token.ts`): the
+ * registration that answers must be for this very URL.
+ */
+export async function syncAppUrl(
+  url: string,
+  opts: { signingKey?: string | undefined; now?: () => number; timeoutMs?: number } = {},
+): Promise<{ ok: boolean; error?: string }> {
   try {
     // Not a proxy: redirects are not followed, and what the URL answers is never passed on beyond
     // its status (an internal page's content must not come back to whoever added the URL).
-    const res = await fetch(url, {
+    const res = await fetch(syncRequestUrl(url, opts.signingKey, (opts.now ?? Date.now)()), {
       method: "PUT",
       redirect: "manual",
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? 10_000),
     });
     await res.body?.cancel().catch(() => undefined);
     if (res.ok) return { ok: true };

@@ -182,7 +182,12 @@ export async function buildGateway(
       },
     },
     async (req, reply) => {
-      const answer = await registerApp(typeof req.body === "string" ? req.body : "", registerDeps);
+      const deployId = (req.query as Record<string, unknown>).deployId;
+      const answer = await registerApp(
+        typeof req.body === "string" ? req.body : "",
+        registerDeps,
+        typeof deployId === "string" ? deployId : undefined,
+      );
       return reply.status(answer.status).send(answer.body);
     },
   );
@@ -222,7 +227,7 @@ export async function buildGateway(
 
   const syncNow = async (url: string) => {
     const previous = (await listSyncStatuses(deps.buckets.functions)).find((st) => st.url === url);
-    const result = await syncAppUrl(url);
+    const result = await syncAppUrl(url, { signingKey: deps.config.signingKey, now });
     await recordSync(deps.buckets.functions, { url, ...result, at: now() }, previous);
     return { url, ...result };
   };

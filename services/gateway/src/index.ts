@@ -8,3 +8,4 @@ export {
 } from "./app-sync.ts";
 export { buildGateway, defaultGatewayConfig, type GatewayConfig, type GatewayDeps } from "./gateway.ts";
 export { IngestError, parseEvents, storeEvents } from "./ingest.ts";
+export { checkSyncToken, SYNC_TOKEN_TTL_MS, syncRequestUrl, syncToken } from "./sync-token.ts";

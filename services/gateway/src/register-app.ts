@@ -14,7 +14,30 @@ import {
 import type { Registry } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { parseJson } from "./json-body.ts";
+import { checkSyncToken } from "./sync-token.ts";
 import { registrationProblem } from "./validate-registration.ts";
+
+function withoutDeployId(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.searchParams.has("deployId")) return url;
+    u.searchParams.delete("deployId");
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/** Whether two app URLs name the same place (the query aside). */
+function sameAppUrl(a: string, b: string): boolean {
+  try {
+    const [x, y] = [new URL(a), new URL(b)];
+    // Not `origin`: it is "null" for nats:// URLs, which would all look alike.
+    return x.protocol === y.protocol && x.host === y.host && x.pathname === y.pathname;
+  } catch {
+    return a === b;
+  }
+}
 
 /** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`, the bearer token SDKs send to the server. */
 export function hashSigningKey(key: string): string {
@@ -61,7 +84,11 @@ export function unauthorizedRegistration(
  * (`functions.0.triggers.0.expression: …`) or 413 when the record is too large for the bucket;
  * storage failures throw.
  */
-export async function registerApp(text: string, deps: RegisterDeps): Promise<RegisterAnswer> {
+export async function registerApp(
+  text: string,
+  deps: RegisterDeps,
+  queryDeployId?: string,
+): Promise<RegisterAnswer> {
   const invalid = (error: string, status: 400 | 413 = 400): RegisterAnswer => ({
     status,
     body: { status, error },
@@ -70,7 +97,20 @@ export async function registerApp(text: string, deps: RegisterDeps): Promise<Reg
   if (!json.ok) return invalid(json.error);
   const parsed = RegisterRequestSchema.safeParse(json.value);
   if (!parsed.success) return invalid(formatIssues(parsed.error));
-  const reg = parsed.data;
+  // SDKs build their URL from the sync request, our `?deployId=` token included: not part of it.
+  const reg = {
+    ...parsed.data,
+    url: withoutDeployId(parsed.data.url),
+    functions: parsed.data.functions.map((fn) => ({
+      ...fn,
+      steps: Object.fromEntries(
+        Object.entries(fn.steps).map(([k, st]) => [
+          k,
+          { ...st, runtime: { ...st.runtime, url: withoutDeployId(st.runtime.url) } },
+        ]),
+      ),
+    })),
+  };
   const problem = registrationProblem(reg);
   if (problem) return invalid(problem);
   // The app's URL and every function's call URL: calls go to the latter.
@@ -81,6 +121,30 @@ export async function registerApp(text: string, deps: RegisterDeps): Promise<Reg
       const why = deps.appUrls.problem(callUrlOf(fn));
       if (why) return invalid(`functions[${i}].steps: ${why}`);
     }
+  }
+  // Production: an app registers the URL Jetstep synced it at, and moves to another URL only when
+  // Jetstep synced that one (the operator's `-u` or `POST /v1/apps`). Otherwise a `PUT` to the app
+  // with a forged Host (or X-Forwarded-Proto) would move its calls, event data and step memos to
+  // whatever URL the app then believes it has.
+  if (deps.signingKey) {
+    const bodyDeployId = (json.value as { deployId?: unknown }).deployId;
+    const deployId = queryDeployId ?? (typeof bodyDeployId === "string" ? bodyDeployId : undefined);
+    const token = checkSyncToken(deps.signingKey, deployId, reg.url, deps.now());
+    if (token === "other-url")
+      return invalid(
+        `url: the app was synced at another URL than it registers (${reg.url}); configure its serve host (official SDK: serveHost or INNGEST_SERVE_HOST; ours: serveOrigin or JETSTEP_SERVE_ORIGIN)`,
+      );
+    if (token === "expired")
+      return invalid("deployId: the sync this registration answers expired; sync again");
+    const current = deps.registry.listApps().find((a) => a.appId === reg.appName);
+    if (token === "none" && current && sameAppUrl(current.url, reg.url) === false)
+      return {
+        status: 409,
+        body: {
+          status: 409,
+          error: `url: app "${reg.appName}" is registered at ${current.url}; it moves to ${reg.url} only when Jetstep syncs that URL (jetstep start -u, or POST /v1/apps)`,
+        },
+      };
   }
   // Production: a function stays with the app that registered it. Another app holding the signing
   // key cannot take its runs over by registering the same id; the operator removes the old app
