@@ -14,8 +14,8 @@ import { Subjects } from "@jetstep/core";
 import { connectNats } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { freePort, waitFor } from "../support/index.ts";
+import { apiFetch, type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
 
 const SHOTS = fileURLToPath(new URL("../../test-results/screenshots/", import.meta.url));
 const CHROMIUM_ARGS = [
@@ -265,5 +265,76 @@ describe("dev UI in Chromium", () => {
     await page.getByTestId("nav-runs").waitFor();
     await shot("runs-narrow");
     assert.deepEqual(pageErrors, [], "no JavaScript errors on any page");
+  });
+});
+
+describe("the UI of jetstep start (API key required)", () => {
+  const SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef";
+  let stack: Stack;
+  let server: Server;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  before(async () => {
+    stack = await startStack({ eventKeys: ["event-key"], signingKey: SIGNING_KEY });
+    const client = new Jetstep({
+      id: "ui-start",
+      baseUrl: stack.url,
+      signingKey: SIGNING_KEY,
+      eventKey: "event-key",
+      env: {},
+    });
+    const hello = client.createFunction({ id: "hello" }, { event: "ui/hello" }, async ({ step }) =>
+      step.run("say", () => "hello"),
+    );
+    // With a signing key our SDK registers its configured origin, so it is known before listening.
+    const port = await freePort();
+    server = createServer(serve({ client, functions: [hello], serveOrigin: `http://127.0.0.1:${port}` }));
+    await new Promise<void>((r) => server.listen(port, "127.0.0.1", r));
+    const synced = await apiFetch(`${stack.url}/v1/apps`, {
+      method: "POST",
+      body: JSON.stringify({ url: `http://127.0.0.1:${port}/api/inngest` }),
+    });
+    assert.equal(synced.status, 200, await synced.text());
+    await waitForApp(stack.url, "ui-start");
+    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+  });
+  after(async () => {
+    await browser?.close();
+    server?.close();
+    await stack?.stop();
+  });
+
+  it("asks for the key once, then sends an event (no event key needed) and removes an app", async () => {
+    await page.goto(`${stack.url}/#/runs`);
+    await page.getByTestId("api-key-dialog").waitFor({ timeout: 10_000 });
+    await page.getByTestId("api-key-input").fill(SIGNING_KEY);
+    await page.getByTestId("api-key-submit").click();
+    await page.getByTestId("send-event-button").click();
+    await page.getByTestId("send-event-json").fill(JSON.stringify({ name: "ui/hello", data: {} }));
+    await page.getByTestId("send-event-submit").click();
+    await page.getByTestId("run-row").first().waitFor({ timeout: 15_000 });
+
+    // A URL that never registered, then removed with its row's button.
+    const dead = "http://127.0.0.1:9/api/inngest";
+    await page.goto(`${stack.url}/#/apps`);
+    await page.getByTestId("add-app-url").fill(dead);
+    await page.getByTestId("add-app-submit").click();
+    const row = page.locator(`[data-testid="app-row"][data-url="${dead}"]`);
+    await row.waitFor({ timeout: 15_000 });
+    page.once("dialog", (d) => void d.accept());
+    await row.getByTestId("remove-app").click();
+    await row.waitFor({ state: "detached", timeout: 10_000 });
+    // And the app itself: its functions are no longer listed.
+    page.once("dialog", (d) => void d.accept());
+    await page.locator('[data-testid="app-row"][data-app-id="ui-start"] [data-testid="remove-app"]').click();
+    await page.locator('[data-testid="app-row"][data-app-id="ui-start"]').waitFor({ state: "detached" });
+    const fns = (await (await apiFetch(`${stack.url}/v1/functions`)).json()) as { data: unknown[] };
+    assert.deepEqual(fns.data, []);
+    assert.equal(await page.locator("dialog[open]").count(), 0, "the key is not asked for again");
+    assert.deepEqual(pageErrors, []);
   });
 });

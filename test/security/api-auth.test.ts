@@ -46,6 +46,8 @@ describe("REST API authentication (jetstep start)", () => {
     ["POST", "/v1/runs/01NOPE/rerun", JSON.stringify({ fromStep: "s", output: 1 })],
     ["POST", "/v1/apps", JSON.stringify({ url: "http://169.254.169.254/" })],
     ["POST", "/v1/apps/sync", JSON.stringify({ url: "http://169.254.169.254/" })],
+    ["POST", "/v1/events", JSON.stringify({ name: "sec/forged" })],
+    ["DELETE", "/v1/apps/someone", ""],
   ];
 
   it("refuses every read and operation without a credential: 401 naming what to send", async () => {
@@ -92,6 +94,21 @@ describe("REST API authentication (jetstep start)", () => {
       assert.equal(runs.status, 200);
       await runs.body?.cancel();
     }
+    // Events through the API (what the UI's "Send event" uses): the API key stands for an event key.
+    const sent = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: { ...bearer(API_KEY), "content-type": "application/json" },
+      body: JSON.stringify([{ name: "sec/by-api" }, { name: "sec/by-api" }]),
+    });
+    assert.equal(sent.status, 200);
+    assert.equal(((await sent.json()) as { ids: string[] }).ids.length, 2);
+    const reserved = await fetch(`${url}/v1/events`, {
+      method: "POST",
+      headers: bearer(API_KEY),
+      body: JSON.stringify({ name: "inngest/function.finished" }),
+    });
+    assert.equal(reserved.status, 400, "reserved names are refused here too");
+    await reserved.body?.cancel();
   });
 
   it("keeps the routes that prove themselves open: events by event key, the UI's static files", async () => {
@@ -186,6 +203,41 @@ describe("jetstep dev: open on loopback, closed to other sites and to reserved e
       body,
     );
     assert.equal(opaque.status, 403, "a sandboxed frame's opaque origin");
+  });
+
+  it("refuses a cross-site form post that carries no Origin (older browsers): 403 by Sec-Fetch-Site or Referer; multipart 415", async () => {
+    const body = JSON.stringify({ name: "dev/forged" });
+    const { port } = new URL(url);
+    const cases: [Record<string, string>, number, RegExp][] = [
+      [{ "sec-fetch-site": "cross-site", "content-type": "text/plain" }, 403, /^sec-fetch-site: /],
+      [{ referer: "https://evil.example/page", "content-type": "text/plain" }, 403, /^referer: /],
+      [{ "content-type": "multipart/form-data; boundary=x" }, 415, /^content-type: multipart/],
+    ];
+    for (const [headers, status, error] of cases) {
+      const r = await rawRequest(url, "POST", "/e/any", { host: `127.0.0.1:${port}`, ...headers }, body);
+      assert.equal(r.status, status, JSON.stringify(headers));
+      assert.match((JSON.parse(r.body) as { error: string }).error, error);
+    }
+    // The UI's own writes (same origin, with a Referer of its own) and reads with a foreign Referer pass.
+    const own = await rawRequest(
+      url,
+      "POST",
+      "/e/any",
+      {
+        host: `127.0.0.1:${port}`,
+        "sec-fetch-site": "same-origin",
+        referer: `http://127.0.0.1:${port}/`,
+        "content-type": "application/json",
+      },
+      body,
+    );
+    assert.equal(own.status, 200, own.body);
+    const linked = await rawRequest(url, "GET", "/", {
+      host: `127.0.0.1:${port}`,
+      "sec-fetch-site": "same-site",
+      referer: "http://localhost:3000/",
+    });
+    assert.equal(linked.status, 200, "a link to the UI from another local app still opens it");
   });
 
   it("refuses a DNS-rebound host name while it listens on loopback: 403", async () => {

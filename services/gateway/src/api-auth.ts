@@ -9,8 +9,10 @@
  *   read-only API key (`--read-api-key`: GET only), or the signing key itself (raw or hashed, as
  *   Inngest's REST API takes it). Without one: 401; a read-only key on anything else: 403.
  * - Browsers: a request whose `Origin` is another site is refused (403) whatever it carries, so a
- *   page the developer visits cannot drive `jetstep dev`; and when `jetstep dev` (no credentials)
- *   listens on loopback only, the `Host` must be a loopback name (a DNS-rebound name is refused).
+ *   page the developer visits cannot drive `jetstep dev`; without an `Origin`, a write whose
+ *   `Sec-Fetch-Site` or `Referer` names another site is refused too, and a multipart body (what
+ *   only a form sends) gets 415. When `jetstep dev` (no credentials) listens on loopback only, the
+ *   `Host` must be a loopback name (a DNS-rebound name is refused).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
@@ -101,7 +103,32 @@ export function registerApiAuth(
       if (!same) return refuse(reply, 403, `origin: requests from ${origin} are not accepted (cross-site)`);
     } else if (origin === "null") {
       return refuse(reply, 403, "origin: requests from an opaque origin are not accepted");
+    } else if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS") {
+      // No Origin (a form post from an older browser): what else the browser says of where the
+      // request comes from. Reads need no such check: without CORS headers a page cannot read them.
+      const site = req.headers["sec-fetch-site"];
+      if (site === "cross-site" || site === "same-site")
+        return refuse(reply, 403, `sec-fetch-site: requests from another site (${site}) are not accepted`);
+      const referer = req.headers.referer;
+      if (typeof referer === "string" && referer !== "") {
+        let same = false;
+        try {
+          same = new URL(referer).host === host;
+        } catch {
+          // not a URL: refused below
+        }
+        if (!same) return refuse(reply, 403, "referer: requests from pages of another site are not accepted");
+      }
     }
+    // A browser form can post multipart/form-data (and text/plain, which SDKs and scripts send
+    // too); no client of these routes sends multipart.
+    const type = req.headers["content-type"];
+    if (typeof type === "string" && /^\s*multipart\/form-data/i.test(type))
+      return refuse(
+        reply,
+        415,
+        "content-type: multipart/form-data is not accepted; send JSON (application/json)",
+      );
     const path = req.url.split("?", 1)[0] ?? "/";
     const access = accessOf(req.method, path);
     if (access === "open" || !required) return;

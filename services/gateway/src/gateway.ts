@@ -24,7 +24,13 @@ import {
 } from "@jetstep/core";
 import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
-import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from "fastify";
+import Fastify, {
+  type FastifyInstance,
+  type FastifyReply,
+  type FastifyRequest,
+  LogController,
+  type RawServerDefault,
+} from "fastify";
 import { z } from "zod";
 import { registerApiAuth } from "./api-auth.ts";
 import { forgetSync, listSyncStatuses, recordSync, syncAppUrl, syncKey } from "./app-sync.ts";
@@ -141,6 +147,19 @@ export async function buildGateway(
     void reply.status(status).send({ status, error });
   });
 
+  async function ingestEvents(req: FastifyRequest, reply: FastifyReply) {
+    try {
+      const text = typeof req.body === "string" ? req.body : "";
+      const events = parseEvents(text, now, random, maxMessageBytes(deps.nats));
+      const traceparent = req.headers.traceparent;
+      await storeEvents(publisher, events, typeof traceparent === "string" ? { traceparent } : undefined);
+      return { ids: events.map((e) => e.id), status: 200 };
+    } catch (e) {
+      if (e instanceof IngestError)
+        return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
+      throw e;
+    }
+  }
   app.post<{ Params: { key: string } }>(
     "/e/:key",
     {
@@ -156,19 +175,21 @@ export async function buildGateway(
         void reply.status(status).send({ ids: [], status, error });
       },
     },
-    async (req, reply) => {
-      try {
-        const text = typeof req.body === "string" ? req.body : "";
-        const events = parseEvents(text, now, random, maxMessageBytes(deps.nats));
-        const traceparent = req.headers.traceparent;
-        await storeEvents(publisher, events, typeof traceparent === "string" ? { traceparent } : undefined);
-        return { ids: events.map((e) => e.id), status: 200 };
-      } catch (e) {
-        if (e instanceof IngestError)
-          return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
-        throw e;
-      }
+    ingestEvents,
+  );
+  // The same for holders of an API key (the UI's "Send event", scripts with operator access):
+  // no event key needed, since the API key already allows starting any function.
+  app.post(
+    "/v1/events",
+    {
+      bodyLimit: MaxBodyBytes.events,
+      errorHandler: (err, req, reply) => {
+        const { status, error } = errorAnswer(err, req);
+        if (status >= 500) deps.log.error({ err }, "event ingest failed");
+        void reply.status(status).send({ ids: [], status, error });
+      },
     },
+    ingestEvents,
   );
 
   app.post(

@@ -40,7 +40,7 @@ async function request(method, path, body, retried = false) {
     // non-JSON body; reported below if the status is an error
   }
   // An API key is needed (or was refused): ask for one, then try once more.
-  if (res.status === 401 && !path.startsWith("/e/") && !retried) {
+  if (res.status === 401 && !retried) {
     await askForKey(json && typeof json.error === "string" ? json.error : "");
     return request(method, path, body, true);
   }
@@ -57,6 +57,8 @@ export const api = {
   apps: () => request("GET", "/v1/apps"),
   addApp: (url) => request("POST", "/v1/apps", { url }),
   syncApp: (url) => request("POST", "/v1/apps/sync", { url }),
+  removeApp: (appId) => request("DELETE", `/v1/apps/${enc(appId)}`),
+  removeAppUrl: (url) => request("DELETE", `/v1/apps${qs({ url })}`),
   functions: () => request("GET", "/v1/functions"),
   events: (params) => request("GET", `/v1/events${qs(params)}`),
   event: (id) => request("GET", `/v1/events/${enc(id)}`),
@@ -67,6 +69,6 @@ export const api = {
   rerun: (id, body = {}) => request("POST", `/v1/runs/${enc(id)}/rerun`, body),
   invoke: (fnId, data) =>
     request("POST", `/v1/functions/${enc(fnId)}/invoke`, data === undefined ? {} : { data }),
-  sendEvent: (payload) => request("POST", "/e/dev-ui", payload),
+  sendEvent: (payload) => request("POST", "/v1/events", payload),
   deadLetters: (params) => request("GET", `/v1/dead-letters${qs(params)}`),
 };

@@ -1,7 +1,8 @@
 /**
  * One shared connection to /v1/stream (server-sent events); views subscribe to `run` / `event`
  * messages. Read with fetch rather than EventSource, so it can carry the API key; reconnects
- * after 2 s when the connection drops, and after a key was given when Jetstep asks for one.
+ * after 2 s when the connection drops, and at once after a key was given when Jetstep asks for
+ * one. Views reload on every (re)connection (`onConnected`): nothing is streamed while down.
  */
 import { askForKey, withAuth } from "./auth.js";
 
@@ -47,7 +48,7 @@ async function connectOnce() {
   if (res.status === 401) {
     const body = await res.json().catch(() => null);
     await askForKey(body && typeof body.error === "string" ? body.error : "");
-    return;
+    return "again";
   }
   if (!res.ok || !res.body) throw new Error(`stream: ${res.status}`);
   setConnected(true);
@@ -70,7 +71,8 @@ export function startStream() {
   void (async () => {
     for (;;) {
       try {
-        await connectOnce();
+        // A key was just given: connect with it at once.
+        if ((await connectOnce()) === "again") continue;
       } catch {
         // dropped: reconnect below
       }
@@ -78,6 +80,17 @@ export function startStream() {
       await new Promise((r) => setTimeout(r, RECONNECT_MS));
     }
   })();
+}
+
+/**
+ * Calls `fn` whenever the stream (re)connects: what changed while it was down (or before it
+ * first connected, say while the API key was asked for) is not streamed, so views reload then.
+ * Returns the unsubscribe function.
+ */
+export function onConnected(fn) {
+  return subscribe("status", (up) => {
+    if (up) fn();
+  });
 }
 
 /** Subscribes to "run", "event" or "status"; returns the unsubscribe function. */

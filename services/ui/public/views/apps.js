@@ -1,4 +1,4 @@
-/** Apps: URL, SDK, function count, last sync and sync errors; add an app URL; resync. */
+/** Apps: URL, SDK, function count, last sync and sync errors; add an app URL; resync; remove. */
 import { api } from "../api.js";
 import { apiErrorHtml, badge, toast } from "../components.js";
 import { esc, timeHtml } from "../util.js";
@@ -19,7 +19,10 @@ function appRowHtml(a) {
     <td title="${esc(fns.map((f) => f.name ?? f.id).join(", "))}"><a href="#/functions">${fns.length}</a></td>
     <td>${a.syncedAt ? timeHtml(a.syncedAt) : '<span class="muted">never</span>'}</td>
     <td>${syncHtml(a)}</td>
-    <td><button type="button" class="btn" data-testid="resync-app" data-url="${esc(a.url)}">Resync</button></td>
+    <td class="nowrap">
+      <button type="button" class="btn" data-testid="resync-app" data-url="${esc(a.url)}">Resync</button>
+      <button type="button" class="btn btn-danger" data-testid="remove-app" data-app-id="${esc(a.appId ?? "")}" data-url="${esc(a.url)}">Remove</button>
+    </td>
   </tr>`;
 }
 
@@ -65,6 +68,24 @@ export function render(root, _params, signal) {
       });
   });
   body.addEventListener("click", (ev) => {
+    const remove = ev.target.closest?.('[data-testid="remove-app"]');
+    if (remove) {
+      const { appId, url } = remove.dataset;
+      const what = appId ? `app ${appId} (${url})` : url;
+      // Its functions stop being triggered or called; runs already started go on.
+      if (!window.confirm(`Remove ${what}? Its functions will no longer be triggered.`)) return;
+      remove.disabled = true;
+      (appId ? api.removeApp(appId) : api.removeAppUrl(url))
+        .then(() => {
+          toast(`Removed ${esc(what)}`);
+          void load();
+        })
+        .catch((e) => {
+          remove.disabled = false;
+          body.insertAdjacentHTML("afterbegin", apiErrorHtml(e));
+        });
+      return;
+    }
     const btn = ev.target.closest?.('[data-testid="resync-app"]');
     if (!btn) return;
     btn.disabled = true;

@@ -1,7 +1,7 @@
 /** Event detail: payload, the runs it started, or why it started none. */
 import { api } from "../api.js";
 import { apiErrorHtml, idHtml, jsonBlock, notFoundHtml, RUNS_TABLE_HEAD, runRowHtml } from "../components.js";
-import { subscribe } from "../stream.js";
+import { onConnected, subscribe } from "../stream.js";
 import { esc, timeHtml } from "../util.js";
 
 const SKIP_HELP = {
@@ -91,8 +91,10 @@ export function render(root, { id }, signal) {
   const unsub = subscribe("run", (m) => {
     if (m.eventId === id) void loadRuns();
   });
+  const unsubConnected = onConnected(() => void loadRuns());
   signal.addEventListener("abort", () => {
     unsub();
+    unsubConnected();
     clearTimeout(retryTimer);
   });
   void loadEvent();

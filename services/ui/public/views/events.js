@@ -1,7 +1,7 @@
 /** Events list: live (SSE) newest first, name filter, internal toggle, "Load more". */
 import { api } from "../api.js";
 import { apiErrorHtml, idHtml } from "../components.js";
-import { subscribe } from "../stream.js";
+import { onConnected, subscribe } from "../stream.js";
 import { esc, preview, timeHtml } from "../util.js";
 
 const filters = { name: "", includeInternal: false };
@@ -102,7 +102,11 @@ export function render(root, _params, signal) {
     tbody.firstElementChild.classList.add("flash");
     updateEmpty();
   });
-  signal.addEventListener("abort", unsub);
+  const unsubConnected = onConnected(() => void load(false));
+  signal.addEventListener("abort", () => {
+    unsub();
+    unsubConnected();
+  });
 
   void load(false);
 }

@@ -11,7 +11,7 @@ import {
   toast,
 } from "../components.js";
 import { navigate } from "../router.js";
-import { subscribe } from "../stream.js";
+import { onConnected, subscribe } from "../stream.js";
 import { esc, fmtDuration, timeHtml, toMs } from "../util.js";
 import { timelineHtml, trackOpen } from "./timeline.js";
 
@@ -242,8 +242,10 @@ export function render(root, { id }, signal) {
   const unsub = subscribe("run", (m) => {
     if (m.runId === id) void refresh();
   });
+  const unsubConnected = onConnected(() => void refresh());
   signal.addEventListener("abort", () => {
     unsub();
+    unsubConnected();
     clearTimeout(timer);
   });
   void refresh();

@@ -1,7 +1,7 @@
 /** Runs list: filters, table, "Load more", live upserts from the SSE stream. */
 import { api } from "../api.js";
 import { apiErrorHtml, RUNS_TABLE_HEAD, runRowHtml } from "../components.js";
-import { subscribe } from "../stream.js";
+import { onConnected, subscribe } from "../stream.js";
 import { esc, isoOf, toMs } from "../util.js";
 
 const STATUSES = ["Running", "Stuck", "Completed", "Failed", "Cancelled"];
@@ -181,7 +181,11 @@ export function render(root, _params, signal) {
     else tbody.prepend(row);
     updateEmpty();
   });
-  signal.addEventListener("abort", unsub);
+  const unsubConnected = onConnected(() => void load(false));
+  signal.addEventListener("abort", () => {
+    unsub();
+    unsubConnected();
+  });
 
   void load(false);
 }
