@@ -137,6 +137,15 @@ describe("NATS users and permissions (infra/nats/auth.conf)", () => {
       headers: h,
     });
     assert.equal((JSON.parse(reply.string()) as { status: number }).status, 200);
+    // Jetstep's own event names are refused on NATS as over HTTP.
+    const reserved = await pub.nc.request(
+      "jetstep.events",
+      JSON.stringify({ name: "inngest/function.finished", data: { correlation_id: "x" } }),
+      { timeout: 5_000, headers: h },
+    );
+    const refused = JSON.parse(reserved.string()) as { status: number; error: string };
+    assert.equal(refused.status, 400);
+    assert.match(refused.error, /is reserved: names starting with "inngest\/"/);
     pub.nc.publish("evt.pub/direct", "{}");
     await pub.nc.flush();
     await waitFor(() => pub.errors.some((e) => e.includes("evt.pub/direct")), {
