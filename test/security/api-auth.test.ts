@@ -24,6 +24,7 @@ describe("REST API authentication (jetstep start)", () => {
       eventKeys: ["event-key"],
       apiKeys: [API_KEY],
       readApiKeys: [READ_KEY],
+      corsOrigins: ["https://shop.example.com"],
     });
     url = gw.url;
   });
@@ -152,6 +153,35 @@ describe("REST API authentication (jetstep start)", () => {
     } finally {
       await nc.close();
     }
+  });
+
+  it("lets pages of a --cors-origin site send events with the event key, and nothing else", async () => {
+    const shop = "https://shop.example.com";
+    const preflight = await fetch(`${url}/e/event-key`, {
+      method: "OPTIONS",
+      headers: { origin: shop, "access-control-request-method": "POST" },
+    });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers.get("access-control-allow-origin"), shop);
+    assert.match(preflight.headers.get("access-control-allow-methods") ?? "", /POST/);
+    const sent = await fetch(`${url}/e/event-key`, {
+      method: "POST",
+      headers: { origin: shop, "content-type": "application/json" },
+      body: JSON.stringify({ name: "shop/clicked" }),
+    });
+    assert.equal(sent.status, 200);
+    assert.equal(sent.headers.get("access-control-allow-origin"), shop);
+    const wrongKey = await fetch(`${url}/e/wrong`, { method: "POST", headers: { origin: shop }, body: "{}" });
+    assert.equal(wrongKey.status, 401, "the event key still guards it");
+    const other = await fetch(`${url}/v1/runs`, { headers: { origin: shop, ...bearer(API_KEY) } });
+    assert.equal(other.status, 403, "the API stays closed to that site");
+    const elsewhere = await fetch(`${url}/e/event-key`, {
+      method: "POST",
+      headers: { origin: "https://evil.example" },
+      body: JSON.stringify({ name: "shop/clicked" }),
+    });
+    assert.equal(elsewhere.status, 403, "and events stay closed to other sites");
+    assert.equal(elsewhere.headers.get("access-control-allow-origin"), null);
   });
 
   it("refuses cross-site browser requests even with a key (403)", async () => {

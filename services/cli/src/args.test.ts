@@ -150,6 +150,22 @@ describe("jetstep dev settings", () => {
       { user: "u", pass: "from-a-file" },
     );
     assert.throws(() => parseStart(base, { JETSTEP_NATS_PASS: "p" }, false), /a password needs a user/);
+    // Browser origins that may send events, in dev and start alike.
+    const cors = { JETSTEP_CORS_ORIGINS: "https://a.example, http://localhost:3000" };
+    assert.deepEqual(parseStart([...base, "--cors-origin", "https://b.example"], cors, false).corsOrigins, [
+      "https://b.example",
+      "https://a.example",
+      "http://localhost:3000",
+    ]);
+    assert.deepEqual(parseCli(["dev"], cors, false, dir).corsOrigins, [
+      "https://a.example",
+      "http://localhost:3000",
+    ]);
+    for (const bad of ["https://a.example/path", "*", "a.example"])
+      assert.throws(
+        () => parseStart([...base, "--cors-origin", bad], {}, false),
+        /--cors-origin: .* is not an origin/,
+      );
     assert.throws(() => parseStart([...base, "--api-key", "short"], {}, false), /at least 16 characters/);
     assert.throws(
       () => parseStart([...base, "--api-key-file", join(dir, "missing")], {}, false),

@@ -15,6 +15,8 @@ export interface DevArgs {
   retryIntervalMs?: number;
   leaseTtlMs?: number;
   eventKeys: string[];
+  /** Browser origins that may send events (CORS on `POST /e/:key`). */
+  corsOrigins: string[];
   logLevel: string;
   pretty: boolean;
   configFile?: string;
@@ -32,13 +34,15 @@ export const USAGE = `usage: jetstep dev [options]
       --nats-url <url>      use this NATS server instead of an embedded one
       --retry-interval <s>  fixed retry backoff in seconds (local work)
       --event-key <key>     accept only these event keys (repeatable; default: any)
+      --cors-origin <o>     a browser origin whose pages may send events, e.g. http://localhost:3000
+                            (repeatable; other sites' browser requests are refused)
       --config <file>       settings file (default: jetstep.yaml, inngest.yaml or inngest.json here)
       --log-level <level>   trace|debug|info|warn|error (default info)
       --json                JSON logs even on a TTY
 
 Environment (overridden by flags, overriding the file): JETSTEP_URLS / INNGEST_URLS (comma-separated),
 JETSTEP_PORT / INNGEST_PORT, JETSTEP_HOST, JETSTEP_RETRY_INTERVAL, JETSTEP_EVENT_KEY / INNGEST_EVENT_KEY,
-NATS_URL / JETSTEP_NATS_URL, JETSTEP_LOG_LEVEL.`;
+NATS_URL / JETSTEP_NATS_URL, JETSTEP_CORS_ORIGINS (comma-separated), JETSTEP_LOG_LEVEL.`;
 
 const envOf = (env: NodeJS.ProcessEnv, name: string): [string, string] | undefined => {
   for (const prefix of ["JETSTEP_", "INNGEST_"]) {
@@ -58,6 +62,35 @@ function portOf(source: string, raw: string | number): number {
 /** Bounds of `--lease-ttl`: a lease is renewed every third of it, and held back a fifth early. */
 const LEASE_TTL_MIN_MS = 1000;
 const LEASE_TTL_MAX_MS = 5 * 60_000;
+
+/**
+ * `--cors-origin` (repeatable) plus JETSTEP_CORS_ORIGINS (comma-separated), of `jetstep dev` and
+ * `jetstep start`: browser origins whose pages may send events. Each must be an origin exactly.
+ */
+export function corsOriginsOf(
+  flags: string[] | undefined,
+  env: NodeJS.ProcessEnv,
+  error: new (message: string) => Error,
+): string[] {
+  const fromEnv = (env.JETSTEP_CORS_ORIGINS ?? "")
+    .split(",")
+    .map((o) => o.trim())
+    .filter(Boolean);
+  const origins = [...(flags ?? []), ...fromEnv];
+  for (const o of origins) {
+    let origin = "";
+    try {
+      origin = new URL(o).origin;
+    } catch {
+      // refused below
+    }
+    if (origin !== o)
+      throw new error(
+        `--cors-origin: ${JSON.stringify(o)} is not an origin (scheme://host[:port], no path), e.g. https://shop.example.com`,
+      );
+  }
+  return origins;
+}
 
 /** `--lease-ttl` of `jetstep dev` and `jetstep start`: a duration of 1 s to 5 min, or absent. */
 export function leaseTtlOf(
@@ -97,6 +130,7 @@ export function parseCli(
       "nats-url": { type: "string" },
       "retry-interval": { type: "string" },
       "event-key": { type: "string", multiple: true },
+      "cors-origin": { type: "string", multiple: true },
       "lease-ttl": { type: "string" },
       config: { type: "string" },
       "log-level": { type: "string" },
@@ -165,6 +199,7 @@ export function parseCli(
     ...(retryIntervalMs !== undefined ? { retryIntervalMs } : {}),
     ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
     eventKeys,
+    corsOrigins: corsOriginsOf(values["cors-origin"], env, UsageError),
     logLevel,
     pretty: isTty && !values.json,
     ...(file ? { configFile: file.file } : {}),

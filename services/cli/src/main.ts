@@ -44,6 +44,7 @@ async function start(): Promise<void> {
     apiKeys: args.apiKeys,
     readApiKeys: args.readApiKeys,
     allowAppUrls: args.allowAppUrls,
+    corsOrigins: args.corsOrigins,
     log,
   });
   log.info(
@@ -123,6 +124,7 @@ async function main(): Promise<void> {
     ...(args.retryIntervalMs !== undefined ? { retryIntervalMs: args.retryIntervalMs } : {}),
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
     eventKeys: args.eventKeys,
+    corsOrigins: args.corsOrigins,
   });
   if (args.configFile) log.info({ file: args.configFile }, "settings read from a config file");
   log.info(

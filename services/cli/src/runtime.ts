@@ -46,6 +46,8 @@ export interface RuntimeOptions {
   readApiKeys?: string[];
   /** App URLs that may be synced, registered and called (`--allow-app-url`); absent: any (dev). */
   allowAppUrls?: string[];
+  /** Browser origins that may send events with an event key (`--cors-origin`). */
+  corsOrigins?: string[];
   natsUrl: string | string[];
   host: string;
   port: number;
@@ -140,6 +142,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
         ...(opts.apiKeys?.length ? { apiKeys: opts.apiKeys } : {}),
         ...(opts.readApiKeys?.length ? { readApiKeys: opts.readApiKeys } : {}),
         ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
+        ...(opts.corsOrigins?.length ? { corsOrigins: opts.corsOrigins } : {}),
       },
     });
     const address = await gateway.listen({ host: opts.host, port: opts.port });

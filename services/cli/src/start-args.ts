@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { appUrlPolicy } from "@jetstep/core";
 import type { NatsAuthSettings } from "@jetstep/jetstream";
-import { leaseTtlOf } from "./args.ts";
+import { corsOriginsOf, leaseTtlOf } from "./args.ts";
 import { SERVICES, type Service } from "./runtime.ts";
 
 export interface StartArgs {
@@ -23,6 +23,8 @@ export interface StartArgs {
   readApiKeys: string[];
   /** App URL patterns that may be synced, registered and called, the `-u` URLs included. */
   allowAppUrls: string[];
+  /** Browser origins that may send events with an event key (CORS on `POST /e/:key`). */
+  corsOrigins: string[];
   host: string;
   port: number;
   appUrls: string[];
@@ -54,6 +56,9 @@ export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --eve
   --allow-app-url <pattern>  other app URLs apps may register and be called at, repeatable (env
                              JETSTEP_ALLOW_APP_URLS, comma-separated), e.g. http://orders:3000/api/inngest
                              or https://*.svc.example.com/api/* (NATS workers need none)
+  --cors-origin <origin>     a browser origin whose pages may send events (POST /e/:key, with an
+                             event key), repeatable (env JETSTEP_CORS_ORIGINS, comma-separated);
+                             every other site's browser requests are refused
   --lease-ttl <duration>     how long a partition or cron lease outlives a holder that stopped
                              renewing it, e.g. 3s (default 10s): how soon work moves off a dead process
   --log-level <level>        trace|debug|info|warn|error (default info)`;
@@ -95,6 +100,7 @@ export function parseStart(
       port: { type: "string" },
       url: { type: "string", short: "u", multiple: true },
       "allow-app-url": { type: "string", multiple: true },
+      "cors-origin": { type: "string", multiple: true },
       "lease-ttl": { type: "string" },
       "log-level": { type: "string" },
       json: { type: "boolean" },
@@ -194,6 +200,7 @@ export function parseStart(
   const natsToken = values["nats-token"] ?? (env.JETSTEP_NATS_TOKEN || undefined);
   if (natsPass !== undefined && natsUser === undefined)
     throw new StartUsageError("--nats-pass: a password needs a user (--nats-user or JETSTEP_NATS_USER)");
+  const corsOrigins = corsOriginsOf(values["cors-origin"], env, StartUsageError);
   const auth: NatsAuthSettings = {
     ...(natsCreds ? { credsFile: natsCreds } : {}),
     ...(natsUser ? { user: natsUser } : {}),
@@ -220,6 +227,7 @@ export function parseStart(
     port,
     appUrls,
     allowAppUrls,
+    corsOrigins,
     ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
     logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
     pretty: isTty && !values.json,

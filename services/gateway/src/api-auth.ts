@@ -8,7 +8,8 @@
  *   (`jetstep start` always has the signing key): an API key (`--api-key`: read and operate), a
  *   read-only API key (`--read-api-key`: GET only), or the signing key itself (raw or hashed, as
  *   Inngest's REST API takes it). Without one: 401; a read-only key on anything else: 403.
- * - Browsers: a request whose `Origin` is another site is refused (403) whatever it carries, so a
+ * - Browsers: a request whose `Origin` is another site is refused (403) whatever it carries (but
+ *   `POST /e/:key` from the `--cors-origin` sites, which get CORS headers), so a
  *   page the developer visits cannot drive `jetstep dev`; without an `Origin`, a write whose
  *   `Sec-Fetch-Site` or `Referer` names another site is refused too, and a multipart body (what
  *   only a form sends) gets 415. When `jetstep dev` (no credentials) listens on loopback only, the
@@ -27,6 +28,11 @@ export interface ApiAuthConfig {
   signingKey?: string;
   /** The address the gateway listens on: loopback-only means Host must be a loopback name. */
   host?: string;
+  /**
+   * Browser origins whose pages may send events (`POST /e/:key`, which the event key guards):
+   * answered with CORS headers, preflight included. Nothing else is open to them.
+   */
+  corsOrigins?: string[];
 }
 
 type Access = "open" | "read" | "operate";
@@ -88,11 +94,26 @@ export function registerApiAuth(
   const refuse = (reply: FastifyReply, status: number, error: string, headers: Record<string, string> = {}) =>
     reply.status(status).headers(headers).send({ status, error });
 
+  const corsOrigins = new Set(config.corsOrigins ?? []);
+
   app.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
     const host = req.headers.host ?? "";
     if (loopbackOnly && !isLoopbackName(hostName(host)))
       return refuse(reply, 403, `host: "${hostName(host)}" is not this server (it listens on loopback only)`);
     const origin = req.headers.origin;
+    const path = req.url.split("?", 1)[0] ?? "/";
+    // Event senders on an allowed site: POST /e/:key only, and its preflight.
+    if (origin !== undefined && corsOrigins.has(origin) && path.startsWith("/e/")) {
+      void reply.header("access-control-allow-origin", origin).header("vary", "Origin");
+      if (req.method === "OPTIONS")
+        return reply
+          .status(204)
+          .header("access-control-allow-methods", "POST")
+          .header("access-control-allow-headers", "content-type")
+          .header("access-control-max-age", "600")
+          .send();
+      if (req.method === "POST") return;
+    }
     if (origin !== undefined && origin !== "null") {
       let same = false;
       try {
@@ -129,7 +150,6 @@ export function registerApiAuth(
         415,
         "content-type: multipart/form-data is not accepted; send JSON (application/json)",
       );
-    const path = req.url.split("?", 1)[0] ?? "/";
     const access = accessOf(req.method, path);
     if (access === "open" || !required) return;
     const auth = req.headers.authorization;

@@ -64,6 +64,8 @@ export interface GatewayConfig extends HttpTimeouts {
   host?: string;
   /** App URLs that may be synced and registered (`--allow-app-url`); absent: any (dev). */
   allowAppUrls?: string[];
+  /** Browser origins that may send events to `POST /e/:key` (`--cors-origin`). */
+  corsOrigins?: string[];
 }
 
 /** A checkpoint recorder in the same process (an executor's `checkpointHere`). */
@@ -139,6 +141,7 @@ export async function buildGateway(
     ...(deps.config.readApiKeys ? { readApiKeys: deps.config.readApiKeys } : {}),
     ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
     ...(deps.config.host ? { host: deps.config.host } : {}),
+    ...(deps.config.corsOrigins ? { corsOrigins: deps.config.corsOrigins } : {}),
   });
 
   app.setErrorHandler((err, req, reply) => {
