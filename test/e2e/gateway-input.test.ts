@@ -113,8 +113,8 @@ describe("gateway input validation", () => {
     assert.equal(ok.body.ok, true);
     const bad: [unknown, RegExp][] = [
       [
-        registration([{ ...fn("reg-app-b"), triggers: [] }]),
-        /functions\.0\.triggers: must have at least one trigger/,
+        registration([{ ...fn("reg-app-b"), triggers: [{ cron: "* * * * *", jitter: "soon" }] }]),
+        /functions\.0\.triggers\.0\.jitter: /,
       ],
       [
         registration([fn("reg-app-b", { steps: { step: { runtime: { url: "nope" } } } })]),

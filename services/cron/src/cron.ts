@@ -4,6 +4,9 @@
  * derived from (function, slot): EVENTS deduplicates it, so a slot starts exactly one run even
  * when two schedulers fire it (e.g. around a lease handover).
  *
+ * A trigger's `jitter` delays each slot's firing by a share of it computed from (function, slot),
+ * so schedulers around a handover fire at the same moment; the event keeps the slot's time.
+ *
  * Missed slots are not replayed: when a scheduler starts (or a stall makes it late by more than a
  * slot), it fires only the slot that just passed (if within the grace period) and then continues
  * from now — an outage never causes a burst of runs.
@@ -11,6 +14,8 @@
 import {
   type CronSchedule,
   InternalEvents,
+  jitterDelay,
+  jitterMs,
   Keys,
   parseCron,
   type StoredEvent,
@@ -41,7 +46,10 @@ interface Entry {
   fnId: string;
   cron: string;
   schedule: CronSchedule;
+  /** The next slot (the run's event carries this time). */
   nextAt: number;
+  /** The trigger's `jitter`: a slot fires up to this long after its time. */
+  jitterMs: number;
 }
 
 export function buildCron(deps: CronDeps): CronScheduler {
@@ -78,13 +86,15 @@ export function buildCron(deps: CronDeps): CronScheduler {
     for (const { fn } of registry.functions()) {
       for (const trigger of fn.triggers) {
         if (!("cron" in trigger)) continue;
-        const key = `${fn.id}\u0000${trigger.cron}`;
+        const key = `${fn.id}\u0000${trigger.cron}\u0000${trigger.jitter ?? ""}`;
         seen.add(key);
         if (entries.has(key)) continue;
         try {
           const schedule = parseCron(trigger.cron);
+          const jitter = trigger.jitter === undefined ? 0 : jitterMs(trigger.jitter);
           const nextAt = schedule.next(t - 1);
-          if (nextAt !== undefined) entries.set(key, { fnId: fn.id, cron: trigger.cron, schedule, nextAt });
+          if (nextAt !== undefined)
+            entries.set(key, { fnId: fn.id, cron: trigger.cron, schedule, nextAt, jitterMs: jitter });
         } catch (e) {
           log.warn({ fnId: fn.id, cron: trigger.cron, err: e }, "skipping an invalid cron trigger");
         }
@@ -113,8 +123,9 @@ export function buildCron(deps: CronDeps): CronScheduler {
       const t = now();
       refresh(t);
       for (const e of entries.values()) {
-        if (e.nextAt > t) continue;
-        if (t - e.nextAt <= graceMs) await fire(e, e.nextAt);
+        const due = e.nextAt + jitterDelay(e.fnId, e.nextAt, e.jitterMs);
+        if (due > t) continue;
+        if (t - due <= graceMs) await fire(e, e.nextAt);
         else
           log.warn(
             { fnId: e.fnId, slot: new Date(e.nextAt).toISOString() },

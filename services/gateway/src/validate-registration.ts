@@ -8,6 +8,7 @@ import {
   compileValueExpression,
   concurrencyProblem,
   type FunctionDef,
+  jitterMs,
   parseCron,
   parseDuration,
   type RegisterRequest,
@@ -34,7 +35,10 @@ function functionProblems(fn: FunctionDef, at: string): string | null {
     const where = `${at}.triggers.${j}`;
     const problem =
       "cron" in t
-        ? check(`${where}.cron`, () => parseCron(t.cron))
+        ? (check(`${where}.cron`, () => parseCron(t.cron)) ??
+          (t.jitter !== undefined
+            ? check(`${where}.jitter`, () => jitterMs(t.jitter as string | number))
+            : null))
         : t.expression
           ? check(`${where}.expression`, () => compileExpression(t.expression as string))
           : null;

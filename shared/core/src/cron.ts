@@ -3,6 +3,8 @@
  * `TZ=Area/City ` prefix (Inngest's syntax); UTC otherwise.
  */
 import { Cron } from "croner";
+import { parseDuration } from "./duration.ts";
+import { fnv1a32 } from "./hash.ts";
 
 export class InvalidCronError extends Error {
   override name = "InvalidCronError";
@@ -38,4 +40,24 @@ export function parseCron(source: string): CronSchedule {
       return cron.nextRun(new Date(afterMs))?.getTime();
     },
   };
+}
+
+/** Longest cron `jitter`: a run starts at most this long after its slot. */
+export const MAX_CRON_JITTER_MS = 24 * 60 * 60_000;
+
+/** A cron trigger's `jitter` in ms (a duration of at most a day); throws naming the problem. */
+export function jitterMs(jitter: string | number): number {
+  const ms = parseDuration(jitter);
+  if (ms > MAX_CRON_JITTER_MS) throw new InvalidCronError(`jitter: ${jitter} is longer than a day`);
+  return ms;
+}
+
+/**
+ * How long after `slot` a run of `fnId` starts, for a `jitter` of `maxMs`: spread over the
+ * interval, and the same on every scheduler (a hash of function and slot, not a random draw), so
+ * two schedulers around a handover fire the slot at the same moment.
+ */
+export function jitterDelay(fnId: string, slot: number, maxMs: number): number {
+  if (maxMs <= 0) return 0;
+  return fnv1a32(`${fnId}\u0000${slot}`) % (maxMs + 1);
 }

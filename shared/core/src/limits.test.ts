@@ -124,7 +124,7 @@ describe("registration limits", () => {
       ],
       [
         problem({}, { triggers: [{ nope: 1 }] }),
-        /^functions\.0\.triggers\.0: must be \{event, expression\?\} or \{cron\}$/,
+        /^functions\.0\.triggers\.0: must be \{event, expression\?\} or \{cron, jitter\?\}$/,
       ],
     ];
     for (const [message, re] of table) assert.match(message ?? "", re);

@@ -113,8 +113,10 @@ const cronTrigger = z.strictObject({
       ctx.addIssue({ code: "custom", message: (e as Error).message });
     }
   }),
+  /** Each scheduled run starts up to this long after its slot (spreads load across a fleet). */
+  jitter: duration.optional(),
 });
-const trigger = z.union([eventTrigger, cronTrigger], { error: "must be { event, if? } or { cron }" });
+const trigger = z.union([eventTrigger, cronTrigger], { error: "must be { event, if? } or { cron, jitter? }" });
 
 /** A trigger given to `createFunction`: one, or an array of at least one. */
 export const triggersSchema = z.union(

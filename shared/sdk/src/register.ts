@@ -10,7 +10,7 @@ import { DISCOVERY_STEP_ID, Header, InternalEvent, Query } from "./wire.ts";
 export interface RegisterFunction {
   id: string;
   name: string;
-  triggers: ({ event: string; expression?: string } | { cron: string })[];
+  triggers: ({ event: string; expression?: string } | { cron: string; jitter?: string | number })[];
   steps: {
     step: {
       id: string;
@@ -72,7 +72,9 @@ export function buildRegisterBody(args: {
       name: config.name ?? config.id,
       triggers: fn.triggers.map((t) =>
         "cron" in t
-          ? { cron: t.cron }
+          ? t.jitter === undefined
+            ? { cron: t.cron }
+            : { cron: t.cron, jitter: t.jitter }
           : t.if === undefined
             ? { event: t.event }
             : { event: t.event, expression: t.if },

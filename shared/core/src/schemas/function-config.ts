@@ -29,12 +29,20 @@ const urlString = (message: string) =>
     .max(MAX_URL_LENGTH, { error: `must be at most ${MAX_URL_LENGTH} characters`, abort: true })
     .url(message);
 
+const TriggerDurationSchema = z.union([z.string().min(1), z.number().nonnegative()]);
+
 export const TriggerSchema = z.union(
   [
     z.object({ event: EventNameSchema, expression: z.string().optional() }).strict(),
-    z.object({ cron: z.string().min(1, "must be a non-empty cron expression") }).strict(),
+    z
+      .object({
+        cron: z.string().min(1, "must be a non-empty cron expression"),
+        /** Each scheduled run starts up to this much after its slot (the SDK's `jitter`). */
+        jitter: TriggerDurationSchema.optional(),
+      })
+      .strict(),
   ],
-  { error: "must be {event, expression?} or {cron}" },
+  { error: "must be {event, expression?} or {cron, jitter?}" },
 );
 export type Trigger = z.infer<typeof TriggerSchema>;
 
@@ -69,7 +77,8 @@ export const FunctionDefSchema = z
     // A function id's longest key: its flow-control key `<kind>.<id>.<16-hex key hash>` (FLOW bucket).
     id: subjectName((id) => [Keys.flow("singleton", id, "0".repeat(16))]),
     name: z.string().optional(),
-    triggers: z.array(TriggerSchema).min(1, "must have at least one trigger"),
+    // None: the function only runs when invoked (`step.invoke`, `POST /v1/functions/:id/invoke`).
+    triggers: z.array(TriggerSchema),
     steps: z.record(z.string(), StepDefSchema).refine((s) => Object.keys(s).length > 0, "must define a step"),
     cancel: z.array(CancelOnSchema).optional(),
     /** `start`: cancel a run not started this long after its event; `finish`: not finished this long after it started. */
