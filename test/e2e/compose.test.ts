@@ -174,7 +174,12 @@ describe("composition", () => {
     const run = await invoke("nobody");
     assert.match(
       (run?.output as { message: string } | undefined)?.message ?? "",
-      /no function "targets-nobody" is registered/,
+      /could not find function "targets-nobody": no function with this id is registered/,
+    );
+    assert.equal(
+      (run?.output as { caught: string } | undefined)?.caught,
+      "Error",
+      "named as Inngest names it",
     );
   });
 

@@ -89,7 +89,8 @@ export function callBody(
       ...(call.stepId ? { step_id: call.stepId } : {}),
       request_id: requestId,
     },
-    version: 2,
+    // -1 until the SDK said which version it runs the function with (`run.versioned`).
+    version: ctx.reqVersion ?? -1,
   };
 }
 
@@ -174,6 +175,9 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
       "content-type": "application/json",
       // What the official SDK reads as `ctx.requestId`.
       "x-request-id": requestId,
+      // And as `ctx.jobId`, "stable for this invocation": the run's step, the same across its
+      // attempts (as a queue item's id), while the request id is new on every call.
+      "x-inngest-job-id": `${ctx.runId}:${call.compensate ? "compensate:" : ""}${call.stepId ?? "step"}`,
       "x-inngest-server-kind": opts.serverKind,
       ...(body.signature ? { "x-inngest-signature": body.signature } : {}),
       ...(body.callSignature ? { [CALL_SIGNATURE_HEADER]: body.callSignature } : {}),

@@ -208,9 +208,10 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
       data: {
         function_id: meta.fn_id,
         correlation_id: meta.correlation_id,
+        // As Inngest reports it (its SDK tests look for this name and wording).
         error: {
-          name: "InvokeTargetNotFound",
-          message: `step.invoke: no function "${String(meta.fn_id)}" is registered`,
+          name: "Error",
+          message: `could not find function "${String(meta.fn_id)}": no function with this id is registered`,
         },
       },
       ts: event.ts,

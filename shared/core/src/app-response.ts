@@ -18,6 +18,20 @@ export function parseAppResponse(
   body: string,
   nowMs: number,
 ): AppAnswer {
+  const answer = classify(status, header, body, nowMs);
+  if (answer.kind === "transport") return answer;
+  // What the SDK says it ran with: -1 asks the SDK to choose, so only real versions count.
+  const raw = header("x-inngest-req-version");
+  const reqVersion = raw !== null && raw !== undefined && /^\d{1,2}$/.test(raw.trim()) ? Number(raw) : undefined;
+  return reqVersion === undefined ? answer : { ...answer, reqVersion };
+}
+
+function classify(
+  status: number,
+  header: (name: string) => string | null | undefined,
+  body: string,
+  nowMs: number,
+): AppAnswer {
   let json: unknown;
   let isJson = false;
   try {

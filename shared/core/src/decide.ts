@@ -170,10 +170,11 @@ export function stackOf(ctx: RunContext): string[] {
 }
 
 /** The app's answer to one call, already classified from HTTP (see parseAppResponse). */
+/** `reqVersion`: the execution version the SDK says it used (`x-inngest-req-version`). */
 export type AppAnswer =
-  | { kind: "result"; data: unknown }
-  | { kind: "ops"; ops: Op[]; retryAfterMs?: number }
-  | { kind: "error"; error: SerializedError; noRetry: boolean; retryAfterMs?: number }
+  | { kind: "result"; data: unknown; reqVersion?: number }
+  | { kind: "ops"; ops: Op[]; retryAfterMs?: number; reqVersion?: number }
+  | { kind: "error"; error: SerializedError; noRetry: boolean; retryAfterMs?: number; reqVersion?: number }
   | { kind: "transport"; message: string };
 
 export interface DecideOptions {
@@ -200,13 +201,19 @@ export function decideAnswer(
 ): NewRunLogEntry[] {
   if (call.compensate) return decideCompensation(ctx, call, answer, opts);
   // A run with registered compensations does not just fail: it compensates first.
-  return decideRunAnswer(ctx, call, answer, opts).map((e) => {
+  const entries = decideRunAnswer(ctx, call, answer, opts).map((e): NewRunLogEntry => {
     if (e.type !== "run.failed") return e;
     const steps = compensableSteps(ctx);
     return steps.length > 0
       ? { type: "compensation.started", ts: e.ts, reason: "failed", error: e.error, steps }
       : e;
   });
+  // The SDK chose (or changed) its execution version: later calls send it. Recorded first, so
+  // it holds for the calls the other entries lead to.
+  const version = answer.kind === "transport" ? undefined : answer.reqVersion;
+  if (version !== undefined && version !== ctx.reqVersion)
+    return [{ type: "run.versioned", ts: opts.now, version }, ...entries];
+  return entries;
 }
 
 export const compensationTimerId = (stepId: string, attempt: number): string =>

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { parseAppResponse } from "./app-response.ts";
 import { decideAnswer, memoOf, nextWork } from "./decide.ts";
 import { ReplayError } from "./errors.ts";
 import { apply, persist, replay, restore, statusOf } from "./replay.ts";
@@ -131,6 +132,53 @@ describe("decideAnswer", () => {
       opts,
     );
     assert.equal(out[0]?.type, "step.completed");
+  });
+  it("records the execution version the SDK answered with once, first, and keeps it on the run", () => {
+    const s = replay([scheduled]);
+    assert.equal(s.context.reqVersion, undefined, "calls send -1 until the SDK says");
+    const answer = {
+      kind: "ops" as const,
+      ops: [{ id: "h1", op: "StepRun", name: "a", data: 5 }],
+      reqVersion: 1,
+    };
+    const out = decideAnswer(s.context, { stepId: null, attempt: 0 }, answer, opts);
+    assert.deepEqual(
+      out.map((e) => e.type),
+      ["run.versioned", "step.completed"],
+    );
+    const after = replay(
+      out.map((e, i) => ({ ...e, n: i + 2 }) as RunLogEntry),
+      s,
+    );
+    assert.equal(after.context.reqVersion, 1);
+    const again = decideAnswer(after.context, { stepId: "x", attempt: 0 }, { ...answer, ops: [] }, opts);
+    assert.ok(!again.some((e) => e.type === "run.versioned"), "the same version is not recorded again");
+    const transport = decideAnswer(
+      after.context,
+      { stepId: "x", attempt: 0 },
+      { kind: "transport", message: "x" },
+      opts,
+    );
+    assert.ok(!transport.some((e) => e.type === "run.versioned"));
+  });
+  it("reads x-inngest-req-version from an SDK's answer, ignoring what is not a version", () => {
+    const header = (v: string | undefined) => (name: string) =>
+      name === "x-inngest-req-version" ? v : undefined;
+    const ops = '[{"id":"h1","op":"StepRun","name":"a","data":1}]';
+    assert.equal((parseAppResponse(206, header("1"), ops, 0) as { reqVersion?: number }).reqVersion, 1);
+    assert.equal((parseAppResponse(200, header("2"), "{}", 0) as { reqVersion?: number }).reqVersion, 2);
+    assert.equal(
+      (parseAppResponse(206, header("-1"), ops, 0) as { reqVersion?: number }).reqVersion,
+      undefined,
+    );
+    assert.equal(
+      (parseAppResponse(206, header("v9"), ops, 0) as { reqVersion?: number }).reqVersion,
+      undefined,
+    );
+    assert.equal(
+      (parseAppResponse(206, header(undefined), ops, 0) as { reqVersion?: number }).reqVersion,
+      undefined,
+    );
   });
   it("fails the run, naming the rule, when a step id or a wait's event name would make a subject too long", () => {
     const s = replay([scheduled]);

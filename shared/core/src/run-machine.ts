@@ -118,6 +118,8 @@ export interface RunContext {
   started?: boolean;
   /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
   deadlines?: { startBy?: number; start?: string; finishBy?: number; finish?: string };
+  /** The execution version the SDK answered with (`run.versioned`); calls send -1 before. */
+  reqVersion?: number;
   /** Number of applied log entries (the `n` of the last one). */
   lastN: number;
 }
@@ -534,6 +536,9 @@ export const runMachine = setup({
         "run.cancelled": {
           target: "cancelled",
           actions: [assign(({ event }) => ({ cancelReason: event.reason, endedAt: event.ts })), "count"],
+        },
+        "run.versioned": {
+          actions: [assign(({ event }) => ({ reqVersion: event.version })), "count"],
         },
         "compensation.started": {
           guard: ({ context, event }) => event.steps.every((id) => context.steps[id]?.compensable === true),

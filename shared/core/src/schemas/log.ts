@@ -189,6 +189,16 @@ export const RunFailedSchema = z.object({
 });
 export const RunCancelledSchema = z.object({ ...base, type: z.literal("run.cancelled"), reason: z.string() });
 
+/**
+ * The execution version the app's SDK answered with (`x-inngest-req-version`): a run's first call
+ * sends -1 ("the SDK decides"), every later one the version recorded here, as Inngest does.
+ */
+export const RunVersionedSchema = z.object({
+  ...base,
+  type: z.literal("run.versioned"),
+  version: z.number().int().min(-1).max(100),
+});
+
 export const RunLogEntrySchema = z.discriminatedUnion("type", [
   RunScheduledSchema,
   StepsPlannedSchema,
@@ -202,6 +212,7 @@ export const RunLogEntrySchema = z.discriminatedUnion("type", [
   RunCompletedSchema,
   RunFailedSchema,
   RunCancelledSchema,
+  RunVersionedSchema,
   CompensationStartedSchema,
   CompensationCompletedSchema,
   CompensationErroredSchema,

@@ -1,0 +1,145 @@
+/**
+ * What today's official SDKs register and send, beyond the basics (issue 16): v4's invoke-only
+ * functions (`triggers: []`) and cron `jitter`; v3's choice of execution version.
+ */
+import assert from "node:assert/strict";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { jitterDelay } from "@jetstep/core";
+import { Inngest, invoke, referenceFunction, staticSchema } from "inngest";
+import { serve } from "inngest/node";
+import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
+import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+
+const JITTER_MS = 1500;
+
+const V3_APP = fileURLToPath(new URL("../fixtures/inngest-v3-app.ts", import.meta.url));
+
+describe("official SDK v4: invoke-only functions, cron jitter", () => {
+  let stack: Stack;
+  let server: Server;
+  const ticks: { ts: number; at: number }[] = [];
+  const seen: { requestId?: string | undefined; jobId?: string | undefined; attempt: number }[] = [];
+
+  before(async () => {
+    stack = await startStack({ retryIntervalMs: 50 });
+    const client = new Inngest({ id: "compat", isDev: true, baseUrl: stack.url });
+    const doubler = client.createFunction(
+      { id: "doubler", triggers: [invoke(staticSchema<{ n: number }>())] },
+      async ({ event }) => event.data.n * 2,
+    );
+    const caller = client.createFunction(
+      { id: "caller", triggers: [{ event: "compat/call" }] },
+      async ({ step }) => step.invoke("double", { function: doubler, data: { n: 21 } }),
+    );
+    const ticker = client.createFunction(
+      { id: "ticker", triggers: [{ cron: "*/2 * * * * *", jitter: `${JITTER_MS}ms` }] },
+      async ({ event, step }) => {
+        await step.run("seen", () => {
+          ticks.push({ ts: event.ts as number, at: Date.now() });
+        });
+      },
+    );
+    const missing = client.createFunction(
+      { id: "missing", triggers: [{ event: "compat/missing" }] },
+      async ({ step }) => {
+        try {
+          await step.invoke("nobody", { function: referenceFunction({ functionId: "nobody" }) });
+          return null;
+        } catch (e) {
+          return { name: (e as Error).name, message: (e as Error).message };
+        }
+      },
+    );
+    const ids = client.createFunction(
+      { id: "ids", retries: 1, triggers: [{ event: "compat/ids" }] },
+      async ({ requestId, jobId, attempt }) => {
+        seen.push({ requestId, jobId, attempt });
+        if (attempt === 0) throw new Error("once more");
+        return "ok";
+      },
+    );
+    server = createServer(serve({ client, functions: [doubler, caller, ticker, ids, missing] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
+      method: "PUT",
+    });
+    assert.equal(res.status, 200, await res.text());
+    await waitForApp(stack.url, "compat");
+  });
+  after(async () => {
+    server?.close();
+    await stack?.stop();
+  });
+
+  it("registers a function without triggers and runs it when invoked", async () => {
+    const fns = (await (await fetch(`${stack.url}/v1/functions`)).json()) as {
+      data: { id: string; triggers: unknown[] }[];
+    };
+    assert.deepEqual(fns.data.find((f) => f.id === "compat-doubler")?.triggers, []);
+    const [id] = await sendEvents(stack.url, { name: "compat/call", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed");
+    assert.equal(run?.output, 42);
+  });
+
+  it("fails an invoke of an unknown function with an Error saying it could not find it", async () => {
+    const [id] = await sendEvents(stack.url, { name: "compat/missing", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed");
+    const caught = run?.output as { name: string; message: string };
+    assert.equal(caught.name, "Error");
+    assert.match(caught.message, /could not find function "compat-nobody"/);
+  });
+
+  it("gives ctx.requestId (new on every call) and ctx.jobId (the same across attempts)", async () => {
+    const [id] = await sendEvents(stack.url, { name: "compat/ids", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed");
+    assert.deepEqual(
+      seen.map((s) => s.attempt),
+      [0, 1],
+    );
+    const [first, second] = seen;
+    assert.ok(first?.requestId && second?.requestId && first.requestId !== second.requestId);
+    assert.equal(first?.jobId, `${run?.run_id}:step`);
+    assert.equal(second?.jobId, first?.jobId);
+  });
+
+  it("starts each cron run its jitter after the slot, the event keeping the slot's time", async () => {
+    await waitFor(() => ticks.length >= 3, { timeoutMs: 30_000, message: "the cron did not fire 3 times" });
+    for (const { ts, at } of ticks) {
+      assert.equal(ts % 2000, 0, "the event carries its slot's time");
+      const delay = jitterDelay("compat-ticker", ts, JITTER_MS);
+      assert.ok(at - ts >= delay, `slot ${ts} ran ${at - ts} ms after it, before its jitter of ${delay} ms`);
+    }
+  });
+});
+
+describe("official SDK v3: the execution version it chooses", () => {
+  let stack: Stack;
+  let app: TsProcess;
+
+  before(async () => {
+    stack = await startStack({ retryIntervalMs: 50 });
+    const port = await freePort();
+    app = spawnTs(V3_APP, [], { env: { PORT: String(port), INNGEST_BASE_URL: stack.url } });
+    await app.waitForLine(/listening/, 30_000);
+    const res = await fetch(`http://127.0.0.1:${port}/api/inngest`, { method: "PUT" });
+    assert.equal(res.status, 200, await res.text());
+    await waitForApp(stack.url, "compat-v3");
+  });
+  after(async () => {
+    await app?.kill("SIGKILL");
+    await stack?.stop();
+  });
+
+  it("asks with version -1 and keeps the one the SDK answers: Promise.race resolves with the step that finished first", async () => {
+    const [id] = await sendEvents(stack.url, { name: "compat/race", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+    assert.equal(run?.output, "fast");
+  });
+});
