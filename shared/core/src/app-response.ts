@@ -22,7 +22,8 @@ export function parseAppResponse(
   if (answer.kind === "transport") return answer;
   // What the SDK says it ran with: -1 asks the SDK to choose, so only real versions count.
   const raw = header("x-inngest-req-version");
-  const reqVersion = raw !== null && raw !== undefined && /^\d{1,2}$/.test(raw.trim()) ? Number(raw) : undefined;
+  const reqVersion =
+    raw !== null && raw !== undefined && /^\d{1,2}$/.test(raw.trim()) ? Number(raw) : undefined;
   return reqVersion === undefined ? answer : { ...answer, reqVersion };
 }
 

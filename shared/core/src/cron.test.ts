@@ -33,7 +33,8 @@ describe("cron jitter", () => {
     );
     // Spread over the interval, not bunched: a quarter of the slots in each quarter, roughly.
     const quarters = [0, 0, 0, 0];
-    for (const d of delays) quarters[Math.min(3, Math.floor(d / 7500))] = (quarters[Math.min(3, Math.floor(d / 7500))] ?? 0) + 1;
+    for (const d of delays)
+      quarters[Math.min(3, Math.floor(d / 7500))] = (quarters[Math.min(3, Math.floor(d / 7500))] ?? 0) + 1;
     for (const q of quarters) assert.ok(q > 25, `quarters ${quarters.join("/")}`);
     assert.equal(jitterDelay("app-fn", 0, 0), 0);
   });

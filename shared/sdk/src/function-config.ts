@@ -116,7 +116,9 @@ const cronTrigger = z.strictObject({
   /** Each scheduled run starts up to this long after its slot (spreads load across a fleet). */
   jitter: duration.optional(),
 });
-const trigger = z.union([eventTrigger, cronTrigger], { error: "must be { event, if? } or { cron, jitter? }" });
+const trigger = z.union([eventTrigger, cronTrigger], {
+  error: "must be { event, if? } or { cron, jitter? }",
+});
 
 /** A trigger given to `createFunction`: one, or an array of at least one. */
 export const triggersSchema = z.union(
