@@ -11,7 +11,7 @@ import { jitterDelay } from "@jetstep/core";
 import { Inngest, invoke, referenceFunction, staticSchema } from "inngest";
 import { serve } from "inngest/node";
 import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { eventRuns, type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
 
 const JITTER_MS = 1500;
 
@@ -21,6 +21,7 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
   let stack: Stack;
   let server: Server;
   const ticks: { ts: number; at: number }[] = [];
+  let flaky = 0;
   const seen: { requestId?: string | undefined; jobId?: string | undefined; attempt: number }[] = [];
 
   before(async () => {
@@ -53,6 +54,21 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         }
       },
     );
+    const kinds = client.createFunction(
+      { id: "kinds", retries: 3, triggers: [{ event: "compat/kinds" }] },
+      async ({ step }) => {
+        await step.run("flaky", () => {
+          flaky++;
+          if (flaky < 3) throw new Error(`flaky attempt ${flaky}`);
+          return flaky;
+        });
+        await step.sleep("nap", "200ms");
+        const none = await step.waitForEvent("never", { event: "compat/never", timeout: "300ms" });
+        const got = await step.waitForEvent("ping", { event: "compat/ping", timeout: "30s" });
+        const doubled = await step.invoke("double", { function: doubler, data: { n: 2 } });
+        return { none, got: got?.data, doubled };
+      },
+    );
     const ids = client.createFunction(
       { id: "ids", retries: 1, triggers: [{ event: "compat/ids" }] },
       async ({ requestId, jobId, attempt }) => {
@@ -61,7 +77,7 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         return "ok";
       },
     );
-    server = createServer(serve({ client, functions: [doubler, caller, ticker, ids, missing] }));
+    server = createServer(serve({ client, functions: [doubler, caller, ticker, ids, missing, kinds] }));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
       method: "PUT",
@@ -83,6 +99,63 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
     const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
     assert.equal(run?.status, "Completed");
     assert.equal(run?.output, 42);
+  });
+
+  it("lists each step with its kind, its outcome and every errored attempt", async () => {
+    const [id] = await sendEvents(stack.url, { name: "compat/kinds", data: {} });
+    const started = await waitFor(async () => (await eventRuns(stack.url, id as string))?.[0], {
+      timeoutMs: 20_000,
+      message: "the run did not start",
+    });
+    // The ping is sent once the run waits for it (a wait matches events stored after it began).
+    await waitFor(
+      async () => {
+        const r = (await (await fetch(`${stack.url}/v1/runs/${started?.run_id}`)).json()) as {
+          data: { steps: { name: string; status: string }[] };
+        };
+        return r.data.steps.some((s) => s.name === "ping" && s.status === "waiting");
+      },
+      { timeoutMs: 20_000, message: "the run never waited for the ping" },
+    );
+    const [pingId] = await sendEvents(stack.url, { name: "compat/ping", data: { hi: 1 } });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed");
+    const full = (await (await fetch(`${stack.url}/v1/runs/${run?.run_id}`)).json()) as {
+      data: {
+        steps: {
+          name: string;
+          kind: string;
+          status: string;
+          outcome?: { type: string; event_id?: string | null; run_id?: string | null };
+          errored_attempts: { attempt: number; error: { message: string }; next_attempt_at: string | null }[];
+        }[];
+      };
+    };
+    const by = Object.fromEntries(full.data.steps.map((s) => [s.name, s]));
+    assert.deepEqual(
+      full.data.steps.map((s) => [s.name, s.kind]),
+      [
+        ["flaky", "StepRun"],
+        ["nap", "Sleep"],
+        ["never", "WaitForEvent"],
+        ["ping", "WaitForEvent"],
+        ["double", "InvokeFunction"],
+      ],
+    );
+    assert.deepEqual(
+      by.flaky?.errored_attempts.map((a) => [a.attempt, a.error.message, a.next_attempt_at !== null]),
+      [
+        [0, "flaky attempt 1", true],
+        [1, "flaky attempt 2", true],
+      ],
+    );
+    assert.deepEqual(by.never?.outcome, { type: "timed_out" });
+    assert.deepEqual(by.ping?.outcome, { type: "matched", event_id: pingId });
+    assert.equal(by.double?.outcome?.type, "completed");
+    const child = (await (await fetch(`${stack.url}/v1/runs/${by.double?.outcome?.run_id}`)).json()) as {
+      data: { function_id: string; output: unknown };
+    };
+    assert.deepEqual([child.data.function_id, child.data.output], ["compat-doubler", 4]);
   });
 
   it("fails an invoke of an unknown function with an Error saying it could not find it", async () => {

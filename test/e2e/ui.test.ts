@@ -93,6 +93,11 @@ describe("dev UI in Chromium", () => {
       .getByTestId("timeline-step")
       .evaluateAll((els) => els.map((e) => e.getAttribute("data-step-name")));
     assert.deepEqual(names, ["lookup", "compose", "deliver"]);
+    assert.deepEqual(await page.getByTestId("step-kind").allTextContents(), [
+      "step.run",
+      "step.run",
+      "step.run",
+    ]);
     assert.match((await page.getByTestId("run-trace-id").textContent()) ?? "", /[0-9a-f]{32}/);
     await shot("run-detail");
   });
@@ -109,6 +114,15 @@ describe("dev UI in Chromium", () => {
       { timeoutMs: 15_000 },
     );
     await page.goto(`${stack.url}/#/runs/${run.run_id}`);
+    await page
+      .locator('[data-testid="timeline-step"][data-step-name="nap"] [data-testid="step-kind"]')
+      .waitFor();
+    assert.equal(
+      await page
+        .locator('[data-testid="timeline-step"][data-step-name="nap"] [data-testid="step-kind"]')
+        .textContent(),
+      "sleep",
+    );
     page.once("dialog", (d) => void d.accept());
     await page.getByTestId("cancel-run").click();
     await waitFor(

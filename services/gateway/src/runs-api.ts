@@ -3,9 +3,48 @@
  * Running | Completed | Failed | Cancelled, `output`. Steps add our detail: output, error,
  * attempts and timings.
  */
-import { FN_STEP, phaseOf, publicStatus, type RunSnapshot, runTrace, statusOf } from "@jetstep/core";
+import {
+  FN_STEP,
+  phaseOf,
+  publicStatus,
+  type RunSnapshot,
+  runTrace,
+  type StepState,
+  statusOf,
+} from "@jetstep/core";
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
+
+/** What a step is, by Inngest's op names. */
+export type StepKind = "StepRun" | "StepPlanned" | "Sleep" | "WaitForEvent" | "InvokeFunction";
+
+export function stepKind(s: StepState): StepKind {
+  if (s.wait?.invoke) return "InvokeFunction";
+  if (s.wait) return "WaitForEvent";
+  // A sleep: sleeping, or ended by its timer (its memo is a bare null, and it never waited).
+  if (s.status === "sleeping" || (s.memoRaw && s.data === null)) return "Sleep";
+  if (s.status === "planned" && s.attempts === 0) return "StepPlanned";
+  return "StepRun";
+}
+
+/**
+ * How a step that is not just run ended: a wait matched an event or timed out; an invoke's child
+ * run (and whether it timed out).
+ */
+function stepOutcome(s: StepState, kind: StepKind) {
+  const done = s.status === "completed" || s.status === "failed";
+  if (kind === "WaitForEvent" && done) {
+    const event = s.data as { id?: unknown } | null | undefined;
+    return event
+      ? { type: "matched", event_id: typeof event.id === "string" ? event.id : null }
+      : { type: "timed_out" };
+  }
+  if (kind === "InvokeFunction" && done) {
+    if (s.error?.name === "InngestInvokeTimeoutError") return { type: "timed_out", run_id: null };
+    return { type: s.status === "completed" ? "completed" : "failed", run_id: s.childRunId ?? null };
+  }
+  return null;
+}
 
 export function runView(snapshot: RunSnapshot) {
   const ctx = snapshot.context;
@@ -45,17 +84,33 @@ export function runView(snapshot: RunSnapshot) {
     steps: ctx.stepOrder
       .map((id) => ctx.steps[id])
       .filter((s) => s !== undefined && s.stepId !== FN_STEP)
-      .map((s) => ({
-        id: s?.stepId,
-        name: s?.name,
-        status: s?.status,
-        attempts: s?.attempts,
-        output: s?.status === "completed" ? (s.data ?? null) : null,
-        error: s?.error ?? null,
-        started_at: iso(s?.startedAt),
-        ended_at: iso(s?.endedAt),
-        duration_ms: s?.startedAt !== undefined && s.endedAt !== undefined ? s.endedAt - s.startedAt : null,
-        ...(s?.retryAt !== undefined ? { next_attempt_at: iso(s.retryAt) } : {}),
-      })),
+      .map((s) => {
+        const step = s as StepState;
+        const kind = stepKind(step);
+        const outcome = stepOutcome(step, kind);
+        return {
+          id: step.stepId,
+          name: step.name,
+          kind,
+          status: step.status,
+          attempts: step.attempts,
+          output: step.status === "completed" ? (step.data ?? null) : null,
+          error: step.error ?? null,
+          started_at: iso(step.startedAt),
+          ended_at: iso(step.endedAt),
+          duration_ms:
+            step.startedAt !== undefined && step.endedAt !== undefined ? step.endedAt - step.startedAt : null,
+          ...(step.retryAt !== undefined ? { next_attempt_at: iso(step.retryAt) } : {}),
+          ...(outcome ? { outcome } : {}),
+          // Every attempt that errored, with its error and when the next one was due.
+          errored_attempts: (step.history ?? []).map((a) => ({
+            attempt: a.attempt,
+            error: a.error,
+            started_at: iso(a.startedAt),
+            ended_at: iso(a.endedAt),
+            next_attempt_at: iso(a.retryAt),
+          })),
+        };
+      }),
   };
 }

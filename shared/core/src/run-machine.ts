@@ -59,6 +59,30 @@ export interface StepState {
   wait?: WaitSpec;
   /** The step registered a saga compensation. */
   compensable?: boolean;
+  /** An invoke: the run of the invoked function (from its `inngest/function.finished`). */
+  childRunId?: string;
+  /** Attempts that errored before the current one, each with its error and the retry it led to. */
+  history?: AttemptRecord[];
+}
+
+/** One errored attempt of a step (`step.errored`, or the last one, `step.failed`). */
+export interface AttemptRecord {
+  attempt: number;
+  error: SerializedError;
+  startedAt: number;
+  endedAt: number;
+  /** When the next attempt was due (absent for the last one). */
+  retryAt?: number;
+}
+
+/** At most this many attempts are kept per step (the first and the latest ones). */
+const MAX_HISTORY = 25;
+
+function withAttempt(prev: StepState | undefined, record: AttemptRecord): AttemptRecord[] {
+  const history = [...(prev?.history ?? []), record];
+  return history.length > MAX_HISTORY
+    ? [history[0] as AttemptRecord, ...history.slice(-(MAX_HISTORY - 1))]
+    : history;
 }
 
 export type CompensationStatus = "pending" | "backoff" | "completed" | "failed";
@@ -298,6 +322,7 @@ export const runMachine = setup({
                     status: prev?.status === "backoff" ? "backoff" : "planned",
                     attempts: prev?.attempts ?? 0,
                     ...(prev?.retryAt !== undefined ? { retryAt: prev.retryAt, timerId: prev.timerId } : {}),
+                    ...(prev?.history ? { history: prev.history } : {}),
                   })),
                 };
               }
@@ -321,6 +346,7 @@ export const runMachine = setup({
                 endedAt: event.ts,
                 order: context.finished + 1,
                 ...(event.compensable ? { compensable: true } : {}),
+                ...(prev?.history ? { history: prev.history } : {}),
               })),
               finished: context.finished + 1,
             })),
@@ -341,6 +367,12 @@ export const runMachine = setup({
                 startedAt: event.startedAt,
                 endedAt: event.ts,
                 order: context.finished + 1,
+                history: withAttempt(prev, {
+                  attempt: event.attempt,
+                  error: event.error,
+                  startedAt: event.startedAt,
+                  endedAt: event.ts,
+                }),
               })),
               finished: context.finished + 1,
             })),
@@ -361,6 +393,13 @@ export const runMachine = setup({
                 startedAt: prev?.startedAt ?? event.startedAt,
                 retryAt: event.retryAt,
                 timerId: event.timerId,
+                history: withAttempt(prev, {
+                  attempt: event.attempt,
+                  error: event.error,
+                  startedAt: event.startedAt,
+                  endedAt: event.ts,
+                  retryAt: event.retryAt,
+                }),
               })),
             ),
             "count",
@@ -425,9 +464,11 @@ export const runMachine = setup({
                   return { ...done, status: "completed", memoRaw: true, data: event.event };
                 // An invoke resolves with the target's result, or fails the step with its error.
                 const error = event.event.data.error as SerializedError | undefined;
+                const child = event.event.data.run_id;
+                const invoked = typeof child === "string" ? { ...done, childRunId: child } : done;
                 return error
-                  ? { ...done, status: "failed", error: toSerializedError(error) }
-                  : { ...done, status: "completed", data: event.event.data.result ?? null };
+                  ? { ...invoked, status: "failed", error: toSerializedError(error) }
+                  : { ...invoked, status: "completed", data: event.event.data.result ?? null };
               }),
               finished: context.finished + 1,
             })),

@@ -30,6 +30,7 @@ export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
     return `<li class="tl-row" data-testid="timeline-${kind === "step" ? "step" : "compensation-step"}" data-step-name="${esc(s.name)}" data-step-id="${esc(s.id)}" data-status="${esc(s.status)}">
       <div class="tl-label">
         <span class="tl-name" title="${esc(s.id)}">${esc(s.name)}</span>
+        ${s.kind ? `<span class="tl-kind muted" data-testid="step-kind">${esc(KIND_LABELS[s.kind] ?? s.kind)}</span>` : ""}
         ${badge(s.status)}
         <span class="muted tl-meta">${esc(`${s.attempts ?? 0} attempt${s.attempts === 1 ? "" : "s"}`)} · ${
           dur !== null ? esc(fmtDuration(dur)) : OPEN_STATES.has(s.status) ? "in progress" : "—"
@@ -40,6 +41,7 @@ export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
              title="${esc(`${s.name}: ${s.status}${dur !== null ? `, ${fmtDuration(dur)}` : ""}`)}"></div>
       </div>
       ${waitNote ? `<div class="tl-note">${waitNote}</div>` : ""}
+      ${outcomeHtml(s)}
       ${s.error ? `<div class="tl-error">${errorHtml(s.error)}</div>` : ""}
       <details class="tl-details" data-step-id="${esc(s.id)}" ${isOpen ? "open" : ""}>
         <summary>Output &amp; details</summary>
@@ -48,11 +50,52 @@ export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
           <dt>Started</dt><dd>${timeHtml(s.started_at)}</dd>
           <dt>Ended</dt><dd>${timeHtml(s.ended_at)}</dd>
         </dl>
+        ${attemptsHtml(s)}
         ${s.output !== null && s.output !== undefined ? jsonBlock(s.output, { label: "Output" }) : '<p class="muted">No output.</p>'}
       </details>
     </li>`;
   });
   return `<div class="tl-scale muted"><span>0</span><span>${esc(fmtDuration(span))}</span></div><ol class="timeline">${rows.join("")}</ol>`;
+}
+
+const KIND_LABELS = {
+  StepRun: "step.run",
+  StepPlanned: "planned",
+  Sleep: "sleep",
+  WaitForEvent: "waitForEvent",
+  InvokeFunction: "invoke",
+};
+
+/** How a wait or an invoke ended: the matching event, a timeout, the child run. */
+function outcomeHtml(s) {
+  const o = s.outcome;
+  if (!o) return "";
+  let text = "";
+  if (o.type === "timed_out")
+    text = s.kind === "InvokeFunction" ? "Invoke timed out" : "Timed out: no event matched";
+  else if (o.type === "matched")
+    text = o.event_id
+      ? `Matched event <a href="#/events/${encodeURIComponent(o.event_id)}" class="mono">${esc(o.event_id)}</a>`
+      : "Matched an event";
+  else if (o.run_id)
+    text = `Invoked run <a href="#/runs/${encodeURIComponent(o.run_id)}" class="mono">${esc(o.run_id)}</a> (${esc(o.type)})`;
+  else text = `Invoke ${esc(o.type)}`;
+  return `<div class="tl-note" data-testid="step-outcome">${text}</div>`;
+}
+
+/** Every attempt that errored, with its error and when the next one was due. */
+function attemptsHtml(s) {
+  const list = s.errored_attempts ?? [];
+  if (list.length === 0) return "";
+  const rows = list
+    .map(
+      (
+        a,
+      ) => `<li data-testid="errored-attempt">Attempt ${esc(String(a.attempt + 1))} at ${timeHtml(a.started_at)}:
+        ${errorHtml(a.error)}${a.next_attempt_at ? ` <span class="muted">next attempt ${timeHtml(a.next_attempt_at)}</span>` : ""}</li>`,
+    )
+    .join("");
+  return `<h4>Errored attempts</h4><ol class="attempts">${rows}</ol>`;
 }
 
 function stepEnd(s, now) {
