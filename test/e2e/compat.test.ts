@@ -22,6 +22,7 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
   let server: Server;
   const ticks: { ts: number; at: number }[] = [];
   let flaky = 0;
+  const childSessions: { via: string; sessions: unknown }[] = [];
   const seen: { requestId?: string | undefined; jobId?: string | undefined; attempt: number }[] = [];
 
   before(async () => {
@@ -69,6 +70,24 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         return { none, got: got?.data, doubled };
       },
     );
+    const sessionParent = client.createFunction(
+      { id: "session-parent", triggers: [{ event: "compat/session" }] },
+      async ({ sessions, event, step }) => {
+        await step.sendEvent("to-child", { name: "compat/session-child", data: {} });
+        const invoked = await step.invoke("invoke-child", { function: sessionChild, data: {} });
+        return { own: sessions ?? null, user: (event as { user?: unknown }).user ?? null, invoked };
+      },
+    );
+    const sessionChild = client.createFunction(
+      {
+        id: "session-child",
+        triggers: [{ event: "compat/session-child" }, invoke(staticSchema<Record<string, unknown>>())],
+      },
+      async ({ sessions, event }) => {
+        childSessions.push({ via: event.name, sessions: sessions ?? null });
+        return sessions ?? null;
+      },
+    );
     const ids = client.createFunction(
       { id: "ids", retries: 1, triggers: [{ event: "compat/ids" }] },
       async ({ requestId, jobId, attempt }) => {
@@ -77,7 +96,12 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         return "ok";
       },
     );
-    server = createServer(serve({ client, functions: [doubler, caller, ticker, ids, missing, kinds] }));
+    server = createServer(
+      serve({
+        client,
+        functions: [doubler, caller, ticker, ids, missing, kinds, sessionParent, sessionChild],
+      }),
+    );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
       method: "PUT",
@@ -156,6 +180,45 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
       data: { function_id: string; output: unknown };
     };
     assert.deepEqual([child.data.function_id, child.data.output], ["compat-doubler", 4]);
+  });
+
+  it("keeps an event's sessions and user, and passes the sessions on through sendEvent and invoke", async () => {
+    const [id] = await sendEvents(stack.url, {
+      name: "compat/session",
+      data: {},
+      user: { email: "ada@example.com" },
+      meta: { sessions: { conversation: "c-1", tenant: 42 } },
+    });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+    const sessions = { conversation: "c-1", tenant: "42" };
+    assert.deepEqual(run?.output, { own: sessions, user: { email: "ada@example.com" }, invoked: sessions });
+    await waitFor(() => childSessions.length === 2, {
+      timeoutMs: 20_000,
+      message: "the children did not both run",
+    });
+    assert.deepEqual(
+      childSessions.map((c) => c.sessions),
+      [sessions, sessions],
+      `sessions reach the child through both: ${JSON.stringify(childSessions)}`,
+    );
+    const stored = (await (await fetch(`${stack.url}/v1/events/${id}`)).json()) as {
+      data: { meta?: unknown; user?: unknown };
+    };
+    assert.deepEqual(stored.data.meta, { sessions });
+  });
+
+  it("refuses more than five sessions on an event with a 400 naming the field, storing nothing", async () => {
+    const six = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`k${i}`, `v${i}`]));
+    const res = await fetch(`${stack.url}/e/any`, {
+      method: "POST",
+      body: JSON.stringify([
+        { name: "compat/ok", data: {} },
+        { name: "compat/session", meta: { sessions: six } },
+      ]),
+    });
+    assert.equal(res.status, 400);
+    assert.match(((await res.json()) as { error: string }).error, /^events\[1\]\.meta: has 6 sessions/);
   });
 
   it("fails an invoke of an unknown function with an Error saying it could not find it", async () => {

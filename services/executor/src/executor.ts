@@ -1479,6 +1479,8 @@ class ExecutorImpl implements Executor {
             source_fn_id: ctx.fnId,
           },
         },
+        ...(invoke.user ? { user: invoke.user } : {}),
+        ...(invoke.meta ? { meta: invoke.meta } : {}),
         ts,
       };
       sends.push(

@@ -4,6 +4,7 @@
  * `{ids, status}`. The limits are core's (limits.ts).
  */
 import {
+  EventSessionsError,
   formatIssues,
   Headers,
   IncomingEventSchema,
@@ -11,7 +12,9 @@ import {
   MAX_EVENTS_PER_REQUEST,
   normalizeTraceparent,
   type StoredEvent,
+  type StoredEventMeta,
   Subjects,
+  storedEventMeta,
   ulid,
 } from "@jetstep/core";
 import type { Publisher } from "@jetstep/jetstream";
@@ -59,11 +62,19 @@ export function parseEvents(
     const parsed = IncomingEventSchema.safeParse(item);
     if (!parsed.success) throw new IngestError(400, formatIssues(parsed.error, where));
     const e = parsed.data;
+    let meta: StoredEventMeta | undefined;
+    try {
+      meta = storedEventMeta(e.meta);
+    } catch (err) {
+      if (err instanceof EventSessionsError) throw new IngestError(400, `${where}.meta: ${err.message}`);
+      throw err;
+    }
     return {
       id: e.id ?? ulid(ts, random),
       name: e.name,
       data: e.data ?? {},
       ...(e.user ? { user: e.user } : {}),
+      ...(meta ? { meta } : {}),
       ts: e.ts ?? ts,
       ...(e.v ? { v: e.v } : {}),
     };

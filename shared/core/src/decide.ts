@@ -21,6 +21,7 @@ import type { SerializedError } from "./schemas/error.ts";
 import { InternalEvents } from "./schemas/event.ts";
 import { FN_STEP, type NewRunLogEntry } from "./schemas/log.ts";
 import { type Op, OpCodes } from "./schemas/ops.ts";
+import { IncomingEventMetaSchema, type StoredEventMeta, storedEventMeta } from "./sessions.ts";
 
 /** One call to the app: `stepId` null means discovery (`stepId=step`). */
 export interface DueCall {
@@ -491,10 +492,24 @@ function invokeFromOp(ctx: RunContext, op: Op, now: number, afterSeq: number): N
   const name = op.displayName ?? op.name ?? op.id;
   const functionId = op.opts?.function_id;
   if (typeof functionId !== "string" || functionId === "") return `step.invoke("${name}") names no function`;
-  const payload = op.opts?.payload as { data?: unknown } | undefined;
+  const payload = op.opts?.payload as { data?: unknown; user?: unknown; meta?: unknown } | undefined;
   const data = payload?.data ?? {};
   if (typeof data !== "object" || data === null || Array.isArray(data))
     return `step.invoke("${name}"): data must be an object`;
+  // The caller's sessions go on to the invoked run (the SDK stamps them as `propagated_sessions`).
+  let meta: StoredEventMeta | undefined;
+  if (payload?.meta !== undefined) {
+    const parsed = IncomingEventMetaSchema.safeParse(payload.meta);
+    if (!parsed.success)
+      return `step.invoke("${name}"): meta: ${parsed.error.issues[0]?.message ?? "invalid"}`;
+    try {
+      meta = storedEventMeta(parsed.data);
+    } catch (e) {
+      return `step.invoke("${name}"): meta: ${(e as Error).message}`;
+    }
+  }
+  const user = payload?.user;
+  const userObject = typeof user === "object" && user !== null && !Array.isArray(user) ? user : undefined;
   // Without a timeout, an invoke waits for the target's end however long it takes, with no timer:
   // a fan-out of 10,000 invokes armed (and later removed) 10,000 year-long timers.
   let timeoutMs: number | undefined;
@@ -515,7 +530,13 @@ function invokeFromOp(ctx: RunContext, op: Op, now: number, afterSeq: number): N
     if: `async.data.correlation_id == "${correlationId}"`,
     afterSeq,
     ...(timeoutMs !== undefined ? { timeoutAt: now + timeoutMs, timerId: waitTimerId(op.id) } : {}),
-    invoke: { functionId, data: data as Record<string, unknown>, correlationId },
+    invoke: {
+      functionId,
+      data: data as Record<string, unknown>,
+      correlationId,
+      ...(meta ? { meta } : {}),
+      ...(userObject ? { user: userObject as Record<string, unknown> } : {}),
+    },
   };
 }
 

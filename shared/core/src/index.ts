@@ -23,4 +23,5 @@ export * from "./schemas/function-config.ts";
 export * from "./schemas/log.ts";
 export * from "./schemas/ops.ts";
 export * from "./server-version.ts";
+export * from "./sessions.ts";
 export * from "./trace.ts";

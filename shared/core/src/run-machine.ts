@@ -13,6 +13,7 @@ import type { ThrottleSpec } from "./schemas/commands.ts";
 import { type SerializedError, toSerializedError } from "./schemas/error.ts";
 import type { StoredEvent } from "./schemas/event.ts";
 import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
+import type { StoredEventMeta } from "./sessions.ts";
 
 /** Timer ids of the run-level deadlines (`timeouts`). */
 export const TIMEOUT_START = "timeout-start";
@@ -36,6 +37,8 @@ export interface InvokeSpec {
   functionId: string;
   data: Record<string, unknown>;
   correlationId: string;
+  meta?: StoredEventMeta;
+  user?: Record<string, unknown>;
 }
 
 export interface StepState {

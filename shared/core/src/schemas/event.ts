@@ -7,6 +7,7 @@ import {
   subjectProblem,
 } from "../limits.ts";
 import { Subjects } from "../names.ts";
+import { IncomingEventMetaSchema, StoredEventMetaSchema } from "../sessions.ts";
 
 const plainObject = z.custom<Record<string, unknown>>(
   (v) => typeof v === "object" && v !== null && !Array.isArray(v),
@@ -50,6 +51,8 @@ export const IncomingEventSchema = z.object({
   ),
   data: plainObject.optional(),
   user: plainObject.optional(),
+  /** Sessions (`meta.sessions`, `meta.propagated_sessions`): see sessions.ts. */
+  meta: IncomingEventMetaSchema.optional(),
   ts: z
     .number({ error: "must be a number (ms since the epoch)" })
     .int("must be an integer (ms since the epoch)")
@@ -66,6 +69,7 @@ export const StoredEventSchema = z.object({
   name: z.string().min(1),
   data: z.record(z.string(), z.unknown()),
   user: z.record(z.string(), z.unknown()).optional(),
+  meta: StoredEventMetaSchema.optional(),
   ts: z.number(),
   v: z.string().optional(),
 });

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { StoredEventMetaSchema } from "../sessions.ts";
 import { TraceparentSchema } from "../trace.ts";
 import { ThrottleSpecSchema } from "./commands.ts";
 import { SerializedErrorSchema } from "./error.ts";
@@ -121,7 +122,14 @@ export const WaitStartedSchema = z.object({
   timerId: z.string().optional(),
   /** `step.invoke`: the wait is for the target run's `inngest/function.finished`. */
   invoke: z
-    .object({ functionId: z.string(), data: z.record(z.string(), z.unknown()), correlationId: z.string() })
+    .object({
+      functionId: z.string(),
+      data: z.record(z.string(), z.unknown()),
+      correlationId: z.string(),
+      /** The invoked event's `meta` (sessions) and `user`. */
+      meta: StoredEventMetaSchema.optional(),
+      user: z.record(z.string(), z.unknown()).optional(),
+    })
     .optional(),
 });
 
