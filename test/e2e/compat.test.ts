@@ -22,6 +22,7 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
   let server: Server;
   const ticks: { ts: number; at: number }[] = [];
   let flaky = 0;
+  let scoreClient: Inngest | undefined;
   const childSessions: { via: string; sessions: unknown }[] = [];
   const seen: { requestId?: string | undefined; jobId?: string | undefined; attempt: number }[] = [];
 
@@ -88,6 +89,15 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         return sessions ?? null;
       },
     );
+    const scored = client.createFunction(
+      { id: "scored", triggers: [{ event: "compat/scored" }] },
+      async ({ step }) =>
+        step.run("work", async () => {
+          await client.score({ name: "inside", value: 1 });
+          return "worked";
+        }),
+    );
+    scoreClient = client;
     const ids = client.createFunction(
       { id: "ids", retries: 1, triggers: [{ event: "compat/ids" }] },
       async ({ requestId, jobId, attempt }) => {
@@ -99,7 +109,7 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
     server = createServer(
       serve({
         client,
-        functions: [doubler, caller, ticker, ids, missing, kinds, sessionParent, sessionChild],
+        functions: [doubler, caller, ticker, ids, missing, kinds, sessionParent, sessionChild, scored],
       }),
     );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -219,6 +229,73 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
     });
     assert.equal(res.status, 400);
     assert.match(((await res.json()) as { error: string }).error, /^events\[1\]\.meta: has 6 sessions/);
+  });
+
+  it("stores run metadata: a score written inside a step (on the step) and one from outside (on the run)", async () => {
+    const [id] = await sendEvents(stack.url, { name: "compat/scored", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+    await scoreClient?.score({ runId: run?.run_id as string, name: "quality", value: 0.9 });
+    const full = (await (await fetch(`${stack.url}/v1/runs/${run?.run_id}`)).json()) as {
+      data: {
+        steps: { id: string; name: string }[];
+        metadata: { run: Record<string, unknown>; steps: Record<string, Record<string, unknown>> } | null;
+      };
+    };
+    const work = full.data.steps.find((s) => s.name === "work");
+    assert.deepEqual(full.data.metadata?.run, { "inngest.score": { quality: { value: 0.9 } } });
+    assert.deepEqual(full.data.metadata?.steps[work?.id as string], {
+      "inngest.score": { inside: { value: 1 } },
+    });
+  });
+
+  it("answers bad metadata writes with a clear 4xx and changes nothing", async () => {
+    const [id] = await sendEvents(stack.url, { name: "compat/scored", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    const runId = run?.run_id as string;
+    const post = (path: string, body: unknown) =>
+      fetch(`${stack.url}${path}`, {
+        method: "POST",
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      });
+    const update = { kind: "userland.default", op: "set", values: { a: 1 } };
+    const cases: [string, unknown, number, RegExp][] = [
+      [
+        `/v1/runs/01NOSUCHRUN/metadata`,
+        { target: { run_id: "01NOSUCHRUN" }, metadata: [update] },
+        404,
+        /not found/,
+      ],
+      [
+        `/v1/runs/${runId}/metadata`,
+        { target: { run_id: runId }, metadata: [{ ...update, op: "replace" }] },
+        400,
+        /^metadata\.0\.op: /,
+      ],
+      [
+        `/v1/runs/${runId}/metadata`,
+        { target: { run_id: "other" }, metadata: [update] },
+        400,
+        /^target\.run_id: /,
+      ],
+      [
+        `/v1/runs/${runId}/metadata`,
+        { target: { run_id: runId }, metadata: [] },
+        400,
+        /^metadata: must hold at least one/,
+      ],
+      [`/v1/runs/${runId}/metadata`, "{nope", 400, /JSON/i],
+    ];
+    for (const [path, body, status, error] of cases) {
+      const res = await post(path, body);
+      assert.equal(res.status, status, `${path} ${JSON.stringify(body)}`);
+      assert.match(((await res.json()) as { error: string }).error, error);
+    }
+    const after = (await (await fetch(`${stack.url}/v1/runs/${runId}`)).json()) as {
+      data: { status: string; metadata: { run: object } | null };
+    };
+    assert.equal(after.data.status, "Completed");
+    assert.deepEqual(after.data.metadata?.run ?? {}, {}, "nothing was written on the run");
   });
 
   it("fails an invoke of an unknown function with an Error saying it could not find it", async () => {

@@ -243,7 +243,7 @@ describe("gateway limits", () => {
       [
         reg([fn("f", { triggers: [{}] })]),
         400,
-        /^functions\.0\.triggers\.0: must be \{event, expression\?\} or \{cron\}$/,
+        /^functions\.0\.triggers\.0: must be \{event, expression\?\} or \{cron, jitter\?\}$/,
       ],
     ];
     for (const [body, status, re] of bad) {

@@ -31,8 +31,10 @@ import {
   Keys,
   type NewRunLogEntry,
   nextWork,
+  type Op,
   OpCodes,
   openWaits,
+  opMetadata,
   parseDuration,
   publicStatus,
   type RunContext,
@@ -77,6 +79,7 @@ import {
   scanKvKeys,
   settleFailure,
   TimerStore,
+  updateRunMetadata,
   withTimeout,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
@@ -520,6 +523,7 @@ class ExecutorImpl implements Executor {
         }
         this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
         await this.append(actor, entries);
+        await this.recordOpMetadata(req.runId, req.steps);
         recordStepSpans(ctx, entries, req.steps, this.now(), true);
         // A 200 lets the app run the next step in this call: not if the lease lapsed meanwhile
         // (this process was paused, say), as the partition's next owner may be running it already.
@@ -1118,6 +1122,7 @@ class ExecutorImpl implements Executor {
         for (const e of entries) if ("startedAt" in e) e.startedAt = startedAt;
         this.logOutcome(actor, call, entries);
         await this.append(actor, entries);
+        if (answer.kind === "ops") await this.recordOpMetadata(runId, answer.ops);
         this.progressed(actor, "record");
         recorded = entries;
         if (answer.kind === "ops" && answer.ops.some((op) => op.span_id !== undefined))
@@ -1134,6 +1139,28 @@ class ExecutorImpl implements Executor {
     // The attempt ends when the app answered (before the outcome is recorded, which may end the run).
     if (fenced) return;
     span?.end(answer, recorded, Math.max(answeredAt, startedAt), ownSpans);
+  }
+
+  /**
+   * Metadata a step wrote while it ran (`op.metadata`: scores and the like) goes to the run's
+   * metadata, on the step or, for a run-scoped write, on the run. Written after the step is
+   * recorded; a failure is logged, not retried (the step's result is what must not be lost).
+   */
+  private async recordOpMetadata(runId: string, ops: readonly Op[]): Promise<void> {
+    for (const op of ops) {
+      const raw = (op as { metadata?: unknown }).metadata;
+      if (raw === undefined) continue;
+      const updates = opMetadata(op);
+      const scoped = Array.isArray(raw) ? (raw as { scope?: unknown }[]) : [];
+      const onRun = updates.filter((_, i) => scoped[i]?.scope === "run");
+      const onStep = updates.filter((_, i) => scoped[i]?.scope !== "run");
+      try {
+        if (onRun.length) await updateRunMetadata(this.deps.buckets.metadata, runId, undefined, onRun);
+        if (onStep.length) await updateRunMetadata(this.deps.buckets.metadata, runId, op.id, onStep);
+      } catch (err) {
+        this.log.warn({ err, runId, stepId: op.id }, "could not record a step's metadata");
+      }
+    }
   }
 
   private logOutcome(actor: Actor, call: DueCall, entries: NewRunLogEntry[]): void {

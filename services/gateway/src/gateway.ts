@@ -22,7 +22,15 @@ import {
   statusOf,
   subjectProblem,
 } from "@jetstep/core";
-import { type JetstepBuckets, type Nats, Publisher, Registry, RunLog, readRun } from "@jetstep/jetstream";
+import {
+  type JetstepBuckets,
+  type Nats,
+  Publisher,
+  Registry,
+  RunLog,
+  readRun,
+  readRunMetadata,
+} from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import Fastify, {
   type FastifyInstance,
@@ -346,7 +354,7 @@ export async function buildGateway(
     }
     const { snapshot } = read;
     if (statusOf(snapshot) === "empty") return reply.status(404).send({ error: `run ${id} not found` });
-    const view = runView(snapshot);
+    const view = { ...runView(snapshot), metadata: await readRunMetadata(deps.buckets.metadata, id) };
     if (view.status !== "Running") return { data: view };
     // Listed as stuck by the executor: say why (the run is still retried).
     const record = await listed();

@@ -8,6 +8,7 @@ import {
   checkToken,
   type InboxCommand,
   InternalEvents,
+  RunMetadataRequestSchema,
   retriesOf,
   runIdFor,
   type StoredEvent,
@@ -17,11 +18,13 @@ import {
 } from "@jetstep/core";
 import {
   type JetstepBuckets,
+  MetadataTooLargeError,
   type Nats,
   type Publisher,
   type Registry,
   type RunLog,
   readRun,
+  updateRunMetadata,
 } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
@@ -59,6 +62,36 @@ const issue = (e: z.ZodError) => `${e.issues[0]?.path.join(".") || "(body)"}: ${
 
 // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
 export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, deps: OperateDeps): void {
+  // Metadata from outside a step (`inngest.score(…)` and the like), also once the run ended.
+  app.post<{ Params: { id: string } }>("/v1/runs/:id/metadata", async (req, reply) => {
+    const id = req.params.id;
+    try {
+      checkToken("runId", id);
+    } catch {
+      return reply.status(404).send({ error: `run ${id} not found` });
+    }
+    const body = parseJson(typeof req.body === "string" ? req.body : "");
+    if (!body.ok) return reply.status(400).send({ error: body.error });
+    const parsed = RunMetadataRequestSchema.safeParse(body.value);
+    if (!parsed.success) return reply.status(400).send({ error: issue(parsed.error) });
+    const { target, metadata } = parsed.data;
+    if (target.run_id !== id)
+      return reply
+        .status(400)
+        .send({ error: `target.run_id: ${target.run_id} is not the run in the path (${id})` });
+    if ((await deps.runLog.lastSeq(id)) === 0)
+      return reply.status(404).send({ error: `run ${id} not found` });
+    try {
+      await updateRunMetadata(deps.buckets.metadata, id, target.step_id, metadata);
+    } catch (e) {
+      if (e instanceof MetadataTooLargeError) return reply.status(413).send({ error: e.message });
+      throw e;
+    }
+    return {
+      data: { run_id: id, ...(target.step_id ? { step_id: target.step_id } : {}), updated: metadata.length },
+    };
+  });
+
   app.post<{ Params: { id: string } }>("/v1/runs/:id/rerun", async (req, reply) => {
     const id = req.params.id;
     try {

@@ -12,6 +12,7 @@ export * from "./gcra.ts";
 export * from "./hash.ts";
 export * from "./ids.ts";
 export * from "./limits.ts";
+export * from "./metadata.ts";
 export * from "./names.ts";
 export * from "./replay.ts";
 export * from "./run-machine.ts";

@@ -26,6 +26,8 @@ export const Buckets = {
   batches: "JETSTEP_BATCHES",
   flow: "JETSTEP_FLOW",
   debounces: "JETSTEP_DEBOUNCES",
+  /** Run metadata (scores and the like), one key per run id. */
+  metadata: "JETSTEP_METADATA",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 

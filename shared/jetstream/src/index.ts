@@ -54,6 +54,7 @@ export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError
 export { type LoadedRun, readRun, type StoredSnapshot } from "./read-run.ts";
 export { type RegisteredFunction, Registry } from "./registry.ts";
 export { type LogMessage, RunLog } from "./run-log.ts";
+export { MetadataTooLargeError, readRunMetadata, updateRunMetadata } from "./run-metadata.ts";
 export {
   DEFAULT_RUN_SHARDS,
   ensureRunStreams,

@@ -111,6 +111,7 @@ export interface Buckets_ {
   batches: KV;
   flow: KV;
   debounces: KV;
+  metadata: KV;
 }
 
 /** JetStream's error code for "stream name already in use with a different configuration". */
@@ -150,6 +151,7 @@ export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buck
     batches: await open(Buckets.batches),
     flow: await open(Buckets.flow, { ttl: DAY_MS }),
     debounces: await open(Buckets.debounces),
+    metadata: await open(Buckets.metadata),
   };
 }
 

@@ -185,6 +185,20 @@ export function render(root, { id }, signal) {
       result.innerHTML = jsonBlock(r.output, { label: "Output" });
     else
       result.innerHTML = `<p class="muted">${r.status === "Cancelled" ? "Cancelled — no output." : "No output (null)."}</p>`;
+    // Scores and other metadata written on the run or its steps (`POST /v1/runs/:id/metadata`).
+    if (
+      r.metadata &&
+      (Object.keys(r.metadata.run ?? {}).length || Object.keys(r.metadata.steps ?? {}).length)
+    ) {
+      const names = Object.fromEntries((r.steps ?? []).map((s) => [s.id, s.name]));
+      const steps = Object.fromEntries(
+        Object.entries(r.metadata.steps ?? {}).map(([id, m]) => [names[id] ?? id, m]),
+      );
+      result.insertAdjacentHTML(
+        "beforeend",
+        `<div data-testid="run-metadata">${jsonBlock({ run: r.metadata.run, steps }, { label: "Metadata" })}</div>`,
+      );
+    }
 
     root.querySelector("#run-steps").innerHTML = timelineHtml(r.steps, start, end ?? Date.now(), openSteps);
 
