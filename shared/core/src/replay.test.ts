@@ -161,6 +161,28 @@ describe("decideAnswer", () => {
     );
     assert.ok(!transport.some((e) => e.type === "run.versioned"));
   });
+  it("fails the run naming an op it does not know (v4's DeferAdd, say), recording nothing else", () => {
+    const s = replay([scheduled, done(2, "a", 1)]);
+    const out = decideAnswer(
+      s.context,
+      { stepId: null, attempt: 0 },
+      {
+        kind: "ops",
+        ops: [
+          { id: "h2", op: "StepRun", name: "b", data: 2 },
+          { id: "d1", op: "DeferAdd", name: "later", opts: { fn_slug: "x", input: {} } },
+        ],
+      },
+      opts,
+    );
+    assert.deepEqual(out, [
+      {
+        type: "run.failed",
+        ts: 10_000,
+        error: { name: "UnknownOp", message: 'app answered unknown op "DeferAdd"' },
+      },
+    ]);
+  });
   it("reads x-inngest-req-version from an SDK's answer, ignoring what is not a version", () => {
     const header = (v: string | undefined) => (name: string) =>
       name === "x-inngest-req-version" ? v : undefined;
