@@ -7,18 +7,15 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   freePort,
   type NatsServerHandle,
-  spawnTs,
   startNatsServer,
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
+import { type ApiRun, eventRuns, sendEvents, spawnJetstep, startCrashApp } from "./harness.ts";
 
-const APP = fileURLToPath(new URL("../fixtures/crash-app.ts", import.meta.url));
 const RUNS = 40;
 
 describe("executor crash", () => {
@@ -44,17 +41,7 @@ describe("executor crash", () => {
     const args = ["-u", appUrl, "--retry-interval", "1.5", "--lease-ttl", "2s"];
     const first = await spawnJetstep(nats.url, port, args);
     procs.push(first);
-    app = spawnTs(APP, [], {
-      env: {
-        PORT: String(appPort),
-        INNGEST_DEV: "1",
-        INNGEST_BASE_URL: url,
-        EXEC_LOG: execLog,
-        STEP_MS: "150",
-      },
-    });
-    await app.waitForLine(/listening/, 30_000);
-    await waitForApp(url, "crash-app");
+    app = await startCrashApp(appPort, url, execLog, 150);
 
     const ids = await sendEvents(
       url,

@@ -8,18 +8,15 @@ import { mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import {
   freePort,
   type NatsServerHandle,
-  spawnTs,
   startNatsServer,
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { type ApiRun, eventRuns, sendEvents, spawnJetstep, waitForApp } from "./harness.ts";
+import { type ApiRun, eventRuns, sendEvents, spawnJetstep, startCrashApp } from "./harness.ts";
 
-const APP = fileURLToPath(new URL("../fixtures/crash-app.ts", import.meta.url));
 const RUNS = 12;
 
 describe("graceful stop", () => {
@@ -47,17 +44,7 @@ describe("graceful stop", () => {
     procs.push(first);
     const second = await spawnJetstep(nats.url, portB, args);
     procs.push(second);
-    app = spawnTs(APP, [], {
-      env: {
-        PORT: String(appPort),
-        INNGEST_DEV: "1",
-        INNGEST_BASE_URL: urlB,
-        EXEC_LOG: execLog,
-        STEP_MS: "400",
-      },
-    });
-    await app.waitForLine(/listening/, 30_000);
-    await waitForApp(urlB, "crash-app");
+    app = await startCrashApp(appPort, urlB, execLog, 400);
     const ids = await sendEvents(
       urlA,
       Array.from({ length: RUNS }, (_, i) => ({ name: "crash/go", data: { i } })),

@@ -259,3 +259,30 @@ export async function waitForPartitionSplit(natsUrl: string, executors: number):
     await nats.close();
   }
 }
+
+const CRASH_APP = fileURLToPath(new URL("../fixtures/crash-app.ts", import.meta.url));
+
+/**
+ * Starts test/fixtures/crash-app.ts (official SDK, steps of `stepMs` that log every execution to
+ * `execLog`) on `port`, pointed at the gateway `baseUrl`, and waits until Jetstep lists it. The
+ * caller picks the port first: Jetstep syncs the app with `-u http://127.0.0.1:<port>/api/inngest`.
+ */
+export async function startCrashApp(
+  port: number,
+  baseUrl: string,
+  execLog: string,
+  stepMs: number,
+): Promise<TsProcess> {
+  const app = spawnTs(CRASH_APP, [], {
+    env: {
+      PORT: String(port),
+      INNGEST_DEV: "1",
+      INNGEST_BASE_URL: baseUrl,
+      EXEC_LOG: execLog,
+      STEP_MS: String(stepMs),
+    },
+  });
+  await app.waitForLine(/listening/, 30_000);
+  await waitForApp(baseUrl, "crash-app");
+  return app;
+}

@@ -28,6 +28,14 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
+/** Debian's Chromium with a 1280×800 page; JavaScript errors on the page are collected. */
+async function openBrowser(pageErrors: string[]): Promise<{ browser: Browser; page: Page }> {
+  const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
+  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  return { browser, page };
+}
+
 describe("dev UI in Chromium", () => {
   let stack: Stack;
   let server: Server;
@@ -53,9 +61,7 @@ describe("dev UI in Chromium", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
     await waitForApp(stack.url, "ui-app");
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    ({ browser, page } = await openBrowser(pageErrors));
   });
   after(async () => {
     await browser?.close();
@@ -312,9 +318,7 @@ describe("the UI of jetstep start (API key required)", () => {
     });
     assert.equal(synced.status, 200, await synced.text());
     await waitForApp(stack.url, "ui-start");
-    browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
-    page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    ({ browser, page } = await openBrowser(pageErrors));
   });
   after(async () => {
     await browser?.close();
