@@ -1148,15 +1148,11 @@ class ExecutorImpl implements Executor {
    */
   private async recordOpMetadata(runId: string, ops: readonly Op[]): Promise<void> {
     for (const op of ops) {
-      const raw = (op as { metadata?: unknown }).metadata;
-      if (raw === undefined) continue;
-      const updates = opMetadata(op);
-      const scoped = Array.isArray(raw) ? (raw as { scope?: unknown }[]) : [];
-      const onRun = updates.filter((_, i) => scoped[i]?.scope === "run");
-      const onStep = updates.filter((_, i) => scoped[i]?.scope !== "run");
+      if ((op as { metadata?: unknown }).metadata === undefined) continue;
+      const { run, step } = opMetadata(op);
       try {
-        if (onRun.length) await updateRunMetadata(this.deps.buckets.metadata, runId, undefined, onRun);
-        if (onStep.length) await updateRunMetadata(this.deps.buckets.metadata, runId, op.id, onStep);
+        if (run.length) await updateRunMetadata(this.deps.buckets.metadata, runId, undefined, run);
+        if (step.length) await updateRunMetadata(this.deps.buckets.metadata, runId, op.id, step);
       } catch (err) {
         this.log.warn({ err, runId, stepId: op.id }, "could not record a step's metadata");
       }

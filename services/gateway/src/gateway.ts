@@ -6,7 +6,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   appUrlPolicy,
-  checkToken,
   EVENT_ID_PATTERN,
   type EventRuns,
   HEADERS_TIMEOUT_MS,
@@ -53,6 +52,7 @@ import { startNatsIngest } from "./nats-ingest.ts";
 import { startNatsRegister } from "./nats-register.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
 import { registerApp, unauthorizedRegistration } from "./register-app.ts";
+import { isRunId } from "./run-id.ts";
 import { runView } from "./runs-api.ts";
 import { registerUiRoutes } from "./ui-routes.ts";
 
@@ -317,7 +317,7 @@ export async function buildGateway(
 
   app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;
-    if (!isToken(id)) return reply.status(404).send({ error: `run ${id} not found` });
+    if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
     const listed = async () => {
       const m = await deps.nats.jsm.direct
         .getMessage(Streams.runIndex, { last_by_subj: Subjects.runIndex(id) })
@@ -425,12 +425,3 @@ const UrlBody = z
       }),
   })
   .strict();
-
-function isToken(id: string): boolean {
-  try {
-    checkToken("runId", id);
-    return true;
-  } catch {
-    return false;
-  }
-}

@@ -5,7 +5,6 @@
  */
 import {
   callUrlOf,
-  checkToken,
   type InboxCommand,
   InternalEvents,
   RunMetadataRequestSchema,
@@ -31,6 +30,7 @@ import { z } from "zod";
 import { eventSizeProblem, storeEvents } from "./ingest.ts";
 import { type JsonResult, parseJson } from "./json-body.ts";
 import { maxMessageBytes } from "./message-size.ts";
+import { isRunId } from "./run-id.ts";
 
 export interface OperateDeps {
   nats: Nats;
@@ -65,11 +65,7 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
   // Metadata from outside a step (`inngest.score(…)` and the like), also once the run ended.
   app.post<{ Params: { id: string } }>("/v1/runs/:id/metadata", async (req, reply) => {
     const id = req.params.id;
-    try {
-      checkToken("runId", id);
-    } catch {
-      return reply.status(404).send({ error: `run ${id} not found` });
-    }
+    if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
     const body = parseJson(typeof req.body === "string" ? req.body : "");
     if (!body.ok) return reply.status(400).send({ error: body.error });
     const parsed = RunMetadataRequestSchema.safeParse(body.value);
@@ -94,11 +90,7 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
 
   app.post<{ Params: { id: string } }>("/v1/runs/:id/rerun", async (req, reply) => {
     const id = req.params.id;
-    try {
-      checkToken("runId", id);
-    } catch {
-      return reply.status(404).send({ error: `run ${id} not found` });
-    }
+    if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
     const body = parseBody(req.body);
     if (!body.ok) return reply.status(400).send({ error: body.error });
     const parsed = RerunSchema.safeParse(body.value);

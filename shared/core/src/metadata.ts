@@ -70,8 +70,14 @@ export function applyMetadata(
     : { ...current, steps: { ...current.steps, [stepId]: bag } };
 }
 
-/** The metadata updates an op carries (`op.metadata`: a step that wrote some while it ran), or none. */
-export function opMetadata(op: object): MetadataUpdate[] {
-  const parsed = z.array(MetadataUpdateSchema).safeParse((op as { metadata?: unknown }).metadata);
-  return parsed.success ? parsed.data : [];
+const OpMetadataSchema = z.array(MetadataUpdateSchema.extend({ scope: z.string().optional() }));
+
+/**
+ * The metadata updates an op carries (`op.metadata`: a step that wrote some while it ran), split
+ * by where they go: run-scoped ones on the run, the rest on the step. None when malformed.
+ */
+export function opMetadata(op: object): { run: MetadataUpdate[]; step: MetadataUpdate[] } {
+  const parsed = OpMetadataSchema.safeParse((op as { metadata?: unknown }).metadata);
+  const all = parsed.success ? parsed.data : [];
+  return { run: all.filter((u) => u.scope === "run"), step: all.filter((u) => u.scope !== "run") };
 }
