@@ -9,6 +9,7 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jitterDelay } from "@jetstep/core";
 import { Inngest, invoke, referenceFunction, staticSchema } from "inngest";
+import { createDefer } from "inngest/experimental";
 import { serve } from "inngest/node";
 import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
 import { eventRuns, type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
@@ -25,6 +26,7 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
   let scoreClient: Inngest | undefined;
   const childSessions: { via: string; sessions: unknown }[] = [];
   const seen: { requestId?: string | undefined; jobId?: string | undefined; attempt: number }[] = [];
+  const deferred: { data: unknown; parents: unknown; sessions: unknown; at: number }[] = [];
 
   before(async () => {
     stack = await startStack({ retryIntervalMs: 50 });
@@ -106,10 +108,43 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         return "ok";
       },
     );
+    const scorer = createDefer(client, { id: "scorer" }, async ({ event, parents, sessions }) => {
+      deferred.push({ data: event.data, parents, sessions: sessions ?? null, at: Date.now() });
+      return event.data;
+    });
+    const deferrer = client.createFunction(
+      { id: "deferrer", triggers: [{ event: "compat/defer" }] },
+      async ({ step, defer }) => {
+        // Called again on every request (the handler replays from the top): sent once.
+        defer("early", { function: scorer, data: { n: 1 } });
+        // Aborted before it shipped: never sent.
+        defer("dropped", { function: scorer, data: { n: 2 } }).abort();
+        const later = defer("later-aborted", { function: scorer, data: { n: 3 } });
+        await step.run("one", () => 1);
+        // Shipped with the step above, aborted in this or a later request.
+        later.abort();
+        await step.sleep("nap", "100ms");
+        defer("late", { function: scorer, data: { n: 4 } });
+        await step.run("two", () => 2);
+        return "parent done";
+      },
+    );
     server = createServer(
       serve({
         client,
-        functions: [doubler, caller, ticker, ids, missing, kinds, sessionParent, sessionChild, scored],
+        functions: [
+          doubler,
+          caller,
+          ticker,
+          ids,
+          missing,
+          kinds,
+          sessionParent,
+          sessionChild,
+          scored,
+          scorer,
+          deferrer,
+        ],
       }),
     );
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
@@ -296,6 +331,68 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
     };
     assert.equal(after.data.status, "Completed");
     assert.deepEqual(after.data.metadata?.run ?? {}, {}, "nothing was written on the run");
+  });
+
+  it("runs each defer() once after the parent ends, not the aborted ones, with the parent's sessions", async () => {
+    const [id] = await sendEvents(stack.url, {
+      name: "compat/defer",
+      data: {},
+      meta: { sessions: { conversation: "c-9" } },
+    });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+    const parent = (await (await fetch(`${stack.url}/v1/runs/${run?.run_id}`)).json()) as {
+      data: { ended_at: string; defers: { name: string; function_id: string; status: string }[] };
+    };
+    assert.deepEqual(
+      parent.data.defers.map((d) => [d.name, d.function_id, d.status]),
+      [
+        ["early", "compat-scorer", "sent"],
+        ["later-aborted", "compat-scorer", "aborted"],
+        ["late", "compat-scorer", "sent"],
+      ],
+    );
+    // The parent's end is recorded after its events are sent: these are all there will be.
+    const sent = (await (
+      await fetch(`${stack.url}/v1/events?name=inngest/deferred.schedule&include_internal=true&limit=200`)
+    ).json()) as { data: { data: { n: number; _inngest: { parent_run_id: string; fn_slug: string } } }[] };
+    const mine = sent.data.filter((e) => e.data._inngest.parent_run_id === run?.run_id);
+    assert.deepEqual(mine.map((e) => [e.data.n, e.data._inngest.fn_slug]).sort(), [
+      [1, "compat-scorer"],
+      [4, "compat-scorer"],
+    ]);
+    await waitFor(() => deferred.length >= 2, {
+      timeoutMs: 20_000,
+      message: "the deferred runs did not run",
+    });
+    const runs = await waitFor(
+      async () => {
+        const list = (await (
+          await fetch(`${stack.url}/v1/runs?function_id=compat-scorer&limit=10`)
+        ).json()) as { data: { status: string; run_started_at: string }[] };
+        return list.data.length >= 2 && list.data.every((r) => r.status === "Completed")
+          ? list.data
+          : undefined;
+      },
+      { timeoutMs: 20_000, message: "the deferred runs did not complete" },
+    );
+    assert.equal(runs.length, 2, JSON.stringify(runs));
+    assert.deepEqual(
+      deferred.map((d) => d.data).sort((a, b) => (a as { n: number }).n - (b as { n: number }).n),
+      [{ n: 1 }, { n: 4 }],
+      "data without _inngest",
+    );
+    for (const d of deferred) {
+      const parents = d.parents as { fnSlug: string; runId: string }[];
+      assert.deepEqual(
+        parents.map((p) => [p.fnSlug, p.runId]),
+        [["compat-deferrer", run?.run_id]],
+      );
+      assert.deepEqual(d.sessions, { conversation: "c-9" });
+    }
+    const ended = Date.parse(parent.data.ended_at);
+    for (const r of runs)
+      assert.ok(Date.parse(r.run_started_at) >= ended, "a deferred run starts after its parent ends");
   });
 
   it("fails an invoke of an unknown function with an Error saying it could not find it", async () => {

@@ -12,6 +12,7 @@ import {
   type AppAnswer,
   CALL_SIGNATURE_HEADER,
   type DueCall,
+  defersOf,
   memoOf,
   parseAppResponse,
   type RunContext,
@@ -77,6 +78,7 @@ export function callBody(
     event: ctx.event,
     events: ctx.events,
     steps: memoOf(ctx),
+    ...(ctx.defers ? { defers: defersOf(ctx) } : {}),
     ctx: {
       run_id: ctx.runId,
       ...(dispatchId ? { fn_id: ctx.fnId, qi_id: dispatchId } : {}),

@@ -1554,15 +1554,49 @@ class ExecutorImpl implements Executor {
     else if (status !== "completed")
       events.push([InternalEvents.functionFailed, { ...base, error: ctx.error, ...compensation }]);
     const ts = ctx.endedAt ?? this.now();
+    const stored: StoredEvent[] = events.map(([name, data]) => ({
+      id: deterministicUlid(ts, `${ctx.runId}:${name}`),
+      name,
+      data,
+      ts,
+    }));
+    stored.push(...deferredEvents(ctx, ts));
     await Promise.all(
-      events.map(async ([name, data]) => {
-        const id = deterministicUlid(ts, `${ctx.runId}:${name}`);
-        const event: StoredEvent = { id, name, data, ts };
-        const r = await this.publisher.publish(Subjects.event(name), JSON.stringify(event), { msgId: id });
-        if (!r.ok) throw new Error(`could not emit ${name} for run ${ctx.runId}: ${r.description}`);
+      stored.map(async (event) => {
+        const r = await this.publisher.publish(Subjects.event(event.name), JSON.stringify(event), {
+          msgId: event.id,
+        });
+        if (!r.ok) throw new Error(`could not emit ${event.name} for run ${ctx.runId}: ${r.description}`);
       }),
     );
   }
+}
+
+/**
+ * `inngest/deferred.schedule` for each defer the run left scheduled, with the input as data plus
+ * `_inngest` naming the deferred function and the parent run (the SDK strips it into
+ * `ctx.parents`), and the sessions the defer carried. Ids derive from the run and the defer, so a
+ * finish done again after a crash sends each once.
+ */
+function deferredEvents(ctx: RunContext, ts: number): StoredEvent[] {
+  return Object.values(ctx.defers ?? {})
+    .filter((d) => d.status === "scheduled")
+    .map((d) => ({
+      id: deterministicUlid(ts, `${ctx.runId}:defer:${d.deferId}`),
+      name: InternalEvents.deferredSchedule,
+      data: {
+        ...d.input,
+        _inngest: {
+          fn_slug: d.fnSlug,
+          parent_fn_slug: ctx.fnId,
+          parent_fn_id: ctx.fnId,
+          parent_app_id: ctx.appId,
+          parent_run_id: ctx.runId,
+        },
+      },
+      ...(d.meta ? { meta: d.meta } : {}),
+      ts,
+    }));
 }
 
 /** `timeouts` as absolute deadlines: start counts from the event, finish from the run's start. */

@@ -112,5 +112,14 @@ export function runView(snapshot: RunSnapshot) {
           })),
         };
       }),
+    // `defer()`s: scheduled until the run ends, then sent as `inngest/deferred.schedule`.
+    defers: Object.values(ctx.defers ?? {}).map((d) => ({
+      id: d.deferId,
+      name: d.name,
+      function_id: d.fnSlug,
+      status: d.status === "scheduled" && ctx.endedAt !== undefined ? "sent" : d.status,
+      ...(d.input ? { input: d.input } : {}),
+      ...(d.reason ? { reason: d.reason } : {}),
+    })),
   };
 }

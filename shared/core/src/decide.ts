@@ -6,10 +6,17 @@
 import { backoffDelay } from "./backoff.ts";
 import { parseDuration } from "./duration.ts";
 import { compileExpression } from "./expr.ts";
-import { MAX_NAME_LENGTH, subjectProblem } from "./limits.ts";
+import {
+  MAX_DEFER_INPUT_BYTES,
+  MAX_DEFER_INPUT_TOTAL_BYTES,
+  MAX_DEFERS_PER_RUN,
+  MAX_NAME_LENGTH,
+  subjectProblem,
+} from "./limits.ts";
 import { Keys, Subjects } from "./names.ts";
 import type { RunSnapshot } from "./replay.ts";
 import {
+  type DeferState,
   type RunContext,
   type StepState,
   THROTTLE_TIMER,
@@ -148,6 +155,16 @@ export function discoveryAttempt(ctx: RunContext): number {
     if (s.origin === "discovered" && s.status === "planned") attempt = Math.max(attempt, s.attempts);
   }
   return attempt;
+}
+
+/**
+ * The `defers` sent to the app: every defer the run recorded, so the SDK does not send one again
+ * from a later call, and `abort()` of one no longer scheduled does nothing.
+ */
+export function defersOf(ctx: RunContext): Record<string, { abortable: boolean }> {
+  const out: Record<string, { abortable: boolean }> = {};
+  for (const d of Object.values(ctx.defers ?? {})) out[d.deferId] = { abortable: d.status === "scheduled" };
+  return out;
 }
 
 /** The `steps` memo sent to the app, keyed by step hash. */
@@ -385,11 +402,27 @@ function decideOps(
   }
   const out: NewRunLogEntry[] = [];
   const planned: { stepId: string; name: string }[] = [];
+  // Step ids end up in timer subjects and wait keys: one nats-server refuses would stall the run.
   for (const op of ops) {
-    // Step ids end up in timer subjects and wait keys: one nats-server refuses would stall the run.
     const badId = stepIdProblem(op.id);
     if (badId) return [{ type: "run.failed", ts, error: { name: "InvalidStepId", message: badId } }];
+  }
+  // Defers ride along with whatever else the answer says (the SDK ships them with its next
+  // message), and count even when that is the end of the run.
+  const defers = decideDefers(ctx, ops, ts);
+  for (const op of ops) {
+    if (isDeferOp(op)) continue;
     const attempt = ctx.steps[op.id]?.attempts ?? call.attempt;
+    // The official SDK reports an error thrown outside any step, when defers ride along, as a
+    // step error of its "complete" pseudo step: it is the function's error.
+    if (op.id === RUN_COMPLETE_OP_ID && (op.op === OpCodes.stepError || op.op === OpCodes.stepFailed)) {
+      const error = op.error ?? { name: "Error", message: "function failed" };
+      const end: NewRunLogEntry[] =
+        op.op === OpCodes.stepFailed
+          ? [{ type: "run.failed", ts, error }]
+          : stepRetryOrFail(ctx, FN_STEP, "function", call.attempt, error, opts, retryAfterMs);
+      return [...defers, ...end];
+    }
     switch (op.op) {
       case OpCodes.stepRun:
       case OpCodes.step:
@@ -446,7 +479,7 @@ function decideOps(
         break;
       }
       case OpCodes.runComplete:
-        return [{ type: "run.completed", ts, output: op.data ?? null }];
+        return [...defers, { type: "run.completed", ts, output: op.data ?? null }];
       case OpCodes.waitForEvent: {
         const wait = waitFromOp(ctx, op, ts, opts.eventsLastSeq ?? 0);
         if (typeof wait === "string")
@@ -472,7 +505,85 @@ function decideOps(
     }
   }
   if (planned.length > 0) out.push({ type: "steps.planned", ts, steps: planned });
+  return [...defers, ...out];
+}
+
+/** `id` of the official SDK's "complete" pseudo step (sha1 of "complete"), as its ops carry it. */
+export const RUN_COMPLETE_OP_ID = "0737c22d3bfae812339732d14d8c7dbd6dc4e09c";
+
+const isDeferOp = (op: Op): boolean => op.op === OpCodes.deferAdd || op.op === OpCodes.deferAbort;
+
+/**
+ * The `defer.added` / `defer.aborted` entries for the defer ops among `ops`, in order. A defer
+ * already recorded is not recorded again (the SDK may send it again after a lost answer); an
+ * abort of a defer not (or no longer) scheduled records nothing. A defer Jetstep cannot send is
+ * recorded as rejected with the reason, and never fails the run (`defer()` is fire-and-forget).
+ */
+export function decideDefers(ctx: RunContext, ops: readonly Op[], ts: number): NewRunLogEntry[] {
+  const out: NewRunLogEntry[] = [];
+  const known = new Map<string, DeferState["status"]>(
+    Object.values(ctx.defers ?? {}).map((d) => [d.deferId, d.status]),
+  );
+  let count = known.size;
+  let bytes = 0;
+  for (const d of Object.values(ctx.defers ?? {})) if (d.input) bytes += jsonBytes(d.input);
+  for (const op of ops) {
+    if (op.op === OpCodes.deferAbort) {
+      const target = op.opts?.target_hashed_id;
+      if (typeof target !== "string" || known.get(target) !== "scheduled") continue;
+      known.set(target, "aborted");
+      out.push({ type: "defer.aborted", ts, deferId: target });
+      continue;
+    }
+    if (op.op !== OpCodes.deferAdd || known.has(op.id)) continue;
+    const added = deferAdded(op, ts, count, bytes);
+    known.set(op.id, added.rejected === undefined ? "scheduled" : "rejected");
+    count++;
+    if (added.input) bytes += jsonBytes(added.input);
+    out.push(added);
+  }
   return out;
+}
+
+const jsonBytes = (v: unknown): number => new TextEncoder().encode(JSON.stringify(v)).length;
+
+function deferAdded(
+  op: Op,
+  ts: number,
+  count: number,
+  bytesSoFar: number,
+): Extract<NewRunLogEntry, { type: "defer.added" }> {
+  const fnSlug = op.opts?.fn_slug;
+  const base = {
+    type: "defer.added" as const,
+    ts,
+    deferId: op.id,
+    name: opName(op).slice(0, MAX_NAME_LENGTH),
+    fnSlug: typeof fnSlug === "string" ? fnSlug.slice(0, MAX_NAME_LENGTH) : "",
+  };
+  const reject = (why: string) => ({ ...base, rejected: why });
+  if (typeof fnSlug !== "string" || fnSlug.length === 0 || fnSlug.length > MAX_NAME_LENGTH)
+    return reject(`opts.fn_slug: must be a function id of 1 to ${MAX_NAME_LENGTH} characters`);
+  if (count >= MAX_DEFERS_PER_RUN) return reject(`a run may defer at most ${MAX_DEFERS_PER_RUN} runs`);
+  const input = op.opts?.input ?? {};
+  if (typeof input !== "object" || input === null || Array.isArray(input))
+    return reject("opts.input: must be an object (the deferred event's data)");
+  const size = jsonBytes(input);
+  if (size > MAX_DEFER_INPUT_BYTES)
+    return reject(`opts.input: is ${size} bytes; at most ${MAX_DEFER_INPUT_BYTES}`);
+  if (bytesSoFar + size > MAX_DEFER_INPUT_TOTAL_BYTES)
+    return reject(`the run's deferred inputs would exceed ${MAX_DEFER_INPUT_TOTAL_BYTES} bytes`);
+  let meta: StoredEventMeta | undefined;
+  if (op.opts?.meta !== undefined) {
+    const parsed = IncomingEventMetaSchema.safeParse(op.opts.meta);
+    if (!parsed.success) return reject(`opts.meta: ${parsed.error.issues[0]?.message ?? "invalid"}`);
+    try {
+      meta = storedEventMeta(parsed.data);
+    } catch (e) {
+      return reject(`opts.meta: ${(e as Error).message}`);
+    }
+  }
+  return { ...base, input: input as Record<string, unknown>, ...(meta ? { meta } : {}) };
 }
 
 /**
@@ -608,10 +719,11 @@ export function decideCheckpoint(
   const out: NewRunLogEntry[] = [];
   const seen = new Set<string>();
   for (const s of steps) {
-    if (s.op !== OpCodes.stepRun && s.op !== OpCodes.step)
-      return `a checkpoint carries only completed steps (StepRun), not "${s.op}" (step ${s.id})`;
     const badId = stepIdProblem(s.id);
     if (badId) return `steps: ${badId}`;
+    if (isDeferOp(s)) continue;
+    if (s.op !== OpCodes.stepRun && s.op !== OpCodes.step)
+      return `a checkpoint carries only completed steps (StepRun) and defers (DeferAdd, DeferAbort), not "${s.op}" (step ${s.id})`;
     const prev = ctx.steps[s.id];
     if (prev?.status === "completed" || prev?.status === "failed" || seen.has(s.id)) continue;
     seen.add(s.id);
@@ -628,5 +740,5 @@ export function decideCheckpoint(
       ...(s.opts?.compensable === true ? { compensable: true } : {}),
     });
   }
-  return out;
+  return [...decideDefers(ctx, steps, now), ...out];
 }

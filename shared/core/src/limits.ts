@@ -12,6 +12,16 @@
  */
 export const MAX_EVENT_BYTES = 512 * 1024;
 
+/**
+ * `defer()`: the largest input of one deferred run (it becomes the data of an event, below
+ * MAX_EVENT_BYTES with room for `_inngest`), the most a run may defer, and the most input it may
+ * hold in all (the inputs live in the run's log and state until the run ends). A defer over a
+ * limit is recorded as rejected, and the run goes on.
+ */
+export const MAX_DEFER_INPUT_BYTES = 256 * 1024;
+export const MAX_DEFERS_PER_RUN = 1000;
+export const MAX_DEFER_INPUT_TOTAL_BYTES = 1024 * 1024;
+
 /** Most events in one request or NATS message (each is validated before any is stored). */
 export const MAX_EVENTS_PER_REQUEST = 5000;
 

@@ -9,7 +9,15 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import fc from "fast-check";
-import { type AppAnswer, compensableSteps, decideAnswer, memoOf, nextWork, stackOf } from "./decide.ts";
+import {
+  type AppAnswer,
+  compensableSteps,
+  decideAnswer,
+  memoOf,
+  nextWork,
+  RUN_COMPLETE_OP_ID,
+  stackOf,
+} from "./decide.ts";
 import { applyEntry, initialRun, persist, type RunSnapshot, replay, restore, statusOf } from "./replay.ts";
 import { inBatch } from "./run-machine.ts";
 import { InternalEvents } from "./schemas/event.ts";
@@ -74,9 +82,33 @@ function answerFor(
         return { id, op: OpCodes.stepPlanned, name: id };
     }
   };
-  switch (choices.pick(10)) {
+  // defer() ops ride along (ids from a small set, so resends and aborts of known ones happen).
+  const lazy = (): Op[] =>
+    Array.from({ length: choices.pick(3) }, (): Op => {
+      const target = `defer-${choices.pick(3)}`;
+      return choices.pick(3) === 0
+        ? { id: `${target}-abort`, op: OpCodes.deferAbort, opts: { target_hashed_id: target } }
+        : { id: target, op: OpCodes.deferAdd, opts: { fn_slug: "app-later", input: { n: choices.pick(9) } } };
+    });
+  const answer = discoveryAnswer(choices, op, fresh, error);
+  if (answer.kind !== "ops") return answer;
+  return { ...answer, ops: [...lazy(), ...answer.ops] };
+}
+
+function discoveryAnswer(
+  choices: Choices,
+  op: (kind: number) => Op,
+  fresh: () => string,
+  error: { name: string; message: string },
+): AppAnswer {
+  switch (choices.pick(11)) {
     case 0:
       return { kind: "result", data: { total: choices.pick(100) } };
+    case 10:
+      return {
+        kind: "ops",
+        ops: [{ id: RUN_COMPLETE_OP_ID, op: OpCodes.runComplete, data: choices.pick(5) }],
+      };
     case 1:
       return { kind: "error", error, noRetry: choices.pick(2) === 0 };
     case 2:

@@ -161,7 +161,7 @@ describe("decideAnswer", () => {
     );
     assert.ok(!transport.some((e) => e.type === "run.versioned"));
   });
-  it("fails the run naming an op it does not know (v4's DeferAdd, say), recording nothing else", () => {
+  it("fails the run naming an op it does not know (Inngest's AIGateway, say), recording nothing else", () => {
     const s = replay([scheduled, done(2, "a", 1)]);
     const out = decideAnswer(
       s.context,
@@ -170,7 +170,7 @@ describe("decideAnswer", () => {
         kind: "ops",
         ops: [
           { id: "h2", op: "StepRun", name: "b", data: 2 },
-          { id: "d1", op: "DeferAdd", name: "later", opts: { fn_slug: "x", input: {} } },
+          { id: "g1", op: "AIGateway", name: "infer", opts: { url: "http://model" } },
         ],
       },
       opts,
@@ -179,7 +179,7 @@ describe("decideAnswer", () => {
       {
         type: "run.failed",
         ts: 10_000,
-        error: { name: "UnknownOp", message: 'app answered unknown op "DeferAdd"' },
+        error: { name: "UnknownOp", message: 'app answered unknown op "AIGateway"' },
       },
     ]);
   });

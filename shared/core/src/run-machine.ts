@@ -88,6 +88,18 @@ function withAttempt(prev: StepState | undefined, record: AttemptRecord): Attemp
     : history;
 }
 
+/** A `defer()` of the run: sent as `inngest/deferred.schedule` when the run ends, if still `scheduled`. */
+export interface DeferState {
+  deferId: string;
+  name: string;
+  fnSlug: string;
+  status: "scheduled" | "aborted" | "rejected";
+  input?: Record<string, unknown>;
+  meta?: StoredEventMeta;
+  /** Why a `rejected` defer was refused. */
+  reason?: string;
+}
+
 export type CompensationStatus = "pending" | "backoff" | "completed" | "failed";
 
 /** One compensation of a compensating run. */
@@ -147,6 +159,8 @@ export interface RunContext {
   deadlines?: { startBy?: number; start?: string; finishBy?: number; finish?: string };
   /** The execution version the SDK answered with (`run.versioned`); calls send -1 before. */
   reqVersion?: number;
+  /** The run's `defer()`s by the SDK's hashed id, in the order they were added. */
+  defers?: Record<string, DeferState>;
   /** Number of applied log entries (the `n` of the last one). */
   lastN: number;
 }
@@ -270,6 +284,9 @@ export const runMachine = setup({
       return Object.values(context.steps).some((s) => isTimed(s) && s.timerId === id);
     },
     waiting: ({ context, event }) => context.steps[(event as E<"wait.matched">).stepId]?.status === "waiting",
+    deferNew: ({ context, event }) => context.defers?.[(event as E<"defer.added">).deferId] === undefined,
+    deferScheduled: ({ context, event }) =>
+      context.defers?.[(event as E<"defer.aborted">).deferId]?.status === "scheduled",
   },
   actions: {
     count: assign(({ event }) => ({ lastN: event.n })),
@@ -583,6 +600,40 @@ export const runMachine = setup({
         },
         "run.versioned": {
           actions: [assign(({ event }) => ({ reqVersion: event.version })), "count"],
+        },
+        "defer.added": {
+          guard: "deferNew",
+          actions: [
+            assign(({ context, event }) => ({
+              defers: {
+                ...context.defers,
+                [event.deferId]: {
+                  deferId: event.deferId,
+                  name: event.name,
+                  fnSlug: event.fnSlug,
+                  ...(event.rejected !== undefined
+                    ? { status: "rejected" as const, reason: event.rejected }
+                    : { status: "scheduled" as const, input: event.input ?? {} }),
+                  ...(event.meta ? { meta: event.meta } : {}),
+                },
+              },
+            })),
+            "count",
+          ],
+        },
+        "defer.aborted": {
+          guard: "deferScheduled",
+          actions: [
+            assign(({ context, event }) => {
+              const { input: _dropped, ...was } = (context.defers as Record<string, DeferState>)[
+                event.deferId
+              ] as DeferState;
+              return {
+                defers: { ...context.defers, [event.deferId]: { ...was, status: "aborted" as const } },
+              };
+            }),
+            "count",
+          ],
         },
         "compensation.started": {
           guard: ({ context, event }) => event.steps.every((id) => context.steps[id]?.compensable === true),

@@ -82,5 +82,7 @@ export const InternalEvents = {
   functionCancelled: "inngest/function.cancelled",
   functionInvoked: "inngest/function.invoked",
   scheduledTimer: "inngest/scheduled.timer",
+  /** A `defer()` of a run that ended: starts the deferred function (`data._inngest.fn_slug`). */
+  deferredSchedule: "inngest/deferred.schedule",
 } as const;
 export type InternalEvents = (typeof InternalEvents)[keyof typeof InternalEvents];

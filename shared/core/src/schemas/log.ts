@@ -207,6 +207,31 @@ export const RunVersionedSchema = z.object({
   version: z.number().int().min(-1).max(100),
 });
 
+/**
+ * `defer(id, { function, data })` (the official v4 SDK's `DeferAdd`): once the run ends, however it
+ * ends, Jetstep sends `inngest/deferred.schedule` with `input` for the function `fnSlug`, unless
+ * the run aborted it first (`defer.aborted`). `deferId` is the SDK's hashed id: one per run, so a
+ * resend is recorded once. `rejected` says why a defer was refused (it is kept, so a resend stays
+ * refused, and never sent).
+ */
+export const DeferAddedSchema = z.object({
+  ...base,
+  type: z.literal("defer.added"),
+  deferId: z.string(),
+  name: z.string(),
+  fnSlug: z.string(),
+  input: z.record(z.string(), z.unknown()).optional(),
+  meta: StoredEventMetaSchema.optional(),
+  rejected: z.string().optional(),
+});
+
+/** `DeferAbort`: the deferred run `deferId` is not sent after all. */
+export const DeferAbortedSchema = z.object({
+  ...base,
+  type: z.literal("defer.aborted"),
+  deferId: z.string(),
+});
+
 export const RunLogEntrySchema = z.discriminatedUnion("type", [
   RunScheduledSchema,
   StepsPlannedSchema,
@@ -221,6 +246,8 @@ export const RunLogEntrySchema = z.discriminatedUnion("type", [
   RunFailedSchema,
   RunCancelledSchema,
   RunVersionedSchema,
+  DeferAddedSchema,
+  DeferAbortedSchema,
   CompensationStartedSchema,
   CompensationCompletedSchema,
   CompensationErroredSchema,

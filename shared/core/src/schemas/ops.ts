@@ -12,6 +12,8 @@ export const OpCodes = {
   invokeFunction: "InvokeFunction",
   runComplete: "RunComplete",
   step: "Step",
+  deferAdd: "DeferAdd",
+  deferAbort: "DeferAbort",
 } as const;
 export type OpCodes = (typeof OpCodes)[keyof typeof OpCodes];
 
