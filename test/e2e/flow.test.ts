@@ -30,6 +30,7 @@ describe("rateLimit, throttle, singleton", () => {
   let server: Server;
   let receiver: OtlpReceiver;
   const throttledStarts: number[] = [];
+  const throttledOrder: number[] = [];
   const rated: unknown[] = [];
 
   before(async () => {
@@ -56,8 +57,11 @@ describe("rateLimit, throttle, singleton", () => {
     const throttled = client.createFunction(
       { id: "throttled", throttle: { limit: 2, period: "2s" } },
       { event: "flow/throttle" },
-      async ({ step }) => {
-        await step.run("start", () => throttledStarts.push(Date.now()));
+      async ({ event, step }) => {
+        await step.run("start", () => {
+          throttledOrder.push(event.data.i as number);
+          return throttledStarts.push(Date.now());
+        });
       },
     );
     const single = client.createFunction(
@@ -118,7 +122,7 @@ describe("rateLimit, throttle, singleton", () => {
     assert.equal(skippedCount, 3);
   });
 
-  it("spaces throttled starts period/limit apart and drops none", async () => {
+  it("spaces throttled starts period/limit apart, in arrival order, and drops none", async () => {
     const ids = await sendEvents(
       url,
       Array.from({ length: 4 }, (_, i) => ({ name: "flow/throttle", data: { i } })),
@@ -148,6 +152,8 @@ describe("rateLimit, throttle, singleton", () => {
       const gapMs = Number(((sent[i] as bigint) - (sent[i - 1] as bigint)) / 1_000_000n);
       assert.ok(gapMs >= 1000, `calls ${i - 1} and ${i} went out only ${gapMs} ms apart`);
     }
+    // Runs start in the order their events arrived (each waits its turn in the key's queue).
+    assert.deepEqual(throttledOrder, [0, 1, 2, 3]);
     const sorted = [...throttledStarts].sort((a, b) => a - b);
     for (let i = 1; i < sorted.length; i++) {
       const gap = (sorted[i] as number) - (sorted[i - 1] as number);

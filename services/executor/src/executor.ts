@@ -17,6 +17,7 @@ import {
   type CheckpointReply,
   type CheckpointRequest,
   CheckpointRequestSchema,
+  Consumers,
   compensableSteps,
   type DueCall,
   type DueWait,
@@ -49,6 +50,7 @@ import {
   Subjects,
   statusOf,
   THROTTLE_TIMER,
+  type ThrottleSpec,
   TIMEOUT_FINISH,
   TIMEOUT_START,
   type WaitMatchCommand,
@@ -73,11 +75,14 @@ import {
   Publisher,
   type PublishResult,
   partitionCount,
+  type QueuedRun,
   ReadPath,
   RunLog,
+  readRun,
   type Subscription,
   scanKvKeys,
   settleFailure,
+  ThrottleQueue,
   TimerStore,
   updateRunMetadata,
   withTimeout,
@@ -179,6 +184,8 @@ export interface Executor {
 const CONSUMER_TIMEOUT_MS = 30_000;
 /** How soon a run whose call was held back by the lease fence is tried again. */
 const FENCE_RETRY_MS = 250;
+/** A run queued for its throttled start this long ago that still has no log never got its start. */
+const NEVER_STARTED_MS = 10 * 60_000;
 /** How long an append that RUNS refuses for now (no leader) is retried before the run is reloaded. */
 const APPEND_RETRY_MS = 30_000;
 /** A partition owned without a consumer for this long (a load that never settled) is reloaded. */
@@ -222,6 +229,8 @@ class ExecutorImpl implements Executor {
   private readonly inProgress = new InProgress();
   private readonly gate = new ConcurrencyGate();
   private readonly throttleGate: ThrottleGate;
+  /** Changes of throttle queues (any executor's), so runs waiting here look at their queue's head. */
+  private turns: Subscription | undefined;
   private readonly appUrls: AppUrlPolicy;
   private leases!: PartitionLeases;
   private membership!: Membership;
@@ -269,7 +278,18 @@ class ExecutorImpl implements Executor {
     this.heap = new TimerHeap(this.now, (t) => this.onTimer(t));
     this.calls = new Semaphore(deps.config.maxInFlightCalls);
     this.troubles = new RunTroubles(deps.config.stuckAfterMs, this.now);
-    this.throttleGate = new ThrottleGate(deps.buckets.flow, this.now);
+    this.throttleGate = new ThrottleGate({
+      kv: deps.buckets.flow,
+      queue: new ThrottleQueue(deps.nats.jsm),
+      now: this.now,
+      notify: (token) => deps.nats.nc.publish(Subjects.throttleTurn(token)),
+      gone: (queued) => this.neverStarts(queued),
+      arrived: async (eventSeq) => {
+        const info = await deps.nats.jsm.consumers.info(Streams.events, Consumers.matcher);
+        return info.ack_floor.stream_seq >= eventSeq - 1;
+      },
+      onError: (err, message) => this.log.warn({ err }, message),
+    });
     this.appUrls = appUrlPolicy(deps.config.allowAppUrls);
   }
 
@@ -306,6 +326,9 @@ class ExecutorImpl implements Executor {
         handingOver: (p, withinMs) => this.handOver(p, withinMs),
       },
     );
+    this.turns = this.deps.nats.nc.subscribe(Subjects.allThrottleTurns, {
+      callback: (_err, m) => this.throttleGate.changed(m.subject.split(".").at(-1) as string),
+    });
     this.membership = new Membership(this.deps.nats.js, this.deps.nats.jsm, cfg.owner, cfg.leaseTtlMs);
     await this.membership.start();
     await this.leases.start();
@@ -334,6 +357,8 @@ class ExecutorImpl implements Executor {
     }
     this.stopped = true;
     this.heap.stop();
+    this.turns?.unsubscribe();
+    this.throttleGate.stop();
     for (const sub of this.checkpointSubs.values()) sub.unsubscribe();
     this.checkpointSubs.clear();
     await this.membership?.stop();
@@ -1033,21 +1058,26 @@ class ExecutorImpl implements Executor {
     let fenced = false;
     let sent = false;
     let runThrottled = false;
+    /** The throttle whose queue this call's run waits in (it leaves once the answer is recorded). */
+    let inQueue: ThrottleSpec | undefined;
     try {
-      // Wait for the run's concurrency slots first, so waiting runs hold no call slot.
       const runCtx = await currentContext();
+      // A throttled run's first call goes out only at the head of its key's queue (arrival order)
+      // and when a start is due at that moment (a start delayed by load must not let this one
+      // come early); compensations are not starts. It waits for its turn holding nothing.
+      const throttle = !runCtx.started && !call.compensate ? runCtx.throttle : undefined;
+      runThrottled = throttle !== undefined;
+      const queued = throttle ? await this.throttleGate.turn(throttle, runId) : false;
+      if (queued && throttle?.queued) inQueue = throttle;
+      // Then for the run's concurrency slots, so waiting runs hold no call slot.
       const release = await this.gate.acquire(
         runCtx.concurrency ?? [],
         this.now() - (runCtx.priority ?? 0) * 1000,
       );
-      // A throttled run's first call goes out only when a start is due at that moment (a start
-      // delayed by load must not let this one come early); compensations are not starts.
-      const throttle = !runCtx.started && !call.compensate ? runCtx.throttle : undefined;
-      runThrottled = throttle !== undefined;
       try {
         let called: AppAnswer | undefined;
         while (!called) {
-          if (throttle) await this.throttleGate.ready(throttle);
+          if (throttle && queued) await this.throttleGate.due(throttle);
           called = await this.calls.run(async () => {
             const ctx = await currentContext();
             if (!fence()) throw new FencedCallError();
@@ -1055,7 +1085,7 @@ class ExecutorImpl implements Executor {
             const refused = this.appUrls.problem(ctx.url);
             if (refused) throw new Error(refused);
             // The start is the time it was claimed at: the next one is due an interval after it.
-            const claimed = throttle ? await this.throttleGate.take(throttle) : this.now();
+            const claimed = throttle && queued ? await this.throttleGate.take(throttle) : this.now();
             if (claimed === undefined) return undefined;
             sent = true;
             this.inFlight.sent(partition);
@@ -1122,6 +1152,11 @@ class ExecutorImpl implements Executor {
         for (const e of entries) if ("startedAt" in e) e.startedAt = startedAt;
         this.logOutcome(actor, call, entries);
         await this.append(actor, entries);
+        // The run started (its first call answered and recorded): the next in its queue may go.
+        if (inQueue && sent)
+          await this.throttleGate
+            .leave(inQueue, runId)
+            .catch((e) => this.log.warn({ err: e, runId }, "could not leave the throttle queue"));
         if (answer.kind === "ops") await this.recordOpMetadata(runId, answer.ops);
         this.progressed(actor, "record");
         recorded = entries;
@@ -1365,6 +1400,8 @@ class ExecutorImpl implements Executor {
         kvDelete(this.publisher, Buckets.waits, Keys.wait(w.event, ctx.runId, w.waitId)),
       ),
     );
+    // A throttled run that ended before its start leaves its key's queue (the next one goes).
+    if (ctx.throttle && !ctx.started) await this.throttleGate.leave(ctx.throttle, ctx.runId);
     await this.emitLifecycleEvents(actor);
     await this.indexRun(actor);
     // The final state, for whoever reads the run later: unless the log since the last snapshot is
@@ -1522,6 +1559,17 @@ class ExecutorImpl implements Executor {
     const results = await Promise.allSettled(sends);
     const failed = results.find((r) => r.status === "rejected");
     if (failed) throw (failed as PromiseRejectedResult).reason;
+  }
+
+  /**
+   * Whether a run at the head of a throttle queue will never take its start: it ended (or started
+   * and lost its removal), or it has no log long after it was queued (its start never came).
+   */
+  private async neverStarts(queued: QueuedRun): Promise<boolean> {
+    const { snapshot } = await readRun(this.runLog, this.deps.buckets.snapshots, queued.runId);
+    const status = statusOf(snapshot);
+    if (status === "empty") return this.now() - queued.ts > NEVER_STARTED_MS;
+    return !isActive(status) || snapshot.context.started === true;
   }
 
   /** `inngest/function.finished` for every run, plus `…failed` / `…cancelled` (deduplicated by run). */

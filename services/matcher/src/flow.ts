@@ -3,11 +3,10 @@
  * so several matchers agree):
  * - `rateLimit {limit, period, key?}`: GCRA; an event over the limit starts no run (the skip is
  *   recorded on the event).
- * - `throttle {limit, period, burst?, key?}`: GCRA; every run gets a start time, spaced out in
- *   arrival order; the run waits for it on a durable timer. None is dropped. The start time only
- *   schedules: the run also carries the limit (`ThrottleSpec`), which the executor applies when
- *   the run's first call actually goes out, so a start delayed by load never lets the next one
- *   come early.
+ * - `throttle {limit, period, burst?, key?}`: decided when the run starts, not here. The run
+ *   carries the limit (`ThrottleSpec`) and is queued under its key in THROTTLE (the matcher does
+ *   that when it starts the run, in arrival order); the executor lets the queue's head start when
+ *   a start is due by the clock at that moment (GCRA in FLOW). None is dropped.
  * - `singleton {key?, mode}`: one active run per key; `skip` drops the newcomer, `cancel` cancels
  *   the active run and starts the newcomer.
  * A key expression that fails on an event uses the key's default bucket (logged once).
@@ -22,7 +21,6 @@ import {
   Subjects,
   statusOf,
   type ThrottleSpec,
-  throttleSlot,
 } from "@jetstep/core";
 import { type KV, type Publisher, type RegisteredFunction, type RunLog, readRun } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
@@ -41,9 +39,7 @@ interface SingletonConfig {
 
 type Config<K extends string, T> = { [P in K]?: T };
 
-export type FlowDecision =
-  | { start: false; reason: string }
-  | { start: true; startAt?: number; throttle?: ThrottleSpec };
+export type FlowDecision = { start: false; reason: string } | { start: true; throttle?: ThrottleSpec };
 
 export class FlowControl {
   private readonly warned = new Set<string>();
@@ -85,12 +81,9 @@ export class FlowControl {
         limit: t.limit,
         periodMs: parseDuration(t.period),
         ...(t.burst ? { burst: t.burst } : {}),
+        queued: true,
       };
-      const startAt = await this.cas("throttle", f, event, t.key, (tat) => {
-        const r = throttleSlot(tat, this.now(), throttle);
-        return { tat: r.tat, result: r.startAt, write: true };
-      });
-      return startAt > this.now() ? { start: true, startAt, throttle } : { start: true, throttle };
+      return { start: true, throttle };
     }
     return { start: true };
   }

@@ -44,6 +44,7 @@ import {
   Registry,
   RunLog,
   settleFailure,
+  ThrottleQueue,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { Batcher, batchConfigOf } from "./batcher.ts";
@@ -157,7 +158,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     runId: string,
     events: StoredEvent[],
     eventSeq: number,
-    throttled?: { startAt?: number; throttle?: ThrottleSpec },
+    throttle?: ThrottleSpec,
     traceparent?: string,
   ): Promise<void> {
     const event = events[0] as StoredEvent;
@@ -188,12 +189,13 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         ? { compensateOnCancel: true }
         : {}),
       ...(concurrency.length > 0 ? { concurrency } : {}),
-      ...(throttled?.startAt !== undefined ? { startAt: throttled.startAt } : {}),
-      ...(throttled?.throttle ? { throttle: throttled.throttle } : {}),
+      ...(throttle ? { throttle } : {}),
       ...priorityOf(f, event),
       ...cancelOnOf(f.fn.cancel, event.ts),
       ...(traceparent ? { traceparent } : {}),
     };
+    // A throttled run joins its key's queue (in the place of its event) before it exists.
+    if (throttle?.queued) await ThrottleQueue.enqueue(publisher, throttle.key, runId, eventSeq, Date.now());
     await publisher.publishJson(Subjects.inbox(partition), cmd, { msgId: `start-${runId}` });
   }
 
@@ -252,7 +254,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
     const candidates = matched.map((f) => ({ runId: runIdFor(event.id, f.fn.id, event.ts), f }));
     const runs: ((typeof candidates)[number] & { batched?: boolean })[] = [];
     const skipped: { fnId: string; reason: string }[] = [];
-    const throttled = new Map<string, { startAt?: number; throttle?: ThrottleSpec }>();
+    const throttled = new Map<string, ThrottleSpec>();
     for (const c of candidates) {
       const expression = typeof c.f.fn.idempotency === "string" ? c.f.fn.idempotency : undefined;
       if (expression && !(await idempotency.admit(c.f.fn.id, expression, event, c.runId))) {
@@ -264,7 +266,7 @@ export function buildMatcher(deps: MatcherDeps): Matcher {
         skipped.push({ fnId: c.f.fn.id, reason: decision.reason });
         continue;
       }
-      if (decision.throttle) throttled.set(c.runId, decision);
+      if (decision.throttle) throttled.set(c.runId, decision.throttle);
       const debounce = debounceConfigOf(c.f);
       if (debounce) {
         await debouncer.add(c.f, debounce, event, m.seq);

@@ -12,6 +12,8 @@ export const Streams = {
   timers: "TIMERS",
   runIndex: "RUN_INDEX",
   deadLetters: "DEAD_LETTERS",
+  /** Throttled runs waiting for their start, in arrival order (one subject per key and run). */
+  throttle: "THROTTLE",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -52,6 +54,7 @@ export const SubjectPrefix = {
   timers: "timer",
   runIndex: "ridx",
   deadLetters: "dlq",
+  throttle: "thq",
 } as const;
 
 const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -136,6 +139,15 @@ export const Subjects = {
    * subscribes while it holds the lease; gateways and NATS workers send here.
    */
   checkpoint: (partition: number): string => `jetstep.checkpoint.${checkPartition(partition)}`,
+  /** THROTTLE: run `runId` waits for a start under the throttle key whose token is `token`. */
+  throttleQueue: (token: string, runId: string): string =>
+    `${SubjectPrefix.throttle}.${checkToken("throttle", token)}.${checkToken("runId", runId)}`,
+  /** THROTTLE: every run waiting under one throttle key (the first message is the queue's head). */
+  throttleQueueOf: (token: string): string => `${SubjectPrefix.throttle}.${checkToken("throttle", token)}.*`,
+  allThrottle: `${SubjectPrefix.throttle}.>`,
+  /** Core NATS: a run left the queue of throttle key `token` (took its start, or ended waiting). */
+  throttleTurn: (token: string): string => `jetstep.throttle.turn.${checkToken("throttle", token)}`,
+  allThrottleTurns: "jetstep.throttle.turn.*",
   deadLetter: (source: string): string => `${SubjectPrefix.deadLetters}.${checkToken("source", source)}`,
   allDeadLetters: `${SubjectPrefix.deadLetters}.>`,
 } as const;

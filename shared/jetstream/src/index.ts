@@ -66,4 +66,5 @@ export {
 } from "./runs-layout.ts";
 export { ensureStreams, type JetstepBuckets, openBuckets, type StreamOptions } from "./streams.ts";
 export { eraseKvKey, listKvKeys, ReadPath, scanKvKeys, scanSubjects } from "./subject-scan.ts";
+export { type QueuedRun, ThrottleQueue, throttleToken } from "./throttle-queue.ts";
 export { type StoredTimer, TimerStore } from "./timers.ts";

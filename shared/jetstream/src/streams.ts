@@ -58,6 +58,15 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
       max_age: 30 * DAY_MS * NS_PER_MS,
     },
     {
+      // Runs wait here until their throttled start, however long that is: no age limit.
+      ...common,
+      name: Streams.throttle,
+      subjects: [Subjects.allThrottle],
+      retention: RetentionPolicy.Limits,
+      duplicate_window: DAY_MS * NS_PER_MS,
+      allow_direct: true,
+    },
+    {
       ...common,
       name: Streams.timers,
       subjects: [Subjects.allTimers],

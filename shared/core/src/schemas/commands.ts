@@ -12,6 +12,11 @@ export const ThrottleSpecSchema = z.object({
   limit: z.number().int().positive(),
   periodMs: z.number().positive(),
   burst: z.number().int().positive().optional(),
+  /**
+   * The run waits in the THROTTLE queue of this key and starts only at its head, in arrival order
+   * (absent on runs scheduled before the queue existed: those take the next due start).
+   */
+  queued: z.literal(true).optional(),
 });
 export type ThrottleSpec = z.infer<typeof ThrottleSpecSchema>;
 
