@@ -1067,8 +1067,8 @@ class ExecutorImpl implements Executor {
       // come early); compensations are not starts. It waits for its turn holding nothing.
       const throttle = !runCtx.started && !call.compensate ? runCtx.throttle : undefined;
       runThrottled = throttle !== undefined;
-      const queued = throttle ? await this.throttleGate.turn(throttle, runId) : false;
-      if (queued && throttle?.queued) inQueue = throttle;
+      const takesStart = throttle ? await this.throttleGate.turn(throttle, runId) : false;
+      if (takesStart && throttle?.queued) inQueue = throttle;
       // Then for the run's concurrency slots, so waiting runs hold no call slot.
       const release = await this.gate.acquire(
         runCtx.concurrency ?? [],
@@ -1077,7 +1077,7 @@ class ExecutorImpl implements Executor {
       try {
         let called: AppAnswer | undefined;
         while (!called) {
-          if (throttle && queued) await this.throttleGate.due(throttle);
+          if (throttle && takesStart) await this.throttleGate.due(throttle);
           called = await this.calls.run(async () => {
             const ctx = await currentContext();
             if (!fence()) throw new FencedCallError();
@@ -1085,7 +1085,7 @@ class ExecutorImpl implements Executor {
             const refused = this.appUrls.problem(ctx.url);
             if (refused) throw new Error(refused);
             // The start is the time it was claimed at: the next one is due an interval after it.
-            const claimed = throttle && queued ? await this.throttleGate.take(throttle) : this.now();
+            const claimed = throttle && takesStart ? await this.throttleGate.take(throttle) : this.now();
             if (claimed === undefined) return undefined;
             sent = true;
             this.inFlight.sent(partition);

@@ -33,7 +33,10 @@ export const StartRunCommandSchema = z.object({
   eventSeq: z.number().int().nonnegative().optional(),
   compensateOnCancel: z.boolean().optional(),
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
-  /** Throttle: the run may not start before this time (ms). */
+  /**
+   * Throttle, as matchers before the THROTTLE queue scheduled it: the run may not start before
+   * this time (ms). Kept so their start commands still apply; matchers no longer send it.
+   */
   startAt: z.number().optional(),
   /** Throttle: the limit its first call is held to when it goes out. */
   throttle: ThrottleSpecSchema.optional(),

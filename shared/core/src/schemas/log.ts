@@ -36,7 +36,10 @@ export const RunScheduledSchema = z.object({
     .optional(),
   /** Concurrency slots the run's steps compete for (keys computed when it was matched). */
   concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
-  /** Throttle: the run waits (durable timer `throttle`) until this time before its first call. */
+  /**
+   * Throttle of a run scheduled before the THROTTLE queue: it waits (durable timer `throttle`)
+   * until this time before its first call. Runs queued in THROTTLE never have it.
+   */
   startAt: z.number().optional(),
   /** Throttle: the limit its first call is held to when it goes out (`ThrottleSpec`). */
   throttle: ThrottleSpecSchema.optional(),
