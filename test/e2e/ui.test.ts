@@ -12,6 +12,9 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Subjects } from "@jetstep/core";
 import { connectNats } from "@jetstep/jetstream";
+import { Inngest } from "inngest";
+import { createDefer } from "inngest/experimental";
+import { serve as serveOfficial } from "inngest/node";
 import { Jetstep, serve } from "jetstep";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { freePort, waitFor } from "../support/index.ts";
@@ -39,6 +42,7 @@ async function openBrowser(pageErrors: string[]): Promise<{ browser: Browser; pa
 describe("dev UI in Chromium", () => {
   let stack: Stack;
   let server: Server;
+  let officialServer: Server;
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
@@ -61,11 +65,30 @@ describe("dev UI in Chromium", () => {
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
     await waitForApp(stack.url, "ui-app");
+    // An app on the official SDK whose run defers two runs and aborts one of them.
+    const official = new Inngest({ id: "ui-official", isDev: true, baseUrl: stack.url });
+    const later = createDefer(official, { id: "later" }, async ({ event }) => event.data);
+    const deferring = official.createFunction(
+      { id: "deferring", triggers: [{ event: "ui/defer" }] },
+      async ({ step, defer }) => {
+        defer("kept", { function: later, data: { n: 1 } });
+        const dropped = defer("dropped", { function: later, data: { n: 2 } });
+        await step.run("work", () => 1);
+        dropped.abort();
+        return "done";
+      },
+    );
+    officialServer = createServer(serveOfficial({ client: official, functions: [later, deferring] }));
+    await new Promise<void>((r) => officialServer.listen(0, "127.0.0.1", r));
+    const officialUrl = `http://127.0.0.1:${(officialServer.address() as AddressInfo).port}/api/inngest`;
+    await fetch(officialUrl, { method: "PUT" });
+    await waitForApp(stack.url, "ui-official");
     ({ browser, page } = await openBrowser(pageErrors));
   });
   after(async () => {
     await browser?.close();
     server?.close();
+    officialServer?.close();
     await stack?.stop();
   });
 
@@ -106,6 +129,23 @@ describe("dev UI in Chromium", () => {
     ]);
     assert.match((await page.getByTestId("run-trace-id").textContent()) ?? "", /[0-9a-f]{32}/);
     await shot("run-detail");
+  });
+
+  it("lists a run's deferred runs with their status", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ui/defer", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+    await page.goto(`${stack.url}/#/runs/${encodeURIComponent(run?.run_id as string)}`);
+    const rows = page.getByTestId("run-defers").locator("tbody tr");
+    await waitFor(async () => (await rows.count()) === 2, { timeoutMs: 10_000, message: "no defers shown" });
+    const cells = await rows.evaluateAll((trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].slice(0, 3).map((td) => td.textContent?.trim())),
+    );
+    assert.deepEqual(cells, [
+      ["kept", "ui-official-later", "sent"],
+      ["dropped", "ui-official-later", "aborted"],
+    ]);
+    await shot("run-defers");
   });
 
   it("cancels a sleeping run from its page", async () => {

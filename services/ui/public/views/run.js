@@ -200,6 +200,26 @@ export function render(root, { id }, signal) {
       );
     }
 
+    // `defer()`s: sent as their own runs once this run ends (unless aborted or refused).
+    if (r.defers?.length) {
+      const rows = r.defers
+        .map(
+          (d) => `<tr>
+            <td>${esc(d.name)}</td>
+            <td class="mono">${esc(d.function_id)}</td>
+            <td>${badge(d.status)}</td>
+            <td class="muted">${d.reason ? esc(d.reason) : ""}</td>
+          </tr>`,
+        )
+        .join("");
+      result.insertAdjacentHTML(
+        "beforeend",
+        `<div data-testid="run-defers"><h3>Deferred runs</h3><div class="table-wrap"><table class="table">
+          <thead><tr><th>Defer</th><th>Function</th><th>Status</th><th></th></tr></thead>
+          <tbody>${rows}</tbody></table></div></div>`,
+      );
+    }
+
     root.querySelector("#run-steps").innerHTML = timelineHtml(r.steps, start, end ?? Date.now(), openSteps);
 
     const compCard = root.querySelector("#comp-card");
