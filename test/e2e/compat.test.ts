@@ -11,6 +11,7 @@ import { jitterDelay } from "@jetstep/core";
 import { Inngest, invoke, referenceFunction, staticSchema } from "inngest";
 import { createDefer } from "inngest/experimental";
 import { serve } from "inngest/node";
+import { Jetstep, serve as serveJetstep } from "jetstep";
 import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
 import { eventRuns, type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
 
@@ -451,5 +452,81 @@ describe("official SDK v3: the execution version it chooses", () => {
     const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
     assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
     assert.equal(run?.output, "fast");
+  });
+});
+
+describe("our SDK: defer()", () => {
+  let stack: Stack;
+  let server: Server;
+  const deferred: { data: unknown; parents: unknown }[] = [];
+
+  before(async () => {
+    stack = await startStack({ retryIntervalMs: 50 });
+    const client = new Jetstep({ id: "ours", baseUrl: stack.url });
+    const later = client.createDefer({ id: "later" }, async ({ event, parents }) => {
+      deferred.push({ data: event.data, parents });
+      return event.data;
+    });
+    const parent = client.createFunction(
+      { id: "parent" },
+      { event: "ours/defer" },
+      async ({ step, defer }) => {
+        defer("early", { function: later, data: { n: 1 } });
+        defer("dropped", { function: later, data: { n: 2 } }).abort();
+        const shipped = defer("shipped-then-aborted", { function: later, data: { n: 3 } });
+        await step.run("one", () => 1);
+        shipped.abort();
+        await step.sleep("nap", "100ms");
+        defer("late", { function: later, data: { n: 4 } });
+        return "done";
+      },
+    );
+    server = createServer(serveJetstep({ client, functions: [later, parent] }));
+    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
+      method: "PUT",
+    });
+    assert.equal(res.status, 200, await res.text());
+    await waitForApp(stack.url, "ours");
+  });
+  after(async () => {
+    server?.close();
+    await stack?.stop();
+  });
+
+  it("sends each defer once after the run ends, none aborted, with the parent named", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ours/defer", data: {} });
+    const [run] = await waitForEventRuns(stack.url, id as string, 1, 20_000);
+    assert.equal(run?.status, "Completed", JSON.stringify(run?.error));
+    const parent = (await (await fetch(`${stack.url}/v1/runs/${run?.run_id}`)).json()) as {
+      data: { defers: { name: string; status: string }[] };
+    };
+    assert.deepEqual(
+      parent.data.defers.map((d) => [d.name, d.status]),
+      [
+        ["early", "sent"],
+        ["shipped-then-aborted", "aborted"],
+        ["late", "sent"],
+      ],
+    );
+    await waitFor(() => deferred.length >= 2, {
+      timeoutMs: 20_000,
+      message: "the deferred runs did not run",
+    });
+    const sent = (await (
+      await fetch(`${stack.url}/v1/events?name=inngest/deferred.schedule&include_internal=true&limit=200`)
+    ).json()) as { data: { data: { n: number; _inngest: { parent_run_id: string } } }[] };
+    assert.deepEqual(
+      sent.data
+        .filter((e) => e.data._inngest.parent_run_id === run?.run_id)
+        .map((e) => e.data.n)
+        .sort(),
+      [1, 4],
+    );
+    assert.deepEqual(
+      deferred.map((d) => d.data).sort((a, b) => (a as { n: number }).n - (b as { n: number }).n),
+      [{ n: 1 }, { n: 4 }],
+    );
+    for (const d of deferred) assert.deepEqual(d.parents, [{ fnSlug: "ours-parent", runId: run?.run_id }]);
   });
 });

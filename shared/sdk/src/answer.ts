@@ -40,12 +40,15 @@ export function answerExecution(framework: string, result: ExecutionResult): Htt
         ...retryHeaders(result.retriable),
       });
     case "step-ran":
-      return jsonAnswer(framework, 206, [result.op], {
+      return jsonAnswer(framework, 206, [result.op, ...(result.lazy ?? [])], {
         ...version,
         ...(result.retriable === undefined ? {} : retryHeaders(result.retriable)),
       });
     case "steps-found":
-      return jsonAnswer(framework, 206, result.ops, version);
+      return jsonAnswer(framework, 206, result.ops, {
+        ...version,
+        ...(result.retriable === undefined ? {} : retryHeaders(result.retriable)),
+      });
     case "step-not-found": {
       const names = result.foundSteps.map((s) => `${s.displayName} (${s.id})`).join("\n");
       const error = `Could not find step "${result.stepId}" to run; timed out.${names ? ` Found new steps: \n${names}.` : ""}`;

@@ -33,6 +33,8 @@ export const callBodySchema = z.looseObject({
   event: record,
   events: z.array(record).nullish(),
   steps: z.record(z.string(), z.unknown()).nullish(),
+  /** Defers Jetstep recorded for the run (`defer()`), by hashed id. */
+  defers: z.record(z.string(), z.looseObject({ abortable: z.boolean().optional() })).nullish(),
   ctx: callCtxSchema,
   version: z.union([z.literal(-1), z.literal(1), z.literal(2)], { error: "expected -1, 1 or 2" }).nullish(),
 });

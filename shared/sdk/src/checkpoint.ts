@@ -14,6 +14,7 @@ import https from "node:https";
 import { CheckpointReplySchema, partitionOfDispatch, Subjects } from "@jetstep/core";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { hashSigningKey } from "./signature.ts";
+import type { OutgoingOp } from "./wire.ts";
 
 export type CheckpointOutcome = "recorded" | "stale" | "unavailable";
 
@@ -35,7 +36,8 @@ export interface CheckpointInput {
   runId: string;
   fnId: string;
   dispatchId: string;
-  steps: CheckpointedStep[];
+  /** The steps run, then any `defer()` ops riding along. */
+  steps: (CheckpointedStep | OutgoingOp)[];
 }
 
 /** Sends one checkpoint, retrying what may pass later; resolves with the outcome, never rejects. */

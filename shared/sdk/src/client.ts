@@ -1,10 +1,23 @@
 import { type ClientSettings, type JetstepOptions, resolveClientSettings } from "./client-options.ts";
+import type { DeferTarget } from "./defer.ts";
 import { InvalidConfigError } from "./errors.ts";
-import { type Handler, JetstepFunction } from "./function.ts";
+import { type FunctionContext, type Handler, JetstepFunction } from "./function.ts";
 import { type FunctionConfigInput, parseFunctionDefinition, type TriggerInput } from "./function-config.ts";
 import { defaultLogger, type Logger } from "./logger.ts";
 import { sendEvents } from "./send.ts";
 import type { EventInput } from "./step-tools.ts";
+import { InternalEvent, type JetstepEvent } from "./wire.ts";
+
+/** The run that deferred a run (`ctx.parents[i]`, for `ctx.events[i]`). */
+export interface DeferParent {
+  fnSlug: string;
+  runId: string;
+}
+
+/** What a deferred function's handler receives: the data given to `defer()`, and who deferred it. */
+export interface DeferContext<TData = Record<string, unknown>> extends FunctionContext<TData> {
+  parents: DeferParent[];
+}
 
 /**
  * The Jetstep client of one app: defines functions and sends events. Settings are resolved once, at
@@ -70,6 +83,45 @@ export class Jetstep {
   }
 
   /**
+   * Defines a function that runs when another run calls `ctx.defer(id, { function: this, data })`,
+   * once that run has ended (as the official SDK's `createDefer`). Its event's `data` is the
+   * deferred data; `ctx.parents` names the run that deferred it. It takes the same options as
+   * `createFunction`, but no trigger.
+   */
+  // biome-ignore lint/suspicious/noExplicitAny: untyped event data defaults to `any` fields, as in the official SDK
+  createDefer<TData extends Record<string, unknown> = Record<string, any>, TResult = unknown>(
+    config: FunctionConfigInput,
+    handler: (ctx: DeferContext<TData>) => TResult | Promise<TResult>,
+  ): JetstepFunction<TData, TResult> & DeferTarget {
+    const id = (config as { id?: unknown })?.id;
+    if (typeof id !== "string" || !/^[A-Za-z0-9_.:-]+$/.test(id))
+      throw new InvalidConfigError(
+        "config.id",
+        "createDefer: config.id must be a non-empty id without quotes",
+      );
+    if (typeof handler !== "function")
+      throw new InvalidConfigError(
+        "handler",
+        `createDefer(${JSON.stringify(id)}): handler must be a function`,
+      );
+    const slug = `${this.id}-${id}`;
+    const fn = this.createFunction<TData, TResult>(
+      config,
+      { event: InternalEvent.DeferredSchedule, if: `event.data._inngest.fn_slug == '${slug}'` },
+      (ctx) => {
+        const parents = ctx.events.map(parentOf);
+        return handler({
+          ...ctx,
+          event: withoutMeta(ctx.event),
+          events: ctx.events.map(withoutMeta),
+          parents,
+        });
+      },
+    );
+    return Object.assign(fn, { deferSlug: slug });
+  }
+
+  /**
    * Sends one event or several to the gateway (`POST {baseUrl}/e/{eventKey ?? "dev"}`) and returns
    * their ids. Throws SendEventError with the gateway's message on a non-2xx answer, or status 0 when
    * the gateway can't be reached. Not durable: inside a function use `step.sendEvent`.
@@ -83,4 +135,15 @@ export class Jetstep {
       now: this.#now,
     });
   }
+}
+
+function parentOf(event: JetstepEvent<Record<string, unknown>>): DeferParent {
+  const meta = (event.data as { _inngest?: { parent_fn_slug?: unknown; parent_run_id?: unknown } })._inngest;
+  return { fnSlug: String(meta?.parent_fn_slug ?? ""), runId: String(meta?.parent_run_id ?? "") };
+}
+
+/** The event as the deferred function sees it: its data without Jetstep's `_inngest`. */
+function withoutMeta<TData>(event: JetstepEvent<TData>): JetstepEvent<TData> {
+  const { _inngest: _meta, ...data } = event.data as Record<string, unknown>;
+  return { ...event, data: data as TData };
 }

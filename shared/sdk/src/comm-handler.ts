@@ -202,11 +202,12 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
           stepNotFoundTimeoutMs: timeoutMs,
           ...(checkpoint ? { checkpoint } : {}),
           ...(options.maxRuntimeMs !== undefined ? { maxRuntimeMs: options.maxRuntimeMs } : {}),
-          invokeHandler: ({ step, logger: runLogger }) => {
+          invokeHandler: ({ step, logger: runLogger, defer }) => {
             const ctx: FunctionContext<Record<string, unknown>> = {
               event,
               events,
               step,
+              defer,
               runId: call.ctx.run_id,
               attempt: call.ctx.attempt,
               logger: runLogger,

@@ -1,11 +1,12 @@
 import { STALE_DISPATCH_ERROR } from "@jetstep/core";
 import type { CallBody } from "./call-schema.ts";
 import type { Checkpointer } from "./checkpoint.ts";
+import { type DeferFn, LazyOps } from "./defer.ts";
 import { ErrorCode, JetstepError, StepError } from "./errors.ts";
 import { type Logger, replayAwareLogger } from "./logger.ts";
 import { type MemoEntry, parseMemoEntry } from "./memo.ts";
 import { serializeError, toError } from "./serialize-error.ts";
-import { StepIdAllocator } from "./step-ids.ts";
+import { hashStepId, StepIdAllocator } from "./step-ids.ts";
 import { createStepTools, type EventInput, type StepRequest, type StepTools } from "./step-tools.ts";
 import { activeTraceId, newSpanId, withStepSpan } from "./tracing.ts";
 import { isNonRetriable, retryAfterOf } from "./user-errors.ts";
@@ -18,8 +19,8 @@ export type Retriability = boolean | string;
 export type ExecutionResult =
   | { type: "function-resolved"; data: unknown }
   | { type: "function-rejected"; error: SerializedError; retriable: Retriability }
-  | { type: "step-ran"; op: OutgoingOp; retriable?: Retriability }
-  | { type: "steps-found"; ops: OutgoingOp[] }
+  | { type: "step-ran"; op: OutgoingOp; retriable?: Retriability; lazy?: OutgoingOp[] }
+  | { type: "steps-found"; ops: OutgoingOp[]; retriable?: Retriability }
   | {
       type: "step-not-found";
       stepId: string;
@@ -33,7 +34,7 @@ export interface ExecuteCallInput {
   /** The step whose compensation to run (`compensate=<hash>`), instead of running anything else. */
   compensateStepId?: string | undefined;
   /** Calls the user's handler with these tools (the caller adds event, runId, …). */
-  invokeHandler: (parts: { step: StepTools; logger: Logger }) => unknown;
+  invokeHandler: (parts: { step: StepTools; logger: Logger; defer: DeferFn }) => unknown;
   /** Logger already carrying runId and fnId. */
   logger: Logger;
   appId: string;
@@ -49,6 +50,9 @@ export interface ExecuteCallInput {
   /** After this long, a checkpointing call runs no further step and hands the next back (default 10 s). */
   maxRuntimeMs?: number;
 }
+
+/** `id` of the "complete" pseudo step, whose ops carry the run's end when defers ride along. */
+const RUN_COMPLETE_ID = hashStepId("complete");
 
 /** How long a checkpointing call keeps running steps before handing the next one back (as the official SDK). */
 export const DEFAULT_MAX_RUNTIME_MS = 10_000;
@@ -167,9 +171,14 @@ class Execution {
   #decided = false;
   #executing = false;
   #decide: (decision: Decision) => void = () => {};
+  /** `defer()`s of this call, shipped with its next message. */
+  readonly #lazy: LazyOps;
 
   constructor(input: ExecuteCallInput) {
     this.#input = input;
+    this.#lazy = new LazyOps(input.call.defers ?? {}, (message, fields) =>
+      input.logger.warn({ ...fields }, message),
+    );
     for (const [hash, value] of Object.entries(input.call.steps ?? {})) {
       this.#memo.set(hash, parseMemoEntry(value));
       this.#unseenMemo.add(hash);
@@ -180,6 +189,42 @@ class Execution {
   }
 
   async run(): Promise<ExecutionResult> {
+    return this.#ship(await this.#execute());
+  }
+
+  /**
+   * Adds the buffered defers to the answer: with the step ran or the steps found, or before the
+   * end of the run (the function's value or error as the ops of its "complete" pseudo step, as
+   * the official SDK sends them). An answer to a stale call is void: its defers come again with
+   * the next call.
+   */
+  #ship(result: ExecutionResult): ExecutionResult {
+    if (result.type === "step-not-found") return result;
+    if (result.type === "function-rejected" && result.error.name === STALE_DISPATCH_ERROR) return result;
+    const lazy = this.#lazy.drain();
+    if (lazy.length === 0) return result;
+    switch (result.type) {
+      case "function-resolved":
+        return {
+          type: "steps-found",
+          ops: [...lazy, { id: RUN_COMPLETE_ID, op: StepOpCode.RunComplete, data: result.data }],
+        };
+      case "function-rejected": {
+        const op = result.retriable === false ? StepOpCode.StepFailed : StepOpCode.StepError;
+        return {
+          type: "steps-found",
+          ops: [...lazy, { id: RUN_COMPLETE_ID, op, error: result.error }],
+          retriable: result.retriable,
+        };
+      }
+      case "step-ran":
+        return { ...result, lazy };
+      case "steps-found":
+        return { ...result, ops: [...result.ops, ...lazy] };
+    }
+  }
+
+  async #execute(): Promise<ExecutionResult> {
     const started = Date.now();
     const checkpoint = this.#checkpointer();
     let decision = await this.#nextDecision(() => this.#startHandler());
@@ -196,6 +241,7 @@ class Execution {
       const result = await this.#runStep(only, spanId);
       if (result.type !== "step-ran" || result.op.op !== StepOpCode.StepRun) return result;
       const { op } = result;
+      const lazy = this.#lazy.drain();
       const outcome = await checkpoint({
         runId: this.#input.call.ctx.run_id,
         fnId: this.#input.call.ctx.fn_id as string,
@@ -211,10 +257,14 @@ class Execution {
             timing: { a: startNs, b: Date.now() * 1e6 - startNs },
             ...(spanId ? { span_id: spanId } : {}),
           },
+          ...lazy,
         ],
       });
-      // Not recorded now: the result rides in the answer, as without checkpoints.
-      if (outcome === "unavailable") return result;
+      // Not recorded now: the result (and the defers) ride in the answer, as without checkpoints.
+      if (outcome === "unavailable") {
+        this.#lazy.restore(lazy);
+        return result;
+      }
       if (outcome === "stale") {
         return {
           type: "function-rejected",
@@ -283,7 +333,7 @@ class Execution {
     });
     let result: unknown;
     try {
-      result = this.#input.invokeHandler({ step, logger });
+      result = this.#input.invokeHandler({ step, logger, defer: this.#lazy.defer });
     } catch (error) {
       result = Promise.reject(error);
     }

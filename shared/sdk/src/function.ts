@@ -1,3 +1,4 @@
+import type { DeferFn } from "./defer.ts";
 import type { FunctionConfig, Trigger } from "./function-config.ts";
 import type { Logger } from "./logger.ts";
 import type { StepTools } from "./step-tools.ts";
@@ -10,6 +11,8 @@ export interface FunctionContext<TData = Record<string, unknown>> {
   /** All events of this run: one, or a batch when `batchEvents` is set. */
   events: JetstepEvent<TData>[];
   step: StepTools;
+  /** Runs a function made with `client.createDefer` once this run has ended (see defer.ts). */
+  defer: DeferFn;
   runId: string;
   /** 0-based attempt of the step being executed (attempts are counted per step). */
   attempt: number;

@@ -3,9 +3,11 @@
  * Public surface: the client, function definitions, step tools, serve adapters, the NATS worker and
  * errors.
  */
+export type { DeferContext, DeferParent } from "./client.ts";
 export { Jetstep } from "./client.ts";
 export type { ClientSettings, JetstepOptions } from "./client-options.ts";
 export type { ServeOptions } from "./comm-handler.ts";
+export type { DeferFn, DeferHandle, DeferTarget } from "./defer.ts";
 export type { DurationInput } from "./duration.ts";
 export {
   BodyTooLargeError,

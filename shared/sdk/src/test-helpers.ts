@@ -48,6 +48,8 @@ export function callBody(
     maxAttempts?: number | null;
     stack?: string[];
     disableImmediateExecution?: boolean;
+    /** Defers Jetstep already recorded (the call body's `defers`). */
+    defers?: Record<string, { abortable?: boolean }>;
   } = {},
 ): Record<string, unknown> {
   const event = opts.event ?? { name: "test/event", data: { userId: "u1" }, id: "evt-1", ts: 1 };
@@ -57,6 +59,7 @@ export function callBody(
     event,
     events: [event],
     steps,
+    ...(opts.defers ? { defers: opts.defers } : {}),
     ctx: {
       run_id: "run-1",
       attempt: opts.attempt ?? 0,

@@ -44,6 +44,8 @@ export const StepOpCode = {
   WaitForEvent: "WaitForEvent",
   InvokeFunction: "InvokeFunction",
   RunComplete: "RunComplete",
+  DeferAdd: "DeferAdd",
+  DeferAbort: "DeferAbort",
 } as const;
 export type StepOpCode = (typeof StepOpCode)[keyof typeof StepOpCode];
 
@@ -52,6 +54,7 @@ export const InternalEvent = {
   FunctionFailed: "inngest/function.failed",
   FunctionInvoked: "inngest/function.invoked",
   ScheduledTimer: "inngest/scheduled.timer",
+  DeferredSchedule: "inngest/deferred.schedule",
 } as const;
 export type InternalEvent = (typeof InternalEvent)[keyof typeof InternalEvent];
 
