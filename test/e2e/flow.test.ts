@@ -31,6 +31,7 @@ describe("rateLimit, throttle, singleton", () => {
   let receiver: OtlpReceiver;
   const throttledStarts: number[] = [];
   const throttledOrder: number[] = [];
+  const slowStarts: { i: number; at: number }[] = [];
   const rated: unknown[] = [];
 
   before(async () => {
@@ -64,6 +65,13 @@ describe("rateLimit, throttle, singleton", () => {
         });
       },
     );
+    const slow = client.createFunction(
+      { id: "throttled-slow", throttle: { limit: 1, period: "5s" } },
+      { event: "flow/throttle-cancel" },
+      async ({ event, step }) => {
+        await step.run("start", () => slowStarts.push({ i: event.data.i as number, at: Date.now() }));
+      },
+    );
     const single = client.createFunction(
       { id: "single", singleton: { key: "event.data.k", mode: "skip" } },
       { event: "flow/single" },
@@ -79,7 +87,7 @@ describe("rateLimit, throttle, singleton", () => {
         return "finished";
       },
     );
-    server = createServer(serve({ client, functions: [limited, throttled, single, replacing] }));
+    server = createServer(serve({ client, functions: [limited, throttled, slow, single, replacing] }));
     await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
     const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
     for (const port of ports)
@@ -161,6 +169,35 @@ describe("rateLimit, throttle, singleton", () => {
     }
     const total = (sorted.at(-1) as number) - (sorted[0] as number);
     assert.ok(total >= 2700 && total < 6000, `4 starts spread over ${total} ms (expected ~3 s)`);
+  });
+
+  it("lets the next throttled run go when one waiting in the queue is cancelled", async () => {
+    const ids = await sendEvents(
+      url,
+      [0, 1, 2].map((i) => ({ name: "flow/throttle-cancel", data: { i } })),
+    );
+    await waitFor(() => slowStarts.length === 1, {
+      timeoutMs: 20_000,
+      message: "the first run did not start",
+    });
+    // The second waits a full period (5 s) for its start: cancel it while it waits in the queue.
+    const [second] = await waitFor(async () => (await eventRuns(url, ids[1] as string))?.slice(0, 1), {
+      timeoutMs: 10_000,
+      message: "the second run was not made",
+    });
+    const res = await fetch(`${url}/v1/runs/${second?.run_id}`, { method: "DELETE" });
+    assert.ok(res.status === 200 || res.status === 202, `cancel answered ${res.status}`);
+    const [third] = await waitForEventRuns(url, ids[2] as string, 1, 30_000);
+    assert.equal(third?.status, "Completed");
+    assert.equal((await waitForEventRuns(url, ids[1] as string, 1, 10_000))[0]?.status, "Cancelled");
+    assert.deepEqual(
+      slowStarts.map((s) => s.i),
+      [0, 2],
+    );
+    // The cancelled run left the queue at once: the third started on the next slot, not after the
+    // stale-head check (30 s) would have taken the cancelled one out.
+    const gap = (slowStarts[1]?.at as number) - (slowStarts[0]?.at as number);
+    assert.ok(gap >= 4000 && gap < 20_000, `the third started ${gap} ms after the first`);
   });
 
   it("singleton skip: a second event for an active key starts nothing; after it ends, a new one runs", async () => {
