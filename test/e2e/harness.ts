@@ -28,6 +28,7 @@ export async function startStack(
   opts: {
     appUrls?: string[];
     retryIntervalMs?: number;
+    endpointSyncTimeoutMs?: number;
     leaseTtlMs?: number;
     nats?: NatsServerHandle;
     reconcileMs?: number;
@@ -48,6 +49,7 @@ export async function startStack(
     retryIntervalMs: opts.retryIntervalMs ?? 100,
     leaseTtlMs: opts.leaseTtlMs ?? 3000,
     ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
+    ...(opts.endpointSyncTimeoutMs ? { endpointSyncTimeoutMs: opts.endpointSyncTimeoutMs } : {}),
     ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
     ...(opts.eventKeys ? { eventKeys: opts.eventKeys } : {}),
     ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),

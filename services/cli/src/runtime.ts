@@ -54,6 +54,8 @@ export interface RuntimeOptions {
   appUrls: string[];
   syncIntervalMs: number;
   retryIntervalMs?: number;
+  /** A durable endpoint's run goes async after this long without a report (default 10 min). */
+  endpointSyncTimeoutMs?: number;
   /** Executor safety-net interval for due runs (ms; 0 off); default 30 s. */
   reconcileMs?: number;
   /** How long the executor fails to move a run on before it lists it as stuck; default 60 s. */
@@ -143,6 +145,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
         ...(opts.readApiKeys?.length ? { readApiKeys: opts.readApiKeys } : {}),
         ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
         ...(opts.corsOrigins?.length ? { corsOrigins: opts.corsOrigins } : {}),
+        ...(opts.endpointSyncTimeoutMs ? { endpointSyncTimeoutMs: opts.endpointSyncTimeoutMs } : {}),
       },
     });
     const address = await gateway.listen({ host: opts.host, port: opts.port });

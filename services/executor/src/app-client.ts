@@ -6,8 +6,6 @@
  * (`nats-app-client.ts`).
  */
 import { randomUUID } from "node:crypto";
-import http from "node:http";
-import https from "node:https";
 import {
   type AppAnswer,
   CALL_SIGNATURE_HEADER,
@@ -19,8 +17,12 @@ import {
   stackOf,
 } from "@jetstep/core";
 import type { NatsConnection } from "@jetstep/jetstream";
+import { callEndpoint } from "./endpoint-client.ts";
+import { CallTimeoutError, FencedCallError, send } from "./http-send.ts";
 import { callWorker } from "./nats-app-client.ts";
 import { signedBody } from "./signing.ts";
+
+export { FencedCallError } from "./http-send.ts";
 
 export interface AppClientOptions {
   timeoutMs: number;
@@ -44,14 +46,6 @@ export interface AppClientOptions {
    * wait for one); when false the call is not sent and `callApp` rejects with FencedCallError.
    */
   fence?: () => boolean;
-}
-
-/** The call was not sent: its fence (the executor's lease on the run) no longer held. */
-export class FencedCallError extends Error {
-  override name = "FencedCallError";
-  constructor() {
-    super("not called: this executor's lease on the run's partition is not valid");
-  }
 }
 
 export function callUrl(base: string, call: DueCall): string {
@@ -96,73 +90,8 @@ export function callBody(
   };
 }
 
-// Keep-alive agents: node:http costs far less CPU per call than fetch (measured in W1).
-const agents = {
-  "http:": new http.Agent({ keepAlive: true, maxSockets: 128 }),
-  "https:": new https.Agent({ keepAlive: true, maxSockets: 128 }),
-};
-
-interface RawResponse {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-}
-
-function post(
-  url: URL,
-  body: string,
-  headers: Record<string, string>,
-  timeoutMs: number,
-  fence?: () => boolean,
-): Promise<RawResponse> {
-  const mod = url.protocol === "https:" ? https : http;
-  return new Promise((resolve, reject) => {
-    const req = mod.request(
-      url,
-      {
-        method: "POST",
-        agent: agents[url.protocol as "http:" | "https:"],
-        headers: { ...headers, "content-length": Buffer.byteLength(body) },
-        timeout: timeoutMs,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on("data", (c: Buffer) => chunks.push(c));
-        res.on("end", () =>
-          resolve({
-            status: res.statusCode ?? 0,
-            headers: res.headers,
-            body: Buffer.concat(chunks).toString("utf8"),
-          }),
-        );
-        res.on("error", reject);
-      },
-    );
-    req.on("timeout", () => req.destroy(new CallTimeoutError()));
-    req.on("error", reject);
-    if (!fence) {
-      req.end(body);
-      return;
-    }
-    // Nothing is written until the request has a connected socket (the agent may queue it, and a
-    // new connection takes a handshake): the fence is checked then, so a call that waited past
-    // the lease (or whose process was paused meanwhile) never reaches the app.
-    const send = () => {
-      if (fence()) req.end(body);
-      else req.destroy(new FencedCallError());
-    };
-    req.once("socket", (socket) => {
-      if (socket.connecting) socket.once("connect", send);
-      else send();
-    });
-  });
-}
-
-class CallTimeoutError extends Error {
-  override name = "CallTimeoutError";
-}
-
 export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOptions): Promise<AppAnswer> {
+  if (ctx.endpoint) return callEndpoint(ctx, call, opts);
   const url = callUrl(ctx.url, call);
   try {
     const target = new URL(url);
@@ -197,7 +126,7 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
     }
     if (target.protocol !== "http:" && target.protocol !== "https:")
       throw new Error(`unsupported URL scheme in ${url}`);
-    const res = await post(target, body.text, headers, opts.timeoutMs, opts.fence);
+    const res = await send(target, body.text, headers, opts.timeoutMs, opts.fence);
     const header = (h: string) => {
       const v = res.headers[h.toLowerCase()];
       return Array.isArray(v) ? v.join(", ") : v;

@@ -19,12 +19,15 @@ import {
   CheckpointRequestSchema,
   Consumers,
   compensableSteps,
+  type DispatchCheckpoint,
   type DueCall,
   type DueWait,
   decideAnswer,
   decideCheckpoint,
+  decideEndpointSteps,
   deterministicUlid,
   dispatchId,
+  type EndpointCheckpoint,
   type InboxCommand,
   InboxCommandSchema,
   InternalEvents,
@@ -519,6 +522,71 @@ class ExecutorImpl implements Executor {
    * ignored; 503 when RUNS cannot take the append now (the app retries, then answers as before).
    */
   private async checkpoint(p: number, req: CheckpointRequest): Promise<CheckpointReply> {
+    if ("endpoint" in req) return this.endpointCheckpoint(p, req);
+    return this.dispatchCheckpoint(p, req);
+  }
+
+  /**
+   * A durable endpoint's report: its first one creates the run (in sync mode: the app's request
+   * runs it), each records what the app did (see `decideEndpointSteps`), and the run goes on from
+   * there (its end, or, once async, timers, waits and calls to the endpoint). 200 recorded (or
+   * nothing left to record: a report sent again); 404 no such endpoint run; 409 the run id is
+   * another run's; 503 not now (the SDK retries).
+   */
+  private async endpointCheckpoint(p: number, req: EndpointCheckpoint): Promise<CheckpointReply> {
+    if (!this.leases.owns(p) || !this.leases.valid(p))
+      return { status: 503, message: `partition ${p} is not held by this executor now` };
+    try {
+      if (req.start) await this.handle(p, req.start);
+      const needsSeq = req.steps.some(
+        (s) => s.op === OpCodes.waitForEvent || s.op === OpCodes.invokeFunction,
+      );
+      const eventsLastSeq = needsSeq ? await this.eventLog.lastSeq().catch(() => undefined) : undefined;
+      let reply: CheckpointReply = { status: 200 };
+      await this.runs.withActor(req.runId, async (actor) => {
+        const ctx = actor.snapshot.context;
+        const status = statusOf(actor.snapshot);
+        const fnId = req.start?.fnId ?? req.fnId;
+        if (status === "empty" || !ctx.endpoint) {
+          reply = {
+            status: status === "empty" ? 404 : 409,
+            message: `run ${req.runId} is not a durable endpoint's run`,
+          };
+          return;
+        }
+        if ((fnId !== undefined && fnId !== ctx.fnId) || ctx.partition !== p) {
+          reply = { status: 409, message: `run ${req.runId} is another function's run` };
+          return;
+        }
+        if (!isActive(status)) return; // ended: a late or repeated report has nothing to add
+        const entries = decideEndpointSteps(ctx, req.steps, {
+          now: this.now(),
+          random: this.random,
+          ...(eventsLastSeq !== undefined ? { eventsLastSeq } : {}),
+          ...(this.deps.config.retryIntervalMs !== undefined
+            ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs }
+            : {}),
+        });
+        if (typeof entries === "string") {
+          reply = { status: 400, message: entries };
+          return;
+        }
+        if (entries.length > 0) {
+          this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
+          await this.append(actor, entries);
+          await this.recordOpMetadata(req.runId, req.steps);
+          recordStepSpans(ctx, entries, req.steps, this.now(), true);
+        }
+        await this.kick(actor);
+      });
+      return reply;
+    } catch (e) {
+      this.log.warn({ err: e, runId: req.runId }, "could not record a durable endpoint's report");
+      return { status: 503, message: `could not record the report: ${(e as Error).message}` };
+    }
+  }
+
+  private async dispatchCheckpoint(p: number, req: DispatchCheckpoint): Promise<CheckpointReply> {
     let reply: CheckpointReply = { status: 409, message: "the dispatch is not in flight" };
     try {
       await this.runs.withActor(req.runId, async (actor) => {
@@ -691,6 +759,7 @@ class ExecutorImpl implements Executor {
           ...(cmd.throttle ? { throttle: cmd.throttle } : {}),
           ...(cmd.priority ? { priority: cmd.priority } : {}),
           ...(cmd.traceparent ? { traceparent: cmd.traceparent } : {}),
+          ...(cmd.endpoint ? { endpoint: cmd.endpoint } : {}),
           ...deadlinesOf(cmd, this.now()),
         },
         // A rerun from a step starts with the earlier steps' results already recorded.

@@ -44,3 +44,24 @@ export function signedBody(
     .digest("hex");
   return { text, signature: `t=${t}&s=${s}`, callSignature: `t=${t}&s=${call}` };
 }
+
+/**
+ * `X-Inngest-Signature` of a call to a durable endpoint, which carries the endpoint's original
+ * request body (`body`) rather than a call body. The official SDK verifies it over that body as it
+ * reads it: parsed JSON in canonical form for POST and PUT, the empty string otherwise.
+ */
+export function endpointSignature(method: string, body: string, signingKey: string, nowMs: number): string {
+  let signed = "";
+  if ((method === "POST" || method === "PUT") && body !== "") {
+    try {
+      signed = canonicalize(JSON.parse(body)) ?? "";
+    } catch {
+      signed = body; // the SDK cannot take a body that is not JSON either; it will refuse the call
+    }
+  }
+  const t = String(Math.floor(nowMs / 1000));
+  const s = createHmac("sha256", signingSecret(signingKey))
+    .update(signed + t)
+    .digest("hex");
+  return `t=${t}&s=${s}`;
+}

@@ -41,7 +41,9 @@ type Access = "open" | "read" | "operate";
 function accessOf(method: string, path: string): Access {
   if (method === "POST" && path.startsWith("/e/")) return "open";
   if (path === "/fn/register") return "open";
-  if (method === "POST" && path.startsWith("/v1/checkpoint/")) return "open";
+  if (method === "POST" && (path === "/v1/checkpoint" || path.startsWith("/v1/checkpoint/"))) return "open";
+  // A durable endpoint's output: its token is the credential.
+  if (method === "GET" && path.startsWith("/v1/http/runs/")) return "open";
   if ((method === "GET" || method === "HEAD") && (path === "/" || path.startsWith("/ui/"))) return "open";
   return method === "GET" || method === "HEAD" ? "read" : "operate";
 }
@@ -114,6 +116,8 @@ export function registerApiAuth(
           .send();
       if (req.method === "POST") return;
     }
+    // Followed from any page (a redirect of the app's endpoint): the token guards it, not the origin.
+    if (req.method === "GET" && path.startsWith("/v1/http/runs/")) return;
     if (origin !== undefined && origin !== "null") {
       let same = false;
       try {

@@ -40,26 +40,24 @@ export interface CheckpointRouteDeps {
   local?: (partition: number, request: CheckpointRequest) => Promise<CheckpointReply> | undefined;
 }
 
-export function registerCheckpointRoutes(
-  // biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
-  app: FastifyInstance<any, any, any, any>,
-  deps: CheckpointRouteDeps,
-): void {
-  const expectedAuth = deps.signingKey ? `Bearer ${hashSigningKey(deps.signingKey)}` : undefined;
-  // Fixed once the first executor or matcher starts (Keys.partitionCount), so read once.
+/** The deployment's partition count, read once it is set (fixed once the first executor starts). */
+export function partitionCounter(leases: KV): () => Promise<number | undefined> {
   let partitions: number | undefined;
-  const partitionCount = async () => {
+  return async () => {
     if (partitions === undefined) {
-      const e = await deps.leases.get(Keys.partitionCount);
+      const e = await leases.get(Keys.partitionCount);
       const n = e?.operation === "PUT" ? Number(e.string()) : Number.NaN;
       if (Number.isInteger(n) && n > 0) partitions = n;
     }
     return partitions;
   };
+}
 
-  const options = {
+/** Route options of the checkpoint routes: the signing key is checked before the body is read. */
+export function checkpointRouteOptions(signingKey: string | undefined) {
+  const expectedAuth = signingKey ? `Bearer ${hashSigningKey(signingKey)}` : undefined;
+  return {
     bodyLimit: MaxBodyBytes.large,
-    // The signing key is checked before the body is read.
     onRequest: async (req: FastifyRequest, reply: FastifyReply) => {
       if (expectedAuth && req.headers.authorization !== expectedAuth)
         return reply
@@ -67,50 +65,73 @@ export function registerCheckpointRoutes(
           .send({ status: 401, error: "authorization: a Bearer of the hashed signing key is required" });
     },
   };
-  app.post<{ Params: { runId: string } }>("/v1/checkpoint/:runId/async", options, async (req, reply) => {
-    const body = parseJson(typeof req.body === "string" ? req.body : "");
-    if (!body.ok) return reply.status(400).send({ status: 400, error: body.error });
-    const parsed = CheckpointBodySchema.safeParse(body.value);
-    if (!parsed.success) {
-      const issue = parsed.error.issues[0];
+}
+
+/** A 400 naming the first issue's field. */
+export function fieldError(issues: readonly { path: PropertyKey[]; message: string }[]): string {
+  const issue = issues[0];
+  return `${issue?.path.map(String).join(".") || "body"}: ${issue?.message ?? "invalid"}`;
+}
+
+/**
+ * Hands a checkpoint to the owner of `partition`: an executor in this process if it owns it, else
+ * over NATS (one message: a request too large for one is a 413 here, not a failure there).
+ */
+export async function deliverCheckpoint(
+  deps: CheckpointRouteDeps,
+  partition: number,
+  request: CheckpointRequest,
+): Promise<CheckpointReply | { status: 413; message: string }> {
+  const local = deps.local?.(partition, request);
+  if (local) return local;
+  const size = Buffer.byteLength(JSON.stringify(request));
+  const max = maxMessageBytes(deps.nats);
+  if (size > max)
+    return {
+      status: 413,
+      message: `steps: ${size} bytes to forward to the run's executor; at most ${max} (one NATS message)`,
+    };
+  return forward(deps.nats, partition, request);
+}
+
+export function registerCheckpointRoutes(
+  // biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
+  app: FastifyInstance<any, any, any, any>,
+  deps: CheckpointRouteDeps,
+): void {
+  const partitionCount = partitionCounter(deps.leases);
+  app.post<{ Params: { runId: string } }>(
+    "/v1/checkpoint/:runId/async",
+    checkpointRouteOptions(deps.signingKey),
+    async (req, reply) => {
+      const body = parseJson(typeof req.body === "string" ? req.body : "");
+      if (!body.ok) return reply.status(400).send({ status: 400, error: body.error });
+      const parsed = CheckpointBodySchema.safeParse(body.value);
+      if (!parsed.success)
+        return reply.status(400).send({ status: 400, error: fieldError(parsed.error.issues) });
+      const { run_id: runId, qi_id: qiId, steps } = parsed.data;
+      if (runId !== req.params.runId)
+        return reply
+          .status(400)
+          .send({ status: 400, error: `run_id: ${runId} is not the run in the path (${req.params.runId})` });
+      let partition: number;
+      try {
+        checkToken("runId", runId);
+        partition = partitionOfDispatch(qiId);
+      } catch (e) {
+        return reply.status(400).send({ status: 400, error: (e as Error).message });
+      }
+      const count = await partitionCount();
+      if (count !== undefined && partition >= count)
+        return reply
+          .status(400)
+          .send({ status: 400, error: `qi_id: names partition ${partition}; there are ${count}` });
+      const answer = await deliverCheckpoint(deps, partition, { runId, dispatchId: qiId, steps });
       return reply
-        .status(400)
-        .send({ status: 400, error: `${issue?.path.join(".") || "body"}: ${issue?.message ?? "invalid"}` });
-    }
-    const { run_id: runId, qi_id: qiId, steps } = parsed.data;
-    if (runId !== req.params.runId)
-      return reply
-        .status(400)
-        .send({ status: 400, error: `run_id: ${runId} is not the run in the path (${req.params.runId})` });
-    let partition: number;
-    try {
-      checkToken("runId", runId);
-      partition = partitionOfDispatch(qiId);
-    } catch (e) {
-      return reply.status(400).send({ status: 400, error: (e as Error).message });
-    }
-    const count = await partitionCount();
-    if (count !== undefined && partition >= count)
-      return reply
-        .status(400)
-        .send({ status: 400, error: `qi_id: names partition ${partition}; there are ${count}` });
-    const request: CheckpointRequest = { runId, dispatchId: qiId, steps };
-    const local = deps.local?.(partition, request);
-    if (!local) {
-      // The owner is reached by one NATS message: say so rather than fail to send it.
-      const size = Buffer.byteLength(JSON.stringify(request));
-      const max = maxMessageBytes(deps.nats);
-      if (size > max)
-        return reply.status(413).send({
-          status: 413,
-          error: `steps: ${size} bytes to forward to the run's executor; at most ${max} (one NATS message)`,
-        });
-    }
-    const answer = await (local ?? forward(deps.nats, partition, request));
-    return reply
-      .status(answer.status)
-      .send(answer.status === 200 ? {} : { status: answer.status, error: answer.message });
-  });
+        .status(answer.status)
+        .send(answer.status === 200 ? {} : { status: answer.status, error: answer.message });
+    },
+  );
 }
 
 /** Sends a checkpoint to the partition's owner; no owner (no responders) or no answer is a 503. */

@@ -43,6 +43,7 @@ import { registerApiAuth } from "./api-auth.ts";
 import { forgetSync, listSyncStatuses, recordSync, syncAppUrl, syncKey } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
+import { registerEndpointRoutes } from "./endpoint-api.ts";
 import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { parseJson } from "./json-body.ts";
@@ -74,6 +75,8 @@ export interface GatewayConfig extends HttpTimeouts {
   allowAppUrls?: string[];
   /** Browser origins that may send events to `POST /e/:key` (`--cors-origin`). */
   corsOrigins?: string[];
+  /** A durable endpoint's run goes async after this long without a report (default 10 min). */
+  endpointSyncTimeoutMs?: number;
 }
 
 /** A checkpoint recorder in the same process (an executor's `checkpointHere`). */
@@ -296,11 +299,20 @@ export async function buildGateway(
     })),
   }));
 
-  registerCheckpointRoutes(app, {
+  const checkpointDeps = {
     nats: deps.nats,
     leases: deps.buckets.leases,
     ...(deps.localCheckpoints ? { local: deps.localCheckpoints } : {}),
     ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
+  };
+  registerCheckpointRoutes(app, checkpointDeps);
+  registerEndpointRoutes(app, {
+    ...checkpointDeps,
+    runLog,
+    snapshots: deps.buckets.snapshots,
+    appUrls,
+    now,
+    ...(deps.config.endpointSyncTimeoutMs ? { syncTimeoutMs: deps.config.endpointSyncTimeoutMs } : {}),
   });
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
   registerListRoutes(app, deps.nats, runLog);

@@ -17,6 +17,7 @@ import { Keys, Subjects } from "./names.ts";
 import type { RunSnapshot } from "./replay.ts";
 import {
   type DeferState,
+  endpointSyncTimer,
   type RunContext,
   type StepState,
   THROTTLE_TIMER,
@@ -78,6 +79,10 @@ export function nextWork(snapshot: RunSnapshot): NextWork {
     timers.push({ timerId: TIMEOUT_START, fireAt: ctx.deadlines.startBy });
   if (ctx.deadlines?.finishBy !== undefined)
     timers.push({ timerId: TIMEOUT_FINISH, fireAt: ctx.deadlines.finishBy });
+  // A durable endpoint's run in sync mode: the app's own request runs it; nothing is called
+  // unless it goes quiet for too long.
+  const sync = endpointSyncTimer(ctx);
+  if (sync) return { calls: [], timers: [...timers, sync], waits };
   if (ctx.throttleUntil !== undefined) {
     // Throttled: nothing runs before the start time (deadlines still count).
     return { calls: [], timers: [...timers, { timerId: THROTTLE_TIMER, fireAt: ctx.throttleUntil }], waits };
@@ -463,6 +468,9 @@ function decideOps(
         break;
       case OpCodes.stepPlanned:
         planned.push({ stepId: op.id, name: opName(op) });
+        break;
+      case OpCodes.discoveryRequest:
+        // Nothing to record: with no step left open, the next call is a discovery call.
         break;
       case OpCodes.sleep: {
         const until = sleepUntil(op, ts);

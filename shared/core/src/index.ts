@@ -5,6 +5,7 @@ export * from "./call-signature.ts";
 export * from "./cron.ts";
 export * from "./decide.ts";
 export * from "./duration.ts";
+export * from "./endpoint.ts";
 export * from "./errors.ts";
 export * from "./expr.ts";
 export * from "./flow-control.ts";

@@ -167,3 +167,9 @@ export function subjectProblem(subject: string): string | null {
     ? `becomes a ${subject.length}-byte subject or key once escaped; at most ${MAX_SUBJECT_BYTES} (characters other than letters, digits, - and _ take 3 bytes each)`
     : null;
 }
+
+/**
+ * A durable endpoint's run in sync mode goes async after this long without a report from the app
+ * (its request died, or ended without saying so): the executor then calls the endpoint to go on.
+ */
+export const ENDPOINT_SYNC_TIMEOUT_MS = 10 * 60_000;

@@ -161,8 +161,28 @@ export interface RunContext {
   reqVersion?: number;
   /** The run's `defer()`s by the SDK's hashed id, in the order they were added. */
   defers?: Record<string, DeferState>;
+  /** A durable endpoint's run; `sync` while the app's own request runs it (no calls). */
+  endpoint?: { sync: boolean; tokenHash: string; syncTimeoutMs: number };
   /** Number of applied log entries (the `n` of the last one). */
   lastN: number;
+}
+
+type EndpointState = NonNullable<RunContext["endpoint"]>;
+
+/** Prefix of the timer that ends a durable endpoint run's sync mode when the app goes quiet. */
+export const ENDPOINT_SYNC_TIMER = "endpoint-sync";
+
+/**
+ * The timer that ends sync mode: `syncTimeoutMs` after the run's latest progress (its start or a
+ * step that ended). Its id names its time, so a later report makes a new timer and the earlier
+ * one fires for nothing.
+ */
+export function endpointSyncTimer(ctx: RunContext): { timerId: string; fireAt: number } | undefined {
+  if (!ctx.endpoint?.sync) return undefined;
+  let last = ctx.createdAt;
+  for (const s of Object.values(ctx.steps)) if (s.endedAt !== undefined && s.endedAt > last) last = s.endedAt;
+  const fireAt = last + ctx.endpoint.syncTimeoutMs;
+  return { timerId: `${ENDPOINT_SYNC_TIMER}-${fireAt}`, fireAt };
 }
 
 const emptyContext = (): RunContext => ({
@@ -319,6 +339,7 @@ export const runMachine = setup({
             ...(event.throttle ? { throttle: event.throttle } : {}),
             ...(event.priority ? { priority: event.priority } : {}),
             ...(event.traceparent ? { traceparent: event.traceparent } : {}),
+            ...(event.endpoint ? { endpoint: { ...event.endpoint, sync: true } } : {}),
             createdAt: event.ts,
             lastN: event.n,
           })),
@@ -502,6 +523,16 @@ export const runMachine = setup({
             actions: [assign({ throttleUntil: undefined }), "count"],
           },
           {
+            // A sync endpoint run not heard from in time: the executor goes on calling it.
+            guard: ({ context, event }) => event.timerId === endpointSyncTimer(context)?.timerId,
+            actions: [
+              assign(({ context }) => ({
+                endpoint: { ...(context.endpoint as EndpointState), sync: false },
+              })),
+              "count",
+            ],
+          },
+          {
             guard: ({ context, event }) =>
               event.timerId === TIMEOUT_FINISH && context.deadlines?.finishBy !== undefined,
             target: "cancelled",
@@ -600,6 +631,13 @@ export const runMachine = setup({
         },
         "run.versioned": {
           actions: [assign(({ event }) => ({ reqVersion: event.version })), "count"],
+        },
+        "endpoint.async": {
+          guard: ({ context }) => context.endpoint?.sync === true,
+          actions: [
+            assign(({ context }) => ({ endpoint: { ...(context.endpoint as EndpointState), sync: false } })),
+            "count",
+          ],
         },
         "defer.added": {
           guard: "deferNew",

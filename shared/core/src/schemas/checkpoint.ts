@@ -7,6 +7,7 @@
  */
 import { z } from "zod";
 import { InvalidTokenError } from "../errors.ts";
+import { StartRunCommandSchema } from "./commands.ts";
 import { OpSchema } from "./ops.ts";
 
 /** One step the app ran, as the SDK reports it (its step object carries more; the rest is ignored). */
@@ -27,21 +28,40 @@ export const CheckpointBodySchema = z
   .loose();
 export type CheckpointBody = z.infer<typeof CheckpointBodySchema>;
 
-/** What a gateway (or a NATS worker) sends the partition's owner on `jetstep.checkpoint.<p>`. */
-export const CheckpointRequestSchema = z.object({
+/** Steps a call in flight reports (`dispatchId` is the call's `ctx.qi_id`). */
+export const DispatchCheckpointSchema = z.object({
   runId: z.string().min(1),
   dispatchId: z.string().min(1),
   steps: z.array(CheckpointStepSchema),
 });
+export type DispatchCheckpoint = z.infer<typeof DispatchCheckpointSchema>;
+
+/**
+ * A durable endpoint's report: its first one (`POST /v1/checkpoint`) creates the run (`start`),
+ * later ones (`POST /v1/checkpoint/:runId/steps`) name the run's function and app as the first
+ * answer gave them.
+ */
+export const EndpointCheckpointSchema = z.object({
+  runId: z.string().min(1),
+  endpoint: z.literal(true),
+  start: StartRunCommandSchema.optional(),
+  fnId: z.string().optional(),
+  appId: z.string().optional(),
+  steps: z.array(CheckpointStepSchema),
+});
+export type EndpointCheckpoint = z.infer<typeof EndpointCheckpointSchema>;
+
+/** What a gateway (or a NATS worker) sends the partition's owner on `jetstep.checkpoint.<p>`. */
+export const CheckpointRequestSchema = z.union([DispatchCheckpointSchema, EndpointCheckpointSchema]);
 export type CheckpointRequest = z.infer<typeof CheckpointRequestSchema>;
 
 /**
- * The owner's answer, as an HTTP status: 200 recorded; 409 the dispatch is not (or no longer) the
+ * The owner's answer, as an HTTP status: 200 recorded; 404 no such endpoint run; 409 the dispatch is not (or no longer) the
  * run's call in flight (the SDK stops, and its answer is ignored); 400 a step the checkpoint may
  * not carry; 503 could not record now (the SDK retries, then answers the call the classic way).
  */
 export const CheckpointReplySchema = z.object({
-  status: z.union([z.literal(200), z.literal(400), z.literal(409), z.literal(503)]),
+  status: z.union([z.literal(200), z.literal(400), z.literal(404), z.literal(409), z.literal(503)]),
   message: z.string().optional(),
 });
 export type CheckpointReply = z.infer<typeof CheckpointReplySchema>;

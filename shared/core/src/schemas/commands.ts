@@ -20,6 +20,20 @@ export const ThrottleSpecSchema = z.object({
 });
 export type ThrottleSpec = z.infer<typeof ThrottleSpecSchema>;
 
+/**
+ * A durable endpoint's run (the official SDK v4's `inngest.endpoint`): it starts inside the app's
+ * own HTTP request, which runs its steps and reports them (sync mode, no calls from Jetstep);
+ * once the app switches it to async (a sleep, a wait, an error…), or nothing is heard from it for
+ * `syncTimeoutMs`, the executor drives it by calling the endpoint again with the original request.
+ */
+export const EndpointSpecSchema = z.object({
+  /** sha256 (hex) of the token that reads the run's output (`GET /v1/http/runs/:id/output`). */
+  tokenHash: z.string().regex(/^[0-9a-f]{64}$/),
+  /** Sync mode ends (the run goes async) after this long without a report from the app. */
+  syncTimeoutMs: z.number().int().positive(),
+});
+export type EndpointSpec = z.infer<typeof EndpointSpecSchema>;
+
 /** Commands sent to a partition's INBOX subject; the partition owner applies them to runs. */
 export const StartRunCommandSchema = z.object({
   type: z.literal("start"),
@@ -56,6 +70,8 @@ export const StartRunCommandSchema = z.object({
   cancelOn: z
     .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))
     .optional(),
+  /** A durable endpoint's run (`url` is the endpoint's URL, the event `inngest/http.request`). */
+  endpoint: EndpointSpecSchema.optional(),
 });
 
 /** A matching event for a run's open wait (first match wins; later ones are ignored). */

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { StoredEventMetaSchema } from "../sessions.ts";
 import { TraceparentSchema } from "../trace.ts";
-import { ThrottleSpecSchema } from "./commands.ts";
+import { EndpointSpecSchema, ThrottleSpecSchema } from "./commands.ts";
 import { SerializedErrorSchema } from "./error.ts";
 import { StoredEventSchema } from "./event.ts";
 
@@ -53,6 +53,8 @@ export const RunScheduledSchema = z.object({
   cancelOn: z
     .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))
     .optional(),
+  /** A durable endpoint's run: it starts in sync mode (the app's request runs it; no calls). */
+  endpoint: EndpointSpecSchema.optional(),
 });
 
 /** Several steps found at once (parallel): each is then called by its id. */
@@ -235,6 +237,17 @@ export const DeferAbortedSchema = z.object({
   deferId: z.string(),
 });
 
+/**
+ * A durable endpoint's run leaves sync mode: from now on the executor calls the endpoint (with
+ * the original request) to go on, as it calls any function. `reason` says why (the app asked, or
+ * it was not heard from in time).
+ */
+export const EndpointAsyncSchema = z.object({
+  ...base,
+  type: z.literal("endpoint.async"),
+  reason: z.string(),
+});
+
 export const RunLogEntrySchema = z.discriminatedUnion("type", [
   RunScheduledSchema,
   StepsPlannedSchema,
@@ -251,6 +264,7 @@ export const RunLogEntrySchema = z.discriminatedUnion("type", [
   RunVersionedSchema,
   DeferAddedSchema,
   DeferAbortedSchema,
+  EndpointAsyncSchema,
   CompensationStartedSchema,
   CompensationCompletedSchema,
   CompensationErroredSchema,

@@ -14,6 +14,8 @@ export const OpCodes = {
   step: "Step",
   deferAdd: "DeferAdd",
   deferAbort: "DeferAbort",
+  /** "Call me again to discover what comes next" (the official SDK, at its checkpointing time limit). */
+  discoveryRequest: "DiscoveryRequest",
 } as const;
 export type OpCodes = (typeof OpCodes)[keyof typeof OpCodes];
 

@@ -1,0 +1,293 @@
+/**
+ * Durable endpoints (the official SDK v4's `inngest.endpoint`, adapters `inngest/node`, `/edge`,
+ * `/next`): an HTTP handler of the app whose steps are durable. It never registers; its run starts
+ * inside the app's own request, and the SDK reports what it did here:
+ *
+ * - `POST /v1/checkpoint`: the first report (after the first step, or the end) creates the run,
+ *   with the id the SDK chose, for the function `event.data.fn` (or `"<METHOD> <path>"`) of the
+ *   app at `event.data.domain`. It answers the ids and the token that reads the run's output.
+ * - `POST /v1/checkpoint/:runId/steps`: later reports. Completed steps are recorded while the
+ *   app's request runs the run (sync mode); anything else (a sleep, a wait, an error…) makes it
+ *   async: the executor then calls the endpoint again with the original request to go on, and the
+ *   end user is sent to the output URL.
+ * - `GET /v0/runs/:runId/actions` and `/batch`: what a resumed endpoint reads (its steps' results
+ *   and its event), with the hashed signing key.
+ * - `GET /v1/http/runs/:runId/output?token=`: the run's result once it ends (`{data}`: the body the
+ *   endpoint returned), waiting for it; open to anyone holding the token (CORS `*`).
+ *
+ * Both report routes may be sent again (the SDK retries them): the run id and step ids make them
+ * idempotent.
+ */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import {
+  type AppUrlPolicy,
+  CheckpointStepSchema,
+  checkToken,
+  ENDPOINT_SYNC_TIMEOUT_MS,
+  HTTP_REQUEST_EVENT,
+  MAX_NAME_LENGTH,
+  MAX_URL_LENGTH,
+  memoOf,
+  partitionOf,
+  publicStatus,
+  type RunSnapshot,
+  type StartRunCommand,
+  stackOf,
+  statusOf,
+} from "@jetstep/core";
+import { type KV, type RunLog, readRun } from "@jetstep/jetstream";
+import type { FastifyInstance, FastifyReply } from "fastify";
+import { z } from "zod";
+import {
+  type CheckpointRouteDeps,
+  checkpointRouteOptions,
+  deliverCheckpoint,
+  fieldError,
+  partitionCounter,
+} from "./checkpoint-api.ts";
+import { parseJson } from "./json-body.ts";
+import { isRunId } from "./run-id.ts";
+
+export interface EndpointRouteDeps extends CheckpointRouteDeps {
+  runLog: RunLog;
+  snapshots: KV;
+  appUrls: AppUrlPolicy;
+  now: () => number;
+  /** Sync mode ends after this long without a report (default `ENDPOINT_SYNC_TIMEOUT_MS`). */
+  syncTimeoutMs?: number;
+  /** How long one output request waits for the run to end before it redirects to itself. */
+  outputWaitMs?: number;
+  /** How often a waiting output request looks at the run. */
+  outputPollMs?: number;
+}
+
+const METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"] as const;
+
+/** The body of `POST /v1/checkpoint` as the SDK sends it (more fields are ignored). */
+const NewRunSchema = z
+  .object({
+    run_id: z.string().min(1).max(64),
+    event: z
+      .object({
+        name: z.literal(HTTP_REQUEST_EVENT),
+        data: z
+          .object({
+            domain: z.string().max(MAX_URL_LENGTH),
+            method: z.enum(METHODS),
+            path: z.string().startsWith("/").max(MAX_URL_LENGTH),
+            fn: z.string().max(MAX_NAME_LENGTH).optional(),
+            query_params: z.string().max(MAX_URL_LENGTH).optional(),
+            content_type: z.string().max(256).optional(),
+            ip: z.string().max(256).optional(),
+            body: z.string().optional(),
+          })
+          .loose(),
+      })
+      .loose(),
+    steps: z.array(CheckpointStepSchema).max(1000),
+    ts: z.number().optional(),
+    retries: z.number().int().min(0).max(20).optional(),
+  })
+  .loose();
+
+/** The body of `POST /v1/checkpoint/:runId/steps`. */
+const StepsSchema = z
+  .object({
+    run_id: z.string().min(1),
+    fn_id: z.string().min(1).max(MAX_NAME_LENGTH),
+    app_id: z.string().min(1).max(MAX_NAME_LENGTH),
+    steps: z.array(CheckpointStepSchema).max(1000),
+  })
+  .loose();
+
+/** Lower-case letters, digits and dashes: ids of what an endpoint names in a URL. */
+export function slug(text: string): string {
+  return text
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "")
+    .slice(0, 100);
+}
+
+/**
+ * The token that reads a run's output: derived from the run id with the signing key, so every
+ * gateway computes the same one, and a report sent again gets the same answer. Without a signing
+ * key (dev, where the REST API is open anyway) it is derived from the run id alone.
+ */
+export function outputToken(runId: string, signingKey: string | undefined): string {
+  const mac = signingKey
+    ? createHmac("sha256", signingKey).update(`jetstep-endpoint-output\u0000${runId}`)
+    : createHash("sha256").update(`jetstep-endpoint-output-dev\u0000${runId}`);
+  return mac.digest("base64url");
+}
+
+const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
+
+export function registerEndpointRoutes(
+  // biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
+  app: FastifyInstance<any, any, any, any>,
+  deps: EndpointRouteDeps,
+): void {
+  const partitionCount = partitionCounter(deps.leases);
+  const options = checkpointRouteOptions(deps.signingKey);
+  const noOwner = (reply: FastifyReply) =>
+    reply.status(503).send({ status: 503, error: "no executor has started yet (partition count unknown)" });
+
+  app.post("/v1/checkpoint", options, async (req, reply) => {
+    const body = parseJson(typeof req.body === "string" ? req.body : "");
+    if (!body.ok) return reply.status(400).send({ status: 400, error: body.error });
+    const parsed = NewRunSchema.safeParse(body.value);
+    if (!parsed.success)
+      return reply.status(400).send({ status: 400, error: fieldError(parsed.error.issues) });
+    const { run_id: runId, event, steps } = parsed.data;
+    if (!isRunId(runId))
+      return reply.status(400).send({ status: 400, error: "run_id: may hold only letters, digits, _ and -" });
+    const data = event.data;
+    let origin: URL;
+    try {
+      origin = new URL(data.domain);
+    } catch {
+      return reply.status(400).send({ status: 400, error: `event.data.domain: ${data.domain} is not a URL` });
+    }
+    if (origin.protocol !== "http:" && origin.protocol !== "https:")
+      return reply.status(400).send({ status: 400, error: "event.data.domain: must be an http(s) URL" });
+    const query = data.query_params ? `?${data.query_params}` : "";
+    const url = `${origin.origin}${data.path}${query}`;
+    const refused = deps.appUrls.problem(url);
+    if (refused) return reply.status(400).send({ status: 400, error: `event.data.domain: ${refused}` });
+    const appId = slug(origin.host) || "endpoint";
+    const fnId = `${appId}-${slug(data.fn || `${data.method} ${data.path}`) || "endpoint"}`;
+    const count = await partitionCount();
+    if (count === undefined) return noOwner(reply);
+    const token = outputToken(runId, deps.signingKey);
+    const ts = parsed.data.ts ?? deps.now();
+    const start: StartRunCommand = {
+      type: "start",
+      runId,
+      fnId,
+      appId,
+      url,
+      maxAttempts: (parsed.data.retries ?? 3) + 1,
+      event: { id: `${runId}-request`, name: HTTP_REQUEST_EVENT, data: { ...data }, ts },
+      events: [{ id: `${runId}-request`, name: HTTP_REQUEST_EVENT, data: { ...data }, ts }],
+      endpoint: { tokenHash: sha256(token), syncTimeoutMs: deps.syncTimeoutMs ?? ENDPOINT_SYNC_TIMEOUT_MS },
+    };
+    checkToken("runId", runId);
+    const answer = await deliverCheckpoint(deps, partitionOf(runId, count), {
+      runId,
+      endpoint: true,
+      start,
+      steps,
+    });
+    if (answer.status !== 200)
+      return reply.status(answer.status).send({ status: answer.status, error: answer.message });
+    return { data: { fn_id: fnId, app_id: appId, run_id: runId, token, realtime_token: token } };
+  });
+
+  app.post<{ Params: { runId: string } }>("/v1/checkpoint/:runId/steps", options, async (req, reply) => {
+    const body = parseJson(typeof req.body === "string" ? req.body : "");
+    if (!body.ok) return reply.status(400).send({ status: 400, error: body.error });
+    const parsed = StepsSchema.safeParse(body.value);
+    if (!parsed.success)
+      return reply.status(400).send({ status: 400, error: fieldError(parsed.error.issues) });
+    const runId = req.params.runId;
+    if (parsed.data.run_id !== runId)
+      return reply
+        .status(400)
+        .send({ status: 400, error: `run_id: ${parsed.data.run_id} is not the run in the path (${runId})` });
+    if (!isRunId(runId)) return reply.status(404).send({ status: 404, error: `run ${runId} not found` });
+    const count = await partitionCount();
+    if (count === undefined) return noOwner(reply);
+    const answer = await deliverCheckpoint(deps, partitionOf(runId, count), {
+      runId,
+      endpoint: true,
+      fnId: parsed.data.fn_id,
+      appId: parsed.data.app_id,
+      steps: parsed.data.steps,
+    });
+    return reply
+      .status(answer.status)
+      .send(answer.status === 200 ? {} : { status: answer.status, error: answer.message });
+  });
+
+  /** The run, or a 404 sent. */
+  const runOr404 = async (runId: string, reply: FastifyReply): Promise<RunSnapshot | undefined> => {
+    if (isRunId(runId)) {
+      const { snapshot } = await readRun(deps.runLog, deps.snapshots, runId);
+      if (statusOf(snapshot) !== "empty") return snapshot;
+    }
+    void reply.status(404).send({ status: 404, error: `run ${runId} not found` });
+    return undefined;
+  };
+
+  app.get<{ Params: { runId: string } }>("/v0/runs/:runId/actions", async (req, reply) => {
+    const snapshot = await runOr404(req.params.runId, reply);
+    if (!snapshot) return reply;
+    // In the order the steps ended: the SDK takes the keys' order as the run's stack.
+    const memo = memoOf(snapshot.context);
+    const ordered: Record<string, unknown> = {};
+    for (const id of stackOf(snapshot.context)) if (id in memo) ordered[id] = memo[id];
+    return { ...ordered, ...memo };
+  });
+
+  app.get<{ Params: { runId: string } }>("/v0/runs/:runId/batch", async (req, reply) => {
+    const snapshot = await runOr404(req.params.runId, reply);
+    if (!snapshot) return reply;
+    return snapshot.context.events;
+  });
+
+  const waitMs = deps.outputWaitMs ?? 25_000;
+  const pollMs = deps.outputPollMs ?? 250;
+  app.get<{ Params: { runId: string }; Querystring: { token?: string } }>(
+    "/v1/http/runs/:runId/output",
+    async (req, reply) => {
+      void reply.header("access-control-allow-origin", "*");
+      const runId = req.params.runId;
+      const given = Buffer.from(typeof req.query.token === "string" ? req.query.token : "");
+      const expected = Buffer.from(outputToken(runId, deps.signingKey));
+      if (given.length !== expected.length || !timingSafeEqual(given, expected))
+        return reply.status(401).send({ status: 401, error: "token: not the token of this run's output" });
+      const until = deps.now() + waitMs;
+      for (;;) {
+        const snapshot = await runOr404(runId, reply);
+        if (!snapshot) return reply;
+        const ctx = snapshot.context;
+        const status = publicStatus(statusOf(snapshot), ctx);
+        if (status === "Completed") return { data: responseBody(ctx.output) };
+        if (status === "Failed")
+          return reply
+            .status(500)
+            .send({ status: 500, error: ctx.error ?? { name: "Error", message: "failed" } });
+        if (status === "Cancelled")
+          return reply.status(500).send({
+            status: 500,
+            error: { name: "Cancelled", message: ctx.cancelReason ?? "the run was cancelled" },
+          });
+        if (deps.now() >= until || req.raw.destroyed) break;
+        await new Promise((r) => setTimeout(r, pollMs));
+      }
+      // Still running: the client comes back (clients follow a redirect, so it waits on).
+      return reply.status(302).header("location", req.url).header("retry-after", "1").send();
+    },
+  );
+}
+
+/**
+ * What the endpoint answered, as its run recorded it (`{status, headers, body}`): the body, parsed
+ * when it is JSON. The SDK records a resumed endpoint's body as a JSON string of the body's text,
+ * so that string is parsed in turn when it is JSON itself (`Response.json(…)`).
+ */
+export function responseBody(output: unknown): unknown {
+  const body = (output as { body?: unknown } | null | undefined)?.body;
+  if (typeof body !== "string") return output ?? null;
+  const parsed = parseOr(body);
+  return typeof parsed === "string" ? parseOr(parsed) : parsed;
+}
+
+function parseOr(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}

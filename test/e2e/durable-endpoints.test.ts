@@ -1,0 +1,335 @@
+/**
+ * Durable endpoints of the official SDK v4 (`inngest.endpoint` through `inngest/node`): an HTTP
+ * handler whose steps are durable. In sync mode the app's own request runs it and reports its
+ * steps; a sleep or a failing step makes it async (the caller is redirected to the output URL) and
+ * Jetstep calls the endpoint again to finish it, with every completed step run once.
+ */
+import assert from "node:assert/strict";
+import http, { type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { after, before, describe, it } from "node:test";
+import { Inngest, NonRetriableError, step } from "inngest";
+import { endpointAdapter, serveEndpoint } from "inngest/node";
+import { outputToken } from "../../services/gateway/src/endpoint-api.ts";
+import { waitFor } from "../support/index.ts";
+import { type ApiRun, apiFetch, getRun, type Stack, startStack } from "./harness.ts";
+
+describe("durable endpoints (official SDK v4)", () => {
+  let stack: Stack;
+  let server: Server | undefined;
+  let base = "";
+  const ran = new Map<string, number>();
+  const count = (name: string) => ran.set(name, (ran.get(name) ?? 0) + 1);
+  /** Run ids the SDK created, by the path of the request that created them. */
+  const created = new Map<string, string>();
+  /** The requests Jetstep sent to resume runs. */
+  const resumed: { method: string; url: string; contentType: string | undefined; body: string }[] = [];
+
+  before(async () => {
+    stack = await startStack({ retryIntervalMs: 50 });
+    const recordingFetch: typeof fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.endsWith("/v1/checkpoint") && typeof init?.body === "string") {
+        const body = JSON.parse(init.body) as { run_id: string; event: { data: { path: string } } };
+        created.set(body.event.data.path, body.run_id);
+      }
+      return fetch(input, init);
+    };
+    const client = new Inngest({
+      id: "endpoints",
+      isDev: true,
+      baseUrl: stack.url,
+      endpointAdapter,
+      fetch: recordingFetch,
+    });
+    const routes: Record<string, (req: Request) => Promise<Response>> = {
+      "/hello": client.endpoint(async (req: Request) => {
+        const name = new URL(req.url).searchParams.get("name") ?? "nobody";
+        const a = await step.run("greet", () => {
+          count("hello:greet");
+          return `hello ${name}`;
+        });
+        const b = await step.run("shout", () => {
+          count("hello:shout");
+          return a.toUpperCase();
+        });
+        return Response.json({ a, b });
+      }),
+      // (The SDK reads the request's body itself before the handler runs: the handler cannot.)
+      "/nap": client.endpoint(async (req: Request) => {
+        const n = Number(new URL(req.url).searchParams.get("n"));
+        const a = await step.run("before", () => {
+          count("nap:before");
+          return n + 1;
+        });
+        await step.sleep("nap", "200ms");
+        const b = await step.run("after", () => {
+          count("nap:after");
+          return a * 10;
+        });
+        return Response.json({ a, b });
+      }),
+      "/both": client.endpoint(async () => {
+        const [x, y] = await Promise.all([
+          step.run("left", () => {
+            count("both:left");
+            return "l";
+          }),
+          step.run("right", () => {
+            count("both:right");
+            return "r";
+          }),
+        ]);
+        return Response.json({ joined: x + y });
+      }),
+      "/flaky": client.endpoint(async () => {
+        const a = await step.run("steady", () => {
+          count("flaky:steady");
+          return 1;
+        });
+        const b = await step.run("flaky", () => {
+          count("flaky:flaky");
+          if ((ran.get("flaky:flaky") ?? 0) < 2) throw new Error("fails once");
+          return 2;
+        });
+        return Response.json({ sum: a + b });
+      }),
+    };
+    server = http.createServer((req, res) => {
+      const path = (req.url ?? "/").split("?")[0] as string;
+      if (req.headers["x-run-id"]) {
+        const chunks: Buffer[] = [];
+        req.on("data", (c: Buffer) => chunks.push(c));
+        req.on("end", () =>
+          resumed.push({
+            method: req.method ?? "",
+            url: req.url ?? "",
+            contentType: req.headers["content-type"],
+            body: Buffer.concat(chunks).toString(),
+          }),
+        );
+      }
+      const handler = routes[path];
+      if (!handler) {
+        res.writeHead(404).end();
+        return;
+      }
+      void serveEndpoint(handler)(req, res);
+    });
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.close();
+    await stack?.stop();
+  });
+
+  const ended = (runId: string) =>
+    waitFor(
+      async () => {
+        const run = await getRun(stack.url, runId);
+        return run && run.status !== "Running" ? run : undefined;
+      },
+      { timeoutMs: 20_000, message: `run ${runId} did not end` },
+    );
+
+  it("sync: the endpoint answers itself, and its run records each step once", async () => {
+    const res = await fetch(`${base}/hello?name=ada`);
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { a: "hello ada", b: "HELLO ADA" });
+    const runId = created.get("/hello");
+    assert.ok(runId, "the SDK created no run");
+    const run = (await ended(runId)) as ApiRun;
+    assert.equal(run.status, "Completed", JSON.stringify(run.error));
+    assert.deepEqual(
+      run.steps.map((s) => [s.name, s.status, s.output]),
+      [
+        ["greet", "completed", "hello ada"],
+        ["shout", "completed", "HELLO ADA"],
+      ],
+    );
+    assert.equal(run.function_id, `127-0-0-1-${new URL(base).port}-get-hello`);
+    assert.deepEqual([ran.get("hello:greet"), ran.get("hello:shout")], [1, 1]);
+  });
+
+  it("a sleep makes it async: the caller is redirected to the output, which waits for the end", async () => {
+    const res = await fetch(`${base}/nap?n=4`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ n: 4 }),
+      redirect: "manual",
+    });
+    assert.equal(res.status, 302);
+    const location = res.headers.get("location") ?? "";
+    assert.match(location, new RegExp(`^${stack.url}/v1/http/runs/[0-9A-Z]+/output\\?token=`));
+    const output = await fetch(location);
+    assert.equal(output.status, 200);
+    assert.deepEqual(await output.json(), { data: { a: 5, b: 50 } });
+    const runId = created.get("/nap") as string;
+    const run = (await ended(runId)) as ApiRun;
+    assert.equal(run.status, "Completed");
+    assert.deepEqual(
+      run.steps.map((s) => [s.name, s.status]),
+      [
+        ["before", "completed"],
+        ["nap", "completed"],
+        ["after", "completed"],
+      ],
+    );
+    assert.deepEqual([ran.get("nap:before"), ran.get("nap:after")], [1, 1]);
+    // Resumed with the original request.
+    assert.deepEqual(resumed.at(-1), {
+      method: "POST",
+      url: "/nap?n=4",
+      contentType: "application/json",
+      body: JSON.stringify({ n: 4 }),
+    });
+  });
+
+  it("parallel steps make it async: Jetstep calls the endpoint for each, then to finish", async () => {
+    const res = await fetch(`${base}/both`, { redirect: "manual" });
+    assert.equal(res.status, 302);
+    const output = await fetch(res.headers.get("location") as string);
+    assert.deepEqual(await output.json(), { data: { joined: "lr" } });
+    const run = (await ended(created.get("/both") as string)) as ApiRun;
+    assert.equal(run.status, "Completed");
+    assert.deepEqual(run.steps.map((s) => [s.name, s.status]).sort(), [
+      ["left", "completed"],
+      ["right", "completed"],
+    ]);
+    assert.deepEqual([ran.get("both:left"), ran.get("both:right")], [1, 1]);
+  });
+
+  it("a failing step is retried by Jetstep calling the endpoint again; steps done are not run again", async () => {
+    const res = await fetch(`${base}/flaky`, { redirect: "manual" });
+    assert.equal(res.status, 302);
+    const output = await fetch(res.headers.get("location") as string);
+    assert.deepEqual(await output.json(), { data: { sum: 3 } });
+    const run = (await ended(created.get("/flaky") as string)) as ApiRun;
+    assert.equal(run.status, "Completed");
+    const flaky = run.steps.find((s) => s.name === "flaky");
+    assert.equal(flaky?.attempts, 2);
+    assert.deepEqual([ran.get("flaky:steady"), ran.get("flaky:flaky")], [1, 2]);
+  });
+
+  it("the output needs the run's token; reports are checked", async () => {
+    const runId = created.get("/hello") as string;
+    const wrong = await fetch(`${stack.url}/v1/http/runs/${runId}/output?token=nope`);
+    assert.equal(wrong.status, 401);
+    const bad = await fetch(`${stack.url}/v1/checkpoint`, {
+      method: "POST",
+      body: JSON.stringify({ run_id: "01JX", event: { name: "inngest/http.request", data: {} }, steps: [] }),
+    });
+    assert.equal(bad.status, 400);
+    assert.match(((await bad.json()) as { error: string }).error, /^event\.data\.domain: /);
+    const unknown = await fetch(`${stack.url}/v1/checkpoint/01NOSUCHRUN/steps`, {
+      method: "POST",
+      body: JSON.stringify({ run_id: "01NOSUCHRUN", fn_id: "x", app_id: "y", steps: [] }),
+    });
+    assert.equal(unknown.status, 404);
+    const other = await fetch(`${stack.url}/v1/checkpoint/${runId}/steps`, {
+      method: "POST",
+      body: JSON.stringify({ run_id: runId, fn_id: "someone-else", app_id: "y", steps: [] }),
+    });
+    assert.equal(other.status, 409);
+    const actions = await apiFetch(`${stack.url}/v0/runs/${runId}/actions`);
+    assert.deepEqual(Object.values((await actions.json()) as Record<string, unknown>), [
+      { data: "hello ada" },
+      { data: "HELLO ADA" },
+    ]);
+  });
+});
+
+describe("durable endpoints: a request that dies or ends without a word", () => {
+  let stack: Stack;
+  let server: Server | undefined;
+  let base = "";
+  const ran = new Map<string, number>();
+  const count = (name: string) => ran.set(name, (ran.get(name) ?? 0) + 1);
+  const created = new Map<string, string>();
+
+  before(async () => {
+    // Sync mode ends 1 s after the last report: then Jetstep calls the endpoint to go on.
+    stack = await startStack({ retryIntervalMs: 50, endpointSyncTimeoutMs: 1000 });
+    const recordingFetch: typeof fetch = async (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.endsWith("/v1/checkpoint") && typeof init?.body === "string") {
+        const body = JSON.parse(init.body) as { run_id: string; event: { data: { path: string } } };
+        created.set(body.event.data.path, body.run_id);
+      }
+      return fetch(input, init);
+    };
+    const client = new Inngest({
+      id: "endpoints-lost",
+      isDev: true,
+      baseUrl: stack.url,
+      endpointAdapter,
+      fetch: recordingFetch,
+    });
+    const routes: Record<string, (req: Request) => Promise<Response>> = {
+      // The first request hangs in its second step (as if its process died there).
+      "/hang": client.endpoint(async () => {
+        const a = await step.run("first", () => {
+          count("hang:first");
+          return 1;
+        });
+        const b = await step.run("stuck", async () => {
+          count("hang:stuck");
+          if (ran.get("hang:stuck") === 1) await new Promise(() => {});
+          return 2;
+        });
+        return Response.json({ a, b });
+      }),
+      // A non-retriable error outside steps: the SDK answers the caller 400 and reports nothing.
+      "/refuse": client.endpoint(async () => {
+        await step.run("fine", () => {
+          count("refuse:fine");
+          return "ok";
+        });
+        throw new NonRetriableError("refused for good");
+      }),
+    };
+    server = http.createServer((req, res) => {
+      const handler = routes[(req.url ?? "/").split("?")[0] as string];
+      if (handler) void serveEndpoint(handler)(req, res);
+      else res.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.closeAllConnections();
+    server?.close();
+    await stack?.stop();
+  });
+
+  const ended = (runId: string) =>
+    waitFor(
+      async () => {
+        const run = await getRun(stack.url, runId);
+        return run && run.status !== "Running" ? run : undefined;
+      },
+      { timeoutMs: 20_000, message: `run ${runId} did not end` },
+    );
+
+  it("a run whose request hangs is finished by calling the endpoint again; its done step is not run again", async () => {
+    void fetch(`${base}/hang`).catch(() => {}); // never answered
+    const runId = await waitFor(() => created.get("/hang"), { timeoutMs: 10_000, message: "no run created" });
+    const run = (await ended(runId)) as ApiRun;
+    assert.equal(run.status, "Completed", JSON.stringify(run.error));
+    assert.deepEqual([ran.get("hang:first"), ran.get("hang:stuck")], [1, 2]);
+    const output = await fetch(
+      `${stack.url}/v1/http/runs/${runId}/output?token=${outputToken(runId, undefined)}`,
+    );
+    assert.deepEqual(await output.json(), { data: { a: 1, b: 2 } });
+  });
+
+  it("a run that failed for good in the caller's request is failed by Jetstep", async () => {
+    const res = await fetch(`${base}/refuse`);
+    assert.equal(res.status, 400);
+    const run = (await ended(created.get("/refuse") as string)) as ApiRun;
+    assert.equal(run.status, "Failed");
+    assert.equal(run.error?.message, "refused for good");
+    assert.equal(ran.get("refuse:fine"), 1);
+  });
+});
