@@ -333,3 +333,62 @@ describe("durable endpoints: a request that dies or ends without a word", () => 
     assert.equal(ran.get("refuse:fine"), 1);
   });
 });
+
+describe("durable endpoints with a signing key (as jetstep start runs)", () => {
+  const signingKey = "signkey-test-00112233445566778899aabbccddeeff";
+  let stack: Stack;
+  let server: Server | undefined;
+  let base = "";
+  const ran = new Map<string, number>();
+
+  before(async () => {
+    stack = await startStack({ retryIntervalMs: 50, signingKey });
+    const client = new Inngest({
+      id: "endpoints-signed",
+      isDev: false,
+      signingKey,
+      baseUrl: stack.url,
+      endpointAdapter,
+    });
+    const handler = client.endpoint(async (req: Request) => {
+      const who = new URL(req.url).searchParams.get("who");
+      const a = await step.run("first", () => {
+        ran.set("first", (ran.get("first") ?? 0) + 1);
+        return `hi ${who}`;
+      });
+      await step.sleep("pause", "100ms");
+      return Response.json({ a });
+    });
+    server = http.createServer((req, res) => void serveEndpoint(handler)(req, res));
+    await new Promise<void>((resolve) => server?.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server?.close();
+    await stack?.stop();
+  });
+
+  it("reports carry the hashed key, and the resumed call's signature over the original body verifies", async () => {
+    // A JSON body: the SDK verifies the signature over it in canonical form.
+    const res = await fetch(`${base}/greet?who=bo`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ z: 1, a: [2, { y: 3, b: 4 }] }),
+      redirect: "manual",
+    });
+    assert.equal(res.status, 302);
+    const output = await fetch(res.headers.get("location") as string);
+    assert.equal(output.status, 200, await output.clone().text());
+    assert.deepEqual(await output.json(), { data: { a: "hi bo" } });
+    assert.equal(ran.get("first"), 1);
+  });
+
+  it("refuses reports without the key", async () => {
+    const res = await fetch(`${stack.url}/v1/checkpoint`, { method: "POST", body: "{}" });
+    assert.equal(res.status, 401);
+    const steps = await fetch(`${stack.url}/v1/checkpoint/01ABC/steps`, { method: "POST", body: "{}" });
+    assert.equal(steps.status, 401);
+    const actions = await fetch(`${stack.url}/v0/runs/01ABC/actions`);
+    assert.equal(actions.status, 401);
+  });
+});
