@@ -9,6 +9,8 @@ import http, { type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Inngest, NonRetriableError, step } from "inngest";
+import { stream } from "inngest/experimental/durable-endpoints";
+import { fetchWithStream } from "inngest/experimental/durable-endpoints/client";
 import { endpointAdapter, serveEndpoint } from "inngest/node";
 import { outputToken } from "../../services/gateway/src/endpoint-api.ts";
 import { waitFor } from "../support/index.ts";
@@ -81,6 +83,23 @@ describe("durable endpoints (official SDK v4)", () => {
           }),
         ]);
         return Response.json({ joined: x + y });
+      }),
+      // Streams in sync mode, then (after the sleep) from calls Jetstep makes; its second step
+      // fails once after streaming, so what it streamed then is rolled back.
+      "/stream": client.endpoint(async () => {
+        await step.run("one", async () => {
+          stream.push("a");
+          return 1;
+        });
+        await step.sleep("pause", "100ms");
+        await step.run("two", async () => {
+          count("stream:two");
+          const attempt = ran.get("stream:two") ?? 0;
+          stream.push(`b${attempt}`);
+          if (attempt === 1) throw new Error("two fails once");
+          return 2;
+        });
+        return Response.json({ done: true });
       }),
       "/flaky": client.endpoint(async () => {
         const a = await step.run("steady", () => {
@@ -200,6 +219,49 @@ describe("durable endpoints (official SDK v4)", () => {
     assert.deepEqual([ran.get("both:left"), ran.get("both:right")], [1, 1]);
   });
 
+  it("streaming: the caller reads on from Jetstep once the run is async, rollbacks included", async () => {
+    const seen: string[] = [];
+    const res = await fetchWithStream(`${base}/stream`, {
+      onData: ({ data }) => seen.push(`data ${String(data)}`),
+      onRollback: () => seen.push("rollback"),
+    });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { done: true });
+    assert.deepEqual(seen, ["data a", "data b1", "rollback", "data b2"]);
+    const run = (await ended(created.get("/stream") as string)) as ApiRun;
+    assert.equal(run.status, "Completed");
+  });
+
+  it("a run cancelled while it streams ends its readers with a failed response", async () => {
+    // A run as the SDK creates it (sync mode), without an app: nobody will finish it.
+    const runId = "01JSTREAMCANCELLED000000000";
+    const created = await fetch(`${stack.url}/v1/checkpoint`, {
+      method: "POST",
+      body: JSON.stringify({
+        run_id: runId,
+        event: {
+          name: "inngest/http.request",
+          data: { domain: base, method: "GET", path: "/nowhere", query_params: "", body: "" },
+        },
+        steps: [{ id: "s1", op: "StepRun", name: "s1", data: 1 }],
+      }),
+    });
+    assert.equal(created.status, 200);
+    const { data } = (await created.json()) as { data: { realtime_token: string } };
+    const tee = await fetch(`${stack.url}/v1/realtime/publish/tee?channel=${runId}`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: 'event: inngest.stream\ndata: {"data":"partial"}\n\n',
+    });
+    assert.equal(tee.status, 200);
+    const reading = fetch(`${stack.url}/v1/realtime/sse?token=${data.realtime_token}`).then((r) => r.text());
+    const cancel = await apiFetch(`${stack.url}/v1/runs/${runId}`, { method: "DELETE" });
+    assert.equal(cancel.status, 200);
+    const text = await reading;
+    assert.match(text, /^event: inngest\.stream\ndata: \{"data":"partial"\}\n\n/);
+    assert.match(text, /event: inngest\.response\ndata: \{"status":"failed".*"statusCode":500/);
+  });
+
   it("a failing step is retried by Jetstep calling the endpoint again; steps done are not run again", async () => {
     const res = await fetch(`${base}/flaky`, { redirect: "manual" });
     assert.equal(res.status, 302);
@@ -232,6 +294,14 @@ describe("durable endpoints (official SDK v4)", () => {
       body: JSON.stringify({ run_id: runId, fn_id: "someone-else", app_id: "y", steps: [] }),
     });
     assert.equal(other.status, 409);
+    const sse = await fetch(`${stack.url}/v1/realtime/sse?token=${runId}.nope`);
+    assert.equal(sse.status, 401);
+    const tee = await fetch(`${stack.url}/v1/realtime/publish/tee?channel=a.b`, {
+      method: "POST",
+      headers: { "content-type": "application/octet-stream" },
+      body: "event: x\ndata: 1\n\n",
+    });
+    assert.equal(tee.status, 400);
     const actions = await apiFetch(`${stack.url}/v0/runs/${runId}/actions`);
     assert.deepEqual(Object.values((await actions.json()) as Record<string, unknown>), [
       { data: "hello ada" },

@@ -42,11 +42,15 @@ function accessOf(method: string, path: string): Access {
   if (method === "POST" && path.startsWith("/e/")) return "open";
   if (path === "/fn/register") return "open";
   if (method === "POST" && (path === "/v1/checkpoint" || path.startsWith("/v1/checkpoint/"))) return "open";
-  // A durable endpoint's output: its token is the credential.
-  if (method === "GET" && path.startsWith("/v1/http/runs/")) return "open";
+  // A durable endpoint's output and stream: their token is the credential.
+  if (method === "GET" && isTokenRoute(path)) return "open";
   if ((method === "GET" || method === "HEAD") && (path === "/" || path.startsWith("/ui/"))) return "open";
   return method === "GET" || method === "HEAD" ? "read" : "operate";
 }
+
+/** Routes a durable endpoint's caller follows, guarded by the run's token (any origin may). */
+const isTokenRoute = (path: string): boolean =>
+  path.startsWith("/v1/http/runs/") || path === "/v1/realtime/sse";
 
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
 
@@ -117,7 +121,7 @@ export function registerApiAuth(
       if (req.method === "POST") return;
     }
     // Followed from any page (a redirect of the app's endpoint): the token guards it, not the origin.
-    if (req.method === "GET" && path.startsWith("/v1/http/runs/")) return;
+    if (req.method === "GET" && isTokenRoute(path)) return;
     if (origin !== undefined && origin !== "null") {
       let same = false;
       try {

@@ -121,6 +121,26 @@ export function outputToken(runId: string, signingKey: string | undefined): stri
   return mac.digest("base64url");
 }
 
+/**
+ * The token that reads what a run's endpoint streams (`GET /v1/realtime/sse?token=`): the run id
+ * and a MAC of it, so the stream route knows which run it names.
+ */
+export function streamToken(runId: string, signingKey: string | undefined): string {
+  const mac = signingKey
+    ? createHmac("sha256", signingKey).update(`jetstep-endpoint-stream\u0000${runId}`)
+    : createHash("sha256").update(`jetstep-endpoint-stream-dev\u0000${runId}`);
+  return `${runId}.${mac.digest("base64url")}`;
+}
+
+/** The run a stream token names, or undefined for a token that is not one. */
+export function runOfStreamToken(token: string, signingKey: string | undefined): string | undefined {
+  const runId = token.slice(0, token.indexOf("."));
+  if (!isRunId(runId)) return undefined;
+  const given = Buffer.from(token);
+  const expected = Buffer.from(streamToken(runId, signingKey));
+  return given.length === expected.length && timingSafeEqual(given, expected) ? runId : undefined;
+}
+
 const sha256 = (s: string): string => createHash("sha256").update(s).digest("hex");
 
 export function registerEndpointRoutes(
@@ -181,7 +201,15 @@ export function registerEndpointRoutes(
     });
     if (answer.status !== 200)
       return reply.status(answer.status).send({ status: answer.status, error: answer.message });
-    return { data: { fn_id: fnId, app_id: appId, run_id: runId, token, realtime_token: token } };
+    return {
+      data: {
+        fn_id: fnId,
+        app_id: appId,
+        run_id: runId,
+        token,
+        realtime_token: streamToken(runId, deps.signingKey),
+      },
+    };
   });
 
   app.post<{ Params: { runId: string } }>("/v1/checkpoint/:runId/steps", options, async (req, reply) => {

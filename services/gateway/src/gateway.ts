@@ -25,6 +25,7 @@ import {
   type JetstepBuckets,
   type Nats,
   Publisher,
+  RealtimeChannels,
   Registry,
   RunLog,
   readRun,
@@ -52,6 +53,7 @@ import { maxMessageBytes } from "./message-size.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
 import { startNatsRegister } from "./nats-register.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
+import { registerRealtimeRoutes } from "./realtime-api.ts";
 import { registerApp, unauthorizedRegistration } from "./register-app.ts";
 import { isRunId } from "./run-id.ts";
 import { runView } from "./runs-api.ts";
@@ -313,6 +315,12 @@ export async function buildGateway(
     appUrls,
     now,
     ...(deps.config.endpointSyncTimeoutMs ? { syncTimeoutMs: deps.config.endpointSyncTimeoutMs } : {}),
+  });
+  registerRealtimeRoutes(app, {
+    channels: new RealtimeChannels(deps.nats.js, publisher),
+    runLog,
+    snapshots: deps.buckets.snapshots,
+    ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
   });
   registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
   registerListRoutes(app, deps.nats, runLog);

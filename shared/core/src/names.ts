@@ -14,6 +14,8 @@ export const Streams = {
   deadLetters: "DEAD_LETTERS",
   /** Throttled runs waiting for their start, in arrival order (one subject per key and run). */
   throttle: "THROTTLE",
+  /** What durable endpoints stream (SSE frames), per run, kept an hour for late readers. */
+  realtime: "REALTIME",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -55,6 +57,7 @@ export const SubjectPrefix = {
   runIndex: "ridx",
   deadLetters: "dlq",
   throttle: "thq",
+  realtime: "rt",
 } as const;
 
 const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -145,6 +148,9 @@ export const Subjects = {
   /** THROTTLE: every run waiting under one throttle key (the first message is the queue's head). */
   throttleQueueOf: (token: string): string => `${SubjectPrefix.throttle}.${checkToken("throttle", token)}.*`,
   allThrottle: `${SubjectPrefix.throttle}.>`,
+  /** REALTIME: the SSE frames run `runId`'s endpoint streamed, in order. */
+  realtime: (runId: string): string => `${SubjectPrefix.realtime}.${checkToken("runId", runId)}`,
+  allRealtime: `${SubjectPrefix.realtime}.>`,
   /** Core NATS: a run left the queue of throttle key `token` (took its start, or ended waiting). */
   throttleTurn: (token: string): string => `jetstep.throttle.turn.${checkToken("throttle", token)}`,
   allThrottleTurns: "jetstep.throttle.turn.*",

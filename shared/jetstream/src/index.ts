@@ -52,6 +52,7 @@ export { Membership } from "./membership.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";
 export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError } from "./publisher.ts";
 export { type LoadedRun, readRun, type StoredSnapshot } from "./read-run.ts";
+export { type ChannelRead, RealtimeChannels } from "./realtime.ts";
 export { type RegisteredFunction, Registry } from "./registry.ts";
 export { type LogMessage, RunLog } from "./run-log.ts";
 export { MetadataTooLargeError, readRunMetadata, updateRunMetadata } from "./run-metadata.ts";

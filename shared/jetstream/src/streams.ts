@@ -67,6 +67,17 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
       allow_direct: true,
     },
     {
+      // Streamed output of durable endpoints: read while the run goes on, or soon after.
+      ...common,
+      name: Streams.realtime,
+      subjects: [Subjects.allRealtime],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      max_age: 60 * 60_000 * NS_PER_MS,
+      max_bytes: 1024 * 1024 * 1024,
+      max_msg_size: 1024 * 1024,
+    },
+    {
       ...common,
       name: Streams.timers,
       subjects: [Subjects.allTimers],
