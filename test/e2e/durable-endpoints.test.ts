@@ -2,18 +2,20 @@
  * Durable endpoints of the official SDK v4 (`inngest.endpoint` through `inngest/node`): an HTTP
  * handler whose steps are durable. In sync mode the app's own request runs it and reports its
  * steps; a sleep or a failing step makes it async (the caller is redirected to the output URL) and
- * Jetstep calls the endpoint again to finish it, with every completed step run once.
+ * Jetstep calls the endpoint again to finish it, with every completed step run once. v3 (its
+ * `inngest/edge` adapter) speaks the same protocol.
  */
 import assert from "node:assert/strict";
 import http, { type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
 import { Inngest, NonRetriableError, step } from "inngest";
 import { stream } from "inngest/experimental/durable-endpoints";
 import { fetchWithStream } from "inngest/experimental/durable-endpoints/client";
 import { endpointAdapter, serveEndpoint } from "inngest/node";
 import { outputToken } from "../../services/gateway/src/endpoint-api.ts";
-import { waitFor } from "../support/index.ts";
+import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
 import { type ApiRun, apiFetch, getRun, type Stack, startStack } from "./harness.ts";
 
 describe("durable endpoints (official SDK v4)", () => {
@@ -460,5 +462,47 @@ describe("durable endpoints with a signing key (as jetstep start runs)", () => {
     assert.equal(steps.status, 401);
     const actions = await fetch(`${stack.url}/v0/runs/01ABC/actions`);
     assert.equal(actions.status, 401);
+  });
+});
+
+const V3_ENDPOINT = fileURLToPath(new URL("../fixtures/inngest-v3-endpoint.ts", import.meta.url));
+
+describe("durable endpoints (official SDK v3, inngest/edge)", () => {
+  let stack: Stack;
+  let app: TsProcess | undefined;
+  let base = "";
+
+  before(async () => {
+    stack = await startStack({ retryIntervalMs: 50 });
+    const port = await freePort();
+    app = spawnTs(V3_ENDPOINT, [], { env: { PORT: String(port), INNGEST_BASE_URL: stack.url } });
+    await app.waitForLine(/listening/, 30_000);
+    base = `http://127.0.0.1:${port}`;
+  });
+  after(async () => {
+    await app?.kill("SIGKILL");
+    await stack?.stop();
+  });
+
+  it("sleeps through a redirect and finishes with each step run once", async () => {
+    const res = await fetch(`${base}/calc?n=5`, { redirect: "manual" });
+    assert.equal(res.status, 302);
+    const output = await fetch(res.headers.get("location") as string);
+    assert.deepEqual(await output.json(), { data: { a: 10, b: 11 } });
+    const counts = (await (await fetch(`${base}/counts`)).json()) as {
+      ran: Record<string, number>;
+      created: string[];
+    };
+    assert.deepEqual(counts.ran, { double: 1, inc: 1 });
+    const run = await getRun(stack.url, counts.created[0] as string);
+    assert.equal(run?.status, "Completed");
+    assert.deepEqual(
+      run?.steps.map((s) => [s.name, s.status]),
+      [
+        ["double", "completed"],
+        ["wait-a-bit", "completed"],
+        ["inc", "completed"],
+      ],
+    );
   });
 });
