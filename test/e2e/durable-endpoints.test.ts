@@ -18,6 +18,29 @@ import { outputToken } from "../../services/gateway/src/endpoint-api.ts";
 import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
 import { type ApiRun, apiFetch, getRun, type Stack, startStack } from "./harness.ts";
 
+/** A `fetch` for the SDK that notes the run each new durable endpoint run creates, by its path. */
+function recordingRuns(created: Map<string, string>): typeof fetch {
+  return async (input, init) => {
+    const url = String(input instanceof Request ? input.url : input);
+    if (url.endsWith("/v1/checkpoint") && typeof init?.body === "string") {
+      const body = JSON.parse(init.body) as { run_id: string; event: { data: { path: string } } };
+      created.set(body.event.data.path, body.run_id);
+    }
+    return fetch(input, init);
+  };
+}
+
+/** The run once it has ended. */
+function endedRun(url: string, runId: string): Promise<ApiRun> {
+  return waitFor(
+    async () => {
+      const run = await getRun(url, runId);
+      return run && run.status !== "Running" ? run : undefined;
+    },
+    { timeoutMs: 20_000, message: `run ${runId} did not end` },
+  );
+}
+
 describe("durable endpoints (official SDK v4)", () => {
   let stack: Stack;
   let server: Server | undefined;
@@ -31,14 +54,7 @@ describe("durable endpoints (official SDK v4)", () => {
 
   before(async () => {
     stack = await startStack({ retryIntervalMs: 50 });
-    const recordingFetch: typeof fetch = async (input, init) => {
-      const url = String(input instanceof Request ? input.url : input);
-      if (url.endsWith("/v1/checkpoint") && typeof init?.body === "string") {
-        const body = JSON.parse(init.body) as { run_id: string; event: { data: { path: string } } };
-        created.set(body.event.data.path, body.run_id);
-      }
-      return fetch(input, init);
-    };
+    const recordingFetch = recordingRuns(created);
     const client = new Inngest({
       id: "endpoints",
       isDev: true,
@@ -145,14 +161,7 @@ describe("durable endpoints (official SDK v4)", () => {
     await stack?.stop();
   });
 
-  const ended = (runId: string) =>
-    waitFor(
-      async () => {
-        const run = await getRun(stack.url, runId);
-        return run && run.status !== "Running" ? run : undefined;
-      },
-      { timeoutMs: 20_000, message: `run ${runId} did not end` },
-    );
+  const ended = (runId: string) => endedRun(stack.url, runId);
 
   it("sync: the endpoint answers itself, and its run records each step once", async () => {
     const res = await fetch(`${base}/hello?name=ada`);
@@ -323,14 +332,7 @@ describe("durable endpoints: a request that dies or ends without a word", () => 
   before(async () => {
     // Sync mode ends 1 s after the last report: then Jetstep calls the endpoint to go on.
     stack = await startStack({ retryIntervalMs: 50, endpointSyncTimeoutMs: 1000 });
-    const recordingFetch: typeof fetch = async (input, init) => {
-      const url = String(input instanceof Request ? input.url : input);
-      if (url.endsWith("/v1/checkpoint") && typeof init?.body === "string") {
-        const body = JSON.parse(init.body) as { run_id: string; event: { data: { path: string } } };
-        created.set(body.event.data.path, body.run_id);
-      }
-      return fetch(input, init);
-    };
+    const recordingFetch = recordingRuns(created);
     const client = new Inngest({
       id: "endpoints-lost",
       isDev: true,
@@ -375,14 +377,7 @@ describe("durable endpoints: a request that dies or ends without a word", () => 
     await stack?.stop();
   });
 
-  const ended = (runId: string) =>
-    waitFor(
-      async () => {
-        const run = await getRun(stack.url, runId);
-        return run && run.status !== "Running" ? run : undefined;
-      },
-      { timeoutMs: 20_000, message: `run ${runId} did not end` },
-    );
+  const ended = (runId: string) => endedRun(stack.url, runId);
 
   it("a run whose request hangs is finished by calling the endpoint again; its done step is not run again", async () => {
     void fetch(`${base}/hang`).catch(() => {}); // never answered
