@@ -98,6 +98,7 @@ import { callApp, FencedCallError } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
 import { InFlightCalls } from "./in-flight.ts";
 import { chunkEntries, fitEntry, HEADER_ROOM } from "./log-chunks.ts";
+import { RunEffects } from "./run-effects.ts";
 import {
   AttemptSpan,
   invokeTraceparent,
@@ -250,10 +251,8 @@ class ExecutorImpl implements Executor {
     string,
     { cmd: WaitMatchCommand; resolve(): void; reject(e: unknown): void }[]
   >();
-  /** Correlation ids of invokes whose event this process already sent. */
-  private readonly invokesSent = new Set<string>();
-  /** WAITS keys this process registered, per run. */
-  private readonly waitKeys = new Map<string, Map<string, true>>();
+  /** What runs imply outside their logs: markers, index records, waits, invokes, lifecycle events. */
+  private readonly effects: RunEffects;
   private stopped = false;
   private reconciler: NodeJS.Timeout | undefined;
   private reconciling: Promise<void> | undefined;
@@ -279,6 +278,7 @@ class ExecutorImpl implements Executor {
     this.eventLog = new EventLog(deps.nats.jsm);
     this.runs = new RunStore(this.runLog, deps.buckets.snapshots, deps.config.maxHotRuns);
     this.heap = new TimerHeap(this.now, (t) => this.onTimer(t));
+    this.effects = new RunEffects({ nats: deps.nats, publisher: this.publisher, now: this.now });
     this.calls = new Semaphore(deps.config.maxInFlightCalls);
     this.troubles = new RunTroubles(deps.config.stuckAfterMs, this.now);
     this.throttleGate = new ThrottleGate({
@@ -789,9 +789,9 @@ class ExecutorImpl implements Executor {
         // Not fatal: the run is indexed again when it ends. Written while the run goes on (its
         // first call need not wait for it): index records of a run are published in order on one
         // connection, so this one always lands before the one its end writes.
-        indexed = this.indexRun(actor).catch((e) =>
-          this.log.warn({ err: e, runId: cmd.runId }, "could not index the new run"),
-        );
+        indexed = this.effects
+          .indexRun(actor)
+          .catch((e) => this.log.warn({ err: e, runId: cmd.runId }, "could not index the new run"));
       }
     }
     await this.kick(actor);
@@ -1014,9 +1014,11 @@ class ExecutorImpl implements Executor {
     if (this.troubles.size === 0 || !this.troubles.cleared(actor.runId, kind)) return;
     this.log.info({ runId: actor.runId }, "run is no longer stuck");
     if (isActive(statusOf(actor.snapshot)))
-      void this.indexRun(actor, `unstuck-${this.now()}`).catch((e) =>
-        this.log.warn({ err: e, runId: actor.runId }, "could not list the run as running again"),
-      );
+      void this.effects
+        .indexRun(actor, `unstuck-${this.now()}`)
+        .catch((e) =>
+          this.log.warn({ err: e, runId: actor.runId }, "could not list the run as running again"),
+        );
   }
 
   /**
@@ -1076,9 +1078,9 @@ class ExecutorImpl implements Executor {
         });
       }),
     );
-    await this.syncWaits(ctx, work.waits);
-    await this.sendInvokes(ctx);
-    await this.markParked(actor, work.calls.length === 0);
+    await this.effects.syncWaits(ctx, work.waits);
+    await this.effects.sendInvokes(ctx);
+    await this.effects.markParked(actor, work.calls.length === 0);
     // Parked runs wake only by a timer or a wait; beyond a few thousand, keep them out of memory
     // (a snapshot makes the later rebuild a KV get plus a short tail).
     // A run whose state is too large for a snapshot stays: rebuilding it would replay its whole log
@@ -1462,7 +1464,7 @@ class ExecutorImpl implements Executor {
     const timerIds = [TIMEOUT_START, TIMEOUT_FINISH, THROTTLE_TIMER];
     for (const s of Object.values(ctx.steps)) if (s.timerId) timerIds.push(s.timerId);
     await Promise.all(timerIds.map((id) => this.dropTimer(ctx.runId, id)));
-    await this.syncWaits(ctx, []);
+    await this.effects.syncWaits(ctx, []);
     // Open waits registered by an earlier owner are not in this process's memory: delete them too.
     await Promise.all(
       openWaits(ctx).map((w) =>
@@ -1471,8 +1473,8 @@ class ExecutorImpl implements Executor {
     );
     // A throttled run that ended before its start leaves its key's queue (the next one goes).
     if (ctx.throttle && !ctx.started) await this.throttleGate.leave(ctx.throttle, ctx.runId);
-    await this.emitLifecycleEvents(actor);
-    await this.indexRun(actor);
+    await this.effects.emitLifecycleEvents(actor);
+    await this.effects.indexRun(actor);
     // The final state, for whoever reads the run later: unless the log since the last snapshot is
     // short enough to replay (a 10-step run's 13 entries), which saves a write and a serialization
     // of the whole run per run.
@@ -1483,57 +1485,11 @@ class ExecutorImpl implements Executor {
     const due = Keys.active(ctx.partition, ctx.runId);
     const parked = Keys.parked(ctx.partition, ctx.runId);
     for (const key of actor.parked === undefined ? [due, parked] : [actor.parked ? parked : due])
-      await this.eraseActive(key);
+      await this.effects.eraseActive(key);
     this.inFlight.dropRun(ctx.runId);
-    this.waitKeys.delete(ctx.runId);
+    this.effects.forget(ctx.runId);
     this.troubles.forget(ctx.runId);
     this.runs.evict(ctx.runId);
-  }
-
-  /**
-   * Moves the run's ACTIVE marker between "due" (`p<n>.<runId>`: resumed when a new owner takes
-   * the partition) and "parked" (`q<n>.<runId>`: only timers or waits can wake it, and those are
-   * reloaded on their own), so a takeover rebuilds only runs with work due. The new marker is
-   * written before the old one is deleted.
-   */
-  private async markParked(actor: Actor, parked: boolean): Promise<void> {
-    if (actor.parked === parked) return;
-    const ctx = actor.snapshot.context;
-    const value: ActiveRun = { fnId: ctx.fnId, createdAt: ctx.createdAt };
-    const [now, old] = parked
-      ? [Keys.parked(ctx.partition, ctx.runId), Keys.active(ctx.partition, ctx.runId)]
-      : [Keys.active(ctx.partition, ctx.runId), Keys.parked(ctx.partition, ctx.runId)];
-    await kvPut(this.publisher, Buckets.active, now, JSON.stringify(value));
-    await this.eraseActive(old);
-    actor.parked = parked;
-  }
-
-  /**
-   * Removes an ACTIVE key without leaving a delete marker: a marker per run ever parked or
-   * finished would pile up, and every due-run listing would read them all.
-   */
-  private eraseActive(key: string): Promise<void> {
-    return eraseKvKey(this.deps.nats.jsm, Buckets.active, key);
-  }
-
-  /** Appends the run's current state to RUN_INDEX (what run listings read). */
-  private async indexRun(actor: Actor, msgId?: string): Promise<void> {
-    const ctx = actor.snapshot.context;
-    const record: RunIndexRecord = {
-      runId: ctx.runId,
-      fnId: ctx.fnId,
-      appId: ctx.appId,
-      status: publicStatus(statusOf(actor.snapshot), ctx),
-      ...(ctx.event ? { eventId: ctx.event.id, eventName: ctx.event.name } : {}),
-      startedAt: ctx.createdAt,
-      ...(ctx.endedAt !== undefined ? { endedAt: ctx.endedAt } : {}),
-    };
-    const r = await this.publisher.publish(Subjects.runIndex(ctx.runId), JSON.stringify(record), {
-      msgId: msgId ? `${ctx.runId}-${msgId}` : `${ctx.runId}-${record.status}`,
-    });
-    // Thrown, so that the caller's retry writes it: a run listed as running after it ended would
-    // stay so (seen while RUN_INDEX elected a leader after a node died).
-    if (!r.ok) throw new Error(`could not index run ${ctx.runId} as ${record.status}: ${r.description}`);
   }
 
   /** Removes a timer from the heap and from TIMERS (if this process knows its sequence). */
@@ -1543,91 +1499,6 @@ class ExecutorImpl implements Executor {
     this.heap.remove(runId, timerId);
     this.timerSeqs.delete(key);
     if (seq !== undefined) await this.timers.remove(seq);
-  }
-
-  /** Makes the WAITS bucket hold exactly the run's open waits (the matcher watches it). */
-  private async syncWaits(ctx: RunContext, waits: DueWait[]): Promise<void> {
-    const registered = this.waitKeys.get(ctx.runId) ?? new Map<string, true>();
-    const wanted = new Map(waits.map((w) => [Keys.wait(w.event, ctx.runId, w.waitId), w] as const));
-    const writes: Promise<unknown>[] = [];
-    for (const [key, w] of wanted) {
-      if (registered.has(key) || !ctx.event) continue;
-      const record: WaitRecord = {
-        runId: ctx.runId,
-        fnId: ctx.fnId,
-        partition: ctx.partition,
-        waitId: w.waitId,
-        kind: w.kind,
-        event: w.event,
-        afterSeq: w.afterSeq,
-        ...(w.if ? { if: w.if } : {}),
-        ...(w.until !== undefined ? { until: w.until } : {}),
-        ...(w.correlationId ? { correlationId: w.correlationId } : {}),
-        trigger: ctx.event,
-      };
-      writes.push(
-        kvPut(this.publisher, Buckets.waits, key, JSON.stringify(record)).then(() =>
-          registered.set(key, true),
-        ),
-      );
-    }
-    for (const key of registered.keys()) {
-      if (wanted.has(key)) continue;
-      writes.push(kvDelete(this.publisher, Buckets.waits, key).then(() => registered.delete(key)));
-    }
-    // Written together through the publisher's window (a fan-out registers thousands); all must
-    // land before the caller goes on.
-    const results = await Promise.allSettled(writes);
-    if (registered.size > 0) this.waitKeys.set(ctx.runId, registered);
-    else this.waitKeys.delete(ctx.runId);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
-  }
-
-  /**
-   * Sends `inngest/function.invoked` for each invoke the run waits on. The caller's wait is
-   * registered first (syncWaits), so the target's finish cannot be missed; the event id is
-   * derived from the correlation id, so a resend after a crash is deduplicated.
-   */
-  private async sendInvokes(ctx: RunContext): Promise<void> {
-    const sends: Promise<void>[] = [];
-    for (const s of Object.values(ctx.steps)) {
-      const invoke = s.status === "waiting" ? s.wait?.invoke : undefined;
-      if (!invoke || this.invokesSent.has(invoke.correlationId)) continue;
-      const ts = s.startedAt ?? this.now();
-      const id = deterministicUlid(ts, `${invoke.correlationId}:invoked`);
-      const event: StoredEvent = {
-        id,
-        name: InternalEvents.functionInvoked,
-        data: {
-          ...invoke.data,
-          _inngest: {
-            fn_id: invoke.functionId,
-            correlation_id: invoke.correlationId,
-            source_run_id: ctx.runId,
-            source_fn_id: ctx.fnId,
-          },
-        },
-        ...(invoke.user ? { user: invoke.user } : {}),
-        ...(invoke.meta ? { meta: invoke.meta } : {}),
-        ts,
-      };
-      sends.push(
-        this.publisher
-          .publish(Subjects.event(event.name), JSON.stringify(event), {
-            msgId: id,
-            headers: { traceparent: invokeTraceparent(ctx, s.stepId) },
-          })
-          .then((r) => {
-            if (!r.ok) throw new Error(`could not send ${event.name} for run ${ctx.runId}: ${r.description}`);
-            this.invokesSent.add(invoke.correlationId);
-          }),
-      );
-    }
-    // Sent together (pipelined): a fan-out sends thousands.
-    const results = await Promise.allSettled(sends);
-    const failed = results.find((r) => r.status === "rejected");
-    if (failed) throw (failed as PromiseRejectedResult).reason;
   }
 
   /**
@@ -1640,80 +1511,6 @@ class ExecutorImpl implements Executor {
     if (status === "empty") return this.now() - queued.ts > NEVER_STARTED_MS;
     return !isActive(status) || snapshot.context.started === true;
   }
-
-  /** `inngest/function.finished` for every run, plus `…failed` / `…cancelled` (deduplicated by run). */
-  private async emitLifecycleEvents(actor: Actor): Promise<void> {
-    const ctx = actor.snapshot.context;
-    const status = statusOf(actor.snapshot);
-    // A run started by step.invoke reports back with the caller's correlation id.
-    const correlationId = (ctx.event?.data._inngest as { correlation_id?: unknown } | undefined)
-      ?.correlation_id;
-    const base = {
-      function_id: ctx.fnId,
-      run_id: ctx.runId,
-      event: ctx.event,
-      ...(ctx.event?.name === InternalEvents.functionInvoked && typeof correlationId === "string"
-        ? { correlation_id: correlationId }
-        : {}),
-    };
-    const outcome =
-      status === "completed"
-        ? { result: ctx.output ?? null }
-        : { error: ctx.error ?? { name: "Cancelled", message: ctx.cancelReason ?? "cancelled" } };
-    const events: [string, Record<string, unknown>][] = [
-      [InternalEvents.functionFinished, { ...base, ...outcome }],
-    ];
-    // A compensated run announces what started its compensation.
-    const cancelled = status === "cancelled" || ctx.compensation?.reason === "cancelled";
-    const compensation = ctx.compensation ? { compensation: status } : {};
-    if (cancelled)
-      events.push([InternalEvents.functionCancelled, { ...base, reason: ctx.cancelReason, ...compensation }]);
-    else if (status !== "completed")
-      events.push([InternalEvents.functionFailed, { ...base, error: ctx.error, ...compensation }]);
-    const ts = ctx.endedAt ?? this.now();
-    const stored: StoredEvent[] = events.map(([name, data]) => ({
-      id: deterministicUlid(ts, `${ctx.runId}:${name}`),
-      name,
-      data,
-      ts,
-    }));
-    stored.push(...deferredEvents(ctx, ts));
-    await Promise.all(
-      stored.map(async (event) => {
-        const r = await this.publisher.publish(Subjects.event(event.name), JSON.stringify(event), {
-          msgId: event.id,
-        });
-        if (!r.ok) throw new Error(`could not emit ${event.name} for run ${ctx.runId}: ${r.description}`);
-      }),
-    );
-  }
-}
-
-/**
- * `inngest/deferred.schedule` for each defer the run left scheduled, with the input as data plus
- * `_inngest` naming the deferred function and the parent run (the SDK strips it into
- * `ctx.parents`), and the sessions the defer carried. Ids derive from the run and the defer, so a
- * finish done again after a crash sends each once.
- */
-function deferredEvents(ctx: RunContext, ts: number): StoredEvent[] {
-  return Object.values(ctx.defers ?? {})
-    .filter((d) => d.status === "scheduled")
-    .map((d) => ({
-      id: deterministicUlid(ts, `${ctx.runId}:defer:${d.deferId}`),
-      name: InternalEvents.deferredSchedule,
-      data: {
-        ...d.input,
-        _inngest: {
-          fn_slug: d.fnSlug,
-          parent_fn_slug: ctx.fnId,
-          parent_fn_id: ctx.fnId,
-          parent_app_id: ctx.appId,
-          parent_run_id: ctx.runId,
-        },
-      },
-      ...(d.meta ? { meta: d.meta } : {}),
-      ts,
-    }));
 }
 
 /** `timeouts` as absolute deadlines: start counts from the event, finish from the run's start. */
