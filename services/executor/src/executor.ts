@@ -16,22 +16,16 @@ import {
   Buckets,
   type CheckpointReply,
   type CheckpointRequest,
-  CheckpointRequestSchema,
   Consumers,
   compensableSteps,
-  type DispatchCheckpoint,
+  type DecideOptions,
   type DueCall,
-  type DueWait,
   decideAnswer,
-  decideCheckpoint,
-  decideEndpointSteps,
-  deterministicUlid,
   dispatchId,
-  type EndpointCheckpoint,
   type InboxCommand,
   InboxCommandSchema,
-  InternalEvents,
   inBatch,
+  isActive,
   Keys,
   type NewRunLogEntry,
   nextWork,
@@ -40,15 +34,12 @@ import {
   openWaits,
   opMetadata,
   parseDuration,
-  publicStatus,
   type RunContext,
   type RunIndexRecord,
   RunIndexRecordSchema,
   type RunLogEntry,
-  type RunStatus,
   STALE_DISPATCH_ERROR,
   type StartRunCommand,
-  type StoredEvent,
   Streams,
   Subjects,
   statusOf,
@@ -57,11 +48,9 @@ import {
   TIMEOUT_FINISH,
   TIMEOUT_START,
   type WaitMatchCommand,
-  type WaitRecord,
 } from "@jetstep/core";
 import {
   EventLog,
-  eraseKvKey,
   InProgress,
   inboxConsumer,
   inboxConsumerState,
@@ -71,7 +60,6 @@ import {
   kvPut,
   listKvKeys,
   Membership,
-  type Msg,
   type Nats,
   PartitionLeases,
   PULL_EXPIRES_MS,
@@ -95,18 +83,13 @@ import type { Logger } from "@jetstep/telemetry";
 type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
 
 import { callApp, FencedCallError } from "./app-client.ts";
+import { AppendConflictError, AppendFailedError } from "./append-errors.ts";
+import { Checkpoints } from "./checkpoints.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
 import { InFlightCalls } from "./in-flight.ts";
 import { chunkEntries, fitEntry, HEADER_ROOM } from "./log-chunks.ts";
 import { RunEffects } from "./run-effects.ts";
-import {
-  AttemptSpan,
-  invokeTraceparent,
-  recordParkedStep,
-  recordRun,
-  recordStepSpans,
-  traceIdOf,
-} from "./run-spans.ts";
+import { AttemptSpan, recordParkedStep, recordRun, recordStepSpans, traceIdOf } from "./run-spans.ts";
 import { type Actor, RunStore } from "./run-store.ts";
 import { RunTroubles, type StuckRun, type TroubleKind } from "./run-troubles.ts";
 import { Semaphore } from "./semaphore.ts";
@@ -201,9 +184,6 @@ const INBOX_CONCURRENCY = 256;
 
 const callKey = (c: DueCall): string => (c.compensate ? `$compensate:${c.stepId}` : (c.stepId ?? DISCOVERY));
 
-/** Runs that still have work: running, or compensating. */
-const isActive = (status: RunStatus): boolean => status === "running" || status === "compensating";
-
 export function buildExecutor(deps: ExecutorDeps): Executor {
   return new ExecutorImpl(deps);
 }
@@ -243,7 +223,7 @@ class ExecutorImpl implements Executor {
   /** Partitions being handed to another executor: their calls finish, no new ones start. */
   private readonly handingOver = new Set<number>();
   /** Per owned partition, the subscription that takes its runs' checkpoints. */
-  private readonly checkpointSubs = new Map<number, Subscription>();
+  private readonly checkpoints: Checkpoints;
   private readonly consumers = new Map<number, { close(): Promise<unknown> }>();
   private readonly timerSeqs = new Map<string, number>();
   /** wait.match commands waiting for their run's next batch (matchWait). */
@@ -279,6 +259,26 @@ class ExecutorImpl implements Executor {
     this.runs = new RunStore(this.runLog, deps.buckets.snapshots, deps.config.maxHotRuns);
     this.heap = new TimerHeap(this.now, (t) => this.onTimer(t));
     this.effects = new RunEffects({ nats: deps.nats, publisher: this.publisher, now: this.now });
+    this.checkpoints = new Checkpoints(deps.nats.nc, this.log, {
+      now: this.now,
+      owns: (p) => this.leases.owns(p),
+      valid: (p) => this.leases.valid(p),
+      withActor: (runId, fn) => this.runs.withActor(runId, fn),
+      start: (p, cmd) => this.handle(p, cmd),
+      eventsLastSeq: () => this.eventLog.lastSeq().catch(() => undefined),
+      decideOptions: (eventsLastSeq) => this.decideOptions(eventsLastSeq),
+      record: async (actor, entries, steps) => {
+        const ctx = actor.snapshot.context;
+        this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
+        await this.append(actor, entries);
+        await this.recordOpMetadata(ctx.runId, steps);
+        recordStepSpans(ctx, entries, steps, this.now(), true);
+      },
+      kick: (actor) => this.kick(actor),
+      dispatchOf: (runId) => this.inFlight.dispatchOf(runId, DISCOVERY),
+      endDispatch: (runId, dispatch) => this.inFlight.endDispatch(runId, DISCOVERY, dispatch),
+      kickLater: (runId) => this.kickLater(runId),
+    });
     this.calls = new Semaphore(deps.config.maxInFlightCalls);
     this.troubles = new RunTroubles(deps.config.stuckAfterMs, this.now);
     this.throttleGate = new ThrottleGate({
@@ -301,8 +301,7 @@ class ExecutorImpl implements Executor {
   }
 
   checkpointHere(p: number, req: CheckpointRequest): Promise<CheckpointReply> | undefined {
-    if (!this.checkpointSubs.has(p) || this.stopped) return undefined;
-    return this.checkpoint(p, req);
+    return this.stopped ? undefined : this.checkpoints.here(p, req);
   }
 
   async start(): Promise<void> {
@@ -362,8 +361,7 @@ class ExecutorImpl implements Executor {
     this.heap.stop();
     this.turns?.unsubscribe();
     this.throttleGate.stop();
-    for (const sub of this.checkpointSubs.values()) sub.unsubscribe();
-    this.checkpointSubs.clear();
+    this.checkpoints.dropAll();
     await this.membership?.stop();
     await this.leases?.stop(release);
     this.publisher.close();
@@ -383,7 +381,7 @@ class ExecutorImpl implements Executor {
     const token = ++this.loadSeq;
     this.loads.set(p, { token, startedAt: this.now() });
     const current = () => this.loads.get(p)?.token === token && this.leases.owns(p) && !this.stopped;
-    this.takeCheckpoints(p);
+    this.checkpoints.take(p);
     const messages = await withTimeout(
       inboxConsumer(this.deps.nats.js, this.deps.nats.jsm, p).then((c) =>
         c.consume({ max_messages: 512, expires: PULL_EXPIRES_MS }),
@@ -477,8 +475,7 @@ class ExecutorImpl implements Executor {
   private async release(p: number): Promise<void> {
     this.handingOver.delete(p);
     this.loads.delete(p);
-    this.checkpointSubs.get(p)?.unsubscribe();
-    this.checkpointSubs.delete(p);
+    this.checkpoints.drop(p);
     const c = this.consumers.get(p);
     this.consumers.delete(p);
     await c?.close().catch(() => undefined);
@@ -486,156 +483,6 @@ class ExecutorImpl implements Executor {
     this.inFlight.dropPartition(p);
     this.runs.evictWhere((a) => a.snapshot.context.partition === p);
     this.log.warn({ partition: p }, "partition released");
-  }
-
-  // ---- checkpoints ----
-
-  /** Answers checkpoints of partition `p`'s runs (core request/reply) while this process owns it. */
-  private takeCheckpoints(p: number): void {
-    if (this.checkpointSubs.has(p)) return;
-    const sub = this.deps.nats.nc.subscribe(Subjects.checkpoint(p), {
-      callback: (err, msg) => {
-        if (err) return;
-        void this.onCheckpoint(p, msg);
-      },
-    });
-    this.checkpointSubs.set(p, sub);
-  }
-
-  private async onCheckpoint(p: number, msg: Msg): Promise<void> {
-    let reply: CheckpointReply;
-    try {
-      const parsed = CheckpointRequestSchema.safeParse(msg.json());
-      reply = parsed.success
-        ? await this.checkpoint(p, parsed.data)
-        : { status: 400, message: `invalid checkpoint: ${parsed.error.message}` };
-    } catch (e) {
-      reply = { status: 400, message: `invalid checkpoint: ${(e as Error).message}` };
-    }
-    msg.respond(JSON.stringify(reply));
-  }
-
-  /**
-   * Records the steps an app reports from a call in flight (`ctx.qi_id` = `req.dispatchId`): 200
-   * once appended; 409 when that dispatch is not this run's call in flight here (answered,
-   * replaced, the run ended or moved to another owner), so the app stops and its answer is
-   * ignored; 503 when RUNS cannot take the append now (the app retries, then answers as before).
-   */
-  private async checkpoint(p: number, req: CheckpointRequest): Promise<CheckpointReply> {
-    if ("endpoint" in req) return this.endpointCheckpoint(p, req);
-    return this.dispatchCheckpoint(p, req);
-  }
-
-  /**
-   * A durable endpoint's report: its first one creates the run (in sync mode: the app's request
-   * runs it), each records what the app did (see `decideEndpointSteps`), and the run goes on from
-   * there (its end, or, once async, timers, waits and calls to the endpoint). 200 recorded (or
-   * nothing left to record: a report sent again); 404 no such endpoint run; 409 the run id is
-   * another run's; 503 not now (the SDK retries).
-   */
-  private async endpointCheckpoint(p: number, req: EndpointCheckpoint): Promise<CheckpointReply> {
-    if (!this.leases.owns(p) || !this.leases.valid(p))
-      return { status: 503, message: `partition ${p} is not held by this executor now` };
-    try {
-      if (req.start) await this.handle(p, req.start);
-      const needsSeq = req.steps.some(
-        (s) => s.op === OpCodes.waitForEvent || s.op === OpCodes.invokeFunction,
-      );
-      const eventsLastSeq = needsSeq ? await this.eventLog.lastSeq().catch(() => undefined) : undefined;
-      let reply: CheckpointReply = { status: 200 };
-      await this.runs.withActor(req.runId, async (actor) => {
-        const ctx = actor.snapshot.context;
-        const status = statusOf(actor.snapshot);
-        const fnId = req.start?.fnId ?? req.fnId;
-        if (status === "empty" || !ctx.endpoint) {
-          reply = {
-            status: status === "empty" ? 404 : 409,
-            message: `run ${req.runId} is not a durable endpoint's run`,
-          };
-          return;
-        }
-        if ((fnId !== undefined && fnId !== ctx.fnId) || ctx.partition !== p) {
-          reply = { status: 409, message: `run ${req.runId} is another function's run` };
-          return;
-        }
-        if (!isActive(status)) return; // ended: a late or repeated report has nothing to add
-        const entries = decideEndpointSteps(ctx, req.steps, {
-          now: this.now(),
-          random: this.random,
-          ...(eventsLastSeq !== undefined ? { eventsLastSeq } : {}),
-          ...(this.deps.config.retryIntervalMs !== undefined
-            ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs }
-            : {}),
-        });
-        if (typeof entries === "string") {
-          reply = { status: 400, message: entries };
-          return;
-        }
-        if (entries.length > 0) {
-          this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
-          await this.append(actor, entries);
-          await this.recordOpMetadata(req.runId, req.steps);
-          recordStepSpans(ctx, entries, req.steps, this.now(), true);
-        }
-        await this.kick(actor);
-      });
-      return reply;
-    } catch (e) {
-      this.log.warn({ err: e, runId: req.runId }, "could not record a durable endpoint's report");
-      return { status: 503, message: `could not record the report: ${(e as Error).message}` };
-    }
-  }
-
-  private async dispatchCheckpoint(p: number, req: DispatchCheckpoint): Promise<CheckpointReply> {
-    let reply: CheckpointReply = { status: 409, message: "the dispatch is not in flight" };
-    try {
-      await this.runs.withActor(req.runId, async (actor) => {
-        const ctx = actor.snapshot.context;
-        if (!this.leases.owns(p) || ctx.partition !== p) {
-          reply = { status: 409, message: `run ${req.runId} is not driven by this executor` };
-          return;
-        }
-        // Held, but its lease is not renewed yet: the app retries, and its answer carries the step
-        // if this stays so. Nothing is recorded on a lease another owner may be taking.
-        if (!this.leases.valid(p)) {
-          reply = { status: 503, message: `the lease of partition ${p} is being renewed` };
-          return;
-        }
-        if (!isActive(statusOf(actor.snapshot))) {
-          reply = { status: 409, message: `run ${req.runId} has ended` };
-          return;
-        }
-        if (this.inFlight.dispatchOf(req.runId, DISCOVERY) !== req.dispatchId) {
-          reply = { status: 409, message: "stale dispatch: the call was replaced or already answered" };
-          return;
-        }
-        const entries = decideCheckpoint(ctx, req.steps, this.now());
-        if (typeof entries === "string") {
-          reply = { status: 400, message: entries };
-          return;
-        }
-        this.logOutcome(actor, { stepId: null, attempt: 0 }, entries);
-        await this.append(actor, entries);
-        await this.recordOpMetadata(req.runId, req.steps);
-        recordStepSpans(ctx, entries, req.steps, this.now(), true);
-        // A 200 lets the app run the next step in this call: not if the lease lapsed meanwhile
-        // (this process was paused, say), as the partition's next owner may be running it already.
-        // The step is recorded either way; the app stops, and the run goes on from its log.
-        reply = this.leases.valid(p)
-          ? { status: 200 }
-          : { status: 409, message: `the lease of partition ${p} lapsed; the step is recorded` };
-      });
-    } catch (e) {
-      if (e instanceof AppendConflictError) {
-        // The log holds what this copy did not: the app stops this dispatch (409) and its answer
-        // is void (it would report the dispatch as rejected); the run goes on from its log.
-        if (this.inFlight.endDispatch(req.runId, DISCOVERY, req.dispatchId)) this.kickLater(req.runId);
-        return { status: 409, message: e.message };
-      }
-      this.log.warn({ err: e, runId: req.runId }, "could not record a checkpoint");
-      return { status: 503, message: `could not record the checkpoint: ${(e as Error).message}` };
-    }
-    return reply;
   }
 
   // ---- commands ----
@@ -1212,14 +1059,7 @@ class ExecutorImpl implements Executor {
           setTimeout(() => this.kickLater(runId), FENCE_RETRY_MS).unref();
           return;
         }
-        const entries = decideAnswer(actor.snapshot.context, call, answer, {
-          now: this.now(),
-          random: this.random,
-          ...(eventsLastSeq !== undefined ? { eventsLastSeq } : {}),
-          ...(this.deps.config.retryIntervalMs !== undefined
-            ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs }
-            : {}),
-        });
+        const entries = decideAnswer(actor.snapshot.context, call, answer, this.decideOptions(eventsLastSeq));
         for (const e of entries) if ("startedAt" in e) e.startedAt = startedAt;
         this.logOutcome(actor, call, entries);
         await this.append(actor, entries);
@@ -1245,6 +1085,18 @@ class ExecutorImpl implements Executor {
     // The attempt ends when the app answered (before the outcome is recorded, which may end the run).
     if (fenced) return;
     span?.end(answer, recorded, Math.max(answeredAt, startedAt), ownSpans);
+  }
+
+  /** How answers and reports are decided now (the clock, randomness, retry intervals). */
+  private decideOptions(eventsLastSeq: number | undefined): DecideOptions {
+    return {
+      now: this.now(),
+      random: this.random,
+      ...(eventsLastSeq !== undefined ? { eventsLastSeq } : {}),
+      ...(this.deps.config.retryIntervalMs !== undefined
+        ? { fixedRetryIntervalMs: this.deps.config.retryIntervalMs }
+        : {}),
+    };
   }
 
   /**
@@ -1536,17 +1388,4 @@ function isStaleDispatch(answer: AppAnswer): boolean {
   return answer.kind === "error" && answer.error.name === STALE_DISPATCH_ERROR;
 }
 
-export class AppendConflictError extends Error {
-  override name = "AppendConflictError";
-  constructor(runId: string) {
-    super(`run ${runId} was appended to by another writer`);
-  }
-}
-
-/** RUNS refused an append for longer than the executor retries it (or the run changed hands). */
-export class AppendFailedError extends Error {
-  override name = "AppendFailedError";
-  constructor(runId: string, why: string) {
-    super(`could not append to run ${runId}: ${why}`);
-  }
-}
+export { AppendConflictError, AppendFailedError } from "./append-errors.ts";

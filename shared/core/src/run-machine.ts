@@ -801,6 +801,10 @@ export type RunStatus =
   | "compensating"
   | "compensated"
   | "compensation_failed";
+
+/** Whether a run still has work: running, or compensating. */
+export const isActive = (status: RunStatus): boolean => status === "running" || status === "compensating";
+
 export type RunPhase =
   | "running"
   | "backoff"
