@@ -480,7 +480,9 @@ class ExecutorImpl implements Executor {
     this.consumers.delete(p);
     await c?.close().catch(() => undefined);
     this.heap.dropPartition(p);
-    this.inFlight.dropPartition(p);
+    // Calls in flight are kept: if this process takes the partition back (a lease renewal came
+    // too late under load), their answers are recorded rather than the steps called again; if
+    // another process takes it, their answers are dropped (not the owner) when they come.
     this.runs.evictWhere((a) => a.snapshot.context.partition === p);
     this.log.warn({ partition: p }, "partition released");
   }
@@ -1043,6 +1045,13 @@ class ExecutorImpl implements Executor {
     ) {
       eventsLastSeq = await this.eventLog.lastSeq().catch(() => undefined);
     }
+    // The lease lapsed while this call was out (a renewal late under load, or the partition given
+    // up and being taken back): the app has run the step, so wait a lease's length for it to be
+    // ours again rather than drop the answer and call the step again. Taken by another process,
+    // the answer is dropped below (not the owner). The call stays in flight meanwhile, so the
+    // partition taken back does not call it a second time.
+    if (!fenced && !this.leases.valid(partition))
+      await this.leases.whenValid(partition, this.deps.config.leaseTtlMs);
     let recorded: NewRunLogEntry[] = [];
     let ownSpans: Set<string> | undefined;
     await this.runs

@@ -13,16 +13,6 @@ describe("InFlightCalls", () => {
     assert.equal(f.count("r1"), 0);
   });
 
-  it("drops the calls of a partition given up, and only those", () => {
-    const f = new InFlightCalls();
-    const a = f.add("r1", 3, "s1", "");
-    const b = f.add("r2", 4, "s1", "");
-    f.dropPartition(3);
-    assert.equal(f.holds("r1", "s1", a), false);
-    assert.equal(f.end("r1", "s1", a), false, "an answer to a call made before the handover is void");
-    assert.equal(f.holds("r2", "s1", b), true);
-  });
-
   it("ends a discovery call by its dispatch id", () => {
     const f = new InFlightCalls();
     f.add("r1", 0, "$discovery", "d1");

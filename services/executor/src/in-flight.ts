@@ -1,9 +1,9 @@
 /**
  * Calls this executor has in flight, per run and call key (a step id, `$discovery`, or a
  * compensation), each with its dispatch id (a discovery call's `ctx.qi_id`; "" for others) and a
- * token of its own. An answer counts only while its call is still the one recorded here: a
- * partition given up drops its runs' calls, so answers to calls made under an earlier ownership
- * are ignored and the new ownership calls again.
+ * token of its own. An answer counts only while its call is still the one recorded here (and
+ * this process owns the run's partition when it comes). A partition given up keeps its runs'
+ * calls: taken back, it records their answers instead of calling the steps again.
  */
 interface Call {
   dispatch: string;
@@ -96,9 +96,5 @@ export class InFlightCalls {
 
   dropRun(runId: string): void {
     this.runs.delete(runId);
-  }
-
-  dropPartition(partition: number): void {
-    for (const [runId, run] of this.runs) if (run.partition === partition) this.runs.delete(runId);
   }
 }

@@ -261,6 +261,31 @@ describe("jetstream layer (real nats-server)", () => {
     await a.stop(true);
   });
 
+  it("whenValid waits out a late renewal or a partition taken back; false when it does not come back", async () => {
+    let now = 0;
+    const leases = new PartitionLeases(
+      buckets.leases,
+      nats.js,
+      { owner: "w", partitions: 2, ttlMs: 10_000, clock: () => now },
+      { acquired: () => undefined, lost: () => undefined },
+    );
+    await leases.tick();
+    assert.ok(leases.valid(0));
+    now = 9_000; // past ttl - margin: the renewal is late
+    assert.equal(leases.valid(0), false);
+    const waited = leases.whenValid(0, 60_000);
+    await leases.tick(); // renewed: nobody else held it meanwhile
+    assert.equal(await waited, true);
+    now = 18_000;
+    await leases.reload(1); // given up…
+    const back = leases.whenValid(1, 60_000);
+    await leases.tick(); // …and taken back by the next tick
+    assert.equal(await back, true);
+    await leases.reload(1); // given up, and not taken back in time
+    assert.equal(await leases.whenValid(1, 0), false);
+    await leases.stop(true);
+  });
+
   it("counts live members; a member that stops refreshing drops out when its key expires", async () => {
     const m1 = new Membership(nats.js, nats.jsm, "m1", 1000);
     const m2 = new Membership(nats.js, nats.jsm, "m2", 1000);

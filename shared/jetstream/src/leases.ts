@@ -123,6 +123,19 @@ export class PartitionLeases {
     return until !== undefined && this.owned.has(partition) && this.clock() < until;
   }
 
+  /**
+   * Waits for the lease of `p` to be valid: a renewal that came late, or the partition taken
+   * back after it lapsed. False if `timeoutMs` passes first (another process holds it, say).
+   */
+  async whenValid(partition: number, timeoutMs: number): Promise<boolean> {
+    const until = this.clock() + timeoutMs;
+    while (!this.valid(partition)) {
+      if (this.stopped || this.clock() >= until) return false;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    return true;
+  }
+
   async start(): Promise<void> {
     await this.tick();
     this.timer = setInterval(
