@@ -283,6 +283,7 @@ describe("jetstream layer (real nats-server)", () => {
     assert.equal(await back, true);
     await leases.reload(1); // given up, and not taken back in time
     assert.equal(await leases.whenValid(1, 0), false);
+    await leases.tick(); // hold both again, so stopping releases both leases for the tests after
     await leases.stop(true);
   });
 
