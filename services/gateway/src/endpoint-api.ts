@@ -22,7 +22,6 @@ import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import {
   type AppUrlPolicy,
   CheckpointStepSchema,
-  checkToken,
   ENDPOINT_SYNC_TIMEOUT_MS,
   HTTP_REQUEST_EVENT,
   MAX_NAME_LENGTH,
@@ -180,7 +179,12 @@ export function registerEndpointRoutes(
     const count = await partitionCount();
     if (count === undefined) return noOwner(reply);
     const token = outputToken(runId, deps.signingKey);
-    const ts = parsed.data.ts ?? deps.now();
+    const request = {
+      id: `${runId}-request`,
+      name: HTTP_REQUEST_EVENT,
+      data: { ...data },
+      ts: parsed.data.ts ?? deps.now(),
+    };
     const start: StartRunCommand = {
       type: "start",
       runId,
@@ -188,11 +192,10 @@ export function registerEndpointRoutes(
       appId,
       url,
       maxAttempts: (parsed.data.retries ?? 3) + 1,
-      event: { id: `${runId}-request`, name: HTTP_REQUEST_EVENT, data: { ...data }, ts },
-      events: [{ id: `${runId}-request`, name: HTTP_REQUEST_EVENT, data: { ...data }, ts }],
+      event: request,
+      events: [request],
       endpoint: { tokenHash: sha256(token), syncTimeoutMs: deps.syncTimeoutMs ?? ENDPOINT_SYNC_TIMEOUT_MS },
     };
-    checkToken("runId", runId);
     const answer = await deliverCheckpoint(deps, partitionOf(runId, count), {
       runId,
       endpoint: true,

@@ -14,6 +14,7 @@
 import {
   compileValueExpression,
   type InboxCommand,
+  isActive,
   Keys,
   parseDuration,
   rateLimitAdmit,
@@ -102,7 +103,7 @@ export class FlowControl {
       if (holder && holder !== runId) {
         const { snapshot } = await readRun(this.runLog, this.snapshots, holder);
         const status = statusOf(snapshot);
-        const active = status === "empty" || status === "running" || status === "compensating";
+        const active = status === "empty" || isActive(status);
         if (active && cfg.mode === "skip")
           return { start: false, reason: `singleton: run ${holder} is still active` };
         if (active && cfg.mode === "cancel") {
