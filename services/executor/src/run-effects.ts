@@ -1,6 +1,6 @@
 /**
  * What a run's state implies outside its log, kept in step with it by the run's owner: its ACTIVE
- * marker (due or parked), its RUN_INDEX record, its open waits in WAITS, the invoke events it sent
+ * marker (due or parked), its RUN_INDEX record (also when it is stuck), its open waits in WAITS, the invoke events it sent
  * and the lifecycle events of its end. What it remembers of a run (the waits it registered, the
  * invokes it sent) is dropped with `forget` when the run ends.
  */
@@ -14,7 +14,9 @@ import {
   publicStatus,
   type RunContext,
   type RunIndexRecord,
+  RunIndexRecordSchema,
   type StoredEvent,
+  Streams,
   Subjects,
   statusOf,
   type WaitRecord,
@@ -22,6 +24,7 @@ import {
 import { eraseKvKey, kvDelete, kvPut, type Nats, type Publisher } from "@jetstep/jetstream";
 import { invokeTraceparent } from "./run-spans.ts";
 import type { Actor } from "./run-store.ts";
+import type { StuckRun } from "./run-troubles.ts";
 
 export interface RunEffectsDeps {
   nats: Nats;
@@ -93,6 +96,29 @@ export class RunEffects {
     // Thrown, so that the caller's retry writes it: a run listed as running after it ended would
     // stay so (seen while RUN_INDEX elected a leader after a node died).
     if (!r.ok) throw new Error(`could not index run ${ctx.runId} as ${record.status}: ${r.description}`);
+  }
+
+  /**
+   * Lists a stuck run as `Stuck` in RUN_INDEX: its record there (written when it started) with the
+   * reason, the time it began failing and its log's last sequence, so the listing can tell when
+   * another executor moved it on since.
+   */
+  async indexStuck(stuck: StuckRun, logSeq: number | undefined): Promise<void> {
+    const subject = Subjects.runIndex(stuck.runId);
+    const current = await this.deps.nats.jsm.direct
+      .getMessage(Streams.runIndex, { last_by_subj: subject })
+      .then((m) => (m ? RunIndexRecordSchema.safeParse(m.json()) : undefined))
+      .catch(() => undefined);
+    const base: RunIndexRecord = current?.success
+      ? current.data
+      : { runId: stuck.runId, fnId: "", appId: "", startedAt: stuck.since, status: "Running" };
+    const record: RunIndexRecord = {
+      ...base,
+      status: "Stuck",
+      stuck: { reason: stuck.reason, since: stuck.since, ...(logSeq !== undefined ? { logSeq } : {}) },
+    };
+    const r = await this.deps.publisher.publish(subject, JSON.stringify(record));
+    if (!r.ok) throw new Error(r.description);
   }
 
   /** Makes the WAITS bucket hold exactly the run's open waits (the matcher watches it). */

@@ -47,6 +47,7 @@ export {
   type LeaseValue,
   leaseMarginMs,
   PartitionLeases,
+  PartitionLoadError,
 } from "./leases.ts";
 export { Membership } from "./membership.ts";
 export { DEFAULT_PARTITIONS, partitionCount } from "./partitions.ts";
