@@ -6,6 +6,7 @@
  * delete makes one of them the flusher, and the run id derived from the batch makes a repeated
  * start a no-op.
  */
+
 import {
   type CompiledExpression,
   compileExpression,
@@ -19,6 +20,7 @@ import {
 } from "@jetstep/core";
 import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
+import type { MatcherLog } from "./matcher-log.ts";
 
 interface BatchConfig {
   maxSize: number;
@@ -58,7 +60,7 @@ export class Batcher {
     private readonly nats: Nats,
     private readonly functions: () => RegisteredFunction[],
     private readonly start: StartBatchRun,
-    private readonly warn: (message: string, err?: unknown) => void,
+    private readonly log: MatcherLog,
     private readonly now: () => number,
   ) {}
 
@@ -71,12 +73,12 @@ export class Batcher {
       onResync: (present) => {
         for (const key of [...this.deadlines.keys()]) if (!present.has(key)) this.deadlines.delete(key);
       },
-      onWarn: (message, err) => this.warn(`batches: ${message}`, err),
+      onWarn: (message, err) => this.log.warn({ err }, `batches: ${message}`),
     });
     this.stopWatch = () => follower.stop();
     await follower.start();
     this.sweeper = setInterval(
-      () => void this.sweep().catch((err) => this.warn("batch sweep failed", err)),
+      () => void this.sweep().catch((err) => this.log.warn({ err }, "batch sweep failed")),
       250,
     );
     this.sweeper.unref();
@@ -162,7 +164,7 @@ export class Batcher {
       if (batch.deadline > now) continue;
       const f = this.functions().find((x) => x.fn.id === batch.fnId);
       if (!f) {
-        this.warn(`dropping the batch of unregistered function ${batch.fnId}`);
+        this.log.warn({}, `dropping the batch of unregistered function ${batch.fnId}`);
         await this.kv.delete(key, { previousSeq: e.revision }).catch(() => undefined);
         continue;
       }

@@ -5,6 +5,7 @@
  * an entry `flushing` (compare-and-set) starts the run, whose id comes from the last event, so a
  * repeated flush after a crash starts nothing twice.
  */
+
 import {
   compileValueExpression,
   Keys,
@@ -16,6 +17,7 @@ import {
 } from "@jetstep/core";
 import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
+import type { MatcherLog } from "./matcher-log.ts";
 
 export interface DebounceConfig {
   period: string | number;
@@ -55,7 +57,7 @@ export class Debouncer {
     private readonly nats: Nats,
     private readonly functions: () => RegisteredFunction[],
     private readonly start: StartDebounced,
-    private readonly warn: (message: string, err?: unknown) => void,
+    private readonly log: MatcherLog,
     private readonly now: () => number,
   ) {}
 
@@ -68,12 +70,12 @@ export class Debouncer {
       onResync: (present) => {
         for (const key of [...this.due.keys()]) if (!present.has(key)) this.due.delete(key);
       },
-      onWarn: (message, err) => this.warn(`debounces: ${message}`, err),
+      onWarn: (message, err) => this.log.warn({ err }, `debounces: ${message}`),
     });
     this.stopWatch = () => follower.stop();
     await follower.start();
     this.sweeper = setInterval(
-      () => void this.sweep().catch((err) => this.warn("debounce sweep failed", err)),
+      () => void this.sweep().catch((err) => this.log.warn({ err }, "debounce sweep failed")),
       200,
     );
     this.sweeper.unref();
@@ -158,7 +160,8 @@ export class Debouncer {
           pending.seq,
         );
       else
-        this.warn(
+        this.log.warn(
+          {},
           `dropping the debounced event ${pending.eventId} of ${pending.fnId}: function or event gone`,
         );
       await this.kv.delete(key, { previousSeq: rev }).catch(() => undefined);

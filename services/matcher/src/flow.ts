@@ -11,6 +11,7 @@
  *   the active run and starts the newcomer.
  * A key expression that fails on an event uses the key's default bucket (logged once).
  */
+
 import {
   compileValueExpression,
   type InboxCommand,
@@ -25,6 +26,7 @@ import {
 } from "@jetstep/core";
 import { type KV, type Publisher, type RegisteredFunction, type RunLog, readRun } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
+import type { MatcherLog } from "./matcher-log.ts";
 
 interface LimitConfig {
   limit: number;
@@ -43,14 +45,12 @@ type Config<K extends string, T> = { [P in K]?: T };
 export type FlowDecision = { start: false; reason: string } | { start: true; throttle?: ThrottleSpec };
 
 export class FlowControl {
-  private readonly warned = new Set<string>();
-
   constructor(
     private readonly kv: KV,
     private readonly runLog: RunLog,
     private readonly snapshots: KV,
     private readonly publisher: Publisher,
-    private readonly warn: (fnId: string, message: string) => void,
+    private readonly log: MatcherLog,
     private readonly now: () => number,
   ) {}
 
@@ -157,13 +157,11 @@ export class FlowControl {
     if (!keyExpr) return keyHash("");
     const r = compileValueExpression(keyExpr).evaluate({ event });
     if (r.error === undefined) return keyHash(r.value);
-    if (!this.warned.has(`${f.fn.id}|${keyExpr}`)) {
-      this.warned.add(`${f.fn.id}|${keyExpr}`);
-      this.warn(
-        f.fn.id,
-        `key ${JSON.stringify(keyExpr)} failed on an event (${r.error}); using the default bucket`,
-      );
-    }
+    this.log.once(
+      `flow|${f.fn.id}|${keyExpr}`,
+      { fnId: f.fn.id },
+      `key ${JSON.stringify(keyExpr)} failed on an event (${r.error}); using the default bucket`,
+    );
     return keyHash({ defaultBucket: true });
   }
 }

@@ -5,6 +5,7 @@
  * and proceeds (its start is deduplicated anyway). A key expression that fails on an event falls
  * back to the event id (no deduplication for that event) and is logged once per function.
  */
+
 import {
   type CompiledValueExpression,
   compileValueExpression,
@@ -13,14 +14,14 @@ import {
   type StoredEvent,
 } from "@jetstep/core";
 import type { KV } from "@jetstep/jetstream";
+import type { MatcherLog } from "./matcher-log.ts";
 
 export class IdempotencyGate {
   private readonly compiled = new Map<string, CompiledValueExpression | Error>();
-  private readonly warned = new Set<string>();
 
   constructor(
     private readonly kv: KV,
-    private readonly warn: (fnId: string, message: string) => void,
+    private readonly log: MatcherLog,
   ) {}
 
   /** Whether `runId` may start for this event (false: another run already holds the key). */
@@ -47,13 +48,11 @@ export class IdempotencyGate {
     }
     const r = c instanceof Error ? { error: c.message } : c.evaluate({ event });
     if (r.error === undefined) return r.value;
-    if (!this.warned.has(fnId)) {
-      this.warned.add(fnId);
-      this.warn(
-        fnId,
-        `idempotency key ${JSON.stringify(expression)} failed (${r.error}); such events are not deduplicated`,
-      );
-    }
+    this.log.once(
+      `idempotency|${fnId}`,
+      { fnId },
+      `idempotency key ${JSON.stringify(expression)} failed (${r.error}); such events are not deduplicated`,
+    );
     return { eventId: event.id };
   }
 }

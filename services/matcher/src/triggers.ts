@@ -3,8 +3,10 @@
  * wildcard; an `expression` (CEL, variable `event`) must also be true. An expression that
  * fails to evaluate counts as false and is logged once per (function, expression).
  */
+
 import { type CompiledExpression, compileExpression, InternalEvents, type StoredEvent } from "@jetstep/core";
 import type { RegisteredFunction } from "@jetstep/jetstream";
+import type { MatcherLog } from "./matcher-log.ts";
 
 export interface TriggerMatch {
   fn: RegisteredFunction;
@@ -12,11 +14,8 @@ export interface TriggerMatch {
 
 export class TriggerIndex {
   private readonly compiled = new Map<string, CompiledExpression | Error>();
-  private readonly warned = new Set<string>();
 
-  constructor(
-    private readonly onExpressionError: (fnId: string, expression: string, error: string) => void,
-  ) {}
+  constructor(private readonly log: MatcherLog) {}
 
   match(event: StoredEvent, functions: RegisteredFunction[]): RegisteredFunction[] {
     // A cron slot's event starts only the function whose schedule fired.
@@ -53,13 +52,12 @@ export class TriggerIndex {
       this.compiled.set(expression, c);
     }
     const result = c instanceof Error ? { value: false, error: c.message } : c.test({ event });
-    if (result.error) {
-      const key = `${fnId}\u0000${expression}`;
-      if (!this.warned.has(key)) {
-        this.warned.add(key);
-        this.onExpressionError(fnId, expression, result.error);
-      }
-    }
+    if (result.error)
+      this.log.once(
+        `trigger|${fnId}\u0000${expression}`,
+        { fnId, expression, error: result.error },
+        "trigger expression failed to evaluate; treated as no match",
+      );
     return result.value;
   }
 }

@@ -5,6 +5,7 @@
  * passed the matcher) is caught up by reading that event name's events after the wait's start
  * sequence with direct gets.
  */
+
 import {
   type CompiledExpression,
   compileExpression,
@@ -13,6 +14,7 @@ import {
   WaitRecordSchema,
 } from "@jetstep/core";
 import { type EventLog, type KV, KvFollower } from "@jetstep/jetstream";
+import type { MatcherLog } from "./matcher-log.ts";
 
 export interface WaitMatch {
   wait: WaitRecord;
@@ -27,7 +29,6 @@ export class WaitIndex {
   /** Invoke waits, by correlation id (looked up directly: no scan, no CEL). */
   private readonly byCorrelation = new Map<string, { key: string; wait: WaitRecord }>();
   private readonly compiled = new Map<string, CompiledExpression | Error>();
-  private readonly warned = new Set<string>();
   private stopWatch: (() => void) | undefined;
   /**
    * The highest event sequence `match` has started on in this process (undefined: none yet). A
@@ -39,10 +40,8 @@ export class WaitIndex {
     private readonly kv: KV,
     private readonly events: EventLog,
     private readonly onMatch: (m: WaitMatch) => Promise<void>,
-    private readonly onWarn: (wait: WaitRecord, message: string) => void,
+    private readonly log: MatcherLog,
     private readonly now: () => number,
-    /** Trouble with the WAITS watch itself (stalled, made again). */
-    private readonly onWatchWarn: (message: string, err?: unknown) => void = () => {},
   ) {}
 
   get size(): number {
@@ -66,13 +65,14 @@ export class WaitIndex {
         if (!parsed.success) return;
         if (this.add(e.key, parsed.data))
           void this.catchUp(e.key, parsed.data, this.highestMatched).catch((err) =>
-            this.onWarn(parsed.data, `catch-up failed: ${err}`),
+            this.log.warn(waitFields(parsed.data), `catch-up failed: ${err}`),
           );
       },
       onResync: (present) => {
         for (const key of [...this.byKey.keys()]) if (!present.has(key)) this.remove(key);
       },
-      onWarn: (message, err) => this.onWatchWarn(message, err),
+      // Trouble with the WAITS watch itself (stalled, made again).
+      onWarn: (message, err) => this.log.warn({ err, bucket: "waits" }, message),
     });
     this.stopWatch = () => follower.stop();
     await follower.start();
@@ -172,17 +172,18 @@ export class WaitIndex {
         ? { value: false, error: c.message }
         : c.test({ event: wait.trigger, async: candidate });
     if (result.error) {
-      const id = `${wait.runId}/${wait.waitId}`;
-      if (!this.warned.has(id)) {
-        this.warned.add(id);
-        this.onWarn(
-          wait,
-          `expression ${JSON.stringify(wait.if)} failed on event ${candidate.id}: ${result.error}; counted as no match`,
-        );
-      }
+      this.log.once(
+        `wait|${wait.runId}/${wait.waitId}`,
+        waitFields(wait),
+        `expression ${JSON.stringify(wait.if)} failed on event ${candidate.id}: ${result.error}; counted as no match`,
+      );
     }
     return result.value;
   }
+}
+
+function waitFields(wait: WaitRecord): Record<string, unknown> {
+  return { runId: wait.runId, fnId: wait.fnId, waitId: wait.waitId };
 }
 
 function safeJson(f: () => unknown): unknown {
