@@ -15,7 +15,6 @@ import type { Registry } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { parseJson } from "./json-body.ts";
 import { checkSyncToken } from "./sync-token.ts";
-import { registrationProblem } from "./validate-registration.ts";
 
 function withoutDeployId(url: string): string {
   try {
@@ -111,8 +110,6 @@ export async function registerApp(
       ),
     })),
   };
-  const problem = registrationProblem(reg);
-  if (problem) return invalid(problem);
   // The app's URL and every function's call URL: calls go to the latter.
   if (deps.appUrls) {
     const refused = deps.appUrls.problem(reg.url);

@@ -8,11 +8,8 @@
  */
 
 import {
-  type CompiledExpression,
-  compileExpression,
-  compileValueExpression,
+  type FunctionSpec,
   Keys,
-  parseDuration,
   runIdFor,
   type StoredEvent,
   StoredEventSchema,
@@ -22,12 +19,8 @@ import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetste
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
-interface BatchConfig {
-  maxSize: number;
-  timeout: string | number;
-  key?: string;
-  if?: string;
-}
+/** A function's `batchEvents`, normalised. */
+export type BatchSpec = NonNullable<FunctionSpec["batch"]>;
 
 interface Batch {
   batchId: string;
@@ -44,14 +37,8 @@ export type StartBatchRun = (
   firstSeq: number,
 ) => Promise<void>;
 
-export function batchConfigOf(f: RegisteredFunction): BatchConfig | undefined {
-  const b = (f.fn as { batchEvents?: BatchConfig }).batchEvents;
-  return b && typeof b === "object" ? b : undefined;
-}
-
 export class Batcher {
   private readonly deadlines = new Map<string, number>();
-  private readonly ifs = new Map<string, CompiledExpression>();
   private stopWatch: (() => void) | undefined;
   private sweeper: NodeJS.Timeout | undefined;
 
@@ -95,12 +82,12 @@ export class Batcher {
    */
   async add(
     f: RegisteredFunction,
-    cfg: BatchConfig,
+    cfg: BatchSpec,
     event: StoredEvent,
     seq: number,
   ): Promise<string | undefined> {
-    if (cfg.if && !this.testIf(cfg.if, event)) return undefined;
-    const keyValue = cfg.key ? compileValueExpression(cfg.key).evaluate({ event }) : { value: "" };
+    if (cfg.if && !cfg.if.test({ event }).value) return undefined;
+    const keyValue = cfg.key ? cfg.key.evaluate({ event }) : { value: "" };
     const key = Keys.batch(
       f.fn.id,
       keyHash(keyValue.error === undefined ? keyValue.value : { defaultBucket: true }),
@@ -114,7 +101,7 @@ export class Batcher {
             fnId: f.fn.id,
             items: [{ id: event.id, seq }],
             firstTs: event.ts,
-            deadline: this.now() + parseDuration(cfg.timeout),
+            deadline: this.now() + cfg.timeoutMs,
           };
           const rev = current
             ? await this.kv.update(key, JSON.stringify(batch), current.revision)
@@ -141,7 +128,7 @@ export class Batcher {
 
   private async afterAdd(
     f: RegisteredFunction,
-    cfg: BatchConfig,
+    cfg: BatchSpec,
     key: string,
     batch: Batch,
     rev: number,
@@ -189,14 +176,5 @@ export class Batcher {
       );
     await this.kv.delete(key, { previousSeq: rev }).catch(() => undefined);
     this.deadlines.delete(key);
-  }
-
-  private testIf(source: string, event: StoredEvent): boolean {
-    let c = this.ifs.get(source);
-    if (!c) {
-      c = compileExpression(source);
-      this.ifs.set(source, c);
-    }
-    return c.test({ event }).value;
   }
 }

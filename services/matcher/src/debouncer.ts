@@ -7,9 +7,8 @@
  */
 
 import {
-  compileValueExpression,
+  type FunctionSpec,
   Keys,
-  parseDuration,
   runIdFor,
   type StoredEvent,
   StoredEventSchema,
@@ -19,11 +18,8 @@ import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetste
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
-export interface DebounceConfig {
-  period: string | number;
-  key?: string;
-  timeout?: string | number;
-}
+/** A function's `debounce`, normalised. */
+export type DebounceSpec = NonNullable<FunctionSpec["debounce"]>;
 
 interface Pending {
   fnId: string;
@@ -41,11 +37,6 @@ export type StartDebounced = (
   event: StoredEvent,
   seq: number,
 ) => Promise<void>;
-
-export function debounceConfigOf(f: RegisteredFunction): DebounceConfig | undefined {
-  const d = (f.fn as { debounce?: DebounceConfig }).debounce;
-  return d && typeof d === "object" ? d : undefined;
-}
 
 export class Debouncer {
   private readonly due = new Map<string, number>();
@@ -87,14 +78,13 @@ export class Debouncer {
   }
 
   /** Records the event as the latest of its key and pushes the start back by `period`. */
-  async add(f: RegisteredFunction, cfg: DebounceConfig, event: StoredEvent, seq: number): Promise<void> {
-    const value = cfg.key ? compileValueExpression(cfg.key).evaluate({ event }) : { value: "" };
+  async add(f: RegisteredFunction, cfg: DebounceSpec, event: StoredEvent, seq: number): Promise<void> {
+    const value = cfg.key ? cfg.key.evaluate({ event }) : { value: "" };
     const key = Keys.flow(
       "debounce",
       f.fn.id,
       keyHash(value.error === undefined ? value.value : { defaultBucket: true }),
     );
-    const period = parseDuration(cfg.period);
     for (let attempt = 0; attempt < 50; attempt++) {
       const current = await this.kv.get(key);
       const prev = current?.operation === "PUT" ? current.json<Pending>() : undefined;
@@ -105,14 +95,14 @@ export class Debouncer {
       if (prev && prev.seq >= seq) return; // redelivered or older than the latest
       const now = this.now();
       const firstAt = prev?.firstAt ?? now;
-      const cap = cfg.timeout !== undefined ? firstAt + parseDuration(cfg.timeout) : Number.POSITIVE_INFINITY;
+      const cap = cfg.timeoutMs !== undefined ? firstAt + cfg.timeoutMs : Number.POSITIVE_INFINITY;
       const next: Pending = {
         fnId: f.fn.id,
         eventId: event.id,
         seq,
         ts: event.ts,
         firstAt,
-        dueAt: Math.min(now + period, cap),
+        dueAt: Math.min(now + cfg.periodMs, cap),
       };
       try {
         if (current) await this.kv.update(key, JSON.stringify(next), current.revision);

@@ -16,8 +16,8 @@ import {
   type ThrottleSpec,
 } from "@jetstep/core";
 import type { JsMsg, RegisteredFunction, Registry } from "@jetstep/jetstream";
-import { type Batcher, batchConfigOf } from "./batcher.ts";
-import { type Debouncer, debounceConfigOf } from "./debouncer.ts";
+import type { Batcher } from "./batcher.ts";
+import type { Debouncer } from "./debouncer.ts";
 import type { FlowControl } from "./flow.ts";
 import type { IdempotencyGate } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
@@ -113,8 +113,8 @@ export class EventMatching {
     for (const f of matched) {
       const fnId = f.fn.id;
       const runId = runIdFor(event.id, fnId, event.ts);
-      const expression = typeof f.fn.idempotency === "string" ? f.fn.idempotency : undefined;
-      if (expression && !(await idempotency.admit(fnId, expression, event, runId))) {
+      const { idempotency: key, debounce, batch } = f.spec;
+      if (key && !(await idempotency.admit(fnId, key, event, runId))) {
         skipped.push({ fnId, reason: "idempotency: a run with the same key started within 24 h" });
         continue;
       }
@@ -123,7 +123,6 @@ export class EventMatching {
         skipped.push({ fnId, reason: decision.reason });
         continue;
       }
-      const debounce = debounceConfigOf(f);
       if (debounce) {
         await debouncer.add(f, debounce, event, seq);
         skipped.push({
@@ -132,7 +131,6 @@ export class EventMatching {
         });
         continue;
       }
-      const batch = batchConfigOf(f);
       const batchRunId = batch ? await batcher.add(f, batch, event, seq) : undefined;
       const throttle = decision.throttle ? { throttle: decision.throttle } : {};
       runs.push(

@@ -13,11 +13,11 @@
  */
 
 import {
-  compileValueExpression,
+  type CompiledValueExpression,
+  type FunctionSpec,
   type InboxCommand,
   isActive,
   Keys,
-  parseDuration,
   rateLimitAdmit,
   type StoredEvent,
   Subjects,
@@ -28,19 +28,7 @@ import { type KV, type Publisher, type RegisteredFunction, type RunLog, readRun 
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
-interface LimitConfig {
-  limit: number;
-  period: string | number;
-  burst?: number;
-  key?: string;
-}
-
-interface SingletonConfig {
-  key?: string;
-  mode: "skip" | "cancel";
-}
-
-type Config<K extends string, T> = { [P in K]?: T };
+type SingletonSpec = NonNullable<FunctionSpec["singleton"]>;
 
 export type FlowDecision = { start: false; reason: string } | { start: true; throttle?: ThrottleSpec };
 
@@ -56,31 +44,24 @@ export class FlowControl {
 
   /** Whether (and when) the run `runId` of `f` for `event` starts. */
   async decide(f: RegisteredFunction, event: StoredEvent, runId: string): Promise<FlowDecision> {
-    const fn = f.fn as typeof f.fn &
-      Config<"rateLimit", LimitConfig> &
-      Config<"throttle", LimitConfig> &
-      Config<"singleton", SingletonConfig>;
-    if (fn.rateLimit) {
-      const admitted = await this.cas("rate", f, event, fn.rateLimit.key, (tat) => {
-        const r = rateLimitAdmit(tat, this.now(), {
-          limit: fn.rateLimit?.limit ?? 1,
-          periodMs: parseDuration(fn.rateLimit?.period ?? 0),
-        });
+    const { rateLimit, singleton, throttle: t } = f.spec;
+    if (rateLimit) {
+      const admitted = await this.cas("rate", f, event, rateLimit.key, (tat) => {
+        const r = rateLimitAdmit(tat, this.now(), { limit: rateLimit.limit, periodMs: rateLimit.periodMs });
         return { tat: r.tat, result: r.admitted, write: r.admitted };
       });
       if (!admitted)
-        return { start: false, reason: `rateLimit: over ${fn.rateLimit.limit} per ${fn.rateLimit.period}` };
+        return { start: false, reason: `rateLimit: over ${rateLimit.limit} per ${rateLimit.period}` };
     }
-    if (fn.singleton) {
-      const decision = await this.singleton(f, fn.singleton, event, runId);
+    if (singleton) {
+      const decision = await this.singleton(f, singleton, event, runId);
       if (decision) return decision;
     }
-    if (fn.throttle) {
-      const t = fn.throttle;
+    if (t) {
       const throttle: ThrottleSpec = {
         key: Keys.flow("throttle-start", f.fn.id, this.hash(f, t.key, event)),
         limit: t.limit,
-        periodMs: parseDuration(t.period),
+        periodMs: t.periodMs,
         ...(t.burst ? { burst: t.burst } : {}),
         queued: true,
       };
@@ -92,7 +73,7 @@ export class FlowControl {
   /** Singleton: claims the key for `runId` unless another run holding it is still active. */
   private async singleton(
     f: RegisteredFunction,
-    cfg: SingletonConfig,
+    cfg: SingletonSpec,
     event: StoredEvent,
     runId: string,
   ): Promise<FlowDecision | undefined> {
@@ -133,7 +114,7 @@ export class FlowControl {
     kind: string,
     f: RegisteredFunction,
     event: StoredEvent,
-    keyExpr: string | undefined,
+    keyExpr: CompiledValueExpression | undefined,
     step: (tat: number | undefined) => { tat: number; result: T; write: boolean },
   ): Promise<T> {
     const key = Keys.flow(kind, f.fn.id, this.hash(f, keyExpr, event));
@@ -153,14 +134,18 @@ export class FlowControl {
     throw new Error(`${kind} of ${f.fn.id}: too much contention`);
   }
 
-  private hash(f: RegisteredFunction, keyExpr: string | undefined, event: StoredEvent): string {
+  private hash(
+    f: RegisteredFunction,
+    keyExpr: CompiledValueExpression | undefined,
+    event: StoredEvent,
+  ): string {
     if (!keyExpr) return keyHash("");
-    const r = compileValueExpression(keyExpr).evaluate({ event });
+    const r = keyExpr.evaluate({ event });
     if (r.error === undefined) return keyHash(r.value);
     this.log.once(
-      `flow|${f.fn.id}|${keyExpr}`,
+      `flow|${f.fn.id}|${keyExpr.source}`,
       { fnId: f.fn.id },
-      `key ${JSON.stringify(keyExpr)} failed on an event (${r.error}); using the default bucket`,
+      `key ${JSON.stringify(keyExpr.source)} failed on an event (${r.error}); using the default bucket`,
     );
     return keyHash({ defaultBucket: true });
   }

@@ -6,26 +6,23 @@
  * back to the event id (no deduplication for that event) and is logged once per function.
  */
 
-import {
-  type CompiledValueExpression,
-  compileValueExpression,
-  fnv1a64,
-  Keys,
-  type StoredEvent,
-} from "@jetstep/core";
+import { type CompiledValueExpression, fnv1a64, Keys, type StoredEvent } from "@jetstep/core";
 import type { KV } from "@jetstep/jetstream";
 import type { MatcherLog } from "./matcher-log.ts";
 
 export class IdempotencyGate {
-  private readonly compiled = new Map<string, CompiledValueExpression | Error>();
-
   constructor(
     private readonly kv: KV,
     private readonly log: MatcherLog,
   ) {}
 
   /** Whether `runId` may start for this event (false: another run already holds the key). */
-  async admit(fnId: string, expression: string, event: StoredEvent, runId: string): Promise<boolean> {
+  async admit(
+    fnId: string,
+    expression: CompiledValueExpression,
+    event: StoredEvent,
+    runId: string,
+  ): Promise<boolean> {
     const key = Keys.idempotency(fnId, keyHash(this.keyValue(fnId, expression, event)));
     try {
       await this.kv.create(key, runId);
@@ -36,22 +33,13 @@ export class IdempotencyGate {
     }
   }
 
-  private keyValue(fnId: string, expression: string, event: StoredEvent): unknown {
-    let c = this.compiled.get(expression);
-    if (!c) {
-      try {
-        c = compileValueExpression(expression);
-      } catch (e) {
-        c = e as Error;
-      }
-      this.compiled.set(expression, c);
-    }
-    const r = c instanceof Error ? { error: c.message } : c.evaluate({ event });
+  private keyValue(fnId: string, expression: CompiledValueExpression, event: StoredEvent): unknown {
+    const r = expression.evaluate({ event });
     if (r.error === undefined) return r.value;
     this.log.once(
       `idempotency|${fnId}`,
       { fnId },
-      `idempotency key ${JSON.stringify(expression)} failed (${r.error}); such events are not deduplicated`,
+      `idempotency key ${JSON.stringify(expression.source)} failed (${r.error}); such events are not deduplicated`,
     );
     return { eventId: event.id };
   }

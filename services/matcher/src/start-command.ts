@@ -4,14 +4,9 @@
  * partition, whose owner enforces the limit.
  */
 import {
-  type CancelOn,
-  callUrlOf,
-  compileValueExpression,
   concurrencyKeys,
-  concurrencySpecs,
-  parseDuration,
+  type FunctionSpec,
   partitionOf,
-  retriesOf,
   type StartRunCommand,
   type StoredEvent,
   type ThrottleSpec,
@@ -39,7 +34,8 @@ export function startCommand(
   opts: StartOptions = {},
 ): { partition: number; cmd: StartRunCommand } {
   const event = events[0] as StoredEvent;
-  const specs = concurrencySpecs((f.fn as { concurrency?: unknown }).concurrency);
+  const { spec } = f;
+  const specs = spec.concurrency;
   const concurrency = concurrencyKeys(f.fn.id, specs, event, (key, error) =>
     log.once(
       `concurrency|${f.fn.id}|${key}`,
@@ -55,19 +51,17 @@ export function startCommand(
     runId,
     fnId: f.fn.id,
     appId: f.app.appId,
-    url: callUrlOf(f.fn),
-    maxAttempts: retriesOf(f.fn) + 1,
+    url: spec.url,
+    maxAttempts: spec.maxAttempts,
     event,
     events,
     eventSeq,
     ...(f.fn.timeouts ? { timeouts: f.fn.timeouts } : {}),
-    ...((f.fn as { compensateOnCancel?: unknown }).compensateOnCancel === true
-      ? { compensateOnCancel: true }
-      : {}),
+    ...(spec.compensateOnCancel ? { compensateOnCancel: true } : {}),
     ...(concurrency.length > 0 ? { concurrency } : {}),
     ...(opts.throttle ? { throttle: opts.throttle } : {}),
     ...priorityOf(f, event, log),
-    ...cancelOnOf(f.fn.cancel, event.ts),
+    ...cancelOnOf(spec.cancelOn, event.ts),
     ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
   };
   return { partition, cmd };
@@ -75,14 +69,14 @@ export function startCommand(
 
 /** `priority.run` (CEL, seconds), clamped to ±600; a failing expression means 0 (logged once). */
 function priorityOf(f: RegisteredFunction, event: StoredEvent, log: MatcherLog): { priority?: number } {
-  const expr = (f.fn as { priority?: { run?: unknown } }).priority?.run;
-  if (typeof expr !== "string") return {};
-  const r = compileValueExpression(expr).evaluate({ event });
+  const expr = f.spec.priority;
+  if (!expr) return {};
+  const r = expr.evaluate({ event });
   const n = typeof r.value === "number" ? r.value : Number.NaN;
   if (r.error !== undefined || !Number.isFinite(n)) {
     log.once(
       `priority|${f.fn.id}`,
-      { fnId: f.fn.id, expression: expr, error: r.error ?? "not a number" },
+      { fnId: f.fn.id, expression: expr.source, error: r.error ?? "not a number" },
       "priority expression failed; using 0",
     );
     return {};
@@ -92,13 +86,13 @@ function priorityOf(f: RegisteredFunction, event: StoredEvent, log: MatcherLog):
 }
 
 /** `cancelOn` with each timeout as a deadline counted from the event. */
-function cancelOnOf(cancel: CancelOn[] | undefined, ts: number): Pick<StartRunCommand, "cancelOn"> {
-  if (!cancel || cancel.length === 0) return {};
+function cancelOnOf(cancel: FunctionSpec["cancelOn"], ts: number): Pick<StartRunCommand, "cancelOn"> {
+  if (cancel.length === 0) return {};
   return {
     cancelOn: cancel.map((c) => ({
       event: c.event,
       ...(c.if ? { if: c.if } : {}),
-      ...(c.timeout !== undefined ? { until: ts + parseDuration(c.timeout) } : {}),
+      ...(c.timeoutMs !== undefined ? { until: ts + c.timeoutMs } : {}),
     })),
   };
 }

@@ -1,5 +1,5 @@
 /** Shared by the matcher's unit tests: registered functions and a matcher log that records. */
-import type { FunctionDef } from "@jetstep/core";
+import { type FunctionDef, FunctionDefSchema, functionSpec } from "@jetstep/core";
 import type { RegisteredFunction } from "@jetstep/jetstream";
 import { silentLogger } from "@jetstep/telemetry";
 import { MatcherLog } from "./matcher-log.ts";
@@ -13,7 +13,13 @@ export function registered(id: string, extra: Record<string, unknown> = {}): Reg
     },
     ...extra,
   } as FunctionDef;
-  return { fn, app: { appId: "shop", url: "http://app.test/api", functions: [fn], syncedAt: 0 } };
+  // As the gateway takes it: checked by the registration schema, then normalised.
+  const checked = FunctionDefSchema.parse(fn);
+  return {
+    fn: checked,
+    spec: functionSpec(checked),
+    app: { appId: "shop", url: "http://app.test/api", functions: [checked], syncedAt: 0 },
+  };
 }
 
 /** A MatcherLog that keeps its warnings in `warnings` (and logs nothing). */

@@ -5,7 +5,7 @@
  * `account` shares a keyed limit across functions. A limit of 0 means no limit.
  */
 import { z } from "zod";
-import { compileValueExpression } from "./expr.ts";
+import { type CompiledValueExpression, compileValueExpression } from "./expr.ts";
 import { fnv1a64 } from "./hash.ts";
 import type { StoredEvent } from "./schemas/event.ts";
 
@@ -26,11 +26,15 @@ export const ConcurrencySchema = z.union([ItemSchema, z.array(ItemSchema).max(2,
 
 export interface ConcurrencySpec {
   limit: number;
-  key?: string;
+  /** The key expression, compiled (its source is the registered `key`). */
+  key?: CompiledValueExpression;
   scope: ConcurrencyScope;
 }
 
-/** Normalizes a registered `concurrency` (already validated) into limits, dropping `0` (no limit). */
+/**
+ * Normalizes a registered `concurrency` (already validated) into limits with compiled keys,
+ * dropping `0` (no limit).
+ */
 export function concurrencySpecs(raw: unknown): ConcurrencySpec[] {
   if (raw === undefined || raw === null) return [];
   const parsed = ConcurrencySchema.safeParse(raw);
@@ -40,33 +44,13 @@ export function concurrencySpecs(raw: unknown): ConcurrencySpec[] {
     .map((i) =>
       typeof i === "number"
         ? { limit: i, scope: "fn" as const }
-        : { limit: i.limit, scope: i.scope ?? "fn", ...(i.key ? { key: i.key } : {}) },
+        : {
+            limit: i.limit,
+            scope: i.scope ?? "fn",
+            ...(i.key ? { key: compileValueExpression(i.key) } : {}),
+          },
     )
     .filter((i) => i.limit > 0);
-}
-
-/** Checks a registered `concurrency`; returns `<why>` for the first problem, or null. */
-export function concurrencyProblem(raw: unknown): string | null {
-  const parsed = ConcurrencySchema.safeParse(raw);
-  if (!parsed.success) {
-    const i = parsed.error.issues[0];
-    return `${i?.path.length ? `${i.path.join(".")}: ` : ""}${i?.message ?? "invalid"}`;
-  }
-  const list = Array.isArray(parsed.data);
-  for (const [n, item] of (list ? (parsed.data as unknown[]) : [parsed.data]).entries()) {
-    if (typeof item !== "object" || item === null) continue;
-    const spec = item as { key?: string; scope?: string };
-    const at = list ? `${n}.key` : "key";
-    if (spec.scope && spec.scope !== "fn" && !spec.key) return `${at}: the "${spec.scope}" scope needs a key`;
-    if (spec.key) {
-      try {
-        compileValueExpression(spec.key);
-      } catch (e) {
-        return `${at}: ${(e as Error).message}`;
-      }
-    }
-  }
-  return null;
 }
 
 /** One concurrency limit of a run: the slot key it competes for and its size. */
@@ -88,13 +72,13 @@ export function concurrencyKeys(
   return specs.map((s) => {
     let value = "";
     if (s.key) {
-      const r = compileValueExpression(s.key).evaluate({ event });
-      if (r.error !== undefined) onKeyError(s.key, r.error);
+      const r = s.key.evaluate({ event });
+      if (r.error !== undefined) onKeyError(s.key.source, r.error);
       value = r.error === undefined ? fnv1a64(JSON.stringify(r.value) ?? "null").toString(16) : "default";
     }
     // Function scope: one limit per (function, expression, value); env/account scopes share the
     // value's limit across functions, whatever expression produced it.
-    const key = s.scope === "fn" ? `${fnId}|${s.key ?? ""}|${value}` : `${s.scope}|${value}`;
+    const key = s.scope === "fn" ? `${fnId}|${s.key?.source ?? ""}|${value}` : `${s.scope}|${value}`;
     return { key, limit: s.limit };
   });
 }

@@ -1,14 +1,24 @@
 /**
  * Registered apps and their functions (FUNCTIONS bucket, one key per app). `Registry.watch()`
- * keeps an in-memory copy current from a KV watch, so lookups on the hot path never do I/O.
+ * keeps an in-memory copy current from a KV watch, so lookups on the hot path never do I/O; each
+ * function's options are normalised (`functionSpec`) when its app's record is loaded.
  */
-import { type AppRecord, type FunctionDef, Keys, unescapeToken } from "@jetstep/core";
+import {
+  type AppRecord,
+  type FunctionDef,
+  type FunctionSpec,
+  functionSpec,
+  Keys,
+  unescapeToken,
+} from "@jetstep/core";
 import type { KV } from "@nats-io/kv";
 import { KvFollower } from "./kv-follower.ts";
 
 export interface RegisteredFunction {
   app: AppRecord;
   fn: FunctionDef;
+  /** Its options normalised (durations in ms, expressions compiled), once per registration. */
+  spec: FunctionSpec;
 }
 
 export class Registry {
@@ -76,7 +86,20 @@ export class Registry {
       return;
     }
     this.apps.set(app.appId, app);
-    for (const fn of app.functions) this.byFnId.set(fn.id, { app, fn });
+    for (const fn of app.functions) {
+      let spec: FunctionSpec;
+      try {
+        spec = functionSpec(fn);
+      } catch (err) {
+        // Stored before its options were checked as they are now: it cannot run; say so once.
+        this.onWarn(
+          `function ${fn.id} of app ${app.appId} has options that no longer parse; ignoring it`,
+          err,
+        );
+        continue;
+      }
+      this.byFnId.set(fn.id, { app, fn, spec });
+    }
   }
 
   listApps(): AppRecord[] {

@@ -1,6 +1,10 @@
-import { compileExpression, parseCron } from "@jetstep/core";
+import {
+  CelConditionSchema,
+  CronOptionSchema,
+  DurationOptionSchema,
+  functionOptionShape,
+} from "@jetstep/core";
 import { z } from "zod";
-import { parseDuration } from "./duration.ts";
 import { InvalidConfigError } from "./errors.ts";
 import type { FailureHandler } from "./function.ts";
 
@@ -10,43 +14,18 @@ export const DEFAULT_RETRIES = 4;
 export const MAX_RETRIES = 20;
 
 const nonEmpty = z.string().trim().min(1, { error: "must be a non-empty string" });
-/** A CEL expression: compiled here, so a typo fails at createFunction, not in a run. */
-const expression = nonEmpty.superRefine((value, ctx) => {
-  try {
-    compileExpression(value);
-  } catch (e) {
-    ctx.addIssue({ code: "custom", message: (e as Error).message });
-  }
-});
+/** A CEL condition: compiled here, so a typo fails at createFunction, not in a run. */
+const expression = CelConditionSchema;
 /** A `match` field path such as `data.orderId` (becomes `event.<path> == async.<path>`). */
 const fieldPath = nonEmpty.regex(/^[A-Za-z_$][\w$]*(\.[A-Za-z_$][\w$]*)*$/, {
   error: 'must be a field path such as "data.userId"',
 });
-const duration = z.union([z.number(), z.string()]).superRefine((value, ctx) => {
-  try {
-    parseDuration(value);
-  } catch {
-    ctx.addIssue({
-      code: "custom",
-      message: `invalid duration ${JSON.stringify(value)} (use ms or e.g. "30s", "2h45m", "1d")`,
-    });
-  }
-});
-const positiveInt = z.number().int().min(1);
-
-const concurrencyItem = z.union(
-  [
-    z.number().int().min(0),
-    z.strictObject({
-      limit: z.number().int().min(0),
-      key: expression.optional(),
-      scope: z.enum(["fn", "env", "account"]).optional(),
-    }),
-  ],
-  { error: "must be a limit, or { limit, key?, scope? }" },
-);
-
-/** The function options accepted by `createFunction` (flow-control fields are sent to the server as given). */
+const duration = DurationOptionSchema;
+/**
+ * The function options accepted by `createFunction`. The flow-control and run options are core's,
+ * the schema the server checks registrations with (here refusing unknown keys); they are sent to
+ * the server as given.
+ */
 export const functionConfigSchema = z.strictObject({
   id: z
     .string()
@@ -57,32 +36,7 @@ export const functionConfigSchema = z.strictObject({
     }),
   name: nonEmpty.optional(),
   retries: z.number().int({ error: "must be an integer" }).min(0).max(MAX_RETRIES).optional(),
-  concurrency: z
-    .union([concurrencyItem, z.array(concurrencyItem).min(1).max(2)], {
-      error: "must be a limit, { limit, key?, scope? }, or an array of 1–2 of them",
-    })
-    .optional(),
-  throttle: z
-    .strictObject({
-      limit: positiveInt,
-      period: duration,
-      burst: positiveInt.optional(),
-      key: expression.optional(),
-    })
-    .optional(),
-  rateLimit: z.strictObject({ limit: positiveInt, period: duration, key: expression.optional() }).optional(),
-  debounce: z
-    .strictObject({ period: duration, key: expression.optional(), timeout: duration.optional() })
-    .optional(),
-  priority: z.strictObject({ run: expression.optional() }).optional(),
-  batchEvents: z
-    .strictObject({
-      maxSize: positiveInt,
-      timeout: duration,
-      key: expression.optional(),
-      if: expression.optional(),
-    })
-    .optional(),
+  ...functionOptionShape("strict"),
   cancelOn: z
     .array(
       z.strictObject({
@@ -93,11 +47,6 @@ export const functionConfigSchema = z.strictObject({
       }),
     )
     .optional(),
-  idempotency: expression.optional(),
-  /** Also run saga compensations when the run is cancelled (they always run on failure). */
-  compensateOnCancel: z.boolean().optional(),
-  singleton: z.strictObject({ key: expression.optional(), mode: z.enum(["skip", "cancel"]) }).optional(),
-  timeouts: z.strictObject({ start: duration.optional(), finish: duration.optional() }).optional(),
   /** Runs (as function `<appId>-<id>-failure`, 1 retry) after this function fails for good. */
   onFailure: z
     .custom<FailureHandler>((v) => typeof v === "function", { error: "must be a function" })
@@ -106,13 +55,7 @@ export const functionConfigSchema = z.strictObject({
 
 const eventTrigger = z.strictObject({ event: nonEmpty, if: expression.optional() });
 const cronTrigger = z.strictObject({
-  cron: nonEmpty.superRefine((value, ctx) => {
-    try {
-      parseCron(value);
-    } catch (e) {
-      ctx.addIssue({ code: "custom", message: (e as Error).message });
-    }
-  }),
+  cron: CronOptionSchema,
   /** Each scheduled run starts up to this long after its slot (spreads load across a fleet). */
   jitter: duration.optional(),
 });

@@ -2,6 +2,14 @@ import { z } from "zod";
 import { MAX_FUNCTIONS_PER_APP, MAX_NAME_LENGTH, MAX_URL_LENGTH, subjectProblem } from "../limits.ts";
 import { Keys, Subjects } from "../names.ts";
 import { EventNameSchema } from "./event.ts";
+import {
+  batchConflicts,
+  CelConditionSchema,
+  CronOptionSchema,
+  DurationOptionSchema,
+  functionOptionShape,
+  JitterOptionSchema,
+} from "./function-options.ts";
 
 /** Retries per step: 0–20, default 4 (so 5 attempts). */
 export const DEFAULT_RETRIES = 4;
@@ -29,16 +37,14 @@ const urlString = (message: string) =>
     .max(MAX_URL_LENGTH, { error: `must be at most ${MAX_URL_LENGTH} characters`, abort: true })
     .url(message);
 
-const TriggerDurationSchema = z.union([z.string().min(1), z.number().nonnegative()]);
-
 export const TriggerSchema = z.union(
   [
-    z.object({ event: EventNameSchema, expression: z.string().optional() }).strict(),
+    z.object({ event: EventNameSchema, expression: CelConditionSchema.optional() }).strict(),
     z
       .object({
-        cron: z.string().min(1, "must be a non-empty cron expression"),
+        cron: CronOptionSchema,
         /** Each scheduled run starts up to this much after its slot (the SDK's `jitter`). */
-        jitter: TriggerDurationSchema.optional(),
+        jitter: JitterOptionSchema.optional(),
       })
       .strict(),
   ],
@@ -59,14 +65,12 @@ const StepDefSchema = z
   })
   .loose();
 
-const DurationSchema = z.union([z.string().min(1), z.number().nonnegative()]);
-
 /** `cancelOn` as registered (`cancel`): an event, optionally filtered by CEL, within a timeout. */
 export const CancelOnSchema = z
   .object({
     event: EventNameSchema,
-    if: z.string().optional(),
-    timeout: DurationSchema.optional(),
+    if: CelConditionSchema.optional(),
+    timeout: DurationOptionSchema.optional(),
   })
   .loose();
 export type CancelOn = z.infer<typeof CancelOnSchema>;
@@ -81,13 +85,10 @@ export const FunctionDefSchema = z
     triggers: z.array(TriggerSchema),
     steps: z.record(z.string(), StepDefSchema).refine((s) => Object.keys(s).length > 0, "must define a step"),
     cancel: z.array(CancelOnSchema).optional(),
-    /** `start`: cancel a run not started this long after its event; `finish`: not finished this long after it started. */
-    timeouts: z
-      .object({ start: DurationSchema.optional(), finish: DurationSchema.optional() })
-      .loose()
-      .optional(),
+    ...functionOptionShape("loose"),
   })
-  .loose();
+  .loose()
+  .superRefine(batchConflicts);
 export type FunctionDef = z.infer<typeof FunctionDefSchema>;
 
 /** `POST /fn/register` body. */
@@ -100,10 +101,20 @@ export const RegisterRequestSchema = z
     appVersion: z.string().optional(),
     sdk: z.string().optional(),
     v: z.string().optional(),
-    functions: z.array(FunctionDefSchema).max(MAX_FUNCTIONS_PER_APP, {
-      error: `at most ${MAX_FUNCTIONS_PER_APP} functions per app`,
-      abort: true,
-    }),
+    functions: z
+      .array(FunctionDefSchema)
+      .max(MAX_FUNCTIONS_PER_APP, {
+        error: `at most ${MAX_FUNCTIONS_PER_APP} functions per app`,
+        abort: true,
+      })
+      .superRefine((fns, ctx) => {
+        const seen = new Set<string>();
+        for (const [i, fn] of fns.entries()) {
+          if (seen.has(fn.id))
+            ctx.addIssue({ code: "custom", path: [i, "id"], message: `duplicate function id "${fn.id}"` });
+          seen.add(fn.id);
+        }
+      }),
   })
   .loose();
 export type RegisterRequest = z.infer<typeof RegisterRequestSchema>;
