@@ -9,11 +9,14 @@
 // Before the tests it builds the pinned nats-server and Jaeger when the cache lacks them
 // (`jetstep install`; minutes on a fresh machine, a version check afterwards).
 //
-// Env: TEST_CONCURRENCY (files in parallel, default 1), TEST_TIMEOUT (ms per test, default 300000).
+// Env: TEST_CONCURRENCY (files in parallel; default 2, or 1 on a one-core machine), TEST_TIMEOUT (ms
+// per test, default 300000). Files share nothing (each starts its own nats-server on ephemeral ports
+// with a temporary store), so they may run side by side; more than 2 at once is not what the suite
+// is checked with.
 // Ends with a plain `N passed, N failed` line (parsed from a TAP copy of the run) and node's exit code.
 import { spawn, spawnSync } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -63,7 +66,7 @@ if (install.status !== 0) {
   process.exit(install.status ?? 1);
 }
 
-const concurrency = positiveInt("TEST_CONCURRENCY", 1);
+const concurrency = positiveInt("TEST_CONCURRENCY", Math.min(2, availableParallelism()));
 const timeout = positiveInt("TEST_TIMEOUT", 300_000);
 const tapDir = mkdtempSync(join(tmpdir(), "jetstep-tests-"));
 const tapFile = join(tapDir, "report.tap");
