@@ -6,16 +6,11 @@
  * Next to it goes `X-Jetstep-Signature`, which also covers the method, path and query
  * (`callSignedText`); our SDK requires that one.
  */
-import { createHmac } from "node:crypto";
-import { callSignedText } from "@jetstep/core";
+import { signCall, signPayload } from "@jetstep/core";
 import canonicalizeModule from "canonicalize";
 
 // A CommonJS module whose export is the function itself.
 const canonicalize = canonicalizeModule as unknown as (value: unknown) => string | undefined;
-
-export function signingSecret(signingKey: string): string {
-  return signingKey.replace(/^signkey-[^-]+-/, "");
-}
 
 export interface SignedBody {
   text: string;
@@ -35,13 +30,8 @@ export function signedBody(
   if (!signingKey) return { text: JSON.stringify(body) ?? "null" };
   const text = canonicalize(body) ?? "null";
   const t = String(Math.floor(nowMs / 1000));
-  const secret = signingSecret(signingKey);
-  const s = createHmac("sha256", secret)
-    .update(text + t)
-    .digest("hex");
-  const call = createHmac("sha256", secret)
-    .update(callSignedText("POST", target, t, text))
-    .digest("hex");
+  const s = signPayload(text, signingKey, t);
+  const call = signCall(signingKey, "POST", target, t, text);
   return { text, signature: `t=${t}&s=${s}`, callSignature: `t=${t}&s=${call}` };
 }
 
@@ -60,8 +50,5 @@ export function endpointSignature(method: string, body: string, signingKey: stri
     }
   }
   const t = String(Math.floor(nowMs / 1000));
-  const s = createHmac("sha256", signingSecret(signingKey))
-    .update(signed + t)
-    .digest("hex");
-  return `t=${t}&s=${s}`;
+  return `t=${t}&s=${signPayload(signed, signingKey, t)}`;
 }

@@ -16,8 +16,8 @@
  *   `Host` must be a loopback name (a DNS-rebound name is refused).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
+import { hashSigningKey } from "@jetstep/core";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
-import { hashSigningKey } from "./register-app.ts";
 
 export interface ApiAuthConfig {
   /** Keys that may read and operate. */

@@ -13,6 +13,7 @@ import {
   CheckpointReplySchema,
   type CheckpointRequest,
   checkToken,
+  hashSigningKey,
   Keys,
   MaxBodyBytes,
   partitionOfDispatch,
@@ -22,7 +23,6 @@ import type { KV, Nats } from "@jetstep/jetstream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { parseJson } from "./json-body.ts";
 import { maxMessageBytes } from "./message-size.ts";
-import { hashSigningKey } from "./register-app.ts";
 
 /** How long the partition's owner may take to record a checkpoint (its append retries for up to 30 s). */
 const CHECKPOINT_TIMEOUT_MS = 35_000;

@@ -84,7 +84,7 @@ export interface GatewayConfig extends HttpTimeouts {
 /** A checkpoint recorder in the same process (an executor's `checkpointHere`). */
 export type LocalCheckpoints = NonNullable<CheckpointRouteDeps["local"]>;
 
-export { hashSigningKey } from "./register-app.ts";
+export { hashSigningKey } from "@jetstep/core";
 
 export interface GatewayDeps {
   nats: Nats;

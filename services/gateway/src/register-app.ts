@@ -1,14 +1,9 @@
-/**
- * App registration, shared by `POST /fn/register` (HTTP SDKs) and `jetstep.register` (NATS
- * workers): the signing-key check, the schema, the semantic checks, and the FUNCTIONS bucket.
- * Invalid registrations are answered with the field at fault; the previous registration stays.
- */
-import { createHash } from "node:crypto";
 import {
   type AppRecord,
   type AppUrlPolicy,
   callUrlOf,
   formatIssues,
+  hashSigningKey,
   RegisterRequestSchema,
 } from "@jetstep/core";
 import type { Registry } from "@jetstep/jetstream";
@@ -36,14 +31,6 @@ function sameAppUrl(a: string, b: string): boolean {
   } catch {
     return a === b;
   }
-}
-
-/** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`, the bearer token SDKs send to the server. */
-export function hashSigningKey(key: string): string {
-  const m = /^(signkey-[^-]+-)(.*)$/.exec(key);
-  const prefix = m?.[1] ?? "";
-  const rest = m?.[2] ?? key;
-  return prefix + createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex");
 }
 
 export interface RegisterDeps {

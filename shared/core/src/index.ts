@@ -28,4 +28,5 @@ export * from "./schemas/log.ts";
 export * from "./schemas/ops.ts";
 export * from "./server-version.ts";
 export * from "./sessions.ts";
+export * from "./signing.ts";
 export * from "./trace.ts";

@@ -1,29 +1,21 @@
+import { parseDuration as parseCoreDuration } from "@jetstep/core";
 import { InvalidDurationError } from "./errors.ts";
 
 /** A duration: milliseconds, or a string of number+unit parts such as `"30s"`, `"2h45m"`, `"1.5h"`, `"1w"`. */
 export type DurationInput = number | string;
 
-const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
-const PART = /(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/y;
+const UNIT_MS = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 
-/** Parses a {@link DurationInput} to milliseconds. Throws InvalidDurationError on anything else. */
+/**
+ * Parses a {@link DurationInput} to milliseconds (core's parser, the one the server uses).
+ * Throws InvalidDurationError on anything else.
+ */
 export function parseDuration(input: DurationInput): number {
-  if (typeof input === "number") {
-    if (!Number.isFinite(input) || input < 0) throw new InvalidDurationError(String(input));
-    return Math.round(input);
+  try {
+    return parseCoreDuration(input);
+  } catch {
+    throw new InvalidDurationError(String(input));
   }
-  const text = input.trim();
-  if (/^\d+$/.test(text)) return Number(text);
-  if (text === "") throw new InvalidDurationError(input);
-  let total = 0;
-  PART.lastIndex = 0;
-  while (PART.lastIndex < text.length) {
-    const start = PART.lastIndex;
-    const m = PART.exec(text);
-    if (m === null || m.index !== start) throw new InvalidDurationError(input);
-    total += Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS];
-  }
-  return Math.round(total);
 }
 
 const PERIODS = [

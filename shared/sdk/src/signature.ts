@@ -1,11 +1,9 @@
-import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { CALL_SIGNATURE_HEADER, callSignedText } from "@jetstep/core";
+import { timingSafeEqual } from "node:crypto";
+import { CALL_SIGNATURE_HEADER, hashSigningKey, signCall, signPayload } from "@jetstep/core";
 import { canonicalJson } from "./canonical-json.ts";
 
 /** Signatures older or newer than this are rejected. */
 export const SIGNATURE_MAX_SKEW_MS = 5 * 60 * 1000;
-
-const KEY_PREFIX = /^signkey-\w+-/;
 
 /** A request body as the serve adapter got it: the raw text, or a value a framework already parsed. */
 export type ReceivedBody =
@@ -83,26 +81,8 @@ export class SeenSignatures {
   }
 }
 
-/** Hex HMAC-SHA256 of a call (`callSignedText`) with the de-prefixed signing key. */
-export function signCall(signingKey: string, method: string, url: URL, t: string, body: string): string {
-  return createHmac("sha256", signingKey.replace(KEY_PREFIX, ""))
-    .update(callSignedText(method, url, t, body))
-    .digest("hex");
-}
-
-/** Hex HMAC-SHA256 of `payload + t` with the de-prefixed signing key (`X-Inngest-Signature`). */
-export function signPayload(payload: string, signingKey: string, t: string): string {
-  return createHmac("sha256", signingKey.replace(KEY_PREFIX, ""))
-    .update(payload + t)
-    .digest("hex");
-}
-
-/** `signkey-<env>-<hex(sha256(hexDecode(rest)))>`: the bearer token for app → server calls. */
-export function hashSigningKey(signingKey: string): string {
-  const prefix = KEY_PREFIX.exec(signingKey)?.[0] ?? "";
-  const rest = signingKey.slice(prefix.length);
-  return `${prefix}${createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex")}`;
-}
+// The HMACs and the key hash are core's (one copy for the SDK, the executor and the gateway).
+export { hashSigningKey, signCall, signPayload };
 
 /**
  * What the signature may cover, cheapest first: the raw bytes (Jetstep signs exactly what it

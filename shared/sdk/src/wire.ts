@@ -3,7 +3,7 @@
  * Everything the SDK writes to or reads from the wire is named here, nowhere else.
  */
 
-import { CALL_SIGNATURE_HEADER } from "@jetstep/core";
+import { CALL_SIGNATURE_HEADER, InternalEvents, OpCodes } from "@jetstep/core";
 
 /** HTTP header names (lower case, as node delivers them). */
 export const Header = {
@@ -34,27 +34,27 @@ export const DISCOVERY_STEP_ID = "step";
 /** The execution version we answer with (`x-inngest-req-version`), as the official v4 SDK does. */
 export const EXECUTION_VERSION = 2;
 
-/** Op codes the SDK emits. */
+/** Op codes the SDK emits (core's `OpCodes`, the server's vocabulary, under the SDK's names). */
 export const StepOpCode = {
-  StepRun: "StepRun",
-  StepPlanned: "StepPlanned",
-  StepError: "StepError",
-  StepFailed: "StepFailed",
-  Sleep: "Sleep",
-  WaitForEvent: "WaitForEvent",
-  InvokeFunction: "InvokeFunction",
-  RunComplete: "RunComplete",
-  DeferAdd: "DeferAdd",
-  DeferAbort: "DeferAbort",
+  StepRun: OpCodes.stepRun,
+  StepPlanned: OpCodes.stepPlanned,
+  StepError: OpCodes.stepError,
+  StepFailed: OpCodes.stepFailed,
+  Sleep: OpCodes.sleep,
+  WaitForEvent: OpCodes.waitForEvent,
+  InvokeFunction: OpCodes.invokeFunction,
+  RunComplete: OpCodes.runComplete,
+  DeferAdd: OpCodes.deferAdd,
+  DeferAbort: OpCodes.deferAbort,
 } as const;
 export type StepOpCode = (typeof StepOpCode)[keyof typeof StepOpCode];
 
-/** Internal event names the SDK needs. */
+/** Internal event names the SDK needs (core's `InternalEvents`). */
 export const InternalEvent = {
-  FunctionFailed: "inngest/function.failed",
-  FunctionInvoked: "inngest/function.invoked",
-  ScheduledTimer: "inngest/scheduled.timer",
-  DeferredSchedule: "inngest/deferred.schedule",
+  FunctionFailed: InternalEvents.functionFailed,
+  FunctionInvoked: InternalEvents.functionInvoked,
+  ScheduledTimer: InternalEvents.scheduledTimer,
+  DeferredSchedule: InternalEvents.deferredSchedule,
 } as const;
 export type InternalEvent = (typeof InternalEvent)[keyof typeof InternalEvent];
 
