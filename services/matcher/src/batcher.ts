@@ -15,7 +15,7 @@ import {
   StoredEventSchema,
   Streams,
 } from "@jetstep/core";
-import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
+import { isConflict, type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
@@ -94,21 +94,17 @@ export class Batcher {
     );
     for (let attempt = 0; attempt < 50; attempt++) {
       const current = await this.kv.get(key);
-      try {
-        if (current?.operation !== "PUT") {
-          const batch: Batch = {
-            batchId: event.id,
-            fnId: f.fn.id,
-            items: [{ id: event.id, seq }],
-            firstTs: event.ts,
-            deadline: this.now() + cfg.timeoutMs,
-          };
-          const rev = current
-            ? await this.kv.update(key, JSON.stringify(batch), current.revision)
-            : await this.kv.create(key, JSON.stringify(batch));
-          return await this.afterAdd(f, cfg, key, batch, rev);
-        }
-        const batch = current.json<Batch>();
+      let batch: Batch;
+      if (current?.operation !== "PUT") {
+        batch = {
+          batchId: event.id,
+          fnId: f.fn.id,
+          items: [{ id: event.id, seq }],
+          firstTs: event.ts,
+          deadline: this.now() + cfg.timeoutMs,
+        };
+      } else {
+        batch = current.json<Batch>();
         const runId = runIdFor(batch.batchId, batch.fnId, batch.firstTs);
         if (batch.items.some((i) => i.id === event.id)) return runId; // redelivered
         if (batch.items.length >= cfg.maxSize || batch.deadline <= this.now()) {
@@ -117,11 +113,17 @@ export class Batcher {
           continue;
         }
         batch.items.push({ id: event.id, seq });
-        const rev = await this.kv.update(key, JSON.stringify(batch), current.revision);
-        return await this.afterAdd(f, cfg, key, batch, rev);
-      } catch {
-        // Lost a compare-and-set race: read again.
       }
+      let rev: number;
+      try {
+        rev = current
+          ? await this.kv.update(key, JSON.stringify(batch), current.revision)
+          : await this.kv.create(key, JSON.stringify(batch));
+      } catch (e) {
+        if (isConflict(e)) continue; // lost a compare-and-set race: read again
+        throw e;
+      }
+      return await this.afterAdd(f, cfg, key, batch, rev);
     }
     throw new Error(`could not add event ${event.id} to a batch of ${f.fn.id}: too much contention`);
   }

@@ -14,7 +14,7 @@ import {
   StoredEventSchema,
   Streams,
 } from "@jetstep/core";
-import { type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
+import { isConflict, type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
@@ -108,8 +108,8 @@ export class Debouncer {
         if (current) await this.kv.update(key, JSON.stringify(next), current.revision);
         else await this.kv.create(key, JSON.stringify(next));
         return;
-      } catch {
-        // lost a race: read again
+      } catch (e) {
+        if (!isConflict(e)) throw e; // lost a race: read again
       }
     }
     throw new Error(`debounce of ${f.fn.id}: too much contention`);
@@ -135,8 +135,9 @@ export class Debouncer {
       if (!pending.flushing) {
         try {
           rev = await this.kv.update(key, JSON.stringify({ ...pending, flushing: true }), e.revision);
-        } catch {
-          continue; // another matcher, or a newer event, got there first
+        } catch (e) {
+          if (isConflict(e)) continue; // another matcher, or a newer event, got there first
+          throw e;
         }
       }
       const f = this.functions().find((x) => x.fn.id === pending.fnId);

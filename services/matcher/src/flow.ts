@@ -24,7 +24,14 @@ import {
   statusOf,
   type ThrottleSpec,
 } from "@jetstep/core";
-import { type KV, type Publisher, type RegisteredFunction, type RunLog, readRun } from "@jetstep/jetstream";
+import {
+  isConflict,
+  type KV,
+  type Publisher,
+  type RegisteredFunction,
+  type RunLog,
+  readRun,
+} from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
@@ -102,8 +109,8 @@ export class FlowControl {
         if (!current) await this.kv.create(key, runId);
         else if (holder !== runId) await this.kv.update(key, runId, current.revision);
         return undefined;
-      } catch {
-        // another matcher changed the holder meanwhile: look again
+      } catch (e) {
+        if (!isConflict(e)) throw e; // another matcher changed the holder meanwhile: look again
       }
     }
     throw new Error(`singleton of ${f.fn.id}: too much contention`);
@@ -127,8 +134,8 @@ export class FlowControl {
         if (current) await this.kv.update(key, String(r.tat), current.revision);
         else await this.kv.create(key, String(r.tat));
         return r.result;
-      } catch {
-        // lost a race with another matcher: read again
+      } catch (e) {
+        if (!isConflict(e)) throw e; // lost a race with another matcher: read again
       }
     }
     throw new Error(`${kind} of ${f.fn.id}: too much contention`);

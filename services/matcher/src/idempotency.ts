@@ -8,6 +8,7 @@
 
 import { type CompiledValueExpression, fnv1a64, Keys, type StoredEvent } from "@jetstep/core";
 import type { KV } from "@jetstep/jetstream";
+import { isConflict } from "@jetstep/jetstream";
 import type { MatcherLog } from "./matcher-log.ts";
 
 export class IdempotencyGate {
@@ -27,7 +28,8 @@ export class IdempotencyGate {
     try {
       await this.kv.create(key, runId);
       return true;
-    } catch {
+    } catch (e) {
+      if (!isConflict(e)) throw e; // the key exists: is it this run's (a redelivered event)?
       const holder = await this.kv.get(key);
       return holder?.operation === "PUT" && holder.string() === runId;
     }

@@ -36,6 +36,7 @@ export {
   POISON_DELIVERIES,
   settleFailure,
 } from "./dead-letters.ts";
+export { isConflict, isNotFound } from "./errors.ts";
 export { EventLog, type SequencedEvent } from "./event-log.ts";
 export { allowMessageTtl, ttlHeaderValue, writeExpiring } from "./expiring-kv.ts";
 export { IdleTimeoutError, idleTimeout, withTimeout } from "./idle-timeout.ts";

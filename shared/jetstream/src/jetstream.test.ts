@@ -3,6 +3,7 @@ import { after, before, describe, it } from "node:test";
 import { Buckets, type RunLogEntry } from "@jetstep/core";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { connectNats, type Nats } from "./connection.ts";
+import { isConflict, isNotFound } from "./errors.ts";
 import { leaseMarginMs, PartitionLeases } from "./leases.ts";
 import { Membership } from "./membership.ts";
 import { Publisher } from "./publisher.ts";
@@ -131,6 +132,33 @@ describe("jetstream layer (real nats-server)", () => {
     for await (const m of scanSubjects(nats.jsm, "SCAN", "scan.none", { direct: true })) none.push(m.seq);
     assert.deepEqual(none, []);
     await nats.jsm.streams.delete("SCAN");
+  });
+
+  it("tells a lost compare-and-set and a missing message apart from other errors", async () => {
+    const kv = buckets.flow;
+    const key = `errors-test-${Date.now()}`;
+    const rev = await kv.create(key, "a");
+    const created = await kv.create(key, "b").catch((e: unknown) => e);
+    assert.ok(isConflict(created), `create of an existing key: ${String(created)}`);
+    const stale = await kv.update(key, "c", rev + 1000).catch((e: unknown) => e);
+    assert.ok(isConflict(stale), `update at a stale revision: ${String(stale)}`);
+    assert.equal(isNotFound(created), false);
+    await kv.update(key, "d", rev);
+    const timers = new TimerStore(nats.js, nats.jsm, publisher);
+    const t = await timers.arm({ runId: "errors-run", timerId: "t", partition: 0, fireAt: 1 });
+    await nats.jsm.streams.deleteMessage("TIMERS", t.seq, false);
+    const again = await nats.jsm.streams.deleteMessage("TIMERS", t.seq, false).catch((e: unknown) => e);
+    assert.ok(isNotFound(again), `deleting a deleted message: ${String(again)}`);
+    assert.equal(isConflict(again), false);
+    await timers.remove(t.seq); // already gone: not an error
+    const direct = await nats.jsm.direct
+      .getBatch("TIMERS", { seq: 1, batch: 5, next_by_subj: "timer.none.>" })
+      .then(async (it) => {
+        for await (const _ of it);
+      })
+      .catch((e: unknown) => e);
+    assert.ok(isNotFound(direct), `a direct get of nothing: ${String(direct)}`);
+    assert.equal(isNotFound(new Error("no message found")), false, "not by its wording");
   });
 
   it("stores, loads and removes timers per partition", async () => {

@@ -10,6 +10,7 @@
  */
 import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import { isNotFound } from "./errors.ts";
 import { idleTimeout, withTimeout } from "./idle-timeout.ts";
 import { kvSubject } from "./kv-publish.ts";
 
@@ -40,7 +41,7 @@ export async function* scanSubjects(
           yield m;
         }
       } catch (e) {
-        if (got === 0 && /message not found/i.test((e as Error).message)) return;
+        if (got === 0 && isNotFound(e)) return;
         throw e;
       }
       // A batch may stop short of DIRECT_BATCH (the server caps a reply's bytes): ask again from

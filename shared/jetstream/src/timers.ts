@@ -5,6 +5,7 @@
  */
 import { Streams, Subjects, type TimerRecord, TimerRecordSchema } from "@jetstep/core";
 import { DeliverPolicy, type JetStreamClient, type JetStreamManager } from "@nats-io/jetstream";
+import { isNotFound } from "./errors.ts";
 import { idleTimeout, withTimeout } from "./idle-timeout.ts";
 import type { Publisher } from "./publisher.ts";
 import { ORDERED_STEP_MS, scanSubjects } from "./subject-scan.ts";
@@ -37,7 +38,7 @@ export class TimerStore {
       await this.jsm.streams.deleteMessage(Streams.timers, seq, false);
     } catch (e) {
       // Already gone (deleted by a previous owner, or never stored): nothing to do.
-      if (!/no message found|not found/i.test((e as Error).message)) throw e;
+      if (!isNotFound(e)) throw e;
     }
   }
 
