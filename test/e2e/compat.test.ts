@@ -3,8 +3,6 @@
  * functions (`triggers: []`) and cron `jitter`; v3's choice of execution version.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { jitterDelay } from "@jetstep/core";
@@ -13,7 +11,16 @@ import { createDefer } from "inngest/experimental";
 import { serve } from "inngest/node";
 import { Jetstep, serve as serveJetstep } from "jetstep";
 import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
-import { eventRuns, type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import {
+  eventRuns,
+  type ServedApp,
+  type Stack,
+  sendEvents,
+  startApp,
+  startStack,
+  waitForApp,
+  waitForEventRuns,
+} from "./harness.ts";
 
 const JITTER_MS = 1500;
 
@@ -21,7 +28,7 @@ const V3_APP = fileURLToPath(new URL("../fixtures/inngest-v3-app.ts", import.met
 
 describe("official SDK v4: invoke-only functions, cron jitter", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const ticks: { ts: number; at: number }[] = [];
   let flaky = 0;
   let scoreClient: Inngest | undefined;
@@ -130,7 +137,9 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         return "parent done";
       },
     );
-    server = createServer(
+    app = await startApp(
+      stack.url,
+      "compat",
       serve({
         client,
         functions: [
@@ -148,15 +157,9 @@ describe("official SDK v4: invoke-only functions, cron jitter", () => {
         ],
       }),
     );
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-      method: "PUT",
-    });
-    assert.equal(res.status, 200, await res.text());
-    await waitForApp(stack.url, "compat");
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await stack?.stop();
   });
 
@@ -457,7 +460,7 @@ describe("official SDK v3: the execution version it chooses", () => {
 
 describe("our SDK: defer()", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const deferred: { data: unknown; parents: unknown }[] = [];
 
   before(async () => {
@@ -481,16 +484,10 @@ describe("our SDK: defer()", () => {
         return "done";
       },
     );
-    server = createServer(serveJetstep({ client, functions: [later, parent] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-      method: "PUT",
-    });
-    assert.equal(res.status, 200, await res.text());
-    await waitForApp(stack.url, "ours");
+    app = await startApp(stack.url, "ours", serveJetstep({ client, functions: [later, parent] }));
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await stack?.stop();
   });
 

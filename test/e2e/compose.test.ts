@@ -4,19 +4,25 @@
  * parallel steps, onFailure.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Jetstep, referenceFunction, serve, type WorkerHandle, worker } from "jetstep";
 import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import {
+  type ServedApp,
+  type Stack,
+  sendEvents,
+  startApp,
+  startStack,
+  waitForApp,
+  waitForEventRuns,
+} from "./harness.ts";
 
 const TARGETS = fileURLToPath(new URL("../fixtures/invoke-targets.ts", import.meta.url));
 
 describe("composition", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   let targets: TsProcess;
   let natsWorker: WorkerHandle;
   const counts: Record<string, number> = {};
@@ -113,17 +119,11 @@ describe("composition", () => {
         });
       },
     );
-    server = createServer(serve({ client, functions: [caller, fanout, child, wide, doomed] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    assert.equal(
-      (
-        await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-          method: "PUT",
-        })
-      ).status,
-      200,
+    app = await startApp(
+      stack.url,
+      "composer",
+      serve({ client, functions: [caller, fanout, child, wide, doomed] }),
     );
-    await waitForApp(stack.url, "composer");
     await waitForApp(stack.url, "targets");
 
     const natsClient = new Jetstep({ id: "nats-targets", baseUrl: stack.url });
@@ -137,7 +137,7 @@ describe("composition", () => {
   });
   after(async () => {
     await natsWorker?.close();
-    server?.close();
+    await app?.close();
     await targets?.kill("SIGKILL");
     await stack?.stop();
   });

@@ -4,8 +4,6 @@
  * where a busy user never holds back the others.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Keys, partitionOf } from "@jetstep/core";
 import { connectNats, openBuckets } from "@jetstep/jetstream";
@@ -17,13 +15,20 @@ import {
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { sendEvents, spawnJetstep, waitForApp, waitForPartitionSplit } from "./harness.ts";
+import {
+  type ServedApp,
+  sendEvents,
+  serveApp,
+  spawnJetstep,
+  waitForApp,
+  waitForPartitionSplit,
+} from "./harness.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("concurrency limits across two executor processes", () => {
   let nats: NatsServerHandle;
-  let server: Server;
+  let app: ServedApp | undefined;
   const procs: TsProcess[] = [];
   const procUrls: string[] = [];
   let url = "";
@@ -83,9 +88,8 @@ describe("concurrency limits across two executor processes", () => {
           envScoped.done++;
         },
       );
-    server = createServer(serve({ client, functions: [limited, keyed, shared("env-a"), shared("env-b")] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    app = await serveApp(serve({ client, functions: [limited, keyed, shared("env-a"), shared("env-b")] }));
+    const appUrl = app.url;
     for (const port of ports) {
       procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
       procUrls.push(`http://127.0.0.1:${port}`);
@@ -94,7 +98,7 @@ describe("concurrency limits across two executor processes", () => {
     await waitForPartitionSplit(nats.url, 2);
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     for (const p of procs) await p.kill("SIGKILL");
     await nats?.stop();
   });

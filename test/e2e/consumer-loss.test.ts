@@ -6,18 +6,16 @@
  * flight records that step's answer when it comes: the step is not called again.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Streams } from "@jetstep/core";
 import { connectNats, type Nats } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { type ServedApp, type Stack, sendEvents, startApp, startStack, waitForEventRuns } from "./harness.ts";
 
 describe("consumer loss", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   let nats: Nats;
   /** Executions of the slow step, and a gate that holds the first one until the test opens it. */
   let slowRuns = 0;
@@ -40,14 +38,11 @@ describe("consumer loss", () => {
       });
       return { n };
     });
-    server = createServer(serve({ client, functions: [fn, slow] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
-    await waitForApp(stack.url, "resilient");
+    app = await startApp(stack.url, "resilient", serve({ client, functions: [fn, slow] }));
     nats = await connectNats({ servers: stack.nats.url });
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await nats?.close();
     await stack?.stop();
   });

@@ -3,17 +3,15 @@
  * slot) and `timeouts.start` / `timeouts.finish`.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { type ServedApp, type Stack, sendEvents, startApp, startStack, waitForEventRuns } from "./harness.ts";
 
 describe("cron and timeouts", () => {
   let first: Stack;
   let second: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const slots: { eventId: string; ts: number; cron: unknown }[] = [];
 
   before(async () => {
@@ -47,16 +45,10 @@ describe("cron and timeouts", () => {
         return step.run("late", () => "too late");
       },
     );
-    server = createServer(serve({ client, functions: [ticker, tooLong, slowStart] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-      method: "PUT",
-    });
-    assert.equal(res.status, 200);
-    await waitForApp(second.url, "timed");
+    app = await startApp(second.url, "timed", serve({ client, functions: [ticker, tooLong, slowStart] }));
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await second?.stop();
     await first?.stop();
   });

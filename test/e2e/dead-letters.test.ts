@@ -5,18 +5,16 @@
  * it are matched and run as usual.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Subjects, ulid } from "@jetstep/core";
 import { connectNats, type Nats } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { type ServedApp, type Stack, sendEvents, startApp, startStack, waitForEventRuns } from "./harness.ts";
 
 describe("dead letters", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   let nats: Nats;
 
   before(async () => {
@@ -25,15 +23,11 @@ describe("dead letters", () => {
     const fn = client.createFunction({ id: "echo" }, { event: "poison/go" }, async ({ event, step }) =>
       step.run("echo", () => (event.data as { i?: number }).i ?? null),
     );
-    server = createServer(serve({ client, functions: [fn] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
-    await fetch(appUrl, { method: "PUT" });
-    await waitForApp(stack.url, "poison");
+    app = await startApp(stack.url, "poison", serve({ client, functions: [fn] }));
     nats = await connectNats({ servers: stack.nats.url });
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await nats?.close();
     await stack?.stop();
   });

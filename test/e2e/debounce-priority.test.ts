@@ -1,7 +1,5 @@
 /** debounce (last event after a quiet period; timeout caps the wait) and priority under a backlog. */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
 import {
@@ -11,7 +9,14 @@ import {
   type TsProcess,
   waitFor,
 } from "../support/index.ts";
-import { sendEvents, spawnJetstep, waitForApp, waitForPartitionSplit } from "./harness.ts";
+import {
+  type ServedApp,
+  sendEvents,
+  serveApp,
+  spawnJetstep,
+  waitForApp,
+  waitForPartitionSplit,
+} from "./harness.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -19,7 +24,7 @@ describe("debounce and priority", () => {
   let nats: NatsServerHandle;
   const procs: TsProcess[] = [];
   let url = "";
-  let server: Server;
+  let app: ServedApp | undefined;
   const debounced: { k: unknown; n: unknown; at: number }[] = [];
   const order: string[] = [];
   /** The first job holds the function's one concurrency slot until the test lets it go. */
@@ -51,16 +56,15 @@ describe("debounce and priority", () => {
         });
       },
     );
-    server = createServer(serve({ client, functions: [settle, ordered] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    app = await serveApp(serve({ client, functions: [settle, ordered] }));
+    const appUrl = app.url;
     for (const port of ports)
       procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"]));
     await waitForApp(url, "quiet");
     await waitForPartitionSplit(nats.url, 2);
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     for (const p of procs) await p.kill("SIGKILL");
     await nats?.stop();
   });

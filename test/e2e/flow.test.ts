@@ -1,7 +1,5 @@
 /** rateLimit (drops recorded per event), throttle (spaced starts, none dropped), singleton skip/cancel. */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
 import {
@@ -16,7 +14,9 @@ import {
 import {
   type ApiRun,
   eventRuns,
+  type ServedApp,
   sendEvents,
+  serveApp,
   spawnJetstep,
   waitForApp,
   waitForEventRuns,
@@ -27,7 +27,7 @@ describe("rateLimit, throttle, singleton", () => {
   let nats: NatsServerHandle;
   const procs: TsProcess[] = [];
   let url = "";
-  let server: Server;
+  let app: ServedApp | undefined;
   let receiver: OtlpReceiver;
   const throttledStarts: number[] = [];
   const throttledOrder: number[] = [];
@@ -87,16 +87,15 @@ describe("rateLimit, throttle, singleton", () => {
         return "finished";
       },
     );
-    server = createServer(serve({ client, functions: [limited, throttled, slow, single, replacing] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    app = await serveApp(serve({ client, functions: [limited, throttled, slow, single, replacing] }));
+    const appUrl = app.url;
     for (const port of ports)
       procs.push(await spawnJetstep(nats.url, port, ["-u", appUrl, "--lease-ttl", "2s"], otel));
     await waitForApp(url, "flow");
     await waitForPartitionSplit(nats.url, 2);
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     receiver?.server.close();
     for (const p of procs) await p.kill("SIGKILL");
     await nats?.stop();

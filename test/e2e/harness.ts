@@ -2,10 +2,11 @@
  * E2E harness: a real nats-server per test file (test/support) and Jetstep's runtime, either
  * in-process (`startStack`) or as a `jetstep dev` child process (`spawnJetstep`, for crash tests).
  */
-import { createHash } from "node:crypto";
+import { createServer, type RequestListener, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { type Runtime, startRuntime } from "@jetstep/cli";
-import { Keys } from "@jetstep/core";
+import { hashSigningKey, Keys } from "@jetstep/core";
 import { connectNats, DEFAULT_PARTITIONS, openBuckets } from "@jetstep/jetstream";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, worker } from "jetstep";
@@ -143,6 +144,42 @@ export async function waitForApp(url: string, appId: string, timeoutMs = 30_000)
   );
 }
 
+/** An app's HTTP server on an ephemeral port of 127.0.0.1. */
+export interface ServedApp {
+  /** Its serve URL (`http://127.0.0.1:<port>/api/inngest`). */
+  url: string;
+  server: Server;
+  /** Closes it, dropping kept-alive connections. */
+  close(): Promise<void>;
+}
+
+/** Serves `handler` (an app, e.g. our SDK's `serve({ client, functions })`) on an ephemeral port. */
+export async function serveApp(handler: RequestListener, path = "/api/inngest"): Promise<ServedApp> {
+  const server = createServer(handler);
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`,
+    server,
+    close: () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
+}
+
+/**
+ * Serves an app and syncs it into the Jetstep at `url` as an SDK's sync does (a `PUT` to the
+ * app, which registers itself), then waits until it is listed under `appId`.
+ */
+export async function startApp(url: string, appId: string, handler: RequestListener): Promise<ServedApp> {
+  const app = await serveApp(handler);
+  const res = await fetch(app.url, { method: "PUT" });
+  if (!res.ok) throw new Error(`app ${appId} did not sync: ${res.status} ${await res.text()}`);
+  await waitForApp(url, appId);
+  return app;
+}
+
 /** API credentials of gateways under test (their base URL → `Authorization` value). */
 const credentials = new Map<string, string>();
 
@@ -167,8 +204,7 @@ export function apiFetch(url: string, init: RequestInit = {}): Promise<Response>
 
 /** `Authorization` that proves an app holds `signingKey`: `Bearer signkey-<env>-<hex(sha256(hexDecode(rest)))>`. */
 export function signingBearer(signingKey: string): string {
-  const [, prefix = "", rest = ""] = /^(signkey-[^-]+-)(.*)$/.exec(signingKey) ?? [];
-  return `Bearer ${prefix}${createHash("sha256").update(Buffer.from(rest, "hex")).digest("hex")}`;
+  return `Bearer ${hashSigningKey(signingKey)}`;
 }
 
 export interface RecordingWorker {

@@ -1,15 +1,13 @@
 /** idempotency (one run per key per 24 h, skips visible per event) and batchEvents (size, timeout, key). */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { type ServedApp, type Stack, sendEvents, startApp, startStack, waitForEventRuns } from "./harness.ts";
 
 describe("idempotency and batching", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const orders: unknown[] = [];
   const batches: { user: unknown; ids: unknown[] }[] = [];
 
@@ -32,20 +30,10 @@ describe("idempotency and batching", () => {
         return events.length;
       },
     );
-    server = createServer(serve({ client, functions: [charge, collect] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    assert.equal(
-      (
-        await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-          method: "PUT",
-        })
-      ).status,
-      200,
-    );
-    await waitForApp(stack.url, "batcher");
+    app = await startApp(stack.url, "batcher", serve({ client, functions: [charge, collect] }));
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await stack?.stop();
   });
 

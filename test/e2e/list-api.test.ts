@@ -1,11 +1,9 @@
 /** GET /v1/runs and GET /v1/events: filters and cursor pagination over 1,000 runs (RUN_INDEX, not RUNS). */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, NonRetriableError, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp } from "./harness.ts";
+import { type ServedApp, type Stack, sendEvents, startApp, startStack } from "./harness.ts";
 
 interface ListedRun {
   run_id: string;
@@ -17,7 +15,7 @@ interface ListedRun {
 
 describe("listing runs and events", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const list = async <T>(path: string) => {
     const res = await fetch(`${stack.url}${path}`);
     return {
@@ -48,10 +46,7 @@ describe("listing runs and events", () => {
     const bad = client.createFunction({ id: "bad", retries: 0 }, { event: "list/bad" }, async () => {
       throw new NonRetriableError("nope");
     });
-    server = createServer(serve({ client, functions: [ok, bad] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
-    await waitForApp(stack.url, "lister");
+    app = await startApp(stack.url, "lister", serve({ client, functions: [ok, bad] }));
     await sendEvents(stack.url, [
       ...Array.from({ length: 990 }, (_, i) => ({ name: "list/ok", data: { i } })),
       ...Array.from({ length: 10 }, (_, i) => ({ name: "list/bad", data: { i } })),
@@ -65,7 +60,7 @@ describe("listing runs and events", () => {
     );
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await stack?.stop();
   });
 

@@ -1,23 +1,22 @@
 /** Rerun (whole, and from a step with an edited output), invoke with a payload, live SSE stream. */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
 import {
   type ApiRun,
   getRun,
+  type ServedApp,
   type Stack,
   sendEvents,
+  startApp,
   startStack,
-  waitForApp,
   waitForEventRuns,
 } from "./harness.ts";
 
 describe("operating runs", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const executed: string[] = [];
 
   before(async () => {
@@ -37,13 +36,10 @@ describe("operating runs", () => {
         return b + 1;
       });
     });
-    server = createServer(serve({ client, functions: [chain] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
-    await waitForApp(stack.url, "ops");
+    app = await startApp(stack.url, "ops", serve({ client, functions: [chain] }));
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await stack?.stop();
   });
 

@@ -4,18 +4,16 @@
  * by the executor's periodic reconcile and completes.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type ActiveRun, Keys, type RunLogEntry, ulid } from "@jetstep/core";
 import { connectNats, type Nats, openBuckets, Publisher, RunLog } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { getRun, type Stack, startStack, waitForApp } from "./harness.ts";
+import { getRun, type ServedApp, type Stack, startApp, startStack } from "./harness.ts";
 
 describe("executor reconcile", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   let nats: Nats;
   let appUrl = "";
 
@@ -25,15 +23,12 @@ describe("executor reconcile", () => {
     const fn = client.createFunction({ id: "wake" }, { event: "lost/never-sent" }, async ({ step }) =>
       step.run("only", () => "woke up"),
     );
-    server = createServer(serve({ client, functions: [fn] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
-    await fetch(appUrl, { method: "PUT" });
-    await waitForApp(stack.url, "lost");
+    app = await startApp(stack.url, "lost", serve({ client, functions: [fn] }));
+    appUrl = app.url;
     nats = await connectNats({ servers: stack.nats.url });
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await nats?.close();
     await stack?.stop();
   });

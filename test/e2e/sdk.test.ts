@@ -3,16 +3,22 @@
  * driven end to end by Jetstep (gateway → EVENTS → matcher → INBOX → executor → app → RUNS).
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import Fastify from "fastify";
 import { Jetstep, NonRetriableError, RetryAfterError, serve, serveFastify } from "jetstep";
-import { getRun, type Stack, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import {
+  getRun,
+  type ServedApp,
+  type Stack,
+  serveApp,
+  startStack,
+  waitForApp,
+  waitForEventRuns,
+} from "./harness.ts";
 
 describe("our SDK end to end", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const fastify = Fastify();
   const counts: Record<string, number> = {};
   const bump = (k: string) => {
@@ -99,11 +105,10 @@ describe("our SDK end to end", () => {
         return "third time";
       },
     );
-    server = createServer(
+    app = await serveApp(
       serve({ client, functions: [three, retrying, nonRetriable, exhausted, handlerThrows] }),
     );
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const nodeUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
+    const nodeUrl = app.url;
     await fastify.register(serveFastify({ client: other, functions: [retryAfter, parallel] }));
     const fastifyUrl = `${await fastify.listen({ port: 0, host: "127.0.0.1" })}/api/inngest`;
     for (const url of [nodeUrl, fastifyUrl]) assert.equal((await fetch(url, { method: "PUT" })).status, 200);
@@ -111,7 +116,7 @@ describe("our SDK end to end", () => {
     await waitForApp(stack.url, "sdk-fastify");
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await fastify.close();
     await stack?.stop();
   });

@@ -7,8 +7,6 @@
  *   every append forever.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type ActiveRun, Keys, persist, type RunLogEntry, replay, ulid } from "@jetstep/core";
 import {
@@ -22,11 +20,11 @@ import {
 } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { getRun, type Stack, startStack, waitForApp } from "./harness.ts";
+import { getRun, type ServedApp, type Stack, startApp, startStack } from "./harness.ts";
 
 describe("stale run state", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   let nats: Nats;
   let buckets: JetstepBuckets;
   let publisher: Publisher;
@@ -52,18 +50,15 @@ describe("stale run state", () => {
         return a + b;
       },
     );
-    server = createServer(serve({ client, functions: [fn] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
-    await fetch(appUrl, { method: "PUT" });
-    await waitForApp(stack.url, "stale");
+    app = await startApp(stack.url, "stale", serve({ client, functions: [fn] }));
+    appUrl = app.url;
     nats = await connectNats({ servers: stack.nats.url });
     buckets = await openBuckets(nats, { replicas: 1 });
     publisher = new Publisher(nats.nc);
     runLog = new RunLog(nats.jsm, publisher);
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     publisher?.close();
     await nats?.close();
     await stack?.stop();

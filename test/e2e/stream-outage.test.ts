@@ -4,18 +4,16 @@
  * once RUNS is back, so the step whose answer came during the outage does not run again.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { connectNats, type Nats, readRunsLayout, runStreams } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import { type ServedApp, type Stack, sendEvents, startApp, startStack, waitForEventRuns } from "./harness.ts";
 
 const OUTAGE_MS = 2_500;
 
 describe("RUNS unavailable for a while", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   let nats: Nats;
   const executions: string[] = [];
   let stepStarted: () => void = () => {};
@@ -45,13 +43,10 @@ describe("RUNS unavailable for a while", () => {
         });
       },
     );
-    server = createServer(serve({ client, functions: [fn] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
-    await waitForApp(stack.url, "outage");
+    app = await startApp(stack.url, "outage", serve({ client, functions: [fn] }));
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await nats?.close();
     await stack?.stop();
   });

@@ -5,14 +5,12 @@
  * gone (the bad message removed), it is resumed, listed as running again and completes.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { type ActiveRun, Keys, type RunLogEntry, Subjects, ulid } from "@jetstep/core";
 import { connectNats, type Nats, openBuckets, Publisher, RunLog } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
-import { type Stack, startStack, waitForApp } from "./harness.ts";
+import { type ServedApp, type Stack, startApp, startStack } from "./harness.ts";
 
 interface ListedRun {
   run_id: string;
@@ -22,7 +20,7 @@ interface ListedRun {
 
 describe("stuck runs", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   let nats: Nats;
   let appUrl = "";
 
@@ -32,15 +30,12 @@ describe("stuck runs", () => {
     const fn = client.createFunction({ id: "fn" }, { event: "stuck/never-sent" }, async ({ step }) =>
       step.run("only", () => "moved on"),
     );
-    server = createServer(serve({ client, functions: [fn] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    appUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`;
-    await fetch(appUrl, { method: "PUT" });
-    await waitForApp(stack.url, "stuck");
+    app = await startApp(stack.url, "stuck", serve({ client, functions: [fn] }));
+    appUrl = app.url;
     nats = await connectNats({ servers: stack.nats.url });
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await nats?.close();
     await stack?.stop();
   });

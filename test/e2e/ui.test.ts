@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { mkdirSync } from "node:fs";
 import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { Subjects } from "@jetstep/core";
@@ -18,7 +17,16 @@ import { serve as serveOfficial } from "inngest/node";
 import { Jetstep, serve } from "jetstep";
 import { type Browser, chromium, type Page } from "playwright-core";
 import { freePort, waitFor } from "../support/index.ts";
-import { apiFetch, type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import {
+  apiFetch,
+  type ServedApp,
+  type Stack,
+  sendEvents,
+  startApp,
+  startStack,
+  waitForApp,
+  waitForEventRuns,
+} from "./harness.ts";
 
 const SHOTS = fileURLToPath(new URL("../../test-results/screenshots/", import.meta.url));
 const CHROMIUM_ARGS = [
@@ -41,8 +49,7 @@ async function openBrowser(pageErrors: string[]): Promise<{ browser: Browser; pa
 
 describe("dev UI in Chromium", () => {
   let stack: Stack;
-  let server: Server;
-  let officialServer: Server;
+  const apps: ServedApp[] = [];
   let browser: Browser;
   let page: Page;
   const pageErrors: string[] = [];
@@ -61,10 +68,7 @@ describe("dev UI in Chromium", () => {
       await step.run("before", () => 1);
       await step.sleep("nap", "60s");
     });
-    server = createServer(serve({ client, functions: [greet, napper] }));
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, { method: "PUT" });
-    await waitForApp(stack.url, "ui-app");
+    apps.push(await startApp(stack.url, "ui-app", serve({ client, functions: [greet, napper] })));
     // An app on the official SDK whose run defers two runs and aborts one of them.
     const official = new Inngest({ id: "ui-official", isDev: true, baseUrl: stack.url });
     const later = createDefer(official, { id: "later" }, async ({ event }) => event.data);
@@ -78,17 +82,18 @@ describe("dev UI in Chromium", () => {
         return "done";
       },
     );
-    officialServer = createServer(serveOfficial({ client: official, functions: [later, deferring] }));
-    await new Promise<void>((r) => officialServer.listen(0, "127.0.0.1", r));
-    const officialUrl = `http://127.0.0.1:${(officialServer.address() as AddressInfo).port}/api/inngest`;
-    await fetch(officialUrl, { method: "PUT" });
-    await waitForApp(stack.url, "ui-official");
+    apps.push(
+      await startApp(
+        stack.url,
+        "ui-official",
+        serveOfficial({ client: official, functions: [later, deferring] }),
+      ),
+    );
     ({ browser, page } = await openBrowser(pageErrors));
   });
   after(async () => {
     await browser?.close();
-    server?.close();
-    officialServer?.close();
+    for (const app of apps) await app.close();
     await stack?.stop();
   });
 

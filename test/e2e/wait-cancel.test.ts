@@ -3,8 +3,6 @@
  * cancellation API (one run, bulk). Functions use our SDK, served in this process.
  */
 import assert from "node:assert/strict";
-import { createServer, type Server } from "node:http";
-import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
@@ -12,16 +10,17 @@ import {
   type ApiRun,
   eventRuns,
   getRun,
+  type ServedApp,
   type Stack,
   sendEvents,
+  startApp,
   startStack,
-  waitForApp,
   waitForEventRuns,
 } from "./harness.ts";
 
 describe("waitForEvent and cancellation", () => {
   let stack: Stack;
-  let server: Server;
+  let app: ServedApp | undefined;
   const counts: Record<string, number> = {};
   const cancelledRuns: string[] = [];
   const bump = (k: string) => {
@@ -91,18 +90,14 @@ describe("waitForEvent and cancellation", () => {
         cancelledRuns.push(event.data.run_id as string);
       },
     );
-    server = createServer(
+    app = await startApp(
+      stack.url,
+      "waits",
       serve({ client, functions: [byMatch, byIf, shortWait, cancellable, sleeper, onCancelled] }),
     );
-    await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-    const res = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/api/inngest`, {
-      method: "PUT",
-    });
-    assert.equal(res.status, 200);
-    await waitForApp(stack.url, "waits");
   });
   after(async () => {
-    server?.close();
+    await app?.close();
     await stack?.stop();
   });
 
