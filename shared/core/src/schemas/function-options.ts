@@ -8,6 +8,7 @@
 import { z } from "zod";
 import { jitterMs, parseCron } from "../cron.ts";
 import { parseDuration } from "../duration.ts";
+import { InvalidDurationError } from "../errors.ts";
 import { compileExpression, compileValueExpression } from "../expr.ts";
 import { ConcurrencySchema } from "../flow-control.ts";
 
@@ -37,7 +38,7 @@ const refineWith =
 
 /** A duration: ms, or text such as "30s", "2h45m", "1d". */
 export const DurationOptionSchema = z
-  .union([z.string(), z.number()], { error: 'must be a duration: ms, or text such as "30s" or "2h45m"' })
+  .union([z.string(), z.number()], { error: (issue) => new InvalidDurationError(issue.input).message })
   .superRefine(refineWith(parseDuration));
 
 /** A duration longer than 0. */
