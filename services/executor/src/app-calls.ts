@@ -12,10 +12,11 @@ import {
   type DueCall,
   decideAnswer,
   isActive,
+  isCallDue,
   type NewRunLogEntry,
   type Op,
   OpCodes,
-  type RunContext,
+  type RunSnapshot,
   STALE_DISPATCH_ERROR,
   statusOf,
   type ThrottleSpec,
@@ -150,12 +151,12 @@ export class AppCalls {
   }
 
   /** The run's state now: the memo must include everything appended so far. */
-  private async contextOf(runId: string): Promise<RunContext> {
-    let ctx: RunContext | undefined;
+  private async snapshotOf(runId: string): Promise<RunSnapshot> {
+    let snapshot: RunSnapshot | undefined;
     await this.deps.runs.withActor(runId, async (a) => {
-      ctx = a.snapshot.context;
+      snapshot = a.snapshot;
     });
-    return ctx as RunContext;
+    return snapshot as RunSnapshot;
   }
 
   /** Waits for the run's throttle turn and concurrency slots, then calls the app. */
@@ -163,7 +164,7 @@ export class AppCalls {
     const gate = this.deps.throttleGate;
     let runThrottled = false;
     try {
-      const runCtx = await this.contextOf(a.runId);
+      const runCtx = (await this.snapshotOf(a.runId)).context;
       // A throttled run's first call goes out only at the head of its key's queue (arrival order)
       // and when a start is due at that moment (a start delayed by load must not let this one
       // come early); compensations are not starts. It waits for its turn holding nothing.
@@ -199,8 +200,12 @@ export class AppCalls {
 
   /** Calls the app once (undefined: the throttled start was taken by another run; wait again). */
   private async callOnce(a: Attempt, start: ThrottleSpec | undefined): Promise<AppAnswer | undefined> {
-    const ctx = await this.contextOf(a.runId);
-    if (!this.fence(a)) throw new FencedCallError();
+    const snapshot = await this.snapshotOf(a.runId);
+    // Held back, not failed, if the lease is not valid, or the run no longer has this call due: it
+    // waited (for slots, a throttle turn, or its partition taken back) while the run moved on,
+    // maybe under another executor. The run is kicked again and calls what is due then.
+    if (!this.fence(a) || !isCallDue(snapshot, a.call)) throw new FencedCallError();
+    const ctx = snapshot.context;
     // Registered before the URL was disallowed, or forged: never called.
     const refused = this.appUrls.problem(ctx.url);
     if (refused) throw new Error(refused);

@@ -4,6 +4,7 @@ export * from "./backoff.ts";
 export * from "./call-signature.ts";
 export * from "./cron.ts";
 export * from "./decide.ts";
+export * from "./due-call.ts";
 export * from "./duration.ts";
 export * from "./endpoint.ts";
 export * from "./errors.ts";
