@@ -152,11 +152,15 @@ export class AppCalls {
 
   /** The run's state now: the memo must include everything appended so far. */
   private async snapshotOf(runId: string): Promise<RunSnapshot> {
-    let snapshot: RunSnapshot | undefined;
+    return (await this.actorOf(runId)).snapshot;
+  }
+
+  private async actorOf(runId: string): Promise<Actor> {
+    let actor: Actor | undefined;
     await this.deps.runs.withActor(runId, async (a) => {
-      snapshot = a.snapshot;
+      actor = a;
     });
-    return snapshot as RunSnapshot;
+    return actor as Actor;
   }
 
   /** Waits for the run's throttle turn and concurrency slots, then calls the app. */
@@ -200,12 +204,14 @@ export class AppCalls {
 
   /** Calls the app once (undefined: the throttled start was taken by another run; wait again). */
   private async callOnce(a: Attempt, start: ThrottleSpec | undefined): Promise<AppAnswer | undefined> {
-    const snapshot = await this.snapshotOf(a.runId);
-    // Held back, not failed, if the lease is not valid, or the run no longer has this call due: it
-    // waited (for slots, a throttle turn, or its partition taken back) while the run moved on,
-    // maybe under another executor. The run is kicked again and calls what is due then.
-    if (!this.fence(a) || !isCallDue(snapshot, a.call)) throw new FencedCallError();
-    const ctx = snapshot.context;
+    const actor = await this.actorOf(a.runId);
+    // Held back, not failed, if the lease is not valid, if this process has not fenced the run's
+    // log since it read it (`claimed`: a copy read while the partition was another's may be behind
+    // it), or if the run no longer has this call due: it waited (for slots, a throttle turn, or its
+    // partition taken back) while the run moved on, maybe under another executor. The run is
+    // kicked again, which fences its log and calls what is due then.
+    if (!this.fence(a) || !actor.claimed || !isCallDue(actor.snapshot, a.call)) throw new FencedCallError();
+    const ctx = actor.snapshot.context;
     // Registered before the URL was disallowed, or forged: never called.
     const refused = this.appUrls.problem(ctx.url);
     if (refused) throw new Error(refused);

@@ -186,7 +186,12 @@ class ExecutorImpl implements Executor {
       config: this.deps.config,
       work: {
         onInbox: (p, m) => void this.inbox.onInbox(p, m),
-        taken: (p) => this.checkpoints.take(p),
+        taken: (p) => {
+          // Runs of `p` read while it was not ours (a call answered after the release, say) may be
+          // behind what its other owner wrote meanwhile: read them again from their logs.
+          s.runs.evictWhere((a) => a.snapshot.context.partition === p);
+          this.checkpoints.take(p);
+        },
         timersLoaded: (loaded) => this.timers.loaded(loaded),
         kickLater: (runId) => this.driver.kickLater(runId),
         callsOf: (runId) => this.inFlight.count(runId),
