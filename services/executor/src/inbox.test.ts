@@ -52,16 +52,22 @@ describe("startEntries", () => {
     assert.equal(after.context.partition, 7);
   });
 
-  it("turns timeouts into deadlines: start from the event's time, finish from the run's start", () => {
+  it("carries the command's timeouts unchanged", () => {
+    const timeouts = { startBy: 11_000, start: "10s", finishAfterMs: 60_000, finish: "1m" };
+    const [scheduled] = startEntries({ ...base, timeouts }, 0, 5_000);
+    assert.deepEqual((scheduled as { timeouts?: unknown }).timeouts, timeouts);
+  });
+
+  it("writes a start command of a matcher before run specs (registered durations) in today's form", () => {
     const [scheduled] = startEntries({ ...base, timeouts: { start: "10s", finish: 60_000 } }, 0, 5_000);
     assert.deepEqual((scheduled as { timeouts?: unknown }).timeouts, {
       startBy: 1_000 + 10_000,
       start: "10s",
-      finishBy: 5_000 + 60_000,
+      finishAfterMs: 60_000,
       finish: "60000 ms",
     });
     const [none] = startEntries({ ...base, timeouts: {} }, 0, 5_000);
-    assert.equal("timeouts" in (none as object), false);
+    assert.deepEqual((none as { timeouts?: unknown }).timeouts, {});
   });
 
   it("records a rerun's earlier steps as completed before the first call", () => {

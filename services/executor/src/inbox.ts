@@ -12,8 +12,8 @@ import {
   InboxCommandSchema,
   Keys,
   type NewRunLogEntry,
-  parseDuration,
-  type RunLogEntry,
+  runSpecOf,
+  runTimeouts,
   type StartRunCommand,
   statusOf,
   type WaitMatchCommand,
@@ -32,7 +32,6 @@ import { Semaphore } from "./semaphore.ts";
 const INBOX_CONCURRENCY = 256;
 
 type CancelCommand = Extract<InboxCommand, { type: "cancel" }>;
-type RunScheduledEntry = Extract<RunLogEntry, { type: "run.scheduled" }>;
 
 interface PendingMatch {
   cmd: WaitMatchCommand;
@@ -255,31 +254,19 @@ export class Inbox {
 }
 
 /**
- * A start command's first entries: `run.scheduled`, then, for a rerun from a step, the earlier
- * steps' results already recorded.
+ * A start command's first entries: `run.scheduled` with the command's run spec, then, for a rerun
+ * from a step, the earlier steps' results already recorded.
  */
 export function startEntries(cmd: StartRunCommand, p: number, now: number): NewRunLogEntry[] {
+  // A start command from a matcher before run specs carries the registered durations: in today's
+  // form, its entry needs no upgrade when read (and a bad duration fails the command, not the run).
+  const timeouts = runTimeouts(cmd.timeouts, cmd.event.ts, now);
   const scheduled: NewRunLogEntry = {
     type: "run.scheduled",
     ts: now,
-    runId: cmd.runId,
-    fnId: cmd.fnId,
-    appId: cmd.appId,
-    url: cmd.url,
-    maxAttempts: cmd.maxAttempts,
+    ...runSpecOf(cmd),
+    ...(timeouts ? { timeouts } : {}),
     partition: p,
-    event: cmd.event,
-    events: cmd.events,
-    ...(cmd.eventSeq !== undefined ? { eventSeq: cmd.eventSeq } : {}),
-    ...(cmd.cancelOn ? { cancelOn: cmd.cancelOn } : {}),
-    ...(cmd.compensateOnCancel ? { compensateOnCancel: true } : {}),
-    ...(cmd.concurrency?.length ? { concurrency: cmd.concurrency } : {}),
-    ...(cmd.startAt !== undefined ? { startAt: cmd.startAt } : {}),
-    ...(cmd.throttle ? { throttle: cmd.throttle } : {}),
-    ...(cmd.priority ? { priority: cmd.priority } : {}),
-    ...(cmd.traceparent ? { traceparent: cmd.traceparent } : {}),
-    ...(cmd.endpoint ? { endpoint: cmd.endpoint } : {}),
-    ...deadlinesOf(cmd, now),
   };
   const seeded = (cmd.seed ?? []).map(
     (step): NewRunLogEntry => ({
@@ -293,19 +280,4 @@ export function startEntries(cmd: StartRunCommand, p: number, now: number): NewR
     }),
   );
   return [scheduled, ...seeded];
-}
-
-/** `timeouts` as absolute deadlines: start counts from the event, finish from the run's start. */
-function deadlinesOf(cmd: StartRunCommand, now: number): Pick<RunScheduledEntry, "timeouts"> {
-  const t = cmd.timeouts;
-  if (!t || (t.start === undefined && t.finish === undefined)) return {};
-  const text = (d: string | number) => (typeof d === "number" ? `${d} ms` : d);
-  return {
-    timeouts: {
-      ...(t.start !== undefined
-        ? { startBy: cmd.event.ts + parseDuration(t.start), start: text(t.start) }
-        : {}),
-      ...(t.finish !== undefined ? { finishBy: now + parseDuration(t.finish), finish: text(t.finish) } : {}),
-    },
-  };
 }

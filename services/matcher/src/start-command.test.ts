@@ -17,7 +17,7 @@ describe("startCommand", () => {
       steps: {
         step: { id: "step", name: "step", runtime: { url: "http://app.test/x" }, retries: { attempts: 2 } },
       },
-      timeouts: { finish: "1h" },
+      timeouts: { start: "5m", finish: "1h" },
       compensateOnCancel: true,
       cancel: [
         { event: "order/cancelled", if: "async.data.id == event.data.id", timeout: "30s" },
@@ -37,7 +37,7 @@ describe("startCommand", () => {
       event,
       events: [event],
       eventSeq: 42,
-      timeouts: { finish: "1h" },
+      timeouts: { startBy: 10_000 + 300_000, start: "5m", finishAfterMs: 3_600_000, finish: "1h" },
       compensateOnCancel: true,
       cancelOn: [
         { event: "order/cancelled", if: "async.data.id == event.data.id", until: 10_000 + 30_000 },

@@ -5,8 +5,8 @@
  */
 import {
   concurrencyKeys,
-  type FunctionSpec,
   partitionOf,
+  runDeadlines,
   type StartRunCommand,
   type StoredEvent,
   type ThrottleSpec,
@@ -56,12 +56,11 @@ export function startCommand(
     event,
     events,
     eventSeq,
-    ...(f.fn.timeouts ? { timeouts: f.fn.timeouts } : {}),
     ...(spec.compensateOnCancel ? { compensateOnCancel: true } : {}),
     ...(concurrency.length > 0 ? { concurrency } : {}),
     ...(opts.throttle ? { throttle: opts.throttle } : {}),
     ...priorityOf(f, event, log),
-    ...cancelOnOf(spec.cancelOn, event.ts),
+    ...runDeadlines(spec, event.ts),
     ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
   };
   return { partition, cmd };
@@ -83,16 +82,4 @@ function priorityOf(f: RegisteredFunction, event: StoredEvent, log: MatcherLog):
   }
   const clamped = Math.max(-MAX_PRIORITY_S, Math.min(MAX_PRIORITY_S, n));
   return clamped === 0 ? {} : { priority: clamped };
-}
-
-/** `cancelOn` with each timeout as a deadline counted from the event. */
-function cancelOnOf(cancel: FunctionSpec["cancelOn"], ts: number): Pick<StartRunCommand, "cancelOn"> {
-  if (cancel.length === 0) return {};
-  return {
-    cancelOn: cancel.map((c) => ({
-      event: c.event,
-      ...(c.if ? { if: c.if } : {}),
-      ...(c.timeoutMs !== undefined ? { until: ts + c.timeoutMs } : {}),
-    })),
-  };
 }

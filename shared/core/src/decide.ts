@@ -75,17 +75,17 @@ export function nextWork(snapshot: RunSnapshot): NextWork {
     .filter((s) => s.status !== "planned" && s.timerId !== undefined)
     .map((s) => ({ timerId: s.timerId as string, fireAt: s.retryAt as number }));
   const waits = openWaits(ctx);
-  if (ctx.deadlines?.startBy !== undefined && !ctx.started)
-    timers.push({ timerId: TIMEOUT_START, fireAt: ctx.deadlines.startBy });
-  if (ctx.deadlines?.finishBy !== undefined)
-    timers.push({ timerId: TIMEOUT_FINISH, fireAt: ctx.deadlines.finishBy });
+  if (ctx.timeouts?.startBy !== undefined && !ctx.started)
+    timers.push({ timerId: TIMEOUT_START, fireAt: ctx.timeouts.startBy });
+  if (ctx.timeouts?.finishAfterMs !== undefined)
+    timers.push({ timerId: TIMEOUT_FINISH, fireAt: ctx.createdAt + ctx.timeouts.finishAfterMs });
   // A durable endpoint's run in sync mode: the app's own request runs it; nothing is called
   // unless it goes quiet for too long.
   const sync = endpointSyncTimer(ctx);
   if (sync) return { calls: [], timers: [...timers, sync], waits };
-  if (ctx.throttleUntil !== undefined) {
+  if (ctx.startAt !== undefined) {
     // Throttled: nothing runs before the start time (deadlines still count).
-    return { calls: [], timers: [...timers, { timerId: THROTTLE_TIMER, fireAt: ctx.throttleUntil }], waits };
+    return { calls: [], timers: [...timers, { timerId: THROTTLE_TIMER, fireAt: ctx.startAt }], waits };
   }
   // Deadlines never hold a run back: only step timers defer the next call.
   const stepTimers = timers.filter((t) => t.timerId !== TIMEOUT_START && t.timerId !== TIMEOUT_FINISH);

@@ -20,7 +20,7 @@ export function isCallDue(snapshot: RunSnapshot, call: DueCall): boolean {
     return nextWork(snapshot).calls.some((c) => c.stepId === null && c.attempt === call.attempt);
   }
   // A planned step (a run may have thousands): checked on the step itself, as nextWork picks them.
-  if (ctx.endpoint?.sync || ctx.throttleUntil !== undefined) return false;
+  if (ctx.endpoint?.sync || ctx.startAt !== undefined) return false;
   const step = ctx.steps[call.stepId];
   return step?.origin === "planned" && step.status === "planned" && step.attempts === call.attempt;
 }

@@ -12,6 +12,7 @@ import {
 } from "./expr.ts";
 import { type ConcurrencySpec, concurrencySpecs } from "./flow-control.ts";
 import { callUrlOf, type FunctionDef, retriesOf } from "./schemas/function-config.ts";
+import { type TimeoutsSpec, timeoutsSpec } from "./schemas/run-spec.ts";
 
 /** A limit per period, optionally per key (`rateLimit`, `throttle`). */
 export interface KeyedLimitSpec {
@@ -37,6 +38,8 @@ export interface FunctionSpec {
   /** `priority.run`: seconds ahead (or behind) of work queued earlier. */
   priority?: CompiledValueExpression;
   cancelOn: { event: string; if?: string; timeoutMs?: number }[];
+  /** `timeouts` (the run's start and finish deadlines), in ms. */
+  timeouts?: TimeoutsSpec;
   compensateOnCancel: boolean;
 }
 
@@ -57,6 +60,7 @@ export function functionSpec(fn: FunctionDef): FunctionSpec {
   const throttle = keyed(fn.throttle);
   const idempotency = compiledValue(fn.idempotency);
   const priority = compiledValue(fn.priority?.run);
+  const timeouts = timeoutsSpec(fn.timeouts);
   return {
     url: callUrlOf(fn),
     maxAttempts: retriesOf(fn) + 1,
@@ -73,6 +77,7 @@ export function functionSpec(fn: FunctionDef): FunctionSpec {
       ...(c.if ? { if: c.if } : {}),
       ...(c.timeout !== undefined ? { timeoutMs: parseDuration(c.timeout) } : {}),
     })),
+    ...(timeouts ? { timeouts } : {}),
     compensateOnCancel: fn.compensateOnCancel === true,
   };
 }

@@ -53,7 +53,33 @@ export function persist(snapshot: RunSnapshot): PersistedRun {
 }
 
 export function restore(persisted: PersistedRun): RunSnapshot {
-  return runMachine.resolveState({ value: persisted.status, context: persisted.context });
+  return runMachine.resolveState({ value: persisted.status, context: upgradeContext(persisted.context) });
+}
+
+/** A context persisted before run specs: `throttleUntil` and `deadlines` under their spec names. */
+interface LegacyContext {
+  throttleUntil?: number;
+  deadlines?: { startBy?: number; start?: string; finishBy?: number; finish?: string };
+}
+
+/**
+ * A persisted context in today's form. Snapshots written before run specs named `startAt`
+ * `throttleUntil` and kept `timeouts` as `deadlines` with an absolute finish time.
+ */
+export function upgradeContext(context: RunContext): RunContext {
+  const legacy = context as RunContext & LegacyContext;
+  if (legacy.throttleUntil === undefined && legacy.deadlines === undefined) return context;
+  const { throttleUntil, deadlines, ...rest } = legacy;
+  const upgraded: RunContext = { ...rest };
+  if (throttleUntil !== undefined) upgraded.startAt = throttleUntil;
+  if (deadlines) {
+    const { finishBy, ...timeouts } = deadlines;
+    upgraded.timeouts = {
+      ...timeouts,
+      ...(finishBy !== undefined ? { finishAfterMs: Math.max(0, finishBy - context.createdAt) } : {}),
+    };
+  }
+  return upgraded;
 }
 
 /**

@@ -9,10 +9,10 @@
  * user-facing phase.
  */
 import { assign, setup } from "xstate";
-import type { ThrottleSpec } from "./schemas/commands.ts";
 import { type SerializedError, toSerializedError } from "./schemas/error.ts";
 import type { StoredEvent } from "./schemas/event.ts";
 import { FN_STEP, type RunLogEntry } from "./schemas/log.ts";
+import { type RunSpec, runSpecOf, runTimeouts } from "./schemas/run-spec.ts";
 import type { StoredEventMeta } from "./sessions.ts";
 
 /** Timer ids of the run-level deadlines (`timeouts`). */
@@ -122,17 +122,15 @@ export interface Compensation {
   steps: CompensationState[];
 }
 
-export interface RunContext {
-  runId: string;
-  fnId: string;
-  appId: string;
-  url: string;
-  maxAttempts: number;
+/**
+ * The run's state: its spec (`run-spec.ts`) under the names the start command and `run.scheduled`
+ * gave it, and what its log has recorded since. Two spec fields change as the run goes on: `startAt`
+ * is cleared when the throttle timer fires, `timeouts.startBy` once the run has started in time.
+ */
+export interface RunContext extends Omit<RunSpec, "event" | "endpoint"> {
   partition: number;
+  /** The triggering event (`null` only before `run.scheduled`). */
   event: StoredEvent | null;
-  events: StoredEvent[];
-  eventSeq?: number;
-  cancelOn?: { event: string; if?: string; until?: number }[];
   createdAt: number;
   endedAt?: number;
   steps: Record<string, StepState>;
@@ -142,21 +140,9 @@ export interface RunContext {
   output?: unknown;
   error?: SerializedError;
   cancelReason?: string;
-  compensateOnCancel?: boolean;
   compensation?: Compensation;
-  concurrency?: { key: string; limit: number }[];
-  /** Throttle: no call before this time; cleared when the `throttle` timer fires. */
-  throttleUntil?: number;
-  /** Throttle: the limit the run's first call is held to when it goes out. */
-  throttle?: ThrottleSpec;
-  /** Seconds (±600) this run's calls move ahead in a concurrency backlog. */
-  priority?: number;
-  /** W3C trace context of what triggered the run (its span's parent), when one came with the event. */
-  traceparent?: string;
   /** Whether the app has answered at least once (for `timeouts.start`). */
   started?: boolean;
-  /** `timeouts` of the function, as absolute times (ms) and the configured durations for messages. */
-  deadlines?: { startBy?: number; start?: string; finishBy?: number; finish?: string };
   /** The execution version the SDK answered with (`run.versioned`); calls send -1 before. */
   reqVersion?: number;
   /** The run's `defer()`s by the SDK's hashed id, in the order they were added. */
@@ -183,6 +169,12 @@ export function endpointSyncTimer(ctx: RunContext): { timerId: string; fireAt: n
   for (const s of Object.values(ctx.steps)) if (s.endedAt !== undefined && s.endedAt > last) last = s.endedAt;
   const fireAt = last + ctx.endpoint.syncTimeoutMs;
   return { timerId: `${ENDPOINT_SYNC_TIMER}-${fireAt}`, fireAt };
+}
+
+/** `run.scheduled`'s timeouts in today's form (entries written before run specs had `finishBy`). */
+function timeoutsOf(event: E<"run.scheduled">): Pick<RunContext, "timeouts"> {
+  const timeouts = runTimeouts(event.timeouts, event.event.ts, event.ts);
+  return timeouts ? { timeouts } : {};
 }
 
 const emptyContext = (): RunContext => ({
@@ -320,29 +312,18 @@ export const runMachine = setup({
       on: {
         "run.scheduled": {
           target: "running",
-          actions: assign(({ event }) => ({
-            ...emptyContext(),
-            runId: event.runId,
-            fnId: event.fnId,
-            appId: event.appId,
-            url: event.url,
-            maxAttempts: event.maxAttempts,
-            partition: event.partition,
-            event: event.event,
-            events: event.events,
-            ...(event.eventSeq !== undefined ? { eventSeq: event.eventSeq } : {}),
-            ...(event.cancelOn ? { cancelOn: event.cancelOn } : {}),
-            ...(event.timeouts ? { deadlines: event.timeouts } : {}),
-            ...(event.compensateOnCancel ? { compensateOnCancel: true } : {}),
-            ...(event.concurrency?.length ? { concurrency: event.concurrency } : {}),
-            ...(event.startAt !== undefined ? { throttleUntil: event.startAt } : {}),
-            ...(event.throttle ? { throttle: event.throttle } : {}),
-            ...(event.priority ? { priority: event.priority } : {}),
-            ...(event.traceparent ? { traceparent: event.traceparent } : {}),
-            ...(event.endpoint ? { endpoint: { ...event.endpoint, sync: true } } : {}),
-            createdAt: event.ts,
-            lastN: event.n,
-          })),
+          actions: assign(({ event }) => {
+            const { endpoint, ...spec } = runSpecOf(event);
+            return {
+              ...emptyContext(),
+              ...spec,
+              partition: event.partition,
+              ...timeoutsOf(event),
+              ...(endpoint ? { endpoint: { ...endpoint, sync: true } } : {}),
+              createdAt: event.ts,
+              lastN: event.n,
+            };
+          }),
         },
       },
     },
@@ -518,9 +499,8 @@ export const runMachine = setup({
         },
         "timer.fired": [
           {
-            guard: ({ context, event }) =>
-              event.timerId === THROTTLE_TIMER && context.throttleUntil !== undefined,
-            actions: [assign({ throttleUntil: undefined }), "count"],
+            guard: ({ context, event }) => event.timerId === THROTTLE_TIMER && context.startAt !== undefined,
+            actions: [assign({ startAt: undefined }), "count"],
           },
           {
             // A sync endpoint run not heard from in time: the executor goes on calling it.
@@ -534,11 +514,11 @@ export const runMachine = setup({
           },
           {
             guard: ({ context, event }) =>
-              event.timerId === TIMEOUT_FINISH && context.deadlines?.finishBy !== undefined,
+              event.timerId === TIMEOUT_FINISH && context.timeouts?.finishAfterMs !== undefined,
             target: "cancelled",
             actions: [
               assign(({ context, event }) => ({
-                cancelReason: `timed out: not finished within ${context.deadlines?.finish} (timeouts.finish)`,
+                cancelReason: `timed out: not finished within ${context.timeouts?.finish} (timeouts.finish)`,
                 endedAt: event.ts,
               })),
               "count",
@@ -546,11 +526,11 @@ export const runMachine = setup({
           },
           {
             guard: ({ context, event }) =>
-              event.timerId === TIMEOUT_START && context.deadlines?.startBy !== undefined && !context.started,
+              event.timerId === TIMEOUT_START && context.timeouts?.startBy !== undefined && !context.started,
             target: "cancelled",
             actions: [
               assign(({ context, event }) => ({
-                cancelReason: `timed out: not started within ${context.deadlines?.start} (timeouts.start)`,
+                cancelReason: `timed out: not started within ${context.timeouts?.start} (timeouts.start)`,
                 endedAt: event.ts,
               })),
               "count",
@@ -559,9 +539,9 @@ export const runMachine = setup({
           {
             // The run started in time: the start deadline is over.
             guard: ({ context, event }) =>
-              event.timerId === TIMEOUT_START && context.deadlines?.startBy !== undefined,
+              event.timerId === TIMEOUT_START && context.timeouts?.startBy !== undefined,
             actions: [
-              assign(({ context }) => ({ deadlines: { ...context.deadlines, startBy: undefined } })),
+              assign(({ context }) => ({ timeouts: { ...context.timeouts, startBy: undefined } })),
               "count",
             ],
           },

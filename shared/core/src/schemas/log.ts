@@ -1,9 +1,8 @@
 import { z } from "zod";
 import { StoredEventMetaSchema } from "../sessions.ts";
-import { TraceparentSchema } from "../trace.ts";
-import { EndpointSpecSchema, ThrottleSpecSchema } from "./commands.ts";
 import { SerializedErrorSchema } from "./error.ts";
 import { StoredEventSchema } from "./event.ts";
+import { runSpecShape } from "./run-spec.ts";
 
 /**
  * Entries of a run's log (one subject per run in RUNS). Every entry carries `n`, its 1-based
@@ -12,49 +11,12 @@ import { StoredEventSchema } from "./event.ts";
  */
 const base = { n: z.number().int().positive(), ts: z.number() };
 
+/** The run's first entry: its spec (`run-spec.ts`), as the start command carried it, and its partition. */
 export const RunScheduledSchema = z.object({
   ...base,
   type: z.literal("run.scheduled"),
-  runId: z.string(),
-  fnId: z.string(),
-  appId: z.string(),
-  url: z.string(),
-  maxAttempts: z.number().int().min(1).max(21),
+  ...runSpecShape,
   partition: z.number().int().nonnegative(),
-  event: StoredEventSchema,
-  events: z.array(StoredEventSchema),
-  /** EVENTS stream sequence of the triggering event: later events may cancel the run. */
-  eventSeq: z.number().int().nonnegative().optional(),
-  /** `timeouts` of the function as deadlines (ms) plus the configured durations (for messages). */
-  timeouts: z
-    .object({
-      startBy: z.number().optional(),
-      start: z.string().optional(),
-      finishBy: z.number().optional(),
-      finish: z.string().optional(),
-    })
-    .optional(),
-  /** Concurrency slots the run's steps compete for (keys computed when it was matched). */
-  concurrency: z.array(z.object({ key: z.string(), limit: z.number().int().positive() })).optional(),
-  /**
-   * Throttle of a run scheduled before the THROTTLE queue: it waits (durable timer `throttle`)
-   * until this time before its first call. Runs queued in THROTTLE never have it.
-   */
-  startAt: z.number().optional(),
-  /** Throttle: the limit its first call is held to when it goes out (`ThrottleSpec`). */
-  throttle: ThrottleSpecSchema.optional(),
-  /** Priority in seconds (±600): under a backlog the run goes ahead of work queued up to this much earlier. */
-  priority: z.number().optional(),
-  /** W3C trace context the triggering event arrived with: the run's span is its child. */
-  traceparent: TraceparentSchema.optional(),
-  /** Run saga compensations on cancellation too (not only on failure). */
-  compensateOnCancel: z.boolean().optional(),
-  /** `cancelOn` of the function: an event matching one cancels the run (until its deadline). */
-  cancelOn: z
-    .array(z.object({ event: z.string(), if: z.string().optional(), until: z.number().optional() }))
-    .optional(),
-  /** A durable endpoint's run: it starts in sync mode (the app's request runs it; no calls). */
-  endpoint: EndpointSpecSchema.optional(),
 });
 
 /** Several steps found at once (parallel): each is then called by its id. */
