@@ -11,7 +11,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Streams } from "@jetstep/core";
-import { connectNats, headers, type Nats } from "@jetstep/jetstream";
+import { connectNats, type Nats } from "@jetstep/jetstream";
+import { headers } from "@nats-io/transport-node";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../support/index.ts";
 import {
   apiFetch,

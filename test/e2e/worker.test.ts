@@ -13,8 +13,9 @@ import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { startRuntime } from "@jetstep/cli";
 import { Subjects } from "@jetstep/core";
-import { connectNats, headers, type Nats } from "@jetstep/jetstream";
+import { connectNats, type Nats } from "@jetstep/jetstream";
 import { silentLogger } from "@jetstep/telemetry";
+import { headers } from "@nats-io/transport-node";
 import { Jetstep, worker } from "jetstep";
 import {
   type NatsServerHandle,

@@ -4,7 +4,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { connectNats, headers } from "@jetstep/jetstream";
+import { connectNats } from "@jetstep/jetstream";
+import { headers } from "@nats-io/transport-node";
 import { signingBearer } from "../e2e/harness.ts";
 import { rawRequest, startGateway } from "./gateway.ts";
 

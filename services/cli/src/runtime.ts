@@ -20,9 +20,9 @@ import {
   type ConnectionOptions,
   connectNats,
   ensureStreams,
-  type KV,
   type Nats,
   openBuckets,
+  SyncStatusStore,
 } from "@jetstep/jetstream";
 
 import { buildMatcher, type Matcher } from "@jetstep/matcher";
@@ -155,7 +155,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       opts.appUrls,
       opts.syncIntervalMs,
       opts.log,
-      buckets.functions,
+      new SyncStatusStore<SyncStatus>(buckets.functions),
       appUrlPolicy(opts.allowAppUrls),
       opts.signingKey,
     );
@@ -180,7 +180,7 @@ export function startAppSync(
   urls: string[],
   intervalMs: number,
   log: Logger,
-  kv: KV,
+  statuses: SyncStatusStore<SyncStatus>,
   appUrls: AppUrlPolicy = appUrlPolicy(undefined),
   signingKey?: string,
 ): { stop(): Promise<void> } {
@@ -197,7 +197,7 @@ export function startAppSync(
     return running;
   };
   const syncPass = async () => {
-    const recorded = await listSyncStatuses(kv).catch(() => [] as SyncStatus[]);
+    const recorded = await listSyncStatuses(statuses).catch(() => [] as SyncStatus[]);
     const given = new Set(urls);
     // A URL added through the API that kept failing is left until someone syncs it by hand.
     const active = recorded.filter((st) => given.has(st.url) || (st.failures ?? 0) < SYNC_GIVE_UP_AFTER);
@@ -233,14 +233,14 @@ export function startAppSync(
         last.set(url, status);
         // A URL added through the API may be removed while its sync is under way: recorded only
         // while still listed, so it stays removed.
-        if (given.has(url)) await recordSync(kv, status, previous).catch(() => undefined);
+        if (given.has(url)) await recordSync(statuses, status, previous).catch(() => undefined);
         else if (
           !previous ||
           previous.ok !== status.ok ||
           previous.error !== status.error ||
           (previous.failures ?? 0) !== (status.failures ?? 0)
         )
-          await recordSyncIfListed(kv, status).catch(() => false);
+          await recordSyncIfListed(statuses, status).catch(() => false);
       }),
     );
   };

@@ -21,7 +21,7 @@ import {
   statusOf,
   type ThrottleSpec,
 } from "@jetstep/core";
-import type { EventLog, NatsConnection } from "@jetstep/jetstream";
+import type { EventLog, Nats } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { callApp, FencedCallError } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
@@ -52,7 +52,7 @@ export interface CallDriver {
 export interface AppCallsDeps {
   log: Logger;
   now: () => number;
-  nc: NatsConnection;
+  nats: Nats;
   config: {
     callTimeoutMs: number;
     leaseTtlMs: number;
@@ -228,7 +228,7 @@ export class AppCalls {
       ...(a.dispatch ? { dispatchId: a.dispatch } : {}),
       timeoutMs: callTimeoutMs,
       now: this.deps.now,
-      nc: this.deps.nc,
+      nats: this.deps.nats,
       serverKind: signingKey ? "cloud" : "dev",
       ...(signingKey ? { signingKey } : {}),
       fence: () => this.fence(a),

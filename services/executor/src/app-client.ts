@@ -16,7 +16,7 @@ import {
   type RunContext,
   stackOf,
 } from "@jetstep/core";
-import type { NatsConnection } from "@jetstep/jetstream";
+import type { Nats } from "@jetstep/jetstream";
 import { callEndpoint } from "./endpoint-client.ts";
 import { CallTimeoutError, FencedCallError, send } from "./http-send.ts";
 import { callWorker } from "./nats-app-client.ts";
@@ -33,7 +33,7 @@ export interface AppClientOptions {
   /** W3C trace context of the step attempt's span, sent as `traceparent`. */
   traceparent?: string;
   /** The executor's NATS connection, for `nats://` app URLs (NATS workers). */
-  nc?: NatsConnection;
+  nats?: Nats;
   /**
    * A discovery call's dispatch id, sent as `ctx.qi_id` with `ctx.fn_id`: the app may then run
    * consecutive steps in this one call and report each by checkpoint under this id.
@@ -115,10 +115,10 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
       ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
     };
     if (target.protocol === "nats:") {
-      if (!opts.nc) return { kind: "transport", message: `no NATS connection to call ${url}` };
+      if (!opts.nats) return { kind: "transport", message: `no NATS connection to call ${url}` };
       if (opts.fence && !opts.fence()) throw new FencedCallError();
       return await callWorker(target, body.text, headers, {
-        nc: opts.nc,
+        nats: opts.nats,
         timeoutMs: opts.timeoutMs,
         now: opts.now,
         ...(opts.heartbeatMisses !== undefined ? { heartbeatMisses: opts.heartbeatMisses } : {}),

@@ -22,7 +22,7 @@ import {
   Subjects,
   statusOf,
 } from "@jetstep/core";
-import type { Msg, NatsConnection, Subscription } from "@jetstep/jetstream";
+import { type BusMessage, type BusSubscription, type Nats, subscribe } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { AppendConflictError } from "./append-errors.ts";
 import type { Actor } from "./run-store.ts";
@@ -50,10 +50,10 @@ export interface CheckpointDriver {
 }
 
 export class Checkpoints {
-  private readonly subs = new Map<number, Subscription>();
+  private readonly subs = new Map<number, BusSubscription>();
 
   constructor(
-    private readonly nc: NatsConnection,
+    private readonly nats: Nats,
     private readonly log: Logger,
     private readonly driver: CheckpointDriver,
   ) {}
@@ -61,12 +61,7 @@ export class Checkpoints {
   /** Answers checkpoints of partition `p`'s runs (core request/reply) while this process owns it. */
   take(p: number): void {
     if (this.subs.has(p)) return;
-    const sub = this.nc.subscribe(Subjects.checkpoint(p), {
-      callback: (err, msg) => {
-        if (err) return;
-        void this.onCheckpoint(p, msg);
-      },
-    });
+    const sub = subscribe(this.nats, Subjects.checkpoint(p), (msg) => void this.onCheckpoint(p, msg));
     this.subs.set(p, sub);
   }
 
@@ -86,7 +81,7 @@ export class Checkpoints {
     return this.subs.has(p) ? this.checkpoint(p, req) : undefined;
   }
 
-  private async onCheckpoint(p: number, msg: Msg): Promise<void> {
+  private async onCheckpoint(p: number, msg: BusMessage): Promise<void> {
     let reply: CheckpointReply;
     try {
       const parsed = CheckpointRequestSchema.safeParse(msg.json());

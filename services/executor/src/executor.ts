@@ -10,16 +10,24 @@
  * `RunEffects` (what a run implies outside its log) and `Checkpoints`.
  */
 
-import { type CheckpointReply, type CheckpointRequest, Consumers, Streams, Subjects } from "@jetstep/core";
+import { type CheckpointReply, type CheckpointRequest, Subjects } from "@jetstep/core";
 import {
+  ActiveStore,
+  type BusSubscription,
   EventLog,
+  FlowStore,
   type JetstepBuckets,
+  MetadataStore,
+  matcherAckFloor,
   type Nats,
   Publisher,
+  publishCore,
   RunLog,
-  type Subscription,
+  SnapshotStore,
+  subscribe,
   ThrottleQueue,
   TimerStore,
+  WaitsStore,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { AppCalls } from "./app-calls.ts";
@@ -121,6 +129,11 @@ interface Shared {
   eventLog: EventLog;
   timerStore: TimerStore;
   runs: RunStore;
+  /** ACTIVE (due and parked markers), WAITS, SNAPSHOTS and METADATA. */
+  active: ActiveStore;
+  waits: WaitsStore;
+  snapshots: SnapshotStore;
+  metadata: MetadataStore;
 }
 
 class ExecutorImpl implements Executor {
@@ -136,7 +149,7 @@ class ExecutorImpl implements Executor {
   private readonly inbox: Inbox;
   private readonly checkpoints: Checkpoints;
   /** Changes of throttle queues (any executor's), so runs waiting here look at their queue's head. */
-  private turns: Subscription | undefined;
+  private turns: BusSubscription | undefined;
   private stopped = false;
 
   constructor(private readonly deps: ExecutorDeps) {
@@ -144,6 +157,7 @@ class ExecutorImpl implements Executor {
     const now = deps.now ?? Date.now;
     const publisher = new Publisher(nats.nc);
     const runLog = new RunLog(nats.jsm, publisher);
+    const snapshots = new SnapshotStore(buckets.snapshots);
     const s: Shared = {
       log: deps.log.child({ svc: "executor", owner: config.owner }),
       now,
@@ -152,15 +166,19 @@ class ExecutorImpl implements Executor {
       runLog,
       eventLog: new EventLog(nats.jsm),
       timerStore: new TimerStore(nats.js, nats.jsm, publisher),
-      runs: new RunStore(runLog, buckets.snapshots, config.maxHotRuns),
+      runs: new RunStore(runLog, snapshots, config.maxHotRuns),
+      active: new ActiveStore(buckets.active, nats, publisher),
+      waits: new WaitsStore(buckets.waits, publisher),
+      snapshots,
+      metadata: new MetadataStore(buckets.metadata),
     };
     this.publisher = publisher;
     this.timers = new RunTimers(s.timerStore, now, (t) => this.driver.onTimer(t));
-    this.effects = new RunEffects({ nats, publisher, now });
+    this.effects = new RunEffects({ nats, publisher, now, active: s.active, waits: s.waits });
     this.owner = this.partitionOwner(s);
     this.writer = new RunWriter({
       ...s,
-      nc: nats.nc,
+      nats,
       snapshotEvery: config.snapshotEvery,
       keepsTrying: (p) => this.owner.owns(p) && !this.stopped,
     });
@@ -169,6 +187,7 @@ class ExecutorImpl implements Executor {
     this.calls = this.appCalls(s);
     this.inbox = new Inbox({
       ...s,
+      activeRuns: s.active,
       writer: this.writer,
       effects: this.effects,
       timers: this.timers,
@@ -182,7 +201,7 @@ class ExecutorImpl implements Executor {
     return new PartitionOwner({
       ...s,
       nats: this.deps.nats,
-      buckets: this.deps.buckets,
+      leases: this.deps.buckets.leases,
       config: this.deps.config,
       work: {
         onInbox: (p, m) => void this.inbox.onInbox(p, m),
@@ -211,14 +230,13 @@ class ExecutorImpl implements Executor {
   private throttle(s: Shared): ThrottleGate {
     const { nats, buckets } = this.deps;
     return new ThrottleGate({
-      kv: buckets.flow,
+      flow: new FlowStore(buckets.flow),
       queue: new ThrottleQueue(nats.jsm),
       now: s.now,
-      notify: (token) => nats.nc.publish(Subjects.throttleTurn(token)),
+      notify: (token) => publishCore(nats, Subjects.throttleTurn(token)),
       gone: (queued) => this.driver.neverStarts(queued),
       arrived: async (eventSeq) => {
-        const info = await nats.jsm.consumers.info(Streams.events, Consumers.matcher);
-        return info.ack_floor.stream_seq >= eventSeq - 1;
+        return (await matcherAckFloor(nats)) >= eventSeq - 1;
       },
       onError: (err, message) => s.log.warn({ err }, message),
     });
@@ -229,7 +247,6 @@ class ExecutorImpl implements Executor {
       ...s,
       random: this.deps.random ?? Math.random,
       config: this.deps.config,
-      buckets: this.deps.buckets,
       writer: this.writer,
       timers: this.timers,
       effects: this.effects,
@@ -245,7 +262,7 @@ class ExecutorImpl implements Executor {
     const driver = this.driver;
     return new AppCalls({
       ...s,
-      nc: this.deps.nats.nc,
+      nats: this.deps.nats,
       config: this.deps.config,
       inFlight: this.inFlight,
       throttleGate: this.throttleGate,
@@ -265,7 +282,7 @@ class ExecutorImpl implements Executor {
 
   private checkpointRoom(s: Shared): Checkpoints {
     const driver = this.driver;
-    return new Checkpoints(this.deps.nats.nc, s.log, {
+    return new Checkpoints(this.deps.nats, s.log, {
       now: s.now,
       owns: (p) => this.owner.owns(p),
       valid: (p) => this.owner.valid(p),
@@ -296,9 +313,9 @@ class ExecutorImpl implements Executor {
   }
 
   async start(): Promise<void> {
-    this.turns = this.deps.nats.nc.subscribe(Subjects.allThrottleTurns, {
-      callback: (_err, m) => this.throttleGate.changed(m.subject.split(".").at(-1) as string),
-    });
+    this.turns = subscribe(this.deps.nats, Subjects.allThrottleTurns, (m) =>
+      this.throttleGate.changed(m.subject.split(".").at(-1) as string),
+    );
     await this.owner.start();
   }
 

@@ -6,7 +6,6 @@
  */
 import {
   type ActiveRun,
-  Buckets,
   compensableSteps,
   type InboxCommand,
   InboxCommandSchema,
@@ -18,7 +17,13 @@ import {
   statusOf,
   type WaitMatchCommand,
 } from "@jetstep/core";
-import { InProgress, type JsMsg, kvPut, type Publisher, settleFailure } from "@jetstep/jetstream";
+import {
+  type ActiveStore,
+  type Delivery,
+  InProgress,
+  type Publisher,
+  settleFailure,
+} from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { AppendConflictError } from "./append-errors.ts";
 import type { RunEffects } from "./run-effects.ts";
@@ -43,6 +48,8 @@ export interface InboxDeps {
   log: Logger;
   now: () => number;
   publisher: Publisher;
+  /** ACTIVE: a new run's due marker. */
+  activeRuns: Pick<ActiveStore, "mark">;
   runs: RunStore;
   writer: Pick<RunWriter, "append" | "maxMessageBytes">;
   effects: Pick<RunEffects, "indexRun">;
@@ -66,7 +73,7 @@ export class Inbox {
 
   constructor(private readonly deps: InboxDeps) {}
 
-  async onInbox(p: number, m: JsMsg): Promise<void> {
+  async onInbox(p: number, m: Delivery): Promise<void> {
     const cmd = this.parse(p, m);
     if (!cmd) return;
     try {
@@ -134,7 +141,7 @@ export class Inbox {
     }
   }
 
-  private parse(p: number, m: JsMsg): InboxCommand | undefined {
+  private parse(p: number, m: Delivery): InboxCommand | undefined {
     try {
       const parsed = InboxCommandSchema.safeParse(m.json());
       if (!parsed.success) throw new Error(parsed.error.message);
@@ -154,12 +161,7 @@ export class Inbox {
       // The due marker and the run's first entry are written together. If the marker fails, the
       // start is redelivered and the run's first kick writes it (a rebuilt or unmarked actor has
       // `parked` unset); `parked` says "marked" only once it is.
-      const marked = kvPut(
-        this.deps.publisher,
-        Buckets.active,
-        Keys.active(p, cmd.runId),
-        JSON.stringify(active),
-      ).then(() => {
+      const marked = this.deps.activeRuns.mark(Keys.active(p, cmd.runId), active).then(() => {
         actor.parked = false;
       });
       const appended = this.deps.writer.append(actor, startEntries(cmd, p, this.deps.now()));

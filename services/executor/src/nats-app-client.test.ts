@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Subjects, WorkerHeaders } from "@jetstep/core";
-import { connectNats, headers, type Msg, type Nats, type Subscription } from "@jetstep/jetstream";
+import { connectNats, type Nats } from "@jetstep/jetstream";
+import { headers, type Msg, type Subscription } from "@nats-io/transport-node";
 import { type NatsServerHandle, startNatsServer } from "../../../test/support/index.ts";
 import { callWorker } from "./nats-app-client.ts";
 
@@ -39,7 +40,7 @@ describe("callWorker", () => {
     m.respond(body, { headers: h });
   };
   const opts = (more: { heartbeatMisses?: number; timeoutMs?: number } = {}) => ({
-    nc: nats.nc,
+    nats,
     timeoutMs: more.timeoutMs ?? 30_000,
     now: () => 1_700_000_000_000,
     ...(more.heartbeatMisses !== undefined ? { heartbeatMisses: more.heartbeatMisses } : {}),

@@ -5,13 +5,13 @@
  * (`catchUp`); handing it over stops its commands and lets its calls finish; a reconcile pass
  * resumes due runs nothing else would wake and reloads a partition whose consumer stalled.
  */
-import { Buckets, Keys } from "@jetstep/core";
+import { Keys } from "@jetstep/core";
 import {
+  type ActiveStore,
+  type Delivery,
   inboxConsumer,
   inboxConsumerState,
   type JetstepBuckets,
-  type JsMsg,
-  listKvKeys,
   Membership,
   type Nats,
   PartitionLeases,
@@ -20,7 +20,6 @@ import {
   partitionCount,
   ReadPath,
   type StoredTimer,
-  scanKvKeys,
   type TimerStore,
   withTimeout,
 } from "@jetstep/jetstream";
@@ -34,7 +33,7 @@ const UNCONSUMED_RELOAD_MS = 2 * CONSUMER_TIMEOUT_MS;
 /** What the owner of a partition does with it, done by the rest of the executor. */
 export interface PartitionWork {
   /** A command delivered by partition `p`'s INBOX consumer. */
-  onInbox(p: number, m: JsMsg): void;
+  onInbox(p: number, m: Delivery): void;
   /** The partition is being taken over (before its consumer starts). */
   taken(p: number): void;
   /** Its timers, read from TIMERS. */
@@ -51,7 +50,9 @@ export interface PartitionWork {
 
 export interface PartitionOwnerDeps {
   nats: Nats;
-  buckets: JetstepBuckets;
+  /** The LEASES bucket (opened by the composition root), for the partition leases. */
+  leases: JetstepBuckets["leases"];
+  active: Pick<ActiveStore, "listKeys" | "scanKeys">;
   log: Logger;
   now: () => number;
   timerStore: Pick<TimerStore, "load" | "scan">;
@@ -109,12 +110,12 @@ export class PartitionOwner {
   }
 
   async start(): Promise<void> {
-    const { nats, buckets, config: cfg } = this.deps;
-    this.partitions = await partitionCount(buckets.leases, cfg.partitions);
+    const { nats, leases, config: cfg } = this.deps;
+    this.partitions = await partitionCount(leases, cfg.partitions);
     const membership = new Membership(nats.js, nats.jsm, cfg.owner, cfg.leaseTtlMs);
     this.membership = membership;
     this.leases = new PartitionLeases(
-      buckets.leases,
+      leases,
       nats.js,
       {
         owner: cfg.owner,
@@ -274,12 +275,8 @@ export class PartitionOwner {
   private async dueRuns(p: number): Promise<string[]> {
     const filter = Keys.activeInPartition(p);
     const keys = await this.reads.read(
-      () => listKvKeys(this.deps.buckets.active, filter),
-      async () => {
-        const out: string[] = [];
-        for await (const key of scanKvKeys(this.deps.nats.jsm, Buckets.active, filter)) out.push(key);
-        return out;
-      },
+      () => this.deps.active.listKeys(filter),
+      () => this.deps.active.scanKeys(filter),
       (e) =>
         this.log.warn(
           { err: e, partition: p },

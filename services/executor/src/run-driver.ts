@@ -6,7 +6,6 @@
  */
 import { randomUUID } from "node:crypto";
 import {
-  Buckets,
   type DecideOptions,
   type DueCall,
   dispatchId,
@@ -23,13 +22,13 @@ import {
   TIMEOUT_START,
 } from "@jetstep/core";
 import {
-  type JetstepBuckets,
-  kvDelete,
+  type MetadataStore,
   type Publisher,
   type QueuedRun,
   type RunLog,
   readRun,
-  updateRunMetadata,
+  type SnapshotStore,
+  type WaitsStore,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import type { InFlightCalls } from "./in-flight.ts";
@@ -56,7 +55,9 @@ export interface RunDriverDeps {
   now: () => number;
   random: () => number;
   config: { maxHotParked: number; snapshotEvery: number; retryIntervalMs?: number };
-  buckets: Pick<JetstepBuckets, "metadata" | "snapshots">;
+  metadata: Pick<MetadataStore, "update">;
+  snapshots: Pick<SnapshotStore, "get">;
+  waits: Pick<WaitsStore, "remove">;
   publisher: Publisher;
   runLog: RunLog;
   runs: RunStore;
@@ -219,13 +220,13 @@ export class RunDriver {
    * recorded; a failure is logged, not retried (the step's result is what must not be lost).
    */
   async recordOpMetadata(runId: string, ops: readonly Op[]): Promise<void> {
-    const kv = this.deps.buckets.metadata;
+    const metadata = this.deps.metadata;
     for (const op of ops) {
       if ((op as { metadata?: unknown }).metadata === undefined) continue;
       const { run, step } = opMetadata(op);
       try {
-        if (run.length) await updateRunMetadata(kv, runId, undefined, run);
-        if (step.length) await updateRunMetadata(kv, runId, op.id, step);
+        if (run.length) await metadata.update(runId, undefined, run);
+        if (step.length) await metadata.update(runId, op.id, step);
       } catch (err) {
         this.deps.log.warn({ err, runId, stepId: op.id }, "could not record a step's metadata");
       }
@@ -266,7 +267,7 @@ export class RunDriver {
    * and lost its removal), or it has no log long after it was queued (its start never came).
    */
   async neverStarts(queued: QueuedRun): Promise<boolean> {
-    const { snapshot } = await readRun(this.deps.runLog, this.deps.buckets.snapshots, queued.runId);
+    const { snapshot } = await readRun(this.deps.runLog, this.deps.snapshots, queued.runId);
     const status = statusOf(snapshot);
     if (status === "empty") return this.deps.now() - queued.ts > NEVER_STARTED_MS;
     return !isActive(status) || snapshot.context.started === true;
@@ -282,9 +283,7 @@ export class RunDriver {
     await effects.syncWaits(ctx, []);
     // Open waits registered by an earlier owner are not in this process's memory: delete them too.
     await Promise.all(
-      openWaits(ctx).map((w) =>
-        kvDelete(this.deps.publisher, Buckets.waits, Keys.wait(w.event, ctx.runId, w.waitId)),
-      ),
+      openWaits(ctx).map((w) => this.deps.waits.remove(Keys.wait(w.event, ctx.runId, w.waitId))),
     );
     // A throttled run that ended before its start leaves its key's queue (the next one goes).
     if (ctx.throttle && !ctx.started) await this.deps.throttleGate.leave(ctx.throttle, ctx.runId);

@@ -2,12 +2,14 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { InternalEvents, Keys, type RunContext, replay, Streams, Subjects } from "@jetstep/core";
 import {
+  ActiveStore,
   connectNats,
   ensureStreams,
   type JetstepBuckets,
   type Nats,
   openBuckets,
   Publisher,
+  WaitsStore,
 } from "@jetstep/jetstream";
 import { type NatsServerHandle, startNatsServer } from "../../../test/support/index.ts";
 import { RunEffects } from "./run-effects.ts";
@@ -66,7 +68,13 @@ describe("RunEffects (WAITS, invoke events)", () => {
     await ensureStreams(nats.jsm, { replicas: 1 });
     buckets = await openBuckets(nats, { replicas: 1 });
     publisher = new Publisher(nats.nc);
-    effects = new RunEffects({ nats, publisher, now: () => 5000 });
+    effects = new RunEffects({
+      nats,
+      publisher,
+      now: () => 5000,
+      active: new ActiveStore(buckets.active, nats, publisher),
+      waits: new WaitsStore(buckets.waits, publisher),
+    });
   });
   after(async () => {
     publisher.close();

@@ -6,7 +6,6 @@
  */
 import {
   type ActiveRun,
-  Buckets,
   type DueWait,
   deterministicUlid,
   InternalEvents,
@@ -14,14 +13,18 @@ import {
   publicStatus,
   type RunContext,
   type RunIndexRecord,
-  RunIndexRecordSchema,
   type StoredEvent,
-  Streams,
   Subjects,
   statusOf,
   type WaitRecord,
 } from "@jetstep/core";
-import { eraseKvKey, kvDelete, kvPut, type Nats, type Publisher } from "@jetstep/jetstream";
+import {
+  type ActiveStore,
+  type Nats,
+  type Publisher,
+  readRunIndex,
+  type WaitsStore,
+} from "@jetstep/jetstream";
 import { invokeTraceparent } from "./run-spans.ts";
 import type { Actor } from "./run-store.ts";
 import type { StuckRun } from "./run-troubles.ts";
@@ -30,6 +33,8 @@ export interface RunEffectsDeps {
   nats: Nats;
   publisher: Publisher;
   now: () => number;
+  active: Pick<ActiveStore, "mark" | "erase">;
+  waits: Pick<WaitsStore, "put" | "remove">;
 }
 
 export class RunEffects {
@@ -65,7 +70,7 @@ export class RunEffects {
     const [now, old] = parked
       ? [Keys.parked(ctx.partition, ctx.runId), Keys.active(ctx.partition, ctx.runId)]
       : [Keys.active(ctx.partition, ctx.runId), Keys.parked(ctx.partition, ctx.runId)];
-    await kvPut(this.deps.publisher, Buckets.active, now, JSON.stringify(value));
+    await this.deps.active.mark(now, value);
     await this.eraseActive(old);
     actor.parked = parked;
   }
@@ -75,7 +80,7 @@ export class RunEffects {
    * finished would pile up, and every due-run listing would read them all.
    */
   eraseActive(key: string): Promise<void> {
-    return eraseKvKey(this.deps.nats.jsm, Buckets.active, key);
+    return this.deps.active.erase(key);
   }
 
   /** Appends the run's current state to RUN_INDEX (what run listings read). */
@@ -105,13 +110,14 @@ export class RunEffects {
    */
   async indexStuck(stuck: StuckRun, logSeq: number | undefined): Promise<void> {
     const subject = Subjects.runIndex(stuck.runId);
-    const current = await this.deps.nats.jsm.direct
-      .getMessage(Streams.runIndex, { last_by_subj: subject })
-      .then((m) => (m ? RunIndexRecordSchema.safeParse(m.json()) : undefined))
-      .catch(() => undefined);
-    const base: RunIndexRecord = current?.success
-      ? current.data
-      : { runId: stuck.runId, fnId: "", appId: "", startedAt: stuck.since, status: "Running" };
+    const current = await readRunIndex(this.deps.nats, stuck.runId).catch(() => undefined);
+    const base: RunIndexRecord = current ?? {
+      runId: stuck.runId,
+      fnId: "",
+      appId: "",
+      startedAt: stuck.since,
+      status: "Running",
+    };
     const record: RunIndexRecord = {
       ...base,
       status: "Stuck",
@@ -141,15 +147,11 @@ export class RunEffects {
         ...(w.correlationId ? { correlationId: w.correlationId } : {}),
         trigger: ctx.event,
       };
-      writes.push(
-        kvPut(this.deps.publisher, Buckets.waits, key, JSON.stringify(record)).then(() =>
-          registered.set(key, true),
-        ),
-      );
+      writes.push(this.deps.waits.put(key, record).then(() => registered.set(key, true)));
     }
     for (const key of registered.keys()) {
       if (wanted.has(key)) continue;
-      writes.push(kvDelete(this.deps.publisher, Buckets.waits, key).then(() => registered.delete(key)));
+      writes.push(this.deps.waits.remove(key).then(() => registered.delete(key)));
     }
     // Written together through the publisher's window (a fan-out registers thousands); all must
     // land before the caller goes on.

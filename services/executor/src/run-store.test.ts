@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { RunLogEntry } from "@jetstep/core";
-import type { KV, LogMessage, RunLog } from "@jetstep/jetstream";
+import type { LogMessage, RunLog, SnapshotStore } from "@jetstep/jetstream";
 import { RunStore } from "./run-store.ts";
 
 /** A run log held in memory, counting reads. */
@@ -20,7 +20,7 @@ function memoryLog(messages: LogMessage[]): { log: RunLog; reads: () => number }
   } as unknown as RunLog;
   return { log, reads: () => reads };
 }
-const noSnapshots = { get: async () => null } as unknown as KV;
+const noSnapshots = { get: async () => null } as unknown as SnapshotStore;
 
 const scheduled: RunLogEntry = {
   n: 1,

@@ -2,8 +2,8 @@
  * Hot run actors in memory, rebuilt on demand from the SNAPSHOTS bucket plus the log's tail
  * (direct gets, no consumer). Work on one run is serialized through its queue.
  */
-import { initialRun, Keys, persist, type RunSnapshot } from "@jetstep/core";
-import { type KV, type RunLog, readRun, type StoredSnapshot } from "@jetstep/jetstream";
+import { initialRun, persist, type RunSnapshot } from "@jetstep/core";
+import { type RunLog, readRun, type SnapshotStore } from "@jetstep/jetstream";
 
 export interface Actor {
   runId: string;
@@ -28,7 +28,7 @@ export class RunStore {
 
   constructor(
     private readonly runLog: RunLog,
-    private readonly snapshots: KV,
+    private readonly snapshots: Pick<SnapshotStore, "get" | "save" | "drop">,
     private readonly maxHot: number,
   ) {}
 
@@ -110,7 +110,7 @@ export class RunStore {
 
   /** Deletes the run's snapshot: its next rebuild replays the whole log. */
   async dropSnapshot(runId: string): Promise<void> {
-    await this.snapshots.purge(Keys.snapshot(runId));
+    await this.snapshots.drop(runId);
   }
 
   /**
@@ -120,9 +120,6 @@ export class RunStore {
    */
   saveSnapshot(actor: Actor, maxBytes = Number.POSITIVE_INFINITY): Promise<boolean> {
     actor.sinceSnapshot = 0;
-    const value: StoredSnapshot = { seq: actor.lastSeq, run: persist(actor.snapshot) };
-    const text = JSON.stringify(value);
-    if (text.length > maxBytes || Buffer.byteLength(text) > maxBytes) return Promise.resolve(false);
-    return this.snapshots.put(Keys.snapshot(actor.runId), text).then(() => true);
+    return this.snapshots.save(actor.runId, { seq: actor.lastSeq, run: persist(actor.snapshot) }, maxBytes);
   }
 }

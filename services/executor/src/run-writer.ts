@@ -13,7 +13,7 @@ import {
   type RunLogEntry,
   statusOf,
 } from "@jetstep/core";
-import type { NatsConnection, PublishResult, RunLog } from "@jetstep/jetstream";
+import { maxPayload, type Nats, type PublishResult, type RunLog } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { AppendConflictError, AppendFailedError } from "./append-errors.ts";
 import { chunkEntries, fitEntry, HEADER_ROOM } from "./log-chunks.ts";
@@ -26,7 +26,7 @@ const APPEND_RETRY_MS = 30_000;
 export interface RunWriterDeps {
   log: Logger;
   now: () => number;
-  nc: NatsConnection;
+  nats: Nats;
   runLog: RunLog;
   runs: RunStore;
   /** Entries between snapshots, at least (see `appendMessage`). */
@@ -42,7 +42,7 @@ export class RunWriter {
 
   /** The largest message body the server takes (its max_payload, less room for headers). */
   maxMessageBytes(): number {
-    return (this.deps.nc.info?.max_payload ?? 1024 * 1024) - HEADER_ROOM;
+    return maxPayload(this.deps.nats) - HEADER_ROOM;
   }
 
   /**

@@ -4,6 +4,7 @@ import type { ThrottleSpec } from "@jetstep/core";
 import {
   connectNats,
   ensureStreams,
+  FlowStore,
   type JetstepBuckets,
   type Nats,
   openBuckets,
@@ -26,7 +27,7 @@ describe("ThrottleGate (THROTTLE queue, FLOW bucket)", () => {
   /** A gate as one executor has it; `notify` reaches every gate made here, as NATS would. */
   function gate(now: () => number, extra: Partial<ThrottleGateDeps> = {}): ThrottleGate {
     const g = new ThrottleGate({
-      kv: buckets.flow,
+      flow: new FlowStore(buckets.flow),
       queue,
       now,
       notify: (token) => {

@@ -24,7 +24,7 @@
  * Runs scheduled before the queue existed (`queued` absent) take the next due start, unordered.
  */
 import { type ThrottleSpec, throttleSlot } from "@jetstep/core";
-import { type KV, type QueuedRun, type ThrottleQueue, throttleToken } from "@jetstep/jetstream";
+import { type FlowStore, type QueuedRun, type ThrottleQueue, throttleToken } from "@jetstep/jetstream";
 
 /** Compare-and-set attempts of one `take` before it gives up (and the caller waits again). */
 const TAKE_ATTEMPTS = 5;
@@ -45,7 +45,8 @@ interface Waiters {
 }
 
 export interface ThrottleGateDeps {
-  kv: KV;
+  /** FLOW: the GCRA time of each throttle key. */
+  flow: Pick<FlowStore, "get" | "compareAndSet">;
   queue: ThrottleQueue;
   now: () => number;
   /** Tells every executor that the queue of `token` changed. */
@@ -90,7 +91,11 @@ export class ThrottleGate {
   /** Resolves once a start under `spec` is due by the stored state (reads only). */
   async due(spec: ThrottleSpec): Promise<void> {
     for (;;) {
-      const { startAt } = throttleSlot((await this.read(spec)).tat, this.deps.now(), spec);
+      const { startAt } = throttleSlot(
+        tatOf((await this.deps.flow.get(spec.key))?.value),
+        this.deps.now(),
+        spec,
+      );
       const wait = startAt - this.deps.now();
       if (wait <= 0) return;
       await this.sleep(wait);
@@ -190,26 +195,21 @@ export class ThrottleGate {
 
   private async claim(spec: ThrottleSpec): Promise<number | undefined> {
     for (let attempt = 0; attempt < TAKE_ATTEMPTS; attempt++) {
-      const { tat, revision } = await this.read(spec);
+      const current = await this.deps.flow.get(spec.key);
       const now = this.deps.now();
-      const slot = throttleSlot(tat, now, spec);
+      const slot = throttleSlot(tatOf(current?.value), now, spec);
       if (slot.startAt > now) return undefined;
-      try {
-        if (revision === undefined) await this.deps.kv.create(spec.key, String(slot.tat));
-        else await this.deps.kv.update(spec.key, String(slot.tat), revision);
-        return now;
-      } catch {
-        // another executor took a start meanwhile: look again
-      }
+      // Lost (or failed): another executor took a start meanwhile: look again.
+      const took = await this.deps.flow.compareAndSet(spec.key, String(slot.tat), current).catch(() => null);
+      if (took?.ok) return now;
     }
     return undefined;
   }
+}
 
-  private async read(spec: ThrottleSpec): Promise<{ tat?: number; revision?: number }> {
-    const e = await this.deps.kv.get(spec.key);
-    if (!e) return {};
-    if (e.operation !== "PUT") return { revision: e.revision };
-    const tat = Number(e.string());
-    return { ...(Number.isFinite(tat) ? { tat } : {}), revision: e.revision };
-  }
+/** The GCRA time stored for a throttle key (undefined: none, or not a number). */
+function tatOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const tat = Number(value);
+  return Number.isFinite(tat) ? tat : undefined;
 }

@@ -4,7 +4,7 @@
  * API and the UI show sync errors, and URLs added from the UI join `jetstep dev`'s periodic sync.
  */
 import { escapeToken, unescapeToken } from "@jetstep/core";
-import { type KV, listKvKeys } from "@jetstep/jetstream";
+import type { SyncStatusStore } from "@jetstep/jetstream";
 import { syncRequestUrl } from "./sync-token.ts";
 
 export interface SyncStatus {
@@ -15,6 +15,9 @@ export interface SyncStatus {
   /** Failed syncs in a row (the periodic sync gives a URL up after SYNC_GIVE_UP_AFTER). */
   failures?: number;
 }
+
+/** Where sync statuses are kept (the FUNCTIONS bucket, keys `sync.<url>`). */
+export type SyncStatuses = SyncStatusStore<SyncStatus>;
 
 /** Failed syncs in a row after which the periodic sync stops trying a URL (until synced by hand). */
 export const SYNC_GIVE_UP_AFTER = 20;
@@ -60,7 +63,11 @@ export async function syncAppUrl(
 }
 
 /** Stores a sync outcome (written only when it changed, to spare the bucket). */
-export async function recordSync(kv: KV, status: SyncStatus, previous?: SyncStatus): Promise<void> {
+export async function recordSync(
+  store: SyncStatuses,
+  status: SyncStatus,
+  previous?: SyncStatus,
+): Promise<void> {
   if (
     previous &&
     previous.ok === status.ok &&
@@ -68,47 +75,29 @@ export async function recordSync(kv: KV, status: SyncStatus, previous?: SyncStat
     (previous.failures ?? 0) === (status.failures ?? 0)
   )
     return;
-  await kv.put(syncKey(status.url), JSON.stringify(status));
+  await store.put(syncKey(status.url), status);
 }
 
 /**
  * Stores a sync outcome only while the URL is still listed (compare-and-set on its entry): a URL
  * removed while its sync was under way stays removed. Resolves whether it was stored.
  */
-export async function recordSyncIfListed(kv: KV, status: SyncStatus): Promise<boolean> {
-  const e = await kv.get(syncKey(status.url));
-  if (e?.operation !== "PUT") return false;
-  try {
-    await kv.update(syncKey(status.url), JSON.stringify(status), e.revision);
-    return true;
-  } catch {
-    return false; // changed meanwhile (removed, or recorded by a sync by hand): theirs stands
-  }
+export function recordSyncIfListed(store: SyncStatuses, status: SyncStatus): Promise<boolean> {
+  // Changed meanwhile (removed, or recorded by a sync by hand): theirs stands.
+  return store.putIfPresent(syncKey(status.url), status);
 }
 
 /** Forgets a URL's sync status: it leaves the periodic sync (unless given with `-u`). */
-export async function forgetSync(kv: KV, url: string): Promise<void> {
-  await kv.delete(syncKey(url));
+export async function forgetSync(store: SyncStatuses, url: string): Promise<void> {
+  await store.remove(syncKey(url));
 }
 
 /** Every URL with a recorded sync status (those added from the UI or the API included). */
-export async function listSyncStatuses(kv: KV): Promise<SyncStatus[]> {
-  const out: SyncStatus[] = [];
-  // Bounded (listKvKeys fails rather than hang): a listing that never ended would stop every
+export async function listSyncStatuses(store: SyncStatuses): Promise<SyncStatus[]> {
+  // Bounded (the listing fails rather than hang): a listing that never ended would stop every
   // later sync, since syncs do not overlap.
-  for (const key of await listKvKeys(kv, `${PREFIX}>`)) {
-    const e = await kv.get(key);
-    if (e?.operation !== "PUT") continue;
-    try {
-      out.push(e.json<SyncStatus>());
-    } catch {
-      out.push({
-        url: unescapeToken(key.slice(PREFIX.length)),
-        ok: false,
-        error: "unreadable status",
-        at: 0,
-      });
-    }
-  }
-  return out;
+  return (await store.list(`${PREFIX}>`)).map(
+    ({ key, value }) =>
+      value ?? { url: unescapeToken(key.slice(PREFIX.length)), ok: false, error: "unreadable status", at: 0 },
+  );
 }

@@ -5,23 +5,23 @@
  * steps (a step already executing finishes, its result is not recorded) and emits
  * `inngest/function.cancelled`.
  */
+import { checkToken, compileExpression, type InboxCommand, Subjects, statusOf, ulid } from "@jetstep/core";
 import {
-  ActiveRunSchema,
-  checkToken,
-  compileExpression,
-  type InboxCommand,
-  Subjects,
-  statusOf,
-  ulid,
-} from "@jetstep/core";
-import { type JetstepBuckets, type Publisher, type RunLog, readRun } from "@jetstep/jetstream";
+  type ActiveStore,
+  type Publisher,
+  type RunLog,
+  readRun,
+  type SnapshotReader,
+} from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 import { parseJson } from "./json-body.ts";
 import { runView } from "./runs-api.ts";
 
 export interface CancelDeps {
-  buckets: JetstepBuckets;
+  /** ACTIVE: every unfinished run, for bulk cancellations. */
+  active: Pick<ActiveStore, "entries">;
+  snapshots: SnapshotReader;
   runLog: RunLog;
   publisher: Publisher;
   now: () => number;
@@ -47,7 +47,7 @@ export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, d
   app.delete<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;
     if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
-    const { snapshot } = await readRun(deps.runLog, deps.buckets.snapshots, id);
+    const { snapshot } = await readRun(deps.runLog, deps.snapshots, id);
     const status = statusOf(snapshot);
     if (status === "empty") return reply.status(404).send({ error: `run ${id} not found` });
     if (status !== "running") {
@@ -57,7 +57,7 @@ export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, d
     // Give the run's owner a moment, so the answer usually shows the cancelled run.
     const deadline = Date.now() + 5_000;
     while (Date.now() < deadline) {
-      const { snapshot: now } = await readRun(deps.runLog, deps.buckets.snapshots, id);
+      const { snapshot: now } = await readRun(deps.runLog, deps.snapshots, id);
       if (statusOf(now) !== "running") return { data: runView(now) };
       await new Promise((r) => setTimeout(r, 50));
     }
@@ -85,15 +85,11 @@ export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, d
     const before = started_before ? Date.parse(started_before) : Number.POSITIVE_INFINITY;
     const cancellationId = ulid(deps.now(), deps.random);
     let count = 0;
-    const keys = await deps.buckets.active.keys();
-    for await (const key of keys) {
-      const entry = await deps.buckets.active.get(key);
-      if (entry?.operation !== "PUT") continue;
-      const active = ActiveRunSchema.safeParse(safeJson(() => entry.json()));
-      if (!active.success || active.data.fnId !== function_id) continue;
-      if (active.data.createdAt <= after || active.data.createdAt >= before) continue;
+    for await (const { key, run } of deps.active.entries()) {
+      if (run.fnId !== function_id) continue;
+      if (run.createdAt <= after || run.createdAt >= before) continue;
       const runId = key.slice(key.indexOf(".") + 1);
-      const { snapshot } = await readRun(deps.runLog, deps.buckets.snapshots, runId);
+      const { snapshot } = await readRun(deps.runLog, deps.snapshots, runId);
       if (statusOf(snapshot) !== "running") continue;
       if (test && !test.test({ event: snapshot.context.event }).value) continue;
       await sendCancel(
@@ -114,13 +110,5 @@ function isRunId(id: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function safeJson(f: () => unknown): unknown {
-  try {
-    return f();
-  } catch {
-    return undefined;
   }
 }

@@ -14,12 +14,16 @@ import {
   type CheckpointRequest,
   checkToken,
   hashSigningKey,
-  Keys,
   MaxBodyBytes,
   partitionOfDispatch,
   Subjects,
 } from "@jetstep/core";
-import type { KV, Nats } from "@jetstep/jetstream";
+import {
+  request as busRequest,
+  type JetstepBuckets,
+  type Nats,
+  storedPartitionCount,
+} from "@jetstep/jetstream";
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import { parseJson } from "./json-body.ts";
 import { maxMessageBytes } from "./message-size.ts";
@@ -30,7 +34,7 @@ const CHECKPOINT_TIMEOUT_MS = 35_000;
 export interface CheckpointRouteDeps {
   nats: Nats;
   /** The LEASES bucket, which holds the deployment's partition count. */
-  leases: KV;
+  leases: JetstepBuckets["leases"];
   /** Production: the app must send `Authorization: Bearer <hashed signing key>`. */
   signingKey?: string;
   /**
@@ -41,14 +45,10 @@ export interface CheckpointRouteDeps {
 }
 
 /** The deployment's partition count, read once it is set (fixed once the first executor starts). */
-export function partitionCounter(leases: KV): () => Promise<number | undefined> {
+export function partitionCounter(leases: JetstepBuckets["leases"]): () => Promise<number | undefined> {
   let partitions: number | undefined;
   return async () => {
-    if (partitions === undefined) {
-      const e = await leases.get(Keys.partitionCount);
-      const n = e?.operation === "PUT" ? Number(e.string()) : Number.NaN;
-      if (Number.isInteger(n) && n > 0) partitions = n;
-    }
+    partitions ??= await storedPartitionCount(leases);
     return partitions;
   };
 }
@@ -141,9 +141,12 @@ export async function forward(
   request: CheckpointRequest,
 ): Promise<CheckpointReply> {
   try {
-    const msg = await nats.nc.request(Subjects.checkpoint(partition), JSON.stringify(request), {
-      timeout: CHECKPOINT_TIMEOUT_MS,
-    });
+    const msg = await busRequest(
+      nats,
+      Subjects.checkpoint(partition),
+      JSON.stringify(request),
+      CHECKPOINT_TIMEOUT_MS,
+    );
     const answer = CheckpointReplySchema.safeParse(msg.json());
     return answer.success ? answer.data : { status: 503, message: "unreadable answer from the executor" };
   } catch (e) {

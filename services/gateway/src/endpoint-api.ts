@@ -34,7 +34,7 @@ import {
   stackOf,
   statusOf,
 } from "@jetstep/core";
-import { type KV, type RunLog, readRun } from "@jetstep/jetstream";
+import { type RunLog, readRun, type SnapshotReader } from "@jetstep/jetstream";
 import type { FastifyInstance, FastifyReply } from "fastify";
 import { z } from "zod";
 import {
@@ -49,7 +49,7 @@ import { isRunId } from "./run-id.ts";
 
 export interface EndpointRouteDeps extends CheckpointRouteDeps {
   runLog: RunLog;
-  snapshots: KV;
+  snapshots: SnapshotReader;
   appUrls: AppUrlPolicy;
   now: () => number;
   /** Sync mode ends after this long without a report (default `ENDPOINT_SYNC_TIMEOUT_MS`). */

@@ -6,30 +6,29 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import {
   appUrlPolicy,
-  EVENT_ID_PATTERN,
-  type EventRuns,
   HEADERS_TIMEOUT_MS,
-  Keys,
-  MAX_EVENT_ID_LENGTH,
   MAX_URL_LENGTH,
   MaxBodyBytes,
   REQUEST_TIMEOUT_MS,
   ReplayError,
-  RunIndexRecordSchema,
-  Streams,
-  Subjects,
   statusOf,
   subjectProblem,
 } from "@jetstep/core";
 import {
+  ActiveStore,
+  EventLog,
+  EventRunsStore,
   type JetstepBuckets,
+  MetadataStore,
   type Nats,
   Publisher,
   RealtimeChannels,
   Registry,
   RunLog,
   readRun,
-  readRunMetadata,
+  readRunIndex,
+  SnapshotStore,
+  SyncStatusStore,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import Fastify, {
@@ -41,10 +40,18 @@ import Fastify, {
 } from "fastify";
 import { z } from "zod";
 import { registerApiAuth } from "./api-auth.ts";
-import { forgetSync, listSyncStatuses, recordSync, syncAppUrl, syncKey } from "./app-sync.ts";
+import {
+  forgetSync,
+  listSyncStatuses,
+  recordSync,
+  type SyncStatus,
+  syncAppUrl,
+  syncKey,
+} from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
 import { registerEndpointRoutes } from "./endpoint-api.ts";
+import { registerEventRoutes } from "./events-api.ts";
 import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { parseJson } from "./json-body.ts";
@@ -116,6 +123,9 @@ export async function buildGateway(
   });
   const publisher = new Publisher(deps.nats.nc);
   const runLog = new RunLog(deps.nats.jsm, publisher);
+  const snapshots = new SnapshotStore(deps.buckets.snapshots);
+  const metadata = new MetadataStore(deps.buckets.metadata);
+  const syncStatuses = new SyncStatusStore<SyncStatus>(deps.buckets.functions);
   const registry = new Registry(deps.buckets.functions, (message, err) =>
     deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
   );
@@ -230,7 +240,7 @@ export async function buildGateway(
   );
 
   app.get("/v1/apps", async () => {
-    const statuses = await listSyncStatuses(deps.buckets.functions);
+    const statuses = await listSyncStatuses(syncStatuses);
     const apps = registry
       .listApps()
       .map((a) => ({ ...a, sync: statuses.find((st) => st.url === a.url) ?? null }));
@@ -248,7 +258,7 @@ export async function buildGateway(
     const known = registry.listApps().find((a) => a.appId === req.params.appId);
     if (!(await registry.remove(req.params.appId)))
       return reply.status(404).send({ error: `app ${req.params.appId} not found` });
-    if (known) await forgetSync(deps.buckets.functions, known.url);
+    if (known) await forgetSync(syncStatuses, known.url);
     deps.log.info({ appId: req.params.appId, url: known?.url }, "app removed");
     return { data: { app_id: req.params.appId, url: known?.url ?? null, removed: true } };
   });
@@ -256,16 +266,16 @@ export async function buildGateway(
     const url = req.query.url;
     if (typeof url !== "string" || url === "")
       return reply.status(400).send({ error: "url: give the URL to remove as ?url=" });
-    const listed = (await listSyncStatuses(deps.buckets.functions)).some((st) => st.url === url);
+    const listed = (await listSyncStatuses(syncStatuses)).some((st) => st.url === url);
     if (!listed) return reply.status(404).send({ error: `url: ${url} is not synced` });
-    await forgetSync(deps.buckets.functions, url);
+    await forgetSync(syncStatuses, url);
     return { data: { url, removed: true } };
   });
 
   const syncNow = async (url: string) => {
-    const previous = (await listSyncStatuses(deps.buckets.functions)).find((st) => st.url === url);
+    const previous = (await listSyncStatuses(syncStatuses)).find((st) => st.url === url);
     const result = await syncAppUrl(url, { signingKey: deps.config.signingKey, now });
-    await recordSync(deps.buckets.functions, { url, ...result, at: now() }, previous);
+    await recordSync(syncStatuses, { url, ...result, at: now() }, previous);
     return { url, ...result };
   };
   for (const path of ["/v1/apps", "/v1/apps/sync"]) {
@@ -282,7 +292,7 @@ export async function buildGateway(
       if (refused) return reply.status(400).send({ error: `url: ${refused}` });
       // Adding records the URL first, so the periodic sync keeps trying even if this attempt fails.
       if (path === "/v1/apps")
-        await recordSync(deps.buckets.functions, {
+        await recordSync(syncStatuses, {
           url: parsed.data.url,
           ok: false,
           error: "not synced yet",
@@ -311,7 +321,7 @@ export async function buildGateway(
   registerEndpointRoutes(app, {
     ...checkpointDeps,
     runLog,
-    snapshots: deps.buckets.snapshots,
+    snapshots,
     appUrls,
     now,
     ...(deps.config.endpointSyncTimeoutMs ? { syncTimeoutMs: deps.config.endpointSyncTimeoutMs } : {}),
@@ -319,15 +329,17 @@ export async function buildGateway(
   registerRealtimeRoutes(app, {
     channels: new RealtimeChannels(deps.nats.js, publisher),
     runLog,
-    snapshots: deps.buckets.snapshots,
+    snapshots,
     ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
   });
-  registerCancelRoutes(app, { buckets: deps.buckets, runLog, publisher, now, random });
+  const active = new ActiveStore(deps.buckets.active, deps.nats);
+  registerCancelRoutes(app, { active, snapshots, runLog, publisher, now, random });
   registerListRoutes(app, deps.nats, runLog);
   if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);
   registerOperateRoutes(app, {
     nats: deps.nats,
-    buckets: deps.buckets,
+    metadata,
+    snapshots,
     runLog,
     publisher,
     registry,
@@ -339,15 +351,12 @@ export async function buildGateway(
     const id = req.params.id;
     if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
     const listed = async () => {
-      const m = await deps.nats.jsm.direct
-        .getMessage(Streams.runIndex, { last_by_subj: Subjects.runIndex(id) })
-        .catch(() => null);
-      const r = m ? RunIndexRecordSchema.safeParse(m.json()) : undefined;
-      return r?.success ? unlessMovedOn(r.data, runLog) : undefined;
+      const record = await readRunIndex(deps.nats, id);
+      return record ? unlessMovedOn(record, runLog) : undefined;
     };
     let read: Awaited<ReturnType<typeof readRun>>;
     try {
-      read = await readRun(runLog, deps.buckets.snapshots, id);
+      read = await readRun(runLog, snapshots, id);
     } catch (e) {
       // A log that cannot be replayed: the executor cannot move the run on either, and lists it
       // as stuck; show that rather than fail.
@@ -374,7 +383,7 @@ export async function buildGateway(
     }
     const { snapshot } = read;
     if (statusOf(snapshot) === "empty") return reply.status(404).send({ error: `run ${id} not found` });
-    const view = { ...runView(snapshot), metadata: await readRunMetadata(deps.buckets.metadata, id) };
+    const view = { ...runView(snapshot), metadata: await metadata.read(id) };
     if (view.status !== "Running") return { data: view };
     // Listed as stuck by the executor: say why (the run is still retried).
     const record = await listed();
@@ -390,42 +399,11 @@ export async function buildGateway(
     };
   });
 
-  const eventIndex = async (id: string): Promise<(EventRuns & { ts?: number; seq?: number }) | null> => {
-    // An id no event can have is not looked up (its key could be longer than a subject may be).
-    if (id.length > MAX_EVENT_ID_LENGTH || !EVENT_ID_PATTERN.test(id)) return null;
-    const e = await deps.buckets.eventRuns.get(Keys.eventRuns(id));
-    return e && e.operation === "PUT" ? e.json() : null;
-  };
-
-  app.get<{ Params: { id: string } }>("/v1/events/:id/runs", async (req, reply) => {
-    const index = await eventIndex(req.params.id);
-    if (!index)
-      return reply.status(404).send({ error: `event ${req.params.id} not found (or not processed yet)` });
-    const data = await Promise.all(
-      index.runs.map(async (r) => {
-        const { snapshot } = await readRun(runLog, deps.buckets.snapshots, r.runId);
-        return statusOf(snapshot) === "empty"
-          ? {
-              run_id: r.runId,
-              function_id: r.fnId,
-              status: "Running",
-              phase: "queued",
-              event_id: index.eventId,
-              output: null,
-            }
-          : runView(snapshot);
-      }),
-    );
-    return { data, ...(index.skipped ? { skipped: index.skipped } : {}) };
-  });
-
-  app.get<{ Params: { id: string } }>("/v1/events/:id", async (req, reply) => {
-    const index = await eventIndex(req.params.id);
-    if (!index || index.seq === undefined)
-      return reply.status(404).send({ error: `event ${req.params.id} not found` });
-    const m = await deps.nats.jsm.streams.getMessage(Streams.events, { seq: index.seq });
-    if (!m) return reply.status(404).send({ error: `event ${req.params.id} no longer stored` });
-    return { data: { ...m.json<Record<string, unknown>>(), internal_id: index.eventId } };
+  registerEventRoutes(app, {
+    events: new EventLog(deps.nats.jsm),
+    eventRuns: new EventRunsStore(deps.buckets.eventRuns),
+    runLog,
+    snapshots,
   });
 
   return app;

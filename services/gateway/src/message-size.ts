@@ -1,6 +1,6 @@
 /** What fits in one NATS message on the gateway's connection. */
 import { NATS_HEADER_ROOM } from "@jetstep/core";
-import type { Nats } from "@jetstep/jetstream";
+import { maxPayload, type Nats } from "@jetstep/jetstream";
 
 /** nats-server's default max_payload, assumed until the server's INFO says otherwise. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
@@ -10,5 +10,5 @@ const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
  * A larger publish fails in the client (or closes the connection), so bodies are checked first.
  */
 export function maxMessageBytes(nats: Nats): number {
-  return (nats.nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD) - NATS_HEADER_ROOM;
+  return maxPayload(nats, DEFAULT_MAX_PAYLOAD) - NATS_HEADER_ROOM;
 }

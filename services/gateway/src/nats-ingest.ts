@@ -8,7 +8,7 @@
  * `Jetstep-Event-Key` header (401 otherwise), as `POST /e/:key` must in its path.
  */
 import { Headers, Subjects } from "@jetstep/core";
-import { deadLetterJson, type Msg, type Nats, type Publisher } from "@jetstep/jetstream";
+import { type BusMessage, deadLetterJson, type Nats, type Publisher, subscribe } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { maxMessageBytes } from "./message-size.ts";
@@ -40,7 +40,7 @@ export function startNatsIngest(deps: {
     if (stored?.ok) log.warn({ subject, reason }, "rejected event published on NATS; stored in DEAD_LETTERS");
     else log.error({ subject, reason }, "rejected event published on NATS could not be dead-lettered");
   };
-  const handle = async (m: Msg) => {
+  const handle = async (m: BusMessage) => {
     const text = new TextDecoder().decode(m.data);
     let answer: { ids: string[]; status: number; error?: string };
     try {
@@ -66,12 +66,9 @@ export function startNatsIngest(deps: {
     }
   };
   const subs = [Subjects.ingest, Subjects.ingestAll].map((subject) =>
-    deps.nats.nc.subscribe(subject, {
+    subscribe(deps.nats, subject, (m) => void handle(m), {
       queue: INGEST_QUEUE,
-      callback: (err, m) => {
-        if (err) log.error({ err, subject }, "ingest subscription failed");
-        else void handle(m);
-      },
+      onError: (err) => log.error({ err, subject }, "ingest subscription failed"),
     }),
   );
   return {

@@ -6,7 +6,7 @@
  * the gateway publishes `jetstep.workers.sync`, so running workers register (again) with it.
  */
 import { Queues, Subjects } from "@jetstep/core";
-import type { Msg, Nats } from "@jetstep/jetstream";
+import { type BusMessage, type Nats, publishCore, subscribe } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { type RegisterDeps, registerApp, unauthorizedRegistration } from "./register-app.ts";
 
@@ -16,8 +16,7 @@ export interface NatsRegister {
 
 export function startNatsRegister(deps: RegisterDeps & { nats: Nats }): NatsRegister {
   const log: Logger = deps.log.child({ svc: "nats-register" });
-  const { nc } = deps.nats;
-  const handle = async (m: Msg) => {
+  const handle = async (m: BusMessage) => {
     if (!m.reply) {
       log.warn({ subject: m.subject }, "registration published without a reply subject: ignored");
       return;
@@ -36,16 +35,13 @@ export function startNatsRegister(deps: RegisterDeps & { nats: Nats }): NatsRegi
       log.error({ err: e }, "could not answer a registration over NATS");
     }
   };
-  const sub = nc.subscribe(Subjects.workerRegister, {
+  const sub = subscribe(deps.nats, Subjects.workerRegister, (m) => void handle(m), {
     queue: Queues.register,
-    callback: (err, m) => {
-      if (err) log.error({ err }, "registration subscription failed");
-      else void handle(m);
-    },
+    onError: (err) => log.error({ err }, "registration subscription failed"),
   });
   // Workers that started before this gateway (or registered with a store since wiped) register now.
   try {
-    nc.publish(Subjects.workerSync);
+    publishCore(deps.nats, Subjects.workerSync);
   } catch (e) {
     log.warn({ err: e }, "could not ask workers to register");
   }
@@ -57,7 +53,7 @@ export function startNatsRegister(deps: RegisterDeps & { nats: Nats }): NatsRegi
 }
 
 /** A header of a message, whatever the case of its name. */
-function headerOf(m: Msg, name: string): string | undefined {
+function headerOf(m: BusMessage, name: string): string | undefined {
   for (const [k, values] of m.headers ?? []) if (k.toLowerCase() === name) return values[0];
   return undefined;
 }

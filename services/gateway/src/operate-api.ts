@@ -16,14 +16,15 @@ import {
   ulid,
 } from "@jetstep/core";
 import {
-  type JetstepBuckets,
+  type MetadataStore,
   MetadataTooLargeError,
   type Nats,
   type Publisher,
   type Registry,
   type RunLog,
   readRun,
-  updateRunMetadata,
+  type SnapshotReader,
+  subscribe,
 } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
@@ -34,7 +35,8 @@ import { isRunId } from "./run-id.ts";
 
 export interface OperateDeps {
   nats: Nats;
-  buckets: JetstepBuckets;
+  metadata: Pick<MetadataStore, "update">;
+  snapshots: SnapshotReader;
   runLog: RunLog;
   publisher: Publisher;
   registry: Registry;
@@ -78,7 +80,7 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
     if ((await deps.runLog.lastSeq(id)) === 0)
       return reply.status(404).send({ error: `run ${id} not found` });
     try {
-      await updateRunMetadata(deps.buckets.metadata, id, target.step_id, metadata);
+      await deps.metadata.update(id, target.step_id, metadata);
     } catch (e) {
       if (e instanceof MetadataTooLargeError) return reply.status(413).send({ error: e.message });
       throw e;
@@ -95,7 +97,7 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
     if (!body.ok) return reply.status(400).send({ error: body.error });
     const parsed = RerunSchema.safeParse(body.value);
     if (!parsed.success) return reply.status(400).send({ error: issue(parsed.error) });
-    const { snapshot } = await readRun(deps.runLog, deps.buckets.snapshots, id);
+    const { snapshot } = await readRun(deps.runLog, deps.snapshots, id);
     if (statusOf(snapshot) === "empty" || !snapshot.context.event)
       return reply.status(404).send({ error: `run ${id} not found` });
     const ctx = snapshot.context;
@@ -182,8 +184,8 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
     const send = (kind: string, data: Uint8Array) =>
       res.write(`event: ${kind}\ndata: ${new TextDecoder().decode(data)}\n\n`);
     const subs = [
-      deps.nats.nc.subscribe(Subjects.allRunIndex, { callback: (_e, m) => send("run", m.data) }),
-      deps.nats.nc.subscribe(Subjects.allEvents, { callback: (_e, m) => send("event", m.data) }),
+      subscribe(deps.nats, Subjects.allRunIndex, (m) => send("run", m.data)),
+      subscribe(deps.nats, Subjects.allEvents, (m) => send("event", m.data)),
     ];
     const ping = setInterval(() => res.write(": ping\n\n"), 15_000);
     req.raw.on("close", () => {

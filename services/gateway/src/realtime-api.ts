@@ -13,7 +13,7 @@
  */
 import type { Readable } from "node:stream";
 import { publicStatus, type RunContext, statusOf } from "@jetstep/core";
-import { type KV, type RealtimeChannels, type RunLog, readRun } from "@jetstep/jetstream";
+import { type RealtimeChannels, type RunLog, readRun, type SnapshotReader } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { responseBody, runOfStreamToken } from "./endpoint-api.ts";
 import { isRunId } from "./run-id.ts";
@@ -21,7 +21,7 @@ import { isRunId } from "./run-id.ts";
 export interface RealtimeRouteDeps {
   channels: RealtimeChannels;
   runLog: RunLog;
-  snapshots: KV;
+  snapshots: SnapshotReader;
   signingKey?: string;
   /** At most this many bytes per posted stream (default 64 MiB). */
   maxStreamBytes?: number;

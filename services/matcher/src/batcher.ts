@@ -7,15 +7,8 @@
  * start a no-op.
  */
 
-import {
-  type FunctionSpec,
-  Keys,
-  runIdFor,
-  type StoredEvent,
-  StoredEventSchema,
-  Streams,
-} from "@jetstep/core";
-import { isConflict, type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
+import { type FunctionSpec, Keys, runIdFor, type StoredEvent, StoredEventSchema } from "@jetstep/core";
+import type { BatchStore, EventLog, RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
@@ -43,8 +36,8 @@ export class Batcher {
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly kv: KV,
-    private readonly nats: Nats,
+    private readonly store: BatchStore<Batch>,
+    private readonly events: Pick<EventLog, "at">,
     private readonly functions: () => RegisteredFunction[],
     private readonly start: StartBatchRun,
     private readonly log: MatcherLog,
@@ -52,11 +45,9 @@ export class Batcher {
   ) {}
 
   async watch(): Promise<void> {
-    const follower = new KvFollower(this.kv, {
-      onEntry: (e) => {
-        if (e.operation !== "PUT") this.deadlines.delete(e.key);
-        else this.deadlines.set(e.key, e.json<Batch>().deadline);
-      },
+    const follower = this.store.follow({
+      onPut: (key, batch) => this.deadlines.set(key, batch.deadline),
+      onRemove: (key) => this.deadlines.delete(key),
       onResync: (present) => {
         for (const key of [...this.deadlines.keys()]) if (!present.has(key)) this.deadlines.delete(key);
       },
@@ -93,9 +84,9 @@ export class Batcher {
       keyHash(keyValue.error === undefined ? keyValue.value : { defaultBucket: true }),
     );
     for (let attempt = 0; attempt < 50; attempt++) {
-      const current = await this.kv.get(key);
+      const current = await this.store.get(key);
       let batch: Batch;
-      if (current?.operation !== "PUT") {
+      if (current?.value === undefined) {
         batch = {
           batchId: event.id,
           fnId: f.fn.id,
@@ -104,7 +95,7 @@ export class Batcher {
           deadline: this.now() + cfg.timeoutMs,
         };
       } else {
-        batch = current.json<Batch>();
+        batch = current.value;
         const runId = runIdFor(batch.batchId, batch.fnId, batch.firstTs);
         if (batch.items.some((i) => i.id === event.id)) return runId; // redelivered
         if (batch.items.length >= cfg.maxSize || batch.deadline <= this.now()) {
@@ -114,16 +105,9 @@ export class Batcher {
         }
         batch.items.push({ id: event.id, seq });
       }
-      let rev: number;
-      try {
-        rev = current
-          ? await this.kv.update(key, JSON.stringify(batch), current.revision)
-          : await this.kv.create(key, JSON.stringify(batch));
-      } catch (e) {
-        if (isConflict(e)) continue; // lost a compare-and-set race: read again
-        throw e;
-      }
-      return await this.afterAdd(f, cfg, key, batch, rev);
+      const written = await this.store.compareAndSet(key, batch, current);
+      if (!written.ok) continue; // lost a compare-and-set race: read again
+      return await this.afterAdd(f, cfg, key, batch, written.revision);
     }
     throw new Error(`could not add event ${event.id} to a batch of ${f.fn.id}: too much contention`);
   }
@@ -144,17 +128,17 @@ export class Batcher {
     const now = this.now();
     for (const [key, deadline] of this.deadlines) {
       if (deadline > now) continue;
-      const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") {
+      const e = await this.store.get(key);
+      const batch = e?.value;
+      if (!e || !batch) {
         this.deadlines.delete(key);
         continue;
       }
-      const batch = e.json<Batch>();
       if (batch.deadline > now) continue;
       const f = this.functions().find((x) => x.fn.id === batch.fnId);
       if (!f) {
         this.log.warn({}, `dropping the batch of unregistered function ${batch.fnId}`);
-        await this.kv.delete(key, { previousSeq: e.revision }).catch(() => undefined);
+        await this.store.removeAt(key, e.revision);
         continue;
       }
       await this.flush(f, key, batch, e.revision);
@@ -165,8 +149,8 @@ export class Batcher {
   private async flush(f: RegisteredFunction, key: string, batch: Batch, rev: number): Promise<void> {
     const events: StoredEvent[] = [];
     for (const item of batch.items) {
-      const m = await this.nats.jsm.streams.getMessage(Streams.events, { seq: item.seq });
-      const parsed = m ? StoredEventSchema.safeParse(m.json()) : undefined;
+      const stored = await this.events.at(item.seq);
+      const parsed = stored ? StoredEventSchema.safeParse(stored) : undefined;
       if (parsed?.success) events.push(parsed.data);
     }
     if (events.length > 0)
@@ -176,7 +160,7 @@ export class Batcher {
         events,
         batch.items[0]?.seq ?? 0,
       );
-    await this.kv.delete(key, { previousSeq: rev }).catch(() => undefined);
+    await this.store.removeAt(key, rev);
     this.deadlines.delete(key);
   }
 }

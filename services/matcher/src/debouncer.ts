@@ -6,15 +6,8 @@
  * repeated flush after a crash starts nothing twice.
  */
 
-import {
-  type FunctionSpec,
-  Keys,
-  runIdFor,
-  type StoredEvent,
-  StoredEventSchema,
-  Streams,
-} from "@jetstep/core";
-import { isConflict, type KV, KvFollower, type Nats, type RegisteredFunction } from "@jetstep/jetstream";
+import { type FunctionSpec, Keys, runIdFor, type StoredEvent, StoredEventSchema } from "@jetstep/core";
+import type { DebounceStore, EventLog, RegisteredFunction } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
 
@@ -44,8 +37,8 @@ export class Debouncer {
   private sweeper: NodeJS.Timeout | undefined;
 
   constructor(
-    private readonly kv: KV,
-    private readonly nats: Nats,
+    private readonly store: DebounceStore<Pending>,
+    private readonly events: Pick<EventLog, "at">,
     private readonly functions: () => RegisteredFunction[],
     private readonly start: StartDebounced,
     private readonly log: MatcherLog,
@@ -53,11 +46,9 @@ export class Debouncer {
   ) {}
 
   async watch(): Promise<void> {
-    const follower = new KvFollower(this.kv, {
-      onEntry: (e) => {
-        if (e.operation !== "PUT") this.due.delete(e.key);
-        else this.due.set(e.key, e.json<Pending>().dueAt);
-      },
+    const follower = this.store.follow({
+      onPut: (key, pending) => this.due.set(key, pending.dueAt),
+      onRemove: (key) => this.due.delete(key),
       onResync: (present) => {
         for (const key of [...this.due.keys()]) if (!present.has(key)) this.due.delete(key);
       },
@@ -86,8 +77,8 @@ export class Debouncer {
       keyHash(value.error === undefined ? value.value : { defaultBucket: true }),
     );
     for (let attempt = 0; attempt < 50; attempt++) {
-      const current = await this.kv.get(key);
-      const prev = current?.operation === "PUT" ? current.json<Pending>() : undefined;
+      const current = await this.store.get(key);
+      const prev = current?.value;
       if (prev?.flushing) {
         await new Promise((r) => setTimeout(r, 20)); // being started: the next event opens a new window
         continue;
@@ -104,13 +95,8 @@ export class Debouncer {
         firstAt,
         dueAt: Math.min(now + cfg.periodMs, cap),
       };
-      try {
-        if (current) await this.kv.update(key, JSON.stringify(next), current.revision);
-        else await this.kv.create(key, JSON.stringify(next));
-        return;
-      } catch (e) {
-        if (!isConflict(e)) throw e; // lost a race: read again
-      }
+      if ((await this.store.compareAndSet(key, next, current)).ok) return;
+      // Lost a race: read again.
     }
     throw new Error(`debounce of ${f.fn.id}: too much contention`);
   }
@@ -124,25 +110,22 @@ export class Debouncer {
     const now = this.now();
     for (const [key, dueAt] of this.due) {
       if (dueAt > now) continue;
-      const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") {
+      const e = await this.store.get(key);
+      const pending = e?.value;
+      if (!e || !pending) {
         this.due.delete(key);
         continue;
       }
-      const pending = e.json<Pending>();
       if (pending.dueAt > now) continue;
       let rev = e.revision;
       if (!pending.flushing) {
-        try {
-          rev = await this.kv.update(key, JSON.stringify({ ...pending, flushing: true }), e.revision);
-        } catch (e) {
-          if (isConflict(e)) continue; // another matcher, or a newer event, got there first
-          throw e;
-        }
+        const marked = await this.store.compareAndSet(key, { ...pending, flushing: true }, e);
+        if (!marked.ok) continue; // another matcher, or a newer event, got there first
+        rev = marked.revision;
       }
       const f = this.functions().find((x) => x.fn.id === pending.fnId);
-      const m = f ? await this.nats.jsm.streams.getMessage(Streams.events, { seq: pending.seq }) : null;
-      const parsed = m ? StoredEventSchema.safeParse(m.json()) : undefined;
+      const stored = f ? await this.events.at(pending.seq) : null;
+      const parsed = stored ? StoredEventSchema.safeParse(stored) : undefined;
       if (f && parsed?.success)
         await this.start(
           f,
@@ -155,7 +138,7 @@ export class Debouncer {
           {},
           `dropping the debounced event ${pending.eventId} of ${pending.fnId}: function or event gone`,
         );
-      await this.kv.delete(key, { previousSeq: rev }).catch(() => undefined);
+      await this.store.removeAt(key, rev);
       this.due.delete(key);
     }
   }

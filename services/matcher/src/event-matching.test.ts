@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Headers, InternalEvents, runIdFor, type StoredEvent, type ThrottleSpec } from "@jetstep/core";
-import type { JsMsg, RegisteredFunction } from "@jetstep/jetstream";
+import type { Delivery, RegisteredFunction } from "@jetstep/jetstream";
 import { type EventIndex, EventMatching, type EventMatchingDeps } from "./event-matching.ts";
 import type { FlowDecision } from "./flow.ts";
 import { RecordingLog, registered } from "./test-support.ts";
@@ -89,7 +89,7 @@ describe("EventMatching", () => {
       registered("other", { triggers: [{ event: "x" }] }),
     ]);
     const msg = message(event, 7, "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01");
-    await m.onEvent(msg as unknown as JsMsg);
+    await m.onEvent(msg as unknown as Delivery);
     assert.deepEqual(
       calls.started.map((s) => [s.fnId, s.runId, s.seq]),
       [
@@ -144,7 +144,7 @@ describe("EventMatching", () => {
       },
     );
     const msg = message(event);
-    await m.onEvent(msg as unknown as JsMsg);
+    await m.onEvent(msg as unknown as Delivery);
     assert.deepEqual(calls.debounced, ["quiet"]);
     assert.deepEqual(
       calls.started.map((s) => [s.fnId, s.opts]),
@@ -162,7 +162,7 @@ describe("EventMatching", () => {
     const { m, calls } = matching([registered("batched", { batchEvents: { maxSize: 10, timeout: "5s" } })], {
       batcher: { add: async () => "batch-run-1" },
     });
-    await m.onEvent(message(event) as unknown as JsMsg);
+    await m.onEvent(message(event) as unknown as Delivery);
     assert.deepEqual(calls.started, []);
     assert.deepEqual(calls.indexed[0]?.runs, [{ runId: "batch-run-1", fnId: "batched" }]);
   });
@@ -171,7 +171,7 @@ describe("EventMatching", () => {
     const { m, calls } = matching([registered("a")]);
     for (const body of [new Error("not JSON"), { name: "order/placed" }]) {
       const msg = message(body);
-      await m.onEvent(msg as unknown as JsMsg);
+      await m.onEvent(msg as unknown as Delivery);
       assert.equal(msg.settled, "term");
     }
     assert.deepEqual([calls.started, calls.indexed, calls.waitsMatched], [[], [], []]);
@@ -180,7 +180,7 @@ describe("EventMatching", () => {
   it("indexes no lifecycle event that starts nothing, but still offers it to waits", async () => {
     const { m, calls } = matching([registered("a")]);
     const finished = { ...event, name: InternalEvents.functionFinished };
-    await m.onEvent(message(finished) as unknown as JsMsg);
+    await m.onEvent(message(finished) as unknown as Delivery);
     assert.deepEqual(calls.indexed, []);
     assert.deepEqual(calls.waitsMatched, [7]);
   });
@@ -188,7 +188,7 @@ describe("EventMatching", () => {
   it("answers an invoke of a function nobody registered", async () => {
     const { m, calls } = matching([registered("a")]);
     const invoked = { ...event, name: InternalEvents.functionInvoked, data: { _inngest: { fn_id: "nope" } } };
-    await m.onEvent(message(invoked) as unknown as JsMsg);
+    await m.onEvent(message(invoked) as unknown as Delivery);
     assert.deepEqual(calls.missing, [event.id]);
   });
 
@@ -202,7 +202,7 @@ describe("EventMatching", () => {
       },
     });
     const msg = message(event);
-    await assert.rejects(m.onEvent(msg as unknown as JsMsg), /INBOX unavailable/);
+    await assert.rejects(m.onEvent(msg as unknown as Delivery), /INBOX unavailable/);
     assert.equal(msg.settled, "");
   });
 });

@@ -15,7 +15,7 @@ import {
   StoredEventSchema,
   type ThrottleSpec,
 } from "@jetstep/core";
-import type { JsMsg, RegisteredFunction, Registry } from "@jetstep/jetstream";
+import type { Delivery, RegisteredFunction, Registry } from "@jetstep/jetstream";
 import type { Batcher } from "./batcher.ts";
 import type { Debouncer } from "./debouncer.ts";
 import type { FlowControl } from "./flow.ts";
@@ -59,7 +59,7 @@ export class EventMatching {
   constructor(private readonly deps: EventMatchingDeps) {}
 
   /** Handles one EVENTS message; acks it once everything it implies is written. */
-  async onEvent(m: JsMsg): Promise<void> {
+  async onEvent(m: Delivery): Promise<void> {
     const { log, starter } = this.deps;
     const parsed = StoredEventSchema.safeParse(safeJson(m));
     if (!parsed.success) {
@@ -157,7 +157,7 @@ export class EventMatching {
   }
 }
 
-function safeJson(m: JsMsg): unknown {
+function safeJson(m: Delivery): unknown {
   try {
     return m.json();
   } catch {

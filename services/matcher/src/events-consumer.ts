@@ -6,9 +6,10 @@
  */
 import { NATS_HEADER_ROOM } from "@jetstep/core";
 import {
+  type Delivery,
   InProgress,
-  type JsMsg,
   matcherConsumer,
+  maxPayload,
   type Nats,
   PULL_EXPIRES_MS,
   type Publisher,
@@ -20,10 +21,10 @@ export interface EventsConsumerDeps {
   nats: Nats;
   publisher: Publisher;
   log: Logger;
-  handle(m: JsMsg): Promise<void>;
+  handle(m: Delivery): Promise<void>;
 }
 
-type Messages = AsyncIterable<JsMsg> & { close(): Promise<unknown> };
+type Messages = AsyncIterable<Delivery> & { close(): Promise<unknown> };
 
 export class EventsConsumer {
   private messages: { close(): Promise<unknown> } | undefined;
@@ -88,7 +89,7 @@ export class EventsConsumer {
     }
   }
 
-  private dispatch(m: JsMsg): void {
+  private dispatch(m: Delivery): void {
     const { log, publisher, nats } = this.deps;
     this.inProgress.hold(m);
     void this.deps
@@ -97,7 +98,7 @@ export class EventsConsumer {
       .catch(async (e) => {
         // A poison event (one that fails the same way every time) is parked in DEAD_LETTERS
         // after a few deliveries, so it never holds up the events behind it.
-        const limit = (nats.nc.info?.max_payload ?? 1024 * 1024) - NATS_HEADER_ROOM;
+        const limit = maxPayload(nats) - NATS_HEADER_ROOM;
         const done = await settleFailure(publisher, "matcher", m, e, limit);
         if ("deadLettered" in done)
           log.error({ err: e, seq: m.seq }, "event handling keeps failing; stored in DEAD_LETTERS");

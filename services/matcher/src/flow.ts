@@ -25,12 +25,12 @@ import {
   type ThrottleSpec,
 } from "@jetstep/core";
 import {
-  isConflict,
-  type KV,
+  type FlowStore,
   type Publisher,
   type RegisteredFunction,
   type RunLog,
   readRun,
+  type SnapshotStore,
 } from "@jetstep/jetstream";
 import { keyHash } from "./idempotency.ts";
 import type { MatcherLog } from "./matcher-log.ts";
@@ -41,9 +41,9 @@ export type FlowDecision = { start: false; reason: string } | { start: true; thr
 
 export class FlowControl {
   constructor(
-    private readonly kv: KV,
+    private readonly store: FlowStore,
     private readonly runLog: RunLog,
-    private readonly snapshots: KV,
+    private readonly snapshots: SnapshotStore,
     private readonly publisher: Publisher,
     private readonly log: MatcherLog,
     private readonly now: () => number,
@@ -86,8 +86,8 @@ export class FlowControl {
   ): Promise<FlowDecision | undefined> {
     const key = Keys.flow("singleton", f.fn.id, this.hash(f, cfg.key, event));
     for (let attempt = 0; attempt < 20; attempt++) {
-      const current = await this.kv.get(key);
-      const holder = current?.operation === "PUT" ? current.string() : undefined;
+      const current = await this.store.get(key);
+      const holder = current?.value;
       if (holder && holder !== runId) {
         const { snapshot } = await readRun(this.runLog, this.snapshots, holder);
         const status = statusOf(snapshot);
@@ -105,13 +105,9 @@ export class FlowControl {
           });
         }
       }
-      try {
-        if (!current) await this.kv.create(key, runId);
-        else if (holder !== runId) await this.kv.update(key, runId, current.revision);
-        return undefined;
-      } catch (e) {
-        if (!isConflict(e)) throw e; // another matcher changed the holder meanwhile: look again
-      }
+      if (holder === runId) return undefined;
+      // Lost: another matcher changed the holder meanwhile: look again.
+      if ((await this.store.compareAndSet(key, runId, current)).ok) return undefined;
     }
     throw new Error(`singleton of ${f.fn.id}: too much contention`);
   }
@@ -126,17 +122,12 @@ export class FlowControl {
   ): Promise<T> {
     const key = Keys.flow(kind, f.fn.id, this.hash(f, keyExpr, event));
     for (let attempt = 0; attempt < 50; attempt++) {
-      const current = await this.kv.get(key);
-      const tat = current?.operation === "PUT" ? Number(current.string()) : undefined;
+      const current = await this.store.get(key);
+      const tat = current?.value !== undefined ? Number(current.value) : undefined;
       const r = step(tat);
       if (!r.write) return r.result;
-      try {
-        if (current) await this.kv.update(key, String(r.tat), current.revision);
-        else await this.kv.create(key, String(r.tat));
-        return r.result;
-      } catch (e) {
-        if (!isConflict(e)) throw e; // lost a race with another matcher: read again
-      }
+      // Lost a race with another matcher: read again.
+      if ((await this.store.compareAndSet(key, String(r.tat), current)).ok) return r.result;
     }
     throw new Error(`${kind} of ${f.fn.id}: too much contention`);
   }

@@ -7,13 +7,12 @@
  */
 
 import { type CompiledValueExpression, fnv1a64, Keys, type StoredEvent } from "@jetstep/core";
-import type { KV } from "@jetstep/jetstream";
-import { isConflict } from "@jetstep/jetstream";
+import type { IdempotencyStore } from "@jetstep/jetstream";
 import type { MatcherLog } from "./matcher-log.ts";
 
 export class IdempotencyGate {
   constructor(
-    private readonly kv: KV,
+    private readonly store: IdempotencyStore,
     private readonly log: MatcherLog,
   ) {}
 
@@ -25,14 +24,7 @@ export class IdempotencyGate {
     runId: string,
   ): Promise<boolean> {
     const key = Keys.idempotency(fnId, keyHash(this.keyValue(fnId, expression, event)));
-    try {
-      await this.kv.create(key, runId);
-      return true;
-    } catch (e) {
-      if (!isConflict(e)) throw e; // the key exists: is it this run's (a redelivered event)?
-      const holder = await this.kv.get(key);
-      return holder?.operation === "PUT" && holder.string() === runId;
-    }
+    return this.store.claim(key, runId);
   }
 
   private keyValue(fnId: string, expression: CompiledValueExpression, event: StoredEvent): unknown {

@@ -7,16 +7,21 @@
  * This file composes its parts: `EventsConsumer` (the consumer), `EventMatching` (what one event
  * does), `RunStarter` (commands to run partitions), and the indexes and gates they use.
  */
-import { Buckets, Keys } from "@jetstep/core";
 import {
+  BatchStore,
+  DebounceStore,
   EventLog,
+  EventRunsStore,
+  FlowStore,
+  IdempotencyStore,
   type JetstepBuckets,
-  kvPut,
   type Nats,
   Publisher,
   partitionCount,
   Registry,
   RunLog,
+  SnapshotStore,
+  WaitsStore,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import { Batcher } from "./batcher.ts";
@@ -70,31 +75,33 @@ class MatcherImpl implements Matcher {
       log.warn({ err, bucket: "functions" }, message),
     );
     const functions = () => this.registry.functions();
+    const eventRuns = new EventRunsStore(buckets.eventRuns, publisher);
+    const events = new EventLog(nats.jsm);
     const starter = new RunStarter({
       publisher,
       log,
       now,
-      eventRuns: buckets.eventRuns,
+      eventRuns,
       partitions: () => this.partitions,
     });
     this.waits = new WaitIndex(
-      buckets.waits,
-      new EventLog(nats.jsm),
+      new WaitsStore(buckets.waits),
+      events,
       (m) => starter.resolveWait(m),
       log,
       now,
     );
     this.debouncer = new Debouncer(
-      buckets.debounces,
-      nats,
+      new DebounceStore(buckets.debounces),
+      events,
       functions,
       (f, runId, event, seq) => starter.startDebounced(f, runId, event, seq),
       log,
       now,
     );
     this.batcher = new Batcher(
-      buckets.batches,
-      nats,
+      new BatchStore(buckets.batches),
+      events,
       functions,
       (f, runId, events, seq) => starter.start(f, runId, events, seq),
       log,
@@ -102,16 +109,14 @@ class MatcherImpl implements Matcher {
     );
     const matching = new EventMatching({
       log,
-      index: async (record) => {
-        await kvPut(publisher, Buckets.eventRuns, Keys.eventRuns(record.eventId), JSON.stringify(record));
-      },
+      index: (record) => eventRuns.record(record),
       registry: this.registry,
       triggers: new TriggerIndex(log),
-      idempotency: new IdempotencyGate(buckets.idempotency, log),
+      idempotency: new IdempotencyGate(new IdempotencyStore(buckets.idempotency), log),
       flow: new FlowControl(
-        buckets.flow,
+        new FlowStore(buckets.flow),
         new RunLog(nats.jsm, publisher),
-        buckets.snapshots,
+        new SnapshotStore(buckets.snapshots),
         publisher,
         log,
         now,

@@ -3,15 +3,14 @@
  * matched wait or a cancellation (the first per wait wins), and the answer to an invoke of a
  * function nobody registered.
  */
+import { type InboxCommand, InternalEvents, type StoredEvent, Subjects } from "@jetstep/core";
 import {
-  type EventRuns,
-  type InboxCommand,
-  InternalEvents,
-  Keys,
-  type StoredEvent,
-  Subjects,
-} from "@jetstep/core";
-import { type KV, type Publisher, type RegisteredFunction, ThrottleQueue } from "@jetstep/jetstream";
+  type EventRunsRecord,
+  type EventRunsStore,
+  type Publisher,
+  type RegisteredFunction,
+  ThrottleQueue,
+} from "@jetstep/jetstream";
 import type { MatcherLog } from "./matcher-log.ts";
 import { type StartOptions, startCommand } from "./start-command.ts";
 import type { WaitMatch } from "./wait-index.ts";
@@ -21,7 +20,7 @@ export interface RunStarterDeps {
   log: MatcherLog;
   now: () => number;
   /** EVENT_RUNS: which runs each event started. */
-  eventRuns: KV;
+  eventRuns: EventRunsStore;
   /** The partition count (known once the matcher started). */
   partitions(): number;
 }
@@ -49,16 +48,17 @@ export class RunStarter {
   /** Starts the run a debounce window ended with, and adds it to its event's index. */
   async startDebounced(f: RegisteredFunction, runId: string, event: StoredEvent, seq: number): Promise<void> {
     await this.start(f, runId, [event], seq);
-    const kv = this.deps.eventRuns;
-    const key = Keys.eventRuns(event.id);
-    const prev = await kv.get(key);
-    const index: EventRuns & { ts: number; seq: number } =
-      prev?.operation === "PUT"
-        ? prev.json()
-        : { eventId: event.id, name: event.name, ts: event.ts, seq, runs: [] };
+    const store = this.deps.eventRuns;
+    const index: EventRunsRecord = (await store.get(event.id)) ?? {
+      eventId: event.id,
+      name: event.name,
+      ts: event.ts,
+      seq,
+      runs: [],
+    };
     index.runs = [...index.runs.filter((r) => r.runId !== runId), { runId, fnId: f.fn.id }];
     index.skipped = index.skipped?.filter((x) => x.fnId !== f.fn.id);
-    await kv.put(key, JSON.stringify(index));
+    await store.put(index);
   }
 
   /** An invoke of a function nobody registered: finish it at once with an error naming the id. */

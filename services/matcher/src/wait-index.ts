@@ -6,14 +6,8 @@
  * sequence with direct gets.
  */
 
-import {
-  type CompiledExpression,
-  compileExpression,
-  type StoredEvent,
-  type WaitRecord,
-  WaitRecordSchema,
-} from "@jetstep/core";
-import { type EventLog, type KV, KvFollower } from "@jetstep/jetstream";
+import { type CompiledExpression, compileExpression, type StoredEvent, type WaitRecord } from "@jetstep/core";
+import type { EventLog, WaitsStore } from "@jetstep/jetstream";
 import type { MatcherLog } from "./matcher-log.ts";
 
 export interface WaitMatch {
@@ -37,7 +31,7 @@ export class WaitIndex {
   private highestMatched: number | undefined;
 
   constructor(
-    private readonly kv: KV,
+    private readonly store: WaitsStore,
     private readonly events: EventLog,
     private readonly onMatch: (m: WaitMatch) => Promise<void>,
     private readonly log: MatcherLog,
@@ -55,19 +49,14 @@ export class WaitIndex {
    * the initial load. A wait that appears again after a watch stalled is caught up like a new one.
    */
   async watch(): Promise<void> {
-    const follower = new KvFollower(this.kv, {
-      onEntry: (e) => {
-        if (e.operation !== "PUT") {
-          this.remove(e.key);
-          return;
-        }
-        const parsed = WaitRecordSchema.safeParse(safeJson(() => e.json()));
-        if (!parsed.success) return;
-        if (this.add(e.key, parsed.data))
-          void this.catchUp(e.key, parsed.data, this.highestMatched).catch((err) =>
-            this.log.warn(waitFields(parsed.data), `catch-up failed: ${err}`),
+    const follower = this.store.follow({
+      onPut: (key, wait) => {
+        if (this.add(key, wait))
+          void this.catchUp(key, wait, this.highestMatched).catch((err) =>
+            this.log.warn(waitFields(wait), `catch-up failed: ${err}`),
           );
       },
+      onRemove: (key) => this.remove(key),
       onResync: (present) => {
         for (const key of [...this.byKey.keys()]) if (!present.has(key)) this.remove(key);
       },
@@ -184,12 +173,4 @@ export class WaitIndex {
 
 function waitFields(wait: WaitRecord): Record<string, unknown> {
   return { runId: wait.runId, fnId: wait.fnId, waitId: wait.waitId };
-}
-
-function safeJson(f: () => unknown): unknown {
-  try {
-    return f();
-  } catch {
-    return undefined;
-  }
 }

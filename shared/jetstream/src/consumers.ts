@@ -8,8 +8,9 @@ import {
   JetStreamApiError,
   type JetStreamClient,
   type JetStreamManager,
-  type JsMsg,
 } from "@nats-io/jetstream";
+import type { Nats } from "./connection.ts";
+import type { Delivery } from "./delivery.ts";
 
 /**
  * How long each pull of the durable consumers lasts. nats.js re-pulls after two missed idle
@@ -94,7 +95,7 @@ export async function inboxConsumerState(
  * timer for all of them, running only while something is held.
  */
 export class InProgress {
-  private readonly held = new Map<JsMsg, number>();
+  private readonly held = new Map<Delivery, number>();
   private timer: NodeJS.Timeout | undefined;
 
   constructor(
@@ -102,12 +103,12 @@ export class InProgress {
     private readonly now: () => number = Date.now,
   ) {}
 
-  hold(m: JsMsg): void {
+  hold(m: Delivery): void {
     this.held.set(m, this.now());
     this.timer ??= setInterval(() => this.tick(), this.ackWaitMs / 3).unref();
   }
 
-  release(m: JsMsg): void {
+  release(m: Delivery): void {
     this.held.delete(m);
     if (this.held.size === 0 && this.timer) {
       clearInterval(this.timer);
@@ -124,4 +125,10 @@ export class InProgress {
     const before = this.now() - this.ackWaitMs / 3;
     for (const [m, since] of this.held) if (since <= before) m.working();
   }
+}
+
+/** The EVENTS sequence up to which the matchers have acked every event (their consumer's ack floor). */
+export async function matcherAckFloor(nats: Nats): Promise<number> {
+  const info = await nats.jsm.consumers.info(Streams.events, Consumers.matcher);
+  return info.ack_floor.stream_seq;
 }

@@ -5,7 +5,7 @@
  * failures talking to NATS or to apps are retried instead, however long they last.
  */
 import { JetstepError, Subjects } from "@jetstep/core";
-import type { JsMsg } from "@nats-io/jetstream";
+import type { Delivery } from "./delivery.ts";
 import type { Publisher } from "./publisher.ts";
 
 /** Deliveries of a message that keeps failing as poison before it is dead-lettered. */
@@ -90,7 +90,7 @@ export function afterFailure(e: unknown, deliveries: number): { deadLetter: true
 export async function deadLetterMessage(
   publisher: Publisher,
   source: string,
-  m: JsMsg,
+  m: Delivery,
   reason: string,
   limit: number,
   now: () => number = Date.now,
@@ -120,7 +120,7 @@ export async function deadLetterMessage(
 export async function settleFailure(
   publisher: Publisher,
   source: string,
-  m: JsMsg,
+  m: Delivery,
   e: unknown,
   limit: number,
 ): Promise<{ deadLettered: true } | { retryInMs: number }> {

@@ -10,6 +10,16 @@ export interface SequencedEvent {
 export class EventLog {
   constructor(private readonly jsm: JetStreamManager) {}
 
+  /**
+   * The JSON of the event stored at sequence `seq`, read from the stream's leader (null: no longer
+   * stored). A payload that is not JSON throws.
+   */
+  async at(seq: number): Promise<unknown | null> {
+    const m = await this.jsm.streams.getMessage(Streams.events, { seq });
+    return m ? m.json() : null;
+  }
+
+  /** The EVENTS stream's last sequence. */
   async lastSeq(): Promise<number> {
     return (await this.jsm.streams.info(Streams.events)).state.last_seq;
   }

@@ -19,3 +19,10 @@ export async function partitionCount(leases: KV, wanted = DEFAULT_PARTITIONS): P
     return n;
   }
 }
+
+/** The stored partition count, if a service has fixed it yet (undefined: not yet, or unreadable). */
+export async function storedPartitionCount(leases: KV): Promise<number | undefined> {
+  const e = await leases.get(Keys.partitionCount);
+  const n = e?.operation === "PUT" ? Number(e.string()) : Number.NaN;
+  return Number.isInteger(n) && n > 0 ? n : undefined;
+}

@@ -1,11 +1,6 @@
-import { initialRun, Keys, type PersistedRun, type RunSnapshot, replay, restore } from "@jetstep/core";
-import type { KV } from "@nats-io/kv";
+import { initialRun, type RunSnapshot, replay, restore } from "@jetstep/core";
 import type { RunLog } from "./run-log.ts";
-
-export interface StoredSnapshot {
-  seq: number;
-  run: PersistedRun;
-}
+import type { SnapshotStore } from "./snapshot-store.ts";
 
 export interface LoadedRun {
   snapshot: RunSnapshot;
@@ -15,13 +10,15 @@ export interface LoadedRun {
   tail: number;
 }
 
+/** What `readRun` needs of SNAPSHOTS (a `SnapshotStore`; tests give a stand-in). */
+export type SnapshotReader = Pick<SnapshotStore, "get">;
+
 /** Rebuilds a run: the snapshot from SNAPSHOTS (if any) plus the log's tail by direct gets. */
-export async function readRun(runLog: RunLog, snapshots: KV, runId: string): Promise<LoadedRun> {
+export async function readRun(runLog: RunLog, snapshots: SnapshotReader, runId: string): Promise<LoadedRun> {
   let snapshot = initialRun();
   let lastSeq = 0;
-  const snap = await snapshots.get(Keys.snapshot(runId));
-  if (snap && snap.operation === "PUT") {
-    const stored = snap.json<StoredSnapshot>();
+  const stored = await snapshots.get(runId);
+  if (stored) {
     snapshot = restore(stored.run);
     lastSeq = stored.seq;
   }

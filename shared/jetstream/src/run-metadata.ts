@@ -47,3 +47,22 @@ export async function updateRunMetadata(
     }
   }
 }
+
+/** METADATA: one key per run id holding its metadata (see `metadata.ts` in core). */
+export class MetadataStore {
+  constructor(private readonly kv: KV) {}
+
+  /** The run's metadata (null: none written). */
+  read(runId: string): Promise<RunMetadata | null> {
+    return readRunMetadata(this.kv, runId);
+  }
+
+  /** Applies `updates` to the run (no `stepId`) or one of its steps; throws MetadataTooLargeError. */
+  update(
+    runId: string,
+    stepId: string | undefined,
+    updates: readonly MetadataUpdate[],
+  ): Promise<RunMetadata> {
+    return updateRunMetadata(this.kv, runId, stepId, updates);
+  }
+}

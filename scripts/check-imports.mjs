@@ -1,0 +1,84 @@
+#!/usr/bin/env node
+// Import rule for services (tests excepted): a service reaches NATS only through the stores and
+// wrappers of `@jetstep/jetstream`, never through nats.js itself. So a source file under
+// `services/` may not
+//   1. import anything from `@nats-io/…` (the client, its types), nor
+//   2. import one of the raw nats.js names that `@jetstep/jetstream` once re-exported (`KV`,
+//      `JsMsg`, `Msg`, …): those are listed below, and jetstream must not export them again.
+// A service needing something new of NATS gets a typed method on a store (or a small wrapper
+// such as `Delivery`, `BusMessage`) in jetstream instead.
+//
+//   node scripts/check-imports.mjs      check (CI runs it with the lint)
+import { readdirSync, readFileSync } from "node:fs";
+import { join, relative, sep } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** nats.js names a service must not import from `@jetstep/jetstream`. */
+const RAW_NAMES = new Set([
+  "KV",
+  "KvEntry",
+  "JsMsg",
+  "StoredMsg",
+  "Msg",
+  "MsgHdrs",
+  "NatsConnection",
+  "Subscription",
+  "JetStreamClient",
+  "JetStreamManager",
+  "Consumer",
+  "ConsumerMessages",
+  "headers",
+  "createInbox",
+  "InvalidArgumentError",
+]);
+
+function sources(dir, out) {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name.startsWith(".") || e.name === "node_modules" || e.name === "dist") continue;
+    const path = join(dir, e.name);
+    if (e.isDirectory()) sources(path, out);
+    else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") && !e.name.endsWith(".d.ts"))
+      out.push(relative(root, path).split(sep).join("/"));
+  }
+  return out;
+}
+
+/** What `file` breaks of the rule: one line per offending import (or re-export). */
+function problems(file) {
+  const text = readFileSync(join(root, file), "utf8");
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const out = [];
+  for (const st of sf.statements) {
+    const isImport = ts.isImportDeclaration(st);
+    if (!isImport && !ts.isExportDeclaration(st)) continue;
+    if (!st.moduleSpecifier || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+    const from = st.moduleSpecifier.text;
+    const line = sf.getLineAndCharacterOfPosition(st.getStart()).line + 1;
+    if (from.startsWith("@nats-io/")) {
+      out.push(`${file}:${line}: imports from ${from} (go through @jetstep/jetstream)`);
+      continue;
+    }
+    if (from !== "@jetstep/jetstream") continue;
+    // The names imported (or re-exported), as spelled in jetstream: `{ KV as Bucket }` is KV.
+    const bindings = isImport ? st.importClause?.namedBindings : st.exportClause;
+    const elements =
+      bindings && (ts.isNamedImports(bindings) || ts.isNamedExports(bindings)) ? bindings.elements : [];
+    for (const el of elements) {
+      const name = (el.propertyName ?? el.name).text;
+      if (RAW_NAMES.has(name))
+        out.push(`${file}:${line}: imports the raw NATS name ${name} from @jetstep/jetstream`);
+    }
+  }
+  return out;
+}
+
+const found = sources(join(root, "services"), []).flatMap(problems);
+if (found.length > 0) {
+  console.error("check-imports: services reach NATS only through @jetstep/jetstream's stores and wrappers:");
+  for (const p of found) console.error(`  ${p}`);
+  process.exit(1);
+}
+console.log("check-imports: ok");

@@ -1,0 +1,62 @@
+/**
+ * The sync status of each app URL, kept in the FUNCTIONS bucket beside the registrations (keys
+ * `sync.<url>`, chosen by the gateway): what the last sync of that URL answered. The value's shape
+ * is the gateway's (`T`).
+ */
+import type { KV } from "@nats-io/kv";
+import { listKvKeys } from "./subject-scan.ts";
+
+/** A listed status: `value` undefined when the stored value is not JSON. */
+export interface ListedStatus<T> {
+  key: string;
+  value: T | undefined;
+}
+
+export class SyncStatusStore<T> {
+  constructor(private readonly kv: KV) {}
+
+  /** Writes `value` at `key`. */
+  async put(key: string, value: T): Promise<void> {
+    await this.kv.put(key, JSON.stringify(value));
+  }
+
+  /**
+   * Writes `value` at `key` only while the key holds a value, by compare-and-set: a key removed
+   * (or written) since it was read keeps what it has. Resolves whether it was written.
+   */
+  async putIfPresent(key: string, value: T): Promise<boolean> {
+    const e = await this.kv.get(key);
+    if (e?.operation !== "PUT") return false;
+    try {
+      await this.kv.update(key, JSON.stringify(value), e.revision);
+      return true;
+    } catch {
+      return false; // changed meanwhile (removed, or written by another sync): theirs stands
+    }
+  }
+
+  /** Deletes `key`. */
+  async remove(key: string): Promise<void> {
+    await this.kv.delete(key);
+  }
+
+  /**
+   * Every key matching `filter` (`sync.>`) that holds a value, with it. Bounded: the listing fails
+   * rather than hang (`listKvKeys`).
+   */
+  async list(filter: string): Promise<ListedStatus<T>[]> {
+    const out: ListedStatus<T>[] = [];
+    for (const key of await listKvKeys(this.kv, filter)) {
+      const e = await this.kv.get(key);
+      if (e?.operation !== "PUT") continue;
+      let value: T | undefined;
+      try {
+        value = e.json<T>();
+      } catch {
+        value = undefined;
+      }
+      out.push({ key, value });
+    }
+    return out;
+  }
+}
