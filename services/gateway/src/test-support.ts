@@ -4,8 +4,21 @@
  * the gateway does.
  */
 import { Keys, type RunLogEntry, type StoredEvent, Subjects } from "@jetstep/core";
-import type { KV, LogMessage, Nats, RunLog } from "@jetstep/jetstream";
-import Fastify, { type FastifyInstance, type LightMyRequestResponse } from "fastify";
+import {
+  connectNats,
+  ensureStreams,
+  type JetstepBuckets,
+  type KV,
+  type LogMessage,
+  type Nats,
+  openBuckets,
+  Publisher,
+  RunLog,
+} from "@jetstep/jetstream";
+import { silentLogger } from "@jetstep/telemetry";
+import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from "fastify";
+import { type NatsServerHandle, startNatsServer } from "../../../test/support/index.ts";
+import { buildGateway, defaultGatewayConfig, type GatewayConfig } from "./gateway.ts";
 
 /** A fastify app that hands routes their body as a string, as `buildGateway` does. */
 export function stringBodyApp(): FastifyInstance {
@@ -113,9 +126,6 @@ export function then(...entries: Unnumbered[]): RunLogEntry[] {
   return entries.map((e, i) => ({ ...e, n: i + 2, ts: 1_700_000_001_000 + i }) as RunLogEntry);
 }
 
-/** The inbox subject of a partition (what the cancel and rerun routes publish to). */
-export const inboxOf = (partition: number): string => Subjects.inbox(partition);
-
 /** A response's JSON body, typed loosely for assertions. */
 export function bodyOf(res: LightMyRequestResponse): {
   status?: number;
@@ -123,4 +133,82 @@ export function bodyOf(res: LightMyRequestResponse): {
   [k: string]: unknown;
 } {
   return res.body === "" ? {} : (res.json() as { status?: number; error?: string });
+}
+
+/** What a gateway test sees of an answer: its status and JSON body. */
+export interface Answer {
+  status: number;
+  body: { status?: number; error?: string; [k: string]: unknown };
+}
+
+/** `buildGateway` on a private nats-server (ephemeral port, temporary store), asked by `inject()`. */
+export interface TestGateway {
+  app: Awaited<ReturnType<typeof buildGateway>>;
+  nats: Nats;
+  buckets: JetstepBuckets;
+  runLog: RunLog;
+  /** Sends a request; a non-string body is sent as JSON. */
+  send(
+    method: InjectOptions["method"],
+    url: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<Answer>;
+  /** Appends a run's whole log (numbered entries) in one message. */
+  writeRun(entries: RunLogEntry[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** Starts a nats-server with Jetstep's streams and buckets, and a gateway on it (`config` over the defaults). */
+export async function startTestGateway(config: Partial<GatewayConfig> = {}): Promise<TestGateway> {
+  const server: NatsServerHandle = await startNatsServer();
+  const nats = await connectNats({ servers: server.url });
+  await ensureStreams(nats.jsm, { replicas: 1 });
+  const buckets = await openBuckets(nats, { replicas: 1 });
+  const app = await buildGateway({
+    nats,
+    buckets,
+    log: silentLogger(),
+    config: { ...defaultGatewayConfig(), ...config },
+  });
+  await app.ready();
+  const publisher = new Publisher(nats.nc);
+  const runLog = new RunLog(nats.jsm, publisher);
+  return {
+    app,
+    nats,
+    buckets,
+    runLog,
+    async send(method, url, body, headers = {}) {
+      const res = await app.inject({
+        method,
+        url,
+        headers,
+        ...(body === undefined ? {} : { body: typeof body === "string" ? body : JSON.stringify(body) }),
+      });
+      return { status: res.statusCode, body: bodyOf(res) };
+    },
+    async writeRun(entries) {
+      const runId = entries[0]?.type === "run.scheduled" ? entries[0].runId : "";
+      const r = await runLog.append(runId, entries, 0);
+      if (!r.ok) throw new Error(`run ${runId} not written: ${JSON.stringify(r)}`);
+    },
+    async stop() {
+      await app.close();
+      publisher.close();
+      await nats.close();
+      await server.stop();
+    },
+  };
+}
+
+/** Subscribes to a partition's inbox and keeps the commands sent there. */
+export function inboxCommands(nats: Nats, partition: number): { commands: unknown[]; stop(): void } {
+  const commands: unknown[] = [];
+  const sub = nats.nc.subscribe(Subjects.inbox(partition), {
+    callback: (_e, m) => {
+      commands.push(m.json());
+    },
+  });
+  return { commands, stop: () => sub.unsubscribe() };
 }
