@@ -7,9 +7,7 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Headers, MAX_EVENT_BYTES, MaxBodyBytes, Streams, Subjects } from "@jetstep/core";
-import { silentLogger } from "@jetstep/telemetry";
-import { buildGateway, defaultGatewayConfig } from "./gateway.ts";
-import { startTestGateway, type TestGateway } from "./test-support.ts";
+import { secondGateway, startTestGateway, type TestGateway } from "./test-support.ts";
 
 describe("event ingest", () => {
   let gw: TestGateway;
@@ -132,12 +130,7 @@ describe("event ingest", () => {
   });
 
   it("with event keys configured, refuses another key with 401 before the body is read", async () => {
-    const keyed = await buildGateway({
-      nats: gw.nats,
-      buckets: gw.buckets,
-      log: silentLogger(),
-      config: { ...defaultGatewayConfig(), eventKeys: ["right-key"] },
-    });
+    const keyed = await secondGateway(gw, { eventKeys: ["right-key"] });
     try {
       const before = await stored("ingest/keyed");
       const wrong = await keyed.inject({

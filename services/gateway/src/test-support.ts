@@ -202,6 +202,16 @@ export async function startTestGateway(config: Partial<GatewayConfig> = {}): Pro
   };
 }
 
+/** Another gateway on the same NATS (and buckets), with `config` over the defaults; close it when done. */
+export function secondGateway(gw: TestGateway, config: Partial<GatewayConfig>) {
+  return buildGateway({
+    nats: gw.nats,
+    buckets: gw.buckets,
+    log: silentLogger(),
+    config: { ...defaultGatewayConfig(), ...config },
+  });
+}
+
 /** Subscribes to a partition's inbox and keeps the commands sent there. */
 export function inboxCommands(nats: Nats, partition: number): { commands: unknown[]; stop(): void } {
   const commands: unknown[] = [];
