@@ -173,6 +173,16 @@ describe("POST /fn/register with a signing key (jetstep start)", () => {
     assert.equal(ok.status, 200);
   });
 
+  it("the REST API beside it needs a key: 401 without one, 200 with the signing key", async () => {
+    const open = await gw.send("GET", "/v1/functions");
+    assert.deepEqual(open, {
+      status: 401,
+      body: { status: 401, error: "authorization: send Authorization: Bearer <API key>" },
+    });
+    const keyed = await gw.send("GET", "/v1/functions", undefined, { authorization: `Bearer ${signingKey}` });
+    assert.equal(keyed.status, 200);
+  });
+
   it("refuses another app's function id with 409 naming its owner", async () => {
     await gw.send("POST", "/fn/register", registration("sk-owner", [fn("sk-owned")]), signed);
     const r = await gw.send(

@@ -45,6 +45,14 @@ describe("reading runs and events", () => {
     }
   });
 
+  it("a path that is not valid percent-encoding is a 400, a parameter over 768 characters a 414", async () => {
+    const bad = await gw.send("GET", "/v1/runs/%E0%A4%A");
+    assert.deepEqual(bad.body, { status: 400, error: "path: not a valid percent-encoded URL path" });
+    const long = await gw.send("GET", `/v1/events/${"x".repeat(800)}`);
+    assert.deepEqual(long.body, { status: 414, error: "path: a parameter is longer than 768 characters" });
+    assert.deepEqual([bad.status, long.status], [400, 414]);
+  });
+
   it("GET /v1/runs/:id answers a run with its status, steps and output", async () => {
     await gw.writeRun([
       scheduled("01JREADDONE", "read-fn"),
