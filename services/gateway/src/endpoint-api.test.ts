@@ -16,10 +16,10 @@ import {
 import { type EndpointRouteDeps, outputToken, registerEndpointRoutes, streamToken } from "./endpoint-api.ts";
 import {
   bodyOf,
-  emptyKv,
   fakeLeases,
   fakeNats,
   MemoryRunLog,
+  noSnapshots,
   scheduled,
   storedEvent,
   stringBodyApp,
@@ -60,7 +60,7 @@ async function endpointApp(setup: Setup = {}) {
       return Promise.resolve(setup.answer?.(request) ?? { status: 200 });
     },
     runLog: runLog.asRunLog(),
-    snapshots: emptyKv(),
+    snapshots: noSnapshots(),
     appUrls: appUrlPolicy(setup.allowAppUrls),
     now: Date.now,
     outputWaitMs: setup.outputWaitMs ?? 0,

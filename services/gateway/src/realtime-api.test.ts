@@ -8,7 +8,7 @@ import { describe, it } from "node:test";
 import type { ChannelRead, RealtimeChannels } from "@jetstep/jetstream";
 import { streamToken } from "./endpoint-api.ts";
 import { registerRealtimeRoutes } from "./realtime-api.ts";
-import { bodyOf, emptyKv, MemoryRunLog, scheduled, stringBodyApp, then } from "./test-support.ts";
+import { bodyOf, MemoryRunLog, noSnapshots, scheduled, stringBodyApp, then } from "./test-support.ts";
 
 const RUN = "01JREALTIMERUN000000000001";
 
@@ -34,7 +34,7 @@ async function realtimeApp(reads: ChannelRead[] = [], maxStreamBytes?: number) {
   registerRealtimeRoutes(app, {
     channels,
     runLog: runLog.asRunLog(),
-    snapshots: emptyKv(),
+    snapshots: noSnapshots(),
     idleMs: 1,
     ...(maxStreamBytes ? { maxStreamBytes } : {}),
   });

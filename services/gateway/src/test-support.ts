@@ -8,12 +8,12 @@ import {
   connectNats,
   ensureStreams,
   type JetstepBuckets,
-  type KV,
   type LogMessage,
   type Nats,
   openBuckets,
   Publisher,
   RunLog,
+  type SnapshotReader,
 } from "@jetstep/jetstream";
 import { silentLogger } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, type InjectOptions, type LightMyRequestResponse } from "fastify";
@@ -58,16 +58,16 @@ export function fakeNats(
 }
 
 /** A LEASES bucket holding the deployment's partition count (none: no executor started yet). */
-export function fakeLeases(partitions: number | undefined): KV {
+export function fakeLeases(partitions: number | undefined): JetstepBuckets["leases"] {
   const get = async (key: string) =>
     key === Keys.partitionCount && partitions !== undefined
       ? { operation: "PUT", string: () => String(partitions) }
       : null;
-  return { get } as unknown as KV;
+  return { get } as unknown as JetstepBuckets["leases"];
 }
 
-/** A bucket with nothing in it (a SNAPSHOTS bucket: every run is read from its log). */
-export const emptyKv = (): KV => ({ get: async () => null }) as unknown as KV;
+/** Snapshots of no run: every run is read from its log. */
+export const noSnapshots = (): SnapshotReader => ({ get: async () => undefined });
 
 /** Run logs in memory, each one message: what `readRun` reads of a `RunLog`. */
 export class MemoryRunLog {
