@@ -85,10 +85,14 @@ export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, d
     const before = started_before ? Date.parse(started_before) : Number.POSITIVE_INFINITY;
     const cancellationId = ulid(deps.now(), deps.random);
     let count = 0;
+    // A run's due and parked markers may both be there (while its owner moves it): one cancel.
+    const seen = new Set<string>();
     for await (const { key, run } of deps.active.entries()) {
       if (run.fnId !== function_id) continue;
       if (run.createdAt <= after || run.createdAt >= before) continue;
       const runId = key.slice(key.indexOf(".") + 1);
+      if (seen.has(runId)) continue;
+      seen.add(runId);
       const { snapshot } = await readRun(deps.runLog, deps.snapshots, runId);
       if (statusOf(snapshot) !== "running") continue;
       if (test && !test.test({ event: snapshot.context.event }).value) continue;
