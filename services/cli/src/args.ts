@@ -28,11 +28,14 @@ export class UsageError extends Error {
 
 export const USAGE = `usage: jetstep dev [options]
 
+A local dev server: an embedded nats-server (unless --nats-url), every service, the UI and the API.
+
   -u, --url <url>           app URL to sync (repeatable), e.g. http://localhost:3000/api/inngest
   -p, --port <port>         gateway and UI port (default 8288)
       --host <host>         bind address (default 127.0.0.1)
       --nats-url <url>      use this NATS server instead of an embedded one
       --retry-interval <s>  fixed retry backoff in seconds (local work)
+      --lease-ttl <d>       how long a partition lease outlives a stopped holder, e.g. 3s (default 10s)
       --event-key <key>     accept only these event keys (repeatable; default: any)
       --cors-origin <o>     a browser origin whose pages may send events, e.g. http://localhost:3000
                             (repeatable; other sites' browser requests are refused)

@@ -4,12 +4,44 @@ import { join } from "node:path";
 import { natsAuthOptions, UnsupportedServerError } from "@jetstep/jetstream";
 import { createLogger, startTracing } from "@jetstep/telemetry";
 import { ToolchainError } from "@jetstep/toolchain";
-import { parseCli, UsageError } from "./args.ts";
+import { parseCli, USAGE, UsageError } from "./args.ts";
 import { type EmbeddedNats, ensureNatsServer, startEmbeddedNats } from "./embedded-nats.ts";
-import { install } from "./install.ts";
+import { INSTALL_USAGE, install } from "./install.ts";
+import { checkPortFree, PortInUseError } from "./port-check.ts";
 import { type Runtime, startRuntime } from "./runtime.ts";
-import { parseStart, type StartArgs, StartUsageError } from "./start-args.ts";
+import { parseStart, START_USAGE, type StartArgs, StartUsageError } from "./start-args.ts";
 import { StoreInUseError } from "./store-lock.ts";
+
+const HELP = `usage: jetstep <command> [options]
+
+commands:
+  dev       a local dev server: an embedded nats-server, every service, the UI and the API
+  start     production services on an external NATS (one process per service, or all in one)
+  install   build the pinned nats-server and Jaeger into the cache (needs Go)
+
+"jetstep <command> --help" shows a command's options.`;
+
+const USAGES: Record<string, string> = { dev: USAGE, start: START_USAGE, install: INSTALL_USAGE };
+
+/** Help asked for (`jetstep`, `jetstep help [command]`, `jetstep [command] --help`): its text. */
+function helpFor(argv: string[]): string | undefined {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "help" || command === "--help" || command === "-h")
+    return (command === "help" && rest[0] !== undefined ? USAGES[rest[0]] : undefined) ?? HELP;
+  if (rest.includes("--help") || rest.includes("-h")) return USAGES[command] ?? HELP;
+  return undefined;
+}
+
+/** The gateway's port must be free: found before anything starts, in one line naming --port. */
+async function ensurePortFree(command: string, host: string, port: number): Promise<void> {
+  try {
+    await checkPortFree(host, port);
+  } catch (e) {
+    if (!(e instanceof PortInUseError)) throw e;
+    process.stderr.write(`jetstep ${command}: ${e.message}\n`);
+    process.exit(1);
+  }
+}
 
 /** `jetstep start`: production services on an external NATS. */
 async function start(): Promise<void> {
@@ -23,6 +55,7 @@ async function start(): Promise<void> {
     }
     throw e;
   }
+  if (args.services.includes("gateway")) await ensurePortFree("start", args.host, args.port);
   const log = createLogger({ level: args.logLevel, pretty: args.pretty });
   const [only] = args.services;
   const tracing = await startTracing({
@@ -62,8 +95,22 @@ async function start(): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  const help = helpFor(process.argv.slice(2));
+  if (help !== undefined) {
+    process.stdout.write(`${help}\n`);
+    return;
+  }
   if (process.argv[2] === "start") return start();
   if (process.argv[2] === "install") return install(process.argv.slice(3));
+  if (process.argv[2] !== "dev") {
+    process.stderr.write(`jetstep: unknown command ${JSON.stringify(process.argv[2])}\n${HELP}\n`);
+    process.exit(2);
+  }
+  return dev();
+}
+
+/** `jetstep dev`: an embedded nats-server (unless --nats-url) and every service in this process. */
+async function dev(): Promise<void> {
   let args: ReturnType<typeof parseCli>;
   try {
     args = parseCli(process.argv.slice(2), process.env, Boolean(process.stdout.isTTY));
@@ -74,6 +121,7 @@ async function main(): Promise<void> {
     }
     throw e;
   }
+  await ensurePortFree("dev", args.host, args.port);
   const log = createLogger({ level: args.logLevel, pretty: args.pretty });
   // Dev exports traces only when OTEL_* settings ask for it (e.g. OTEL_EXPORTER_OTLP_ENDPOINT).
   const tracing = await startTracing({ serviceName: "jetstep" });

@@ -1,0 +1,102 @@
+/**
+ * `jetstep` as a user first meets it: help for every command (stdout, exit 0), an unknown command
+ * (exit 2), and a taken port found before anything starts, in one line that names --port.
+ */
+import assert from "node:assert/strict";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { spawnTs } from "../support/index.ts";
+
+const BIN = fileURLToPath(new URL("../../services/cli/bin/jetstep.mjs", import.meta.url));
+
+async function run(args: string[], cwd?: string) {
+  const proc = spawnTs(BIN, args, { ...(cwd ? { cwd } : {}), env: { NATS_URL: undefined } });
+  const exit = await proc.exited;
+  return { ...exit, out: proc.lines() };
+}
+
+describe("jetstep usage", () => {
+  const dirs: string[] = [];
+  after(() => {
+    for (const d of dirs) rmSync(d, { recursive: true, force: true });
+  });
+
+  it("lists its commands, and shows each command's options on --help", async () => {
+    for (const args of [[], ["--help"], ["help"]]) {
+      const r = await run(args);
+      assert.equal(r.code, 0, r.out.join("\n"));
+      assert.match(r.out.join("\n"), /commands:\n\s+dev .*\n\s+start .*\n\s+install /);
+    }
+    const options: [string[], RegExp[]][] = [
+      [
+        ["dev", "--help"],
+        [/-p, --port/, /--event-key/, /--config/, /--lease-ttl/, /--nats-url/],
+      ],
+      [["help", "dev"], [/usage: jetstep dev/]],
+      [
+        ["start", "--help"],
+        [/usage: jetstep start/, /--signing-key/, /--services/],
+      ],
+      [
+        ["install", "-h"],
+        [/usage: jetstep install/, /--print-path/],
+      ],
+    ];
+    for (const [args, expected] of options) {
+      const r = await run(args);
+      const text = r.out.join("\n");
+      assert.equal(r.code, 0, `${args.join(" ")}: ${text}`);
+      for (const re of expected) assert.match(text, re, args.join(" "));
+    }
+  });
+
+  it("refuses an unknown command with exit code 2 and the list of commands", async () => {
+    const r = await run(["deploy"]);
+    assert.equal(r.code, 2);
+    assert.equal(r.out[0], 'jetstep: unknown command "deploy"');
+    assert.match(r.out.join("\n"), /commands:/);
+  });
+
+  it("finds a taken port before starting anything and says so in one line naming --port", async () => {
+    const taken: Server = await new Promise((resolve) => {
+      const s = createServer();
+      s.listen({ host: "127.0.0.1", port: 0 }, () => resolve(s));
+    });
+    const port = (taken.address() as { port: number }).port;
+    const cwd = mkdtempSync(join(tmpdir(), "jetstep-usage-"));
+    dirs.push(cwd);
+    try {
+      const r = await run(["dev", "--port", String(port)], cwd);
+      assert.equal(r.code, 1);
+      assert.deepEqual(r.out, [
+        `jetstep dev: port ${port} on 127.0.0.1 is already in use (another Jetstep or dev server?): choose another with --port`,
+      ]);
+      const s = await run(
+        [
+          "start",
+          "--nats-url",
+          "nats://127.0.0.1:1",
+          "--event-key",
+          "k",
+          "--signing-key",
+          `signkey-test-${"a".repeat(64)}`,
+          "--host",
+          "127.0.0.1",
+          "--port",
+          String(port),
+        ],
+        cwd,
+      );
+      assert.equal(s.code, 1, s.out.join("\n"));
+      assert.deepEqual(s.out, [
+        `jetstep start: port ${port} on 127.0.0.1 is already in use (another Jetstep or dev server?): choose another with --port`,
+      ]);
+    } finally {
+      await new Promise((r) => taken.close(r));
+    }
+  });
+});
