@@ -12,6 +12,7 @@ import {
   inboxConsumer,
   inboxConsumerState,
   type JetstepBuckets,
+  type LeaseLoss,
   Membership,
   type Nats,
   PartitionLeases,
@@ -128,7 +129,7 @@ export class PartitionOwner {
       },
       {
         acquired: (p) => this.acquire(p),
-        lost: (p) => this.release(p),
+        lost: (p, why) => this.release(p, why),
         handingOver: (p, withinMs) => this.handOver(p, withinMs),
       },
     );
@@ -252,13 +253,16 @@ export class PartitionOwner {
       this.log.warn({ partition: p, withinMs }, "handing the partition over with calls still out");
   }
 
-  private async release(p: number): Promise<void> {
+  private async release(p: number, why: LeaseLoss): Promise<void> {
     this.handingOver.delete(p);
     this.loads.delete(p);
     // Before anything is awaited: a load of `p` starting meanwhile must find nothing of this one.
     this.deps.work.released(p);
     await this.closeConsumer(p);
-    this.log.warn({ partition: p }, "partition released");
+    // Stopping and fair-share hand-overs are normal; a lease that lapsed or a failed load is not.
+    if (why === "stopped") this.log.debug({ partition: p }, "partition released (stopping)");
+    else if (why === "handed-over") this.log.info({ partition: p }, "partition handed over");
+    else this.log.warn({ partition: p, why }, "partition released");
   }
 
   private async closeConsumer(p: number): Promise<void> {

@@ -48,6 +48,7 @@ export { kvDelete, kvPut } from "./kv-publish.ts";
 export type { CasResult, FollowHandlers, Versioned } from "./kv-store.ts";
 export {
   type LeaseEvents,
+  type LeaseLoss,
   type LeaseOptions,
   type LeaseValue,
   leaseMarginMs,

@@ -22,9 +22,16 @@ export interface LeaseValue {
   owner: string;
 }
 
+/**
+ * Why a partition stopped being this owner's: the holder stopped (`stopped`) or gave it to
+ * another owner for a fair share (`handed-over`), both normal; or its lease could not be renewed
+ * (`expired`), its load failed (`load-failed`), or its consumer stopped (`reload`: taken again).
+ */
+export type LeaseLoss = "stopped" | "handed-over" | "expired" | "load-failed" | "reload";
+
 export interface LeaseEvents {
   acquired(partition: number): Promise<void> | void;
-  lost(partition: number): Promise<void> | void;
+  lost(partition: number, why: LeaseLoss): Promise<void> | void;
   /**
    * A partition is about to be handed to another owner (a fair share changed): stop starting new
    * work on it and let work under way finish, for at most `withinMs` (the lease stays valid that
@@ -167,7 +174,7 @@ export class PartitionLeases {
         );
         if (this.owned.get(p) !== rev || this.stopped) return;
         this.forget(p);
-        await this.events.lost(p);
+        await this.events.lost(p, "handed-over");
         await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
       }),
     );
@@ -193,7 +200,7 @@ export class PartitionLeases {
           this.opts.onError?.(new PartitionLoadError(p, e));
           if (this.loading.get(p) !== acquisition || !this.owned.has(p)) return;
           this.forget(p);
-          await Promise.resolve(this.events.lost(p)).catch((err) => this.opts.onError?.(err));
+          await Promise.resolve(this.events.lost(p, "load-failed")).catch((err) => this.opts.onError?.(err));
         });
       } catch {
         // Someone else won the race for this partition.
@@ -215,7 +222,7 @@ export class PartitionLeases {
     }
     if (this.owned.get(p) !== rev) return; // released or re-taken meanwhile
     this.forget(p);
-    await this.events.lost(p);
+    await this.events.lost(p, "expired");
   }
 
   /**
@@ -226,7 +233,7 @@ export class PartitionLeases {
     if (!this.owned.has(p) || this.stopped) return;
     this.forget(p);
     this.loading.delete(p);
-    await this.events.lost(p);
+    await this.events.lost(p, "reload");
   }
 
   /** Stops renewing; with `release`, deletes owned leases so another executor takes over at once. */
@@ -238,7 +245,7 @@ export class PartitionLeases {
     this.validUntil.clear();
     for (const [p, rev] of this.owned) {
       if (release) await this.kv.delete(this.keyOf(p), { previousSeq: rev }).catch(() => undefined);
-      await this.events.lost(p);
+      await this.events.lost(p, "stopped");
     }
     this.owned.clear();
   }
