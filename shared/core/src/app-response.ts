@@ -1,6 +1,6 @@
 /** Classifies an app's HTTP answer (status, headers, body text) into an AppAnswer. */
 import { parseRetryAfter } from "./backoff.ts";
-import type { AppAnswer } from "./decide.ts";
+import type { AppAnswer } from "./decide-answer.ts";
 import { toSerializedError } from "./schemas/error.ts";
 import { OpsSchema } from "./schemas/ops.ts";
 

@@ -4,7 +4,7 @@
  * may have moved on (another executor recorded the step while this one's lease had lapsed, the run
  * was cancelled, the step's retry is a later attempt). Such a call must not go out.
  */
-import { type DueCall, nextWork } from "./decide.ts";
+import { type DueCall, nextWork } from "./next-work.ts";
 import type { RunSnapshot } from "./replay.ts";
 
 export function isCallDue(snapshot: RunSnapshot, call: DueCall): boolean {

@@ -3,8 +3,11 @@
  * own HTTP request. While that request runs it (sync mode), the app reports what it did through
  * `POST /v1/checkpoint/:runId/steps`; this decides what such a report records.
  */
-import { type DecideOptions, decideAnswer, decideCheckpoint, discoveryAttempt } from "./decide.ts";
-import type { RunContext } from "./run-machine.ts";
+import { decideAnswer } from "./decide-answer.ts";
+import { decideCheckpoint } from "./decide-report.ts";
+import type { DecideOptions } from "./decide-retry.ts";
+import { discoveryAttempt } from "./next-work.ts";
+import type { RunContext } from "./run-context.ts";
 import type { CheckpointStep } from "./schemas/checkpoint.ts";
 import type { NewRunLogEntry } from "./schemas/log.ts";
 import { OpCodes } from "./schemas/ops.ts";

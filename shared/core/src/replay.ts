@@ -1,6 +1,9 @@
 import { type AnyActorScope, createActor, initialTransition } from "xstate";
 import { ReplayError } from "./errors.ts";
-import { inBatch, type RunContext, type RunStatus, runMachine } from "./run-machine.ts";
+import type { RunContext } from "./run-context.ts";
+import { runMachine } from "./run-machine.ts";
+import type { RunStatus } from "./run-status.ts";
+import { inBatch } from "./run-steps.ts";
 import { type RunLogEntry, RunLogEntrySchema } from "./schemas/log.ts";
 
 export type RunSnapshot = ReturnType<typeof runMachine.resolveState>;
