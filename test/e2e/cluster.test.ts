@@ -140,6 +140,7 @@ describe("3-node NATS cluster with R3 streams", () => {
       );
       if (res?.status === 200) return ((await res.json()) as { ids: string[] }).ids;
       if (attempt >= 20) throw new Error(`events not accepted: ${res?.status}`);
+      // Pacing between retries of a refused send (the send itself is the condition): not a wait.
       await new Promise((r) => setTimeout(r, 500));
     }
   };
@@ -233,6 +234,7 @@ cluster {
         });
       } catch (e) {
         lastError = e;
+        // Pacing between attempts (startRuntime itself is the condition): not a wait.
         await new Promise((r) => setTimeout(r, 500));
       }
     }
@@ -252,6 +254,7 @@ cluster {
         // `b` takes a while, so the kill finds runs with `a` recorded and `b` in flight.
         return step.run("b", async () => {
           ran(runId, "b");
+          // Work in the step (see above): not a wait.
           await new Promise((r) => setTimeout(r, 300));
           return a * 2;
         });

@@ -16,6 +16,7 @@ import {
   startStack,
   waitForApp,
   waitForEventRuns,
+  waitForEventsMatched,
 } from "./harness.ts";
 
 const TARGETS = fileURLToPath(new URL("../fixtures/invoke-targets.ts", import.meta.url));
@@ -188,7 +189,15 @@ describe("composition", () => {
     const [run] = await waitForEventRuns(stack.url, id as string);
     assert.equal(run?.output, 3);
     await waitFor(() => counts["child:p1"] === 3, { timeoutMs: 15_000, message: "children did not all run" });
-    await new Promise((r) => setTimeout(r, 500));
+    // The run has ended, so anything a replay sent is in EVENTS: once the matchers handled it all,
+    // every child event is listed, and once their runs ended, every child has run.
+    await waitForEventsMatched(stack.nats.url);
+    const listed = (await (await fetch(`${stack.url}/v1/events?name=compose/child&limit=200`)).json()) as {
+      data: { id: string; data: { parent?: string } }[];
+    };
+    const children = listed.data.filter((e) => e.data.parent === "p1");
+    assert.equal(children.length, 3, "replays do not resend");
+    for (const e of children) await waitForEventRuns(stack.url, e.id);
     assert.equal(counts["child:p1"], 3, "replays do not resend");
   });
 

@@ -24,6 +24,7 @@ import {
   waitForPartitionSplit,
 } from "./harness.ts";
 
+// Work in step bodies, so concurrent ones overlap and the limits are measured: not a wait.
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("concurrency limits across two executor processes", () => {

@@ -4,9 +4,18 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { SpanKind, trace } from "@opentelemetry/api";
+import { tracing } from "@opentelemetry/sdk-node";
 import { Jetstep, serve } from "jetstep";
 import { waitFor } from "../support/index.ts";
 import { type ServedApp, type Stack, sendEvents, startApp, startStack, waitForEventRuns } from "./harness.ts";
+
+// The executors (in this process) make a span per call to the app, ended once its answer was
+// handled (recorded, or dropped): kept here.
+const spans = new tracing.InMemorySpanExporter();
+trace.setGlobalTracerProvider(
+  new tracing.BasicTracerProvider({ spanProcessors: [new tracing.SimpleSpanProcessor(spans)] }),
+);
 
 describe("cron and timeouts", () => {
   let first: Stack;
@@ -41,6 +50,7 @@ describe("cron and timeouts", () => {
       { id: "slow-start", timeouts: { start: "1s" } },
       { event: "timed/slow" },
       async ({ step }) => {
+        // Work in the app that outlasts timeouts.start: what is being timed, not a wait.
         await new Promise((r) => setTimeout(r, 2500));
         return step.run("late", () => "too late");
       },
@@ -92,7 +102,14 @@ describe("cron and timeouts", () => {
       data: { cancel_reason: string };
     };
     assert.match(full.data.cancel_reason, /not started within 1s \(timeouts\.start\)/);
-    await new Promise((r) => setTimeout(r, 3000));
+    // The late answer came back and was handled: the call's span ended.
+    await waitFor(
+      () =>
+        spans
+          .getFinishedSpans()
+          .some((x) => x.kind === SpanKind.CLIENT && x.attributes["jetstep.run.id"] === run?.run_id),
+      { timeoutMs: 15_000, message: "the late answer was never handled" },
+    );
     const later = (await (await fetch(`${second.url}/v1/runs/${run?.run_id}`)).json()) as {
       data: { status: string; steps: unknown[] };
     };

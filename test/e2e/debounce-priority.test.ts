@@ -1,6 +1,7 @@
 /** debounce (last event after a quiet period; timeout caps the wait) and priority under a backlog. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { connectNats, listKvKeys, openBuckets } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import {
   freePort,
@@ -10,15 +11,32 @@ import {
   waitFor,
 } from "../support/index.ts";
 import {
+  eventRuns,
   type ServedApp,
   sendEvents,
   serveApp,
   spawnJetstep,
   waitForApp,
+  waitForEventRuns,
+  waitForEventsMatched,
   waitForPartitionSplit,
 } from "./harness.ts";
 
 const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until DEBOUNCES holds no window: each was flushed (its run started) and removed. */
+async function waitForNoDebounces(natsUrl: string): Promise<void> {
+  const nc = await connectNats({ servers: natsUrl });
+  try {
+    const { debounces } = await openBuckets(nc, { replicas: 1 });
+    await waitFor(async () => (await listKvKeys(debounces, ">")).length === 0, {
+      timeoutMs: 10_000,
+      message: "debounce windows still open",
+    });
+  } finally {
+    await nc.close();
+  }
+}
 
 describe("debounce and priority", () => {
   let nats: NatsServerHandle;
@@ -70,8 +88,10 @@ describe("debounce and priority", () => {
   });
 
   it("starts one run with the last event once the key has been quiet for the period", async () => {
+    const ofA: string[] = [];
     for (let n = 1; n <= 3; n++) {
-      await sendEvents(url, { name: "quiet/change", data: { k: "a", n } });
+      ofA.push(...(await sendEvents(url, { name: "quiet/change", data: { k: "a", n } })));
+      // The input's spacing (inside the 1 s period): what is debounced, not a wait for anything.
       await pause(150);
     }
     await sendEvents(url, { name: "quiet/change", data: { k: "b", n: 1 } });
@@ -81,7 +101,13 @@ describe("debounce and priority", () => {
         timeoutMs: 10_000,
       },
     );
-    await pause(1500);
+    // Every event handled and every debounce window closed (its run started and added to its
+    // event's index): no other run of "a" can start now. Only the last event of "a" started one.
+    await waitForEventsMatched(nats.url);
+    await waitForNoDebounces(nats.url);
+    const started = await Promise.all(ofA.map(async (id) => (await eventRuns(url, id))?.length));
+    assert.deepEqual(started, [0, 0, 1], "runs started by each event of a");
+    await waitForEventRuns(url, ofA[2] as string);
     assert.deepEqual(
       debounced.filter((d) => d.k === "a").map((d) => d.n),
       [3],
@@ -93,6 +119,7 @@ describe("debounce and priority", () => {
     for (let n = 1; n <= 12; n++) {
       sentAt.push(Date.now());
       await sendEvents(url, { name: "quiet/change", data: { k: "busy", n } });
+      // The input's spacing (inside the 1 s period, for longer than the timeout): not a wait.
       await pause(350);
     }
     await waitFor(() => debounced.filter((d) => d.k === "busy").length >= 2, { timeoutMs: 10_000 });

@@ -20,6 +20,7 @@ import {
   spawnJetstep,
   waitForApp,
   waitForEventRuns,
+  waitForEventsMatched,
   waitForPartitionSplit,
 } from "./harness.ts";
 
@@ -118,7 +119,13 @@ describe("rateLimit, throttle, singleton", () => {
       { name: "flow/rate", data: { user: "b", i: 99 } },
     ]);
     await waitFor(() => new Set(rated).size >= 3, { timeoutMs: 10_000 });
-    await new Promise((r) => setTimeout(r, 500));
+    // Every event decided (started or skipped), and every run one started has ended: nothing
+    // else can run now.
+    await waitForEventsMatched(nats.url);
+    for (const id of ids) {
+      const started = (await eventRuns(url, id))?.length ?? 0;
+      if (started > 0) await waitForEventRuns(url, id, started, 10_000);
+    }
     assert.equal(new Set(rated).size, 3, `ran ${JSON.stringify(rated)}`);
     assert.ok(rated.includes(99));
     let skippedCount = 0;

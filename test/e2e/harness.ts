@@ -6,7 +6,7 @@ import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { type Runtime, startRuntime } from "@jetstep/cli";
-import { hashSigningKey, Keys } from "@jetstep/core";
+import { Consumers, hashSigningKey, Keys, Streams } from "@jetstep/core";
 import { connectNats, DEFAULT_PARTITIONS, openBuckets } from "@jetstep/jetstream";
 import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, worker } from "jetstep";
@@ -292,6 +292,26 @@ export async function waitForPartitionSplit(natsUrl: string, executors: number):
         return owners.size === executors && [...owners.values()].every((n) => n <= share);
       },
       { timeoutMs: 30_000, message: `the partitions were never split between ${executors} executors` },
+    );
+  } finally {
+    await nats.close();
+  }
+}
+
+/**
+ * Waits until the matchers have handled every event EVENTS holds now: the matcher consumer's ack
+ * floor reached the stream's last sequence. An event is acked only once everything it implies is
+ * written (its EVENT_RUNS record, its runs' start commands, the waits it matched, its debounce or
+ * batch entry), so what an event could (wrongly) have done has been done by then.
+ */
+export async function waitForEventsMatched(natsUrl: string, timeoutMs = 30_000): Promise<void> {
+  const nats = await connectNats({ servers: natsUrl });
+  try {
+    const last = (await nats.jsm.streams.info(Streams.events)).state.last_seq;
+    await waitFor(
+      async () =>
+        (await nats.jsm.consumers.info(Streams.events, Consumers.matcher)).ack_floor.stream_seq >= last,
+      { timeoutMs, message: `the matchers never handled EVENTS up to ${last}` },
     );
   } finally {
     await nats.close();

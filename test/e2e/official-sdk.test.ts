@@ -9,7 +9,14 @@ import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { freePort, spawnTs, type TsProcess } from "../support/index.ts";
-import { type Stack, sendEvents, startStack, waitForApp, waitForEventRuns } from "./harness.ts";
+import {
+  type Stack,
+  sendEvents,
+  startStack,
+  waitForApp,
+  waitForEventRuns,
+  waitForEventsMatched,
+} from "./harness.ts";
 
 const APP = fileURLToPath(new URL("../fixtures/inngest-app.ts", import.meta.url));
 
@@ -96,8 +103,9 @@ describe("official inngest SDK app on Jetstep", () => {
     const first = await waitForEventRuns(stack.url, id, 2);
     await sendEvents(stack.url, event);
     await sendEvents(stack.url, [event, event]);
-    // The duplicate is dropped at append; give the pipeline time to (wrongly) start something.
-    await new Promise((r) => setTimeout(r, 1500));
+    // The duplicate is dropped at append. Had it been stored, the matchers would have indexed the
+    // runs it started (other ids) before acking it: wait until they handled all EVENTS holds.
+    await waitForEventsMatched(stack.nats.url);
     const again = await waitForEventRuns(stack.url, id, 2);
     assert.deepEqual(again.map((r) => r.run_id).sort(), first.map((r) => r.run_id).sort());
     assert.equal(counts()["fan-a"], before.a + 1);

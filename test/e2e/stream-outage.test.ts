@@ -66,6 +66,7 @@ describe("RUNS unavailable for a while", () => {
     releaseStep();
     // The outage lasts longer than the 1 s after which a run whose answer could not be recorded
     // is retried (the step would then run again, as it did before appends were retried).
+    // A fixed-length outage is what is tested here, not a wait for a condition.
     await new Promise((r) => setTimeout(r, OUTAGE_MS));
     for (const info of infos) await nats.jsm.streams.update(info.config.name, info.config);
     const [run] = await waitForEventRuns(stack.url, id as string, 1, 30_000);

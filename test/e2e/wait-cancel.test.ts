@@ -16,6 +16,7 @@ import {
   startApp,
   startStack,
   waitForEventRuns,
+  waitForEventsMatched,
 } from "./harness.ts";
 
 describe("waitForEvent and cancellation", () => {
@@ -125,7 +126,9 @@ describe("waitForEvent and cancellation", () => {
       { name: "shop/counter", data: { item: "desk", amount: 90 } },
       { name: "shop/counter", data: { nothing: true } }, // evaluation error: no match, no crash
     ]);
-    await new Promise((r) => setTimeout(r, 300));
+    // The matchers have offered these to the wait: a match would have sent its resumption already
+    // (the first per wait wins, so the output below would be that event's).
+    await waitForEventsMatched(stack.nats.url);
     assert.equal(
       (await getRun(stack.url, (await runInPhase(id as string, "waiting")).run_id))?.status,
       "Running",

@@ -245,6 +245,7 @@ describe("NATS workers", () => {
         step.run("work", async () => {
           running++;
           most = Math.max(most, running);
+          // Work in the step, so calls overlap and the cap is measured: not a wait.
           await new Promise((r) => setTimeout(r, 50));
           running--;
           return Number(event.data.i) * 2;

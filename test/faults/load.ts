@@ -81,6 +81,7 @@ export function startLoad(opts: LoadOptions, idPrefix: string): Load {
         return;
       }
       retriedPosts++;
+      // Backoff between retries of a refused POST (the POST itself is the condition): not a wait.
       await delay(Math.min(1_000, 100 * 2 ** attempt));
     }
   };

@@ -19,11 +19,20 @@ import { rawRequest, startGateway } from "./gateway.ts";
 const SIGNING_KEY = "signkey-prod-0123456789abcdef0123456789abcdef";
 const API_KEY = "operate-key-0123456789abcdef";
 
-/** An "internal" server: a secret page, a redirect to it, and a counter of PUTs. */
-async function internalServer(): Promise<{ server: Server; base: string; puts: () => number }> {
+/** An "internal" server: a secret page, a redirect to it, and counters of PUTs (all, per path). */
+async function internalServer(): Promise<{
+  server: Server;
+  base: string;
+  puts: (path?: string) => number;
+}> {
   let puts = 0;
+  const putsTo = new Map<string, number>();
   const server = createServer((req, res) => {
-    if (req.method === "PUT") puts++;
+    if (req.method === "PUT") {
+      puts++;
+      const path = req.url?.split("?")[0] ?? "";
+      putsTo.set(path, (putsTo.get(path) ?? 0) + 1);
+    }
     if (req.url?.split("?")[0] === "/redirect") {
       res.writeHead(302, { location: "/secret" }).end();
       return;
@@ -32,7 +41,11 @@ async function internalServer(): Promise<{ server: Server; base: string; puts: (
     res.end("db_password=hunter2");
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  return { server, base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, puts: () => puts };
+  return {
+    server,
+    base: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    puts: (path) => (path === undefined ? puts : (putsTo.get(path) ?? 0)),
+  };
 }
 
 interface ListedApp {
@@ -213,28 +226,39 @@ describe("a URL that keeps failing leaves the periodic sync", () => {
       given.sync?.error ?? "",
       /^app answered 500: the app failed \(see its logs\) \(not retried after 20 failures/,
     );
-    const atGiveUp = internal.puts();
+    const failed = () => internal.puts("/failing");
+    const atGiveUp = failed();
     assert.ok(atGiveUp >= SYNC_GIVE_UP_AFTER);
-    // Several sync intervals later nothing more was requested.
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(internal.puts() <= atGiveUp + 1, `kept syncing: ${internal.puts()} PUTs after ${atGiveUp}`);
+    // Several sync passes later nothing more was requested: a witness URL added now is synced by
+    // every pass (all URLs at once; passes one after another), so its PUTs count the passes.
+    const passes = async (witness: string, n: number) => {
+      const add = await fetch(`${url}/v1/apps`, { method: "POST", body: JSON.stringify({ url: witness }) });
+      assert.equal(add.status, 200);
+      const path = new URL(witness).pathname;
+      const from = internal.puts(path);
+      await waitFor(() => internal.puts(path) >= from + n, {
+        timeoutMs: 10_000,
+        message: `${n} sync passes after ${witness} was added`,
+      });
+    };
+    await passes(`${internal.base}/witness-1`, 3);
+    assert.ok(failed() <= atGiveUp + 1, `kept syncing: ${failed()} PUTs after ${atGiveUp}`);
     const again = await fetch(`${url}/v1/apps/sync`, {
       method: "POST",
       body: JSON.stringify({ url: failing }),
     });
     assert.equal(again.status, 200);
-    await waitFor(() => internal.puts() > atGiveUp + 3, {
+    await waitFor(() => failed() > atGiveUp + 3, {
       timeoutMs: 10_000,
       message: "sync did not resume",
     });
-    // Removed: it leaves the sync for good.
+    // Removed: it leaves the sync for good (a pass under way at the removal may still PUT it).
     const gone = await fetch(`${url}/v1/apps?url=${encodeURIComponent(failing)}`, { method: "DELETE" });
     assert.equal(gone.status, 200);
     assert.equal(await listed(), undefined);
-    await new Promise((r) => setTimeout(r, 200));
-    const atRemoval = internal.puts();
-    await new Promise((r) => setTimeout(r, 300));
-    assert.ok(internal.puts() <= atRemoval + 1, "still synced after removal");
+    const atRemoval = failed();
+    await passes(`${internal.base}/witness-2`, 3);
+    assert.ok(failed() <= atRemoval + 1, "still synced after removal");
     assert.equal(
       (await fetch(`${url}/v1/apps?url=${encodeURIComponent(failing)}`, { method: "DELETE" })).status,
       404,

@@ -13,7 +13,7 @@ import {
   ThrottleQueue,
   throttleToken,
 } from "@jetstep/jetstream";
-import { type NatsServerHandle, startNatsServer } from "../../../test/support/index.ts";
+import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { ThrottleGate, type ThrottleGateDeps } from "./throttle-gate.ts";
 
 describe("ThrottleGate (THROTTLE queue, FLOW bucket)", () => {
@@ -136,12 +136,19 @@ describe("ThrottleGate (THROTTLE queue, FLOW bucket)", () => {
     const spec: ThrottleSpec = { key: "throttle-start.fn.arrive", limit: 100, periodMs: 1000, queued: true };
     await ThrottleQueue.enqueue(publisher, spec.key, "a1", 50, Date.now());
     let floor = 40;
-    const g = gate(Date.now, { arrived: async (seq) => floor >= seq - 1 });
+    let asked = 0;
+    const g = gate(Date.now, {
+      arrived: async (seq) => {
+        asked++;
+        return floor >= seq - 1;
+      },
+    });
     let went = false;
     const a1 = g.turn(spec, "a1").then(() => {
       went = true;
     });
-    await new Promise((r) => setTimeout(r, 200));
+    // Asked, told no, and asked again: the gate looked at a1 at the head and held it back.
+    await waitFor(() => asked >= 2, { timeoutMs: 5_000, message: "the gate to ask twice" });
     assert.equal(went, false, "event 45 (say) is still being matched: its run may come first");
     floor = 49;
     await a1;
@@ -153,7 +160,17 @@ describe("ThrottleGate (THROTTLE queue, FLOW bucket)", () => {
       await ThrottleQueue.enqueue(publisher, spec.key, r, i + 1, Date.now());
     let now = Date.now();
     const asked: QueuedRun[] = [];
+    // The heads the gate read, in order.
+    const heads: (string | undefined)[] = [];
+    const watched = Object.assign(Object.create(queue) as ThrottleQueue, {
+      head: async (key: string) => {
+        const head = await queue.head(key);
+        heads.push(head?.runId);
+        return head;
+      },
+    });
     const g = gate(() => now, {
+      queue: watched,
       gone: async (run) => {
         asked.push(run);
         return run.runId === "l2";
@@ -164,11 +181,12 @@ describe("ThrottleGate (THROTTLE queue, FLOW bucket)", () => {
     await g.leave(spec, "l1");
     assert.equal((await queue.head(spec.key))?.runId, "l2");
     // l2's run never starts (its executor lost the removal): once it has sat there long enough
-    // and its run is found gone, it is taken out and l3 goes.
-    await new Promise((r) => setTimeout(r, 50));
-    now += 31_000;
-    g.changed(throttleToken(spec.key));
-    await new Promise((r) => setTimeout(r, 50));
+    // and its run is found gone, it is taken out and l3 goes. First the gate must have seen l2 at
+    // the head (from then on it counts how long l2 sits there).
+    await waitFor(() => heads.includes("l2"), {
+      timeoutMs: 5_000,
+      message: "the gate to read l2 at the head",
+    });
     now += 31_000;
     g.changed(throttleToken(spec.key));
     assert.equal(await l3, true);

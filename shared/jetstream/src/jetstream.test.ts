@@ -278,10 +278,20 @@ describe("jetstream layer (real nats-server)", () => {
     assert.deepEqual(gotB.sort(), [0, 1, 2, 3]);
     await a.tick(); // a's renewals now fail their revision check: it drops everything
     assert.deepEqual(a.ownedPartitions(), []);
-    // b renews in time (ttl/3 ticks): its leases outlive their first TTL.
+    // b renews in time (ttl/3 ticks): its leases outlive their first TTL. Four renewals after
+    // the one start() makes span more than a whole TTL (1 s).
     await b.start();
-    await new Promise((r) => setTimeout(r, 1600));
+    const renewals = new Set<number>();
+    await waitFor(
+      async () => {
+        const lease = await buckets.leases.get("partition.0");
+        if (lease) renewals.add(lease.revision);
+        return renewals.size >= 5;
+      },
+      { timeoutMs: 5000, message: "b's lease was not renewed four times" },
+    );
     assert.deepEqual(b.ownedPartitions().sort(), [0, 1, 2, 3]);
+    assert.deepEqual(gotB.sort(), [0, 1, 2, 3], "none was lost and taken again");
     assert.ok(await buckets.leases.get("partition.0"), "renewed leases stay");
     await b.stop(true);
     await a.tick();

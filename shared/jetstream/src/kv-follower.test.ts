@@ -122,10 +122,21 @@ describe("KvFollower", () => {
     const last = (await real.status()).streamInfo.state.last_seq;
     await nats.jsm.streams.deleteMessage(`KV_${name}`, last);
     const { kv, watches } = breakFirstWatch(real, "stall");
+    // Counts answered status reads: the follower's checks compare the watch with the stream's.
+    let statusReads = 0;
+    const status = kv.status;
+    kv.status = async function (this: KV) {
+      const s = await status.call(this);
+      statusReads++;
+      return s;
+    };
     const warnings: string[] = [];
     const f = new KvFollower(kv, { onEntry: () => {}, onWarn: (m) => warnings.push(m), checkMs: 50 });
     await f.start();
-    await new Promise((r) => setTimeout(r, 300));
+    // Four checks answered since the watch was made: a stall is called on the second in a row.
+    const atStart = statusReads;
+    await waitFor(() => statusReads >= atStart + 4, { timeoutMs: 5_000, message: "4 watch checks" });
+    assert.deepEqual(warnings, [], "no false stall");
     assert.equal(watches(), 1, `no false stall (warnings: ${warnings.join("; ")})`);
     f.stop();
   });
