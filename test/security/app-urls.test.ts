@@ -50,7 +50,7 @@ async function internalServer(): Promise<{
 
 interface ListedApp {
   url: string;
-  sync: { ok: boolean; error?: string } | null;
+  sync: { ok: boolean; error?: string; at: number; failures?: number; retryAt?: number } | null;
 }
 
 describe("app URLs in jetstep start", () => {
@@ -215,16 +215,31 @@ describe("a URL that keeps failing leaves the periodic sync", () => {
       ((await (await fetch(`${url}/v1/apps`)).json()) as { data: ListedApp[] }).data.find(
         (a) => a.url === failing,
       );
+    // While it fails, /v1/apps says how often and when it is tried next (doubling per failure).
+    const backingOff = await waitFor(
+      async () => {
+        const app = await listed();
+        return (app?.sync?.failures ?? 0) >= 3 && app?.sync?.retryAt !== undefined ? app : null;
+      },
+      // Not every 25 ms: each listing is a short-lived consumer on FUNCTIONS, and with the sync
+      // passes (every 30 ms here) polling that fast reached the server's consumer limit.
+      { timeoutMs: 30_000, intervalMs: 250, message: "the failing URL's backoff was never listed" },
+    );
+    const { failures = 0, retryAt = 0, at } = backingOff.sync ?? { at: 0 };
+    // The sync interval (30 ms here) doubled per failure after the first, at most 60 intervals.
+    assert.equal(retryAt - at, 30 * Math.min(2 ** (failures - 1), 60), `backoff after ${failures} failures`);
     const given = await waitFor(
       async () => {
         const app = await listed();
         return app?.sync?.error?.includes("not retried after") ? app : null;
       },
-      { timeoutMs: 30_000, message: "the failing URL was never given up" },
+      { timeoutMs: 30_000, intervalMs: 250, message: "the failing URL was never given up" },
     );
     assert.match(
       given.sync?.error ?? "",
-      /^app answered 500: the app failed \(see its logs\) \(not retried after 20 failures/,
+      new RegExp(
+        `^app answered 500: the app failed \\(see its logs\\) \\(not retried after ${SYNC_GIVE_UP_AFTER} failures`,
+      ),
     );
     const failed = () => internal.puts("/failing");
     const atGiveUp = failed();

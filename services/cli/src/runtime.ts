@@ -185,8 +185,9 @@ export function startAppSync(
   signingKey?: string,
 ): { stop(): Promise<void> } {
   const last = new Map<string, SyncStatus>();
-  /** Failed syncs in a row per URL added through the API (the `-u` URLs are never given up). */
+  /** Failed syncs in a row per URL, and when each failing URL is tried next (backoff). */
   const failures = new Map<string, number>();
+  const nextAt = new Map<string, number>();
   let running: Promise<void> | undefined;
   let stopped = false;
   const syncAll = (): Promise<void> => {
@@ -205,42 +206,32 @@ export function startAppSync(
     await Promise.all(
       all.map(async (url) => {
         const previous = last.get(url) ?? recorded.find((st) => st.url === url);
+        // Synced (or added again) by hand since it last failed here (its status has no failure
+        // count): counted afresh, and tried now.
+        const stored = recorded.find((st) => st.url === url);
+        if (stored && stored.failures === undefined && (failures.get(url) ?? 0) > 0) {
+          failures.delete(url);
+          nextAt.delete(url);
+        }
+        // After a restart, a failing URL goes on from its stored count and time.
+        if (!failures.has(url) && stored?.failures) {
+          failures.set(url, stored.failures);
+          if (stored.retryAt !== undefined) nextAt.set(url, stored.retryAt);
+        }
+        if ((nextAt.get(url) ?? 0) > Date.now()) return;
         const refused = appUrls.problem(url);
         const outcome = refused ? { ok: false, error: refused } : await syncAppUrl(url, { signingKey });
-        // Given up before, and synced by hand since (its status no longer says so): count afresh.
-        const stored = recorded.find((st) => st.url === url);
-        if ((failures.get(url) ?? 0) >= SYNC_GIVE_UP_AFTER && stored && stored.failures === undefined)
-          failures.delete(url);
-        const failed = outcome.ok ? 0 : (failures.get(url) ?? 0) + 1;
-        failures.set(url, failed);
-        const givenUp = !given.has(url) && failed >= SYNC_GIVE_UP_AFTER;
-        const status: SyncStatus = {
-          url,
-          ...outcome,
-          ...(givenUp
-            ? {
-                failures: failed,
-                error: `${outcome.error} (not retried after ${failed} failures in a row: sync it again to resume)`,
-              }
-            : {}),
-          at: Date.now(),
-        };
-        if (givenUp) log.warn({ url, why: outcome.error, failures: failed }, "app sync given up");
-        if (status.ok && !last.get(url)?.ok) log.info({ url }, `app at ${url} synced`);
-        if (!status.ok && last.get(url)?.error !== status.error) {
-          log.warn({ url, why: status.error }, "app sync failed; retrying every few seconds");
-        }
+        const failed = (failures.get(url) ?? 0) + 1;
+        const status = syncStatusAfter(url, outcome, failed, given.has(url), intervalMs, Date.now());
+        failures.set(url, status.failures ?? 0);
+        if (status.retryAt !== undefined) nextAt.set(url, status.retryAt);
+        else nextAt.delete(url);
+        logSync(log, status, last.get(url));
         last.set(url, status);
         // A URL added through the API may be removed while its sync is under way: recorded only
         // while still listed, so it stays removed.
         if (given.has(url)) await recordSync(statuses, status, previous).catch(() => undefined);
-        else if (
-          !previous ||
-          previous.ok !== status.ok ||
-          previous.error !== status.error ||
-          (previous.failures ?? 0) !== (status.failures ?? 0)
-        )
-          await recordSyncIfListed(statuses, status).catch(() => false);
+        else if (!sameSync(previous, status)) await recordSyncIfListed(statuses, status).catch(() => false);
       }),
     );
   };
@@ -256,4 +247,61 @@ export function startAppSync(
       await running;
     },
   };
+}
+
+/** The longest wait between syncs of a failing `-u` URL, in sync intervals (an app started later is found soon). */
+const SYNC_BACKOFF_GIVEN_MAX = 6;
+/** The longest wait between syncs of a failing URL added through the API or the UI, in sync intervals. */
+const SYNC_BACKOFF_MAX = 60;
+
+/**
+ * How long a URL that failed `failed` times in a row waits before its next sync: the sync interval,
+ * doubled per failure after the first, up to 6 intervals for a `-u` URL (30 s in dev) and 60 for
+ * one added through the API (5 min in dev).
+ */
+export function syncBackoffMs(failed: number, intervalMs: number, given: boolean): number {
+  const steps = Math.min(Math.max(0, failed - 1), 20);
+  return intervalMs * Math.min(2 ** steps, given ? SYNC_BACKOFF_GIVEN_MAX : SYNC_BACKOFF_MAX);
+}
+
+/**
+ * A URL's sync status after an attempt (`failed`: the failures in a row this one would make). A
+ * failing URL gets its failure count and when it is tried next; one added through the API that
+ * failed SYNC_GIVE_UP_AFTER times is given up (no `retryAt`). A `-u` URL is never given up.
+ */
+export function syncStatusAfter(
+  url: string,
+  outcome: { ok: boolean; error?: string },
+  failed: number,
+  given: boolean,
+  intervalMs: number,
+  now: number,
+): SyncStatus {
+  if (outcome.ok) return { url, ok: true, at: now };
+  const givenUp = !given && failed >= SYNC_GIVE_UP_AFTER;
+  const error = givenUp
+    ? `${outcome.error} (not retried after ${failed} failures in a row: sync it again to resume)`
+    : outcome.error;
+  return {
+    url,
+    ok: false,
+    ...(error !== undefined ? { error } : {}),
+    at: now,
+    failures: failed,
+    ...(givenUp ? {} : { retryAt: now + syncBackoffMs(failed, intervalMs, given) }),
+  };
+}
+
+/** Whether two sync outcomes say the same (a status is stored only when what it says changed). */
+function sameSync(a: SyncStatus | undefined, b: SyncStatus): boolean {
+  return a !== undefined && a.ok === b.ok && a.error === b.error && (a.failures ?? 0) === (b.failures ?? 0);
+}
+
+/** One line when a URL starts or stops syncing, or fails differently; never one per attempt. */
+function logSync(log: Logger, status: SyncStatus, before: SyncStatus | undefined): void {
+  if (status.ok && !before?.ok) log.info({ url: status.url }, `app at ${status.url} synced`);
+  if (status.ok || before?.error === status.error) return;
+  if (status.retryAt === undefined)
+    log.warn({ url: status.url, why: status.error, failures: status.failures }, "app sync given up");
+  else log.warn({ url: status.url, why: status.error }, "app sync failed; retrying with backoff");
 }

@@ -12,15 +12,23 @@ export interface SyncStatus {
   ok: boolean;
   error?: string;
   at: number;
-  /** Failed syncs in a row (the periodic sync gives a URL up after SYNC_GIVE_UP_AFTER). */
+  /**
+   * Failed syncs in a row, set by the periodic sync (a URL added through the API is given up after
+   * SYNC_GIVE_UP_AFTER); absent once synced, or on a status written by a sync by hand.
+   */
   failures?: number;
+  /** When the periodic sync tries this failing URL next (ms; the backoff doubles per failure). */
+  retryAt?: number;
 }
 
 /** Where sync statuses are kept (the FUNCTIONS bucket, keys `sync.<url>`). */
 export type SyncStatuses = SyncStatusStore<SyncStatus>;
 
-/** Failed syncs in a row after which the periodic sync stops trying a URL (until synced by hand). */
-export const SYNC_GIVE_UP_AFTER = 20;
+/**
+ * Failed syncs in a row after which the periodic sync stops trying a URL added through the API or
+ * the UI (until synced by hand). With the backoff, about 25 minutes of failures in dev.
+ */
+export const SYNC_GIVE_UP_AFTER = 10;
 
 /** Why an app answered a sync with `status`, in a few words (its body is never passed on). */
 function classify(status: number): string {
