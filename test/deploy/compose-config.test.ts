@@ -28,7 +28,8 @@ interface ComposeService {
   environment?: Record<string, string>;
   ports?: string[];
   volumes?: string[];
-  depends_on?: string[];
+  depends_on?: string[] | Record<string, { condition: string }>;
+  healthcheck?: { test: string[] };
 }
 
 const compose = parse(readFileSync(file("docker-compose.yml"), "utf8"), { merge: true }) as {
@@ -40,6 +41,9 @@ const resolve = (v: string) => v.replace(/\$\{[A-Z_]+:-([^}]*)\}/g, "$1");
 const envOf = (s: ComposeService) =>
   Object.fromEntries(Object.entries(s.environment ?? {}).map(([k, v]) => [k, resolve(String(v))]));
 const jetstepServices = Object.entries(services).filter(([, s]) => s.command?.[0] === "start");
+/** The services `s` starts after (compose takes a list or a map with conditions). */
+const dependsOn = (s: ComposeService) =>
+  Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on ?? {});
 /** The host path of the config file the nats service runs (`-c`, inside its mounted directory). */
 const natsConfigFile = () => {
   const nats = services.nats as ComposeService;
@@ -54,7 +58,10 @@ const natsConfigFile = () => {
 describe("docker-compose.yml and Dockerfile", () => {
   it("builds from a Dockerfile whose copied paths exist", () => {
     assert.ok(jetstepServices.length >= 4);
-    for (const [, s] of jetstepServices) assert.equal(s.build, ".");
+    // Every service on the local image builds it: `docker compose up` never runs a stale or missing one.
+    for (const [name, s] of Object.entries(services))
+      if (s.image === "jetstep:local") assert.equal(s.build, ".", `${name} builds the image it runs`);
+    assert.ok(jetstepServices.length >= 4);
     const docker = readFileSync(file("Dockerfile"), "utf8");
     for (const line of docker.split("\n").filter((l) => l.startsWith("COPY "))) {
       const sources = line.split(/\s+/).slice(1, -1);
@@ -146,16 +153,16 @@ describe("docker-compose.yml and Dockerfile", () => {
         "http://jaeger:4318",
         `${name} sends its spans to Jaeger`,
       );
-      assert.ok(s.depends_on?.includes("jaeger"), `${name} starts after jaeger`);
+      assert.ok(dependsOn(s).includes("jaeger"), `${name} starts after jaeger`);
     }
     const billing = services.billing as ComposeService;
     assert.equal(envOf(billing).NATS_URL, args.natsUrls[0], "billing works on the NATS the services use");
-    assert.ok(billing.depends_on?.includes("nats"));
+    assert.ok(dependsOn(billing).includes("nats"));
   });
 
   it("runs the pinned nats-server with JetStream and sync_interval: always", () => {
     const nats = services.nats as ComposeService;
-    assert.equal(nats.image, `nats:${Tools.natsServer.version}`, "the version jetstep install builds");
+    assert.equal(nats.image, `nats:${Tools.natsServer.version}-alpine`, "the version jetstep install builds");
     const text = readFileSync(natsConfigFile(), "utf8");
     assert.match(text, /jetstream \{/);
     assert.match(text, /sync_interval: always/);
@@ -238,6 +245,71 @@ describe("docker-compose.yml and Dockerfile", () => {
     ];
     assert.deepEqual(published, ["16686", "4318", "4317"]);
     for (const port of published) assert.ok(jaeger.ports?.includes(`${port}:${port}`), `publishes ${port}`);
+  });
+
+  it("keeps the host's node_modules, .git and dev store out of the image (.dockerignore)", () => {
+    const ignored = readFileSync(file(".dockerignore"), "utf8")
+      .split("\n")
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith("#"));
+    for (const entry of ["**/node_modules", ".git", ".jetstep"]) assert.ok(ignored.includes(entry), entry);
+  });
+
+  it("checks every service's health where it answers, and starts each after what it needs is healthy", () => {
+    const probe = (s: ComposeService) => (s.healthcheck?.test ?? []).join(" ");
+    for (const [name, s] of Object.entries(services))
+      assert.ok(s.healthcheck?.test?.length, `${name} has a health check`);
+    for (const [name, s] of jetstepServices) {
+      const args = parseStart((s.command as string[]).slice(1), envOf(s), false);
+      assert.ok(args.healthPort, `${name} serves /healthz`);
+      assert.ok(
+        probe(s).includes(`http://127.0.0.1:${args.healthPort}/healthz`),
+        `${name} checks its --health-port`,
+      );
+      assert.deepEqual(s.depends_on, {
+        nats: { condition: "service_healthy" },
+        jaeger: { condition: "service_started" },
+      });
+    }
+    for (const name of ["hello", "orders"]) {
+      const s = services[name] as ComposeService;
+      assert.ok(
+        probe(s).includes(`http://127.0.0.1:${envOf(s).PORT}/api/inngest`),
+        `${name} checks its serve path`,
+      );
+    }
+    const billing = services.billing as ComposeService;
+    assert.ok(
+      probe(billing).includes(`http://127.0.0.1:${envOf(billing).HEALTH_PORT}/`),
+      "billing checks its HEALTH_PORT",
+    );
+    const monitor = /^http_port: (\d+)$/m.exec(readFileSync(natsConfigFile(), "utf8"))?.[1];
+    assert.ok(probe(services.nats as ComposeService).includes(`http://127.0.0.1:${monitor}/healthz`));
+    assert.ok(probe(services.jaeger as ComposeService).includes("http://127.0.0.1:16686/"));
+    for (const name of ["hello", "orders", "billing"])
+      assert.equal(
+        (services[name]?.depends_on as Record<string, { condition: string }>).gateway?.condition,
+        "service_healthy",
+      );
+  });
+
+  it("gives the apps an event key the gateway accepts, and says which one to curl with", () => {
+    const gateway = services.gateway as ComposeService;
+    const args = parseStart((gateway.command as string[]).slice(1), envOf(gateway), false);
+    for (const name of ["hello", "orders", "billing"])
+      assert.ok(
+        args.eventKeys.includes(envOf(services[name] as ComposeService).JETSTEP_EVENT_KEY as string),
+        name,
+      );
+    const compose = readFileSync(file("docker-compose.yml"), "utf8");
+    assert.ok(
+      compose.includes(`localhost:8288/e/${args.eventKeys[0]}`),
+      "the compose file shows the key to send with",
+    );
+    assert.ok(
+      readFileSync(file("README.md"), "utf8").includes(`/e/${args.eventKeys[0]}`),
+      "so does the README",
+    );
   });
 
   it("has a consistent 3-node cluster config in infra/", () => {

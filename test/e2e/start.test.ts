@@ -16,6 +16,7 @@ import {
   startFakeNatsServer,
   startNatsServer,
   type TsProcess,
+  waitFor,
 } from "../support/index.ts";
 import { useApiKey, waitForApp, waitForEventRuns } from "./harness.ts";
 
@@ -73,6 +74,45 @@ describe("jetstep start", () => {
       const exit = await p.exited;
       assert.equal(exit.code, 2, p.output());
       assert.match(p.output(), re);
+    }
+  });
+
+  it("answers GET /healthz on --health-port: 200 on a live NATS connection, 503 once it is lost", async () => {
+    const own = await startNatsServer();
+    const healthPort = await freePort();
+    const p = spawnTs(CLI, [
+      "start",
+      ...["--nats-url", own.url, "--event-key", "k", "--signing-key", SIGNING_KEY],
+      ...[
+        "--services",
+        "matcher",
+        "--replicas",
+        "1",
+        "--health-port",
+        String(healthPort),
+        "--host",
+        "127.0.0.1",
+      ],
+    ]);
+    try {
+      await p.waitForLine(/Jetstep started/, 60_000);
+      const health = async () => {
+        const r = await fetch(`http://127.0.0.1:${healthPort}/healthz`);
+        return { status: r.status, body: (await r.json()) as Record<string, unknown> };
+      };
+      assert.deepEqual(await health(), {
+        status: 200,
+        body: { status: "ok", services: ["matcher"], nats: "connected" },
+      });
+      await own.stop();
+      const down = await waitFor(async () => ((await health()).status === 503 ? health() : null), {
+        timeoutMs: 30_000,
+        message: "health turned 503 after NATS went away",
+      });
+      assert.deepEqual(down.body, { status: "unavailable", services: ["matcher"], nats: "down" });
+    } finally {
+      await p.kill("SIGKILL");
+      await own.stop().catch(() => undefined);
     }
   });
 

@@ -4,6 +4,7 @@
  * - `orders` serves over HTTP on PORT (default 3001) at /api/inngest; sync it with
  *   `jetstep dev -u http://localhost:3001/api/inngest`.
  * - `billing` is a NATS worker: NATS_URL (default nats://127.0.0.1:4222); it registers itself.
+ *   HEALTH_PORT: answers 200 on that port once registered (a container health check).
  *
  * Both read JETSTEP_BASE_URL (the gateway, for step.sendEvent), JETSTEP_EVENT_KEY and
  * JETSTEP_SIGNING_KEY (production) through the SDK client; OTEL_EXPORTER_OTLP_ENDPOINT turns on
@@ -37,6 +38,11 @@ if (service === "orders") {
   const registered = await w.registered;
   if (registered.ok) console.log("billing registered");
   else console.error(`billing registration failed: ${registered.error}`);
+  // A worker listens on no port: HEALTH_PORT gives its container a health check (200 once registered).
+  if (process.env.HEALTH_PORT)
+    createServer((_req, res) => res.writeHead(registered.ok ? 200 : 503).end()).listen(
+      Number(process.env.HEALTH_PORT),
+    );
   process.on(
     "SIGTERM",
     () =>

@@ -167,6 +167,11 @@ describe("jetstep dev settings", () => {
         /--cors-origin: .* is not an origin/,
       );
     assert.throws(() => parseStart([...base, "--api-key", "short"], {}, false), /at least 16 characters/);
+    // The health endpoint: off unless asked for, by flag or environment.
+    assert.equal(parseStart(base, {}, false).healthPort, undefined);
+    assert.equal(parseStart([...base, "--health-port", "8289"], {}, false).healthPort, 8289);
+    assert.equal(parseStart(base, { JETSTEP_HEALTH_PORT: "9000" }, false).healthPort, 9000);
+    assert.throws(() => parseStart([...base, "--health-port", "0"], {}, false), /--health-port: 0 is not a port/);
     assert.throws(
       () => parseStart([...base, "--api-key-file", join(dir, "missing")], {}, false),
       /--api-key-file: cannot read/,

@@ -6,6 +6,7 @@ import { createLogger, startTracing } from "@jetstep/telemetry";
 import { ToolchainError } from "@jetstep/toolchain";
 import { parseCli, USAGE, UsageError } from "./args.ts";
 import { type EmbeddedNats, ensureNatsServer, startEmbeddedNats } from "./embedded-nats.ts";
+import { startHealthServer } from "./health.ts";
 import { INSTALL_USAGE, install } from "./install.ts";
 import { checkPortFree, PortInUseError } from "./port-check.ts";
 import { type Runtime, startRuntime } from "./runtime.ts";
@@ -80,12 +81,30 @@ async function start(): Promise<void> {
     corsOrigins: args.corsOrigins,
     log,
   });
+  let stopping = false;
+  const health =
+    args.healthPort === undefined
+      ? undefined
+      : await startHealthServer(args.host, args.healthPort, () => {
+          const nats = runtime.nats.connected();
+          return {
+            ok: nats && !stopping,
+            detail: { services: args.services, nats: nats ? "connected" : "down" },
+          };
+        });
   log.info(
-    { services: args.services, replicas: args.replicas, gateway: runtime.gatewayUrl || undefined },
+    {
+      services: args.services,
+      replicas: args.replicas,
+      gateway: runtime.gatewayUrl || undefined,
+      healthPort: health?.port,
+    },
     `Jetstep started: ${args.services.join(", ")}`,
   );
   const shutdown = async (signal: string) => {
+    stopping = true;
     log.info({ signal }, "shutting down");
+    await health?.stop();
     await runtime.stop().catch((e) => log.error({ err: e }, "error while stopping"));
     await tracing.shutdown().catch((e) => log.warn({ err: e }, "could not flush traces"));
     process.exit(0);

@@ -27,6 +27,8 @@ export interface StartArgs {
   corsOrigins: string[];
   host: string;
   port: number;
+  /** `GET /healthz` on this port (`health.ts`); none when absent. */
+  healthPort?: number;
   appUrls: string[];
   /** Partition and cron lease TTL; the runtime's default (10 s) when absent. */
   leaseTtlMs?: number;
@@ -52,6 +54,8 @@ export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --eve
                              the same read from a file (one key per line): keys given on the
                              command line show in the process list, so prefer files or the env
   --host <host> --port <n>   gateway bind address (default 0.0.0.0:8288)
+  --health-port <n>          GET /healthz on this port (and --host): 200 while this process's
+                             services run on a live NATS connection, else 503 (env JETSTEP_HEALTH_PORT)
   -u, --url <url>            app URLs to keep synced (repeatable); these may always be called
   --allow-app-url <pattern>  other app URLs apps may register and be called at, repeatable (env
                              JETSTEP_ALLOW_APP_URLS, comma-separated), e.g. http://orders:3000/api/inngest
@@ -98,6 +102,7 @@ export function parseStart(
       "read-api-key-file": { type: "string" },
       host: { type: "string" },
       port: { type: "string" },
+      "health-port": { type: "string" },
       url: { type: "string", short: "u", multiple: true },
       "allow-app-url": { type: "string", multiple: true },
       "cors-origin": { type: "string", multiple: true },
@@ -176,9 +181,7 @@ export function parseStart(
   const replicas = Number(values.replicas ?? 3);
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
     throw new StartUsageError(`--replicas: ${values.replicas} is not 1–5`);
-  const port = Number(values.port ?? env.JETSTEP_PORT ?? 8288);
-  if (!Number.isInteger(port) || port < 0 || port > 65535)
-    throw new StartUsageError(`--port: ${values.port} is not a port number`);
+  const { port, healthPort } = portsOf(values.port, values["health-port"], env);
   const leaseTtlMs = leaseTtlOf(values["lease-ttl"], StartUsageError);
   const appUrls = values.url ?? [];
   const allowAppUrls = [
@@ -225,6 +228,7 @@ export function parseStart(
     readApiKeys,
     host: values.host ?? env.JETSTEP_HOST ?? "0.0.0.0",
     port,
+    ...(healthPort !== undefined ? { healthPort } : {}),
     appUrls,
     allowAppUrls,
     corsOrigins,
@@ -232,4 +236,21 @@ export function parseStart(
     logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
     pretty: isTty && !values.json,
   };
+}
+
+/** The gateway's `--port` (0: any free one) and the optional `--health-port`. */
+function portsOf(
+  rawPort: string | undefined,
+  rawHealthFlag: string | undefined,
+  env: NodeJS.ProcessEnv,
+): { port: number; healthPort?: number } {
+  const port = Number(rawPort ?? env.JETSTEP_PORT ?? 8288);
+  if (!Number.isInteger(port) || port < 0 || port > 65535)
+    throw new StartUsageError(`--port: ${rawPort} is not a port number`);
+  const rawHealth = rawHealthFlag ?? env.JETSTEP_HEALTH_PORT;
+  if (rawHealth === undefined || rawHealth === "") return { port };
+  const healthPort = Number(rawHealth);
+  if (!Number.isInteger(healthPort) || healthPort < 1 || healthPort > 65535)
+    throw new StartUsageError(`--health-port: ${rawHealth} is not a port number`);
+  return { port, healthPort };
 }

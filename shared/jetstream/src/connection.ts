@@ -13,6 +13,8 @@ export interface Nats {
   jsm: JetStreamManager;
   /** Server version as [major, minor, patch]. */
   version: [number, number, number];
+  /** Whether the connection is up now (not closed, not between a disconnect and a reconnect). */
+  connected(): boolean;
   close(): Promise<void>;
 }
 
@@ -48,11 +50,19 @@ export async function connectNats(opts: ConnectionOptions): Promise<Nats> {
   }
   const js = jetstream(nc, { timeout: 10_000 });
   const jsm = await jetstreamManager(nc, { timeout: 10_000 });
+  let up = true;
+  void (async () => {
+    for await (const s of nc.status()) {
+      if (s.type === "disconnect" || s.type === "reconnecting" || s.type === "close") up = false;
+      else if (s.type === "reconnect") up = true;
+    }
+  })().catch(() => undefined);
   return {
     nc,
     js,
     jsm,
     version,
+    connected: () => up && !nc.isClosed(),
     async close() {
       // Drain (flush what was published, let handlers finish), but never hang shutdown on it: a
       // connection still reconnecting to a dead server would wait forever.
