@@ -288,7 +288,8 @@ describe("docker-compose.yml and Dockerfile", () => {
     assert.ok(probe(services.jaeger as ComposeService).includes("http://127.0.0.1:16686/"));
     for (const name of ["hello", "orders", "billing"])
       assert.equal(
-        (services[name]?.depends_on as Record<string, { condition: string }>).gateway?.condition,
+        ((services[name] as ComposeService).depends_on as Record<string, { condition: string }>).gateway
+          ?.condition,
         "service_healthy",
       );
   });

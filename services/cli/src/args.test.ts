@@ -171,7 +171,10 @@ describe("jetstep dev settings", () => {
     assert.equal(parseStart(base, {}, false).healthPort, undefined);
     assert.equal(parseStart([...base, "--health-port", "8289"], {}, false).healthPort, 8289);
     assert.equal(parseStart(base, { JETSTEP_HEALTH_PORT: "9000" }, false).healthPort, 9000);
-    assert.throws(() => parseStart([...base, "--health-port", "0"], {}, false), /--health-port: 0 is not a port/);
+    assert.throws(
+      () => parseStart([...base, "--health-port", "0"], {}, false),
+      /--health-port: 0 is not a port/,
+    );
     assert.throws(
       () => parseStart([...base, "--api-key-file", join(dir, "missing")], {}, false),
       /--api-key-file: cannot read/,
