@@ -50,6 +50,7 @@ const filters = cliArgs.filter((a) => !a.startsWith("--"));
 const SLOW_FIRST = [
   "test/e2e/faults.test.ts",
   "test/e2e/cluster.test.ts",
+  "test/e2e/faults-processes.test.ts",
   "test/e2e/sleep.test.ts",
   "test/e2e/flow.test.ts",
   "test/e2e/cli-embedded-nats.test.ts",

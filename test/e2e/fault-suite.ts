@@ -1,0 +1,32 @@
+/**
+ * The fault scenarios of `npm test`, in two files (faults.test.ts, faults-processes.test.ts): the
+ * runner's per-file timeout (TEST_TIMEOUT, 300 s) bounds a file as a whole, and all seven in one
+ * file took 33–49 s each on a loaded 2-core machine, past it. See faults.test.ts for what each
+ * checks.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { failures, runScenario, type ScenarioName } from "../faults/harness.ts";
+
+const RUNS = 300;
+/** Twice the slowest healthy recovery measured: a retry after a killed app waits 15–16.5 s. */
+const SETTLE_TIMEOUT_MS = 60_000;
+
+/** A suite running each scenario with 300 runs and checking nothing was lost, stuck or re-run. */
+export function faultSuite(scenarios: ScenarioName[]): void {
+  describe(`fault injection (${RUNS} runs each)`, () => {
+    for (const name of scenarios) {
+      it(`${name}: nothing lost or stuck, no step re-run after it was recorded`, async () => {
+        const r = await runScenario(name, { runs: RUNS, settleTimeoutMs: SETTLE_TIMEOUT_MS });
+        const why = [...failures(r), ...(r.logDir ? [`process logs: ${r.logDir}`] : [])].join("\n");
+        assert.equal(r.acked, RUNS, why);
+        assert.deepEqual(r.lost, [], why);
+        assert.deepEqual(r.stuck, [], why);
+        assert.deepEqual(r.startedAfterRecorded, [], why);
+        assert.equal(r.completed, r.acked, why);
+        assert.deepEqual(r.wrong, [], why);
+        assert.deepEqual(r.problems, [], why);
+      });
+    }
+  });
+}
