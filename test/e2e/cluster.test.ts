@@ -5,7 +5,7 @@
  *    another node, and every acknowledged event still produces its completed run.
  * 2. Sleeps, event waits and their matches run to the end with that node still down (on
  *    nats-server 2.9 this covered ephemeral consumers that cannot be made while a node is down;
- *    see ARCHITECTURE.md, "Recovery reads").
+ *    see docs/ARCHITECTURE.md, "Recovery reads").
  * 3. The node restarts on its own store and rejoins: every R3 stream reports all its replicas
  *    current again. Runs started after that complete, then the rejoined node is made RUNS leader
  *    (leader step-down with a placement preference) and more runs complete with it leading.

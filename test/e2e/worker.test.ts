@@ -319,7 +319,7 @@ describe("registration over NATS with a signing key", () => {
     const missing = await register(client, body);
     assert.equal(missing.status, 401);
     assert.match(String(missing.error), /signing key/);
-    // PROTOCOL.md: signkey-<env>-<hex(sha256(hexDecode(rest)))>
+    // docs/PROTOCOL.md, "Signatures": signkey-<env>-<hex(sha256(hexDecode(rest)))>
     const hashed = `signkey-prod-${createHash("sha256")
       .update(Buffer.from(key.slice(13), "hex"))
       .digest("hex")}`;

@@ -1,5 +1,5 @@
 /**
- * Calls an app per the Inngest protocol (PROTOCOL.md "Call"): POST the function URL with the
+ * Calls an app per the Inngest protocol (docs/PROTOCOL.md, "Call body"): POST the function URL with the
  * event, the memo and the context; classify the answer. Network failures and timeouts become
  * `transport` answers that say what happened, so the run's error tells the user what the app did.
  * Functions of NATS workers (`nats://<appId>?fnId=…`) get the same call over NATS

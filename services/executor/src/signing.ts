@@ -1,5 +1,5 @@
 /**
- * Request signing (PROTOCOL.md "Signing"): `X-Inngest-Signature: t=<unix s>&s=<hex>` where
+ * Request signing (docs/PROTOCOL.md, "Signatures"): `X-Inngest-Signature: t=<unix s>&s=<hex>` where
  * s = HMAC-SHA256(signing key without its `signkey-<env>-` prefix, as text, body + t). A signed body
  * is sent in its RFC 8785 canonical form (JCS), which is what the official SDK verifies against, and
  * the signature covers exactly those bytes (canonicalised once). Unsigned (dev) calls skip JCS.

@@ -25,7 +25,7 @@ export function jsonAnswer(
 }
 
 /**
- * Maps an execution result to the answer the official SDK gives (WIRE-NOTES.md): 200 result; 206
+ * Maps an execution result to the answer the official SDK gives (docs/PROTOCOL.md): 200 result; 206
  * ops (step errors too, with `X-Inngest-No-Retry`/`Retry-After`); 500 retriable / 400 permanent
  * function errors; 500 when a requested step is not found.
  */

@@ -28,7 +28,7 @@ export const callCtxSchema = z.looseObject({
   qi_id: z.string().nullish(),
 });
 
-/** The body of an executor → app call (PROTOCOL.md "Call"). */
+/** The body of an executor → app call (docs/PROTOCOL.md, "Call body"). */
 export const callBodySchema = z.looseObject({
   event: record,
   events: z.array(record).nullish(),

@@ -6,7 +6,7 @@ import { hashSigningKey } from "./signature.ts";
 import { SDK_IDENT } from "./version.ts";
 import { DISCOVERY_STEP_ID, Header, InternalEvent, Query } from "./wire.ts";
 
-/** One function in the register body (PROTOCOL.md "Register"). */
+/** One function in the register body (docs/PROTOCOL.md, "Registration"). */
 export interface RegisterFunction {
   id: string;
   name: string;

@@ -1,5 +1,5 @@
 /**
- * Names and shapes of the Inngest-compatible wire protocol (see PROTOCOL.md and WIRE-NOTES.md).
+ * Names and shapes of the Inngest-compatible wire protocol (see docs/PROTOCOL.md).
  * Everything the SDK writes to or reads from the wire is named here, nowhere else.
  */
 

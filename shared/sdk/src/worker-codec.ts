@@ -1,6 +1,6 @@
 /**
  * The worker protocol's mapping between NATS messages and the HTTP shapes the comm handler speaks
- * (PROTOCOL.md "Call" / "Answer"): a call message carries the HTTP call's JSON body, its headers
+ * (docs/PROTOCOL.md, "Call body" / "Answers"): a call message carries the HTTP call's JSON body, its headers
  * under their HTTP names and its query string in `Jetstep-Query`; an answer carries the HTTP
  * answer's body and headers plus `Jetstep-Status`. Pure: no NATS client here.
  */
