@@ -89,6 +89,31 @@ describe("jetstep dev settings", () => {
     );
   });
 
+  it("looks for apps without -u, unless --no-discovery, every --poll-interval seconds", () => {
+    const dir = mkdtempSync(join(tmpdir(), "jetstep-discovery-"));
+    assert.deepEqual(parseCli(["dev"], {}, false, dir).discovery, { intervalMs: 5_000 });
+    assert.deepEqual(parseCli(["dev", "--poll-interval", "2"], {}, false, dir).discovery, {
+      intervalMs: 2_000,
+    });
+    assert.equal(parseCli(["dev", "--no-discovery"], {}, false, dir).discovery, undefined);
+    assert.equal(
+      parseCli(["dev", "-u", "http://localhost:3000/api/inngest"], {}, false, dir).discovery,
+      undefined,
+    );
+    assert.equal(
+      parseCli(["dev"], { JETSTEP_URLS: "http://localhost:3000/api/inngest" }, false, dir).discovery,
+      undefined,
+    );
+    assert.throws(
+      () => parseCli(["dev", "--poll-interval", "0.5"], {}, false, dir),
+      /--poll-interval: 0.5 is under 1 second/,
+    );
+    assert.throws(
+      () => parseCli(["dev", "--poll-interval", "x"], {}, false, dir),
+      /--poll-interval: x is not a number/,
+    );
+  });
+
   it("takes --lease-ttl as a duration of 1 s to 5 min, in dev and start alike", () => {
     const dir = mkdtempSync(join(tmpdir(), "jetstep-args-"));
     const start = (ttl: string) =>

@@ -20,6 +20,8 @@ export interface DevArgs {
   logLevel: string;
   pretty: boolean;
   configFile?: string;
+  /** Auto-discovery of local apps (without `-u`, unless `--no-discovery`), every `intervalMs`. */
+  discovery?: { intervalMs: number };
 }
 
 export class UsageError extends Error {
@@ -36,6 +38,8 @@ A local dev server: an embedded nats-server (unless --nats-url), every service, 
       --nats-url <url>      use this NATS server instead of an embedded one
       --retry-interval <s>  fixed retry backoff in seconds (local work)
       --lease-ttl <d>       how long a partition lease outlives a stopped holder, e.g. 3s (default 10s)
+      --no-discovery        without -u, do not look for apps on common local ports and paths
+      --poll-interval <s>   seconds between discovery probes (default 5)
       --event-key <key>     accept only these event keys (repeatable; default: any)
       --cors-origin <o>     a browser origin whose pages may send events, e.g. http://localhost:3000
                             (repeatable; other sites' browser requests are refused)
@@ -135,6 +139,8 @@ export function parseCli(
       "event-key": { type: "string", multiple: true },
       "cors-origin": { type: "string", multiple: true },
       "lease-ttl": { type: "string" },
+      "no-discovery": { type: "boolean" },
+      "poll-interval": { type: "string" },
       config: { type: "string" },
       "log-level": { type: "string" },
       json: { type: "boolean" },
@@ -175,15 +181,7 @@ export function parseCli(
           ? f.port
           : 8288;
 
-  const envRetry = envOf(env, "RETRY_INTERVAL");
-  const retryIntervalMs =
-    values["retry-interval"] !== undefined
-      ? secondsOf("--retry-interval", values["retry-interval"])
-      : envRetry
-        ? secondsOf(envRetry[0], envRetry[1])
-        : f["retry-interval"] !== undefined
-          ? Math.round(f["retry-interval"] * 1000)
-          : undefined;
+  const retryIntervalMs = retryIntervalOf(values["retry-interval"], env, f["retry-interval"]);
 
   const leaseTtlMs = leaseTtlOf(values["lease-ttl"], UsageError);
 
@@ -206,5 +204,30 @@ export function parseCli(
     logLevel,
     pretty: isTty && !values.json,
     ...(file ? { configFile: file.file } : {}),
+    ...discoveryOf(appUrls, values["no-discovery"], values["poll-interval"]),
   };
+}
+
+/** `--retry-interval` (seconds), else JETSTEP_/INNGEST_RETRY_INTERVAL, else the file's. */
+function retryIntervalOf(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  fromFile: number | undefined,
+): number | undefined {
+  if (flag !== undefined) return secondsOf("--retry-interval", flag);
+  const fromEnv = envOf(env, "RETRY_INTERVAL");
+  if (fromEnv) return secondsOf(fromEnv[0], fromEnv[1]);
+  return fromFile !== undefined ? Math.round(fromFile * 1000) : undefined;
+}
+
+/** Discovery runs when no app URL is given (`-u`, env or file) and `--no-discovery` is absent. */
+function discoveryOf(
+  appUrls: string[],
+  off: boolean | undefined,
+  pollInterval: string | undefined,
+): Pick<DevArgs, "discovery"> {
+  const intervalMs = pollInterval === undefined ? 5_000 : secondsOf("--poll-interval", pollInterval);
+  if (pollInterval !== undefined && intervalMs < 1_000)
+    throw new UsageError(`--poll-interval: ${pollInterval} is under 1 second`);
+  return appUrls.length > 0 || off ? {} : { discovery: { intervalMs } };
 }

@@ -5,6 +5,7 @@ import { natsAuthOptions, UnsupportedServerError } from "@jetstep/jetstream";
 import { createLogger, startTracing } from "@jetstep/telemetry";
 import { ToolchainError } from "@jetstep/toolchain";
 import { parseCli, USAGE, UsageError } from "./args.ts";
+import { discoveryPorts } from "./discovery.ts";
 import { type EmbeddedNats, ensureNatsServer, startEmbeddedNats } from "./embedded-nats.ts";
 import { startHealthServer } from "./health.ts";
 import { INSTALL_USAGE, install } from "./install.ts";
@@ -192,10 +193,15 @@ async function dev(): Promise<void> {
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
     eventKeys: args.eventKeys,
     corsOrigins: args.corsOrigins,
+    ...(args.discovery ? { discovery: { ...args.discovery, ports: discoveryPorts(process.env) } } : {}),
   });
   if (args.configFile) log.info({ file: args.configFile }, "settings read from a config file");
   log.info(
-    { url: runtime.gatewayUrl, apps: args.appUrls },
+    {
+      url: runtime.gatewayUrl,
+      apps: args.appUrls,
+      discovery: args.discovery ? "on (--no-discovery)" : "off",
+    },
     `Jetstep dev server ready: UI and API at ${runtime.gatewayUrl}`,
   );
 }

@@ -28,6 +28,7 @@ import {
 import { buildMatcher, type Matcher } from "@jetstep/matcher";
 import type { Logger } from "@jetstep/telemetry";
 import { UI_DIR } from "@jetstep/ui";
+import { startDiscovery } from "./discovery.ts";
 
 export const SERVICES = ["gateway", "matcher", "executor", "cron"] as const;
 export type Service = (typeof SERVICES)[number];
@@ -65,6 +66,8 @@ export interface RuntimeOptions {
   /** Run log streams of a new store (default 4; an existing store keeps its count). */
   runShards?: number;
   eventKeys?: string[];
+  /** `jetstep dev` without `-u`: probe these local ports for apps every `intervalMs`. */
+  discovery?: { intervalMs: number; ports: readonly number[] };
   log: Logger;
 }
 
@@ -151,15 +154,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const address = await gateway.listen({ host: opts.host, port: opts.port });
     gatewayUrl = address.replace("[::1]", "localhost");
     stops.unshift(() => gateway.close());
-    const sync = startAppSync(
-      opts.appUrls,
-      opts.syncIntervalMs,
-      opts.log,
-      new SyncStatusStore<SyncStatus>(buckets.functions),
-      appUrlPolicy(opts.allowAppUrls),
-      opts.signingKey,
-    );
-    stops.unshift(() => sync.stop());
+    stops.unshift(startSyncing(opts, new SyncStatusStore<SyncStatus>(buckets.functions)));
   }
   return {
     gatewayUrl,
@@ -169,6 +164,19 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       for (const stop of stops) await stop();
       await nats.close();
     },
+  };
+}
+
+/** The periodic sync of app URLs and, when asked, the discovery of local apps; returns their stop. */
+function startSyncing(opts: RuntimeOptions, statuses: SyncStatusStore<SyncStatus>): () => Promise<void> {
+  const policy = appUrlPolicy(opts.allowAppUrls);
+  const sync = startAppSync(opts.appUrls, opts.syncIntervalMs, opts.log, statuses, policy, opts.signingKey);
+  const discovery =
+    opts.discovery &&
+    startDiscovery({ ...opts.discovery, skip: new Set([opts.port]), statuses, log: opts.log });
+  return async () => {
+    await discovery?.stop();
+    await sync.stop();
   };
 }
 
@@ -223,6 +231,7 @@ export function startAppSync(
         const outcome = refused ? { ok: false, error: refused } : await syncAppUrl(url, { signingKey });
         const failed = (failures.get(url) ?? 0) + 1;
         const status = syncStatusAfter(url, outcome, failed, given.has(url), intervalMs, Date.now());
+        if (stored?.discovered) status.discovered = true;
         failures.set(url, status.failures ?? 0);
         if (status.retryAt !== undefined) nextAt.set(url, status.retryAt);
         else nextAt.delete(url);

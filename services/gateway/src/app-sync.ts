@@ -19,6 +19,8 @@ export interface SyncStatus {
   failures?: number;
   /** When the periodic sync tries this failing URL next (ms; the backoff doubles per failure). */
   retryAt?: number;
+  /** Found by `jetstep dev`'s auto-discovery, not configured (`-u`) or added (API, UI). */
+  discovered?: boolean;
 }
 
 /** Where sync statuses are kept (the FUNCTIONS bucket, keys `sync.<url>`). */

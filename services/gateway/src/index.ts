@@ -4,6 +4,7 @@ export {
   recordSyncIfListed,
   SYNC_GIVE_UP_AFTER,
   type SyncStatus,
+  type SyncStatuses,
   syncAppUrl,
 } from "./app-sync.ts";
 export { buildGateway, defaultGatewayConfig, type GatewayConfig, type GatewayDeps } from "./gateway.ts";

@@ -6,7 +6,27 @@ import { esc, timeHtml } from "../util.js";
 function syncHtml(a) {
   if (!a.sync) return '<span class="muted">—</span>';
   if (a.sync.ok) return `${badge("ok", { kind: "completed" })} ${timeHtml(a.sync.at)}`;
-  return `${badge("error", { kind: "failed" })} <span class="error-text" data-testid="sync-error">${esc(a.sync.error ?? "")}</span>`;
+  const retry = a.sync.retryAt
+    ? ` <span class="muted" data-testid="sync-retry">${a.sync.failures} failed in a row; next try ${timeHtml(a.sync.retryAt)}</span>`
+    : "";
+  return `${badge("error", { kind: "failed" })} <span class="error-text" data-testid="sync-error">${esc(a.sync.error ?? "")}</span>${retry}`;
+}
+
+const TABLE_HEAD =
+  "<thead><tr><th>App</th><th>URL</th><th>SDK</th><th>Functions</th><th>Last registration</th><th>Sync</th><th></th></tr></thead>";
+
+/** Apps configured (-u, added here, NATS workers) first; then those auto-discovery found, apart. */
+function appsHtml(apps) {
+  const discovered = apps.filter((a) => a.sync?.discovered);
+  const configured = apps.filter((a) => !a.sync?.discovered);
+  const table = (rows, testid) =>
+    `<div class="table-wrap"><table class="table" data-testid="${testid}">${TABLE_HEAD}<tbody>${rows.map(appRowHtml).join("")}</tbody></table></div>`;
+  return [
+    configured.length ? table(configured, "apps-configured") : "",
+    discovered.length
+      ? `<h2>Discovered on this machine</h2><p class="muted">Found by probing common local ports and serve paths (jetstep dev without -u; --no-discovery turns it off).</p>${table(discovered, "apps-discovered")}`
+      : "",
+  ].join("");
 }
 
 function appRowHtml(a) {
@@ -42,10 +62,8 @@ export function render(root, _params, signal) {
       .then((res) => {
         if (signal.aborted) return;
         body.innerHTML = res.data.length
-          ? `<div class="table-wrap"><table class="table">
-            <thead><tr><th>App</th><th>URL</th><th>SDK</th><th>Functions</th><th>Last registration</th><th>Sync</th><th></th></tr></thead>
-            <tbody>${res.data.map(appRowHtml).join("")}</tbody></table></div>`
-          : '<p class="empty muted">No apps yet. Add an app URL above, or start the dev server with <code>-u &lt;url&gt;</code>.</p>';
+          ? appsHtml(res.data)
+          : '<p class="empty muted">No apps yet. Add an app URL above, start the dev server with <code>-u &lt;url&gt;</code>, or serve one at a common local port (3000, /api/inngest) for the dev server to find.</p>';
       })
       .catch((e) => {
         if (!signal.aborted) body.innerHTML = apiErrorHtml(e);
