@@ -1,6 +1,7 @@
 /**
- * `jetstep` as a user first meets it: help for every command (stdout, exit 0), an unknown command
- * (exit 2), and a taken port found before anything starts, in one line that names --port.
+ * `jetstep` as a user first meets it, as a process: help on stdout with exit 0 (what each help says
+ * is in services/cli/src/help.test.ts), an unknown command (exit 2), and a taken port found before
+ * anything starts, in one line that names --port.
  */
 import assert from "node:assert/strict";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,33 +26,10 @@ describe("jetstep usage", () => {
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });
 
-  it("lists its commands, and shows each command's options on --help", async () => {
-    for (const args of [[], ["--help"], ["help"]]) {
-      const r = await run(args);
-      assert.equal(r.code, 0, r.out.join("\n"));
-      assert.match(r.out.join("\n"), /commands:\n\s+dev .*\n\s+start .*\n\s+install /);
-    }
-    const options: [string[], RegExp[]][] = [
-      [
-        ["dev", "--help"],
-        [/-p, --port/, /--event-key/, /--config/, /--lease-ttl/, /--nats-url/],
-      ],
-      [["help", "dev"], [/usage: jetstep dev/]],
-      [
-        ["start", "--help"],
-        [/usage: jetstep start/, /--signing-key/, /--services/],
-      ],
-      [
-        ["install", "-h"],
-        [/usage: jetstep install/, /--print-path/],
-      ],
-    ];
-    for (const [args, expected] of options) {
-      const r = await run(args);
-      const text = r.out.join("\n");
-      assert.equal(r.code, 0, `${args.join(" ")}: ${text}`);
-      for (const re of expected) assert.match(text, re, args.join(" "));
-    }
+  it("prints help on stdout with exit code 0 (which help: help.test.ts)", async () => {
+    const r = await run(["dev", "--help"]);
+    assert.equal(r.code, 0, r.out.join("\n"));
+    assert.match(r.out[0] ?? "", /^usage: jetstep dev/);
   });
 
   it("refuses an unknown command with exit code 2 and the list of commands", async () => {

@@ -4,35 +4,16 @@ import { join } from "node:path";
 import { natsAuthOptions, UnsupportedServerError } from "@jetstep/jetstream";
 import { createLogger, startTracing } from "@jetstep/telemetry";
 import { ToolchainError } from "@jetstep/toolchain";
-import { parseCli, USAGE, UsageError } from "./args.ts";
+import { parseCli, UsageError } from "./args.ts";
 import { discoveryPorts } from "./discovery.ts";
 import { type EmbeddedNats, ensureNatsServer, startEmbeddedNats } from "./embedded-nats.ts";
 import { startHealthServer } from "./health.ts";
-import { INSTALL_USAGE, install } from "./install.ts";
+import { HELP, helpFor } from "./help.ts";
+import { install } from "./install.ts";
 import { checkPortFree, PortInUseError } from "./port-check.ts";
 import { type Runtime, startRuntime } from "./runtime.ts";
-import { parseStart, START_USAGE, type StartArgs, StartUsageError } from "./start-args.ts";
+import { parseStart, type StartArgs, StartUsageError } from "./start-args.ts";
 import { StoreInUseError } from "./store-lock.ts";
-
-const HELP = `usage: jetstep <command> [options]
-
-commands:
-  dev       a local dev server: an embedded nats-server, every service, the UI and the API
-  start     production services on an external NATS (one process per service, or all in one)
-  install   build the pinned nats-server and Jaeger into the cache (needs Go)
-
-"jetstep <command> --help" shows a command's options.`;
-
-const USAGES: Record<string, string> = { dev: USAGE, start: START_USAGE, install: INSTALL_USAGE };
-
-/** Help asked for (`jetstep`, `jetstep help [command]`, `jetstep [command] --help`): its text. */
-function helpFor(argv: string[]): string | undefined {
-  const [command, ...rest] = argv;
-  if (command === undefined || command === "help" || command === "--help" || command === "-h")
-    return (command === "help" && rest[0] !== undefined ? USAGES[rest[0]] : undefined) ?? HELP;
-  if (rest.includes("--help") || rest.includes("-h")) return USAGES[command] ?? HELP;
-  return undefined;
-}
 
 /** The gateway's port must be free: found before anything starts, in one line naming --port. */
 async function ensurePortFree(command: string, host: string, port: number): Promise<void> {
