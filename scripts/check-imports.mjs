@@ -9,12 +9,10 @@
 // such as `Delivery`, `BusMessage`) in jetstream instead.
 //
 //   node scripts/check-imports.mjs      check (CI runs it with the lint)
-import { readdirSync, readFileSync } from "node:fs";
-import { join, relative, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
 import ts from "typescript";
-
-const root = fileURLToPath(new URL("..", import.meta.url));
+import { root, sourceFiles } from "./source-files.mjs";
 
 /** nats.js names a service must not import from `@jetstep/jetstream`. */
 const RAW_NAMES = new Set([
@@ -34,17 +32,6 @@ const RAW_NAMES = new Set([
   "createInbox",
   "InvalidArgumentError",
 ]);
-
-function sources(dir, out) {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name.startsWith(".") || e.name === "node_modules" || e.name === "dist") continue;
-    const path = join(dir, e.name);
-    if (e.isDirectory()) sources(path, out);
-    else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") && !e.name.endsWith(".d.ts"))
-      out.push(relative(root, path).split(sep).join("/"));
-  }
-  return out;
-}
 
 /** What `file` breaks of the rule: one line per offending import (or re-export). */
 function problems(file) {
@@ -75,7 +62,7 @@ function problems(file) {
   return out;
 }
 
-const found = sources(join(root, "services"), []).flatMap(problems);
+const found = sourceFiles("services").flatMap(problems);
 if (found.length > 0) {
   console.error("check-imports: services reach NATS only through @jetstep/jetstream's stores and wrappers:");
   for (const p of found) console.error(`  ${p}`);

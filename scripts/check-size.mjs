@@ -7,31 +7,19 @@
 //
 //   node scripts/check-size.mjs            check (CI runs it with the lint)
 //   node scripts/check-size.mjs --update   drop entries that are now within the limits
-import { readdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join, relative, sep } from "node:path";
-import { fileURLToPath } from "node:url";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import ts from "typescript";
+import { root, sourceFiles } from "./source-files.mjs";
 
 const MAX_FILE_LINES = 400;
 const MAX_FUNCTION_LINES = 80;
-const root = fileURLToPath(new URL("..", import.meta.url));
 const baselinePath = join(root, "scripts/size-baseline.json");
-
-function sources(dir, out) {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name.startsWith(".") || e.name === "node_modules" || e.name === "dist") continue;
-    const path = join(dir, e.name);
-    if (e.isDirectory()) sources(path, out);
-    else if (e.name.endsWith(".ts") && !e.name.endsWith(".test.ts") && !e.name.endsWith(".d.ts"))
-      out.push(relative(root, path).split(sep).join("/"));
-  }
-  return out;
-}
 
 /** Every file and function over its limit, as `file` or `file#name` → lines. */
 function measure() {
   const over = {};
-  for (const file of ["shared", "services"].flatMap((d) => sources(join(root, d), []))) {
+  for (const file of sourceFiles("shared", "services")) {
     const text = readFileSync(join(root, file), "utf8");
     const lines = text.split("\n").length;
     if (lines > MAX_FILE_LINES) over[file] = lines;
