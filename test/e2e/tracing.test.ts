@@ -87,16 +87,23 @@ describe("OpenTelemetry traces", () => {
       await waitFor(async () => (await getRun(url, runId))?.status === "Completed", { timeoutMs: 30_000 });
 
       const inTrace = () => receiver.spans.filter((s) => s.traceId === senderTrace);
+      // Await every span asserted below: the run span, its five attempt spans and both app spans
+      // of flaky. Each process exports in batches on its own schedule, so the run span can arrive
+      // before the last attempt's, and Jetstep's before the app's.
+      const attemptsOf = (run: { spanId: string }) =>
+        inTrace().filter(
+          (s) => s.service === "jetstep" && s.parentSpanId === run.spanId && s.name !== "call",
+        );
       await waitFor(
-        // The run span, and both app spans of flaky: the app exports its spans on its own schedule,
-        // so counting spans alone could be satisfied by Jetstep's before the app's arrive.
-        () =>
-          inTrace().some((s) => s.name === "run traced-app-traced") &&
-          inTrace().filter((s) => s.service === "traced-app" && s.name === "charge card").length >= 2 &&
-          inTrace().length >= 8,
-        {
-          timeoutMs: 20_000,
+        () => {
+          const run = inTrace().find((s) => s.name === "run traced-app-traced");
+          return (
+            run !== undefined &&
+            attemptsOf(run).length >= 5 &&
+            inTrace().filter((s) => s.service === "traced-app" && s.name === "charge card").length >= 2
+          );
         },
+        { timeoutMs: 20_000 },
       );
       const spans = inTrace();
       const runSpan = spans.find((s) => s.name === "run traced-app-traced");
@@ -117,8 +124,7 @@ describe("OpenTelemetry traces", () => {
       // Under the run: one span per step attempt. Steps the app ran in a checkpointing call have
       // spans of their own (that call is then a span named "call"), and a call span ends after the
       // steps it ran: in order of their end.
-      const children = spans.filter((s) => s.service === "jetstep" && s.parentSpanId === runSpan.spanId);
-      const attempts = children.filter((s) => s.name !== "call");
+      const attempts = attemptsOf(runSpan);
       const summary = attempts
         .sort((a, b) => (a.end < b.end ? -1 : 1))
         .map(
