@@ -87,6 +87,7 @@ const concurrency = positiveInt("TEST_CONCURRENCY", Math.min(2, availableParalle
 const timeout = positiveInt("TEST_TIMEOUT", 300_000);
 const tapDir = mkdtempSync(join(tmpdir(), "jetstep-tests-"));
 const tapFile = join(tapDir, "report.tap");
+const timesFile = join(tapDir, "file-times.json");
 
 const args = [
   "--import",
@@ -98,6 +99,8 @@ const args = [
   "--test-reporter-destination=stdout",
   "--test-reporter=tap",
   `--test-reporter-destination=${tapFile}`,
+  `--test-reporter=${join(root, "scripts/file-times-reporter.mjs")}`,
+  `--test-reporter-destination=${timesFile}`,
   ...nodeFlags,
   ...files,
 ];
@@ -109,6 +112,7 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 }
 child.on("exit", (code, signal) => {
   const summary = readSummary(tapFile);
+  printSlowest(timesFile);
   rmSync(tapDir, { recursive: true, force: true });
   const failed = summary.fail + summary.cancelled;
   if (summary.cancelled > 0) console.log(`(${summary.cancelled} cancelled, counted as failed)`);
@@ -129,6 +133,21 @@ function readSummary(path) {
   // Top-level summary lines are unindented `# pass N`; take the last of each.
   for (const m of text.matchAll(/^# (pass|fail|cancelled) (\d+)$/gm)) counts[m[1]] = Number(m[2]);
   return counts;
+}
+
+/** The slowest files of the run, to keep SLOW_FIRST true. */
+function printSlowest(path) {
+  let times;
+  try {
+    times = JSON.parse(readFileSync(path, "utf8"));
+  } catch {
+    return;
+  }
+  const slowest = Object.entries(times)
+    .sort(([, a], [, b]) => b.ms - a.ms)
+    .slice(0, 12)
+    .map(([file, t]) => `${(t.ms / 1000).toFixed(0)} s ${relative(root, file).split(sep).join("/")}`);
+  if (slowest.length > 0) console.log(`slowest files: ${slowest.join(", ")}`);
 }
 
 function positiveInt(name, fallback) {
