@@ -14,6 +14,7 @@ import {
   recordSyncIfListed,
   SYNC_GIVE_UP_AFTER,
   type SyncStatus,
+  standbySince,
   syncAppUrl,
 } from "@jetstep/gateway";
 import {
@@ -227,16 +228,18 @@ export function startAppSync(
           if (stored.retryAt !== undefined) nextAt.set(url, stored.retryAt);
         }
         if ((nextAt.get(url) ?? 0) > Date.now()) return;
-        const refused = appUrls.problem(url);
-        const outcome = refused ? { ok: false, error: refused } : await syncAppUrl(url, { signingKey });
+        const outcome = await attemptSync(url, statuses, appUrls, signingKey);
         const failed = (failures.get(url) ?? 0) + 1;
-        const status = syncStatusAfter(url, outcome, failed, given.has(url), intervalMs, Date.now());
+        // On standby (its app is held by another URL): no failure, tried next interval.
+        const status =
+          outcome.standby ?? syncStatusAfter(url, outcome, failed, given.has(url), intervalMs, Date.now());
         if (stored?.discovered) status.discovered = true;
         failures.set(url, status.failures ?? 0);
         if (status.retryAt !== undefined) nextAt.set(url, status.retryAt);
         else nextAt.delete(url);
         logSync(log, status, last.get(url));
         last.set(url, status);
+        if (outcome.standby) return; // recorded by its registration
         // A URL added through the API may be removed while its sync is under way: recorded only
         // while still listed, so it stays removed.
         if (given.has(url)) await recordSync(statuses, status, previous).catch(() => undefined);
@@ -256,6 +259,21 @@ export function startAppSync(
       await running;
     },
   };
+}
+
+/** One sync of `url`: its outcome, with the standby status its registration recorded, if any. */
+async function attemptSync(
+  url: string,
+  statuses: SyncStatusStore<SyncStatus>,
+  appUrls: AppUrlPolicy,
+  signingKey: string | undefined,
+): Promise<{ ok: boolean; error?: string; standby?: SyncStatus }> {
+  const refused = appUrls.problem(url);
+  if (refused) return { ok: false, error: refused };
+  const since = Date.now();
+  const outcome = await syncAppUrl(url, { signingKey });
+  const standby = outcome.ok ? undefined : await standbySince(statuses, url, since);
+  return standby ? { ...outcome, standby } : outcome;
 }
 
 /** The longest wait between syncs of a failing `-u` URL, in sync intervals (an app started later is found soon). */
@@ -308,6 +326,11 @@ function sameSync(a: SyncStatus | undefined, b: SyncStatus): boolean {
 
 /** One line when a URL starts or stops syncing, or fails differently; never one per attempt. */
 function logSync(log: Logger, status: SyncStatus, before: SyncStatus | undefined): void {
+  if (status.heldBy) {
+    if (!before?.heldBy)
+      log.info({ url: status.url, heldBy: status.heldBy }, `app at ${status.url} on standby`);
+    return;
+  }
   if (status.ok && !before?.ok) log.info({ url: status.url }, `app at ${status.url} synced`);
   if (status.ok || before?.error === status.error) return;
   if (status.retryAt === undefined)

@@ -21,6 +21,11 @@ export interface SyncStatus {
   retryAt?: number;
   /** Found by `jetstep dev`'s auto-discovery, not configured (`-u`) or added (API, UI). */
   discovered?: boolean;
+  /**
+   * On standby: this URL serves an app that another URL holds (see `AppHolds`); it takes the app
+   * over at a sync after the holder stops answering. Not a failure: retried every interval.
+   */
+  heldBy?: { appId: string; url: string };
 }
 
 /** Where sync statuses are kept (the FUNCTIONS bucket, keys `sync.<url>`). */
@@ -70,6 +75,70 @@ export async function syncAppUrl(
     const code = err.cause?.code ?? (err.name === "TimeoutError" ? "timed out" : "unreachable");
     return { ok: false, error: `could not reach ${url}: ${code}` };
   }
+}
+
+/**
+ * Which URL an app served at two URLs belongs to. The URL it is registered at keeps it while that
+ * URL answers its syncs (its last sync succeeded); a registration of the same app from another URL
+ * is refused (409) and that URL is put on standby, naming the holder. When the holder's sync fails
+ * or it is removed, the standby URL takes the app over at its next sync. A holder Jetstep does not
+ * sync (an app that registered by itself) answers nothing here: the last registration wins.
+ */
+export interface AppHolds {
+  /** Whether `url`, an app's registered URL, answered its last sync. */
+  answers(url: string): Promise<boolean>;
+  /** Records that `url` serves `appId` too, and waits: `holder` has it. */
+  standby(url: string, appId: string, holder: string): Promise<void>;
+}
+
+/** The rule of `AppHolds`, over the sync statuses. */
+export function appHolds(store: SyncStatuses, now: () => number): AppHolds {
+  return {
+    answers: async (url) => (await store.get(syncKey(url)))?.ok === true,
+    standby: async (url, appId, holder) => {
+      const before = await store.get(syncKey(url));
+      await store.put(syncKey(url), {
+        url,
+        ok: false,
+        error: `standby: app "${appId}" is served at ${holder}, which answers its syncs; this URL takes it over when that one stops answering or is removed`,
+        at: now(),
+        heldBy: { appId, url: holder },
+        ...(before?.discovered ? { discovered: true } : {}),
+      });
+    },
+  };
+}
+
+/**
+ * After a sync of `url` that failed, begun at `since`: the standby status its registration recorded
+ * meanwhile (the app it serves is held by another URL), which then stands instead of a failure.
+ */
+export async function standbySince(
+  store: SyncStatuses,
+  url: string,
+  since: number,
+): Promise<SyncStatus | undefined> {
+  const status = await store.get(syncKey(url)).catch(() => undefined);
+  return status?.heldBy && status.at >= since ? status : undefined;
+}
+
+/**
+ * A sync asked for through the API or the UI, recorded: its outcome, or the standby status its
+ * registration recorded (the app is held by another URL), which then stands.
+ */
+export async function syncByHand(
+  store: SyncStatuses,
+  url: string,
+  opts: { signingKey?: string | undefined; now: () => number },
+): Promise<{ url: string; ok: boolean; error?: string; held_by?: SyncStatus["heldBy"] }> {
+  const previous = (await listSyncStatuses(store)).find((st) => st.url === url);
+  const since = opts.now();
+  const result = await syncAppUrl(url, opts);
+  const standby = result.ok ? undefined : await standbySince(store, url, since);
+  if (standby)
+    return { url, ok: false, ...(standby.error ? { error: standby.error } : {}), held_by: standby.heldBy };
+  await recordSync(store, { url, ...result, at: opts.now() }, previous);
+  return { url, ...result };
 }
 
 /** Stores a sync outcome (written only when it changed, to spare the bucket). */

@@ -41,11 +41,12 @@ import Fastify, {
 import { z } from "zod";
 import { registerApiAuth } from "./api-auth.ts";
 import {
+  appHolds,
   forgetSync,
   listSyncStatuses,
   recordSync,
   type SyncStatus,
-  syncAppUrl,
+  syncByHand,
   syncKey,
 } from "./app-sync.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
@@ -146,6 +147,7 @@ export async function buildGateway(
     now,
     signingKey: deps.config.signingKey,
     maxRecordBytes: () => maxMessageBytes(deps.nats),
+    holds: appHolds(syncStatuses, now),
   };
   const natsRegister = startNatsRegister({ ...registerDeps, nats: deps.nats });
   app.addHook("onClose", async () => {
@@ -272,12 +274,8 @@ export async function buildGateway(
     return { data: { url, removed: true } };
   });
 
-  const syncNow = async (url: string) => {
-    const previous = (await listSyncStatuses(syncStatuses)).find((st) => st.url === url);
-    const result = await syncAppUrl(url, { signingKey: deps.config.signingKey, now });
-    await recordSync(syncStatuses, { url, ...result, at: now() }, previous);
-    return { url, ...result };
-  };
+  const syncNow = (url: string) => syncByHand(syncStatuses, url, { signingKey: deps.config.signingKey, now });
+
   for (const path of ["/v1/apps", "/v1/apps/sync"]) {
     app.post(path, async (req, reply) => {
       const body = parseJson(typeof req.body === "string" ? req.body : "");

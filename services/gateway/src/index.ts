@@ -5,6 +5,7 @@ export {
   SYNC_GIVE_UP_AFTER,
   type SyncStatus,
   type SyncStatuses,
+  standbySince,
   syncAppUrl,
 } from "./app-sync.ts";
 export { buildGateway, defaultGatewayConfig, type GatewayConfig, type GatewayDeps } from "./gateway.ts";

@@ -8,6 +8,7 @@ import {
 } from "@jetstep/core";
 import type { Registry } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
+import type { AppHolds } from "./app-sync.ts";
 import { parseJson } from "./json-body.ts";
 import { checkSyncToken } from "./sync-token.ts";
 
@@ -43,6 +44,8 @@ export interface RegisterDeps {
   appUrls?: AppUrlPolicy;
   /** The largest registration the FUNCTIONS bucket takes as one value (the server's max_payload). */
   maxRecordBytes: () => number;
+  /** Which URL keeps an app registered from two (see `AppHolds`); absent: the last one wins. */
+  holds?: AppHolds;
 }
 
 /** The answer to a registration: its HTTP status and JSON body. */
@@ -130,22 +133,8 @@ export async function registerApp(
         },
       };
   }
-  // Production: a function stays with the app that registered it. Another app holding the signing
-  // key cannot take its runs over by registering the same id; the operator removes the old app
-  // first (`DELETE /v1/apps/:appId`). In dev an app may (renames while developing).
-  if (deps.signingKey) {
-    for (const [i, fn] of reg.functions.entries()) {
-      const owner = deps.registry.getFunction(fn.id)?.app;
-      if (owner && owner.appId !== reg.appName)
-        return {
-          status: 409,
-          body: {
-            status: 409,
-            error: `functions[${i}].id: "${fn.id}" belongs to app "${owner.appId}" (${owner.url}); remove that app first (DELETE /v1/apps/${encodeURIComponent(owner.appId)})`,
-          },
-        };
-    }
-  }
+  const conflict = functionOwnedElsewhere(reg, deps) ?? (await heldElsewhere(reg.appName, reg.url, deps));
+  if (conflict) return conflict;
   const record: AppRecord = {
     appId: reg.appName,
     url: reg.url,
@@ -168,4 +157,42 @@ export async function registerApp(
     "app synced",
   );
   return { status: 200, body: { ok: true, modified, status: 200 } };
+}
+
+/**
+ * Production: a function stays with the app that registered it. Another app holding the signing
+ * key cannot take its runs over by registering the same id; the operator removes the old app first
+ * (`DELETE /v1/apps/:appId`). In dev an app may (renames while developing). The 409, or undefined.
+ */
+function functionOwnedElsewhere(
+  reg: { appName: string; functions: { id: string }[] },
+  deps: RegisterDeps,
+): RegisterAnswer | undefined {
+  if (!deps.signingKey) return undefined;
+  for (const [i, fn] of reg.functions.entries()) {
+    const owner = deps.registry.getFunction(fn.id)?.app;
+    if (owner && owner.appId !== reg.appName) {
+      const error = `functions[${i}].id: "${fn.id}" belongs to app "${owner.appId}" (${owner.url}); remove that app first (DELETE /v1/apps/${encodeURIComponent(owner.appId)})`;
+      return { status: 409, body: { status: 409, error } };
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The refusal (409) of a registration from `url` when the app is registered at another URL that
+ * still answers its syncs (which then keeps it; `url` is put on standby), else undefined.
+ */
+async function heldElsewhere(
+  appId: string,
+  url: string,
+  deps: RegisterDeps,
+): Promise<RegisterAnswer | undefined> {
+  const current = deps.registry.listApps().find((a) => a.appId === appId);
+  if (!deps.holds || !current || sameAppUrl(current.url, url) || !(await deps.holds.answers(current.url)))
+    return undefined;
+  await deps.holds.standby(url, appId, current.url);
+  deps.log.debug({ appId, url, holder: current.url }, "app registration on standby");
+  const error = `url: app "${appId}" is served at ${current.url}, which answers its syncs: ${url} takes it over when that URL stops answering or is removed (DELETE /v1/apps?url=${encodeURIComponent(current.url)})`;
+  return { status: 409, body: { status: 409, error } };
 }

@@ -35,6 +35,17 @@ export class SyncStatusStore<T> {
     }
   }
 
+  /** The value at `key`; undefined when there is none (or it is not JSON). */
+  async get(key: string): Promise<T | undefined> {
+    const e = await this.kv.get(key);
+    if (e?.operation !== "PUT") return undefined;
+    try {
+      return e.json<T>();
+    } catch {
+      return undefined;
+    }
+  }
+
   /** Deletes `key`. */
   async remove(key: string): Promise<void> {
     await this.kv.delete(key);
