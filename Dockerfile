@@ -1,5 +1,6 @@
 # One image for every Jetstep service and the example apps: `jetstep start --services …` picks what
 # a container runs. TypeScript runs through tsx (no build step).
+# Node 20 (>= 20.6), as package.json's engines, CI and the dependencies (scripts/check-engines.mjs).
 FROM node:20-bookworm-slim
 WORKDIR /app
 COPY package.json package-lock.json ./
