@@ -117,7 +117,13 @@ describe("jetstep dev owns its nats-server", () => {
     );
     assert.deepEqual(serversOn(cwd), [server], "the running one's nats-server is untouched");
     assert.equal((await fetch(`http://127.0.0.1:${port}/v1/events`)).status, 200);
-    assert.equal((await first.kill("SIGTERM")).code, 0, first.output());
+
+    // Ctrl-C: the terminal's SIGINT reaches jetstep dev (its nats-server runs in a process group of
+    // its own), which stops its services, then the server, and logs no warning doing so.
+    assert.equal((await first.kill("SIGINT")).code, 0, first.output());
+    assert.deepEqual(serversOn(cwd), [], "Ctrl-C stops the nats-server too");
+    const warnings = first.lines().filter((l) => /"level":(40|50)/.test(l));
+    assert.deepEqual(warnings, [], "a normal stop logs no warning");
   });
 
   it("restarts a nats-server that dies under it, on the same URL, and runs events sent afterwards", async () => {
