@@ -2,7 +2,7 @@
  * One app served at two URLs, through the periodic sync (`startAppSync`, a 100 ms interval) and a
  * gateway over a private nats-server: the URL holding the app keeps it while it answers, the other
  * is on standby naming the holder (no flip-flop), and takes the app over once the holder stops
- * answering; the holder, back, is on standby in turn.
+ * answering or when synced by hand; the holder, back, is on standby in turn.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -118,13 +118,19 @@ describe("an app served at two URLs", () => {
     assert.equal(holder.moves + other.moves, moves, "no registration moved the app");
   });
 
-  it("a sync by hand of the standby URL answers its standby, not a failure", async () => {
+  it("a sync by hand of the standby URL moves the app there; the old holder waits", async () => {
     const { holder, standby } = (await settled()) ?? assert.fail("settled");
     const r = await gw.send("POST", "/v1/apps/sync", { url: standby });
-    const data = r.body.data as { ok: boolean; error?: string; held_by?: unknown };
-    assert.deepEqual([r.status, data.ok, data.held_by], [200, false, { appId: APP_ID, url: holder }]);
-    assert.match(data.error ?? "", /^standby: /);
-    assert.equal((await settled())?.holder, holder);
+    assert.deepEqual([r.status, r.body.data], [200, { url: standby, ok: true }]);
+    const moved = await waitFor(
+      async () => {
+        const s = await settled();
+        return s?.holder === standby ? s : undefined;
+      },
+      { timeoutMs: 30_000, message: "the app at the URL synced by hand, the old holder on standby" },
+    );
+    assert.deepEqual(moved.status?.heldBy, { appId: APP_ID, url: standby });
+    assert.equal(moved.standby, holder);
   });
 
   it("the standby URL takes over when the holder stops answering; the holder, back, waits", async () => {

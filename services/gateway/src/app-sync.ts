@@ -26,6 +26,8 @@ export interface SyncStatus {
    * over at a sync after the holder stops answering. Not a failure: retried every interval.
    */
   heldBy?: { appId: string; url: string };
+  /** When a sync by hand of this URL began: it may move the app here (see `AppHolds`). */
+  claimedAt?: number;
 }
 
 /** Where sync statuses are kept (the FUNCTIONS bucket, keys `sync.<url>`). */
@@ -81,26 +83,34 @@ export async function syncAppUrl(
  * Which URL an app served at two URLs belongs to. The URL it is registered at keeps it while that
  * URL answers its syncs (its last sync succeeded); a registration of the same app from another URL
  * is refused (409) and that URL is put on standby, naming the holder. When the holder's sync fails
- * or it is removed, the standby URL takes the app over at its next sync. A holder Jetstep does not
- * sync (an app that registered by itself) answers nothing here: the last registration wins.
+ * or it is removed, the standby URL takes the app over at its next sync. A sync asked for by hand
+ * (API, UI) moves the app to the URL synced: an operator's choice. A holder Jetstep does not sync
+ * (an app that registered by itself) answers nothing here: the last registration wins.
  */
 export interface AppHolds {
-  /** Whether `url`, an app's registered URL, answered its last sync. */
-  answers(url: string): Promise<boolean>;
+  /** Whether the app registered at `holder` stays there when `challenger` registers it too. */
+  keeps(holder: string, challenger: string): Promise<boolean>;
   /** Records that `url` serves `appId` too, and waits: `holder` has it. */
   standby(url: string, appId: string, holder: string): Promise<void>;
 }
 
+/** How long a sync by hand may take to register its app (the sync's own timeout is 10 s). */
+const CLAIM_MS = 30_000;
+
 /** The rule of `AppHolds`, over the sync statuses. */
 export function appHolds(store: SyncStatuses, now: () => number): AppHolds {
   return {
-    answers: async (url) => (await store.get(syncKey(url)))?.ok === true,
+    keeps: async (holder, challenger) => {
+      const claimedAt = (await store.get(syncKey(challenger)))?.claimedAt;
+      if (claimedAt !== undefined && now() - claimedAt < CLAIM_MS) return false;
+      return (await store.get(syncKey(holder)))?.ok === true;
+    },
     standby: async (url, appId, holder) => {
       const before = await store.get(syncKey(url));
       await store.put(syncKey(url), {
         url,
         ok: false,
-        error: `standby: app "${appId}" is served at ${holder}, which answers its syncs; this URL takes it over when that one stops answering or is removed`,
+        error: `standby: app "${appId}" is served at ${holder}, which answers its syncs; this URL takes it over when that one stops answering or is removed (or when synced by hand)`,
         at: now(),
         heldBy: { appId, url: holder },
         ...(before?.discovered ? { discovered: true } : {}),
@@ -123,21 +133,29 @@ export async function standbySince(
 }
 
 /**
- * A sync asked for through the API or the UI, recorded: its outcome, or the standby status its
- * registration recorded (the app is held by another URL), which then stands.
+ * A sync asked for through the API or the UI, recorded. It claims the app for `url` first (see
+ * `AppHolds`: a sync by hand moves an app another URL holds), so a failed one leaves a standby
+ * status only when the app's registration was refused all the same.
  */
 export async function syncByHand(
   store: SyncStatuses,
   url: string,
   opts: { signingKey?: string | undefined; now: () => number },
 ): Promise<{ url: string; ok: boolean; error?: string; held_by?: SyncStatus["heldBy"] }> {
-  const previous = (await listSyncStatuses(store)).find((st) => st.url === url);
+  const previous = await store.get(syncKey(url));
   const since = opts.now();
+  const { heldBy: _standby, ...kept } = previous ?? { url, ok: false, error: "not synced yet", at: since };
+  await store.put(syncKey(url), { ...kept, claimedAt: since });
   const result = await syncAppUrl(url, opts);
   const standby = result.ok ? undefined : await standbySince(store, url, since);
   if (standby)
     return { url, ok: false, ...(standby.error ? { error: standby.error } : {}), held_by: standby.heldBy };
-  await recordSync(store, { url, ...result, at: opts.now() }, previous);
+  await recordSync(store, {
+    url,
+    ...result,
+    at: opts.now(),
+    ...(previous?.discovered ? { discovered: true } : {}),
+  });
   return { url, ...result };
 }
 

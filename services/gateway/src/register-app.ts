@@ -189,10 +189,10 @@ async function heldElsewhere(
   deps: RegisterDeps,
 ): Promise<RegisterAnswer | undefined> {
   const current = deps.registry.listApps().find((a) => a.appId === appId);
-  if (!deps.holds || !current || sameAppUrl(current.url, url) || !(await deps.holds.answers(current.url)))
+  if (!deps.holds || !current || sameAppUrl(current.url, url) || !(await deps.holds.keeps(current.url, url)))
     return undefined;
   await deps.holds.standby(url, appId, current.url);
   deps.log.debug({ appId, url, holder: current.url }, "app registration on standby");
-  const error = `url: app "${appId}" is served at ${current.url}, which answers its syncs: ${url} takes it over when that URL stops answering or is removed (DELETE /v1/apps?url=${encodeURIComponent(current.url)})`;
+  const error = `url: app "${appId}" is served at ${current.url}, which answers its syncs: ${url} takes it over when that URL stops answering or is removed (DELETE /v1/apps?url=${encodeURIComponent(current.url)}), or when ${url} is synced by hand (POST /v1/apps/sync)`;
   return { status: 409, body: { status: 409, error } };
 }

@@ -8,7 +8,7 @@ function syncHtml(a) {
   if (a.sync.ok) return `${badge("ok", { kind: "completed" })} ${timeHtml(a.sync.at)}`;
   // Serves an app another URL holds: it takes over when that one stops answering.
   if (a.sync.heldBy)
-    return `${badge("standby", { kind: "phase-queued" })} <span class="muted" data-testid="sync-standby">${esc(a.sync.heldBy.appId)} is served at ${esc(a.sync.heldBy.url)}; this URL takes it over when that one stops answering or is removed</span>`;
+    return `${badge("standby", { kind: "phase-queued" })} <span class="muted" data-testid="sync-standby">${esc(a.sync.heldBy.appId)} is served at ${esc(a.sync.heldBy.url)}; this URL takes it over when that one stops answering or is removed, or when you resync it</span>`;
   const retry = a.sync.retryAt
     ? ` <span class="muted" data-testid="sync-retry">${a.sync.failures} failed in a row; next try ${timeHtml(a.sync.retryAt)}</span>`
     : "";
