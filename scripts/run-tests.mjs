@@ -144,9 +144,9 @@ function printSlowest(path) {
     return;
   }
   const slowest = Object.entries(times)
-    .sort(([, a], [, b]) => b.ms - a.ms)
+    .sort(([, a], [, b]) => b - a)
     .slice(0, 12)
-    .map(([file, t]) => `${(t.ms / 1000).toFixed(0)} s ${relative(root, file).split(sep).join("/")}`);
+    .map(([file, ms]) => `${(ms / 1000).toFixed(0)} s ${relative(root, file).split(sep).join("/")}`);
   if (slowest.length > 0) console.log(`slowest files: ${slowest.join(", ")}`);
 }
 
