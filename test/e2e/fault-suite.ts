@@ -8,11 +8,11 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { failures, runScenario, type ScenarioName } from "../faults/harness.ts";
 
-const RUNS = 300;
+const RUNS = 150;
 /** Twice the slowest healthy recovery measured: a retry after a killed app waits 15–16.5 s. */
 const SETTLE_TIMEOUT_MS = 60_000;
 
-/** A suite running each scenario with 300 runs and checking nothing was lost, stuck or re-run. */
+/** A suite running each scenario with 150 runs and checking nothing was lost, stuck or re-run. */
 export function faultSuite(scenarios: ScenarioName[]): void {
   describe(`fault injection (${RUNS} runs each)`, () => {
     for (const name of scenarios) {

@@ -1,5 +1,5 @@
 /**
- * The fault suite in small (test/faults; `npm run test:faults` runs it with 2,000 runs): 300
+ * The fault suite in small (test/faults; `npm run test:faults` runs it with 2,000 runs): 150
  * five-step runs through `jetstep start` as separate processes, one fault injected mid-load, and
  * then nothing acknowledged is lost, every run ends with the right output, and no step body starts
  * after its result was recorded.
