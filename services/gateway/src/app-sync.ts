@@ -101,9 +101,13 @@ const CLAIM_MS = 30_000;
 export function appHolds(store: SyncStatuses, now: () => number): AppHolds {
   return {
     keeps: async (holder, challenger) => {
-      const claimedAt = (await store.get(syncKey(challenger)))?.claimedAt;
-      if (claimedAt !== undefined && now() - claimedAt < CLAIM_MS) return false;
-      return (await store.get(syncKey(holder)))?.ok === true;
+      const claimed = (st: SyncStatus | undefined) =>
+        st?.claimedAt !== undefined && now() - st.claimedAt < CLAIM_MS;
+      if (claimed(await store.get(syncKey(challenger)))) return false;
+      // A holder synced by hand a moment ago keeps the app even before its sync is recorded: a
+      // periodic sync of the URL it left, under way meanwhile, must not take it back.
+      const held = await store.get(syncKey(holder));
+      return held?.ok === true || claimed(held);
     },
     standby: async (url, appId, holder) => {
       const before = await store.get(syncKey(url));
