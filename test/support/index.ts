@@ -15,5 +15,5 @@ export {
   startNatsServer,
 } from "./nats-server.ts";
 export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from "./otlp-receiver.ts";
-export { type ProcExit, type SpawnTsOptions, spawnTs, type TsProcess } from "./proc.ts";
+export { type ProcExit, type SpawnTsOptions, spawnProcess, spawnTs, type TsProcess } from "./proc.ts";
 export { type Truthy, type WaitForOptions, WaitForTimeoutError, waitFor } from "./wait-for.ts";

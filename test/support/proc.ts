@@ -43,7 +43,19 @@ export function spawnTs(
   args: readonly string[] = [],
   opts: SpawnTsOptions = {},
 ): TsProcess {
-  const child = spawn(process.execPath, ["--import", TSX_LOADER, scriptPath, ...args], {
+  return spawnProcess(process.execPath, ["--import", TSX_LOADER, scriptPath, ...args], opts);
+}
+
+/**
+ * Runs `command ...args` (no tsx: e.g. an installed package's binary, or `node app.js`) with its
+ * output captured as `spawnTs` does, and SIGKILLed if this process exits first.
+ */
+export function spawnProcess(
+  command: string,
+  args: readonly string[] = [],
+  opts: SpawnTsOptions = {},
+): TsProcess {
+  const child = spawn(command, args, {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ["ignore", "pipe", "pipe"],
