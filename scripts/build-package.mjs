@@ -164,10 +164,10 @@ async function declarations(outFile) {
   return [...text.matchAll(/^(?:import|export)\b[^;]*?\bfrom\s+["']([^"']+)["']/gm)].map((m) => m[1]);
 }
 
-/** The SDK README without its repository-only parts, after a section on installing the package. */
+/** The SDK README without its repository-only parts (building the package, the layout), after a section on installing the package. */
 function readme(version) {
   const sdk = readFileSync(join(root, "shared/sdk/README.md"), "utf8")
-    .replace(/\n## Layout\n[\s\S]*$/, "\n")
+    .replace(/\n## (The package|Layout)\n[\s\S]*$/, "\n")
     .replace(/\[([^\]]+)\]\((?!https?:)[^)]+\)/g, "$1")
     .replace(/^# .*\n/, "");
   return `# jetstep ${version}
