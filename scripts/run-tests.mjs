@@ -50,6 +50,8 @@ const filters = cliArgs.filter((a) => !a.startsWith("--"));
 const SLOW_FIRST = [
   "test/e2e/faults.test.ts",
   "test/e2e/cluster.test.ts",
+  // Builds, packs and installs the package, then runs two apps on it: 50-60 s on a loaded machine.
+  "test/e2e/package.test.ts",
   "test/e2e/faults-processes.test.ts",
   "test/e2e/sleep.test.ts",
   "test/e2e/flow.test.ts",
