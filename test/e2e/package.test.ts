@@ -256,6 +256,7 @@ describe("the jetstep package, installed from its tarball", () => {
     const appEnv = (port: number) => ({ APP_PORT: String(port), JETSTEP_BASE_URL: gateway });
     const appUrl = (port: number) => `http://127.0.0.1:${port}/api/inngest`;
     const jsApp = started(spawnProcess(process.execPath, ["app.mjs"], { cwd: appDir, env: appEnv(jsPort) }));
+    await jsApp.waitForLine(/listening/, 30_000);
     // `npx jetstep dev` is node_modules/.bin/jetstep: run directly, it gets the signals itself
     // (npm exec does not pass SIGTERM on). It syncs the JavaScript app from -u.
     const dev = started(
@@ -272,11 +273,7 @@ describe("the jetstep package, installed from its tarball", () => {
     const tsApp = started(
       spawnProcess(process.execPath, ["build/app.js"], { cwd: appDir, env: appEnv(tsPort) }),
     );
-    await Promise.all([
-      jsApp.waitForLine(/listening/, 30_000),
-      tsApp.waitForLine(/listening/, 30_000),
-      dev.waitForLine(/dev server ready/, 60_000),
-    ]);
+    await Promise.all([tsApp.waitForLine(/listening/, 30_000), dev.waitForLine(/dev server ready/, 60_000)]);
     // The TypeScript app syncs as a deployed app does: a PUT makes it register with the gateway.
     const synced = await fetch(appUrl(tsPort), { method: "PUT" });
     assert.equal(synced.status, 200, await synced.text());
