@@ -78,7 +78,12 @@ function packagePlugin(imports) {
       b.onResolve({ filter: /^[^./]/ }, (args) => {
         if (isBuiltin(args.path)) return { path: args.path, external: true };
         if (isWorkspace(packageOf(args.path))) return undefined;
-        imports.push({ name: packageOf(args.path), importer: args.importer });
+        const [name, workspace, who] = [
+          packageOf(args.path),
+          workspaceOf(args.importer),
+          repoPath(args.importer),
+        ];
+        imports.push({ name, workspace, who, verb: "imports" });
         return { path: args.path, external: true };
       });
       b.onLoad({ filter: /\.ts$/ }, (args) => {
@@ -96,7 +101,10 @@ function packagePlugin(imports) {
   };
 }
 
-/** Bundles `entry` into `outFile`; returns the npm packages it imports, with their importers. */
+/**
+ * Bundles `entry` into `outFile`; returns the npm packages it imports, each as `{ name, workspace,
+ * who, verb }` (the importing file, its workspace).
+ */
 async function bundle(entry, outFile, banner) {
   const imports = [];
   await build({
@@ -114,20 +122,18 @@ async function bundle(entry, outFile, banner) {
 }
 
 /**
- * The package's `dependencies`: each imported package with the range its importer's workspace
+ * The package's `dependencies`: each package used with the range the using workspace
  * declares. Throws when a workspace imports a package it does not declare, or two workspaces
  * declare one package with different ranges.
  */
 function dependenciesOf(imports) {
   const deps = {};
   const declaredBy = {};
-  for (const { name, importer, why } of imports) {
-    const workspace = importer.includes(sep) ? workspaceOf(importer) : importer;
+  for (const { name, workspace, who, verb } of imports) {
     const range = readJson(join(root, workspace, "package.json")).dependencies?.[name];
     if (range === undefined) {
-      const who = importer.includes(sep) ? repoPath(importer) : workspace;
       throw new BuildError(
-        `${who} ${why ?? "imports"} "${name}", which ${workspace}/package.json does not list in dependencies: add it there (the package's dependencies are taken from the workspaces')`,
+        `${who} ${verb} "${name}", which ${workspace}/package.json does not list in dependencies: add it there (the package's dependencies are taken from the workspaces')`,
       );
     }
     if (deps[name] !== undefined && deps[name] !== range) {
@@ -241,7 +247,7 @@ async function buildPackage(outDir) {
     if (!readFileSync(join(outDir, file), "utf8").includes(`"${name}"`)) {
       throw new BuildError(`${file} no longer names "${name}": drop it from LOADED_BY_NAME`);
     }
-    return { name, importer: workspace, why: "loads" };
+    return { name, workspace, who: file, verb: "loads" };
   });
   const dependencies = dependenciesOf([...sdkImports, ...cliImports, ...byName]);
   checkDeclarations(await declarations(join(outDir, "index.d.ts")), dependencies);
