@@ -18,7 +18,8 @@
 //
 // The build fails, naming the file, when a bundled source imports an npm package its workspace's
 // package.json does not list in `dependencies` (it would be missing from an install), or reads
-// its own location (`import.meta.url` and the like mean something else once bundled).
+// its own location (`import.meta.url` and the like mean something else once bundled); a failed
+// build leaves no staging folder and no tarball of that version behind.
 import { execFileSync } from "node:child_process";
 import { chmodSync, cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { builtinModules } from "node:module";
@@ -234,9 +235,7 @@ function checkDeclarations(specs, dependencies) {
   }
 }
 
-async function buildPackage(outDir) {
-  const version = sdkVersion();
-  rmSync(outDir, { recursive: true, force: true });
+async function buildPackage(outDir, version) {
   mkdirSync(outDir, { recursive: true });
   const [sdkImports, cliImports] = await Promise.all([
     bundle(SDK_ENTRY, join(outDir, "index.js")),
@@ -257,7 +256,7 @@ async function buildPackage(outDir) {
     join(outDir, "package.json"),
     `${JSON.stringify(manifest(version, dependencies), null, 2)}\n`,
   );
-  return { version, dependencies };
+  return dependencies;
 }
 
 /**
@@ -285,12 +284,18 @@ async function main() {
   const outDir = resolve(values.out ?? join(root, "dist/package"));
   const started = Date.now();
   try {
-    const { version, dependencies } = await buildPackage(outDir);
+    const version = sdkVersion();
+    // A failed build leaves neither a half-built folder nor an older tarball to be taken for it.
+    for (const stale of [outDir, join(dirname(outDir), `jetstep-${version}.tgz`)]) {
+      rmSync(stale, { recursive: true, force: true });
+    }
+    const dependencies = await buildPackage(outDir, version);
     console.log(
       `build-package: jetstep ${version} in ${outDir} (${Date.now() - started} ms); dependencies: ${Object.keys(dependencies).join(", ")}`,
     );
     if (!values["no-pack"]) console.log(`build-package: ${pack(outDir)}`);
   } catch (e) {
+    rmSync(outDir, { recursive: true, force: true });
     if (!(e instanceof BuildError) && !e.errors) throw e;
     console.error(`build-package: ${e.message}`);
     process.exit(1);
