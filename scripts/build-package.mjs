@@ -173,6 +173,16 @@ async function declarations(outFile) {
 
 /** The SDK README without its repository-only parts (building the package, the layout), after a section on installing the package. */
 function readme(version) {
+  const { engines, overrides } = readJson(join(root, "package.json"));
+  const node = engines.node;
+  // The repo's overrides pin back transitive dependencies whose new majors ask for a newer Node
+  // than they need; an app installing the package does not get them, and npm warns (EBADENGINE).
+  const pinned = overrides
+    ? `\n\nnpm may warn (EBADENGINE) that a dependency of a dependency asks for a newer Node: some new
+majors raised \`engines\` without needing it, and Jetstep runs with them on Node ${node}. The
+Jetstep repository pins them back; to do the same, put its pins in your app's \`package.json\`:
+\`"overrides": ${JSON.stringify(overrides)}\`.`
+    : "";
   const sdk = readFileSync(join(root, "shared/sdk/README.md"), "utf8")
     .replace(/\n## (The package|Layout)\n[\s\S]*$/, "\n")
     .replace(/\[([^\]]+)\]\((?!https?:)[^)]+\)/g, "$1")
@@ -189,8 +199,8 @@ npx jetstep dev -u http://127.0.0.1:3000/api/inngest   # gateway, UI and API on 
 
 \`jetstep dev\` runs an embedded nats-server: it uses \`NATS_SERVER_BIN\`, else the pinned build in
 \`~/.cache/jetstep\` (\`npx jetstep install nats-server\` makes it; needs Go), else \`nats-server\` on
-\`PATH\`. \`npx jetstep --help\` lists the commands (\`dev\`, \`start\`, \`install\`). Node 20 or newer;
-TypeScript apps also need \`@types/node\`.
+\`PATH\`. \`npx jetstep --help\` lists the commands (\`dev\`, \`start\`, \`install\`). Node ${node};
+TypeScript apps also need \`@types/node\`.${pinned}
 ${sdk}`;
 }
 
