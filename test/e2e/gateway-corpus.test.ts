@@ -6,7 +6,7 @@
  * within its time limit, a rejected publish that is not dead-lettered, a dropped NATS connection,
  * a gateway that stops answering, or a valid event that was not stored and run.
  *
- * CORPUS_SEED and CORPUS_CASES (per mode) regenerate or resize the corpus.
+ * 5,000 cases per mode, 10,000 in all. CORPUS_SEED and CORPUS_CASES (per mode) regenerate or resize the corpus.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
@@ -26,7 +26,7 @@ import { type Body, type Case, type CorpusTarget, corpus } from "./malformed-cor
 
 /** The dev corpus's seed; the start corpus takes the next one. */
 const SEED = Number(process.env.CORPUS_SEED ?? 14);
-const CASES = Number(process.env.CORPUS_CASES ?? 6000);
+const CASES = Number(process.env.CORPUS_CASES ?? 5000);
 /** Cases in flight at once. */
 const POOL = 24;
 /** Longer than any answer should take: a case not answered within it counts as a hang. */
