@@ -6,7 +6,8 @@
  * within its time limit, a rejected publish that is not dead-lettered, a dropped NATS connection,
  * a gateway that stops answering, or a valid event that was not stored and run.
  *
- * 5,000 cases per mode, 10,000 in all. CORPUS_SEED and CORPUS_CASES (per mode) regenerate or resize the corpus.
+ * 5,000 cases per mode, 10,000 in all. CORPUS_SEED and CORPUS_CASES (per mode) regenerate or
+ * resize the corpus.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
