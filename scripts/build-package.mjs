@@ -5,6 +5,10 @@
 //   node scripts/build-package.mjs                 dist/package/ and dist/jetstep-<version>.tgz
 //   node scripts/build-package.mjs --out DIR       DIR/ and, beside it, the tarball
 //   node scripts/build-package.mjs --no-pack       the staging folder only
+//   node scripts/build-package.mjs --cli-only --out DIR
+//                                                   cli.js and ui/ only (what `npm test` spawns as
+//                                                   `jetstep`; DIR must be inside the repository, so
+//                                                   the bundle finds its dependencies in node_modules)
 //
 // The staging folder holds:
 //   index.js    the SDK (shared/sdk/src/index.ts), bundled by esbuild: ESM for Node 20, every
@@ -287,12 +291,36 @@ function pack(outDir) {
   return join(dest, basename(filename));
 }
 
+/** The CLI alone (`--cli-only`): cli.js and the UI beside it, checked as the package's are. */
+async function buildCli(outDir) {
+  mkdirSync(outDir, { recursive: true });
+  dependenciesOf(await bundle(CLI_ENTRY, join(outDir, "cli.js"), "#!/usr/bin/env node"));
+  cpSync(join(root, UI_PUBLIC), join(outDir, "ui"), { recursive: true });
+}
+
 async function main() {
   const { values } = parseArgs({
-    options: { out: { type: "string" }, "no-pack": { type: "boolean", default: false } },
+    options: {
+      out: { type: "string" },
+      "no-pack": { type: "boolean", default: false },
+      "cli-only": { type: "boolean", default: false },
+    },
   });
   const outDir = resolve(values.out ?? join(root, "dist/package"));
   const started = Date.now();
+  if (values["cli-only"]) {
+    rmSync(outDir, { recursive: true, force: true });
+    try {
+      await buildCli(outDir);
+    } catch (e) {
+      rmSync(outDir, { recursive: true, force: true });
+      if (!(e instanceof BuildError) && !e.errors) throw e;
+      console.error(`build-package: ${e.message}`);
+      process.exit(1);
+    }
+    console.log(`build-package: cli.js in ${outDir} (${Date.now() - started} ms)`);
+    return;
+  }
   try {
     const version = sdkVersion();
     // A failed build leaves neither a half-built folder nor an older tarball to be taken for it.

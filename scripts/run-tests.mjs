@@ -7,7 +7,8 @@
 //   npm test -- --test-name-pattern=replay    extra `--…` args go to node as-is
 //
 // Before the tests it builds the pinned nats-server and Jaeger when the cache lacks them
-// (`jetstep install`; minutes on a fresh machine, a version check afterwards).
+// (`jetstep install`; minutes on a fresh machine, a version check afterwards), and bundles the CLI
+// the tests start as `jetstep` (dist/test-cli, under a second; see test/support/cli.ts).
 //
 // Env: TEST_CONCURRENCY (files in parallel; default 2, or 1 on a one-core machine), TEST_TIMEOUT (ms
 // per test, default 300000). Files share nothing (each starts its own nats-server on ephemeral ports
@@ -84,6 +85,20 @@ if (install.status !== 0) {
   console.log("0 passed, 0 failed");
   process.exit(install.status ?? 1);
 }
+
+// `jetstep` as the tests start it: the CLI bundled as the package ships it (test/support/cli.ts).
+// Inside the repository, so that it finds its dependencies in node_modules.
+const cliDir = join(root, "dist/test-cli");
+const cli = spawnSync(
+  process.execPath,
+  [join(root, "scripts/build-package.mjs"), "--cli-only", "--out", cliDir],
+  { cwd: root, stdio: "inherit" },
+);
+if (cli.status !== 0) {
+  console.log("0 passed, 0 failed");
+  process.exit(cli.status ?? 1);
+}
+process.env.JETSTEP_TEST_CLI = join(cliDir, "cli.js");
 
 const concurrency = positiveInt("TEST_CONCURRENCY", Math.min(2, availableParallelism()));
 const timeout = positiveInt("TEST_TIMEOUT", 300_000);

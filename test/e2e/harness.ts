@@ -12,6 +12,7 @@ import { createLogger, silentLogger } from "@jetstep/telemetry";
 import { Jetstep, worker } from "jetstep";
 import {
   type NatsServerHandle,
+  spawnCli,
   spawnTs,
   startNatsServer,
   type TsProcess,
@@ -68,8 +69,6 @@ export async function startStack(
   };
 }
 
-const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
-
 /** Starts `jetstep dev` as a child process against an existing NATS server. */
 export async function spawnJetstep(
   natsUrl: string,
@@ -77,7 +76,7 @@ export async function spawnJetstep(
   args: string[] = [],
   env: Record<string, string> = {},
 ): Promise<TsProcess> {
-  const proc = spawnTs(CLI, ["dev", "--nats-url", natsUrl, "--port", String(port), "--json", ...args], {
+  const proc = spawnCli(["dev", "--nats-url", natsUrl, "--port", String(port), "--json", ...args], {
     env,
   });
   await proc.waitForLine(/dev server ready/, 30_000);

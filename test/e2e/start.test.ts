@@ -12,7 +12,7 @@ import { Jetstep, serve } from "jetstep";
 import {
   freePort,
   type NatsServerHandle,
-  spawnTs,
+  spawnCli,
   startFakeNatsServer,
   startNatsServer,
   type TsProcess,
@@ -20,7 +20,6 @@ import {
 } from "../support/index.ts";
 import { useApiKey, waitForApp, waitForEventRuns } from "./harness.ts";
 
-const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
 const SIGNING_KEY = "signkey-test-8ee2262a15e8d3c42d6a840db7af3de2aab08ef632b32a37a687f24b34dba3ff";
 
 describe("jetstep start", () => {
@@ -70,7 +69,7 @@ describe("jetstep start", () => {
       ],
     ];
     for (const [args, re] of cases) {
-      const p = spawnTs(CLI, ["start", ...args], { env });
+      const p = spawnCli(["start", ...args], { env });
       const exit = await p.exited;
       assert.equal(exit.code, 2, p.output());
       assert.match(p.output(), re);
@@ -80,7 +79,7 @@ describe("jetstep start", () => {
   it("answers GET /healthz on --health-port: 200 on a live NATS connection, 503 once it is lost", async () => {
     const own = await startNatsServer();
     const healthPort = await freePort();
-    const p = spawnTs(CLI, [
+    const p = spawnCli([
       "start",
       ...["--nats-url", own.url, "--event-key", "k", "--signing-key", SIGNING_KEY],
       ...[
@@ -131,7 +130,7 @@ describe("jetstep start", () => {
     const old = await startFakeNatsServer({ version: "2.9.10", jetstream: true });
     const noJs = await startFakeNatsServer({ version: "2.15.2", jetstream: false });
     try {
-      const p = spawnTs(CLI, args(old.url));
+      const p = spawnCli(args(old.url));
       const exit = await p.exited;
       assert.equal(exit.code, 1, p.output());
       const lines = p.output().trim().split("\n");
@@ -140,7 +139,7 @@ describe("jetstep start", () => {
         lines[0] as string,
         /^jetstep: nats-server 2\.9\.10 at 127\.0\.0\.1:\d+ is older than 2\.12\.0, which Jetstep needs: upgrade it \(npx jetstep install nats-server builds the pinned version\)$/,
       );
-      const q = spawnTs(CLI, args(noJs.url));
+      const q = spawnCli(args(noJs.url));
       assert.equal((await q.exited).code, 1, q.output());
       assert.match(q.output(), /has JetStream disabled: start it with -js/);
     } finally {
@@ -154,7 +153,7 @@ describe("jetstep start", () => {
     url = `http://127.0.0.1:${port}`;
     const appPort = await freePort();
     const appUrl = `http://127.0.0.1:${appPort}/api/inngest`;
-    proc = spawnTs(CLI, [
+    proc = spawnCli([
       "start",
       "--nats-url",
       nats.url,

@@ -12,6 +12,7 @@ import { connectNats, DEFAULT_PARTITIONS, type Nats, scanSubjects } from "@jetst
 import {
   freePort,
   type NatsServerHandle,
+  spawnCli,
   spawnTs,
   startNatsServer,
   type TsProcess,
@@ -28,7 +29,6 @@ const SIGNING_KEY = "signkey-faults-5e1f0c2a9d4b7e6f3a8c1d0b2e4f6a8c9d7b5e3f1a2c
 /** The REST API credential of the stack's gateway (`jetstep start` takes its signing key as one). */
 export const API_AUTH = { authorization: `Bearer ${SIGNING_KEY}` };
 
-const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
 const APP = fileURLToPath(new URL("../fixtures/fault-app.ts", import.meta.url));
 
 export interface StackOptions {
@@ -206,7 +206,7 @@ class FaultStackImpl implements FaultStack {
               STEP_MS: String(this.#opts.stepMs),
             },
           })
-        : spawnTs(CLI, this.#startArgs(role));
+        : spawnCli(this.#startArgs(role));
     const incarnations = this.#procs.get(role) ?? [];
     incarnations.push(proc);
     this.#procs.set(role, incarnations);

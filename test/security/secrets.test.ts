@@ -12,12 +12,11 @@ import { fileURLToPath } from "node:url";
 import {
   freePort,
   type NatsServerHandle,
-  spawnTs,
+  spawnCli,
   startNatsServer,
   type TsProcess,
 } from "../support/index.ts";
 
-const CLI = fileURLToPath(new URL("../../services/cli/src/main.ts", import.meta.url));
 const SECRETS = {
   signingKey: "signkey-prod-5ec2e75ec2e75ec2e75ec2e75ec2e75ec2e7",
   apiKey: "operate-key-from-a-file-0123456789",
@@ -43,8 +42,7 @@ describe("secrets from files and the environment", () => {
     writeFileSync(join(dir, "api-keys"), `# operators\n${SECRETS.apiKey}\n`);
     const port = await freePort();
     const url = `http://127.0.0.1:${port}`;
-    proc = spawnTs(
-      CLI,
+    proc = spawnCli(
       [
         "start",
         ...["--signing-key-file", join(dir, "signing-key"), "--api-key-file", join(dir, "api-keys")],

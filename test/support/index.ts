@@ -1,3 +1,4 @@
+export { CLI_SOURCE, spawnCli } from "./cli.ts";
 export { type FakeNatsServer, startFakeNatsServer } from "./fake-nats-server.ts";
 export { freePort } from "./free-port.ts";
 export {
