@@ -7,7 +7,6 @@
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Jetstep, serve } from "jetstep";
 import {
   freePort,
