@@ -1,6 +1,7 @@
 /** debounce (last event after a quiet period; timeout caps the wait) and priority under a backlog. */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
+import { Buckets } from "@jetstep/core";
 import { connectNats, listKvKeys, openBuckets } from "@jetstep/jetstream";
 import { Jetstep, serve } from "jetstep";
 import {
@@ -28,8 +29,8 @@ const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function waitForNoDebounces(natsUrl: string): Promise<void> {
   const nc = await connectNats({ servers: natsUrl });
   try {
-    const { debounces } = await openBuckets(nc, { replicas: 1 });
-    await waitFor(async () => (await listKvKeys(debounces, ">")).length === 0, {
+    await openBuckets(nc, { replicas: 1 });
+    await waitFor(async () => (await listKvKeys(nc.js, Buckets.debounces, ">")).length === 0, {
       timeoutMs: 10_000,
       message: "debounce windows still open",
     });

@@ -12,6 +12,7 @@ import type { SyncStatus } from "@jetstep/gateway";
 import { SyncStatusStore } from "@jetstep/jetstream";
 import { silentLogger } from "@jetstep/telemetry";
 import { waitFor } from "../../../test/support/index.ts";
+import { syncKey } from "../../gateway/src/app-sync.ts";
 import { startTestGateway, type TestGateway } from "../../gateway/src/test-support.ts";
 import { startAppSync } from "./runtime.ts";
 
@@ -24,6 +25,8 @@ class FakeApp {
   syncs = 0;
   /** Registrations that changed the app's record (moved it here). */
   moves = 0;
+  /** Run once, at the next sync, before the app registers. */
+  beforeRegister: (() => Promise<void>) | undefined;
   readonly #server: Server;
 
   constructor(gw: TestGateway) {
@@ -33,6 +36,9 @@ class FakeApp {
         return;
       }
       this.syncs++;
+      const hook = this.beforeRegister;
+      this.beforeRegister = undefined;
+      await hook?.();
       const fn = {
         id: `${APP_ID}-fn`,
         name: "fn",
@@ -71,12 +77,13 @@ describe("an app served at two URLs", () => {
   let a: FakeApp;
   let b: FakeApp;
   let sync: { stop(): Promise<void> };
+  let statuses: SyncStatusStore<SyncStatus>;
   before(async () => {
     gw = await startTestGateway();
     a = new FakeApp(gw);
     b = new FakeApp(gw);
     await Promise.all([a.listen(), b.listen()]);
-    const statuses = new SyncStatusStore<SyncStatus>(gw.buckets.functions);
+    statuses = new SyncStatusStore<SyncStatus>(gw.buckets.functions, gw.nats.jsm);
     sync = startAppSync([a.url, b.url], 100, silentLogger(), statuses);
   });
   after(async () => {
@@ -130,6 +137,25 @@ describe("an app served at two URLs", () => {
       { timeoutMs: 30_000, message: "the app at the URL synced by hand, the old holder on standby" },
     );
     assert.deepEqual(moved.status?.heldBy, { appId: APP_ID, url: standby });
+    assert.equal(moved.standby, holder);
+  });
+
+  it("a sync by hand keeps its claim when a standby status lands after it began", async () => {
+    // A periodic sync's registration, refused just before the sync by hand began, writes its
+    // standby status while the sync by hand is under way: the claim must survive it.
+    const { holder, standby } = (await settled()) ?? assert.fail("settled");
+    const app = standby === a.url ? a : b;
+    const before = (await listed()).find((r) => r.url === standby)?.sync ?? assert.fail("a standby status");
+    app.beforeRegister = () => statuses.put(syncKey(standby), { ...before, at: Date.now() });
+    const r = await gw.send("POST", "/v1/apps/sync", { url: standby });
+    assert.deepEqual([r.status, r.body.data], [200, { url: standby, ok: true }]);
+    const moved = await waitFor(
+      async () => {
+        const s = await settled();
+        return s?.holder === standby ? s : undefined;
+      },
+      { timeoutMs: 30_000, message: "the app at the URL synced by hand" },
+    );
     assert.equal(moved.standby, holder);
   });
 

@@ -155,7 +155,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     const address = await gateway.listen({ host: opts.host, port: opts.port });
     gatewayUrl = address.replace("[::1]", "localhost");
     stops.unshift(() => gateway.close());
-    stops.unshift(startSyncing(opts, new SyncStatusStore<SyncStatus>(buckets.functions)));
+    stops.unshift(startSyncing(opts, new SyncStatusStore<SyncStatus>(buckets.functions, nats.jsm)));
   }
   return {
     gatewayUrl,

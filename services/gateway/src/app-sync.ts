@@ -26,8 +26,6 @@ export interface SyncStatus {
    * over at a sync after the holder stops answering. Not a failure: retried every interval.
    */
   heldBy?: { appId: string; url: string };
-  /** When a sync by hand of this URL began: it may move the app here (see `AppHolds`). */
-  claimedAt?: number;
 }
 
 /** Where sync statuses are kept (the FUNCTIONS bucket, keys `sync.<url>`). */
@@ -51,6 +49,12 @@ function classify(status: number): string {
 
 const PREFIX = "sync.";
 export const syncKey = (url: string): string => `${PREFIX}${escapeToken(url)}`;
+/**
+ * Where a sync by hand of `url` records when it began (`at`): it may move the app there (see
+ * `AppHolds`). Apart from the URL's status, so no status written meanwhile (a periodic sync's
+ * standby, recorded by a registration already under way) can erase the claim.
+ */
+const claimKey = (url: string): string => `claim.${escapeToken(url)}`;
 
 /**
  * PUTs the app's URL; resolves with whether it answered 2xx and, if not, what it answered. With
@@ -101,13 +105,14 @@ const CLAIM_MS = 30_000;
 export function appHolds(store: SyncStatuses, now: () => number): AppHolds {
   return {
     keeps: async (holder, challenger) => {
-      const claimed = (st: SyncStatus | undefined) =>
-        st?.claimedAt !== undefined && now() - st.claimedAt < CLAIM_MS;
-      if (claimed(await store.get(syncKey(challenger)))) return false;
+      const claimed = async (url: string) => {
+        const claim = await store.get(claimKey(url));
+        return claim !== undefined && now() - claim.at < CLAIM_MS;
+      };
+      if (await claimed(challenger)) return false;
       // A holder synced by hand a moment ago keeps the app even before its sync is recorded: a
       // periodic sync of the URL it left, under way meanwhile, must not take it back.
-      const held = await store.get(syncKey(holder));
-      return held?.ok === true || claimed(held);
+      return (await store.get(syncKey(holder)))?.ok === true || (await claimed(holder));
     },
     standby: async (url, appId, holder) => {
       const before = await store.get(syncKey(url));
@@ -148,19 +153,24 @@ export async function syncByHand(
 ): Promise<{ url: string; ok: boolean; error?: string; held_by?: SyncStatus["heldBy"] }> {
   const previous = await store.get(syncKey(url));
   const since = opts.now();
-  const { heldBy: _standby, ...kept } = previous ?? { url, ok: false, error: "not synced yet", at: since };
-  await store.put(syncKey(url), { ...kept, claimedAt: since });
-  const result = await syncAppUrl(url, opts);
-  const standby = result.ok ? undefined : await standbySince(store, url, since);
-  if (standby)
-    return { url, ok: false, ...(standby.error ? { error: standby.error } : {}), held_by: standby.heldBy };
-  await recordSync(store, {
-    url,
-    ...result,
-    at: opts.now(),
-    ...(previous?.discovered ? { discovered: true } : {}),
-  });
-  return { url, ...result };
+  await store.put(claimKey(url), { url, ok: false, error: "a sync by hand under way", at: since });
+  try {
+    const result = await syncAppUrl(url, opts);
+    const standby = result.ok ? undefined : await standbySince(store, url, since);
+    if (standby)
+      return { url, ok: false, ...(standby.error ? { error: standby.error } : {}), held_by: standby.heldBy };
+    await recordSync(store, {
+      url,
+      ...result,
+      at: opts.now(),
+      ...(previous?.discovered ? { discovered: true } : {}),
+    });
+    return { url, ...result };
+  } finally {
+    // Once recorded, the URL holds its app by answering its syncs; a claim left standing would
+    // take the app back from a URL synced by hand after this one.
+    await store.remove(claimKey(url)).catch(() => undefined);
+  }
 }
 
 /** Stores a sync outcome (written only when it changed, to spare the bucket). */
@@ -191,6 +201,7 @@ export function recordSyncIfListed(store: SyncStatuses, status: SyncStatus): Pro
 /** Forgets a URL's sync status: it leaves the periodic sync (unless given with `-u`). */
 export async function forgetSync(store: SyncStatuses, url: string): Promise<void> {
   await store.remove(syncKey(url));
+  await store.remove(claimKey(url));
 }
 
 /** Every URL with a recorded sync status (those added from the UI or the API included). */

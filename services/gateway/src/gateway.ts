@@ -126,7 +126,7 @@ export async function buildGateway(
   const runLog = new RunLog(deps.nats.jsm, publisher);
   const snapshots = new SnapshotStore(deps.buckets.snapshots);
   const metadata = new MetadataStore(deps.buckets.metadata);
-  const syncStatuses = new SyncStatusStore<SyncStatus>(deps.buckets.functions);
+  const syncStatuses = new SyncStatusStore<SyncStatus>(deps.buckets.functions, deps.nats.jsm);
   const registry = new Registry(deps.buckets.functions, (message, err) =>
     deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
   );

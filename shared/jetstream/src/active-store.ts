@@ -31,7 +31,7 @@ export class ActiveStore {
 
   /** Keys matching `filter` (`p3.>`), read with one ordered consumer (fails rather than hang). */
   listKeys(filter: string): Promise<string[]> {
-    return listKvKeys(this.kv, filter);
+    return listKvKeys(this.nats.js, Buckets.active, filter);
   }
 
   /** Keys matching `filter`, scanned without a consumer (works while consumers cannot be made). */
@@ -43,7 +43,7 @@ export class ActiveStore {
 
   /** Every marker with its run, in key order; markers whose value does not parse are skipped. */
   async *entries(): AsyncGenerator<{ key: string; run: ActiveRun }> {
-    for await (const key of await this.kv.keys()) {
+    for (const key of await listKvKeys(this.nats.js, Buckets.active, ">")) {
       const e = await this.kv.get(key);
       if (e?.operation !== "PUT") continue;
       const parsed = ActiveRunSchema.safeParse(safeJson(() => e.json()));

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Buckets, type RunLogEntry } from "@jetstep/core";
+import { Buckets, type RunLogEntry, Streams } from "@jetstep/core";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { connectNats, type Nats } from "./connection.ts";
 import { isConflict, isNotFound } from "./errors.ts";
@@ -174,6 +174,11 @@ describe("jetstream layer (real nats-server)", () => {
       ["R2"],
     );
     assert.deepEqual(await timers.load(9), []);
+    // Each load's consumer is deleted once read (one left per load piled up to the server's limit).
+    await waitFor(async () => (await nats.jsm.streams.info(Streams.timers)).state.consumer_count === 0, {
+      timeoutMs: 10_000,
+      message: "the loads' consumers deleted",
+    });
   });
 
   it("scans a partition's timers without a consumer, the same as the ordered read", async () => {
@@ -234,8 +239,16 @@ describe("jetstream layer (real nats-server)", () => {
     const keys: string[] = [];
     for await (const k of scanKvKeys(nats.jsm, Buckets.active, "p5.>")) keys.push(k);
     assert.deepEqual(keys, ["p5.A"]);
-    assert.deepEqual(await listKvKeys(kv, "p5.>"), ["p5.A"], "the ordered listing agrees");
-    assert.deepEqual(await listKvKeys(kv, "p77.>"), []);
+    assert.deepEqual(
+      await listKvKeys(nats.js, Buckets.active, "p5.>"),
+      ["p5.A"],
+      "the ordered listing agrees",
+    );
+    assert.deepEqual(await listKvKeys(nats.js, Buckets.active, "p77.>"), []);
+    await waitFor(
+      async () => (await nats.jsm.streams.info(`KV_${Buckets.active}`)).state.consumer_count === 0,
+      { timeoutMs: 10_000, message: "the listings' consumers deleted" },
+    );
     assert.equal(await kv.get("p5.C"), null, "an erased key reads as absent");
     // The erased key left no message behind (the deleted one left its marker).
     const info = await nats.jsm.streams.info(`KV_${Buckets.active}`, {

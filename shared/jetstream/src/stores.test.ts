@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Keys, type WaitRecord } from "@jetstep/core";
+import { Buckets, Keys, type WaitRecord } from "@jetstep/core";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { ActiveStore } from "./active-store.ts";
 import { connectNats, type Nats } from "./connection.ts";
@@ -189,13 +189,17 @@ describe("bucket stores (real nats-server)", () => {
   });
 
   it("SyncStatusStore: puts, updates only what is listed, lists unreadable values as such", async () => {
-    const store = new SyncStatusStore<{ url: string; ok: boolean }>(buckets.functions);
+    const store = new SyncStatusStore<{ url: string; ok: boolean }>(buckets.functions, nats.jsm);
     assert.equal(await store.putIfPresent("sync.a", { url: "a", ok: true }), false, "not listed");
     assert.equal(await buckets.functions.get("sync.a"), null);
     await store.put("sync.a", { url: "a", ok: false });
     assert.equal(await store.putIfPresent("sync.a", { url: "a", ok: true }), true);
     await buckets.functions.put("sync.b", "{broken");
+    const consumers = async () =>
+      (await nats.jsm.streams.info(`KV_${Buckets.functions}`)).state.consumer_count;
+    const before = await consumers();
     const listed = (await store.list("sync.>")).sort((x, y) => x.key.localeCompare(y.key));
+    assert.equal(await consumers(), before, "listed without a consumer (the UI polls this)");
     assert.deepEqual(listed, [
       { key: "sync.a", value: { url: "a", ok: true } },
       { key: "sync.b", value: undefined },

@@ -8,8 +8,13 @@
  * reads of timers still delivered nothing for 10 s while the stream leader moved (14 fallbacks in
  * five cluster-test runs). MSG.GET only needs the stream to have a leader.
  */
-import type { JetStreamManager, MsgRequest, StoredMsg } from "@nats-io/jetstream";
-import type { KV } from "@nats-io/kv";
+import {
+  DeliverPolicy,
+  type JetStreamClient,
+  type JetStreamManager,
+  type MsgRequest,
+  type StoredMsg,
+} from "@nats-io/jetstream";
 import { isNotFound } from "./errors.ts";
 import { idleTimeout, withTimeout } from "./idle-timeout.ts";
 import { kvSubject } from "./kv-publish.ts";
@@ -90,13 +95,41 @@ export async function eraseKvKey(jsm: JetStreamManager, bucket: string, key: str
 /** Longest wait for an ordered consumer to be made (or, listing keys, to deliver the next one). */
 export const ORDERED_STEP_MS = 10_000;
 
-/** Live keys of `kv` matching `filter`, read with one ordered consumer (fails rather than hang). */
-export async function listKvKeys(kv: KV, filter: string): Promise<string[]> {
+/**
+ * Live keys of KV bucket `bucket` matching `filter`, read with one ordered consumer (fails rather
+ * than hang), which is deleted after: `kv.keys()` left its consumer on the server for the 5-minute
+ * inactivity threshold, and 1,000 of them make every later consumer fail.
+ */
+export async function listKvKeys(js: JetStreamClient, bucket: string, filter: string): Promise<string[]> {
   const what = `listing keys ${filter}`;
-  const keys = await withTimeout(kv.keys(filter), ORDERED_STEP_MS, what, (late) => late.stop());
+  const prefix = kvSubject(bucket, "");
+  const consumer = await withTimeout(
+    js.consumers.get(`KV_${bucket}`, {
+      filter_subjects: `${prefix}${filter}`,
+      deliver_policy: DeliverPolicy.LastPerSubject,
+      headers_only: true,
+    }),
+    ORDERED_STEP_MS,
+    what,
+  );
   const out: string[] = [];
-  for await (const key of idleTimeout(keys, ORDERED_STEP_MS, what, () => keys.stop())) out.push(key);
-  return out;
+  try {
+    const info = await withTimeout(consumer.info(true), ORDERED_STEP_MS, what);
+    if (info.num_pending === 0) return out;
+    const messages = await withTimeout(consumer.consume(), ORDERED_STEP_MS, what, (late) => late.close());
+    try {
+      for await (const m of idleTimeout(messages, ORDERED_STEP_MS, what, () => messages.close())) {
+        const op = m.headers?.get("KV-Operation");
+        if (op !== "DEL" && op !== "PURGE") out.push(m.subject.slice(prefix.length));
+        if (m.info.pending === 0) break;
+      }
+    } finally {
+      void messages.close().catch(() => undefined);
+    }
+    return out;
+  } finally {
+    void consumer.delete().catch(() => undefined);
+  }
 }
 
 /**

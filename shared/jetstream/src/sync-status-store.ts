@@ -3,8 +3,11 @@
  * `sync.<url>`, chosen by the gateway): what the last sync of that URL answered. The value's shape
  * is the gateway's (`T`).
  */
+import { Buckets } from "@jetstep/core";
+import type { JetStreamManager } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
-import { listKvKeys } from "./subject-scan.ts";
+import { kvSubject } from "./kv-publish.ts";
+import { scanSubjects } from "./subject-scan.ts";
 
 /** A listed status: `value` undefined when the stored value is not JSON. */
 export interface ListedStatus<T> {
@@ -13,7 +16,12 @@ export interface ListedStatus<T> {
 }
 
 export class SyncStatusStore<T> {
-  constructor(private readonly kv: KV) {}
+  /** `kv` is bucket `bucket` (FUNCTIONS), opened; listings scan it through `jsm`. */
+  constructor(
+    private readonly kv: KV,
+    private readonly jsm: JetStreamManager,
+    private readonly bucket: string = Buckets.functions,
+  ) {}
 
   /** Writes `value` at `key`. */
   async put(key: string, value: T): Promise<void> {
@@ -52,21 +60,24 @@ export class SyncStatusStore<T> {
   }
 
   /**
-   * Every key matching `filter` (`sync.>`) that holds a value, with it. Bounded: the listing fails
-   * rather than hang (`listKvKeys`).
+   * Every key matching `filter` (`sync.>`) that holds a value, with it. Scanned without a consumer
+   * (`scanSubjects`, one request per key): the API and the sync loop list these every few seconds,
+   * and an ordered consumer per listing was left on the server for its 5-minute inactivity
+   * threshold (1,000 of them and every listing failed: "maximum consumers limit reached").
    */
   async list(filter: string): Promise<ListedStatus<T>[]> {
     const out: ListedStatus<T>[] = [];
-    for (const key of await listKvKeys(this.kv, filter)) {
-      const e = await this.kv.get(key);
-      if (e?.operation !== "PUT") continue;
+    const prefix = kvSubject(this.bucket, "");
+    for await (const m of scanSubjects(this.jsm, `KV_${this.bucket}`, `${prefix}${filter}`)) {
+      const op = m.header.get("KV-Operation");
+      if (op === "DEL" || op === "PURGE") continue;
       let value: T | undefined;
       try {
-        value = e.json<T>();
+        value = m.json<T>();
       } catch {
         value = undefined;
       }
-      out.push({ key, value });
+      out.push({ key: m.subject.slice(prefix.length), value });
     }
     return out;
   }

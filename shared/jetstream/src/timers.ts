@@ -76,13 +76,21 @@ export class TimerStore {
     // An ordered consumer can stall for good if the stream changes leader mid-read: fail instead
     // (the partition load is retried), but never cut short a read that keeps delivering.
     const read = idleTimeout(messages, 15_000, what, () => messages.close());
-    for await (const m of read) {
-      const parsed = TimerRecordSchema.safeParse(m.json());
-      if (parsed.success) out.push({ ...parsed.data, seq: m.seq });
-      if (m.info.pending === 0) break;
+    try {
+      for await (const m of read) {
+        const parsed = TimerRecordSchema.safeParse(m.json());
+        if (parsed.success) out.push({ ...parsed.data, seq: m.seq });
+        if (m.info.pending === 0) break;
+      }
+    } finally {
+      // Not awaited: the read is over, and closing must not hold the load up. Closing leaves the
+      // consumer on the server for its 5-minute inactivity threshold: deleted here.
+      void messages
+        .close()
+        .catch(() => undefined)
+        .then(() => consumer.delete())
+        .catch(() => undefined);
     }
-    // Not awaited: the read is complete, and closing must not hold the load up.
-    void messages.close().catch(() => undefined);
     return out;
   }
 }
