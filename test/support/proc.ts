@@ -31,11 +31,13 @@ export interface TsProcess {
 }
 
 const MAX_LINES = 20_000;
-// Absolute URL, so `--import` works whatever the child's cwd is.
-const TSX_LOADER = import.meta.resolve("tsx");
+// Absolute URL, so `--import` works whatever the child's cwd is. Under `npm test` it runs the
+// TypeScript compiled ahead of time; otherwise it loads tsx (scripts/ts-register.mjs).
+const TS_LOADER = new URL("../../scripts/ts-register.mjs", import.meta.url).href;
 
 /**
- * Runs `node --import tsx <scriptPath> ...args` with stdout/stderr captured line by line.
+ * Runs `node --import tsx <scriptPath> ...args` (see TS_LOADER) with stdout/stderr captured line by
+ * line.
  * The child is SIGKILLed if this process exits first.
  */
 export function spawnTs(
@@ -43,7 +45,7 @@ export function spawnTs(
   args: readonly string[] = [],
   opts: SpawnTsOptions = {},
 ): TsProcess {
-  return spawnProcess(process.execPath, ["--import", TSX_LOADER, scriptPath, ...args], opts);
+  return spawnProcess(process.execPath, ["--import", TS_LOADER, scriptPath, ...args], opts);
 }
 
 /**
