@@ -5,7 +5,7 @@
 //
 // run-tests.mjs compiles every *.ts under the source roots into `data.outDir` first (one esbuild
 // run, type annotations stripped, an inline source map so stack traces name the .ts lines). A .ts
-// file it did not compile, or changed since, is compiled here on demand with esbuild.
+// or .mts file it did not compile, or changed since, is compiled here on demand with esbuild.
 import { readFileSync, statSync } from "node:fs";
 import { relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -20,7 +20,8 @@ export function initialize(data) {
 }
 
 export async function load(url, context, nextLoad) {
-  if (!url.startsWith("file:") || !url.endsWith(".ts")) return nextLoad(url, context);
+  if (!url.startsWith("file:") || !(url.endsWith(".ts") || url.endsWith(".mts")))
+    return nextLoad(url, context);
   const path = fileURLToPath(url);
   return { format: "module", source: compiled(path) ?? (await compile(path)), shortCircuit: true };
 }
@@ -28,7 +29,8 @@ export async function load(url, context, nextLoad) {
 /** The ahead-of-time output for `path`, unless there is none or the source changed since. */
 function compiled(path) {
   const rel = relative(root, path);
-  if (rel.startsWith("..") || rel.split(sep).includes("node_modules")) return undefined;
+  if (!rel.endsWith(".ts") || rel.startsWith("..") || rel.split(sep).includes("node_modules"))
+    return undefined;
   const out = `${outDir}/${rel.slice(0, -".ts".length)}.js`;
   try {
     if (statSync(out).mtimeMs < statSync(path).mtimeMs) return undefined;

@@ -23,6 +23,11 @@ export interface ScenarioOptions {
   leaseTtlMs?: number;
   /** How long each step body works; default 5 ms. */
   stepMs?: number;
+  /**
+   * A fixed retry backoff in seconds (`--retry-interval`); default the production schedule, whose
+   * first retry waits 15–16.5 s (a step whose call died with a killed app or server is retried).
+   */
+  retryIntervalS?: number;
 }
 
 export interface ScenarioResult extends Measurement {
@@ -58,12 +63,15 @@ export async function runScenario(name: ScenarioName, opts: ScenarioOptions): Pr
   const leaseTtlMs = opts.leaseTtlMs ?? 3_000;
   const workDir = await mkdtemp(join(tmpdir(), `jetstep-faults-${name}-`));
   const execLog = join(workDir, "exec.log");
-  const stack = await startFaultStack({ execLog, leaseTtlMs, stepMs: opts.stepMs ?? 5 }).catch(
-    async (e: unknown) => {
-      await rm(workDir, { recursive: true, force: true });
-      throw e;
-    },
-  );
+  const stack = await startFaultStack({
+    execLog,
+    leaseTtlMs,
+    stepMs: opts.stepMs ?? 5,
+    ...(opts.retryIntervalS !== undefined ? { retryIntervalS: opts.retryIntervalS } : {}),
+  }).catch(async (e: unknown) => {
+    await rm(workDir, { recursive: true, force: true });
+    throw e;
+  });
   const started = Date.now();
   const load = startLoad(
     {

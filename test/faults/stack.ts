@@ -38,6 +38,8 @@ export interface StackOptions {
   leaseTtlMs: number;
   /** How long each step body works. */
   stepMs: number;
+  /** Fixed retry backoff of the executors, in seconds (`--retry-interval`); unset: production's. */
+  retryIntervalS?: number;
 }
 
 export interface FaultStack {
@@ -255,7 +257,14 @@ class FaultStackImpl implements FaultStack {
         return [...common, "--services", role];
       case "executorA":
       case "executorB":
-        return [...common, "--services", "executor"];
+        return [
+          ...common,
+          "--services",
+          "executor",
+          ...(this.#opts.retryIntervalS !== undefined
+            ? ["--retry-interval", String(this.#opts.retryIntervalS)]
+            : []),
+        ];
       default: {
         const _exhaustive: never = role;
         throw new Error(`unknown role ${_exhaustive}`);

@@ -142,6 +142,36 @@ describe("jetstep dev settings", () => {
     }
   });
 
+  it("takes jetstep start's --retry-interval in seconds, or from the environment", () => {
+    const start = (extra: string[], env: NodeJS.ProcessEnv = {}) =>
+      parseStart(
+        [
+          "start",
+          "--nats-url",
+          "nats://n:4222",
+          "--event-key",
+          "k",
+          "--signing-key",
+          "signkey-prod-00ab",
+          ...extra,
+        ],
+        env,
+        false,
+      );
+    assert.equal(start([]).retryIntervalMs, undefined, "the production schedule by default");
+    assert.equal(start(["--retry-interval", "1.5"]).retryIntervalMs, 1500);
+    assert.equal(start([], { JETSTEP_RETRY_INTERVAL: "2" }).retryIntervalMs, 2000);
+    assert.equal(start(["--retry-interval", "3"], { INNGEST_RETRY_INTERVAL: "2" }).retryIntervalMs, 3000);
+    assert.throws(
+      () => start(["--retry-interval", "soon"]),
+      (e: Error) => {
+        assert.equal(e.name, "StartUsageError");
+        assert.match(e.message, /--retry-interval: soon is not a number of seconds/);
+        return true;
+      },
+    );
+  });
+
   it("takes jetstep start's keys from files and the environment, so none need the command line", () => {
     const dir = mkdtempSync(join(tmpdir(), "jetstep-keys-"));
     writeFileSync(join(dir, "signing"), "signkey-prod-00ab\n");

@@ -115,9 +115,13 @@ export function leaseTtlOf(
   return ms;
 }
 
-function secondsOf(source: string, raw: string | number): number {
+function secondsOf(
+  source: string,
+  raw: string | number,
+  error: new (message: string) => Error = UsageError,
+): number {
   const s = Number(raw);
-  if (!Number.isFinite(s) || s < 0) throw new UsageError(`${source}: ${raw} is not a number of seconds`);
+  if (!Number.isFinite(s) || s < 0) throw new error(`${source}: ${raw} is not a number of seconds`);
   return Math.round(s * 1000);
 }
 
@@ -208,15 +212,19 @@ export function parseCli(
   };
 }
 
-/** `--retry-interval` (seconds), else JETSTEP_/INNGEST_RETRY_INTERVAL, else the file's. */
-function retryIntervalOf(
+/**
+ * `--retry-interval` (seconds) of `jetstep dev` and `jetstep start`, else JETSTEP_/INNGEST_RETRY_INTERVAL,
+ * else the file's.
+ */
+export function retryIntervalOf(
   flag: string | undefined,
   env: NodeJS.ProcessEnv,
   fromFile: number | undefined,
+  error: new (message: string) => Error = UsageError,
 ): number | undefined {
-  if (flag !== undefined) return secondsOf("--retry-interval", flag);
+  if (flag !== undefined) return secondsOf("--retry-interval", flag, error);
   const fromEnv = envOf(env, "RETRY_INTERVAL");
-  if (fromEnv) return secondsOf(fromEnv[0], fromEnv[1]);
+  if (fromEnv) return secondsOf(fromEnv[0], fromEnv[1], error);
   return fromFile !== undefined ? Math.round(fromFile * 1000) : undefined;
 }
 

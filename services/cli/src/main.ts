@@ -55,6 +55,7 @@ async function start(): Promise<void> {
     appUrls: args.appUrls,
     syncIntervalMs: 30_000,
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
+    ...(args.retryIntervalMs !== undefined ? { retryIntervalMs: args.retryIntervalMs } : {}),
     eventKeys: args.eventKeys,
     signingKey: args.signingKey,
     apiKeys: args.apiKeys,

@@ -7,7 +7,7 @@ import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { appUrlPolicy } from "@jetstep/core";
 import type { NatsAuthSettings } from "@jetstep/jetstream";
-import { corsOriginsOf, leaseTtlOf } from "./args.ts";
+import { corsOriginsOf, leaseTtlOf, retryIntervalOf } from "./args.ts";
 import { SERVICES, type Service } from "./runtime.ts";
 
 export interface StartArgs {
@@ -32,6 +32,8 @@ export interface StartArgs {
   appUrls: string[];
   /** Partition and cron lease TTL; the runtime's default (10 s) when absent. */
   leaseTtlMs?: number;
+  /** A fixed retry backoff instead of the production schedule (staging, tests). */
+  retryIntervalMs?: number;
   logLevel: string;
   pretty: boolean;
 }
@@ -65,6 +67,9 @@ export const START_USAGE = `usage: jetstep start --nats-url <url[,url…]> --eve
                              every other site's browser requests are refused
   --lease-ttl <duration>     how long a partition or cron lease outlives a holder that stopped
                              renewing it, e.g. 3s (default 10s): how soon work moves off a dead process
+  --retry-interval <s>       a fixed retry backoff in seconds instead of the production schedule
+                             (15 s, 30 s, 1 m … 2 h, plus up to 10% jitter), for staging and tests (env
+                             JETSTEP_RETRY_INTERVAL / INNGEST_RETRY_INTERVAL)
   --log-level <level>        trace|debug|info|warn|error (default info)`;
 
 export class StartUsageError extends Error {
@@ -107,6 +112,7 @@ export function parseStart(
       "allow-app-url": { type: "string", multiple: true },
       "cors-origin": { type: "string", multiple: true },
       "lease-ttl": { type: "string" },
+      "retry-interval": { type: "string" },
       "log-level": { type: "string" },
       json: { type: "boolean" },
     },
@@ -182,7 +188,6 @@ export function parseStart(
   if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
     throw new StartUsageError(`--replicas: ${values.replicas} is not 1–5`);
   const { port, healthPort } = portsOf(values.port, values["health-port"], env);
-  const leaseTtlMs = leaseTtlOf(values["lease-ttl"], StartUsageError);
   const appUrls = values.url ?? [];
   const allowAppUrls = [
     ...(values["allow-app-url"] ?? []),
@@ -232,7 +237,7 @@ export function parseStart(
     appUrls,
     allowAppUrls,
     corsOrigins,
-    ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
+    ...timingsOf(values["lease-ttl"], values["retry-interval"], env),
     logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
     pretty: isTty && !values.json,
   };
@@ -253,4 +258,18 @@ function portsOf(
   if (!Number.isInteger(healthPort) || healthPort < 1 || healthPort > 65535)
     throw new StartUsageError(`--health-port: ${rawHealth} is not a port number`);
   return { port, healthPort };
+}
+
+/** `--lease-ttl` and `--retry-interval`, each only when given. */
+function timingsOf(
+  leaseTtl: string | undefined,
+  retryInterval: string | undefined,
+  env: NodeJS.ProcessEnv,
+): Pick<StartArgs, "leaseTtlMs" | "retryIntervalMs"> {
+  const leaseTtlMs = leaseTtlOf(leaseTtl, StartUsageError);
+  const retryIntervalMs = retryIntervalOf(retryInterval, env, undefined, StartUsageError);
+  return {
+    ...(leaseTtlMs !== undefined ? { leaseTtlMs } : {}),
+    ...(retryIntervalMs !== undefined ? { retryIntervalMs } : {}),
+  };
 }
