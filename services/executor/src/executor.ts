@@ -192,6 +192,9 @@ class ExecutorImpl implements Executor {
       effects: this.effects,
       timers: this.timers,
       active: (p) => this.owner.active(p),
+      leaseValid: async (p) =>
+        this.owner.valid(p) ||
+        (await this.owner.whenValid(p, this.deps.config.leaseTtlMs, { whileOwned: true })),
       kick: (actor) => this.driver.kick(actor),
     });
     this.checkpoints = this.checkpointRoom(s);

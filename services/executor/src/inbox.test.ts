@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { applyEntries, initialRun, type RunLogEntry, type StartRunCommand, statusOf } from "@jetstep/core";
-import { startEntries } from "./inbox.ts";
+import type { Delivery } from "@jetstep/jetstream";
+import { silentLogger } from "@jetstep/telemetry";
+import { Inbox, type InboxDeps, startEntries } from "./inbox.ts";
 
 const event = { id: "01J0000000000000000000000A", name: "order/placed", data: { n: 1 }, ts: 1_000 };
 const base: StartRunCommand = {
@@ -98,5 +100,55 @@ describe("startEntries", () => {
 
   it("rejects a timeout that is not a duration", () => {
     assert.throws(() => startEntries({ ...base, timeouts: { finish: "soon" } }, 0, 5_000), /duration/i);
+  });
+});
+
+describe("Inbox: commands are handled only under a valid lease", () => {
+  /** A delivery of `cmd` that records what was done with it. */
+  const delivery = (cmd: unknown, done: string[]): Delivery => ({
+    subject: "inbox.3",
+    seq: 1,
+    data: new TextEncoder().encode(JSON.stringify(cmd)),
+    info: { stream: "INBOX", deliveryCount: 1 },
+    json: <T>() => cmd as T,
+    string: () => JSON.stringify(cmd),
+    ack: () => done.push("ack"),
+    nak: () => done.push("nak"),
+    working: () => done.push("working"),
+    term: () => done.push("term"),
+  });
+  /** An inbox whose lease check answers `valid`, recording every run it would start. */
+  const inbox = (valid: boolean, started: string[], asked: number[]) =>
+    new Inbox({
+      log: silentLogger(),
+      now: () => 1_000,
+      active: () => true,
+      leaseValid: async (p: number) => {
+        asked.push(p);
+        return valid;
+      },
+      runs: {
+        withActor: async (runId: string) => {
+          started.push(runId);
+        },
+      },
+    } as unknown as InboxDeps);
+
+  it("sends a command back to the consumer when the partition's lease lapsed (a process resumed after a stop)", async () => {
+    const done: string[] = [];
+    const started: string[] = [];
+    const asked: number[] = [];
+    await inbox(false, started, asked).onInbox(3, delivery(base, done));
+    assert.deepEqual(asked, [3]);
+    assert.deepEqual(started, [], "no run started by a process that may no longer hold the partition");
+    assert.deepEqual(done, ["nak"], "delivered again, to whoever holds the partition now");
+  });
+
+  it("handles and acks it under a valid lease", async () => {
+    const done: string[] = [];
+    const started: string[] = [];
+    await inbox(true, started, []).onInbox(3, delivery(base, done));
+    assert.deepEqual(started, [base.runId]);
+    assert.deepEqual(done, ["ack"]);
   });
 });

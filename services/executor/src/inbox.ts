@@ -56,6 +56,11 @@ export interface InboxDeps {
   timers: Pick<RunTimers, "drop">;
   /** Whether partition `p` takes new work (owned, not being handed over). */
   active(p: number): boolean;
+  /**
+   * Whether nobody else can hold partition `p`: its lease renewed recently enough, or renewed
+   * after a short wait (a renewal late under load); false once it is found lost.
+   */
+  leaseValid(p: number): Promise<boolean>;
   /** Sets the run going (the run driver's `kick`). */
   kick(actor: Actor): Promise<void>;
 }
@@ -80,13 +85,19 @@ export class Inbox {
       // While it waits for a slot or is handled, the command is kept from redelivery.
       this.inProgress.hold(m);
       try {
-        const handled = await this.slots.run(async () => {
-          // Delivered before the partition was given up: its new owner handles it (a command
-          // handled here now would act on runs this process no longer drives).
-          if (!this.deps.active(p)) return false;
-          await this.handle(p, cmd);
-          return true;
-        });
+        // A process stopped for longer than its lease (SIGSTOP, a long pause) resumes holding
+        // commands it pulled before, for partitions another process may hold by now: handled here,
+        // they would be acked and never reach it (its runs found only at its next reconcile pass,
+        // tens of seconds later). Under a lapsed lease they go back to the consumer instead.
+        const handled =
+          (await this.deps.leaseValid(p)) &&
+          (await this.slots.run(async () => {
+            // Delivered before the partition was given up: its new owner handles it (a command
+            // handled here now would act on runs this process no longer drives).
+            if (!this.deps.active(p)) return false;
+            await this.handle(p, cmd);
+            return true;
+          }));
         if (!handled) {
           m.nak();
           return;

@@ -106,8 +106,8 @@ export class PartitionOwner {
     return this.owns(p) && !this.handingOver.has(p);
   }
 
-  whenValid(p: number, timeoutMs: number): Promise<boolean> {
-    return this.leases?.whenValid(p, timeoutMs) ?? Promise.resolve(false);
+  whenValid(p: number, timeoutMs: number, opts: { whileOwned?: boolean } = {}): Promise<boolean> {
+    return this.leases?.whenValid(p, timeoutMs, opts) ?? Promise.resolve(false);
   }
 
   async start(): Promise<void> {

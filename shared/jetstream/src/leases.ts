@@ -134,10 +134,16 @@ export class PartitionLeases {
    * Waits for the lease of `p` to be valid: a renewal that came late, or the partition taken
    * back after it lapsed. False if `timeoutMs` passes first (another process holds it, say).
    */
-  async whenValid(partition: number, timeoutMs: number): Promise<boolean> {
+  async whenValid(
+    partition: number,
+    timeoutMs: number,
+    opts: { whileOwned?: boolean } = {},
+  ): Promise<boolean> {
     const until = this.clock() + timeoutMs;
     while (!this.valid(partition)) {
       if (this.stopped || this.clock() >= until) return false;
+      // Given up meanwhile: not waiting for the partition to be taken back.
+      if (opts.whileOwned && !this.owned.has(partition)) return false;
       await new Promise((r) => setTimeout(r, 25));
     }
     return true;
