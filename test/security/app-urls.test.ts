@@ -221,8 +221,6 @@ describe("a URL that keeps failing leaves the periodic sync", () => {
         const app = await listed();
         return (app?.sync?.failures ?? 0) >= 3 && app?.sync?.retryAt !== undefined ? app : null;
       },
-      // Not every 25 ms: each listing is a short-lived consumer on FUNCTIONS, and with the sync
-      // passes (every 30 ms here) polling that fast reached the server's consumer limit.
       { timeoutMs: 30_000, intervalMs: 250, message: "the failing URL's backoff was never listed" },
     );
     const { failures = 0, retryAt = 0, at } = backingOff.sync ?? { at: 0 };

@@ -17,6 +17,7 @@ import { Publisher } from "./publisher.ts";
 import { MetadataStore } from "./run-metadata.ts";
 import { SnapshotStore } from "./snapshot-store.ts";
 import { ensureStreams, type JetstepBuckets, openBuckets } from "./streams.ts";
+import { scanKvKeys } from "./subject-scan.ts";
 import { SyncStatusStore } from "./sync-status-store.ts";
 import { WaitsStore } from "./waits-store.ts";
 
@@ -207,5 +208,45 @@ describe("bucket stores (real nats-server)", () => {
     await store.remove("sync.a");
     await store.remove("sync.b");
     assert.deepEqual(await store.list("sync.>"), []);
+  });
+
+  it("SyncStatusStore: a key written or deleted while it lists is listed once, as it ends up", async () => {
+    type St = { url: string; n: number };
+    await buckets.functions.put("sync.m1", JSON.stringify({ url: "m1", n: 1 }));
+    await buckets.functions.put("sync.m2", JSON.stringify({ url: "m2", n: 1 }));
+    await buckets.functions.put("sync.m3", JSON.stringify({ url: "m3", n: 1 }));
+    // Once the scan has read m1 and m2, m1 is written again (its new message lies past m3's) and
+    // m2 is deleted (its marker lies past too): what a sync pass met while listing.
+    let first = true;
+    const jsm = {
+      ...nats.jsm,
+      streams: {
+        ...nats.jsm.streams,
+        getMessage: async (...args: Parameters<typeof nats.jsm.streams.getMessage>) => {
+          const m = await nats.jsm.streams.getMessage(...args);
+          if (first && m?.subject.endsWith(".sync.m2")) {
+            first = false;
+            await buckets.functions.put("sync.m1", JSON.stringify({ url: "m1", n: 2 }));
+            await buckets.functions.delete("sync.m2");
+          }
+          return m;
+        },
+      },
+    } as typeof nats.jsm;
+    const listed = await new SyncStatusStore<St>(buckets.functions, jsm).list("sync.>");
+    assert.deepEqual(
+      listed.sort((x, y) => x.key.localeCompare(y.key)),
+      [
+        { key: "sync.m1", value: { url: "m1", n: 2 } },
+        { key: "sync.m3", value: { url: "m3", n: 1 } },
+      ],
+    );
+    // Keys alone (scanKvKeys, as membership and due-run listings read them) are met the same way.
+    await buckets.functions.put("sync.m2", JSON.stringify({ url: "m2", n: 1 }));
+    await buckets.functions.put("sync.m1", JSON.stringify({ url: "m1", n: 3 }));
+    first = true;
+    const keys: string[] = [];
+    for await (const key of scanKvKeys(jsm, Buckets.functions, "sync.>")) keys.push(key);
+    assert.deepEqual(keys.sort(), ["sync.m1", "sync.m3"]);
   });
 });

@@ -77,11 +77,16 @@ export async function* scanKvKeys(
   filter: string,
 ): AsyncGenerator<string> {
   const prefix = kvSubject(bucket, "");
+  // A key written while the scan goes on is met twice (its old message, then the new one further
+  // on), and one deleted meanwhile is met live and then as a delete marker: the last met stands.
+  const live = new Set<string>();
   for await (const m of scanSubjects(jsm, `KV_${bucket}`, `${prefix}${filter}`)) {
+    const key = m.subject.slice(prefix.length);
     const op = m.header.get("KV-Operation");
-    if (op === "DEL" || op === "PURGE") continue;
-    yield m.subject.slice(prefix.length);
+    if (op === "DEL" || op === "PURGE") live.delete(key);
+    else live.add(key);
   }
+  yield* live;
 }
 
 /**

@@ -66,10 +66,14 @@ export class SyncStatusStore<T> {
    * threshold (1,000 of them and every listing failed: "maximum consumers limit reached").
    */
   async list(filter: string): Promise<ListedStatus<T>[]> {
-    const out: ListedStatus<T>[] = [];
+    // A key written while the scan goes on is met twice (its old message, then the new one, which
+    // is further on): the last met stands, and a delete marker met last removes the key.
+    const latest = new Map<string, T | undefined>();
     const prefix = kvSubject(this.bucket, "");
     for await (const m of scanSubjects(this.jsm, `KV_${this.bucket}`, `${prefix}${filter}`)) {
+      const key = m.subject.slice(prefix.length);
       const op = m.header.get("KV-Operation");
+      latest.delete(key);
       if (op === "DEL" || op === "PURGE") continue;
       let value: T | undefined;
       try {
@@ -77,8 +81,8 @@ export class SyncStatusStore<T> {
       } catch {
         value = undefined;
       }
-      out.push({ key: m.subject.slice(prefix.length), value });
+      latest.set(key, value);
     }
-    return out;
+    return [...latest].map(([key, value]) => ({ key, value }));
   }
 }
