@@ -2,7 +2,8 @@
  * One app served at two URLs, through the periodic sync (`startAppSync`, a 100 ms interval) and a
  * gateway over a private nats-server: the URL holding the app keeps it while it answers, the other
  * is on standby naming the holder (no flip-flop), and takes the app over once the holder stops
- * answering or when synced by hand; the holder, back, is on standby in turn.
+ * answering or when synced by hand; the holder, back, is on standby in turn. And the periodic
+ * sync's failure count after a sync by hand of a failing URL.
  */
 import assert from "node:assert/strict";
 import { createServer, type Server } from "node:http";
@@ -186,5 +187,52 @@ describe("an app served at two URLs", () => {
     assert.deepEqual(back.status?.heldBy, { appId: APP_ID, url: other.url });
     await passes(holder, 3);
     assert.equal((await settled())?.holder, other.url, "the app stays with the URL that took it over");
+  });
+});
+
+describe("the periodic sync after a sync by hand of a failing URL", () => {
+  let gw: TestGateway;
+  let app: FakeApp;
+  let sync: { stop(): Promise<void> } | undefined;
+  before(async () => {
+    gw = await startTestGateway();
+    app = new FakeApp(gw);
+    app.alive = false;
+    await app.listen();
+  });
+  after(async () => {
+    await sync?.stop();
+    await app?.close();
+    await gw?.stop();
+  });
+
+  it("counts failures afresh and stores them, though the loop's own last outcome was the same", async () => {
+    const statuses = new SyncStatusStore<SyncStatus>(gw.buckets.functions, gw.nats.jsm);
+    // Added through the API (`POST /v1/apps` records it first), then failing at every pass. The
+    // passes are 500 ms apart, so the sync by hand below lands while the loop's last outcome is
+    // its first failure.
+    await statuses.put(syncKey(app.url), {
+      url: app.url,
+      ok: false,
+      error: "not synced yet",
+      at: Date.now(),
+    });
+    sync = startAppSync([], 500, silentLogger(), statuses);
+    const stored = () => statuses.get(syncKey(app.url));
+    const first = await waitFor(async () => ((await stored())?.failures === 1 ? await stored() : undefined), {
+      timeoutMs: 30_000,
+      message: "the first failure stored",
+    });
+    // What a sync by hand records when it fails the same way: the outcome, with no failure count.
+    await statuses.put(syncKey(app.url), {
+      url: app.url,
+      ok: false,
+      error: first.error ?? "",
+      at: Date.now(),
+    });
+    await waitFor(async () => ((await stored())?.failures ?? 0) >= 2, {
+      timeoutMs: 30_000,
+      message: "failures counted afresh and stored again after the sync by hand",
+    });
   });
 });

@@ -214,10 +214,14 @@ export function startAppSync(
     const all = [...new Set([...urls, ...active.map((st) => st.url)])];
     await Promise.all(
       all.map(async (url) => {
-        const previous = last.get(url) ?? recorded.find((st) => st.url === url);
+        const stored = recorded.find((st) => st.url === url);
+        // What the bucket holds decides whether to write, not what this loop wrote last: a sync by
+        // hand may have replaced it since, and an outcome equal to this loop's last one would then
+        // never be written (the failure count reset by the sync by hand and never stored again, so
+        // reset on every pass: the URL never backed off, never given up).
+        const previous = stored ?? last.get(url);
         // Synced (or added again) by hand since it last failed here (its status has no failure
         // count): counted afresh, and tried now.
-        const stored = recorded.find((st) => st.url === url);
         if (stored && stored.failures === undefined && (failures.get(url) ?? 0) > 0) {
           failures.delete(url);
           nextAt.delete(url);
