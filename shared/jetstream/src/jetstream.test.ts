@@ -477,3 +477,34 @@ describe("jetstream layer (real nats-server)", () => {
     await leases.stop(true);
   });
 });
+
+describe("Publisher across a nats-server restart", () => {
+  it("fails a publish whose ack was lost with the connection as soon as it is back, not at the timeout", async () => {
+    const server = await startNatsServer();
+    const nats = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
+    const swallower = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
+    // Takes the message and never acks it: a stream whose server dies before it answers.
+    const sub = swallower.nc.subscribe("silent.>");
+    await swallower.nc.flush();
+    const publisher = new Publisher(nats.nc, 120_000);
+    try {
+      const lost = publisher.publish("silent.x", "a").then(
+        () => new Error("acked"),
+        (e: Error) => e,
+      );
+      await waitFor(() => sub.getReceived() === 1, { timeoutMs: 10_000, message: "the publish delivered" });
+      await server.restart();
+      const e = await lost;
+      assert.equal(e.name, "PublishTimeoutError");
+      assert.match(e.message, /the connection was lost before it came/);
+      // A publish made after the reconnect is acked as usual.
+      await nats.jsm.streams.add({ name: "AFTER", subjects: ["after.>"] });
+      assert.equal((await publisher.publish("after.x", "b")).ok, true);
+    } finally {
+      publisher.close();
+      await swallower.close();
+      await nats.close();
+      await server.stop();
+    }
+  });
+});

@@ -75,6 +75,8 @@ export class Publisher {
   private readonly queue: Queued[] = [];
   private queueHead = 0;
   private closed = false;
+  /** The last publish id sent before the connection dropped; none while connected. */
+  private sentBeforeDisconnect: number | undefined;
 
   constructor(
     private readonly nc: NatsConnection,
@@ -84,6 +86,35 @@ export class Publisher {
     this.sub = nc.subscribe(`${this.prefix}.*`, { callback: (_err, msg) => this.onAck(msg) });
     this.sweep = setInterval(() => this.expire(), SWEEP_MS);
     this.sweep.unref();
+    void this.watchConnection();
+  }
+
+  /**
+   * Publishes sent before the connection dropped fail as soon as it is back, rather than after the
+   * ack timeout: their acks went with the old connection (a nats-server killed before it answered,
+   * say), and every caller retries a timeout, with the same msg id where duplicates matter. After a
+   * nats-server restart, runs waited the full 10 s for those acks. Publishes made while
+   * disconnected were buffered and go out on the new connection: their acks still come.
+   */
+  private async watchConnection(): Promise<void> {
+    for await (const s of this.nc.status()) {
+      if (this.closed) return;
+      if (s.type === "disconnect") this.sentBeforeDisconnect ??= this.next - 1;
+      else if (s.type === "reconnect" && this.sentBeforeDisconnect !== undefined) {
+        const last = this.sentBeforeDisconnect;
+        this.sentBeforeDisconnect = undefined;
+        for (const [id, p] of this.pending) {
+          if (id > last) break; // insertion order = id order
+          this.pending.delete(id);
+          p.reject(
+            new PublishTimeoutError(
+              `no ack for publish to ${p.subject}: the connection was lost before it came`,
+            ),
+          );
+        }
+        if (this.queueHead < this.queue.length) this.drain();
+      }
+    }
   }
 
   publish(subject: string, data: Uint8Array | string, opts: PublishOptions = {}): Promise<PublishResult> {
