@@ -6,36 +6,18 @@
 // traces and test locations point at the sources. Files whose output is newer are skipped.
 //
 //   node scripts/compile-ts.mjs [--out <dir>]
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { transform } from "esbuild";
+import { repoFiles } from "./repo-files.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const ROOTS = ["shared", "services", "test", "examples", "bench", "scripts"];
-const SKIP_DIRS = new Set(["node_modules", "dist", "coverage"]);
-
 const outFlag = process.argv.indexOf("--out");
 const outDir = outFlag > 0 ? process.argv[outFlag + 1] : join(root, "dist/test-js");
 
-function findTs(dir, out) {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    if (err.code === "ENOENT") return out;
-    throw err;
-  }
-  for (const e of entries) {
-    if (e.name.startsWith(".") || SKIP_DIRS.has(e.name)) continue;
-    const path = join(dir, e.name);
-    if (e.isDirectory()) findTs(path, out);
-    else if (e.isFile() && e.name.endsWith(".ts") && !e.name.endsWith(".d.ts")) out.push(path);
-  }
-  return out;
-}
-
-const sources = ROOTS.flatMap((r) => findTs(join(root, r), []));
+const sources = repoFiles(root, ROOTS, (name) => name.endsWith(".ts") && !name.endsWith(".d.ts"));
 let compiled = 0;
 await Promise.all(
   sources.map(async (path) => {

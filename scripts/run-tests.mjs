@@ -16,31 +16,14 @@
 // is checked with.
 // Ends with a plain `N passed, N failed` line (parsed from a TAP copy of the run) and node's exit code.
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { availableParallelism, tmpdir } from "node:os";
 import { join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
+import { repoFiles } from "./repo-files.mjs";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const ROOTS = ["shared", "services", "test", "examples"];
-const SKIP_DIRS = new Set(["node_modules", "dist", "coverage"]);
-
-function findTests(dir, out) {
-  let entries;
-  try {
-    entries = readdirSync(dir, { withFileTypes: true });
-  } catch (err) {
-    if (err.code === "ENOENT") return out;
-    throw err;
-  }
-  for (const e of entries) {
-    if (e.name.startsWith(".") || SKIP_DIRS.has(e.name)) continue;
-    const path = join(dir, e.name);
-    if (e.isDirectory()) findTests(path, out);
-    else if (e.isFile() && e.name.endsWith(".test.ts")) out.push(relative(root, path).split(sep).join("/"));
-  }
-  return out;
-}
 
 const cliArgs = process.argv.slice(2);
 const nodeFlags = cliArgs.filter((a) => a.startsWith("--"));
@@ -65,7 +48,8 @@ const SLOW_FIRST = [
   "test/e2e/crash.test.ts",
 ];
 const rank = (f) => (SLOW_FIRST.includes(f) ? SLOW_FIRST.indexOf(f) : SLOW_FIRST.length);
-const files = ROOTS.flatMap((r) => findTests(join(root, r), []))
+const files = repoFiles(root, ROOTS, (name) => name.endsWith(".test.ts"))
+  .map((path) => relative(root, path).split(sep).join("/"))
   .filter((f) => filters.length === 0 || filters.some((needle) => f.includes(needle)))
   .sort()
   .sort((a, b) => rank(a) - rank(b));
