@@ -8,6 +8,7 @@ export {
   subscribe,
 } from "./bus.ts";
 export {
+  ConnectionLostError,
   type ConnectionOptions,
   connectNats,
   type Nats,

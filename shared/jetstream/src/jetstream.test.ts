@@ -1,8 +1,10 @@
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { Buckets, type RunLogEntry, Streams } from "@jetstep/core";
+import { TimeoutError } from "@nats-io/transport-node";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
-import { connectNats, type Nats } from "./connection.ts";
+import { request } from "./bus.ts";
+import { ConnectionLostError, connectNats, type Nats } from "./connection.ts";
 import { isConflict, isNotFound } from "./errors.ts";
 import { leaseMarginMs, PartitionLeases } from "./leases.ts";
 import { Membership } from "./membership.ts";
@@ -502,6 +504,86 @@ describe("Publisher across a nats-server restart", () => {
       assert.equal((await publisher.publish("after.x", "b")).ok, true);
     } finally {
       publisher.close();
+      await swallower.close();
+      await nats.close();
+      await server.stop();
+    }
+  });
+});
+
+describe("requests across a nats-server restart", () => {
+  it("keep a partition whose lease renewal the restart cut: it is sent again on the new connection", async () => {
+    const server = await startNatsServer();
+    const nats = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
+    const { leases: bucket } = await openBuckets(nats, { replicas: 1 });
+    const lost: string[] = [];
+    const leases = new PartitionLeases(
+      bucket,
+      nats.js,
+      { owner: "a", partitions: 2, ttlMs: 5000 },
+      { acquired: () => undefined, lost: (p, why) => void lost.push(`${p} ${why}`) },
+    );
+    try {
+      await leases.tick();
+      const before = await bucket.get("partition.0");
+      // The server stops before it reads the renewals, then dies: they are surely not written.
+      process.kill(server.pid, "SIGSTOP");
+      const renewing = leases.tick();
+      await server.kill("SIGKILL");
+      await server.restart();
+      await renewing;
+      assert.deepEqual(lost, [], "no partition lost");
+      assert.deepEqual(leases.ownedPartitions().sort(), [0, 1]);
+      assert.ok(leases.valid(0), "renewed: valid for another TTL");
+      const after = await bucket.get("partition.0");
+      assert.ok((after?.revision ?? 0) > (before?.revision ?? 0), "the renewal was written");
+    } finally {
+      await leases.stop(true);
+      await nats.close();
+      await server.stop();
+    }
+  });
+
+  it("fail with ConnectionLostError when the connection drops, not at their timeout", async () => {
+    const server = await startNatsServer();
+    const nats = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
+    const swallower = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
+    // Takes the request and never answers: a responder whose server dies before it replies.
+    const sub = swallower.nc.subscribe("silent.>");
+    await swallower.nc.flush();
+    await nats.jsm.streams.add({ name: "HELD", subjects: ["held.>"] });
+    try {
+      const lost = request(nats, "silent.x", "a", 120_000).then(
+        () => new Error("answered"),
+        (e: Error) => e,
+      );
+      // A JetStream call is a request too: a KV write whose server never acks (the stream is gone
+      // with the subject swallowed), made the same way.
+      const jsLost = nats.js.publish("silent.y", "b", { timeout: 120_000 }).then(
+        () => new Error("acked"),
+        (e: Error) => e,
+      );
+      await waitFor(() => sub.getReceived() === 2, { timeoutMs: 10_000, message: "both requests delivered" });
+      await server.kill("SIGKILL");
+      for (const e of [await lost, await jsLost]) {
+        assert.ok(e instanceof ConnectionLostError, `${e.name}: ${e.message}`);
+        assert.ok(e instanceof TimeoutError, "a kind of timeout, which callers already retry");
+      }
+      assert.match((await lost).message, /silent\.x: the connection to nats-server was lost/);
+      // Made while disconnected: held, sent on the new connection, answered there (nats.js alone
+      // sends it into the void and waits out its timeout).
+      const held = nats.jsm.streams.info("HELD").then(
+        (info) => info.config.name,
+        (e: Error) => e.message,
+      );
+      await server.restart();
+      assert.equal(await held, "HELD");
+      await waitFor(() => swallower.connected(), { timeoutMs: 10_000, message: "the responder reconnected" });
+      const echo = nats.nc.subscribe("echo", { callback: (_e, m) => void m.respond(m.data) });
+      await nats.nc.flush();
+      assert.equal((await request(nats, "echo", "hi", 10_000)).string(), "hi");
+      echo.unsubscribe();
+    } finally {
       await swallower.close();
       await nats.close();
       await server.stop();

@@ -12,10 +12,12 @@
  * can have taken over. A renewal that fails (the key expired, was taken, or could not be written)
  * loses the partition: a re-created key would not prove that nobody owned it in between (another
  * owner may have taken it and died), so the partition is dropped and, if free, taken again afresh.
+ * A renewal cut by a lost connection is sent again once: its revision check still holds.
  */
 import { Buckets, Keys } from "@jetstep/core";
 import type { JetStreamClient } from "@nats-io/jetstream";
 import type { KV } from "@nats-io/kv";
+import { ConnectionLostError } from "./connection.ts";
 import { writeExpiring } from "./expiring-kv.ts";
 
 export interface LeaseValue {
@@ -220,11 +222,17 @@ export class PartitionLeases {
    * partition is lost; if its key is free, the acquisition pass takes it again and loads it afresh.
    */
   private async renew(p: number, rev: number): Promise<void> {
-    try {
-      this.owned.set(p, await this.write(p, rev));
-      return;
-    } catch {
-      // Expired, taken over, or the bucket cannot be written now.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.owned.set(p, await this.write(p, rev));
+        return;
+      } catch (e) {
+        // Expired, taken over, or the bucket cannot be written now. A write whose connection
+        // dropped is sent once more (held until the connection is back): the revision check
+        // makes it safe, and a partition reloaded at every reconnect would stall its runs.
+        if (!(e instanceof ConnectionLostError) || attempt > 0 || this.stopped || this.owned.get(p) !== rev)
+          break;
+      }
     }
     if (this.owned.get(p) !== rev) return; // released or re-taken meanwhile
     this.forget(p);
