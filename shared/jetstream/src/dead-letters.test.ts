@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { InvalidTokenError, ReplayError } from "@jetstep/core";
-import { afterFailure, deadLetterJson, isPoison, POISON_DELIVERIES } from "./dead-letters.ts";
+import { afterFailure, deadLetterJson, isPoison, POISON_DELIVERIES, settleFailure } from "./dead-letters.ts";
+import type { Delivery } from "./delivery.ts";
+import type { Publisher } from "./publisher.ts";
 
 describe("deadLetterJson", () => {
   const fields = {
@@ -69,5 +71,30 @@ describe("afterFailure", () => {
     assert.equal(isPoison(timeout), false);
     assert.deepEqual(afterFailure(timeout, 2), { retryInMs: 2000 });
     assert.deepEqual(afterFailure(timeout, 100), { retryInMs: 30_000 });
+  });
+});
+
+describe("settleFailure", () => {
+  it("naks only once the connection is back: a nak sent while disconnected is lost", async () => {
+    let reconnect = () => {};
+    const back = new Promise<void>((r) => {
+      reconnect = r;
+    });
+    const publisher = { whenConnected: () => back } as unknown as Publisher;
+    const naks: (number | undefined)[] = [];
+    const m = {
+      subject: "inbox.3",
+      seq: 7,
+      data: new Uint8Array(),
+      info: { stream: "INBOX", deliveryCount: 1 },
+      nak: (ms?: number) => void naks.push(ms),
+    } as unknown as Delivery;
+    const lost = Object.assign(new Error("the connection was lost"), { name: "PublishTimeoutError" });
+    const settled = settleFailure(publisher, "executor", m, lost, 1000);
+    await new Promise((r) => setImmediate(r));
+    assert.deepEqual(naks, [], "not while disconnected");
+    reconnect();
+    assert.deepEqual(await settled, { retryInMs: 1000 });
+    assert.deepEqual(naks, [1000]);
   });
 });

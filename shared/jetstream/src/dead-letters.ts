@@ -130,6 +130,8 @@ export async function settleFailure(
     if (await deadLetterMessage(publisher, source, m, reason, limit)) return { deadLettered: true };
   }
   const retryInMs = "retryInMs" in next ? next.retryInMs : 30_000;
+  // Failed because the connection dropped, most likely: a nak sent before it is back is lost.
+  await publisher.whenConnected();
   m.nak(retryInMs);
   return { retryInMs };
 }

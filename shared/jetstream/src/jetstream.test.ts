@@ -481,7 +481,28 @@ describe("jetstream layer (real nats-server)", () => {
 });
 
 describe("Publisher across a nats-server restart", () => {
-  it("fails a publish whose ack was lost with the connection as soon as it is back, not at the timeout", async () => {
+  it("holds a publish made while disconnected and stores it once the connection is back", async () => {
+    const server = await startNatsServer();
+    const nats = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
+    await nats.jsm.streams.add({ name: "HELD", subjects: ["held.>"] });
+    const publisher = new Publisher(nats.nc, 120_000);
+    try {
+      await server.kill("SIGKILL");
+      await waitFor(() => !nats.connected(), { timeoutMs: 10_000, message: "the client saw the disconnect" });
+      // nats.js alone writes it to a buffer it discards on reconnecting: never stored.
+      const held = publisher.publish("held.x", "a", { msgId: "held-1" });
+      await server.restart();
+      const r = await held;
+      assert.equal(r.ok, true);
+      assert.equal((await nats.jsm.streams.info("HELD")).state.messages, 1);
+    } finally {
+      publisher.close();
+      await nats.close();
+      await server.stop();
+    }
+  });
+
+  it("fails a publish whose ack was lost with the connection as soon as it drops, not at the timeout", async () => {
     const server = await startNatsServer();
     const nats = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
     const swallower = await connectNats({ servers: server.url, reconnectTimeWait: 100 });
