@@ -45,6 +45,44 @@ describe("jetstream layer (real nats-server)", () => {
     await buckets.functions.delete("sync.someurl");
   });
 
+  it("registry: a watch entry older than a removal made here does not list the app again", async () => {
+    // The watch's entries wait until released, one by one: a watch lagging under load.
+    const releases: (() => void)[] = [];
+    let holding = false;
+    const kv = buckets.functions;
+    const lagging = new Proxy(kv, {
+      get(target, prop, receiver) {
+        if (prop !== "watch") return Reflect.get(target, prop, receiver);
+        return async (opts: Parameters<typeof kv.watch>[0]) => {
+          const iter = await target.watch(opts);
+          return {
+            stop: () => iter.stop(),
+            async *[Symbol.asyncIterator]() {
+              for await (const e of iter) {
+                if (holding) await new Promise<void>((r) => releases.push(r));
+                yield e;
+              }
+            },
+          };
+        };
+      },
+    });
+    const registry = new Registry(lagging);
+    await registry.watch();
+    holding = true;
+    const app = { appId: "lagged", url: "http://127.0.0.1:1/api", functions: [], syncedAt: 1 };
+    await registry.put(app);
+    assert.ok(await registry.remove("lagged"));
+    assert.deepEqual(registry.listApps(), [], "removed at once, here");
+    await waitFor(() => releases.length === 1, { timeoutMs: 5000, message: "the put's watch entry" });
+    releases.shift()?.(); // the registration's entry arrives after the removal
+    await waitFor(() => releases.length === 1, { timeoutMs: 5000, message: "the delete's watch entry" });
+    assert.deepEqual(registry.listApps(), [], "the late entry of the registration is ignored");
+    holding = false;
+    releases.shift()?.();
+    registry.stop();
+  });
+
   const entry = (n: number): RunLogEntry => ({ n, ts: n, type: "timer.fired", timerId: `t${n}` });
 
   it("appends with expected sequence, never twice, and reports conflicts", async () => {

@@ -2,6 +2,11 @@
  * Registered apps and their functions (FUNCTIONS bucket, one key per app). `Registry.watch()`
  * keeps an in-memory copy current from a KV watch, so lookups on the hot path never do I/O; each
  * function's options are normalised (`functionSpec`) when its app's record is loaded.
+ *
+ * This process's own writes (`put`, `remove`) apply at once, and the watch never takes an app back
+ * to an older revision than the one applied: under load its entry for a registration made just
+ * before a removal came after the removal, and the app was listed again (a UI that reloaded the list
+ * then kept the removed app's row).
  */
 import {
   type AppRecord,
@@ -24,6 +29,8 @@ export interface RegisteredFunction {
 export class Registry {
   private readonly apps = new Map<string, AppRecord>();
   private readonly byFnId = new Map<string, RegisteredFunction>();
+  /** Per `app.<key>`, the revision of the record applied last. */
+  private readonly revisions = new Map<string, number>();
   private stopWatch: (() => void) | undefined;
 
   constructor(
@@ -38,8 +45,8 @@ export class Registry {
     const prevApp = prev && prev.operation === "PUT" ? prev.json<AppRecord>() : undefined;
     const modified =
       !prevApp || JSON.stringify({ ...prevApp, syncedAt: 0 }) !== JSON.stringify({ ...app, syncedAt: 0 });
-    await this.kv.put(key, JSON.stringify(app));
-    this.apply(app.appId, app);
+    const revision = await this.kv.put(key, JSON.stringify(app));
+    this.applyAt(key, revision, app);
     return modified;
   }
 
@@ -47,8 +54,13 @@ export class Registry {
   async remove(appId: string): Promise<boolean> {
     const known = this.apps.has(appId) || (await this.kv.get(Keys.app(appId)))?.operation === "PUT";
     if (!known) return false;
-    await this.kv.delete(Keys.app(appId));
-    this.apply(Keys.app(appId).slice("app.".length), undefined);
+    const key = Keys.app(appId);
+    await this.kv.delete(key);
+    // The key as it is now (the delete marker, or a registration that came right after it), with
+    // its revision, so a late watch entry cannot list the app again.
+    const now = await this.kv.get(key);
+    if (now) this.applyAt(key, now.revision, now.operation === "PUT" ? now.json<AppRecord>() : undefined);
+    else this.apply(key.slice("app.".length), undefined);
     return true;
   }
 
@@ -62,7 +74,7 @@ export class Registry {
     const follower = new KvFollower(this.kv, {
       onEntry: (e) => {
         if (!e.key.startsWith("app.")) return;
-        this.apply(e.key.slice("app.".length), e.operation === "PUT" ? e.json<AppRecord>() : undefined);
+        this.applyAt(e.key, e.revision, e.operation === "PUT" ? e.json<AppRecord>() : undefined);
       },
       onWarn: this.onWarn,
     });
@@ -72,6 +84,13 @@ export class Registry {
 
   stop(): void {
     this.stopWatch?.();
+  }
+
+  /** Applies the record of `app.<key>` at `revision`, unless a later one was applied already. */
+  private applyAt(key: string, revision: number, app: AppRecord | undefined): void {
+    if (revision <= (this.revisions.get(key) ?? 0)) return;
+    this.revisions.set(key, revision);
+    this.apply(key.slice("app.".length), app);
   }
 
   /** An app's record as stored under `app.<key>` (undefined: deleted). */
