@@ -55,6 +55,22 @@ export const syncKey = (url: string): string => `${PREFIX}${escapeToken(url)}`;
  * standby, recorded by a registration already under way) can erase the claim.
  */
 const claimKey = (url: string): string => `claim.${escapeToken(url)}`;
+/**
+ * When `url` was removed (DELETE /v1/apps), apart from its status (which the removal deletes): a
+ * registration answering a sync that began before then is refused, or a sync under way at the
+ * removal would register the app again. Cleared when the URL is added again.
+ */
+const removedKey = (url: string): string => {
+  // As a sync token binds it: origin and path, so the URL as added and as registered agree.
+  let part = url;
+  try {
+    const u = new URL(url);
+    part = `${u.protocol}//${u.host}${u.pathname}`;
+  } catch {
+    // Not a URL: kept as given (it was never synced).
+  }
+  return `removed.${escapeToken(part)}`;
+};
 
 /**
  * PUTs the app's URL; resolves with whether it answered 2xx and, if not, what it answered. With
@@ -96,6 +112,8 @@ export interface AppHolds {
   keeps(holder: string, challenger: string): Promise<boolean>;
   /** Records that `url` serves `appId` too, and waits: `holder` has it. */
   standby(url: string, appId: string, holder: string): Promise<void>;
+  /** Whether `url` was removed at or after `since` (ms): a sync begun then answers for nothing. */
+  removedSince(url: string, since: number): Promise<boolean>;
 }
 
 /** How long a sync by hand may take to register its app (the sync's own timeout is 10 s). */
@@ -125,6 +143,7 @@ export function appHolds(store: SyncStatuses, now: () => number): AppHolds {
         ...(before?.discovered ? { discovered: true } : {}),
       });
     },
+    removedSince: async (url, since) => ((await store.get(removedKey(url)))?.at ?? -1) >= since,
   };
 }
 
@@ -153,6 +172,7 @@ export async function syncByHand(
 ): Promise<{ url: string; ok: boolean; error?: string; held_by?: SyncStatus["heldBy"] }> {
   const previous = await store.get(syncKey(url));
   const since = opts.now();
+  await clearRemoval(store, url);
   await store.put(claimKey(url), { url, ok: false, error: "a sync by hand under way", at: since });
   try {
     const result = await syncAppUrl(url, opts);
@@ -199,9 +219,16 @@ export function recordSyncIfListed(store: SyncStatuses, status: SyncStatus): Pro
 }
 
 /** Forgets a URL's sync status: it leaves the periodic sync (unless given with `-u`). */
-export async function forgetSync(store: SyncStatuses, url: string): Promise<void> {
+export async function forgetSync(store: SyncStatuses, url: string, at: number): Promise<void> {
+  // First, so a registration answering a sync under way is refused from now on.
+  await store.put(removedKey(url), { url, ok: false, error: "removed", at });
   await store.remove(syncKey(url));
   await store.remove(claimKey(url));
+}
+
+/** A URL added (or synced by hand) again: registrations answering its syncs count again. */
+export async function clearRemoval(store: SyncStatuses, url: string): Promise<void> {
+  await store.remove(removedKey(url));
 }
 
 /** Every URL with a recorded sync status (those added from the UI or the API included). */

@@ -258,9 +258,10 @@ export async function buildGateway(
   // registered an app. A `-u` URL is synced again (and re-registers): remove it from the command.
   app.delete<{ Params: { appId: string } }>("/v1/apps/:appId", async (req, reply) => {
     const known = registry.listApps().find((a) => a.appId === req.params.appId);
+    // Forgotten first: a registration answering a sync of its URL under way is refused from here.
+    if (known) await forgetSync(syncStatuses, known.url, now());
     if (!(await registry.remove(req.params.appId)))
       return reply.status(404).send({ error: `app ${req.params.appId} not found` });
-    if (known) await forgetSync(syncStatuses, known.url);
     deps.log.info({ appId: req.params.appId, url: known?.url }, "app removed");
     return { data: { app_id: req.params.appId, url: known?.url ?? null, removed: true } };
   });
@@ -270,7 +271,7 @@ export async function buildGateway(
       return reply.status(400).send({ error: "url: give the URL to remove as ?url=" });
     const listed = (await listSyncStatuses(syncStatuses)).some((st) => st.url === url);
     if (!listed) return reply.status(404).send({ error: `url: ${url} is not synced` });
-    await forgetSync(syncStatuses, url);
+    await forgetSync(syncStatuses, url, now());
     return { data: { url, removed: true } };
   });
 

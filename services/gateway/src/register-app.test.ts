@@ -226,6 +226,29 @@ describe("POST /fn/register with a signing key (jetstep start)", () => {
     const synced = await gw.send("POST", `/fn/register?deployId=${forUrl(elsewhere)}`, moved, signed);
     assert.equal(synced.status, 200, synced.body.error);
   });
+
+  it("refuses a registration answering a sync that began before the app was removed (409)", async () => {
+    const api = { authorization: `Bearer ${signingKey}` };
+    const url = "http://127.0.0.1:1/api";
+    const begun = Date.now() - 1000; // a sync of the URL under way when the app is removed
+    const token = (at: number) => encodeURIComponent(syncToken(signingKey, url, at));
+    const reg = registration("sk-removed", [fn("sk-removed-1")], { url });
+    assert.equal((await gw.send("POST", `/fn/register?deployId=${token(begun)}`, reg, signed)).status, 200);
+    const removed = await gw.send("DELETE", "/v1/apps/sk-removed", undefined, api);
+    assert.equal(removed.status, 200, removed.body.error);
+    // The sync's registration arrives after the removal: refused, and the app stays removed.
+    const late = await gw.send("POST", `/fn/register?deployId=${token(begun)}`, reg, signed);
+    assert.equal(late.status, 409);
+    assert.match(late.body.error ?? "", /^url: http:\/\/127\.0\.0\.1:1\/api was removed while the sync/);
+    const apps = (await gw.send("GET", "/v1/apps", undefined, api)).body.data as { appId: string | null }[];
+    assert.equal(
+      apps.some((a) => a.appId === "sk-removed"),
+      false,
+    );
+    // A sync begun after the removal registers it again.
+    const again = await gw.send("POST", `/fn/register?deployId=${token(Date.now() + 2000)}`, reg, signed);
+    assert.equal(again.status, 200, again.body.error);
+  });
 });
 
 describe("/v1/apps", () => {

@@ -10,7 +10,7 @@ import type { Registry } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
 import type { AppHolds } from "./app-sync.ts";
 import { parseJson } from "./json-body.ts";
-import { checkSyncToken } from "./sync-token.ts";
+import { checkSyncToken, syncStartedAt } from "./sync-token.ts";
 
 function withoutDeployId(url: string): string {
   try {
@@ -123,6 +123,16 @@ export async function registerApp(
       );
     if (token === "expired")
       return invalid("deployId: the sync this registration answers expired; sync again");
+    // The URL was removed while this sync was under way: the removal stands.
+    const startedAt = syncStartedAt(deployId);
+    if (token === "valid" && startedAt !== undefined && (await deps.holds?.removedSince(reg.url, startedAt)))
+      return {
+        status: 409,
+        body: {
+          status: 409,
+          error: `url: ${reg.url} was removed while the sync this registration answers was under way; add it again to register it (POST /v1/apps)`,
+        },
+      };
     const current = deps.registry.listApps().find((a) => a.appId === reg.appName);
     if (token === "none" && current && sameAppUrl(current.url, reg.url) === false)
       return {

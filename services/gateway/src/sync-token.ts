@@ -36,6 +36,12 @@ export function syncRequestUrl(url: string, signingKey: string | undefined, nowM
   return u.toString();
 }
 
+/** When the sync that made `deployId` began (ms, to the second below), if it is a sync token. */
+export function syncStartedAt(deployId: string | undefined): number | undefined {
+  const m = deployId?.startsWith(PREFIX) ? /^(\d+)-/.exec(deployId.slice(PREFIX.length)) : null;
+  return m ? Number(m[1]) * 1000 - SYNC_TOKEN_TTL_MS : undefined;
+}
+
 export type SyncTokenCheck = "none" | "valid" | "expired" | "other-url";
 
 /**
