@@ -10,8 +10,15 @@ import { eraseKvKey } from "./subject-scan.ts";
  * `kv`, except that its first watch goes dead once it delivered the current values (`stall`), or
  * ends by itself there (`end`): what a watch whose consumer lived on a dead node looks like.
  */
-function breakFirstWatch(kv: KV, how: "stall" | "end"): { kv: KV; watches: () => number } {
+function breakFirstWatch(kv: KV, how: "stall" | "end"): { kv: KV; watches: () => number; end: () => void } {
   let watches = 0;
+  // "end": the first watch ends when the test says, after its writes. Ending at once raced them:
+  // under load the new watch could load before the key was erased, and a key erased without a
+  // marker is seen only by a new watch's load.
+  let end: () => void = () => {};
+  const ended = new Promise<void>((r) => {
+    end = r;
+  });
   const broken = Object.create(kv) as KV;
   broken.watch = (async (opts: Parameters<KV["watch"]>[0]) => {
     const real = await kv.watch(opts);
@@ -26,6 +33,7 @@ function breakFirstWatch(kv: KV, how: "stall" | "end"): { kv: KV; watches: () =>
         if (e.delta === 0) break;
       }
       if (how === "stall") await stopped;
+      else await Promise.race([ended, stopped]);
     }
     const it = deliver();
     return Object.assign(it, {
@@ -35,7 +43,7 @@ function breakFirstWatch(kv: KV, how: "stall" | "end"): { kv: KV; watches: () =>
       },
     });
   }) as KV["watch"];
-  return { kv: broken, watches: () => watches };
+  return { kv: broken, watches: () => watches, end };
 }
 
 describe("KvFollower", () => {
@@ -85,7 +93,7 @@ describe("KvFollower", () => {
       const { kv: real, name } = await bucket();
       await real.put("kept", "1");
       await real.put("erased", "1");
-      const { kv, watches } = breakFirstWatch(real, how);
+      const { kv, watches, end } = breakFirstWatch(real, how);
       const seen = new Map<string, string>();
       const warnings: string[] = [];
       const f = new KvFollower(kv, {
@@ -101,6 +109,7 @@ describe("KvFollower", () => {
       // Written while the watch is broken: a put, and a key removed without a delete marker.
       await real.put("late", "2");
       await eraseKvKey(nats.jsm, name, "erased");
+      end();
       await waitFor(() => seen.get("late") === "2" && !seen.has("erased"), {
         timeoutMs: 5_000,
         message: `not caught up (warnings: ${warnings.join("; ")})`,
