@@ -58,7 +58,7 @@ export class Registry {
     await this.kv.delete(key);
     // The key as it is now (the delete marker, or a registration that came right after it), with
     // its revision, so a late watch entry cannot list the app again.
-    const now = await this.kv.get(key);
+    const now = await this.kv.get(key).catch(() => null); // deleted either way; the watch follows
     if (now) this.applyAt(key, now.revision, now.operation === "PUT" ? now.json<AppRecord>() : undefined);
     else this.apply(key.slice("app.".length), undefined);
     return true;
