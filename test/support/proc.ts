@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { createWriteStream, mkdirSync, type WriteStream } from "node:fs";
+import { basename, join } from "node:path";
 import { createInterface } from "node:readline";
 import { trackChild } from "./child-registry.ts";
 
@@ -63,7 +65,23 @@ export function spawnProcess(
     stdio: ["ignore", "pipe", "pipe"],
   });
   trackChild(child);
-  return new TsProcessImpl(child);
+  return new TsProcessImpl(child, logFile(command, args, child.pid));
+}
+
+/**
+ * With `JETSTEP_TEST_LOG_DIR` set, every child's output is also written to a file there (each
+ * line prefixed with the test process's clock), so a test that failed under load can be looked
+ * into afterwards: the captured lines die with the test process.
+ */
+function logFile(command: string, args: readonly string[], pid: number | undefined): WriteStream | undefined {
+  const dir = process.env.JETSTEP_TEST_LOG_DIR;
+  if (!dir || pid === undefined) return undefined;
+  mkdirSync(dir, { recursive: true });
+  const script = args.find((a) => /\.(m?[jt]s)$/.test(a));
+  const name = `${basename(process.argv[1] ?? "test")}-${basename(script ?? command)}-${pid}.log`;
+  const out = createWriteStream(join(dir, name.replace(/[^\w.-]/g, "_")));
+  out.write(`# ${command} ${args.join(" ")}\n`);
+  return out;
 }
 
 type LineListener = (line: string) => void;
@@ -76,8 +94,11 @@ class TsProcessImpl implements TsProcess {
   readonly #listeners = new Set<LineListener>();
   #exit: ProcExit | undefined;
 
-  constructor(child: ChildProcess) {
+  readonly #log: WriteStream | undefined;
+
+  constructor(child: ChildProcess, log?: WriteStream) {
     this.#child = child;
+    this.#log = log;
     this.pid = child.pid ?? -1;
     this.exited = new Promise<ProcExit>((resolve) => {
       child.once("error", (err) => {
@@ -88,6 +109,7 @@ class TsProcessImpl implements TsProcess {
       // "close" (not "exit") so every buffered output line has been read first.
       child.once("close", (code, signal) => {
         this.#exit ??= { code, signal };
+        this.#log?.end(`# exited: code ${code}, signal ${signal}\n`);
         resolve(this.#exit);
       });
     });
@@ -148,6 +170,7 @@ class TsProcessImpl implements TsProcess {
   }
 
   #push(line: string): void {
+    this.#log?.write(`${new Date().toISOString()} ${line}\n`);
     this.#lines.push(line);
     if (this.#lines.length > MAX_LINES) this.#lines.splice(0, this.#lines.length - MAX_LINES);
     for (const l of this.#listeners) l(line);
