@@ -135,4 +135,33 @@ describe("multi-service example (examples/shop)", () => {
     assert.equal(order?.status, "Failed");
     assert.match(order?.error?.message ?? "", /event\.data\.quantity must be a positive integer/);
   });
+
+  it("GET /metrics counts what the three orders did, in the Prometheus text format", async () => {
+    const res = await fetch(`${url}/metrics`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+    const text = await res.text();
+    const value = (series: string) => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    const order = 'function="orders-place-order",app="orders"';
+    assert.equal(value(`jetstep_runs_started_total{${order}}`), 3, text);
+    assert.equal(value(`jetstep_runs_ended_total{${order},status="completed"}`), 1);
+    assert.equal(value(`jetstep_runs_ended_total{${order},status="failed"}`), 2);
+    assert.equal(value(`jetstep_run_duration_seconds_count{${order},status="failed"}`), 2);
+    assert.ok((value(`jetstep_step_attempts_total{${order},outcome="completed"}`) ?? 0) >= 2);
+    // The worker's runs are counted under its app too.
+    assert.ok(
+      (value('jetstep_runs_ended_total{function="billing-send-receipt",app="billing",status="completed"}') ??
+        0) >= 1,
+    );
+    // Three orders POSTed, and the confirmation orders sent (HTTP); billing's came over NATS.
+    assert.equal(value('jetstep_events_received_total{source="http"}'), 4);
+    assert.ok((value('jetstep_events_received_total{source="nats"}') ?? 0) >= 1);
+    // Read from NATS at the scrape: the durable consumers' lag (all caught up by now).
+    assert.equal(value('jetstep_consumer_pending{stream="EVENTS",consumer="matcher"}'), 0);
+    assert.equal(value('jetstep_partition_backlog{partition="0"}'), 0);
+    assert.match(text, /^jetstep_timers_pending \d+$/m);
+  });
 });

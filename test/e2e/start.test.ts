@@ -75,7 +75,7 @@ describe("jetstep start", () => {
     }
   });
 
-  it("answers GET /healthz on --health-port: 200 on a live NATS connection, 503 once it is lost", async () => {
+  it("answers GET /healthz on --health-port: 200 on a live NATS connection, 503 once it is lost; GET /metrics with a key", async () => {
     const own = await startNatsServer();
     const healthPort = await freePort();
     const p = spawnCli([
@@ -83,7 +83,7 @@ describe("jetstep start", () => {
       ...["--nats-url", own.url, "--event-key", "k", "--signing-key", SIGNING_KEY],
       ...[
         "--services",
-        "matcher",
+        "matcher,executor",
         "--replicas",
         "1",
         "--health-port",
@@ -100,14 +100,23 @@ describe("jetstep start", () => {
       };
       assert.deepEqual(await health(), {
         status: 200,
-        body: { status: "ok", services: ["matcher"], nats: "connected" },
+        body: { status: "ok", services: ["matcher", "executor"], nats: "connected" },
       });
+      // The process's metrics (no gateway here to serve them), behind the API's credentials.
+      const metricsUrl = `http://127.0.0.1:${healthPort}/metrics`;
+      assert.equal((await fetch(metricsUrl)).status, 401);
+      const bad = await fetch(metricsUrl, { headers: { authorization: "Bearer nope" } });
+      assert.equal(bad.status, 401);
+      const scraped = await fetch(metricsUrl, { headers: { authorization: `Bearer ${SIGNING_KEY}` } });
+      assert.equal(scraped.status, 200);
+      assert.match(scraped.headers.get("content-type") ?? "", /^text\/plain; version=0\.0\.4/);
+      assert.match(await scraped.text(), /^jetstep_timers_pending 0$/m);
       await own.stop();
       const down = await waitFor(async () => ((await health()).status === 503 ? health() : null), {
         timeoutMs: 30_000,
         message: "health turned 503 after NATS went away",
       });
-      assert.deepEqual(down.body, { status: "unavailable", services: ["matcher"], nats: "down" });
+      assert.deepEqual(down.body, { status: "unavailable", services: ["matcher", "executor"], nats: "down" });
     } finally {
       await p.kill("SIGKILL");
       await own.stop().catch(() => undefined);

@@ -1,13 +1,14 @@
 /** `jetstep` command line: wiring only (reads argv and env, starts the runtime). */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
+import { authRequired, credentialCheck } from "@jetstep/gateway";
 import { natsAuthOptions, UnsupportedServerError } from "@jetstep/jetstream";
-import { createLogger, startTracing } from "@jetstep/telemetry";
+import { createLogger, PROMETHEUS_CONTENT_TYPE, startTracing } from "@jetstep/telemetry";
 import { ToolchainError } from "@jetstep/toolchain";
 import { parseCli, UsageError } from "./args.ts";
 import { discoveryPorts } from "./discovery.ts";
 import { type EmbeddedNats, ensureNatsServer, startEmbeddedNats } from "./embedded-nats.ts";
-import { startHealthServer } from "./health.ts";
+import { type MetricsEndpoint, startHealthServer } from "./health.ts";
 import { HELP, helpFor } from "./help.ts";
 import { install } from "./install.ts";
 import { checkPortFree, PortInUseError } from "./port-check.ts";
@@ -41,11 +42,11 @@ async function start(): Promise<void> {
   if (args.services.includes("gateway")) await ensurePortFree("start", args.host, args.port);
   const log = createLogger({ level: args.logLevel, pretty: args.pretty });
   const [only] = args.services;
-  const tracing = await startTracing({
-    serviceName: args.services.length === 1 && only ? `jetstep-${only}` : "jetstep",
-  });
+  const serviceName = args.services.length === 1 && only ? `jetstep-${only}` : "jetstep";
+  const tracing = await startTracing({ serviceName });
   if (tracing.enabled) log.info("exporting traces with OpenTelemetry (OTEL_* settings)");
   const runtime = await startRuntime({
+    serviceName,
     natsUrl: args.natsUrls,
     natsOptions: natsAuthOptions(args.auth, (path) => readFileSync(path)),
     services: args.services,
@@ -68,13 +69,18 @@ async function start(): Promise<void> {
   const health =
     args.healthPort === undefined
       ? undefined
-      : await startHealthServer(args.host, args.healthPort, () => {
-          const nats = runtime.nats.connected();
-          return {
-            ok: nats && !stopping,
-            detail: { services: args.services, nats: nats ? "connected" : "down" },
-          };
-        });
+      : await startHealthServer(
+          args.host,
+          args.healthPort,
+          () => {
+            const nats = runtime.nats.connected();
+            return {
+              ok: nats && !stopping,
+              detail: { services: args.services, nats: nats ? "connected" : "down" },
+            };
+          },
+          healthMetrics(runtime, args),
+        );
   log.info(
     {
       services: args.services,
@@ -94,6 +100,18 @@ async function start(): Promise<void> {
   };
   process.once("SIGINT", () => void shutdown("SIGINT"));
   process.once("SIGTERM", () => void shutdown("SIGTERM"));
+}
+
+/** The health port's `GET /metrics`: readable with any API key (or the signing key) when keys are set. */
+function healthMetrics(runtime: Runtime, args: StartArgs): MetricsEndpoint {
+  const keys = { apiKeys: args.apiKeys, readApiKeys: args.readApiKeys, signingKey: args.signingKey };
+  const check = credentialCheck(keys);
+  const required = authRequired(keys);
+  return {
+    text: () => runtime.metrics.prometheusText(),
+    contentType: PROMETHEUS_CONTENT_TYPE,
+    allowed: (authorization) => !required || ["full", "read"].includes(check(authorization)),
+  };
 }
 
 async function main(): Promise<void> {

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { type AppUrlPolicy, appUrlPolicy } from "@jetstep/core";
 import { buildCron } from "@jetstep/cron";
-import { buildExecutor, defaultExecutorConfig, type Executor } from "@jetstep/executor";
+import { buildExecutor, defaultExecutorConfig, type Executor, type ExecutorConfig } from "@jetstep/executor";
 import {
   buildGateway,
   defaultGatewayConfig,
@@ -27,7 +27,7 @@ import {
 } from "@jetstep/jetstream";
 
 import { buildMatcher, type Matcher } from "@jetstep/matcher";
-import type { Logger } from "@jetstep/telemetry";
+import { type Logger, type Metrics, startMetrics } from "@jetstep/telemetry";
 import { UI_DIR } from "@jetstep/ui";
 import { startDiscovery } from "./discovery.ts";
 
@@ -70,12 +70,16 @@ export interface RuntimeOptions {
   /** `jetstep dev` without `-u`: probe these local ports for apps every `intervalMs`. */
   discovery?: { intervalMs: number; ports: readonly number[] };
   log: Logger;
+  /** `service.name` of the metrics pushed over OTLP (default `jetstep`). */
+  serviceName?: string;
 }
 
 export interface Runtime {
   gatewayUrl: string;
   nats: Nats;
   executor: Executor;
+  /** This process's metrics (the gateway's `GET /metrics`, and `--health-port`'s). */
+  metrics: Metrics;
   stop(): Promise<void>;
 }
 
@@ -89,6 +93,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   });
   const buckets = await openBuckets(nats, { replicas });
   const processId = `jetstep-${randomUUID().slice(0, 8)}`;
+  const metrics = await startMetrics({ serviceName: opts.serviceName ?? "jetstep" });
   const stops: (() => Promise<void>)[] = [];
   let gatewayUrl = "";
 
@@ -106,16 +111,8 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     nats,
     buckets,
     log: opts.log,
-    config: {
-      ...defaultExecutorConfig(processId),
-      ...(opts.partitions ? { partitions: opts.partitions } : {}),
-      ...(opts.leaseTtlMs ? { leaseTtlMs: opts.leaseTtlMs } : {}),
-      ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
-      ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
-      ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
-      ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
-      ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
-    },
+    config: executorConfig(opts, processId),
+    metrics: metrics.run,
   });
   if (services.has("executor")) {
     await executor.start();
@@ -137,6 +134,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       nats,
       buckets,
       log: opts.log,
+      metrics,
       // Checkpoints of runs this process's executor drives skip the NATS round trip.
       ...(services.has("executor") ? { localCheckpoints: (p, req) => executor.checkpointHere(p, req) } : {}),
       config: {
@@ -161,10 +159,25 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
     gatewayUrl,
     nats,
     executor,
+    metrics,
     async stop() {
       for (const stop of stops) await stop();
+      await metrics.shutdown();
       await nats.close();
     },
+  };
+}
+
+function executorConfig(opts: RuntimeOptions, processId: string): ExecutorConfig {
+  return {
+    ...defaultExecutorConfig(processId),
+    ...(opts.partitions ? { partitions: opts.partitions } : {}),
+    ...(opts.leaseTtlMs ? { leaseTtlMs: opts.leaseTtlMs } : {}),
+    ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
+    ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
+    ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
+    ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+    ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
   };
 }
 

@@ -22,7 +22,7 @@ import {
   type ThrottleSpec,
 } from "@jetstep/core";
 import type { EventLog, Nats } from "@jetstep/jetstream";
-import type { Logger } from "@jetstep/telemetry";
+import type { GaugeReading, Logger, RunMetrics } from "@jetstep/telemetry";
 import { callApp, FencedCallError } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
 import type { InFlightCalls } from "./in-flight.ts";
@@ -52,6 +52,8 @@ export interface CallDriver {
 export interface AppCallsDeps {
   log: Logger;
   now: () => number;
+  /** Counts calls that brought back no answer of the app's code. */
+  metrics: RunMetrics;
   nats: Nats;
   config: {
     callTimeoutMs: number;
@@ -94,6 +96,11 @@ export class AppCalls {
   constructor(private readonly deps: AppCallsDeps) {
     this.slots = new Semaphore(deps.config.maxInFlightCalls);
     this.appUrls = appUrlPolicy(deps.config.allowAppUrls);
+  }
+
+  /** Concurrency keys with slots in use or calls waiting (gauges). */
+  concurrency(): GaugeReading[] {
+    return this.gate.readings();
   }
 
   /** Makes the call (registered in flight under `token`) and records its answer. */
@@ -198,7 +205,11 @@ export class AppCalls {
       a.fenced = e instanceof FencedCallError || (!a.sent && runThrottled);
       if (a.fenced && !(e instanceof FencedCallError))
         this.deps.log.warn({ err: e, runId: a.runId }, "could not apply the run's throttle; trying again");
-      return { kind: "transport", message: `executor could not call the app: ${(e as Error).message}` };
+      return {
+        kind: "transport",
+        message: `executor could not call the app: ${(e as Error).message}`,
+        failure: "refused",
+      };
     }
   }
 
@@ -251,6 +262,9 @@ export class AppCalls {
         // partition was given up: its answer is void.
         if (!inFlight.end(a.runId, a.key, a.token)) return;
         if (!owner.owns(a.partition) || !isActive(statusOf(actor.snapshot))) return;
+        const ctx = actor.snapshot.context;
+        if (answer.kind === "transport" && !a.fenced)
+          this.deps.metrics.appCallError(ctx.fnId, ctx.appId, answer.failure ?? "refused");
         // Never sent (the fence held it back), or not to be recorded: only while the lease is
         // valid (a lapsed one may already be another executor's, whose 409 to this call's
         // checkpoints the app then reports as its answer). Called again once the lease is valid;
@@ -259,12 +273,7 @@ export class AppCalls {
           setTimeout(() => driver.kickLater(a.runId), FENCE_RETRY_MS).unref();
           return;
         }
-        const entries = decideAnswer(
-          actor.snapshot.context,
-          a.call,
-          answer,
-          driver.decideOptions(eventsLastSeq),
-        );
+        const entries = decideAnswer(ctx, a.call, answer, driver.decideOptions(eventsLastSeq));
         for (const e of entries) if ("startedAt" in e) e.startedAt = a.startedAt;
         driver.logOutcome(actor, a.call, entries);
         await driver.append(actor, entries);

@@ -115,7 +115,8 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
       ...(opts.traceparent ? { traceparent: opts.traceparent } : {}),
     };
     if (target.protocol === "nats:") {
-      if (!opts.nats) return { kind: "transport", message: `no NATS connection to call ${url}` };
+      if (!opts.nats)
+        return { kind: "transport", message: `no NATS connection to call ${url}`, failure: "unreachable" };
       if (opts.fence && !opts.fence()) throw new FencedCallError();
       return await callWorker(target, body.text, headers, {
         nats: opts.nats,
@@ -136,7 +137,15 @@ export async function callApp(ctx: RunContext, call: DueCall, opts: AppClientOpt
     const err = e as Error & { code?: string };
     if (err instanceof FencedCallError) throw err;
     if (err instanceof CallTimeoutError)
-      return { kind: "transport", message: `app did not answer within ${opts.timeoutMs} ms (${url})` };
-    return { kind: "transport", message: `could not reach the app at ${url}: ${err.code ?? err.message}` };
+      return {
+        kind: "transport",
+        message: `app did not answer within ${opts.timeoutMs} ms (${url})`,
+        failure: "timeout",
+      };
+    return {
+      kind: "transport",
+      message: `could not reach the app at ${url}: ${err.code ?? err.message}`,
+      failure: "unreachable",
+    };
   }
 }

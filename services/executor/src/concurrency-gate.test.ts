@@ -85,4 +85,24 @@ describe("ConcurrencyGate priority", () => {
     (await low2)();
     assert.deepEqual(order, ["high", "low1", "low2"]);
   });
+
+  it("reads slots in use and calls waiting per key (gauges); a key gone idle is not listed", async () => {
+    const gate = new ConcurrencyGate();
+    const a = [{ key: "a", limit: 1 }];
+    const release = await gate.acquire(a);
+    const waiting = gate.acquire([...a, { key: "b", limit: 5 }]);
+    const read = () =>
+      gate
+        .readings()
+        .map((r) => `${r.name} ${r.attributes?.key} ${r.value}`)
+        .sort();
+    assert.deepEqual(read(), [
+      "jetstep.concurrency.in_use a 1",
+      "jetstep.concurrency.waiting a 1",
+      "jetstep.concurrency.waiting b 1",
+    ]);
+    release();
+    (await waiting)();
+    assert.deepEqual(read(), []);
+  });
 });

@@ -4,6 +4,8 @@
  * sleeping or waiting runs hold none. Waiting calls are granted in arrival order, but a call only
  * waits for its own keys: a busy key never holds back calls of an idle one.
  */
+import { GaugeNames, type GaugeReading } from "@jetstep/telemetry";
+
 export interface SlotKey {
   key: string;
   limit: number;
@@ -53,6 +55,18 @@ export class ConcurrencyGate {
   /** Slots in use per key (for tests and metrics). */
   inUse(key: string): number {
     return this.active.get(key) ?? 0;
+  }
+
+  /** Per key with slots in use or calls waiting: how many of each (gauges). */
+  readings(): GaugeReading[] {
+    const waiting = new Map<string, number>();
+    for (const w of this.waiting) for (const k of w.keys) waiting.set(k.key, (waiting.get(k.key) ?? 0) + 1);
+    const out: GaugeReading[] = [];
+    for (const [key, n] of this.active)
+      out.push({ name: GaugeNames.concurrencyInUse, value: n, attributes: { key } });
+    for (const [key, n] of waiting)
+      out.push({ name: GaugeNames.concurrencyWaiting, value: n, attributes: { key } });
+    return out;
   }
 
   private fits(keys: SlotKey[]): boolean {

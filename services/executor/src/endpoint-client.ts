@@ -63,10 +63,15 @@ export async function callEndpoint(
     const err = e as Error & { code?: string };
     if (err instanceof FencedCallError) throw err;
     if (err instanceof CallTimeoutError)
-      return { kind: "transport", message: `endpoint did not answer within ${opts.timeoutMs} ms (${url})` };
+      return {
+        kind: "transport",
+        message: `endpoint did not answer within ${opts.timeoutMs} ms (${url})`,
+        failure: "timeout",
+      };
     return {
       kind: "transport",
       message: `could not reach the endpoint at ${url}: ${err.code ?? err.message}`,
+      failure: "unreachable",
     };
   }
 }

@@ -29,7 +29,7 @@ import {
   TimerStore,
   WaitsStore,
 } from "@jetstep/jetstream";
-import type { Logger } from "@jetstep/telemetry";
+import { GaugeNames, type Logger, noMetrics, type RunMetrics } from "@jetstep/telemetry";
 import { AppCalls } from "./app-calls.ts";
 import { Checkpoints } from "./checkpoints.ts";
 import { InFlightCalls } from "./in-flight.ts";
@@ -100,6 +100,8 @@ export interface ExecutorDeps {
   config: ExecutorConfig;
   now?: () => number;
   random?: () => number;
+  /** Runs, step attempts, call failures, timer lateness and this executor's gauges. */
+  metrics?: RunMetrics;
 }
 
 export interface Executor {
@@ -123,6 +125,7 @@ export function buildExecutor(deps: ExecutorDeps): Executor {
 interface Shared {
   log: Logger;
   now: () => number;
+  metrics: RunMetrics;
   stopped: () => boolean;
   publisher: Publisher;
   runLog: RunLog;
@@ -150,6 +153,7 @@ class ExecutorImpl implements Executor {
   private readonly checkpoints: Checkpoints;
   /** Changes of throttle queues (any executor's), so runs waiting here look at their queue's head. */
   private turns: BusSubscription | undefined;
+  private dropGauges: (() => void) | undefined;
   private stopped = false;
 
   constructor(private readonly deps: ExecutorDeps) {
@@ -161,6 +165,7 @@ class ExecutorImpl implements Executor {
     const s: Shared = {
       log: deps.log.child({ svc: "executor", owner: config.owner }),
       now,
+      metrics: deps.metrics ?? noMetrics,
       stopped: () => this.stopped,
       publisher,
       runLog,
@@ -173,7 +178,10 @@ class ExecutorImpl implements Executor {
       metadata: new MetadataStore(buckets.metadata),
     };
     this.publisher = publisher;
-    this.timers = new RunTimers(s.timerStore, now, (t) => this.driver.onTimer(t));
+    this.timers = new RunTimers(s.timerStore, now, (t) => {
+      s.metrics.timerFired(now() - t.fireAt);
+      this.driver.onTimer(t);
+    });
     this.effects = new RunEffects({ nats, publisher, now, active: s.active, waits: s.waits });
     this.owner = this.partitionOwner(s);
     this.writer = new RunWriter({
@@ -319,6 +327,10 @@ class ExecutorImpl implements Executor {
     this.turns = subscribe(this.deps.nats, Subjects.allThrottleTurns, (m) =>
       this.throttleGate.changed(m.subject.split(".").at(-1) as string),
     );
+    this.dropGauges = this.deps.metrics?.addGauges(() => [
+      ...this.calls.concurrency(),
+      { name: GaugeNames.timersPending, value: this.timers.size },
+    ]);
     await this.owner.start();
   }
 
@@ -332,6 +344,7 @@ class ExecutorImpl implements Executor {
   async stop(release = true): Promise<void> {
     if (release && !this.stopped) await this.owner.drain(this.deps.config.drainMs);
     this.stopped = true;
+    this.dropGauges?.();
     this.timers.stop();
     this.turns?.unsubscribe();
     this.throttleGate.stop();

@@ -116,6 +116,7 @@ describe("callWorker", () => {
     assert.deepEqual(answer, {
       kind: "transport",
       message: 'worker for app "vanishing" stopped answering (no message for 60 ms)',
+      failure: "timeout",
     });
   });
 
@@ -156,6 +157,7 @@ describe("callWorker", () => {
     assert.deepEqual(answer, {
       kind: "transport",
       message: 'no worker is serving app "nobody" (nothing subscribed to jetstep.call.nobody)',
+      failure: "unreachable",
     });
   });
 
@@ -184,6 +186,7 @@ describe("callWorker", () => {
     assert.deepEqual(slow, {
       kind: "transport",
       message: "app did not answer within 200 ms (nats://slowpoke?fnId=slowpoke-f&stepId=step)",
+      failure: "timeout",
     });
   });
 
@@ -193,6 +196,7 @@ describe("callWorker", () => {
     assert.deepEqual(answer, {
       kind: "transport",
       message: 'worker for app "broken" answered without a Jetstep-Status header',
+      failure: "bad_response",
     });
     const noApp = await callWorker(new URL("nats:?fnId=x"), "{}", {}, opts());
     assert.equal(noApp.kind, "transport");

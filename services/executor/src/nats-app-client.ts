@@ -38,7 +38,11 @@ export async function callWorker(
 ): Promise<AppAnswer> {
   const appId = WorkerUrls.appIdOf(url);
   if (appId === undefined)
-    return { kind: "transport", message: `invalid worker URL ${url.href}: expected nats://<appId>?fnId=…` };
+    return {
+      kind: "transport",
+      message: `invalid worker URL ${url.href}: expected nats://<appId>?fnId=…`,
+      failure: "refused",
+    };
   const h = { ...headers, [WorkerHeaders.query]: url.search.replace(/^\?/, "") };
   const outcome = await callWorkerOverNats(opts.nats, Subjects.workerCall(appId), body, h, {
     appId,
@@ -46,6 +50,7 @@ export async function callWorker(
     timeoutMs: opts.timeoutMs,
     misses: opts.heartbeatMisses ?? DEFAULT_HEARTBEAT_MISSES,
   });
-  if (outcome.kind === "failed") return { kind: "transport", message: outcome.message };
+  if (outcome.kind === "failed")
+    return { kind: "transport", message: outcome.message, failure: outcome.failure };
   return parseAppResponse(outcome.status, outcome.header, outcome.body, opts.now());
 }

@@ -14,9 +14,10 @@ import {
   statusOf,
 } from "@jetstep/core";
 import { maxPayload, type Nats, type PublishResult, type RunLog } from "@jetstep/jetstream";
-import type { Logger } from "@jetstep/telemetry";
+import type { Logger, RunMetrics } from "@jetstep/telemetry";
 import { AppendConflictError, AppendFailedError } from "./append-errors.ts";
 import { chunkEntries, fitEntry, HEADER_ROOM } from "./log-chunks.ts";
+import { countLanded } from "./run-metrics.ts";
 import { recordParkedStep, recordRun } from "./run-spans.ts";
 import type { Actor, RunStore } from "./run-store.ts";
 
@@ -33,6 +34,8 @@ export interface RunWriterDeps {
   snapshotEvery: number;
   /** Whether appends to runs of partition `p` are still this process's to retry. */
   keepsTrying(p: number): boolean;
+  /** Counts runs and step attempts as their entries land. */
+  metrics: RunMetrics;
 }
 
 type Snapshot = Actor["snapshot"];
@@ -141,7 +144,7 @@ export class RunWriter {
         throw e;
       }
       if (result.ok && !result.duplicate) {
-        this.applied(actor, next, result.seq, numbered.length);
+        this.applied(actor, next, result.seq, numbered);
         return;
       }
       if (!result.ok && !result.conflict && result.code >= 500) {
@@ -166,9 +169,11 @@ export class RunWriter {
     }
   }
 
-  /** The actor after an append of `count` entries landed at `seq`. */
-  private applied(actor: Actor, next: Snapshot, seq: number, count: number): void {
+  /** The actor after an append of `entries` landed at `seq`. */
+  private applied(actor: Actor, next: Snapshot, seq: number, entries: RunLogEntry[]): void {
+    const count = entries.length;
     this.traceTransitions(actor.snapshot, next);
+    countLanded(this.deps.metrics, actor.snapshot, next, entries);
     actor.snapshot = next;
     actor.lastSeq = seq;
     actor.claimed = true;

@@ -82,16 +82,31 @@ export function authRequired(config: ApiAuthConfig): boolean {
   return (config.apiKeys?.length ?? 0) + (config.readApiKeys?.length ?? 0) > 0 || !!config.signingKey;
 }
 
-export function registerApiAuth(
-  // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
-  app: FastifyInstance<any, any, any, any>,
-  config: ApiAuthConfig,
-): void {
+/** What an `Authorization` header's credential allows. */
+export type Credential = "full" | "read" | "missing" | "unknown";
+
+/** Checks `Authorization: Bearer <credential>` against the configured keys (in constant time). */
+export function credentialCheck(config: ApiAuthConfig): (authorization: string | undefined) => Credential {
   const full = [
     ...(config.apiKeys ?? []),
     ...(config.signingKey ? [config.signingKey, hashSigningKey(config.signingKey)] : []),
   ].map(digest);
   const readOnly = (config.readApiKeys ?? []).map(digest);
+  return (auth) => {
+    const token = typeof auth === "string" && /^Bearer /i.test(auth) ? auth.slice(7).trim() : "";
+    if (!token) return "missing";
+    const t = digest(token);
+    if (holds(full, t)) return "full";
+    return holds(readOnly, t) ? "read" : "unknown";
+  };
+}
+
+export function registerApiAuth(
+  // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
+  app: FastifyInstance<any, any, any, any>,
+  config: ApiAuthConfig,
+): void {
+  const credential = credentialCheck(config);
   const required = authRequired(config);
   // Only without credentials (`jetstep dev`): with them, a DNS-rebound page holds no key, and a
   // gateway on loopback behind a reverse proxy sees the proxy's public Host.
@@ -160,15 +175,13 @@ export function registerApiAuth(
       );
     const access = accessOf(req.method, path);
     if (access === "open" || !required) return;
-    const auth = req.headers.authorization;
-    const token = typeof auth === "string" && /^Bearer /i.test(auth) ? auth.slice(7).trim() : "";
-    if (!token)
+    const held = credential(req.headers.authorization);
+    if (held === "missing")
       return refuse(reply, 401, "authorization: send Authorization: Bearer <API key>", {
         "www-authenticate": 'Bearer realm="jetstep"',
       });
-    const t = digest(token);
-    if (holds(full, t)) return;
-    if (holds(readOnly, t)) {
+    if (held === "full") return;
+    if (held === "read") {
       if (access === "read") return;
       return refuse(reply, 403, "authorization: this API key may only read (GET)");
     }

@@ -16,6 +16,7 @@ import {
 } from "@jetstep/core";
 import {
   ActiveStore,
+  durableConsumerLags,
   EventLog,
   EventRunsStore,
   type JetstepBuckets,
@@ -30,14 +31,8 @@ import {
   SnapshotStore,
   SyncStatusStore,
 } from "@jetstep/jetstream";
-import type { Logger } from "@jetstep/telemetry";
-import Fastify, {
-  type FastifyInstance,
-  type FastifyReply,
-  type FastifyRequest,
-  LogController,
-  type RawServerDefault,
-} from "fastify";
+import { type Logger, type Metrics, noMetrics } from "@jetstep/telemetry";
+import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from "fastify";
 import { z } from "zod";
 import { registerApiAuth } from "./api-auth.ts";
 import {
@@ -54,10 +49,11 @@ import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint
 import { registerEndpointRoutes } from "./endpoint-api.ts";
 import { registerEventRoutes } from "./events-api.ts";
 import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
-import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
+import { registerIngestRoutes } from "./ingest-api.ts";
 import { parseJson } from "./json-body.ts";
 import { registerListRoutes, unlessMovedOn } from "./list-api.ts";
 import { maxMessageBytes } from "./message-size.ts";
+import { registerMetricsRoute } from "./metrics-api.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
 import { startNatsRegister } from "./nats-register.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
@@ -103,6 +99,8 @@ export interface GatewayDeps {
   random?: () => number;
   /** An executor running in this process takes checkpoints of its partitions without NATS. */
   localCheckpoints?: LocalCheckpoints;
+  /** This process's metrics: `GET /metrics` serves them; events accepted are counted. */
+  metrics?: Pick<Metrics, "run" | "prometheusText">;
 }
 
 export const defaultGatewayConfig = (): GatewayConfig => ({
@@ -131,6 +129,7 @@ export async function buildGateway(
     deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
   );
   await registry.watch();
+  const run = deps.metrics?.run ?? noMetrics;
   const ingest = startNatsIngest({
     nats: deps.nats,
     publisher,
@@ -138,6 +137,7 @@ export async function buildGateway(
     now,
     random,
     eventKeys: deps.config.eventKeys,
+    metrics: run,
   });
   const appUrls = appUrlPolicy(deps.config.allowAppUrls);
   const registerDeps = {
@@ -175,50 +175,15 @@ export async function buildGateway(
     void reply.status(status).send({ status, error });
   });
 
-  async function ingestEvents(req: FastifyRequest, reply: FastifyReply) {
-    try {
-      const text = typeof req.body === "string" ? req.body : "";
-      const events = parseEvents(text, now, random, maxMessageBytes(deps.nats));
-      const traceparent = req.headers.traceparent;
-      await storeEvents(publisher, events, typeof traceparent === "string" ? { traceparent } : undefined);
-      return { ids: events.map((e) => e.id), status: 200 };
-    } catch (e) {
-      if (e instanceof IngestError)
-        return reply.status(e.status).send({ ids: [], status: e.status, error: e.message });
-      throw e;
-    }
-  }
-  app.post<{ Params: { key: string } }>(
-    "/e/:key",
-    {
-      bodyLimit: MaxBodyBytes.events,
-      // The key is checked before the body is read: a wrong key costs the server no memory.
-      onRequest: async (req, reply) => {
-        if (deps.config.eventKeys.length > 0 && !deps.config.eventKeys.includes(req.params.key))
-          return reply.status(401).send({ ids: [], status: 401, error: "key: unknown event key" });
-      },
-      errorHandler: (err, req, reply) => {
-        const { status, error } = errorAnswer(err, req);
-        if (status >= 500) deps.log.error({ err }, "event ingest failed");
-        void reply.status(status).send({ ids: [], status, error });
-      },
-    },
-    ingestEvents,
-  );
-  // The same for holders of an API key (the UI's "Send event", scripts with operator access):
-  // no event key needed, since the API key already allows starting any function.
-  app.post(
-    "/v1/events",
-    {
-      bodyLimit: MaxBodyBytes.events,
-      errorHandler: (err, req, reply) => {
-        const { status, error } = errorAnswer(err, req);
-        if (status >= 500) deps.log.error({ err }, "event ingest failed");
-        void reply.status(status).send({ ids: [], status, error });
-      },
-    },
-    ingestEvents,
-  );
+  registerIngestRoutes(app, {
+    publisher,
+    nats: deps.nats,
+    log: deps.log,
+    now,
+    random,
+    eventKeys: deps.config.eventKeys,
+    metrics: run,
+  });
 
   app.post(
     "/fn/register",
@@ -334,6 +299,11 @@ export async function buildGateway(
   const active = new ActiveStore(deps.buckets.active, deps.nats);
   registerCancelRoutes(app, { active, snapshots, runLog, publisher, now, random });
   registerListRoutes(app, deps.nats, runLog);
+  if (deps.metrics)
+    registerMetricsRoute(app, {
+      metrics: deps.metrics,
+      consumerLags: () => durableConsumerLags(deps.nats.jsm),
+    });
   if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);
   registerOperateRoutes(app, {
     nats: deps.nats,

@@ -1,3 +1,4 @@
+export { authRequired, type Credential, credentialCheck } from "./api-auth.ts";
 export {
   listSyncStatuses,
   recordSync,

@@ -9,7 +9,7 @@
  */
 import { Headers, Subjects } from "@jetstep/core";
 import { type BusMessage, deadLetterJson, type Nats, type Publisher, subscribe } from "@jetstep/jetstream";
-import type { Logger } from "@jetstep/telemetry";
+import type { Logger, RunMetrics } from "@jetstep/telemetry";
 import { IngestError, parseEvents, storeEvents } from "./ingest.ts";
 import { maxMessageBytes } from "./message-size.ts";
 
@@ -27,6 +27,8 @@ export function startNatsIngest(deps: {
   random: () => number;
   /** Accepted event keys; empty: any (dev). */
   eventKeys?: readonly string[];
+  /** Counts the events stored. */
+  metrics?: Pick<RunMetrics, "eventsReceived">;
 }): NatsIngest {
   const keys = new Set(deps.eventKeys ?? []);
   const log = deps.log.child({ svc: "nats-ingest" });
@@ -49,6 +51,7 @@ export function startNatsIngest(deps: {
       const events = parseEvents(text, deps.now, deps.random, maxMessageBytes(deps.nats));
       const traceparent = m.headers?.get("traceparent") || undefined;
       await storeEvents(deps.publisher, events, traceparent ? { traceparent } : undefined);
+      deps.metrics?.eventsReceived("nats", events.length);
       answer = { ids: events.map((e) => e.id), status: 200 };
     } catch (e) {
       const status = e instanceof IngestError ? e.status : 500;

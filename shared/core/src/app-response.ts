@@ -43,17 +43,26 @@ function classify(
   }
   if (status === 200) {
     if (!isJson)
-      return { kind: "transport", message: `app answered 200 with a body that is not JSON: ${quote(body)}` };
+      return {
+        kind: "transport",
+        message: `app answered 200 with a body that is not JSON: ${quote(body)}`,
+        failure: "bad_response",
+      };
     return { kind: "result", data: json };
   }
   if (status === 206) {
     if (!isJson)
-      return { kind: "transport", message: `app answered 206 with a body that is not JSON: ${quote(body)}` };
+      return {
+        kind: "transport",
+        message: `app answered 206 with a body that is not JSON: ${quote(body)}`,
+        failure: "bad_response",
+      };
     const ops = OpsSchema.safeParse(json);
     if (!ops.success) {
       return {
         kind: "transport",
         message: `app answered 206 with invalid ops (${ops.error.issues[0]?.message ?? "?"}): ${quote(body)}`,
+        failure: "bad_response",
       };
     }
     const retryAfterMs = parseRetryAfter(header("retry-after"), nowMs);
@@ -62,7 +71,11 @@ function classify(
   const noRetryHeader = header("x-inngest-no-retry");
   const isSdkAnswer = noRetryHeader !== null && noRetryHeader !== undefined;
   if (status === 401)
-    return { kind: "transport", message: `app answered 401 (bad or missing signature): ${quote(body)}` };
+    return {
+      kind: "transport",
+      message: `app answered 401 (bad or missing signature): ${quote(body)}`,
+      failure: "signature",
+    };
   if (isSdkAnswer && isJson && (status >= 400 || status >= 500)) {
     const retryAfterMs = parseRetryAfter(header("retry-after"), nowMs);
     return {
@@ -72,5 +85,9 @@ function classify(
       ...(retryAfterMs !== undefined ? { retryAfterMs } : {}),
     };
   }
-  return { kind: "transport", message: `app answered ${status} ${quote(body)}` };
+  return {
+    kind: "transport",
+    message: `app answered ${status} ${quote(body)}`,
+    failure: `http_${Math.floor(status / 100)}xx`,
+  };
 }

@@ -18,7 +18,20 @@ export type AppAnswer =
   | { kind: "result"; data: unknown; reqVersion?: number }
   | { kind: "ops"; ops: Op[]; retryAfterMs?: number; reqVersion?: number }
   | { kind: "error"; error: SerializedError; noRetry: boolean; retryAfterMs?: number; reqVersion?: number }
-  | { kind: "transport"; message: string };
+  | { kind: "transport"; message: string; failure?: CallFailure };
+
+/**
+ * Why a call brought back no answer of the app's code: the app (or worker) was not reached or
+ * timed out, refused the request's signature, answered something that is not the protocol, or
+ * the executor would not call it. Metrics count failed calls by it.
+ */
+export type CallFailure =
+  | "timeout"
+  | "unreachable"
+  | "signature"
+  | "bad_response"
+  | `http_${number}xx`
+  | "refused";
 
 /**
  * Turns the app's answer to `call` into log entries (without `n`). The executor appends them in

@@ -6,7 +6,7 @@
  * the clock and randomness come in as arguments. This module gathers them under the one name the
  * rest of the repository imports.
  */
-export { type AppAnswer, compensationTimerId, decideAnswer } from "./decide-answer.ts";
+export { type AppAnswer, type CallFailure, compensationTimerId, decideAnswer } from "./decide-answer.ts";
 export { decideDefers } from "./decide-defers.ts";
 export { sleepTimerId } from "./decide-ops.ts";
 export { decideCheckpoint } from "./decide-report.ts";

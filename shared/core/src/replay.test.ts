@@ -202,6 +202,18 @@ describe("decideAnswer", () => {
       undefined,
     );
   });
+  it("says why an answer is not the app's (the failure class metrics count)", () => {
+    const none = () => undefined;
+    const failure = (status: number, body: string) =>
+      (parseAppResponse(status, none, body, 0) as { failure?: string }).failure;
+    assert.equal(failure(200, "<html>"), "bad_response");
+    assert.equal(failure(206, "not json"), "bad_response");
+    assert.equal(failure(206, JSON.stringify([{ op: 42 }])), "bad_response");
+    assert.equal(failure(401, "no"), "signature");
+    assert.equal(failure(502, "bad gateway"), "http_5xx");
+    assert.equal(failure(404, "not found"), "http_4xx");
+    assert.equal(failure(200, "{}"), undefined);
+  });
   it("fails the run, naming the rule, when a step id or a wait's event name would make a subject too long", () => {
     const s = replay([scheduled]);
     const longId = decideAnswer(

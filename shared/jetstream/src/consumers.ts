@@ -89,6 +89,29 @@ export async function inboxConsumerState(
   };
 }
 
+/** A durable consumer's lag: messages not delivered yet, and delivered ones not acked yet. */
+export interface ConsumerLag {
+  stream: string;
+  consumer: string;
+  pending: number;
+  ackPending: number;
+}
+
+/**
+ * The lag of every durable consumer Jetstep reads with (the matcher's on EVENTS, each partition's
+ * on INBOX), one consumer listing per stream.
+ */
+export async function durableConsumerLags(jsm: JetStreamManager): Promise<ConsumerLag[]> {
+  const out: ConsumerLag[] = [];
+  for (const stream of [Streams.events, Streams.inbox]) {
+    for await (const ci of jsm.consumers.list(stream)) {
+      if (!ci.config.durable_name) continue;
+      out.push({ stream, consumer: ci.name, pending: ci.num_pending, ackPending: ci.num_ack_pending });
+    }
+  }
+  return out;
+}
+
 /**
  * Messages being handled: any held for more than a third of the ack wait is reported as still in
  * progress (`working()`) every third, so a slow handling is not delivered again meanwhile. One

@@ -18,6 +18,8 @@ export {
 } from "./connection.ts";
 export {
   ACK_WAIT_MS,
+  type ConsumerLag,
+  durableConsumerLags,
   InProgress,
   inboxConsumer,
   inboxConsumerState,

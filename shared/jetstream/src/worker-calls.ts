@@ -7,7 +7,13 @@
  * timeout, a call over the server's max_payload. A worker at its `maxInFlight` answers "busy"
  * (`Jetstep-Status: 429`): the call is sent again after a short backoff (10 ms doubling to 250 ms).
  */
-import { Subjects, WORKER_BUSY_STATUS, WORKER_PROGRESS_STATUS, WorkerHeaders } from "@jetstep/core";
+import {
+  type CallFailure,
+  Subjects,
+  WORKER_BUSY_STATUS,
+  WORKER_PROGRESS_STATUS,
+  WorkerHeaders,
+} from "@jetstep/core";
 import {
   createInbox,
   InvalidArgumentError,
@@ -47,7 +53,7 @@ export function callWorkerOverNats(
 /** How a worker call ended: an answer (status, headers, body), or a failure saying why. */
 export type WorkerOutcome =
   | { kind: "answer"; status: number; header: (name: string) => string | undefined; body: string }
-  | { kind: "failed"; message: string };
+  | { kind: "failed"; message: string; failure: CallFailure };
 
 /** What bounds a worker call, and what its failures name. */
 export interface CallLimits {
@@ -96,7 +102,11 @@ class ReplyMux {
     void this.sub.closed.then(() => {
       this.closed = true;
       for (const p of [...this.pending.values()])
-        p.settle({ kind: "failed", message: `the executor's NATS connection closed during the call` });
+        p.settle({
+          kind: "failed",
+          message: `the executor's NATS connection closed during the call`,
+          failure: "unreachable",
+        });
     });
   }
 
@@ -122,6 +132,7 @@ class ReplyMux {
             settle({
               kind: "failed",
               message: `worker for app "${limits.appId}" stopped answering (no message for ${silenceMs} ms)`,
+              failure: "timeout",
             }),
           silenceMs,
         ).unref();
@@ -129,7 +140,7 @@ class ReplyMux {
         try {
           this.nc.publish(subject, body, { reply: `${this.prefix}.${token}`, headers });
         } catch (e) {
-          settle({ kind: "failed", message: publishFailure(e, limits, this.nc) });
+          settle({ kind: "failed", message: publishFailure(e, limits, this.nc), failure: "refused" });
         }
       };
       let silence = armSilence();
@@ -140,6 +151,7 @@ class ReplyMux {
             message: turnedDown
               ? `no worker of app "${limits.appId}" was free within ${limits.timeoutMs} ms (each answered busy: at its maxInFlight)`
               : `app did not answer within ${limits.timeoutMs} ms (${limits.url})`,
+            failure: "timeout",
           }),
         limits.timeoutMs,
       ).unref();
@@ -188,11 +200,13 @@ class ReplyMux {
         p.settle({
           kind: "failed",
           message: `no worker is serving app "${p.limits.appId}" (nothing subscribed to ${Subjects.workerCall(p.limits.appId)})`,
+          failure: "unreachable",
         });
       } else {
         p.settle({
           kind: "failed",
           message: `worker for app "${p.limits.appId}" answered without a ${WorkerHeaders.status} header${h?.hasError ? ` (NATS status ${h.code} ${h.description})` : ""}`,
+          failure: "bad_response",
         });
       }
       return;
@@ -214,6 +228,7 @@ class ReplyMux {
       p.settle({
         kind: "failed",
         message: `worker for app "${p.limits.appId}" answered with an invalid ${WorkerHeaders.status} ${JSON.stringify(lookup(WorkerHeaders.status))}`,
+        failure: "bad_response",
       });
       return;
     }
