@@ -37,6 +37,15 @@ import type { ThrottleGate } from "./throttle-gate.ts";
 /** How soon a run whose call was held back by the lease fence is tried again. */
 const FENCE_RETRY_MS = 250;
 
+/**
+ * How long an answer that came back while the run's partition was not ours is kept, waiting for
+ * the partition to be ours again (at least this, or three lease TTLs). Dropped, the step would be
+ * called again once the partition is retaken. Measured: on a starved machine (`npm test` beside a
+ * CPU hog) a lone executor's leases lapsed and were retaken more than one TTL later, and a sleeping
+ * run's next step ran twice.
+ */
+const ANSWER_HOLD_MS = 30_000;
+
 /** What recording an answer needs of the run driver. */
 export interface CallDriver {
   append(actor: Actor, entries: NewRunLogEntry[]): Promise<unknown>;
@@ -134,12 +143,12 @@ export class AppCalls {
       eventsLastSeq = await this.deps.eventLog.lastSeq().catch(() => undefined);
     }
     // The lease lapsed while this call was out (a renewal late under load, or the partition given
-    // up and being taken back): the app has run the step, so wait a lease's length for it to be
-    // ours again rather than drop the answer and call the step again. Taken by another process,
-    // the answer is dropped below (not the owner). The call stays in flight meanwhile, so the
+    // up and being taken back): the app has run the step, so wait for it to be ours again
+    // (ANSWER_HOLD_MS) rather than drop the answer and call the step again. Taken by another
+    // process, the answer is dropped below (not the owner). The call stays in flight meanwhile, so the
     // partition taken back does not call it a second time.
     if (!a.fenced && !this.deps.owner.valid(partition))
-      await this.deps.owner.whenValid(partition, this.deps.config.leaseTtlMs);
+      await this.deps.owner.whenValid(partition, Math.max(ANSWER_HOLD_MS, 3 * this.deps.config.leaseTtlMs));
     const { recorded, ownSpans } = await this.record(a, answer, eventsLastSeq);
     if (a.sent) this.deps.inFlight.done(partition);
     // The attempt ends when the app answered (before the outcome is recorded, which may end the run).

@@ -75,6 +75,8 @@ export class PartitionLeases {
   private acquisitions = 0;
   private ticking: Promise<void> = Promise.resolve();
   private stopped = false;
+  /** Per partition, who waits in `whenValid` (woken when its lease is written or dropped). */
+  private readonly waiters = new Map<number, Set<() => void>>();
   private readonly keyOf: (p: number) => string;
   private readonly value: string;
 
@@ -112,6 +114,33 @@ export class PartitionLeases {
   private forget(p: number): void {
     this.owned.delete(p);
     this.validUntil.delete(p);
+    this.wake(p);
+  }
+
+  /** Notes the lease of `p` written at `rev` (taken or renewed), and wakes who waits for it. */
+  private hold(p: number, rev: number): void {
+    this.owned.set(p, rev);
+    this.wake(p);
+  }
+
+  private wake(p: number): void {
+    for (const w of [...(this.waiters.get(p) ?? [])]) w();
+  }
+
+  /** Resolves when the lease of `p` is written or dropped, or after `ms`. */
+  private changed(p: number, ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const set = this.waiters.get(p) ?? new Set<() => void>();
+      this.waiters.set(p, set);
+      const done = (): void => {
+        clearTimeout(timer);
+        set.delete(done);
+        if (set.size === 0 && this.waiters.get(p) === set) this.waiters.delete(p);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      set.add(done);
+    });
   }
 
   ownedPartitions(): number[] {
@@ -143,10 +172,13 @@ export class PartitionLeases {
   ): Promise<boolean> {
     const until = this.clock() + timeoutMs;
     while (!this.valid(partition)) {
-      if (this.stopped || this.clock() >= until) return false;
+      const left = until - this.clock();
+      if (this.stopped || left <= 0) return false;
       // Given up meanwhile: not waiting for the partition to be taken back.
       if (opts.whileOwned && !this.owned.has(partition)) return false;
-      await new Promise((r) => setTimeout(r, 25));
+      // Woken by the lease's next write (or loss); thousands of calls may wait at once, so no
+      // short polling. The cap only bounds how stale the clock check can get.
+      await this.changed(partition, Math.min(left, 1000));
     }
     return true;
   }
@@ -197,7 +229,7 @@ export class PartitionLeases {
         if (current?.operation === "PUT" && current.json<LeaseValue>().owner !== this.opts.owner) continue;
         // Absent (never taken or expired: revision 0), released (a delete marker), or ours.
         const newRev = await this.write(p, current?.revision ?? 0);
-        this.owned.set(p, newRev);
+        this.hold(p, newRev);
         // Not awaited: loading a partition must not delay renewing the other leases. If loading
         // fails (say, its consumer cannot be created while a stream elects a leader), give the
         // partition up in memory: the next tick takes it again (the lease is still ours) and loads
@@ -224,7 +256,7 @@ export class PartitionLeases {
   private async renew(p: number, rev: number): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       try {
-        this.owned.set(p, await this.write(p, rev));
+        this.hold(p, await this.write(p, rev));
         return;
       } catch (e) {
         // Expired, taken over, or the bucket cannot be written now. A write whose connection
@@ -253,6 +285,7 @@ export class PartitionLeases {
   /** Stops renewing; with `release`, deletes owned leases so another executor takes over at once. */
   async stop(release: boolean): Promise<void> {
     this.stopped = true;
+    for (const p of [...this.waiters.keys()]) this.wake(p);
     if (this.timer) clearInterval(this.timer);
     await this.ticking.catch(() => undefined);
     // Nothing is called under these leases from here on, before anyone else can take them.
