@@ -112,6 +112,9 @@ describe("dev UI in Chromium", () => {
     // No navigation or reload: the run appears through the live stream.
     const row = page.getByTestId("run-row").first();
     await row.waitFor({ timeout: 15_000 });
+    // "Live" is said once, in the top bar; one page of runs has no "Load more".
+    assert.equal(await page.locator("#app").getByText("Live", { exact: true }).count(), 0);
+    assert.equal(await page.locator("#runs-more").isVisible(), false);
     await shot("runs-live");
     await row.click();
     await page.getByTestId("run-status").waitFor();
@@ -133,6 +136,14 @@ describe("dev UI in Chromium", () => {
       "step.run",
     ]);
     assert.match((await page.getByTestId("run-trace-id").textContent()) ?? "", /[0-9a-f]{32}/);
+    // An ended run: one status badge (not "Completed completed"), no Cancel button, and its start
+    // as a date and time before the relative one.
+    assert.equal(await page.getByTestId("run-phase").count(), 0);
+    assert.equal(await page.getByTestId("cancel-run").isVisible(), false);
+    assert.match(
+      (await page.getByTestId("run-started").textContent()) ?? "",
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} · /,
+    );
     await shot("run-detail");
   });
 
@@ -183,6 +194,23 @@ describe("dev UI in Chromium", () => {
         message: "the run never showed Cancelled",
       },
     );
+    const cancelled = (await (await fetch(`${stack.url}/v1/runs/${run.run_id}`)).json()) as {
+      data: { cancel_reason?: string };
+    };
+    assert.equal(cancelled.data.cancel_reason, "cancelled from the UI");
+    // The sleep it was cancelled in never finished: shown so, its bar ending with the run's, and
+    // the timeline's scale is the run's duration (not still growing).
+    const nap = page.locator('[data-testid="timeline-step"][data-step-name="nap"]');
+    await waitFor(async () => (await nap.getAttribute("data-status")) === "unfinished", {
+      timeoutMs: 10_000,
+      message: "the open sleep of the cancelled run is not shown unfinished",
+    });
+    assert.doesNotMatch((await nap.textContent()) ?? "", /in progress|Sleeping until/);
+    assert.equal(
+      await page.locator(".tl-scale span").last().textContent(),
+      await page.getByTestId("run-duration").textContent(),
+    );
+    assert.equal(await page.getByTestId("cancel-run").isVisible(), false);
     await shot("run-cancelled");
   });
 
@@ -227,6 +255,12 @@ describe("dev UI in Chromium", () => {
       )
       .textContent();
     assert.match(error ?? "", /ECONNREFUSED|could not reach/);
+    // The error is read whole at 1280 px: it wraps in its cell, the table does not overflow.
+    const overflow = await page
+      .locator(".table-wrap")
+      .first()
+      .evaluate((el) => el.scrollWidth - el.clientWidth);
+    assert.ok(overflow <= 1, `the apps table overflows by ${overflow} px`);
     await page.locator('[data-testid="app-row"][data-app-id="ui-app"] [data-testid="resync-app"]').click();
     await shot("apps");
   });
@@ -328,6 +362,25 @@ describe("dev UI in Chromium", () => {
     await page.setViewportSize({ width: 390, height: 800 });
     await page.goto(`${stack.url}/#/runs`);
     await page.getByTestId("nav-runs").waitFor();
+    await page.getByTestId("run-row").first().waitFor({ timeout: 10_000 });
+    // Runs are stacked rows there: every run id is shown whole, nothing overflows sideways.
+    const cut = await page
+      .locator('[data-testid="run-row"] .c-id a')
+      .evaluateAll((links) =>
+        links
+          .filter(
+            (a) =>
+              a.scrollWidth > a.clientWidth + 1 ||
+              a.getBoundingClientRect().right > (a.ownerDocument.defaultView?.innerWidth ?? 0),
+          )
+          .map((a) => a.textContent),
+      );
+    assert.deepEqual(cut, [], "run ids cut at 390 px");
+    const sideways = await page
+      .locator(".table-wrap")
+      .first()
+      .evaluate((el) => el.scrollWidth - el.clientWidth);
+    assert.ok(sideways <= 1, `the runs table overflows by ${sideways} px at 390 px`);
     await shot("runs-narrow");
     assert.deepEqual(pageErrors, [], "no JavaScript errors on any page");
   });

@@ -78,6 +78,40 @@ describe("cancelling runs", () => {
     }
   });
 
+  it("DELETE takes a reason, and refuses a bad body with 400 naming the field", async () => {
+    const runId = "01JCANCELREASON";
+    await gw.writeRun([scheduled(runId, "shop-charge", { partition: 6 })]);
+    const cases: [unknown, RegExp][] = [
+      ["{nope", /^invalid JSON: /],
+      [{ reason: 5 }, /^reason: /],
+      [{ reason: "  " }, /^reason: must not be empty$/],
+      [{ reason: "x".repeat(501) }, /^reason: is longer than 500 characters$/],
+      [{ why: "no" }, /^\(body\): /],
+    ];
+    for (const [body, re] of cases) {
+      const r = await gw.send("DELETE", `/v1/runs/${runId}`, body);
+      assert.equal(r.status, 400, JSON.stringify(body));
+      assert.match(r.body.error ?? "", re);
+    }
+    const sub = gw.nats.nc.subscribe(Subjects.inbox(6), {
+      callback: (_e, m) => {
+        const cmd = m.json<Extract<InboxCommand, { type: "cancel" }>>();
+        void gw.runLog
+          .lastSeq(cmd.runId)
+          .then((seq) =>
+            gw.runLog.append(cmd.runId, then({ type: "run.cancelled", reason: cmd.reason }), seq),
+          );
+      },
+    });
+    try {
+      const r = await gw.send("DELETE", `/v1/runs/${runId}`, { reason: "cancelled from the UI" });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal((r.body.data as { cancel_reason: string }).cancel_reason, "cancelled from the UI");
+    } finally {
+      sub.unsubscribe();
+    }
+  });
+
   it("POST /v1/cancellations refuses a bad body with 400 naming the field", async () => {
     const cases: [unknown, RegExp][] = [
       ["{nope", /^invalid JSON: /],

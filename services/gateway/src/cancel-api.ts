@@ -1,5 +1,5 @@
 /**
- * Cancelling runs: `DELETE /v1/runs/:id` (one run) and `POST /v1/cancellations` (every active run
+ * Cancelling runs: `DELETE /v1/runs/:id` (one run; an optional body `{reason}` says why) and `POST /v1/cancellations` (every active run
  * of a function started in a time range, optionally filtered by a CEL expression on its event).
  * A cancel is a command to the run's partition; the run's owner appends `run.cancelled` between
  * steps (a step already executing finishes, its result is not recorded) and emits
@@ -37,6 +37,26 @@ const BulkCancelSchema = z
   })
   .strict();
 
+/** `DELETE /v1/runs/:id`'s optional body: why (recorded as the run's cancel reason). */
+const CancelOneSchema = z
+  .object({ reason: z.string().trim().min(1, "must not be empty").max(500, "is longer than 500 characters") })
+  .partial()
+  .strict();
+
+/** The reason a `DELETE /v1/runs/:id` body gives (the default without a body), or the 400 to answer. */
+function cancelReason(body: unknown): { reason: string } | { error: string } {
+  const text = typeof body === "string" ? body.trim() : "";
+  if (text === "") return { reason: "cancelled via the API" };
+  const json = parseJson(text);
+  if (!json.ok) return { error: json.error };
+  const parsed = CancelOneSchema.safeParse(json.value);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    return { error: `${issue?.path.join(".") || "(body)"}: ${issue?.message}` };
+  }
+  return { reason: parsed.data.reason ?? "cancelled via the API" };
+}
+
 function sendCancel(publisher: Publisher, partition: number, runId: string, reason: string): Promise<number> {
   const cmd: InboxCommand = { type: "cancel", runId, reason };
   return publisher.publishJson(Subjects.inbox(partition), cmd, { msgId: `cancel-${runId}` });
@@ -46,6 +66,8 @@ function sendCancel(publisher: Publisher, partition: number, runId: string, reas
 export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, deps: CancelDeps): void {
   app.delete<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;
+    const why = cancelReason(req.body);
+    if ("error" in why) return reply.status(400).send({ error: why.error });
     if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
     const { snapshot } = await readRun(deps.runLog, deps.snapshots, id);
     const status = statusOf(snapshot);
@@ -53,7 +75,7 @@ export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, d
     if (status !== "running") {
       return reply.status(409).send({ error: `run ${id} already ended (${runView(snapshot).status})` });
     }
-    await sendCancel(deps.publisher, snapshot.context.partition, id, "cancelled via the API");
+    await sendCancel(deps.publisher, snapshot.context.partition, id, why.reason);
     // Give the run's owner a moment, so the answer usually shows the cancelled run.
     const deadline = Date.now() + 5_000;
     while (Date.now() < deadline) {

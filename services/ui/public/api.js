@@ -65,7 +65,7 @@ export const api = {
   eventRuns: (id) => request("GET", `/v1/events/${enc(id)}/runs`),
   runs: (params) => request("GET", `/v1/runs${qs(params)}`),
   run: (id) => request("GET", `/v1/runs/${enc(id)}`),
-  cancelRun: (id) => request("DELETE", `/v1/runs/${enc(id)}`),
+  cancelRun: (id, reason) => request("DELETE", `/v1/runs/${enc(id)}`, reason ? { reason } : undefined),
   rerun: (id, body = {}) => request("POST", `/v1/runs/${enc(id)}/rerun`, body),
   invoke: (fnId, data) =>
     request("POST", `/v1/functions/${enc(fnId)}/invoke`, data === undefined ? {} : { data }),

@@ -56,12 +56,12 @@ export function runRowHtml(r) {
   const end = toMs(r.ended_at);
   const dur = start !== null && end !== null ? fmtDuration(end - start) : "";
   return `<tr data-testid="run-row" data-run-id="${esc(r.run_id)}" class="clickable" data-href="#/runs/${esc(encodeURIComponent(r.run_id))}">
-    <td${r.stuck_reason ? ` title="${esc(r.stuck_reason)}"` : ""}>${badge(r.status)}</td>
-    <td>${esc(r.function_id)}</td>
-    <td>${idHtml(r.run_id, `#/runs/${encodeURIComponent(r.run_id)}`)}</td>
-    <td>${r.event_name ? esc(r.event_name) : '<span class="muted">—</span>'}</td>
-    <td>${timeHtml(r.run_started_at)}</td>
-    <td>${end !== null ? `${timeHtml(r.ended_at)} <span class="muted">(${esc(dur)})</span>` : '<span class="muted">—</span>'}</td>
+    <td class="c-status"${r.stuck_reason ? ` title="${esc(r.stuck_reason)}"` : ""}>${badge(r.status)}</td>
+    <td class="c-fn">${esc(r.function_id)}</td>
+    <td class="c-id">${idHtml(r.run_id, `#/runs/${encodeURIComponent(r.run_id)}`)}</td>
+    <td class="c-event">${r.event_name ? esc(r.event_name) : '<span class="muted">—</span>'}</td>
+    <td class="c-started"><span class="c-label muted">Started </span>${timeHtml(r.run_started_at)}</td>
+    <td class="c-ended"><span class="c-label muted">Ended </span>${end !== null ? `${timeHtml(r.ended_at)} <span class="muted">(${esc(dur)})</span>` : '<span class="muted">—</span>'}</td>
   </tr>`;
 }
 

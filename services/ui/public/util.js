@@ -32,12 +32,24 @@ export function relative(ms, now = Date.now()) {
   return diff >= 0 ? `${s} ago` : `in ${s}`;
 }
 
-/** A <time> element showing relative time, exact ISO time in the tooltip; kept fresh by refreshTimes(). */
-export function timeHtml(t) {
+/**
+ * A <time> element showing relative time, exact ISO time in the tooltip; kept fresh by
+ * refreshTimes(). With `absolute`, the local date and time (to the millisecond) come first:
+ * "2024-05-01 14:03:09.120 · 3 min ago", for a run's and its steps' times.
+ */
+export function timeHtml(t, { absolute = false } = {}) {
   const ms = toMs(t);
   if (ms === null) return '<span class="muted">—</span>';
   const iso = new Date(ms).toISOString();
-  return `<time datetime="${iso}" title="${iso}" data-ts="${ms}">${esc(relative(ms))}</time>`;
+  const abs = absolute ? ` data-abs="${esc(fmtDateTimeMs(ms))}"` : "";
+  return `<time datetime="${iso}" title="${iso}" data-ts="${ms}"${abs}>${esc(timeText(ms, absolute ? fmtDateTimeMs(ms) : undefined))}</time>`;
+}
+
+const timeText = (ms, abs, now = Date.now()) => (abs ? `${abs} · ${relative(ms, now)}` : relative(ms, now));
+
+/** "2024-05-01 14:03:09.120", local time. */
+function fmtDateTimeMs(ms) {
+  return `${fmtDateTime(ms)}.${String(new Date(ms).getMilliseconds()).padStart(3, "0")}`;
 }
 
 /** Absolute local date and time, "2024-05-01 14:03:09"; "—" when absent. Plain text: escape it. */
@@ -52,7 +64,7 @@ export function fmtDateTime(t) {
 export function refreshTimes(root = document) {
   const now = Date.now();
   for (const t of root.querySelectorAll("time[data-ts]")) {
-    t.textContent = relative(Number(t.dataset.ts), now);
+    t.textContent = timeText(Number(t.dataset.ts), t.dataset.abs, now);
   }
 }
 

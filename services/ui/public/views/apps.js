@@ -41,7 +41,7 @@ function appRowHtml(a) {
     <td>${a.sdk ? esc(a.sdk) : '<span class="muted">—</span>'}${a.framework ? ` <span class="muted">(${esc(a.framework)})</span>` : ""}</td>
     <td title="${esc(fns.map((f) => f.name ?? f.id).join(", "))}"><a href="#/functions">${fns.length}</a></td>
     <td>${a.syncedAt ? timeHtml(a.syncedAt) : '<span class="muted">never</span>'}</td>
-    <td>${syncHtml(a)}</td>
+    <td class="sync-cell">${syncHtml(a)}</td>
     <td class="nowrap">
       <button type="button" class="btn" data-testid="resync-app" data-url="${esc(a.url)}">Resync</button>
       <button type="button" class="btn btn-danger" data-testid="remove-app" data-app-id="${esc(a.appId ?? "")}" data-url="${esc(a.url)}">Remove</button>

@@ -58,7 +58,7 @@ export function render(root, { id }, signal) {
       const skipped = res.skipped ?? [];
       let html = "";
       if (runs.length) {
-        html += `<div class="table-wrap"><table class="table">${RUNS_TABLE_HEAD}<tbody>${runs
+        html += `<div class="table-wrap"><table class="table runs-table">${RUNS_TABLE_HEAD}<tbody>${runs
           .map(runRowHtml)
           .join("")}</tbody></table></div>`;
       }

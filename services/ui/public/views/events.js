@@ -20,7 +20,7 @@ function eventRowHtml(e) {
 
 export function render(root, _params, signal) {
   root.innerHTML = `
-    <div class="page-head"><h1>Events</h1><span class="muted live-note">Live</span></div>
+    <div class="page-head"><h1>Events</h1></div>
     <form class="filters" id="event-filters" autocomplete="off">
       <label>Event name <input name="event_name" type="text" placeholder="e.g. user/signup" value="${esc(filters.name)}"></label>
       <label class="check"><input type="checkbox" name="include_internal" data-testid="include-internal" ${

@@ -134,7 +134,7 @@ export function render(root, { id }, signal) {
     const btn = root.querySelector("#cancel-run");
     btn.disabled = true;
     try {
-      await api.cancelRun(id);
+      await api.cancelRun(id, "cancelled from the UI");
       toast("Run cancelled");
     } catch (e) {
       slot.innerHTML = apiErrorHtml(e);
@@ -160,15 +160,17 @@ export function render(root, { id }, signal) {
     const start = toMs(r.run_started_at);
     const end = toMs(r.ended_at);
     root.querySelector("#run-fn").textContent = r.function_id;
+    // The phase only where it says more than the status (sleeping, compensated…), never "Completed completed".
+    const phase = r.phase && r.phase !== String(r.status).toLowerCase() ? r.phase : "";
     root.querySelector("#run-badges").innerHTML = `${badge(r.status, { testid: "run-status" })} ${
-      r.phase ? badge(r.phase, { kind: `phase-${r.phase}`, testid: "run-phase" }) : ""
+      phase ? badge(phase, { kind: `phase-${phase}`, testid: "run-phase" }) : ""
     }`;
     root.querySelector("#run-meta").innerHTML = `
       <dt>Run id</dt><dd>${idHtml(r.run_id)}</dd>
       <dt>Function</dt><dd>${esc(r.function_id)} <span class="muted">(${esc(r.app_id)})</span></dd>
-      <dt>Started</dt><dd>${timeHtml(r.run_started_at)}</dd>
-      <dt>Ended</dt><dd>${timeHtml(r.ended_at)}</dd>
-      <dt>Duration</dt><dd>${start !== null ? esc(fmtDuration((end ?? Date.now()) - start)) : "—"}${end === null ? ' <span class="muted">(so far)</span>' : ""}</dd>
+      <dt>Started</dt><dd data-testid="run-started">${timeHtml(r.run_started_at, { absolute: true })}</dd>
+      <dt>Ended</dt><dd>${timeHtml(r.ended_at, { absolute: true })}</dd>
+      <dt>Duration</dt><dd data-testid="run-duration">${start !== null ? esc(fmtDuration((end ?? Date.now()) - start)) : "—"}${end === null ? ' <span class="muted">(so far)</span>' : ""}</dd>
       ${r.trace_id ? `<dt>Trace</dt><dd data-testid="run-trace-id" title="OpenTelemetry trace id: search it in Jaeger">${idHtml(r.trace_id)}</dd>` : ""}
       ${r.stuck ? `<dt>Stuck</dt><dd data-testid="run-stuck">${esc(r.stuck.reason)}${r.stuck.since ? ` <span class="muted">(failing since ${timeHtml(r.stuck.since)}; still retried)</span>` : ""}</dd>` : ""}
       ${r.cancel_reason ? `<dt>Cancel reason</dt><dd>${esc(r.cancel_reason)}</dd>` : ""}
@@ -220,7 +222,9 @@ export function render(root, { id }, signal) {
       );
     }
 
-    root.querySelector("#run-steps").innerHTML = timelineHtml(r.steps, start, end ?? Date.now(), openSteps);
+    root.querySelector("#run-steps").innerHTML = timelineHtml(r.steps, start, end ?? Date.now(), openSteps, {
+      runEnd: end,
+    });
 
     const compCard = root.querySelector("#comp-card");
     if (r.compensation) {
@@ -230,7 +234,7 @@ export function render(root, { id }, signal) {
         c.reason
           ? `<span class="muted">${esc(typeof c.reason === "string" ? c.reason : JSON.stringify(c.reason))}</span>`
           : ""
-      }</p>${timelineHtml(c.steps, start, Date.now(), openComp, { kind: "compensation" })}`;
+      }</p>${timelineHtml(c.steps, start, end ?? Date.now(), openComp, { kind: "compensation", runEnd: end })}`;
     } else compCard.hidden = true;
 
     // Rebuild the step picker only when the finished steps change, keeping the selection.

@@ -53,7 +53,7 @@ export function runFromMessage(m) {
 
 export function render(root, _params, signal) {
   root.innerHTML = `
-    <div class="page-head"><h1>Runs</h1><span class="muted live-note">Live</span></div>
+    <div class="page-head"><h1>Runs</h1></div>
     <form class="filters" id="run-filters" autocomplete="off">
       <label>Function
         <select name="function_id" data-testid="runs-filter-function"><option value="">All functions</option></select>
@@ -76,7 +76,7 @@ export function render(root, _params, signal) {
     </form>
     <div id="runs-error"></div>
     <div class="table-wrap">
-      <table class="table" id="runs-table">${RUNS_TABLE_HEAD}<tbody></tbody></table>
+      <table class="table runs-table" id="runs-table">${RUNS_TABLE_HEAD}<tbody></tbody></table>
     </div>
     <p class="empty muted" id="runs-empty" hidden>No runs match these filters.</p>
     <div class="more"><button type="button" class="btn" id="runs-more" hidden>Load more</button></div>`;

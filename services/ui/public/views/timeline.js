@@ -8,10 +8,12 @@ const OPEN_STATES = new Set(["backoff", "sleeping", "waiting", "planned", "runni
  * @param steps step objects from GET /v1/runs/:id
  * @param t0 run start (ms); tEnd run end or now (ms)
  * @param open Set of step ids whose details are expanded (kept across refreshes)
+ * @param runEnd when the run ended (ms), or null while it runs: a step still open then (a wait
+ *   the run was cancelled in) is shown unfinished, its bar ending with the run's
  */
-export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
+export function timelineHtml(steps, t0, tEnd, open, { kind = "step", runEnd = null } = {}) {
   if (!steps || steps.length === 0) return '<p class="muted">No steps recorded yet.</p>';
-  const now = Date.now();
+  const now = runEnd ?? Date.now();
   const starts = steps.map((s) => toMs(s.started_at)).filter((v) => v !== null);
   let base = Math.min(t0 ?? Number.POSITIVE_INFINITY, ...starts);
   if (!Number.isFinite(base)) base = now;
@@ -24,21 +26,26 @@ export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
     const en = ends[i] ?? st;
     const left = Math.min(Math.max(((st - base) / span) * 100, 0), 99.4);
     const width = Math.max(Math.min(((en - st) / span) * 100, 100 - left), 0.6);
-    const dur = s.duration_ms ?? (toMs(s.ended_at) !== null ? toMs(s.ended_at) - st : null);
-    const waitNote = waitingNote(s);
+    // Open when the run ended (cancelled while it slept or waited): it never finished.
+    const cut = runEnd !== null && OPEN_STATES.has(s.status);
+    const status = cut ? "unfinished" : s.status;
+    const dur =
+      s.duration_ms ??
+      (toMs(s.ended_at) !== null ? toMs(s.ended_at) - st : cut && s.started_at ? en - st : null);
+    const waitNote = cut ? "The run ended before this step finished" : waitingNote(s);
     const isOpen = open.has(s.id);
-    return `<li class="tl-row" data-testid="timeline-${kind === "step" ? "step" : "compensation-step"}" data-step-name="${esc(s.name)}" data-step-id="${esc(s.id)}" data-status="${esc(s.status)}">
+    return `<li class="tl-row" data-testid="timeline-${kind === "step" ? "step" : "compensation-step"}" data-step-name="${esc(s.name)}" data-step-id="${esc(s.id)}" data-status="${esc(status)}">
       <div class="tl-label">
         <span class="tl-name" title="${esc(s.id)}">${esc(s.name)}</span>
-        ${s.kind ? `<span class="tl-kind muted" data-testid="step-kind">${esc(KIND_LABELS[s.kind] ?? s.kind)}</span>` : ""}
-        ${badge(s.status)}
-        <span class="muted tl-meta">${esc(`${s.attempts ?? 0} attempt${s.attempts === 1 ? "" : "s"}`)} · ${
-          dur !== null ? esc(fmtDuration(dur)) : OPEN_STATES.has(s.status) ? "in progress" : "—"
+        ${s.kind ? `<span class="tl-icon" aria-hidden="true" data-testid="step-icon">${KIND_ICONS[s.kind] ?? "•"}</span><span class="tl-kind muted" data-testid="step-kind">${esc(KIND_LABELS[s.kind] ?? s.kind)}</span>` : ""}
+        ${badge(status)}
+        <span class="muted tl-meta">${attemptsText(s)}${
+          dur !== null ? esc(fmtDuration(dur)) : OPEN_STATES.has(status) ? "in progress" : "—"
         }</span>
       </div>
       <div class="tl-track" aria-hidden="true">
-        <div class="tl-bar tl-${esc(s.status)}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%"
-             title="${esc(`${s.name}: ${s.status}${dur !== null ? `, ${fmtDuration(dur)}` : ""}`)}"></div>
+        <div class="tl-bar tl-${esc(status)}" style="left:${left.toFixed(3)}%;width:${width.toFixed(3)}%"
+             title="${esc(`${s.name}: ${status}${dur !== null ? `, ${fmtDuration(dur)}` : ""}`)}"></div>
       </div>
       ${waitNote ? `<div class="tl-note">${waitNote}</div>` : ""}
       ${outcomeHtml(s)}
@@ -47,8 +54,8 @@ export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
         <summary>Output &amp; details</summary>
         <dl class="kv">
           <dt>Step id</dt><dd class="mono">${esc(s.id)}</dd>
-          <dt>Started</dt><dd>${timeHtml(s.started_at)}</dd>
-          <dt>Ended</dt><dd>${timeHtml(s.ended_at)}</dd>
+          <dt>Started</dt><dd>${timeHtml(s.started_at, { absolute: true })}</dd>
+          <dt>Ended</dt><dd>${timeHtml(s.ended_at, { absolute: true })}</dd>
         </dl>
         ${attemptsHtml(s)}
         ${s.output !== null && s.output !== undefined ? jsonBlock(s.output, { label: "Output" }) : '<p class="muted">No output.</p>'}
@@ -57,6 +64,22 @@ export function timelineHtml(steps, t0, tEnd, open, { kind = "step" } = {}) {
   });
   return `<div class="tl-scale muted"><span>0</span><span>${esc(fmtDuration(span))}</span></div><ol class="timeline">${rows.join("")}</ol>`;
 }
+
+/** "2 attempts · " for what the app runs; a sleep, a wait or an invoke has none to count. */
+function attemptsText(s) {
+  const timed = s.kind === "Sleep" || s.kind === "WaitForEvent" || s.kind === "InvokeFunction";
+  if (timed && !s.attempts) return "";
+  return esc(`${s.attempts ?? 0} attempt${s.attempts === 1 ? "" : "s"} · `);
+}
+
+/** One glyph per step kind, before its name (text, so it follows the theme's colours). */
+const KIND_ICONS = {
+  StepRun: "▶",
+  StepPlanned: "◇",
+  Sleep: "☾",
+  WaitForEvent: "⧗",
+  InvokeFunction: "↗",
+};
 
 const KIND_LABELS = {
   StepRun: "step.run",
@@ -83,19 +106,26 @@ function outcomeHtml(s) {
   return `<div class="tl-note" data-testid="step-outcome">${text}</div>`;
 }
 
-/** Every attempt that errored, with its error and when the next one was due. */
+/** Every attempt that errored: when, how long it took, its error, and the backoff that followed. */
 function attemptsHtml(s) {
   const list = s.errored_attempts ?? [];
   if (list.length === 0) return "";
-  const rows = list
-    .map(
-      (
-        a,
-      ) => `<li data-testid="errored-attempt">Attempt ${esc(String(a.attempt + 1))} at ${timeHtml(a.started_at)}:
-        ${errorHtml(a.error)}${a.next_attempt_at ? ` <span class="muted">next attempt ${timeHtml(a.next_attempt_at)}</span>` : ""}</li>`,
-    )
-    .join("");
-  return `<h4>Errored attempts</h4><ol class="attempts">${rows}</ol>`;
+  const rows = list.map((a) => {
+    const started = toMs(a.started_at);
+    const ended = toMs(a.ended_at);
+    const next = toMs(a.next_attempt_at);
+    const took =
+      started !== null && ended !== null
+        ? ` <span class="muted">took ${esc(fmtDuration(ended - started))}</span>`
+        : "";
+    const backoff =
+      next !== null
+        ? ` <span class="muted" data-testid="attempt-backoff">then ${ended !== null ? `${esc(fmtDuration(next - ended))} of backoff, ` : ""}next attempt ${timeHtml(a.next_attempt_at, { absolute: true })}</span>`
+        : "";
+    return `<li data-testid="errored-attempt">Attempt ${esc(String(a.attempt + 1))} at ${timeHtml(a.started_at, { absolute: true })}${took}:
+        ${errorHtml(a.error)}${backoff}</li>`;
+  });
+  return `<h4>Errored attempts</h4><ol class="attempts">${rows.join("")}</ol>`;
 }
 
 function stepEnd(s, now) {
