@@ -94,8 +94,17 @@ describe("multi-service example (examples/shop)", () => {
       reservation: { sku: "tea", quantity: 2 },
       chargeId: "ch_o-1",
     });
-    const invoke = order?.steps.find((s) => s.name === "charge-card");
+    const invoke = order?.steps.find((s) => s.name === "charge-card") as
+      | (ApiRun["steps"][number] & { outcome?: { run_id?: string } })
+      | undefined;
     assert.deepEqual(invoke?.output, { chargeId: "ch_o-1", invoiceId: "inv_o-1", amount: 40 });
+    // The invoke links to the child run it started, and the child back to the order.
+    const childId = invoke?.outcome?.run_id as string;
+    const child = (await (await fetch(`${url}/v1/runs/${childId}`)).json()) as {
+      data: { function_id: string; invoked_by?: { run_id: string; function_id: string } };
+    };
+    assert.equal(child.data.function_id, "billing-charge-card");
+    assert.deepEqual(child.data.invoked_by, { run_id: order?.run_id, function_id: "orders-place-order" });
 
     // billing (NATS) → orders (HTTP): the invoice billing announced was filed by orders.
     const [filed] = await runsOfEvent("billing/invoice.created", "o-1");

@@ -36,7 +36,17 @@ describe("operating runs", () => {
         return b + 1;
       });
     });
-    app = await startApp(stack.url, "ops", serve({ client, functions: [chain] }));
+    const napper = client.createFunction({ id: "napper" }, { event: "ops/nap" }, async ({ step }) => {
+      await step.run("a", () => executed.push("a"));
+      await step.sleep("nap", "1s");
+      const seen = await step.waitForEvent("w", { event: "ops/never", timeout: "1s" });
+      await step.run("b", () => executed.push("b"));
+      return step.run("c", () => {
+        executed.push("c");
+        return seen;
+      });
+    });
+    app = await startApp(stack.url, "ops", serve({ client, functions: [chain, napper] }));
   });
   after(async () => {
     await app?.close();
@@ -78,6 +88,30 @@ describe("operating runs", () => {
     });
     assert.equal(bad.status, 400);
     assert.match(((await bad.json()) as { error: string }).error, /^fromStep: /);
+  });
+
+  it("reruns from a step without sleeping or waiting again for what ended before it", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ops/nap", data: {} });
+    const [orig] = await waitForEventRuns(stack.url, id as string, 1, 30_000);
+    assert.equal(orig?.status, "Completed", JSON.stringify(orig?.error));
+    executed.length = 0;
+    const res = await fetch(`${stack.url}/v1/runs/${orig?.run_id}/rerun`, {
+      method: "POST",
+      body: JSON.stringify({ fromStep: "c" }),
+    });
+    assert.equal(res.status, 200);
+    const answer = (await res.json()) as { data: { run_id: string; seeded_steps: string[] } };
+    assert.deepEqual(answer.data.seeded_steps, ["a", "nap", "w", "b"]);
+    const rerun = (await done(answer.data.run_id)) as ApiRun;
+    assert.equal(rerun.status, "Completed", JSON.stringify(rerun.error));
+    assert.deepEqual(executed, ["c"]);
+    // The sleep and the (timed-out) wait are the original's: recorded at the rerun's start, not
+    // slept or waited for again.
+    const steps = rerun.steps as unknown as { name: string; duration_ms: number | null }[];
+    const byName = Object.fromEntries(steps.map((s) => [s.name, s]));
+    assert.equal(byName.nap?.duration_ms, 0);
+    assert.equal(byName.w?.duration_ms, 0);
+    assert.equal(rerun.output, null, "the wait's memo is what it was: timed out, null");
   });
 
   it("invokes a function with a JSON payload and streams the run live over SSE", async () => {
@@ -124,7 +158,7 @@ describe("operating runs", () => {
     };
     const app = apps.data.find((a) => a.appId === "ops");
     assert.ok(app?.url.startsWith("http://127.0.0.1:"));
-    assert.equal(app?.functions.length, 1);
+    assert.equal(app?.functions.length, 2);
     const fns = (await (await fetch(`${stack.url}/v1/functions`)).json()) as {
       data: { id: string; triggers: unknown[] }[];
     };

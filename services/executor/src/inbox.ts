@@ -290,6 +290,7 @@ export function startEntries(cmd: StartRunCommand, p: number, now: number): NewR
       data: step.data ?? null,
       attempt: 0,
       startedAt: now,
+      ...(step.raw ? { raw: true } : {}),
     }),
   );
   return [scheduled, ...seeded];

@@ -9,6 +9,7 @@ import {
   type DueWait,
   deterministicUlid,
   InternalEvents,
+  invokedEventId,
   Keys,
   publicStatus,
   type RunContext,
@@ -173,7 +174,7 @@ export class RunEffects {
       const invoke = s.status === "waiting" ? s.wait?.invoke : undefined;
       if (!invoke || this.invokesSent.get(ctx.runId)?.has(invoke.correlationId)) continue;
       const ts = s.startedAt ?? this.deps.now();
-      const id = deterministicUlid(ts, `${invoke.correlationId}:invoked`);
+      const id = invokedEventId(invoke.correlationId, ts);
       const event: StoredEvent = {
         id,
         name: InternalEvents.functionInvoked,

@@ -111,16 +111,16 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
           .status(400)
           .send({ error: `fromStep: run ${id} has no finished step "${parsed.data.fromStep}"` });
       }
+      // Sleeps and waits that ended before it too: a rerun does not sleep or wait again.
       seed = Object.values(ctx.steps)
-        .filter(
-          (s) =>
-            s.status === "completed" &&
-            s.order !== undefined &&
-            s.order < (from.order as number) &&
-            !s.memoRaw,
-        )
+        .filter((s) => s.status === "completed" && s.order !== undefined && s.order < (from.order as number))
         .sort((a, b) => (a.order as number) - (b.order as number))
-        .map((s) => ({ stepId: s.stepId, name: s.name, data: s.data ?? null }));
+        .map((s) => ({
+          stepId: s.stepId,
+          name: s.name,
+          data: s.data ?? null,
+          ...(s.memoRaw ? { raw: true } : {}),
+        }));
       if (parsed.data.output !== undefined)
         seed.push({ stepId: from.stepId, name: from.name, data: parsed.data.output });
     }

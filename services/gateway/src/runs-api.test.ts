@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Keys, type RunIndexRecord, type RunLogEntry, Subjects } from "@jetstep/core";
+import { invokedRunId, Keys, type RunIndexRecord, type RunLogEntry, Subjects } from "@jetstep/core";
 import { scheduled, startTestGateway, storedEvent, type TestGateway, then } from "./test-support.ts";
 
 interface ApiRun {
@@ -75,6 +75,37 @@ describe("reading runs and events", () => {
     );
     const running = await gw.send("GET", "/v1/runs/01JREADRUNNING");
     assert.equal((running.body.data as ApiRun).status, "Running");
+  });
+
+  it("GET /v1/runs/:id links an invoke under way to its child run, and the child back to its parent", async () => {
+    await gw.writeRun([
+      scheduled("01JREADPARENT", "shop-order"),
+      ...then({
+        type: "wait.started",
+        stepId: "inv1",
+        name: "charge",
+        event: "inngest/function.finished",
+        afterSeq: 0,
+        invoke: { functionId: "billing-charge", data: { amount: 5 }, correlationId: "corr-1" },
+      }),
+    ]);
+    const parent = (await gw.send("GET", "/v1/runs/01JREADPARENT")).body.data as ApiRun & {
+      steps: { kind: string; started_at: string; outcome: unknown }[];
+    };
+    const step = parent.steps[0];
+    assert.equal(step?.kind, "InvokeFunction");
+    // The child's id as the executor derives it when it sends the invoke.
+    const child = invokedRunId("corr-1", "billing-charge", Date.parse(step?.started_at ?? ""));
+    assert.deepEqual(step?.outcome, { type: "running", run_id: child });
+    const invoked = {
+      ...storedEvent("01JREADINVOKED", "inngest/function.invoked"),
+      data: { amount: 5, _inngest: { source_run_id: "01JREADPARENT", source_fn_id: "shop-order" } },
+    };
+    await gw.writeRun([scheduled(child, "billing-charge", { event: invoked })]);
+    const view = (await gw.send("GET", `/v1/runs/${child}`)).body.data as { invoked_by?: unknown };
+    assert.deepEqual(view.invoked_by, { run_id: "01JREADPARENT", function_id: "shop-order" });
+    const plain = (await gw.send("GET", "/v1/runs/01JREADPARENT")).body.data as { invoked_by?: unknown };
+    assert.equal(plain.invoked_by, undefined);
   });
 
   it("GET /v1/runs/:id shows a run the executor listed as stuck, and one whose log cannot be replayed", async () => {

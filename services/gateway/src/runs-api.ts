@@ -5,6 +5,8 @@
  */
 import {
   FN_STEP,
+  InternalEvents,
+  invokedRunId,
   phaseOf,
   publicStatus,
   type RunSnapshot,
@@ -43,7 +45,31 @@ function stepOutcome(s: StepState, kind: StepKind) {
     if (s.error?.name === "InngestInvokeTimeoutError") return { type: "timed_out", run_id: null };
     return { type: s.status === "completed" ? "completed" : "failed", run_id: s.childRunId ?? null };
   }
+  // An invoke under way: the child run it started (its id follows from the invoke).
+  const invoke = s.wait?.invoke;
+  if (kind === "InvokeFunction" && invoke && s.startedAt !== undefined)
+    return {
+      type: "running",
+      run_id: invokedRunId(invoke.correlationId, invoke.functionId, s.startedAt),
+    };
   return null;
+}
+
+const withInvoker = (ctx: RunSnapshot["context"]) => {
+  const by = invokedBy(ctx);
+  return by ? { invoked_by: by } : {};
+};
+
+/** The run whose `step.invoke` started this one (from its `inngest/function.invoked` event). */
+function invokedBy(ctx: RunSnapshot["context"]): { run_id: string; function_id: string | null } | null {
+  if (ctx.event?.name !== InternalEvents.functionInvoked) return null;
+  const meta = (ctx.event.data as { _inngest?: { source_run_id?: unknown; source_fn_id?: unknown } })
+    ._inngest;
+  if (typeof meta?.source_run_id !== "string") return null;
+  return {
+    run_id: meta.source_run_id,
+    function_id: typeof meta.source_fn_id === "string" ? meta.source_fn_id : null,
+  };
 }
 
 export function runView(snapshot: RunSnapshot) {
@@ -63,6 +89,7 @@ export function runView(snapshot: RunSnapshot) {
     output: ctx.output ?? null,
     error: ctx.error ?? null,
     ...(ctx.cancelReason ? { cancel_reason: ctx.cancelReason } : {}),
+    ...withInvoker(ctx),
     ...(ctx.compensation
       ? {
           compensation: {

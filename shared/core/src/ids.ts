@@ -45,3 +45,16 @@ export function deterministicUlid(tsMs: number, seed: string): string {
 export function runIdFor(eventId: string, fnId: string, eventTs: number): string {
   return deterministicUlid(eventTs, `${eventId}\u0000${fnId}`);
 }
+
+/**
+ * The `inngest/function.invoked` event a `step.invoke` sends (its id, from the invoke's correlation
+ * id and the step's start), and so the child run it starts: the same wherever it is computed.
+ */
+export function invokedEventId(correlationId: string, stepStartedAt: number): string {
+  return deterministicUlid(stepStartedAt, `${correlationId}:invoked`);
+}
+
+/** The run a `step.invoke` starts in `fnId` (see `invokedEventId`). */
+export function invokedRunId(correlationId: string, fnId: string, stepStartedAt: number): string {
+  return runIdFor(invokedEventId(correlationId, stepStartedAt), fnId, stepStartedAt);
+}

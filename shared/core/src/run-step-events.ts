@@ -39,6 +39,7 @@ export function completeStep(ctx: RunContext, event: LogEntryOf<"step.completed"
     endedAt: event.ts,
     order,
     ...(event.compensable ? { compensable: true } : {}),
+    ...(event.raw ? { memoRaw: true } : {}),
     ...(prev?.history ? { history: prev.history } : {}),
   }));
 }

@@ -173,6 +173,7 @@ export function render(root, { id }, signal) {
       <dt>Duration</dt><dd data-testid="run-duration">${start !== null ? esc(fmtDuration((end ?? Date.now()) - start)) : "—"}${end === null ? ' <span class="muted">(so far)</span>' : ""}</dd>
       ${r.trace_id ? `<dt>Trace</dt><dd data-testid="run-trace-id" title="OpenTelemetry trace id: search it in Jaeger">${idHtml(r.trace_id)}</dd>` : ""}
       ${r.stuck ? `<dt>Stuck</dt><dd data-testid="run-stuck">${esc(r.stuck.reason)}${r.stuck.since ? ` <span class="muted">(failing since ${timeHtml(r.stuck.since)}; still retried)</span>` : ""}</dd>` : ""}
+      ${r.invoked_by ? `<dt>Invoked by</dt><dd data-testid="run-invoked-by">${idHtml(r.invoked_by.run_id, `#/runs/${encodeURIComponent(r.invoked_by.run_id)}`)}${r.invoked_by.function_id ? ` <span class="muted">(${esc(r.invoked_by.function_id)})</span>` : ""}</dd>` : ""}
       ${r.cancel_reason ? `<dt>Cancel reason</dt><dd>${esc(r.cancel_reason)}</dd>` : ""}
       ${r.rerun_of ? `<dt>Rerun of</dt><dd>${idHtml(r.rerun_of, `#/runs/${encodeURIComponent(r.rerun_of)}`)}</dd>` : ""}`;
 

@@ -7,7 +7,17 @@ export const StartRunCommandSchema = z.object({
   type: z.literal("start"),
   ...runSpecShape,
   /** Rerun from a step: steps recorded as completed before the first call (memo seed). */
-  seed: z.array(z.object({ stepId: z.string(), name: z.string(), data: z.unknown() })).optional(),
+  seed: z
+    .array(
+      z.object({
+        stepId: z.string(),
+        name: z.string(),
+        data: z.unknown(),
+        /** A sleep or a wait: memoized as its own end was (the bare value, not `{data}`). */
+        raw: z.boolean().optional(),
+      }),
+    )
+    .optional(),
 });
 
 /** A matching event for a run's open wait (first match wins; later ones are ignored). */

@@ -36,6 +36,8 @@ export const StepCompletedSchema = z.object({
   startedAt: z.number(),
   /** The step registered a saga compensation (`step.run(id, fn, { compensate })`). */
   compensable: z.boolean().optional(),
+  /** A sleep or a wait a rerun seeded: memoized bare, as its own end was (see `memoRaw`). */
+  raw: z.boolean().optional(),
 });
 
 /** A retriable failure. `stepId` is `$fn` for an error outside any step. A timer ends the backoff. */
