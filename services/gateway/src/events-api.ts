@@ -47,6 +47,8 @@ export function registerEventRoutes(
               phase: "queued",
               event_id: index.eventId,
               output: null,
+              error: null,
+              steps: [],
             }
           : runView(snapshot);
       }),

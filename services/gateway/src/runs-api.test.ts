@@ -220,6 +220,8 @@ describe("reading runs and events", () => {
       ],
     );
     assert.equal(listed[1]?.phase, "queued", "a run not begun yet");
+    // The same shape as a begun run's (a client reading steps of every listed run must not break).
+    assert.deepEqual([listed[1]?.steps, (listed[1] as { error?: unknown } | undefined)?.error], [[], null]);
     assert.deepEqual(runs.body.skipped, [{ fnId: "ev-dup", reason: "idempotency" }]);
     const stored = await gw.send("GET", "/v1/events/ev-read-1");
     assert.equal(stored.status, 200);
