@@ -177,11 +177,14 @@ describe("callWorker", () => {
       const timer = setInterval(() => send(m, 100, "", { [WorkerHeaders.heartbeatMs]: "20" }), 20);
       subs.push({ unsubscribe: () => clearInterval(timer) } as unknown as Subscription);
     });
+    // Its heartbeats (every 20 ms) keep it alive; the silence allowed (50 missed: 1 s) is far
+    // beyond the overall timeout, so a test process starved for a moment under load (3 missed,
+    // 60 ms, was seen) does not take the worker for gone first.
     const slow = await callWorker(
       new URL("nats://slowpoke?fnId=slowpoke-f&stepId=step"),
       "{}",
       {},
-      opts({ timeoutMs: 200 }),
+      opts({ timeoutMs: 200, heartbeatMisses: 50 }),
     );
     assert.deepEqual(slow, {
       kind: "transport",
