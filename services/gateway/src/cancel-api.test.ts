@@ -30,6 +30,19 @@ describe("cancelling runs", () => {
       JSON.stringify({ fnId, createdAt }),
     );
 
+  /** The owner of partition `p`: records every cancel it is sent, as the executor does. */
+  const actAsOwner = (p: number) =>
+    gw.nats.nc.subscribe(Subjects.inbox(p), {
+      callback: (_e, m) => {
+        const cmd = m.json<Extract<InboxCommand, { type: "cancel" }>>();
+        void gw.runLog
+          .lastSeq(cmd.runId)
+          .then((seq) =>
+            gw.runLog.append(cmd.runId, then({ type: "run.cancelled", reason: cmd.reason }), seq),
+          );
+      },
+    });
+
   it("DELETE answers 404 for a run that does not exist or an id no run can have", async () => {
     for (const id of ["01JNOSUCHRUN", "a.b", "with%20space"]) {
       const r = await gw.send("DELETE", `/v1/runs/${id}`);
@@ -54,17 +67,7 @@ describe("cancelling runs", () => {
   it("DELETE sends a running run's owner a cancel and answers the cancelled run", async () => {
     const runId = "01JCANCELRUNNING";
     await gw.writeRun([scheduled(runId, "shop-charge", { partition: 5 })]);
-    // The owner of partition 5: records the cancel it is sent.
-    const sub = gw.nats.nc.subscribe(Subjects.inbox(5), {
-      callback: (_e, m) => {
-        const cmd = m.json<Extract<InboxCommand, { type: "cancel" }>>();
-        void gw.runLog
-          .lastSeq(cmd.runId)
-          .then((seq) =>
-            gw.runLog.append(cmd.runId, then({ type: "run.cancelled", reason: cmd.reason }), seq),
-          );
-      },
-    });
+    const sub = actAsOwner(5);
     try {
       const r = await gw.send("DELETE", `/v1/runs/${runId}`);
       assert.equal(r.status, 200, JSON.stringify(r.body));
@@ -93,16 +96,7 @@ describe("cancelling runs", () => {
       assert.equal(r.status, 400, JSON.stringify(body));
       assert.match(r.body.error ?? "", re);
     }
-    const sub = gw.nats.nc.subscribe(Subjects.inbox(6), {
-      callback: (_e, m) => {
-        const cmd = m.json<Extract<InboxCommand, { type: "cancel" }>>();
-        void gw.runLog
-          .lastSeq(cmd.runId)
-          .then((seq) =>
-            gw.runLog.append(cmd.runId, then({ type: "run.cancelled", reason: cmd.reason }), seq),
-          );
-      },
-    });
+    const sub = actAsOwner(6);
     try {
       const r = await gw.send("DELETE", `/v1/runs/${runId}`, { reason: "cancelled from the UI" });
       assert.equal(r.status, 200, JSON.stringify(r.body));
