@@ -346,6 +346,63 @@ describe("dev UI in Chromium", () => {
     await page.getByTestId("dead-letters-source-filter").selectOption("");
   });
 
+  it("draws a function's activity over time, with a range picker, also at 390 px wide", async () => {
+    // The first test's run of greet completed; executors append what they counted every 10 s.
+    await waitFor(
+      async () => {
+        const res = await apiFetch(`${stack.url}/v1/functions/ui-app-greet/activity`);
+        assert.equal(res.status, 200, await res.clone().text());
+        const body = (await res.json()) as { data: { points: { completed: number }[] } };
+        return body.data.points.some((p) => p.completed > 0);
+      },
+      { timeoutMs: 30_000, message: "greet's completed run never showed in its activity" },
+    );
+    await page.goto(`${stack.url}/#/functions`);
+    await page.locator('[data-function-id="ui-app-greet"] [data-testid=function-link]').click();
+    await page.getByTestId("chart-runs").waitFor({ timeout: 10_000 });
+    assert.match(page.url(), /#\/functions\/ui-app-greet$/);
+    assert.ok(Number(await page.getByTestId("stat-completed").textContent()) >= 1);
+    assert.ok((await page.locator('[data-testid=chart-runs] rect[data-series="completed"]').count()) >= 1);
+    for (const chart of ["runs", "failure-rate", "duration", "backlog"])
+      assert.equal(await page.getByTestId(`chart-${chart}`).locator("svg").count(), 1, chart);
+    assert.equal(await page.getByTestId("chart-duration").locator('circle[data-series="p50_ms"]').count(), 1);
+    assert.equal(
+      (await page.getByTestId("chart-runs").locator("figcaption").textContent())?.trim(),
+      "Runs per minute",
+    );
+    await shot("function-1h");
+
+    await page.locator("button[data-range='24h']").click();
+    await page.locator("#fn-charts[data-range='24h']").waitFor({ timeout: 10_000 });
+    assert.match(page.url(), /\?range=24h$/, "the range is kept in the URL");
+    assert.equal(
+      (await page.getByTestId("chart-runs").locator("figcaption").textContent())?.trim(),
+      "Runs per 15 min",
+    );
+    assert.equal(await page.locator("button[data-range='24h']").getAttribute("aria-pressed"), "true");
+    await page.reload();
+    await page.locator("#fn-charts[data-range='24h']").waitFor({ timeout: 10_000 });
+
+    await page.setViewportSize({ width: 390, height: 800 });
+    // Drawn again at the narrower width (its text is not scaled down).
+    const drawnWidth = async () =>
+      Number(
+        ((await page.getByTestId("chart-runs").locator("svg").getAttribute("viewBox")) ?? "").split(" ")[2],
+      );
+    await waitFor(async () => (await drawnWidth()) <= 390, {
+      timeoutMs: 5_000,
+      message: "charts not redrawn at 390 px",
+    });
+    const sideways = await page
+      .locator("html")
+      .evaluate((el) => el.scrollWidth - (el.ownerDocument.defaultView?.innerWidth ?? 0));
+    assert.ok(sideways <= 1, `the function page overflows by ${sideways} px at 390 px`);
+    await shot("function-narrow");
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await page.goto(`${stack.url}/#/functions/no-such-fn`);
+    await page.getByTestId("not-found").waitFor({ timeout: 10_000 });
+  });
+
   it("renders events, functions, apps, dead letters and a 404 page, also at 390 px wide", async () => {
     for (const [route, testid] of [
       ["#/events", "event-row"],

@@ -101,6 +101,7 @@ export class AppCalls {
   private readonly slots: Semaphore;
   private readonly gate = new ConcurrencyGate();
   private readonly appUrls: AppUrlPolicy;
+  private readonly queued = new Map<string, [string, number]>();
 
   constructor(private readonly deps: AppCallsDeps) {
     this.slots = new Semaphore(deps.config.maxInFlightCalls);
@@ -110,6 +111,14 @@ export class AppCalls {
   /** Concurrency keys with slots in use or calls waiting (gauges). */
   concurrency(): GaugeReading[] {
     return this.gate.readings();
+  }
+
+  /**
+   * Calls of each function not going out yet: waiting for a throttle turn, a concurrency slot or
+   * a free call slot (fnId → [appId, calls]; the function charts' backlog).
+   */
+  backlog(): ReadonlyMap<string, readonly [string, number]> {
+    return this.queued;
   }
 
   /** Makes the call (registered in flight under `token`) and records its answer. */
@@ -183,8 +192,10 @@ export class AppCalls {
   private async send(a: Attempt): Promise<AppAnswer> {
     const gate = this.deps.throttleGate;
     let runThrottled = false;
+    let leaveQueue: (() => void) | undefined;
     try {
       const runCtx = (await this.snapshotOf(a.runId)).context;
+      leaveQueue = this.enqueued(runCtx.fnId, runCtx.appId);
       // A throttled run's first call goes out only at the head of its key's queue (arrival order)
       // and when a start is due at that moment (a start delayed by load must not let this one
       // come early); compensations are not starts. It waits for its turn holding nothing.
@@ -202,7 +213,10 @@ export class AppCalls {
         let called: AppAnswer | undefined;
         while (!called) {
           if (start) await gate.due(start);
-          called = await this.slots.run(() => this.callOnce(a, start));
+          called = await this.slots.run(() => {
+            leaveQueue?.();
+            return this.callOnce(a, start);
+          });
         }
         return called;
       } finally {
@@ -219,7 +233,23 @@ export class AppCalls {
         message: `executor could not call the app: ${(e as Error).message}`,
         failure: "refused",
       };
+    } finally {
+      leaveQueue?.();
     }
+  }
+
+  /** Counts a call of `fnId` as queued; returns its leaving (once, however often called). */
+  private enqueued(fnId: string, appId: string): () => void {
+    const entry = this.queued.get(fnId) ?? [appId, 0];
+    entry[1]++;
+    this.queued.set(fnId, entry);
+    let left = false;
+    return () => {
+      if (left) return;
+      left = true;
+      entry[1]--;
+      if (entry[1] <= 0 && this.queued.get(fnId) === entry) this.queued.delete(fnId);
+    };
   }
 
   /** Calls the app once (undefined: the throttled start was taken by another run; wait again). */

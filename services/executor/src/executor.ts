@@ -22,6 +22,7 @@ import {
   type Nats,
   Publisher,
   publishCore,
+  RollupLog,
   RunLog,
   SnapshotStore,
   subscribe,
@@ -35,6 +36,7 @@ import { Checkpoints } from "./checkpoints.ts";
 import { InFlightCalls } from "./in-flight.ts";
 import { Inbox } from "./inbox.ts";
 import { PartitionOwner } from "./partition-owner.ts";
+import { Rollups } from "./rollups.ts";
 import { DISCOVERY, RunDriver } from "./run-driver.ts";
 import { RunEffects } from "./run-effects.ts";
 import { recordStepSpans } from "./run-spans.ts";
@@ -77,6 +79,8 @@ export interface ExecutorConfig {
    * the partitions are released anyway (their runs then call again under the next owner).
    */
   drainMs: number;
+  /** How often what this executor counted of each function is appended to ROLLUPS (charts). */
+  rollupFlushMs: number;
 }
 
 export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
@@ -91,6 +95,7 @@ export const defaultExecutorConfig = (owner: string): ExecutorConfig => ({
   reconcileMs: 30_000,
   stuckAfterMs: 60_000,
   drainMs: 10_000,
+  rollupFlushMs: 10_000,
 });
 
 export interface ExecutorDeps {
@@ -154,6 +159,7 @@ class ExecutorImpl implements Executor {
   /** Changes of throttle queues (any executor's), so runs waiting here look at their queue's head. */
   private turns: BusSubscription | undefined;
   private dropGauges: (() => void) | undefined;
+  private readonly rollups: Rollups;
   private stopped = false;
 
   constructor(private readonly deps: ExecutorDeps) {
@@ -162,10 +168,18 @@ class ExecutorImpl implements Executor {
     const publisher = new Publisher(nats.nc);
     const runLog = new RunLog(nats.jsm, publisher);
     const snapshots = new SnapshotStore(buckets.snapshots);
-    const s: Shared = {
-      log: deps.log.child({ svc: "executor", owner: config.owner }),
+    const log = deps.log.child({ svc: "executor", owner: config.owner });
+    this.rollups = new Rollups({
+      log,
       now,
-      metrics: deps.metrics ?? noMetrics,
+      source: config.owner,
+      store: new RollupLog(nats, publisher),
+      flushMs: config.rollupFlushMs,
+    });
+    const s: Shared = {
+      log,
+      now,
+      metrics: this.rollups.counting(deps.metrics ?? noMetrics),
       stopped: () => this.stopped,
       publisher,
       runLog,
@@ -331,6 +345,7 @@ class ExecutorImpl implements Executor {
       ...this.calls.concurrency(),
       { name: GaugeNames.timersPending, value: this.timers.size },
     ]);
+    this.rollups.start(() => this.calls.backlog());
     await this.owner.start();
   }
 
@@ -350,6 +365,8 @@ class ExecutorImpl implements Executor {
     this.throttleGate.stop();
     this.checkpoints.dropAll();
     await this.owner.stop(release);
+    // Counted up to here (a crash loses at most one flush interval of it).
+    await this.rollups.stop(release);
     this.publisher.close();
   }
 }

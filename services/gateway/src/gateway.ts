@@ -25,6 +25,7 @@ import {
   Publisher,
   RealtimeChannels,
   Registry,
+  RollupLog,
   RunLog,
   readRun,
   readRunIndex,
@@ -48,6 +49,7 @@ import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
 import { registerEndpointRoutes } from "./endpoint-api.ts";
 import { registerEventRoutes } from "./events-api.ts";
+import { registerFunctionRoutes } from "./functions-api.ts";
 import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
 import { registerIngestRoutes } from "./ingest-api.ts";
 import { parseJson } from "./json-body.ts";
@@ -265,15 +267,7 @@ export async function buildGateway(
       return { data: await syncNow(parsed.data.url) };
     });
   }
-  app.get("/v1/functions", async () => ({
-    data: registry.functions().map((f) => ({
-      id: f.fn.id,
-      name: f.fn.name ?? f.fn.id,
-      app_id: f.app.appId,
-      triggers: f.fn.triggers,
-      config: f.fn,
-    })),
-  }));
+  registerFunctionRoutes(app, { registry, rollups: new RollupLog(deps.nats, publisher), now });
 
   const checkpointDeps = {
     nats: deps.nats,

@@ -60,6 +60,7 @@ export const api = {
   removeApp: (appId) => request("DELETE", `/v1/apps/${enc(appId)}`),
   removeAppUrl: (url) => request("DELETE", `/v1/apps${qs({ url })}`),
   functions: () => request("GET", "/v1/functions"),
+  activity: (fnId, params) => request("GET", `/v1/functions/${enc(fnId)}/activity${qs(params)}`),
   events: (params) => request("GET", `/v1/events${qs(params)}`),
   event: (id) => request("GET", `/v1/events/${enc(id)}`),
   eventRuns: (id) => request("GET", `/v1/events/${enc(id)}/runs`),

@@ -8,6 +8,7 @@ import * as appsView from "./views/apps.js";
 import * as deadLettersView from "./views/dead-letters.js";
 import * as eventView from "./views/event.js";
 import * as eventsView from "./views/events.js";
+import * as functionView from "./views/function.js";
 import * as functionsView from "./views/functions.js";
 import * as runView from "./views/run.js";
 import * as runsView from "./views/runs.js";
@@ -18,6 +19,7 @@ const VIEWS = {
   events: { view: eventsView, nav: "events", title: "Events" },
   event: { view: eventView, nav: "events", title: "Event" },
   functions: { view: functionsView, nav: "functions", title: "Functions" },
+  function: { view: functionView, nav: "functions", title: "Function" },
   apps: { view: appsView, nav: "apps", title: "Apps" },
   deadLetters: { view: deadLettersView, nav: "dead-letters", title: "Dead letters" },
 };

@@ -6,6 +6,7 @@ const ROUTES = [
   ["events", /^\/events\/?$/],
   ["event", /^\/events\/([^/?]+)\/?$/],
   ["functions", /^\/functions\/?$/],
+  ["function", /^\/functions\/([^/?]+)\/?$/],
   ["apps", /^\/apps\/?$/],
   ["deadLetters", /^\/dead-letters\/?$/],
 ];

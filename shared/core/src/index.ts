@@ -18,6 +18,7 @@ export * from "./limits.ts";
 export * from "./metadata.ts";
 export * from "./names.ts";
 export * from "./replay.ts";
+export * from "./rollups.ts";
 export * from "./run-machine.ts";
 export * from "./schemas/checkpoint.ts";
 export * from "./schemas/commands.ts";

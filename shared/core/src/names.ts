@@ -16,6 +16,8 @@ export const Streams = {
   throttle: "THROTTLE",
   /** What durable endpoints stream (SSE frames), per run, kept an hour for late readers. */
   realtime: "REALTIME",
+  /** Per-function activity per minute, as each executor counted it (charts; see rollups.ts). */
+  rollups: "ROLLUPS",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -58,6 +60,7 @@ export const SubjectPrefix = {
   deadLetters: "dlq",
   throttle: "thq",
   realtime: "rt",
+  rollups: "roll",
 } as const;
 
 const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -154,6 +157,9 @@ export const Subjects = {
   /** Core NATS: a run left the queue of throttle key `token` (took its start, or ended waiting). */
   throttleTurn: (token: string): string => `jetstep.throttle.turn.${checkToken("throttle", token)}`,
   allThrottleTurns: "jetstep.throttle.turn.*",
+  /** ROLLUPS: what executors counted of function `fnId`, per minute. */
+  rollup: (fnId: string): string => `${SubjectPrefix.rollups}.${escapeToken(fnId)}`,
+  allRollups: `${SubjectPrefix.rollups}.>`,
   deadLetter: (source: string): string => `${SubjectPrefix.deadLetters}.${checkToken("source", source)}`,
   allDeadLetters: `${SubjectPrefix.deadLetters}.>`,
 } as const;

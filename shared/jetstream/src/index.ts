@@ -64,6 +64,7 @@ export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError
 export { type LoadedRun, readRun, type SnapshotReader } from "./read-run.ts";
 export { type ChannelRead, RealtimeChannels } from "./realtime.ts";
 export { type RegisteredFunction, Registry } from "./registry.ts";
+export { RollupLog } from "./rollups.ts";
 export { readRunIndex } from "./run-index.ts";
 export { type LogMessage, RunLog } from "./run-log.ts";
 export { MetadataStore, MetadataTooLargeError, readRunMetadata, updateRunMetadata } from "./run-metadata.ts";

@@ -4,7 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Buckets, Keys, type WaitRecord } from "@jetstep/core";
+import {
+  Buckets,
+  type FunctionRollup,
+  Keys,
+  MINUTE_MS,
+  RollupAccumulator,
+  type WaitRecord,
+} from "@jetstep/core";
 import { type NatsServerHandle, startNatsServer, waitFor } from "../../../test/support/index.ts";
 import { ActiveStore } from "./active-store.ts";
 import { connectNats, type Nats } from "./connection.ts";
@@ -14,6 +21,7 @@ import { IdempotencyStore } from "./idempotency-store.ts";
 import { DebounceStore } from "./json-store.ts";
 import { storedPartitionCount } from "./partitions.ts";
 import { Publisher } from "./publisher.ts";
+import { RollupLog } from "./rollups.ts";
 import { MetadataStore } from "./run-metadata.ts";
 import { SnapshotStore } from "./snapshot-store.ts";
 import { ensureStreams, type JetstepBuckets, openBuckets } from "./streams.ts";
@@ -38,6 +46,30 @@ describe("bucket stores (real nats-server)", () => {
     publisher.close();
     await nats.close();
     await server.stop();
+  });
+
+  it("RollupLog: reads a function's records of a range, across batches, and nothing from an empty range", async () => {
+    const log = new RollupLog(nats, publisher);
+    const minuteNow = Math.floor(Date.now() / MINUTE_MS) * MINUTE_MS;
+    assert.deepEqual(await log.read("fn.a/b", minuteNow - 60 * MINUTE_MS, minuteNow + MINUTE_MS), []);
+    const record = (fnId: string, minute: number, started: number): FunctionRollup => {
+      const acc = new RollupAccumulator("exec", () => minute);
+      acc.runStarted(fnId, "app");
+      return { ...(acc.take()[0] as FunctionRollup), started };
+    };
+    // More than one batched get's worth (1,000) for the function, and another function between them.
+    const appends: Promise<void>[] = [];
+    for (let i = 0; i < 1_200; i++) {
+      appends.push(log.append(record("fn.a/b", minuteNow - (i % 3) * MINUTE_MS, 1)));
+      if (i % 100 === 0) appends.push(log.append(record("other", minuteNow, 50)));
+    }
+    await Promise.all(appends);
+    const all = await log.read("fn.a/b", minuteNow - 2 * MINUTE_MS, minuteNow + MINUTE_MS);
+    assert.equal(all.length, 1_200);
+    assert.ok(all.every((r) => r.fnId === "fn.a/b"));
+    const lastMinute = await log.read("fn.a/b", minuteNow, minuteNow + MINUTE_MS);
+    assert.equal(lastMinute.length, 400, "only the records of minutes in range");
+    assert.deepEqual(await log.read("fn.a/b", minuteNow + 5 * MINUTE_MS, minuteNow + 9 * MINUTE_MS), []);
   });
 
   it("SnapshotStore: reads what was stored raw, skips one over maxBytes, and drops", async () => {

@@ -78,6 +78,17 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
       max_msg_size: 1024 * 1024,
     },
     {
+      // Activity per function and minute for the charts (8 days, so that a week's chart is whole).
+      ...common,
+      name: Streams.rollups,
+      subjects: [Subjects.allRollups],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      allow_direct: true,
+      max_age: 8 * DAY_MS * NS_PER_MS,
+      max_bytes: 1024 * 1024 * 1024,
+    },
+    {
       ...common,
       name: Streams.timers,
       subjects: [Subjects.allTimers],

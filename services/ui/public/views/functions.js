@@ -1,4 +1,4 @@
-/** Functions: triggers, flow-control summary, and "Invoke" with a JSON payload editor. */
+/** Functions: triggers, flow-control summary, "Invoke" with a JSON payload editor, and a link to each one's page (charts). */
 import { api } from "../api.js";
 import { apiErrorHtml, jsonBlock, jsonEditor } from "../components.js";
 import { navigate } from "../router.js";
@@ -18,7 +18,7 @@ const FLOW_KEYS = [
   "timeouts",
 ];
 
-function triggersHtml(triggers = []) {
+export function triggersHtml(triggers = []) {
   if (!triggers.length) return '<span class="muted">No triggers (invoke only)</span>';
   return triggers
     .map((t) => {
@@ -37,7 +37,7 @@ function compact(v) {
     .join(", ");
 }
 
-function flowHtml(config = {}) {
+export function flowHtml(config = {}) {
   const items = FLOW_KEYS.filter((k) => config[k] !== undefined && config[k] !== null).map(
     (k) =>
       `<li><span class="flow-key">${esc(k)}</span> <span class="mono">${esc(compact(config[k]))}</span></li>`,
@@ -54,7 +54,7 @@ function functionHtml(f) {
   return `<article class="card fn-card" data-testid="function-row" data-function-id="${esc(f.id)}">
     <div class="fn-head">
       <div>
-        <h2 class="fn-name">${esc(f.name ?? f.id)}</h2>
+        <h2 class="fn-name"><a href="#/functions/${esc(encodeURIComponent(f.id))}" data-testid="function-link">${esc(f.name ?? f.id)}</a></h2>
         <div class="muted mono">${esc(f.id)} · app ${esc(f.app_id)}</div>
       </div>
       <div class="actions">

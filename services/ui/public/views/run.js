@@ -167,7 +167,7 @@ export function render(root, { id }, signal) {
     }`;
     root.querySelector("#run-meta").innerHTML = `
       <dt>Run id</dt><dd>${idHtml(r.run_id)}</dd>
-      <dt>Function</dt><dd>${esc(r.function_id)} <span class="muted">(${esc(r.app_id)})</span></dd>
+      <dt>Function</dt><dd><a href="#/functions/${esc(encodeURIComponent(r.function_id))}" data-testid="run-function-link">${esc(r.function_id)}</a> <span class="muted">(${esc(r.app_id)})</span></dd>
       <dt>Started</dt><dd data-testid="run-started">${timeHtml(r.run_started_at, { absolute: true })}</dd>
       <dt>Ended</dt><dd>${timeHtml(r.ended_at, { absolute: true })}</dd>
       <dt>Duration</dt><dd data-testid="run-duration">${start !== null ? esc(fmtDuration((end ?? Date.now()) - start)) : "—"}${end === null ? ' <span class="muted">(so far)</span>' : ""}</dd>
