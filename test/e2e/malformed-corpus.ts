@@ -460,11 +460,19 @@ function badHttp(r: Rng, t: CorpusTarget): Case {
         `/v1/runs?${query(r, ["limit", "cursor", "status", "from", "to", "function_id", "event_name"])}`,
       );
     case 8:
-      return http(
-        "GET /v1/events",
-        "GET",
-        `/v1/events?${query(r, ["limit", "cursor", "name", "include_internal"])}`,
-      );
+      return pick(r, [
+        http(
+          "GET /v1/events",
+          "GET",
+          `/v1/events?${query(r, ["limit", "cursor", "name", "include_internal"])}`,
+        ),
+        http("GET /v1/operations", "GET", `/v1/operations?${query(r, ["limit", "cursor", "function_id"])}`),
+        http(
+          "GET /v1/functions/:id/activity",
+          "GET",
+          `/v1/functions/${encodeURIComponent(t.functionId)}/activity?${query(r, ["from", "to", "step"])}`,
+        ),
+      ]);
     case 9:
       return pick(r, [
         http("GET /v1/runs/:id", "GET", `/v1/runs/${odd()}`),
@@ -489,22 +497,49 @@ function badHttp(r: Rng, t: CorpusTarget): Case {
         ]),
       );
     case 11:
-      return http(
-        "POST /v1/cancellations",
-        "POST",
-        "/v1/cancellations",
-        badApiBody(r, [
-          null,
-          [],
-          {},
-          { function_id: 5 },
-          { function_id: "" },
-          { function_id: "corpus-none", started_after: "yesterday" },
-          { function_id: "corpus-none", if: "(".repeat(3000) },
-          { function_id: "corpus-none", if: "event.data.(" },
-          { function_id: "corpus-none", extra: 1 },
-        ]),
-      );
+      return pick(r, [
+        http(
+          "POST /v1/cancellations",
+          "POST",
+          "/v1/cancellations",
+          badApiBody(r, [
+            null,
+            [],
+            {},
+            { function_id: 5 },
+            { function_id: "" },
+            { function_id: "corpus-none", started_after: "yesterday" },
+            { function_id: "corpus-none", if: "(".repeat(3000) },
+            { function_id: "corpus-none", if: "event.data.(" },
+            { function_id: "corpus-none", extra: 1 },
+          ]),
+        ),
+        http(
+          "POST /v1/replays",
+          "POST",
+          "/v1/replays",
+          badApiBody(r, [
+            null,
+            [],
+            {},
+            { function_id: t.functionId },
+            { function_id: t.functionId, from: 5, to: 1 },
+            { function_id: t.functionId, from: "yesterday", to: 1 },
+            { function_id: t.functionId, from: 0, to: 1, statuses: ["Running"] },
+            { function_id: t.functionId, from: 0, to: 1, dry_run: "yes" },
+            { function_id: "corpus-none", from: 0, to: 1 },
+          ]),
+        ),
+        // Never a valid body (nor an empty one): the corpus's own function must not be paused.
+        http(
+          "POST /v1/functions/:id/pause",
+          "POST",
+          `/v1/functions/${encodeURIComponent(t.functionId)}/${pick(r, ["pause", "resume"])}`,
+          JSON.stringify(
+            pick(r, [null, [], 5, { reason: "" }, { reason: 5 }, { reason: "x".repeat(501) }, { extra: 1 }]),
+          ),
+        ),
+      ]);
     case 12: {
       const fnId = chance(r, 0.7) ? t.functionId : odd();
       const big = chance(r, 0.05) ? [{ data: { s: "x".repeat(600 * 1024) } }] : [];

@@ -39,6 +39,14 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
+/** The runs an event started, with their phase (null until it is known). */
+async function eventRunsOf(url: string, eventId: string) {
+  const r = (await (await apiFetch(`${url}/v1/events/${eventId}/runs`)).json().catch(() => null)) as {
+    data?: { run_id: string; status: string; phase: string }[];
+  } | null;
+  return r?.data ?? null;
+}
+
 /** Debian's Chromium with a 1280×800 page; JavaScript errors on the page are collected. */
 async function openBrowser(pageErrors: string[]): Promise<{ browser: Browser; page: Page }> {
   const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", args: CHROMIUM_ARGS });
@@ -68,7 +76,15 @@ describe("dev UI in Chromium", () => {
       await step.run("before", () => 1);
       await step.sleep("nap", "60s");
     });
-    apps.push(await startApp(stack.url, "ui-app", serve({ client, functions: [greet, napper] })));
+    const brittle = client.createFunction(
+      { id: "brittle", retries: 0 },
+      { event: "ui/brittle" },
+      async ({ step }) =>
+        step.run("break", () => {
+          throw new Error("always breaks");
+        }),
+    );
+    apps.push(await startApp(stack.url, "ui-app", serve({ client, functions: [greet, napper, brittle] })));
     // An app on the official SDK whose run defers two runs and aborts one of them.
     const official = new Inngest({ id: "ui-official", isDev: true, baseUrl: stack.url });
     const later = createDefer(official, { id: "later" }, async ({ event }) => event.data);
@@ -401,6 +417,99 @@ describe("dev UI in Chromium", () => {
     await page.setViewportSize({ width: 1280, height: 800 });
     await page.goto(`${stack.url}/#/functions/no-such-fn`);
     await page.getByTestId("not-found").waitFor({ timeout: 10_000 });
+  });
+
+  it("pauses and resumes a function, and replays its failed runs with a preview and progress", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ui/brittle", data: {} });
+    const [failed] = await waitForEventRuns(stack.url, id as string);
+    assert.equal(failed?.status, "Failed");
+    // Replays find runs in the run listing (RUN_INDEX), written as the run ended.
+    await waitFor(
+      async () => {
+        const res = await apiFetch(`${stack.url}/v1/runs?function_id=ui-app-brittle&status=Failed`);
+        return ((await res.json()) as { data: unknown[] }).data.length === 1;
+      },
+      { timeoutMs: 10_000, message: "the failed run is not listed" },
+    );
+    await page.goto(`${stack.url}/#/functions/ui-app-brittle`);
+    const toggle = page.getByTestId("pause-toggle");
+    await waitFor(async () => (await toggle.textContent()) === "Pause", {
+      timeoutMs: 10_000,
+      message: "no Pause button",
+    });
+    page.once("dialog", (d) => void d.accept("shipping a fix"));
+    await toggle.click();
+    await page.getByTestId("paused-banner").waitFor({ timeout: 10_000 });
+    assert.match(
+      (await page.getByTestId("paused-banner").textContent()) ?? "",
+      /Jetstep UI.*shipping a fix/s,
+    );
+    assert.equal(await toggle.textContent(), "Resume");
+    await shot("function-paused");
+    await toggle.click();
+    await waitFor(async () => (await page.getByTestId("paused-banner").count()) === 0, {
+      timeoutMs: 10_000,
+      message: "the paused banner stayed after Resume",
+    });
+
+    await page.getByTestId("replay-open").click();
+    assert.equal(await page.getByTestId("replay-submit").isDisabled(), true, "no replay before a preview");
+    await page.getByTestId("replay-preview").click();
+    await page.getByTestId("replay-count").waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByTestId("replay-count").textContent(), "1 run would be rerun.");
+    await page.getByTestId("replay-submit").click();
+    await page.locator('[data-testid=replay-progress][data-state="done"]').waitFor({ timeout: 15_000 });
+    // The operation log: the replay, the resume and the pause, newest first, each with who.
+    await waitFor(async () => (await page.getByTestId("operation-row").count()) === 3, {
+      timeoutMs: 10_000,
+      message: "the operation log does not list the three operations",
+    });
+    assert.deepEqual(
+      await page
+        .getByTestId("operation-row")
+        .evaluateAll((rows) => rows.map((r) => r.getAttribute("data-kind"))),
+      ["replay", "resume", "pause"],
+    );
+    assert.match(
+      (await page.getByTestId("operation-row").first().textContent()) ?? "",
+      /1 of 1 rerun.*Jetstep UI/s,
+    );
+    await shot("function-replayed");
+    await waitFor(
+      async () => {
+        const res = await apiFetch(`${stack.url}/v1/runs?function_id=ui-app-brittle&status=Failed`);
+        return ((await res.json()) as { data: unknown[] }).data.length === 2;
+      },
+      { timeoutMs: 15_000, message: "the replayed run never ran (and failed again)" },
+    );
+  });
+
+  it("cancels a function's running runs from the list, after a preview", async () => {
+    const [id] = await sendEvents(stack.url, { name: "ui/nap", data: {} });
+    const run = await waitFor(
+      async () => {
+        const runs = await eventRunsOf(stack.url, id as string);
+        return runs?.[0]?.phase === "sleeping" ? runs[0] : null;
+      },
+      { timeoutMs: 15_000, message: "the napper run never slept" },
+    );
+    await page.goto(`${stack.url}/#/runs`);
+    await page
+      .getByTestId("runs-filter-function")
+      .locator('option[value="ui-app-napper"]')
+      .waitFor({ state: "attached" });
+    await page.getByTestId("runs-filter-function").selectOption("ui-app-napper");
+    await page.getByTestId("cancel-matching").click();
+    await page.getByTestId("cancel-count").waitFor({ timeout: 10_000 });
+    assert.match(
+      (await page.getByTestId("cancel-count").textContent()) ?? "",
+      /^1 running run of ui-app-napper/,
+    );
+    await page.getByTestId("cancel-confirm").click();
+    await waitFor(async () => (await eventRunsOf(stack.url, id as string))?.[0]?.status === "Cancelled", {
+      timeoutMs: 15_000,
+      message: `run ${run.run_id} was never cancelled`,
+    });
   });
 
   it("renders events, functions, apps, dead letters and a 404 page, also at 390 px wide", async () => {

@@ -21,7 +21,7 @@ import {
   statusOf,
   type ThrottleSpec,
 } from "@jetstep/core";
-import type { EventLog, Nats } from "@jetstep/jetstream";
+import { type EventLog, type Nats, type PausedFunctions, PauseWatchStoppedError } from "@jetstep/jetstream";
 import type { GaugeReading, Logger, RunMetrics } from "@jetstep/telemetry";
 import { callApp, FencedCallError } from "./app-client.ts";
 import { ConcurrencyGate } from "./concurrency-gate.ts";
@@ -75,6 +75,8 @@ export interface AppCallsDeps {
   inFlight: InFlightCalls;
   eventLog: Pick<EventLog, "lastSeq">;
   throttleGate: ThrottleGate;
+  /** Paused functions: a run of one makes its first call once the function is resumed. */
+  paused: Pick<PausedFunctions, "whenResumed">;
   owner: Pick<PartitionOwner, "owns" | "valid" | "active" | "whenValid">;
   driver: CallDriver;
 }
@@ -196,6 +198,9 @@ export class AppCalls {
     try {
       const runCtx = (await this.snapshotOf(a.runId)).context;
       leaveQueue = this.enqueued(runCtx.fnId, runCtx.appId);
+      // A paused function's runs start when it is resumed; runs already going on go on (and
+      // compensations run). It waits holding nothing, and counts as backlog meanwhile.
+      if (!runCtx.started && !a.call.compensate) await this.deps.paused.whenResumed(runCtx.fnId);
       // A throttled run's first call goes out only at the head of its key's queue (arrival order)
       // and when a start is due at that moment (a start delayed by load must not let this one
       // come early); compensations are not starts. It waits for its turn holding nothing.
@@ -225,8 +230,10 @@ export class AppCalls {
     } catch (e) {
       // Held back, not failed: by the lease fence, or a throttle whose state could not be read
       // (FLOW electing a leader, say). Either way the app was not called; it is tried again.
-      a.fenced = e instanceof FencedCallError || (!a.sent && runThrottled);
-      if (a.fenced && !(e instanceof FencedCallError))
+      // Or by a stop while its function was paused: the next owner holds it in turn.
+      a.fenced =
+        e instanceof FencedCallError || e instanceof PauseWatchStoppedError || (!a.sent && runThrottled);
+      if (a.fenced && !(e instanceof FencedCallError) && !(e instanceof PauseWatchStoppedError))
         this.deps.log.warn({ err: e, runId: a.runId }, "could not apply the run's throttle; trying again");
       return {
         kind: "transport",

@@ -20,6 +20,7 @@ import {
   MetadataStore,
   matcherAckFloor,
   type Nats,
+  PausedFunctions,
   Publisher,
   publishCore,
   RollupLog,
@@ -160,6 +161,7 @@ class ExecutorImpl implements Executor {
   private turns: BusSubscription | undefined;
   private dropGauges: (() => void) | undefined;
   private readonly rollups: Rollups;
+  private readonly paused: PausedFunctions;
   private stopped = false;
 
   constructor(private readonly deps: ExecutorDeps) {
@@ -176,6 +178,7 @@ class ExecutorImpl implements Executor {
       store: new RollupLog(nats, publisher),
       flushMs: config.rollupFlushMs,
     });
+    this.paused = new PausedFunctions(buckets.pauses, (message, err) => log.warn({ err }, message));
     const s: Shared = {
       log,
       now,
@@ -291,6 +294,7 @@ class ExecutorImpl implements Executor {
       config: this.deps.config,
       inFlight: this.inFlight,
       throttleGate: this.throttleGate,
+      paused: this.paused,
       owner: this.owner,
       driver: {
         append: (actor, entries) => this.writer.append(actor, entries),
@@ -346,6 +350,7 @@ class ExecutorImpl implements Executor {
       { name: GaugeNames.timersPending, value: this.timers.size },
     ]);
     this.rollups.start(() => this.calls.backlog());
+    await this.paused.start();
     await this.owner.start();
   }
 
@@ -363,6 +368,7 @@ class ExecutorImpl implements Executor {
     this.timers.stop();
     this.turns?.unsubscribe();
     this.throttleGate.stop();
+    this.paused.stop();
     this.checkpoints.dropAll();
     await this.owner.stop(release);
     // Counted up to here (a crash loses at most one flush interval of it).

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import type { FunctionRollup } from "@jetstep/core";
 import type { RollupLog } from "@jetstep/jetstream";
-import { noMetrics, silentLogger } from "@jetstep/telemetry";
+import { noMetrics, type RunMetrics, silentLogger } from "@jetstep/telemetry";
 import { Rollups } from "./rollups.ts";
 
 function setup() {
@@ -25,20 +25,51 @@ function setup() {
 }
 
 describe("executor rollups", () => {
-  it("counts what goes through the metrics it wraps, and the inner metrics still see it", async () => {
+  it("counts what goes through the metrics it wraps, and the inner metrics still see all of it", async () => {
     const { rollups, appended } = setup();
     const seen: string[] = [];
-    const metrics = rollups.counting({
-      ...noMetrics,
-      runStarted: (fn) => seen.push(`started ${fn}`),
-      runEnded: (fn, _app, status) => seen.push(`${status} ${fn}`),
-      stepAttempt: (fn, _app, outcome) => seen.push(`${outcome} ${fn}`),
-    });
+    // A class, as the real metrics are: its methods live on the prototype.
+    class Recording implements RunMetrics {
+      runStarted = (fn: string) => void seen.push(`started ${fn}`);
+      runEnded(fn: string, _app: string, status: string) {
+        seen.push(`${status} ${fn}`);
+      }
+      stepAttempt(fn: string, _app: string, outcome: string) {
+        seen.push(`${outcome} ${fn}`);
+      }
+      appCallError(fn: string, _app: string, errorClass: string) {
+        seen.push(`${errorClass} ${fn}`);
+      }
+      eventsReceived(source: string, count: number) {
+        seen.push(`${count} from ${source}`);
+      }
+      timerFired(latenessMs: number) {
+        seen.push(`timer ${latenessMs}`);
+      }
+      addGauges() {
+        seen.push("gauges");
+        return () => undefined;
+      }
+    }
+    const metrics = rollups.counting(new Recording());
     metrics.runStarted("fn", "app");
     metrics.stepAttempt("fn", "app", "errored", 5);
     metrics.stepAttempt("fn", "app", "completed", 5);
     metrics.runEnded("fn", "app", "completed", 900);
-    assert.deepEqual(seen, ["started fn", "errored fn", "completed fn", "completed fn"]);
+    metrics.appCallError("fn", "app", "timeout");
+    metrics.eventsReceived("http", 2);
+    metrics.timerFired(7);
+    metrics.addGauges(() => []);
+    assert.deepEqual(seen, [
+      "started fn",
+      "errored fn",
+      "completed fn",
+      "completed fn",
+      "timeout fn",
+      "2 from http",
+      "timer 7",
+      "gauges",
+    ]);
     await rollups.flush(new Map([["queued-fn", ["app", 2] as const]]));
     const byFn = new Map(appended.map((r) => [r.fnId, r]));
     assert.deepEqual(

@@ -36,8 +36,12 @@ export class Rollups {
   /** `inner`, also counting what the charts draw. */
   counting(inner: RunMetrics): RunMetrics {
     const acc = this.acc;
+    // Every method named: `inner` is usually a class instance, whose methods a spread would not copy.
     return {
-      ...inner,
+      appCallError: (fn, app, errorClass) => inner.appCallError(fn, app, errorClass),
+      eventsReceived: (source, count) => inner.eventsReceived(source, count),
+      timerFired: (latenessMs) => inner.timerFired(latenessMs),
+      addGauges: (source) => inner.addGauges(source),
       runStarted(fn, app) {
         inner.runStarted(fn, app);
         acc.runStarted(fn, app);

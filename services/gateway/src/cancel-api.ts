@@ -1,13 +1,23 @@
 /**
  * Cancelling runs: `DELETE /v1/runs/:id` (one run; an optional body `{reason}` says why) and `POST /v1/cancellations` (every active run
- * of a function started in a time range, optionally filtered by a CEL expression on its event).
+ * of a function started in a time range, optionally filtered by a CEL expression on its event;
+ * `dry_run` only counts them; otherwise it is recorded in OPERATIONS with who asked).
  * A cancel is a command to the run's partition; the run's owner appends `run.cancelled` between
  * steps (a step already executing finishes, its result is not recorded) and emits
  * `inngest/function.cancelled`.
  */
-import { checkToken, compileExpression, type InboxCommand, Subjects, statusOf, ulid } from "@jetstep/core";
+import {
+  checkToken,
+  compileExpression,
+  type InboxCommand,
+  type OperationRecord,
+  Subjects,
+  statusOf,
+  ulid,
+} from "@jetstep/core";
 import {
   type ActiveStore,
+  type OperationLog,
   type Publisher,
   type RunLog,
   readRun,
@@ -15,6 +25,8 @@ import {
 } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
+import { operationJson } from "./bulk-api.ts";
+import { callerOf } from "./caller.ts";
 import { parseJson } from "./json-body.ts";
 import { runView } from "./runs-api.ts";
 
@@ -24,6 +36,9 @@ export interface CancelDeps {
   snapshots: SnapshotReader;
   runLog: RunLog;
   publisher: Publisher;
+  /** Where a bulk cancellation is recorded, with who asked. */
+  operations: Pick<OperationLog, "record">;
+  signingKey?: string;
   now: () => number;
   random: () => number;
 }
@@ -34,6 +49,8 @@ const BulkCancelSchema = z
     started_after: z.iso.datetime({ offset: true, error: "must be an RFC 3339 time" }).optional(),
     started_before: z.iso.datetime({ offset: true, error: "must be an RFC 3339 time" }).optional(),
     if: z.string().optional(),
+    /** Only count (and list the first 20 of) the runs it would cancel. */
+    dry_run: z.boolean().optional(),
   })
   .strict();
 
@@ -105,29 +122,67 @@ export function registerCancelRoutes(app: FastifyInstance<any, any, any, any>, d
     }
     const after = started_after ? Date.parse(started_after) : Number.NEGATIVE_INFINITY;
     const before = started_before ? Date.parse(started_before) : Number.POSITIVE_INFINITY;
-    const cancellationId = ulid(deps.now(), deps.random);
-    let count = 0;
-    // A run's due and parked markers may both be there (while its owner moves it): one cancel.
-    const seen = new Set<string>();
-    for await (const { key, run } of deps.active.entries()) {
-      if (run.fnId !== function_id) continue;
-      if (run.createdAt <= after || run.createdAt >= before) continue;
-      const runId = key.slice(key.indexOf(".") + 1);
-      if (seen.has(runId)) continue;
-      seen.add(runId);
-      const { snapshot } = await readRun(deps.runLog, deps.snapshots, runId);
-      if (statusOf(snapshot) !== "running") continue;
-      if (test && !test.test({ event: snapshot.context.event }).value) continue;
-      await sendCancel(
-        deps.publisher,
-        snapshot.context.partition,
-        runId,
-        `cancelled by bulk cancellation ${cancellationId}`,
-      );
-      count++;
-    }
-    return { data: { id: cancellationId, function_id, cancelled: count } };
+    const at = deps.now();
+    const cancellationId = ulid(at, deps.random);
+    const dryRun = parsed.data.dry_run === true;
+    const reason = dryRun ? undefined : `cancelled by bulk cancellation ${cancellationId}`;
+    const { count, sample } = await cancelMatching(deps, function_id, after, before, test, reason);
+    if (dryRun) return { data: { function_id, count, run_ids: sample } };
+    const operation: OperationRecord = {
+      id: cancellationId,
+      kind: "cancel",
+      fnId: function_id,
+      filter: {
+        ...(started_after ? { from: after } : {}),
+        ...(started_before ? { to: before } : {}),
+        ...(parsed.data.if ? { if: parsed.data.if } : {}),
+      },
+      by: callerOf(req, deps.signingKey),
+      at,
+      state: "done",
+      total: count,
+      done: count,
+      failed: 0,
+      updatedAt: deps.now(),
+      endedAt: deps.now(),
+    };
+    await deps.operations.record(operation);
+    return {
+      data: { id: cancellationId, function_id, cancelled: count, operation: operationJson(operation) },
+    };
   });
+}
+
+/**
+ * Cancels (with `reason`; without, only counts) the active runs of `fnId` created in (after,
+ * before) whose event passes `test`; the first 20 run ids come back as a sample.
+ */
+async function cancelMatching(
+  deps: CancelDeps,
+  fnId: string,
+  after: number,
+  before: number,
+  test: ReturnType<typeof compileExpression> | undefined,
+  reason: string | undefined,
+): Promise<{ count: number; sample: string[] }> {
+  const sample: string[] = [];
+  let count = 0;
+  // A run's due and parked markers may both be there (while its owner moves it): one cancel.
+  const seen = new Set<string>();
+  for await (const { key, run } of deps.active.entries()) {
+    if (run.fnId !== fnId) continue;
+    if (run.createdAt <= after || run.createdAt >= before) continue;
+    const runId = key.slice(key.indexOf(".") + 1);
+    if (seen.has(runId)) continue;
+    seen.add(runId);
+    const { snapshot } = await readRun(deps.runLog, deps.snapshots, runId);
+    if (statusOf(snapshot) !== "running") continue;
+    if (test && !test.test({ event: snapshot.context.event }).value) continue;
+    count++;
+    if (sample.length < 20) sample.push(runId);
+    if (reason !== undefined) await sendCancel(deps.publisher, snapshot.context.partition, runId, reason);
+  }
+  return { count, sample };
 }
 
 function isRunId(id: string): boolean {

@@ -1,5 +1,6 @@
 /**
- * `GET /v1/functions`: the registered functions with their triggers and options.
+ * `GET /v1/functions`: the registered functions with their triggers and options, and whether each
+ * is paused (since when, by whom, why).
  *
  * `GET /v1/functions/:id/activity`: a function's activity over a time range, in bins (runs
  * started and ended by status, failure rate, run duration p50/p95, step attempts and errors, and
@@ -18,7 +19,7 @@ import {
   mergeRollups,
   parseDuration,
 } from "@jetstep/core";
-import type { Registry, RollupLog } from "@jetstep/jetstream";
+import type { PauseStore, Registry, RollupLog } from "@jetstep/jetstream";
 import type { FastifyInstance } from "fastify";
 import { z } from "zod";
 
@@ -55,6 +56,7 @@ const QuerySchema = z.object({
 export interface FunctionRoutesDeps {
   registry: Pick<Registry, "functions" | "getFunction">;
   rollups: Pick<RollupLog, "read">;
+  pauses: Pick<PauseStore, "list">;
   now(): number;
 }
 
@@ -63,15 +65,24 @@ export function registerFunctionRoutes(
   app: FastifyInstance<any, any, any, any>,
   deps: FunctionRoutesDeps,
 ): void {
-  app.get("/v1/functions", async () => ({
-    data: deps.registry.functions().map((f) => ({
-      id: f.fn.id,
-      name: f.fn.name ?? f.fn.id,
-      app_id: f.app.appId,
-      triggers: f.fn.triggers,
-      config: f.fn,
-    })),
-  }));
+  app.get("/v1/functions", async () => {
+    const paused = new Map((await deps.pauses.list()).map((p) => [p.fnId, p]));
+    return {
+      data: deps.registry.functions().map((f) => {
+        const pause = paused.get(f.fn.id);
+        return {
+          id: f.fn.id,
+          name: f.fn.name ?? f.fn.id,
+          app_id: f.app.appId,
+          triggers: f.fn.triggers,
+          config: f.fn,
+          paused: pause
+            ? { at: new Date(pause.at).toISOString(), by: pause.by, reason: pause.reason ?? null }
+            : null,
+        };
+      }),
+    };
+  });
 
   app.get<{ Params: { id: string } }>("/v1/functions/:id/activity", async (req, reply) => {
     const fnId = req.params.id;

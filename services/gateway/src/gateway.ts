@@ -22,6 +22,8 @@ import {
   type JetstepBuckets,
   MetadataStore,
   type Nats,
+  OperationLog,
+  PauseStore,
   Publisher,
   RealtimeChannels,
   Registry,
@@ -45,6 +47,7 @@ import {
   syncByHand,
   syncKey,
 } from "./app-sync.ts";
+import { registerBulkRoutes } from "./bulk-api.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
 import { registerEndpointRoutes } from "./endpoint-api.ts";
@@ -267,7 +270,8 @@ export async function buildGateway(
       return { data: await syncNow(parsed.data.url) };
     });
   }
-  registerFunctionRoutes(app, { registry, rollups: new RollupLog(deps.nats, publisher), now });
+  const pauses = new PauseStore(deps.buckets.pauses);
+  registerFunctionRoutes(app, { registry, rollups: new RollupLog(deps.nats, publisher), pauses, now });
 
   const checkpointDeps = {
     nats: deps.nats,
@@ -291,7 +295,10 @@ export async function buildGateway(
     ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
   });
   const active = new ActiveStore(deps.buckets.active, deps.nats);
-  registerCancelRoutes(app, { active, snapshots, runLog, publisher, now, random });
+  const operations = new OperationLog(deps.nats, publisher);
+  const { signingKey } = deps.config;
+  const signed = signingKey ? { signingKey } : {};
+  registerCancelRoutes(app, { active, snapshots, runLog, publisher, operations, ...signed, now, random });
   registerListRoutes(app, deps.nats, runLog);
   if (deps.metrics)
     registerMetricsRoute(app, {
@@ -299,16 +306,9 @@ export async function buildGateway(
       consumerLags: () => durableConsumerLags(deps.nats.jsm),
     });
   if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);
-  registerOperateRoutes(app, {
-    nats: deps.nats,
-    metadata,
-    snapshots,
-    runLog,
-    publisher,
-    registry,
-    now,
-    random,
-  });
+  const operate = { nats: deps.nats, metadata, snapshots, runLog, publisher, registry, now, random };
+  registerOperateRoutes(app, operate);
+  registerBulkRoutes(app, { ...operate, operations, pauses, log: deps.log, ...signed });
 
   app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
     const id = req.params.id;

@@ -7,6 +7,7 @@ import {
   callUrlOf,
   type InboxCommand,
   InternalEvents,
+  type RunContext,
   RunMetadataRequestSchema,
   retriesOf,
   runIdFor,
@@ -101,7 +102,7 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
     if (statusOf(snapshot) === "empty" || !snapshot.context.event)
       return reply.status(404).send({ error: `run ${id} not found` });
     const ctx = snapshot.context;
-    let seed: { stepId: string; name: string; data: unknown }[] = [];
+    let seed: SeedStep[] = [];
     if (parsed.data.fromStep !== undefined) {
       const from =
         ctx.steps[parsed.data.fromStep] ??
@@ -124,20 +125,8 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
       if (parsed.data.output !== undefined)
         seed.push({ stepId: from.stepId, name: from.name, data: parsed.data.output });
     }
-    const registered = deps.registry.getFunction(ctx.fnId);
     const runId = ulid(deps.now(), deps.random);
-    const cmd: InboxCommand = {
-      type: "start",
-      runId,
-      fnId: ctx.fnId,
-      appId: ctx.appId,
-      url: registered ? callUrlOf(registered.fn) : ctx.url,
-      maxAttempts: registered ? retriesOf(registered.fn) + 1 : ctx.maxAttempts,
-      event: ctx.event as StoredEvent,
-      events: ctx.events,
-      ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
-      ...(seed.length > 0 ? { seed } : {}),
-    };
+    const cmd = rerunCommand(deps.registry, ctx, runId, seed);
     // The command is one NATS message: the event and every seeded step's output must fit in it.
     const size = Buffer.byteLength(JSON.stringify(cmd));
     const max = maxMessageBytes(deps.nats);
@@ -193,4 +182,37 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
       for (const s of subs) s.unsubscribe();
     });
   });
+}
+
+/** A seeded step of a rerun: its recorded output, and whether that is the SDK's raw form. */
+export interface SeedStep {
+  stepId: string;
+  name: string;
+  data: unknown;
+  raw?: boolean;
+}
+
+/**
+ * The start command of a rerun of the run whose context is `ctx`: the same event (or batch), the
+ * function as registered now (URL and retries; as the run had them if it is gone), and `seed`.
+ */
+export function rerunCommand(
+  registry: Pick<Registry, "getFunction">,
+  ctx: RunContext,
+  runId: string,
+  seed: readonly SeedStep[] = [],
+): InboxCommand {
+  const registered = registry.getFunction(ctx.fnId);
+  return {
+    type: "start",
+    runId,
+    fnId: ctx.fnId,
+    appId: ctx.appId,
+    url: registered ? callUrlOf(registered.fn) : ctx.url,
+    maxAttempts: registered ? retriesOf(registered.fn) + 1 : ctx.maxAttempts,
+    event: ctx.event as StoredEvent,
+    events: ctx.events,
+    ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
+    ...(seed.length > 0 ? { seed: [...seed] } : {}),
+  };
 }

@@ -21,7 +21,8 @@ function qs(params = {}) {
 }
 
 async function request(method, path, body, retried = false) {
-  const init = { method, headers: withAuth({ accept: "application/json" }) };
+  // Bulk operations record who asked: the UI says it was the UI (the key says which one).
+  const init = { method, headers: withAuth({ accept: "application/json", "x-jetstep-actor": "Jetstep UI" }) };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -60,6 +61,12 @@ export const api = {
   removeApp: (appId) => request("DELETE", `/v1/apps/${enc(appId)}`),
   removeAppUrl: (url) => request("DELETE", `/v1/apps${qs({ url })}`),
   functions: () => request("GET", "/v1/functions"),
+  pause: (fnId, reason) => request("POST", `/v1/functions/${enc(fnId)}/pause`, reason ? { reason } : {}),
+  resume: (fnId) => request("POST", `/v1/functions/${enc(fnId)}/resume`, {}),
+  replay: (body) => request("POST", "/v1/replays", body),
+  cancelMatching: (body) => request("POST", "/v1/cancellations", body),
+  operations: (params) => request("GET", `/v1/operations${qs(params)}`),
+  operation: (id) => request("GET", `/v1/operations/${enc(id)}`),
   activity: (fnId, params) => request("GET", `/v1/functions/${enc(fnId)}/activity${qs(params)}`),
   events: (params) => request("GET", `/v1/events${qs(params)}`),
   event: (id) => request("GET", `/v1/events/${enc(id)}`),

@@ -69,8 +69,10 @@ export function chartHtml({
   const grid = [0, 0.5, 1]
     .map((f) => {
       const v = top * f;
+      // An empty chart has no scale to speak of: only its zero is labelled.
+      const label = hasData || f === 0 ? esc(format(v)) : "";
       return `<line class="grid" x1="${PAD.left}" x2="${W - PAD.right}" y1="${y(v)}" y2="${y(v)}"/>
-        <text class="axis" x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end">${esc(format(v))}</text>`;
+        <text class="axis" x="${PAD.left - 6}" y="${y(v) + 4}" text-anchor="end">${label}</text>`;
     })
     .join("");
   const ticks = n <= 1 ? [0] : W < 480 ? [0, n - 1] : [0, Math.floor(n / 3), Math.floor((2 * n) / 3), n - 1];

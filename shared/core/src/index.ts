@@ -27,6 +27,7 @@ export * from "./schemas/event.ts";
 export * from "./schemas/function-config.ts";
 export * from "./schemas/function-options.ts";
 export * from "./schemas/log.ts";
+export * from "./schemas/operations.ts";
 export * from "./schemas/ops.ts";
 export * from "./schemas/run-spec.ts";
 export * from "./server-version.ts";

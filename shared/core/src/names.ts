@@ -18,6 +18,8 @@ export const Streams = {
   realtime: "REALTIME",
   /** Per-function activity per minute, as each executor counted it (charts; see rollups.ts). */
   rollups: "ROLLUPS",
+  /** Bulk operations (replays, cancellations, pauses, resumes): the latest state of each, an audit log. */
+  operations: "OPERATIONS",
 } as const;
 export type Streams = (typeof Streams)[keyof typeof Streams];
 
@@ -34,6 +36,8 @@ export const Buckets = {
   debounces: "JETSTEP_DEBOUNCES",
   /** Run metadata (scores and the like), one key per run id. */
   metadata: "JETSTEP_METADATA",
+  /** Paused functions, one key per function (their runs start when it is resumed). */
+  pauses: "JETSTEP_PAUSES",
 } as const;
 export type Buckets = (typeof Buckets)[keyof typeof Buckets];
 
@@ -61,6 +65,7 @@ export const SubjectPrefix = {
   throttle: "thq",
   realtime: "rt",
   rollups: "roll",
+  operations: "op",
 } as const;
 
 const SAFE_TOKEN = /^[A-Za-z0-9_-]+$/;
@@ -160,6 +165,9 @@ export const Subjects = {
   /** ROLLUPS: what executors counted of function `fnId`, per minute. */
   rollup: (fnId: string): string => `${SubjectPrefix.rollups}.${escapeToken(fnId)}`,
   allRollups: `${SubjectPrefix.rollups}.>`,
+  /** OPERATIONS: bulk operation `id`'s latest state (one message per subject). */
+  operation: (id: string): string => `${SubjectPrefix.operations}.${checkToken("operationId", id)}`,
+  allOperations: `${SubjectPrefix.operations}.>`,
   deadLetter: (source: string): string => `${SubjectPrefix.deadLetters}.${checkToken("source", source)}`,
   allDeadLetters: `${SubjectPrefix.deadLetters}.>`,
 } as const;
@@ -252,6 +260,8 @@ export const Keys = {
     `${checkToken("kind", kind)}.${escapeToken(fnId)}.${checkToken("key", keyHash)}`,
   /** BATCHES bucket: the open batch of a function for one key value. */
   batch: (fnId: string, keyHash: string): string => `${escapeToken(fnId)}.${checkToken("key", keyHash)}`,
+  /** PAUSES bucket: one key per paused function. */
+  pause: (fnId: string): string => `fn.${escapeToken(fnId)}`,
   /** WAITS bucket: `<event name>.<runId>.<waitId>`, so a watch can be narrowed to one event name. */
   wait: (eventName: string, runId: string, waitId: string): string =>
     `${escapeToken(eventName)}.${checkToken("runId", runId)}.${escapeToken(waitId)}`,

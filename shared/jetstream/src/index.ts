@@ -59,6 +59,7 @@ export {
   PartitionLoadError,
 } from "./leases.ts";
 export { Membership } from "./membership.ts";
+export { OperationLog, PausedFunctions, PauseStore, PauseWatchStoppedError } from "./operations.ts";
 export { DEFAULT_PARTITIONS, partitionCount, storedPartitionCount } from "./partitions.ts";
 export { Publisher, type PublishOptions, type PublishResult, PublishTimeoutError } from "./publisher.ts";
 export { type LoadedRun, readRun, type SnapshotReader } from "./read-run.ts";

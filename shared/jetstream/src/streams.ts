@@ -77,6 +77,35 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
       max_bytes: 1024 * 1024 * 1024,
       max_msg_size: 1024 * 1024,
     },
+    ...observingStreams(common),
+    {
+      ...common,
+      name: Streams.timers,
+      subjects: [Subjects.allTimers],
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      allow_direct: true,
+      duplicate_window: 2 * 60_000 * NS_PER_MS,
+    },
+  ];
+}
+
+/** What the UI's function pages read: bulk operations (the audit log) and activity rollups. */
+function observingStreams(common: {
+  storage: StorageType;
+  num_replicas: number;
+}): (Partial<StreamConfig> & { name: string })[] {
+  return [
+    {
+      // The latest state of each bulk operation (the audit log), kept 90 days.
+      ...common,
+      name: Streams.operations,
+      subjects: [Subjects.allOperations],
+      retention: RetentionPolicy.Limits,
+      allow_direct: true,
+      max_msgs_per_subject: 1,
+      max_age: 90 * DAY_MS * NS_PER_MS,
+    },
     {
       // Activity per function and minute for the charts (8 days, so that a week's chart is whole).
       ...common,
@@ -87,15 +116,6 @@ function configs(opts: StreamOptions): (Partial<StreamConfig> & { name: string }
       allow_direct: true,
       max_age: 8 * DAY_MS * NS_PER_MS,
       max_bytes: 1024 * 1024 * 1024,
-    },
-    {
-      ...common,
-      name: Streams.timers,
-      subjects: [Subjects.allTimers],
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      allow_direct: true,
-      duplicate_window: 2 * 60_000 * NS_PER_MS,
     },
   ];
 }
@@ -143,6 +163,7 @@ export interface Buckets_ {
   flow: KV;
   debounces: KV;
   metadata: KV;
+  pauses: KV;
 }
 
 /** JetStream's error code for "stream name already in use with a different configuration". */
@@ -183,6 +204,7 @@ export async function openBuckets(nats: Nats, opts: StreamOptions): Promise<Buck
     flow: await open(Buckets.flow, { ttl: DAY_MS }),
     debounces: await open(Buckets.debounces),
     metadata: await open(Buckets.metadata),
+    pauses: await open(Buckets.pauses),
   };
 }
 

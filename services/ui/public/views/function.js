@@ -7,6 +7,7 @@ import { api } from "../api.js";
 import { chartHtml } from "../charts.js";
 import { apiErrorHtml, jsonBlock, notFoundHtml } from "../components.js";
 import { esc, fmtDuration } from "../util.js";
+import { logHtml, mountOps, opsHtml } from "./function-ops.js";
 import { flowHtml, triggersHtml } from "./functions.js";
 import { presetRunFilters } from "./runs.js";
 
@@ -113,6 +114,7 @@ export function render(root, { id }, signal) {
       <div class="actions"><a class="btn btn-ghost" href="#/runs" data-testid="fn-runs-link">Runs</a></div>
     </div>
     <div id="fn-error"></div>
+    ${opsHtml()}
     <div class="range-picker" role="group" aria-label="Time range" data-testid="range-picker">
       ${Object.keys(RANGES)
         .map((r) => `<button type="button" class="btn btn-ghost" data-range="${r}">${r}</button>`)
@@ -120,7 +122,8 @@ export function render(root, { id }, signal) {
     </div>
     <div class="stats" id="fn-stats"></div>
     <div class="charts" id="fn-charts"><p class="muted">Loading…</p></div>
-    <div id="fn-about"></div>`;
+    <div id="fn-about"></div>
+    ${logHtml()}`;
   const charts = root.querySelector("#fn-charts");
   const errSlot = root.querySelector("#fn-error");
   let timer;
@@ -189,6 +192,7 @@ export function render(root, { id }, signal) {
     presetRunFilters({ function_id: id });
   });
 
+  mountOps(root, id, () => [Date.now() - RANGES[range], Date.now()], signal);
   api
     .functions()
     .then((res) => {

@@ -1,6 +1,6 @@
-/** Runs list: filters, table, "Load more", live upserts from the SSE stream. */
+/** Runs list: filters, table, "Load more", live upserts from the SSE stream, and cancelling a function's running runs (previewed). */
 import { api } from "../api.js";
-import { apiErrorHtml, RUNS_TABLE_HEAD, runRowHtml } from "../components.js";
+import { apiErrorHtml, RUNS_TABLE_HEAD, runRowHtml, toast } from "../components.js";
 import { onConnected, subscribe } from "../stream.js";
 import { esc, isoOf, toMs } from "../util.js";
 
@@ -72,8 +72,10 @@ export function render(root, _params, signal) {
       <div class="filter-actions">
         <button type="submit" class="btn">Apply</button>
         <button type="button" class="btn btn-ghost" id="reset-filters">Reset</button>
+        <button type="button" class="btn btn-danger" data-testid="cancel-matching" hidden>Cancel running…</button>
       </div>
     </form>
+    <div id="cancel-slot"></div>
     <div id="runs-error"></div>
     <div class="table-wrap">
       <table class="table runs-table" id="runs-table">${RUNS_TABLE_HEAD}<tbody></tbody></table>
@@ -162,6 +164,54 @@ export function render(root, _params, signal) {
     void load(false);
   });
   moreBtn.addEventListener("click", () => load(true));
+
+  // Cancel the running runs of the chosen function (in the chosen time range): a preview first.
+  const cancelBtn = root.querySelector("[data-testid=cancel-matching]");
+  const cancelSlot = root.querySelector("#cancel-slot");
+  const showCancel = () => {
+    cancelBtn.hidden = !filters.function_id;
+    cancelSlot.innerHTML = "";
+  };
+  form.addEventListener("change", showCancel);
+  form.addEventListener("submit", showCancel);
+  root.querySelector("#reset-filters").addEventListener("click", showCancel);
+  showCancel();
+  const cancelBody = () => ({
+    function_id: filters.function_id,
+    ...(filters.from ? { started_after: isoOf(filters.from) } : {}),
+    ...(filters.to ? { started_before: isoOf(filters.to) } : {}),
+  });
+  cancelBtn.addEventListener("click", async () => {
+    try {
+      const body = cancelBody();
+      const res = await api.cancelMatching({ ...body, dry_run: true });
+      const n = res.data.count;
+      cancelSlot.innerHTML = `<div class="card" data-testid="cancel-preview">
+        <p data-testid="cancel-count">${n} running run${n === 1 ? "" : "s"} of ${esc(body.function_id)}${
+          filters.from || filters.to ? " started in the chosen range" : ""
+        } would be cancelled.</p>
+        <div class="actions">
+          <button type="button" class="btn btn-danger" data-testid="cancel-confirm" ${n === 0 ? "disabled" : ""}>Cancel ${n} run${n === 1 ? "" : "s"}</button>
+          <button type="button" class="btn btn-ghost" data-cancel-dismiss>Keep them</button>
+        </div></div>`;
+      cancelSlot.querySelector("[data-cancel-dismiss]").addEventListener("click", () => {
+        cancelSlot.innerHTML = "";
+      });
+      cancelSlot.querySelector("[data-testid=cancel-confirm]").addEventListener("click", async (e) => {
+        e.target.disabled = true;
+        try {
+          const done = await api.cancelMatching(body);
+          cancelSlot.innerHTML = "";
+          toast(`Cancelling ${esc(done.data.cancelled)} run${done.data.cancelled === 1 ? "" : "s"}`);
+          void load(false);
+        } catch (err) {
+          cancelSlot.innerHTML = apiErrorHtml(err);
+        }
+      });
+    } catch (err) {
+      cancelSlot.innerHTML = apiErrorHtml(err);
+    }
+  });
 
   const unsub = subscribe("run", (m) => {
     const run = runFromMessage(m);
