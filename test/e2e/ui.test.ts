@@ -152,6 +152,15 @@ describe("dev UI in Chromium", () => {
       "step.run",
     ]);
     assert.match((await page.getByTestId("run-trace-id").textContent()) ?? "", /[0-9a-f]{32}/);
+    // The Trace tab: the run span, then one span per step attempt, from the run's log.
+    await page.getByTestId("trace-tab").click();
+    await page.getByTestId("trace-tree").waitFor({ timeout: 10_000 });
+    assert.deepEqual(
+      await page.getByTestId("trace-span").evaluateAll((els) => els.map((e) => e.getAttribute("data-kind"))),
+      ["run", "step", "step", "step"],
+    );
+    await shot("run-trace");
+    await page.locator('[data-tab="steps"]').click();
     // An ended run: one status badge (not "Completed completed"), no Cancel button, and its start
     // as a date and time before the relative one.
     assert.equal(await page.getByTestId("run-phase").count(), 0);
@@ -228,6 +237,17 @@ describe("dev UI in Chromium", () => {
     );
     assert.equal(await page.getByTestId("cancel-run").isVisible(), false);
     await shot("run-cancelled");
+    // Its trace: the run cancelled, the sleep cut off with it.
+    await page.getByTestId("trace-tab").click();
+    await page.getByTestId("trace-tree").waitFor({ timeout: 10_000 });
+    assert.deepEqual(
+      await page
+        .getByTestId("trace-span")
+        .evaluateAll((els) =>
+          els.map((e) => `${e.getAttribute("data-kind")} ${e.getAttribute("data-status")}`),
+        ),
+      ["run cancelled", "step ok", "sleep cancelled"],
+    );
   });
 
   it("reruns from a step with an edited output", async () => {

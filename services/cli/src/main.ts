@@ -55,6 +55,7 @@ async function start(): Promise<void> {
     port: args.port,
     appUrls: args.appUrls,
     syncIntervalMs: 30_000,
+    ...traceUrlOf(process.env),
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
     ...(args.retryIntervalMs !== undefined ? { retryIntervalMs: args.retryIntervalMs } : {}),
     eventKeys: args.eventKeys,
@@ -193,6 +194,7 @@ async function dev(): Promise<void> {
     ...(args.leaseTtlMs !== undefined ? { leaseTtlMs: args.leaseTtlMs } : {}),
     eventKeys: args.eventKeys,
     corsOrigins: args.corsOrigins,
+    ...traceUrlOf(process.env),
     ...(args.discovery ? { discovery: { ...args.discovery, ports: discoveryPorts(process.env) } } : {}),
   });
   if (args.configFile) log.info({ file: args.configFile }, "settings read from a config file");
@@ -204,6 +206,12 @@ async function dev(): Promise<void> {
     },
     `Jetstep dev server ready: UI and API at ${runtime.gatewayUrl}`,
   );
+}
+
+/** `JETSTEP_TRACE_URL`: where the UI links a run's exported trace (`{traceId}` is replaced). */
+function traceUrlOf(env: NodeJS.ProcessEnv): { traceUrl?: string } {
+  const url = env.JETSTEP_TRACE_URL?.trim();
+  return url ? { traceUrl: url } : {};
 }
 
 main().catch((e) => {

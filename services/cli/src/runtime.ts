@@ -9,6 +9,7 @@ import { buildExecutor, defaultExecutorConfig, type Executor, type ExecutorConfi
 import {
   buildGateway,
   defaultGatewayConfig,
+  type GatewayConfig,
   listSyncStatuses,
   recordSync,
   recordSyncIfListed,
@@ -35,6 +36,8 @@ export const SERVICES = ["gateway", "matcher", "executor", "cron"] as const;
 export type Service = (typeof SERVICES)[number];
 
 export interface RuntimeOptions {
+  /** Where an exported trace can be seen, `{traceId}` in it (`JETSTEP_TRACE_URL`; the UI links there). */
+  traceUrl?: string;
   /** Which services run in this process (default: all). */
   services?: readonly Service[];
   /** Stream and bucket replicas (1 in dev, 3 on a cluster). */
@@ -137,18 +140,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       metrics,
       // Checkpoints of runs this process's executor drives skip the NATS round trip.
       ...(services.has("executor") ? { localCheckpoints: (p, req) => executor.checkpointHere(p, req) } : {}),
-      config: {
-        ...defaultGatewayConfig(),
-        eventKeys: opts.eventKeys ?? [],
-        uiDir: UI_DIR,
-        host: opts.host,
-        ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
-        ...(opts.apiKeys?.length ? { apiKeys: opts.apiKeys } : {}),
-        ...(opts.readApiKeys?.length ? { readApiKeys: opts.readApiKeys } : {}),
-        ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
-        ...(opts.corsOrigins?.length ? { corsOrigins: opts.corsOrigins } : {}),
-        ...(opts.endpointSyncTimeoutMs ? { endpointSyncTimeoutMs: opts.endpointSyncTimeoutMs } : {}),
-      },
+      config: gatewayConfig(opts),
     });
     const address = await gateway.listen({ host: opts.host, port: opts.port });
     gatewayUrl = address.replace("[::1]", "localhost");
@@ -353,4 +345,21 @@ function logSync(log: Logger, status: SyncStatus, before: SyncStatus | undefined
   if (status.retryAt === undefined)
     log.warn({ url: status.url, why: status.error, failures: status.failures }, "app sync given up");
   else log.warn({ url: status.url, why: status.error }, "app sync failed; retrying with backoff");
+}
+
+/** The gateway's settings from the runtime's options. */
+function gatewayConfig(opts: RuntimeOptions): GatewayConfig {
+  return {
+    ...defaultGatewayConfig(),
+    eventKeys: opts.eventKeys ?? [],
+    uiDir: UI_DIR,
+    host: opts.host,
+    ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
+    ...(opts.apiKeys?.length ? { apiKeys: opts.apiKeys } : {}),
+    ...(opts.readApiKeys?.length ? { readApiKeys: opts.readApiKeys } : {}),
+    ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
+    ...(opts.corsOrigins?.length ? { corsOrigins: opts.corsOrigins } : {}),
+    ...(opts.endpointSyncTimeoutMs ? { endpointSyncTimeoutMs: opts.endpointSyncTimeoutMs } : {}),
+    ...(opts.traceUrl ? { traceUrl: opts.traceUrl } : {}),
+  };
 }

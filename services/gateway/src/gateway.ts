@@ -66,6 +66,7 @@ import { registerRealtimeRoutes } from "./realtime-api.ts";
 import { registerApp, unauthorizedRegistration } from "./register-app.ts";
 import { isRunId } from "./run-id.ts";
 import { runView } from "./runs-api.ts";
+import { registerTraceRoute } from "./trace-api.ts";
 import { registerUiRoutes } from "./ui-routes.ts";
 
 /** The gateway's settings (its body limits are core's MaxBodyBytes, per route). */
@@ -74,6 +75,8 @@ export interface GatewayConfig extends HttpTimeouts {
   eventKeys: string[];
   /** Directory of the dev UI's static files; no UI when absent. */
   uiDir?: string;
+  /** Where an exported trace can be seen, with `{traceId}` (the run view's trace tab links there). */
+  traceUrl?: string;
   /** Production: apps must prove they hold this key to register. */
   signingKey?: string;
   /** API keys that may read and operate (`--api-key`); the signing key may too. */
@@ -300,6 +303,11 @@ export async function buildGateway(
   const signed = signingKey ? { signingKey } : {};
   registerCancelRoutes(app, { active, snapshots, runLog, publisher, operations, ...signed, now, random });
   registerListRoutes(app, deps.nats, runLog);
+  registerTraceRoute(app, {
+    runLog,
+    snapshots,
+    ...(deps.config.traceUrl ? { traceUrl: deps.config.traceUrl } : {}),
+  });
   if (deps.metrics)
     registerMetricsRoute(app, {
       metrics: deps.metrics,

@@ -37,6 +37,63 @@ describe("reading runs and events", () => {
     startedAt,
   });
 
+  it("GET /v1/runs/:id/trace draws the run's spans from its log, with a link where one is configured", async () => {
+    await gw.writeRun([
+      scheduled("01TRACEAPI0000000000000001", "trace-fn"),
+      ...then(
+        {
+          type: "step.errored",
+          stepId: "s1",
+          name: "charge",
+          error: { name: "Error", message: "declined" },
+          attempt: 0,
+          startedAt: 1_700_000_000_100,
+          retryAt: 1_700_000_000_400,
+          timerId: "t1",
+        },
+        {
+          type: "step.completed",
+          stepId: "s1",
+          name: "charge",
+          data: 1,
+          attempt: 1,
+          startedAt: 1_700_000_000_400,
+        },
+        { type: "run.completed", output: "done" },
+      ),
+    ]);
+    const r = await gw.send("GET", "/v1/runs/01TRACEAPI0000000000000001/trace");
+    assert.equal(r.status, 200, r.body.error);
+    const data = r.body.data as {
+      trace_id: string;
+      url: string | null;
+      spans: { name: string; status: string; attempt: number | null; error: { message: string } | null }[];
+    };
+    assert.match(data.trace_id, /^[0-9a-f]{32}$/);
+    assert.equal(data.url, null);
+    assert.deepEqual(
+      data.spans.map((s) => [s.name, s.status, s.attempt]),
+      [
+        ["run trace-fn", "ok", null],
+        ["step charge", "error", 1],
+        ["step charge", "ok", 2],
+      ],
+    );
+    assert.equal(data.spans[1]?.error?.message, "declined");
+    assert.equal((await gw.send("GET", "/v1/runs/01NOSUCHRUN/trace")).status, 404);
+    assert.equal((await gw.send("GET", "/v1/runs/a.b/trace")).status, 404);
+
+    const linked = await startTestGateway({ traceUrl: "http://jaeger.test/trace/{traceId}" });
+    try {
+      await linked.writeRun([scheduled("01TRACEAPI0000000000000002", "trace-fn")]);
+      const l = await linked.send("GET", "/v1/runs/01TRACEAPI0000000000000002/trace");
+      const d = l.body.data as { trace_id: string; url: string };
+      assert.equal(d.url, `http://jaeger.test/trace/${d.trace_id}`);
+    } finally {
+      await linked.stop();
+    }
+  });
+
   it("GET /v1/runs/:id answers 404 for an unknown run or an id no run can have", async () => {
     for (const id of ["01JNOSUCHRUN", "a.b", "x%20y"]) {
       const r = await gw.send("GET", `/v1/runs/${id}`);

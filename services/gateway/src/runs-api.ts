@@ -11,23 +11,13 @@ import {
   publicStatus,
   type RunSnapshot,
   runTrace,
+  type StepKind,
   type StepState,
   statusOf,
+  stepKind,
 } from "@jetstep/core";
 
 const iso = (ms: number | undefined): string | null => (ms === undefined ? null : new Date(ms).toISOString());
-
-/** What a step is, by Inngest's op names. */
-export type StepKind = "StepRun" | "StepPlanned" | "Sleep" | "WaitForEvent" | "InvokeFunction";
-
-export function stepKind(s: StepState): StepKind {
-  if (s.wait?.invoke) return "InvokeFunction";
-  if (s.wait) return "WaitForEvent";
-  // A sleep: sleeping, or ended by its timer (its memo is a bare null, and it never waited).
-  if (s.status === "sleeping" || (s.memoRaw && s.data === null)) return "Sleep";
-  if (s.status === "planned" && s.attempts === 0) return "StepPlanned";
-  return "StepRun";
-}
 
 /**
  * How a step that is not just run ended: a wait matched an event or timed out; an invoke's child
@@ -45,6 +35,9 @@ function stepOutcome(s: StepState, kind: StepKind) {
     if (s.error?.name === "InngestInvokeTimeoutError") return { type: "timed_out", run_id: null };
     return { type: s.status === "completed" ? "completed" : "failed", run_id: s.childRunId ?? null };
   }
+  // A sleep: until when (recorded since sleeps keep it; a sleep seeded into a rerun has none).
+  if (kind === "Sleep" && s.until !== undefined)
+    return { type: done ? "slept" : "sleeping", until: iso(s.until) };
   // An invoke under way: the child run it started (its id follows from the invoke).
   const invoke = s.wait?.invoke;
   if (kind === "InvokeFunction" && invoke && s.startedAt !== undefined)

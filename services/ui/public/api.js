@@ -73,6 +73,7 @@ export const api = {
   eventRuns: (id) => request("GET", `/v1/events/${enc(id)}/runs`),
   runs: (params) => request("GET", `/v1/runs${qs(params)}`),
   run: (id) => request("GET", `/v1/runs/${enc(id)}`),
+  runTrace: (id) => request("GET", `/v1/runs/${enc(id)}/trace`),
   cancelRun: (id, reason) => request("DELETE", `/v1/runs/${enc(id)}`, reason ? { reason } : undefined),
   rerun: (id, body = {}) => request("POST", `/v1/runs/${enc(id)}/rerun`, body),
   invoke: (fnId, data) =>

@@ -34,3 +34,4 @@ export * from "./server-version.ts";
 export * from "./sessions.ts";
 export * from "./signing.ts";
 export * from "./trace.ts";
+export * from "./trace-spans.ts";

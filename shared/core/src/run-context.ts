@@ -49,6 +49,8 @@ export interface StepState {
   startedAt?: number;
   endedAt?: number;
   retryAt?: number;
+  /** A sleep: until when (kept once it ended; `retryAt` is its timer's and is cleared). */
+  until?: number;
   timerId?: string;
   /** Order in which the step reached a final status. */
   order?: number;

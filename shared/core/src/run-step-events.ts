@@ -84,6 +84,7 @@ export function startSleep(ctx: RunContext, event: LogEntryOf<"sleep.started">):
     attempts: 0,
     startedAt: event.ts,
     retryAt: event.until,
+    until: event.until,
     timerId: event.timerId,
   }));
 }

@@ -1,4 +1,4 @@
-/** Run detail: status, trigger, output/error, step waterfall, compensation, and actions. */
+/** Run detail: status, trigger, output/error, step waterfall (or its trace), compensation, and actions. */
 import { api } from "../api.js";
 import {
   apiErrorHtml,
@@ -14,6 +14,7 @@ import { navigate } from "../router.js";
 import { onConnected, subscribe } from "../stream.js";
 import { esc, fmtDuration, timeHtml, toMs } from "../util.js";
 import { timelineHtml, trackOpen } from "./timeline.js";
+import { traceHtml } from "./trace.js";
 
 export function render(root, { id }, signal) {
   root.innerHTML = '<p class="muted">Loading run…</p>';
@@ -25,6 +26,18 @@ export function render(root, { id }, signal) {
   let eventLoadedFor = null;
   let stepKey = null;
   let gone = false;
+  let tracing = false; // the Trace tab is shown
+
+  /** The run's spans, from its log (drawn again at each refresh while the tab is shown). */
+  async function loadTrace() {
+    const box = root.querySelector("#run-trace");
+    try {
+      const res = await api.runTrace(id);
+      if (!signal.aborted && box) box.innerHTML = traceHtml(res.data);
+    } catch (e) {
+      if (!signal.aborted && box) box.innerHTML = apiErrorHtml(e);
+    }
+  }
 
   async function refresh() {
     if (inflight || signal.aborted) return;
@@ -78,7 +91,14 @@ export function render(root, { id }, signal) {
         <section class="card"><h2>Result</h2><div id="run-result"></div></section>
         <section class="card"><h2>Triggering event</h2><div id="run-event"></div></section>
       </div>
-      <section class="card"><h2>Steps</h2><div id="run-steps"></div></section>
+      <section class="card">
+        <div class="tabs" role="tablist">
+          <button type="button" class="btn btn-ghost active" role="tab" data-tab="steps" aria-selected="true">Steps</button>
+          <button type="button" class="btn btn-ghost" role="tab" data-tab="trace" data-testid="trace-tab" aria-selected="false">Trace</button>
+        </div>
+        <div id="run-steps"></div>
+        <div id="run-trace" hidden></div>
+      </section>
       <section class="card" id="comp-card" hidden><h2>Compensation</h2><div id="run-comp"></div></section>
       <section class="card">
         <h2>Rerun from step</h2>
@@ -96,6 +116,17 @@ export function render(root, { id }, signal) {
       </section>
     </div>`;
 
+    for (const tab of root.querySelectorAll("[data-tab]"))
+      tab.addEventListener("click", () => {
+        tracing = tab.dataset.tab === "trace";
+        for (const t of root.querySelectorAll("[data-tab]")) {
+          t.classList.toggle("active", t === tab);
+          t.setAttribute("aria-selected", String(t === tab));
+        }
+        root.querySelector("#run-steps").hidden = tracing;
+        root.querySelector("#run-trace").hidden = !tracing;
+        if (tracing) void loadTrace();
+      });
     trackOpen(root.querySelector("#run-steps"), openSteps);
     trackOpen(root.querySelector("#run-comp"), openComp);
 
@@ -223,6 +254,7 @@ export function render(root, { id }, signal) {
       );
     }
 
+    if (tracing) void loadTrace();
     root.querySelector("#run-steps").innerHTML = timelineHtml(r.steps, start, end ?? Date.now(), openSteps, {
       runEnd: end,
     });

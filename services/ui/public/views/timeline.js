@@ -89,12 +89,14 @@ const KIND_LABELS = {
   InvokeFunction: "invoke",
 };
 
-/** How a wait or an invoke ended: the matching event, a timeout, the child run. */
+/** How a sleep, a wait or an invoke ended: until when, the matching event, a timeout, the child run. */
 function outcomeHtml(s) {
   const o = s.outcome;
-  if (!o) return "";
+  // A sleep under way says so in its waiting note.
+  if (!o || o.type === "sleeping") return "";
   let text = "";
-  if (o.type === "timed_out")
+  if (o.type === "slept") text = `Slept until ${timeHtml(o.until, { absolute: true })}`;
+  else if (o.type === "timed_out")
     text = s.kind === "InvokeFunction" ? "Invoke timed out" : "Timed out: no event matched";
   else if (o.type === "matched")
     text = o.event_id
