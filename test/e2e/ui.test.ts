@@ -273,7 +273,12 @@ describe("dev UI in Chromium", () => {
       data: { output: unknown };
     };
     assert.deepEqual(rerun.data.output, { delivered: "hi there" });
+    // "Rerun of" both ways: the rerun names its original, the original lists its rerun.
+    assert.equal(await page.getByTestId("run-rerun-of").locator("a").textContent(), orig?.run_id);
     await shot("run-rerun-from-step");
+    await page.getByTestId("run-rerun-of").locator("a").click();
+    await page.getByTestId("run-reruns").waitFor({ timeout: 10_000 });
+    assert.equal(await page.getByTestId("run-reruns").locator("a").textContent(), newId);
   });
 
   it("adds an app URL from the Apps page and shows its sync error", async () => {

@@ -158,9 +158,18 @@ export class AppCalls {
     // (ANSWER_HOLD_MS) rather than drop the answer and call the step again. Taken by another
     // process, the answer is dropped below (not the owner). The call stays in flight meanwhile, so the
     // partition taken back does not call it a second time.
-    if (!a.fenced && !this.deps.owner.valid(partition))
-      await this.deps.owner.whenValid(partition, Math.max(ANSWER_HOLD_MS, 3 * this.deps.config.leaseTtlMs));
-    const { recorded, ownSpans } = await this.record(a, answer, eventsLastSeq);
+    // The lease may lapse again between its return and the record (renewals late under load come
+    // in bursts): the record then says so and the answer waits again, within the same hold.
+    const holdUntil = this.deps.now() + Math.max(ANSWER_HOLD_MS, 3 * this.deps.config.leaseTtlMs);
+    let result: Awaited<ReturnType<AppCalls["record"]>>;
+    for (;;) {
+      const left = holdUntil - this.deps.now();
+      if (!a.fenced && !this.deps.owner.valid(partition) && left > 0)
+        await this.deps.owner.whenValid(partition, left);
+      result = await this.record(a, answer, eventsLastSeq, this.deps.now() < holdUntil);
+      if (!result.lapsed) break;
+    }
+    const { recorded, ownSpans } = result;
     if (a.sent) this.deps.inFlight.done(partition);
     // The attempt ends when the app answered (before the outcome is recorded, which may end the run).
     if (a.fenced) return;
@@ -299,11 +308,20 @@ export class AppCalls {
     a: Attempt,
     answer: AppAnswer,
     eventsLastSeq: number | undefined,
-  ): Promise<{ recorded: NewRunLogEntry[]; ownSpans?: Set<string> }> {
+    mayWait: boolean,
+  ): Promise<{ recorded: NewRunLogEntry[]; ownSpans?: Set<string>; lapsed?: boolean }> {
     const { runs, inFlight, owner, driver } = this.deps;
-    const out: { recorded: NewRunLogEntry[]; ownSpans?: Set<string> } = { recorded: [] };
+    const out: { recorded: NewRunLogEntry[]; ownSpans?: Set<string>; lapsed?: boolean } = { recorded: [] };
     await runs
       .withActor(a.runId, async (actor) => {
+        // The app ran it, and the partition's lease lapsed again (or the partition was given up
+        // with it): keep the call in flight and wait for the lease (the caller does), rather than
+        // drop the answer and call the step a second time once the partition is back. Another
+        // process taking it for the whole hold drops the answer below, as before.
+        if (mayWait && a.sent && !a.fenced && !owner.valid(a.partition) && !isStaleDispatch(answer)) {
+          out.lapsed = true;
+          return;
+        }
         // A call replaced meanwhile (its checkpoints were refused with 409), or made before the
         // partition was given up: its answer is void.
         if (!inFlight.end(a.runId, a.key, a.token)) return;

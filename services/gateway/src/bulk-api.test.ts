@@ -173,6 +173,11 @@ describe("bulk operations", () => {
         [1, 2],
         "each failed run rerun once, with its own event",
       );
+      for (const c of starts) assert.match(c.type === "start" ? (c.rerunOf ?? "") : "", /^01BULKFAILED/);
+      const original = (await gw.send("GET", "/v1/runs/01BULKFAILED00000000000001")).body.data as {
+        reruns: unknown[];
+      };
+      assert.equal(original.reruns.length, 1, "the original lists its rerun");
     } finally {
       inbox.stop();
     }

@@ -25,6 +25,7 @@ import {
   ulid,
 } from "@jetstep/core";
 import {
+  type MetadataStore,
   type Nats,
   type OperationLog,
   type PauseStore,
@@ -40,10 +41,11 @@ import type { FastifyInstance, FastifyRequest } from "fastify";
 import { z } from "zod";
 import { callerOf } from "./caller.ts";
 import { parseJson } from "./json-body.ts";
-import { rerunCommand } from "./operate-api.ts";
+import { noteRerun, rerunCommand } from "./operate-api.ts";
 
 export interface BulkDeps {
   nats: Nats;
+  metadata: Pick<MetadataStore, "update">;
   registry: Pick<Registry, "getFunction">;
   operations: OperationLog;
   pauses: PauseStore;
@@ -291,10 +293,14 @@ async function replay(deps: BulkDeps, op: OperationRecord, runs: readonly RunInd
       const { snapshot } = await readRun(deps.runLog, deps.snapshots, run.runId);
       const ctx = snapshot.context;
       if (!ctx.event) throw new Error(`run ${run.runId} has no event to replay`);
-      const cmd = rerunCommand(deps.registry, ctx, ulid(deps.now(), deps.random));
-      await deps.publisher.publishJson(Subjects.inbox(ctx.partition), cmd, {
+      const rerunId = ulid(deps.now(), deps.random);
+      const cmd = rerunCommand(deps.registry, ctx, rerunId);
+      const seq = await deps.publisher.publish(Subjects.inbox(ctx.partition), JSON.stringify(cmd), {
         msgId: `replay-${op.id}-${run.runId}`,
       });
+      if (!seq.ok) throw new Error(`the rerun's start command was refused: ${seq.description}`);
+      // A duplicate (this replay sent it before) started no new run.
+      if (!seq.duplicate) await noteRerun(deps.metadata, run.runId, rerunId, deps.now());
       progress.done = (progress.done ?? 0) + 1;
     } catch (err) {
       progress.failed = (progress.failed ?? 0) + 1;

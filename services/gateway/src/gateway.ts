@@ -65,7 +65,7 @@ import { registerOperateRoutes } from "./operate-api.ts";
 import { registerRealtimeRoutes } from "./realtime-api.ts";
 import { registerApp, unauthorizedRegistration } from "./register-app.ts";
 import { isRunId } from "./run-id.ts";
-import { runView } from "./runs-api.ts";
+import { runView, withReruns } from "./runs-api.ts";
 import { registerTraceRoute } from "./trace-api.ts";
 import { registerUiRoutes } from "./ui-routes.ts";
 
@@ -354,7 +354,7 @@ export async function buildGateway(
     }
     const { snapshot } = read;
     if (statusOf(snapshot) === "empty") return reply.status(404).send({ error: `run ${id} not found` });
-    const view = { ...runView(snapshot), metadata: await metadata.read(id) };
+    const view = { ...runView(snapshot), ...withReruns(await metadata.read(id)) };
     if (view.status !== "Running") return { data: view };
     // Listed as stuck by the executor: say why (the run is still retried).
     const record = await listed();

@@ -97,7 +97,18 @@ describe("operating on runs and functions", () => {
         maxAttempts: 3,
         event: storedEvent("01JRERUNALL-e", "op/x", { order: 7 }),
         events: [storedEvent("01JRERUNALL-e", "op/x", { order: 7 })],
+        rerunOf: "01JRERUNALL",
       });
+      // The original lists its rerun (not among its metadata).
+      const original = (await gw.send("GET", "/v1/runs/01JRERUNALL")).body.data as {
+        reruns: { run_id: string }[];
+        metadata: { run: Record<string, unknown> } | null;
+      };
+      assert.deepEqual(
+        original.reruns.map((x) => x.run_id),
+        [data.run_id],
+      );
+      assert.deepEqual(original.metadata?.run, {});
     } finally {
       inbox.stop();
     }
@@ -171,6 +182,10 @@ describe("operating on runs and functions", () => {
         /^metadata\.0\.op: must be "set" or "merge"$/,
       ],
       [{ metadata: [update] }, /^target: /],
+      [
+        { target: { run_id: "01JMETA" }, metadata: [{ ...update, kind: "jetstep.reruns" }] },
+        /^metadata\.0\.kind: must not start with "jetstep\." \(reserved\)$/,
+      ],
     ];
     for (const [body, re] of cases) {
       const r = await gw.send("POST", "/v1/runs/01JMETA/metadata", body);

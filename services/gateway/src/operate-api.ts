@@ -7,6 +7,7 @@ import {
   callUrlOf,
   type InboxCommand,
   InternalEvents,
+  RERUNS_METADATA_KIND,
   type RunContext,
   RunMetadataRequestSchema,
   retriesOf,
@@ -137,6 +138,7 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
       });
     }
     await deps.publisher.publishJson(Subjects.inbox(ctx.partition), cmd, { msgId: `start-${runId}` });
+    await noteRerun(deps.metadata, id, runId, deps.now());
     return { data: { run_id: runId, rerun_of: id, seeded_steps: seed.map((s) => s.name) } };
   });
 
@@ -214,5 +216,25 @@ export function rerunCommand(
     events: ctx.events,
     ...(ctx.concurrency ? { concurrency: ctx.concurrency } : {}),
     ...(seed.length > 0 ? { seed: [...seed] } : {}),
+    rerunOf: ctx.runId,
   };
+}
+
+/**
+ * Notes on the original run that `rerunId` reruns it, so that its view lists its reruns. The
+ * rerun is started already: a note that cannot be written (the run's metadata full) is skipped.
+ */
+export async function noteRerun(
+  metadata: Pick<MetadataStore, "update">,
+  originalId: string,
+  rerunId: string,
+  at: number,
+): Promise<void> {
+  await metadata
+    .update(originalId, undefined, [
+      { kind: RERUNS_METADATA_KIND, op: "merge", values: { [rerunId]: new Date(at).toISOString() } },
+    ])
+    .catch((e) => {
+      if (!(e instanceof MetadataTooLargeError)) throw e;
+    });
 }

@@ -9,6 +9,8 @@ import {
   invokedRunId,
   phaseOf,
   publicStatus,
+  RERUNS_METADATA_KIND,
+  type RunMetadata,
   type RunSnapshot,
   runTrace,
   type StepKind,
@@ -82,6 +84,7 @@ export function runView(snapshot: RunSnapshot) {
     output: ctx.output ?? null,
     error: ctx.error ?? null,
     ...(ctx.cancelReason ? { cancel_reason: ctx.cancelReason } : {}),
+    ...(ctx.rerunOf ? { rerun_of: ctx.rerunOf } : {}),
     ...withInvoker(ctx),
     ...(ctx.compensation
       ? {
@@ -142,4 +145,21 @@ export function runView(snapshot: RunSnapshot) {
       ...(d.reason ? { reason: d.reason } : {}),
     })),
   };
+}
+
+/**
+ * A run's metadata as the API shows it, and its reruns (noted under a reserved kind, newest
+ * first), apart.
+ */
+export function withReruns(metadata: RunMetadata | null): {
+  metadata: RunMetadata | null;
+  reruns: { run_id: string; at: string }[];
+} {
+  const noted = metadata?.run[RERUNS_METADATA_KIND];
+  if (!metadata || !noted) return { metadata, reruns: [] };
+  const { [RERUNS_METADATA_KIND]: _, ...run } = metadata.run;
+  const reruns = Object.entries(noted)
+    .map(([run_id, at]) => ({ run_id, at: String(at) }))
+    .sort((a, b) => b.at.localeCompare(a.at));
+  return { metadata: { ...metadata, run }, reruns };
 }

@@ -18,12 +18,19 @@ const plainObject = z.custom<Record<string, unknown>>(
   { message: "must be an object" },
 );
 
+/**
+ * The metadata kind where Jetstep notes a run's reruns (`{<rerun id>: <when, ISO>}`), reserved:
+ * apps and the API may not write kinds under `jetstep.`.
+ */
+export const RERUNS_METADATA_KIND = "jetstep.reruns";
+
 export const MetadataUpdateSchema = z
   .object({
     kind: z
       .string({ error: "must be a string" })
       .min(1, "must be a non-empty string")
-      .max(128, "must be at most 128 characters"),
+      .max(128, "must be at most 128 characters")
+      .refine((k) => !k.startsWith("jetstep."), { message: 'must not start with "jetstep." (reserved)' }),
     op: z.enum(["set", "merge"], { error: 'must be "set" or "merge"' }),
     values: plainObject,
   })

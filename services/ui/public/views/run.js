@@ -206,7 +206,8 @@ export function render(root, { id }, signal) {
       ${r.stuck ? `<dt>Stuck</dt><dd data-testid="run-stuck">${esc(r.stuck.reason)}${r.stuck.since ? ` <span class="muted">(failing since ${timeHtml(r.stuck.since)}; still retried)</span>` : ""}</dd>` : ""}
       ${r.invoked_by ? `<dt>Invoked by</dt><dd data-testid="run-invoked-by">${idHtml(r.invoked_by.run_id, `#/runs/${encodeURIComponent(r.invoked_by.run_id)}`)}${r.invoked_by.function_id ? ` <span class="muted">(${esc(r.invoked_by.function_id)})</span>` : ""}</dd>` : ""}
       ${r.cancel_reason ? `<dt>Cancel reason</dt><dd>${esc(r.cancel_reason)}</dd>` : ""}
-      ${r.rerun_of ? `<dt>Rerun of</dt><dd>${idHtml(r.rerun_of, `#/runs/${encodeURIComponent(r.rerun_of)}`)}</dd>` : ""}`;
+      ${r.rerun_of ? `<dt>Rerun of</dt><dd data-testid="run-rerun-of">${idHtml(r.rerun_of, `#/runs/${encodeURIComponent(r.rerun_of)}`)}</dd>` : ""}
+      ${r.reruns?.length ? `<dt>Reruns</dt><dd data-testid="run-reruns">${r.reruns.map((x) => idHtml(x.run_id, `#/runs/${encodeURIComponent(x.run_id)}`)).join(" ")}</dd>` : ""}`;
 
     const cancelBtn = root.querySelector("#cancel-run");
     cancelBtn.hidden = r.status !== "Running" && r.status !== "Stuck";

@@ -101,6 +101,8 @@ export const runSpecShape = {
   timeouts: RunTimeoutsSchema.optional(),
   /** A durable endpoint's run (`url` is the endpoint's URL, the event `inngest/http.request`). */
   endpoint: EndpointSpecSchema.optional(),
+  /** The run this one reruns (`POST /v1/runs/:id/rerun`, or a replay). */
+  rerunOf: z.string().optional(),
 } as const;
 
 export const RunSpecSchema = z.object(runSpecShape);
