@@ -103,29 +103,12 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
     if (statusOf(snapshot) === "empty" || !snapshot.context.event)
       return reply.status(404).send({ error: `run ${id} not found` });
     const ctx = snapshot.context;
-    let seed: SeedStep[] = [];
-    if (parsed.data.fromStep !== undefined) {
-      const from =
-        ctx.steps[parsed.data.fromStep] ??
-        Object.values(ctx.steps).find((s) => s.name === parsed.data.fromStep);
-      if (!from || from.order === undefined) {
-        return reply
-          .status(400)
-          .send({ error: `fromStep: run ${id} has no finished step "${parsed.data.fromStep}"` });
-      }
-      // Sleeps and waits that ended before it too: a rerun does not sleep or wait again.
-      seed = Object.values(ctx.steps)
-        .filter((s) => s.status === "completed" && s.order !== undefined && s.order < (from.order as number))
-        .sort((a, b) => (a.order as number) - (b.order as number))
-        .map((s) => ({
-          stepId: s.stepId,
-          name: s.name,
-          data: s.data ?? null,
-          ...(s.memoRaw ? { raw: true } : {}),
-        }));
-      if (parsed.data.output !== undefined)
-        seed.push({ stepId: from.stepId, name: from.name, data: parsed.data.output });
-    }
+    const seed =
+      parsed.data.fromStep === undefined ? [] : seedBefore(ctx, parsed.data.fromStep, parsed.data.output);
+    if (seed === undefined)
+      return reply
+        .status(400)
+        .send({ error: `fromStep: run ${id} has no finished step "${parsed.data.fromStep}"` });
     const runId = ulid(deps.now(), deps.random);
     const cmd = rerunCommand(deps.registry, ctx, runId, seed);
     // The command is one NATS message: the event and every seeded step's output must fit in it.
@@ -184,6 +167,28 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
       for (const s of subs) s.unsubscribe();
     });
   });
+}
+
+/**
+ * The steps a rerun from `fromStep` (an id or a name) is seeded with: those that completed before
+ * it (sleeps and waits too: a rerun does not sleep or wait again for them), then `fromStep` with
+ * `output` if one is given. Undefined when the run has no finished step `fromStep`.
+ */
+function seedBefore(ctx: RunContext, fromStep: string, output: unknown): SeedStep[] | undefined {
+  const from = ctx.steps[fromStep] ?? Object.values(ctx.steps).find((s) => s.name === fromStep);
+  if (!from || from.order === undefined) return undefined;
+  const order = from.order;
+  const seed: SeedStep[] = Object.values(ctx.steps)
+    .filter((s) => s.status === "completed" && s.order !== undefined && s.order < order)
+    .sort((a, b) => (a.order as number) - (b.order as number))
+    .map((s) => ({
+      stepId: s.stepId,
+      name: s.name,
+      data: s.data ?? null,
+      ...(s.memoRaw ? { raw: true } : {}),
+    }));
+  if (output !== undefined) seed.push({ stepId: from.stepId, name: from.name, data: output });
+  return seed;
 }
 
 /** A seeded step of a rerun: its recorded output, and whether that is the SDK's raw form. */
