@@ -295,6 +295,22 @@ describe("gateway limits", () => {
       ["POST", "/v1/cancellations", nested(100), 400, /^body\[0\]: nests deeper than 64 levels/],
       ["POST", "/v1/runs/01NOPE/rerun", "5", 400, /^\(body\): /],
       ["POST", "/v1/functions/limits-record/invoke", '{"data":[]}', 400, /^data: /],
+      ["POST", "/v1/functions/limits-record/pause", '{"reason":""}', 400, /^reason: must not be empty$/],
+      [
+        "POST",
+        "/v1/replays",
+        '{"function_id":"limits-record","from":5,"to":1}',
+        400,
+        /^from: must be before to$/,
+      ],
+      ["GET", "/v1/operations?limit=abc", undefined, 400, /^limit: /],
+      [
+        "GET",
+        "/v1/functions/limits-record/activity?step=90s",
+        undefined,
+        400,
+        /^step: must be a whole number of minutes$/,
+      ],
       [
         "POST",
         "/v1/checkpoint/01NOPE/async",

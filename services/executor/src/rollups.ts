@@ -10,6 +10,7 @@ import type { RollupLog } from "@jetstep/jetstream";
 import type { Logger, RunMetrics } from "@jetstep/telemetry";
 
 const MAX_PENDING = 10_000;
+const STOP_FLUSH_MS = 2_000;
 
 export interface RollupsDeps {
   log: Logger;
@@ -62,11 +63,18 @@ export class Rollups {
     this.timer.unref();
   }
 
-  /** Stops flushing; with `flush` (a graceful stop), appends what is left first. */
+  /**
+   * Stops flushing; with `flush` (a graceful stop), appends what is left first, for at most
+   * STOP_FLUSH_MS (NATS away would otherwise hold the stop for the publisher's ack timeout).
+   */
   async stop(flush: boolean): Promise<void> {
     clearInterval(this.timer);
-    if (flush) await this.flush(new Map());
-    else await this.flushing;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, STOP_FLUSH_MS);
+    });
+    await Promise.race([flush ? this.flush(new Map()) : this.flushing, late]);
+    clearTimeout(timer);
   }
 
   /** Appends what was counted since the last flush; one flush at a time. */
