@@ -11,6 +11,7 @@ import { Publisher } from "@jetstep/jetstream";
 import { waitFor } from "../../../test/support/index.ts";
 import {
   inboxCommands,
+  registerOneStepFunction,
   scheduled,
   startTestGateway,
   storedEvent,
@@ -39,20 +40,7 @@ describe("bulk operations", () => {
   before(async () => {
     gw = await startTestGateway();
     publisher = new Publisher(gw.nats.nc);
-    const registered = await gw.send("POST", "/fn/register", {
-      url: "http://app.test/api",
-      appName: "bulk",
-      functions: [
-        {
-          id: FN,
-          triggers: [{ event: "bulk/x" }],
-          steps: {
-            step: { id: "step", name: "step", runtime: { type: "http", url: "http://app.test/api" } },
-          },
-        },
-      ],
-    });
-    assert.equal(registered.status, 200, registered.body.error);
+    await registerOneStepFunction(gw, "bulk", FN, "bulk/x");
   });
   after(async () => {
     publisher?.close();

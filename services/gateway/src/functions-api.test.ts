@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
 import { type FunctionRollup, MINUTE_MS, RollupAccumulator } from "@jetstep/core";
 import { Publisher, RollupLog } from "@jetstep/jetstream";
-import { startTestGateway, type TestGateway } from "./test-support.ts";
+import { registerOneStepFunction, startTestGateway, type TestGateway } from "./test-support.ts";
 
 const FN = "charts-fn";
 
@@ -28,20 +28,7 @@ describe("function activity", () => {
   before(async () => {
     gw = await startTestGateway();
     publisher = new Publisher(gw.nats.nc);
-    const registered = await gw.send("POST", "/fn/register", {
-      url: "http://app.test/api",
-      appName: "charts",
-      functions: [
-        {
-          id: FN,
-          triggers: [{ event: "charts/x" }],
-          steps: {
-            step: { id: "step", name: "step", runtime: { type: "http", url: "http://app.test/api" } },
-          },
-        },
-      ],
-    });
-    assert.equal(registered.status, 200, registered.body.error);
+    await registerOneStepFunction(gw, "charts", FN, "charts/x");
   });
   after(async () => {
     publisher?.close();

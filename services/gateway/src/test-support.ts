@@ -222,3 +222,19 @@ export function inboxCommands(nats: Nats, partition: number): { commands: unknow
   });
   return { commands, stop: () => sub.unsubscribe() };
 }
+
+/** Registers app `appName` at http://app.test/api with one function `fnId` of one step, on `event`. */
+export async function registerOneStepFunction(
+  gw: TestGateway,
+  appName: string,
+  fnId: string,
+  event: string,
+): Promise<void> {
+  const runtime = { type: "http", url: "http://app.test/api" };
+  const registered = await gw.send("POST", "/fn/register", {
+    url: "http://app.test/api",
+    appName,
+    functions: [{ id: fnId, triggers: [{ event }], steps: { step: { id: "step", name: "step", runtime } } }],
+  });
+  if (registered.status !== 200) throw new Error(`registering ${appName}: ${registered.body.error}`);
+}
