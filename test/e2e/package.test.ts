@@ -211,6 +211,12 @@ describe("the jetstep package, installed from its tarball", () => {
       "no TypeScript sources",
     );
     assert.ok(files.includes("ui/index.html") && files.includes("ui/app.js"), files.join(", "));
+    // cli.js inlines its npm dependencies (pino aside), with their licences beside it.
+    const notices = readFileSync(join(pkgDir, "THIRD_PARTY_NOTICES.md"), "utf8");
+    for (const inlined of ["fastify", "@nats-io/jetstream", "@nats-io/kv", "yaml"]) {
+      assert.match(notices, new RegExp(`^## ${inlined}@\\d`, "m"), `${inlined} in THIRD_PARTY_NOTICES.md`);
+      assert.equal(pkg.dependencies[inlined], undefined, `${inlined} is inlined, not a dependency`);
+    }
     const deps = Object.keys(pkg.dependencies).sort();
     const imported = [
       ...new Set([

@@ -262,12 +262,13 @@ async function otlpExporter(env: Env): Promise<PushMetricExporter> {
     .trim()
     .toLowerCase();
   // Loaded only when used; each reads its headers and timeout from OTEL_* itself (and its
-  // endpoint, unless `env` names one).
+  // endpoint, unless `env` names one). They are CommonJS: `default` is their `module.exports`, in
+  // Node and in the bundled cli.js alike (where named exports of an import() are not).
   const url = env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT?.trim();
   const config = url ? { url } : {};
   if (protocol === "grpc")
-    return new (await import("@opentelemetry/exporter-metrics-otlp-grpc")).OTLPMetricExporter(config);
+    return new (await import("@opentelemetry/exporter-metrics-otlp-grpc")).default.OTLPMetricExporter(config);
   if (protocol === "http/json")
-    return new (await import("@opentelemetry/exporter-metrics-otlp-http")).OTLPMetricExporter(config);
-  return new (await import("@opentelemetry/exporter-metrics-otlp-proto")).OTLPMetricExporter(config);
+    return new (await import("@opentelemetry/exporter-metrics-otlp-http")).default.OTLPMetricExporter(config);
+  return new (await import("@opentelemetry/exporter-metrics-otlp-proto")).default.OTLPMetricExporter(config);
 }

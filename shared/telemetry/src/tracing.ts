@@ -93,8 +93,9 @@ export async function startTracing(opts: TracingOptions): Promise<Tracing> {
   if (active) return active.tracing;
   const env = opts.env ?? process.env;
   if (!tracingConfigured(env)) return { enabled: false, shutdown: async () => undefined };
-  // Loaded only when used: the SDK and its exporters take a while to import.
-  const { NodeSDK } = await import("@opentelemetry/sdk-node");
+  // Loaded only when used: the SDK and its exporters take a while to import. CommonJS: `default`
+  // is its `module.exports` (see otlpExporter in metrics.ts).
+  const { NodeSDK } = (await import("@opentelemetry/sdk-node")).default;
   const sdk = new NodeSDK({
     ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: opts.serviceName }),
     idGenerator: ids,
