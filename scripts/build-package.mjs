@@ -15,13 +15,14 @@
 //               `@jetstep/*` workspace inlined, every other npm package left as an import
 //   index.d.ts  its declarations, bundled by rollup-plugin-dts (`@jetstep/core`'s types inlined)
 //   cli.js      the CLI (services/cli/src/main.ts), `#!/usr/bin/env node`, bundled with its npm
-//               dependencies inlined but pino (see KEPT_EXTERNAL): a process loading ~1,200 files
-//               spent ~0.35 s more CPU starting than one loading a bundle. What it imports only
-//               when used (the OpenTelemetry SDK) is in chunks/. THIRD_PARTY_NOTICES.md lists
-//               what it inlines, with each licence.
+//               dependencies inlined but pino (see KEPT_EXTERNAL): loading ~1,200 files instead
+//               of one bundle, `jetstep dev` spent 1.0-1.15 CPU-s up to ready against 0.57-0.63.
+//               What it imports only when used (the OpenTelemetry SDK, the OTLP metric
+//               exporters) is in chunks/. THIRD_PARTY_NOTICES.md lists what it inlines, with
+//               each licence.
 //   ui/         the dev UI's static files (services/ui/public), which cli.js serves
 //   README.md, package.json (made here: `dependencies` are exactly the npm packages the bundles
-//               import, each with the range its workspace declares)
+//               leave as imports, each with the range its workspace declares)
 // The workspaces' own package.json files keep pointing at src/*.ts: the repo runs TypeScript.
 //
 // The build fails, naming the file, when a bundled source imports an npm package its workspace's
@@ -87,7 +88,7 @@ function workspaceOf(file) {
  * import recorded in `imports` with the file that made it), the UI module is replaced by its
  * packaged form, and any other source that reads its own location stops the build.
  */
-function packagePlugin(imports, inlineDeps) {
+function packagePlugin(imports, inlineDeps, keptByDeps = new Map()) {
   return {
     name: "jetstep-package",
     setup(b) {
@@ -98,7 +99,9 @@ function packagePlugin(imports, inlineDeps) {
         const external = !inlineDeps || KEPT_EXTERNAL.includes(name);
         // An npm package's own imports: bundled with it, or (kept external) declared by us.
         if (args.importer.includes(`${sep}node_modules${sep}`)) {
-          return external ? { path: args.path, external: true } : undefined;
+          if (!external) return undefined;
+          keptByDeps.set(name, repoPath(args.importer));
+          return { path: args.path, external: true };
         }
         const [workspace, who] = [workspaceOf(args.importer), repoPath(args.importer)];
         imports.push({ name, workspace, who, verb: "imports", bundled: !external });
@@ -142,10 +145,12 @@ async function bundle(entry, outFile, banner) {
 /**
  * cli.js: the CLI with its npm dependencies inlined (but KEPT_EXTERNAL), the imports done only
  * when used (`await import(...)`: the OpenTelemetry SDK, the OTLP metric exporters) split into
- * `chunks/`. Returns the npm imports (as `bundle`) and the files bundled, for the notices.
+ * `chunks/`. Returns the npm imports (as `bundle`), the files bundled (for the notices) and the
+ * KEPT_EXTERNAL packages that inlined packages import (name → importing file).
  */
 async function bundleCli(outDir) {
   const imports = [];
+  const keptByDeps = new Map();
   const result = await build({
     entryPoints: { cli: join(root, CLI_ENTRY) },
     outdir: outDir,
@@ -157,7 +162,7 @@ async function bundleCli(outDir) {
     target: "node20",
     logLevel: "warning",
     metafile: true,
-    plugins: [packagePlugin(imports, true)],
+    plugins: [packagePlugin(imports, true, keptByDeps)],
     // Bundled CommonJS packages call require(): ESM has none, so cli.js makes one.
     banner: {
       js: '#!/usr/bin/env node\nimport { createRequire as __jetstepRequire } from "node:module";\nconst require = __jetstepRequire(import.meta.url);',
@@ -165,7 +170,7 @@ async function bundleCli(outDir) {
   });
   chmodSync(join(outDir, "cli.js"), 0o755);
   const inputs = Object.keys(result.metafile.inputs).map((f) => resolve(root, f));
-  return { imports, inputs };
+  return { imports, inputs, keptByDeps };
 }
 
 /**
@@ -307,6 +312,12 @@ async function buildPackage(outDir, version) {
     return { name, workspace, who: file, verb: "loads" };
   });
   const dependencies = dependenciesOf([...sdkImports, ...cliImports, ...byName]);
+  for (const [name, who] of cli.keptByDeps) {
+    if (!(name in dependencies))
+      throw new BuildError(
+        `${who} (inlined into cli.js) imports "${name}", left as an import but not a dependency: a workspace must declare and import it`,
+      );
+  }
   checkDeclarations(await declarations(join(outDir, "index.d.ts")), dependencies);
   cpSync(join(root, UI_PUBLIC), join(outDir, "ui"), { recursive: true });
   writeFileSync(join(outDir, "README.md"), readme(version));
