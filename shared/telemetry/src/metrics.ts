@@ -262,13 +262,16 @@ async function otlpExporter(env: Env): Promise<PushMetricExporter> {
     .trim()
     .toLowerCase();
   // Loaded only when used; each reads its headers and timeout from OTEL_* itself (and its
-  // endpoint, unless `env` names one). They are CommonJS: `default` is their `module.exports`, in
-  // Node and in the bundled cli.js alike (where named exports of an import() are not).
+  // endpoint, unless `env` names one). They are CommonJS: their exports are named in Node and
+  // under tsx, and only `default` in the bundled cli.js.
   const url = env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT?.trim();
   const config = url ? { url } : {};
-  if (protocol === "grpc")
-    return new (await import("@opentelemetry/exporter-metrics-otlp-grpc")).default.OTLPMetricExporter(config);
-  if (protocol === "http/json")
-    return new (await import("@opentelemetry/exporter-metrics-otlp-http")).default.OTLPMetricExporter(config);
-  return new (await import("@opentelemetry/exporter-metrics-otlp-proto")).default.OTLPMetricExporter(config);
+  const exporter =
+    protocol === "grpc"
+      ? await import("@opentelemetry/exporter-metrics-otlp-grpc")
+      : protocol === "http/json"
+        ? await import("@opentelemetry/exporter-metrics-otlp-http")
+        : await import("@opentelemetry/exporter-metrics-otlp-proto");
+  const OTLPMetricExporter = exporter.OTLPMetricExporter ?? exporter.default.OTLPMetricExporter;
+  return new OTLPMetricExporter(config);
 }

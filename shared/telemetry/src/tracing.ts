@@ -93,9 +93,10 @@ export async function startTracing(opts: TracingOptions): Promise<Tracing> {
   if (active) return active.tracing;
   const env = opts.env ?? process.env;
   if (!tracingConfigured(env)) return { enabled: false, shutdown: async () => undefined };
-  // Loaded only when used: the SDK and its exporters take a while to import. CommonJS: `default`
-  // is its `module.exports` (see otlpExporter in metrics.ts).
-  const { NodeSDK } = (await import("@opentelemetry/sdk-node")).default;
+  // Loaded only when used: the SDK and its exporters take a while to import. CommonJS: its
+  // exports are named in Node and under tsx, and only `default` in the bundled cli.js.
+  const otel = await import("@opentelemetry/sdk-node");
+  const NodeSDK = otel.NodeSDK ?? otel.default.NodeSDK;
   const sdk = new NodeSDK({
     ...(env.OTEL_SERVICE_NAME ? {} : { serviceName: opts.serviceName }),
     idGenerator: ids,
