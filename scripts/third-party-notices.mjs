@@ -36,8 +36,9 @@ function packageDirOf(file) {
 
 /** The package's licence file and NOTICE file (Apache-2.0 asks that it travels too), joined. */
 function licenceText(dir) {
+  const files = readdirSync(dir);
   const texts = ["(licen[cs]e|copying)", "notice"].flatMap((stem) => {
-    const file = readdirSync(dir).find((f) => new RegExp(`^${stem}(\\.(md|txt))?$`, "i").test(f));
+    const file = files.find((f) => new RegExp(`^${stem}(\\.(md|txt))?$`, "i").test(f));
     return file ? [readFileSync(join(dir, file), "utf8").trim()] : [];
   });
   return texts.length > 0 ? texts.join("\n\n") : undefined;

@@ -92,12 +92,15 @@ describe("durable sleep", () => {
     );
     // Kill while the runs sleep: every run did its first step, (almost) none its last.
     // Kill once every run's first step is recorded (the handler got past it with the memo).
-    const reached = () =>
+    /** How many runs logged `step`, from line `from` of the exec log on. */
+    const runsThat = (step: string, from = 0) =>
       new Set(
         executions()
-          .filter(([, st]) => st === "reached-sleep")
+          .slice(from)
+          .filter(([, st]) => st === step)
           .map(([r]) => r),
       ).size;
+    const reached = () => runsThat("reached-sleep");
     const baseReached = reached();
     const baseLines = executions().length;
     await waitFor(() => reached() >= baseReached + RUNS, {
@@ -124,16 +127,9 @@ describe("durable sleep", () => {
     procs.push(jetstep);
     // Asking the API for all 1,000 runs costs the gateway seconds of CPU: ask once the app ran
     // every run's last step (its exec log says so), when the runs are about to complete.
-    const ranAfter = () =>
-      new Set(
-        executions()
-          .slice(baseLines)
-          .filter(([, st]) => st === "after")
-          .map(([r]) => r),
-      ).size;
     const runs = await waitFor(
       async () => {
-        if (ranAfter() < RUNS) return null;
+        if (runsThat("after", baseLines) < RUNS) return null;
         const all = (await Promise.all(ids.map((id) => eventRuns(url, id)))).flat();
         return all.length === RUNS && all.every((r) => r?.status === "Completed") ? (all as ApiRun[]) : null;
       },
