@@ -30,9 +30,10 @@ import type { Actor } from "./run-store.ts";
 /** What checkpoints need of the executor driving the partition's runs. */
 export interface CheckpointDriver {
   now(): number;
-  /** Whether this process owns partition `p`, and whether its lease is valid right now. */
+  /** Whether this process owns partition `p`, whether its lease is valid right now, and how long for. */
   owns(p: number): boolean;
   valid(p: number): boolean;
+  validForMs(p: number): number;
   withActor(runId: string, fn: (actor: Actor) => Promise<void>): Promise<void>;
   /** Applies a start command (a durable endpoint's first report carries one). */
   start(p: number, cmd: StartRunCommand): Promise<void>;
@@ -102,7 +103,23 @@ export class Checkpoints {
    */
   private async checkpoint(p: number, req: CheckpointRequest): Promise<CheckpointReply> {
     if ("endpoint" in req) return this.endpointCheckpoint(p, req);
-    return this.dispatchCheckpoint(p, req);
+    return this.leased(p, await this.dispatchCheckpoint(p, req));
+  }
+
+  /**
+   * A 200 lets the app run the next step in this call: only while the lease is valid, made as the
+   * reply leaves, and saying for how long it is (`validForMs`: the gateway, or a NATS worker, turns
+   * a reply that reaches it later into a 409). Measured: an executor paused after recording a step
+   * and before answering sent its 200 once continued, seconds later, and the app ran the next step
+   * while the partition's next owner had already recorded it. The step is recorded either way; on
+   * a 409 the app stops, and the run goes on from its log.
+   */
+  private leased(p: number, reply: CheckpointReply): CheckpointReply {
+    if (reply.status !== 200) return reply;
+    const validForMs = this.driver.validForMs(p);
+    return validForMs > 0
+      ? { status: 200, validForMs }
+      : { status: 409, message: `the lease of partition ${p} lapsed; the step is recorded` };
   }
 
   /**
@@ -184,12 +201,7 @@ export class Checkpoints {
           return;
         }
         await this.driver.record(actor, entries, req.steps);
-        // A 200 lets the app run the next step in this call: not if the lease lapsed meanwhile
-        // (this process was paused, say), as the partition's next owner may be running it already.
-        // The step is recorded either way; the app stops, and the run goes on from its log.
-        reply = this.driver.valid(p)
-          ? { status: 200 }
-          : { status: 409, message: `the lease of partition ${p} lapsed; the step is recorded` };
+        reply = { status: 200 }; // if the lease is still valid as it leaves (`leased`)
       });
     } catch (e) {
       if (e instanceof AppendConflictError) {

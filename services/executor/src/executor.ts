@@ -315,6 +315,7 @@ class ExecutorImpl implements Executor {
       now: s.now,
       owns: (p) => this.owner.owns(p),
       valid: (p) => this.owner.valid(p),
+      validForMs: (p) => this.owner.validForMs(p),
       withActor: (runId, fn) => s.runs.withActor(runId, fn),
       start: (p, cmd) => this.inbox.handle(p, cmd),
       eventsLastSeq: () => s.eventLog.lastSeq().catch(() => undefined),

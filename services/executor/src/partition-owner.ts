@@ -101,6 +101,11 @@ export class PartitionOwner {
     return this.leases?.valid(p) ?? false;
   }
 
+  /** For how long from now `p` stays valid without a renewal (0 if it is not valid). */
+  validForMs(p: number): number {
+    return this.leases?.validForMs(p) ?? 0;
+  }
+
   /** Whether `p` takes new work: owned and not being handed over. */
   active(p: number): boolean {
     return this.owns(p) && !this.handingOver.has(p);

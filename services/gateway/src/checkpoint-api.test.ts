@@ -23,6 +23,8 @@ interface Setup {
   remote?: (subject: string, payload: unknown) => unknown;
   maxPayload?: number;
   signingKey?: string;
+  /** The gateway's monotonic clock (the owner's reply is timed by it). */
+  clock?: () => number;
 }
 
 async function checkpointApp(setup: Setup = {}) {
@@ -37,6 +39,7 @@ async function checkpointApp(setup: Setup = {}) {
       return reply ? Promise.resolve(reply) : undefined;
     },
     ...(setup.signingKey ? { signingKey: setup.signingKey } : {}),
+    ...(setup.clock ? { clock: setup.clock } : {}),
   };
   const app = stringBodyApp();
   registerCheckpointRoutes(app, deps);
@@ -144,6 +147,31 @@ describe("POST /v1/checkpoint/:runId/async", () => {
       body: { status: 503, error: "unreadable answer from the executor" },
     });
     await garbled.app.close();
+  });
+
+  it("answers a 200 that came back after the owner's lease ran out as a 409: the app must not run its next step", async () => {
+    let now = 10_000;
+    const clock = () => now;
+    // The owner made its reply, then was paused (or its answer was held up) for 900 ms.
+    const late = (validForMs: number) => () => {
+      now += 900;
+      return { status: 200 as const, validForMs };
+    };
+    for (const where of ["local", "remote"] as const) {
+      const inTime = await checkpointApp({ clock, [where]: late(901) });
+      const r = await inTime.post({ run_id: RUN, qi_id: QI, steps: [step] });
+      assert.deepEqual(r, { status: 200, body: {} }, where);
+      await inTime.app.close();
+
+      const tooLate = await checkpointApp({ clock, [where]: late(900) });
+      const refused = await tooLate.post({ run_id: RUN, qi_id: QI, steps: [step] });
+      assert.equal(refused.status, 409, where);
+      assert.equal(
+        refused.body.error,
+        "the checkpoint's reply came 900 ms after it was sent, past the 900 ms the executor's lease was valid for; the step is recorded",
+      );
+      await tooLate.app.close();
+    }
   });
 
   it("refuses with 413 steps too large for one NATS message to the owner", async () => {

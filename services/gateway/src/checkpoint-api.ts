@@ -14,6 +14,7 @@ import {
   type CheckpointRequest,
   checkToken,
   hashSigningKey,
+  lateCheckpointReply,
   MaxBodyBytes,
   partitionOfDispatch,
   Subjects,
@@ -42,6 +43,8 @@ export interface CheckpointRouteDeps {
    * (undefined for the others, which go over NATS).
    */
   local?: (partition: number, request: CheckpointRequest) => Promise<CheckpointReply> | undefined;
+  /** A monotonic clock in ms (default `performance.now`), timing the owner's reply; tests inject one. */
+  clock?: () => number;
 }
 
 /** The deployment's partition count, read once it is set (fixed once the first executor starts). */
@@ -75,15 +78,19 @@ export function fieldError(issues: readonly { path: PropertyKey[]; message: stri
 
 /**
  * Hands a checkpoint to the owner of `partition`: an executor in this process if it owns it, else
- * over NATS (one message: a request too large for one is a 413 here, not a failure there).
+ * over NATS (one message: a request too large for one is a 413 here, not a failure there). A 200
+ * that came back later than the owner's lease was valid for is answered as a 409
+ * (`lateCheckpointReply`): the app must not run its next step on it.
  */
 export async function deliverCheckpoint(
   deps: CheckpointRouteDeps,
   partition: number,
   request: CheckpointRequest,
 ): Promise<CheckpointReply | { status: 413; message: string }> {
+  const clock = deps.clock ?? (() => performance.now());
+  const sentAt = clock();
   const local = deps.local?.(partition, request);
-  if (local) return local;
+  if (local) return lateCheckpointReply(await local, clock() - sentAt);
   const size = Buffer.byteLength(JSON.stringify(request));
   const max = maxMessageBytes(deps.nats);
   if (size > max)
@@ -91,7 +98,7 @@ export async function deliverCheckpoint(
       status: 413,
       message: `steps: ${size} bytes to forward to the run's executor; at most ${max} (one NATS message)`,
     };
-  return forward(deps.nats, partition, request);
+  return lateCheckpointReply(await forward(deps.nats, partition, request), clock() - sentAt);
 }
 
 export function registerCheckpointRoutes(

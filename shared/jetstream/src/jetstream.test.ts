@@ -475,14 +475,18 @@ describe("jetstream layer (real nats-server)", () => {
     );
     await leases.tick();
     assert.ok(leases.valid(0));
+    assert.equal(leases.validForMs(0), 10_000 - leaseMarginMs(10_000), "valid for ttl less the margin");
     now = 10_000 - leaseMarginMs(10_000) - 1;
     assert.ok(leases.valid(0), "valid until the margin");
+    assert.equal(leases.validForMs(0), 1);
     now += 1;
     assert.equal(leases.valid(0), false, "a paused owner stops calling before the TTL runs out");
+    assert.equal(leases.validForMs(0), 0);
     assert.ok(leases.owns(0), "still held: the renewal decides");
     await leases.tick(); // renewed (the key had not expired on the server): valid again
     assert.ok(leases.valid(0));
     assert.equal(leases.valid(1), false, "never owned");
+    assert.equal(leases.validForMs(1), 0);
     await leases.stop(true);
     assert.equal(leases.valid(0), false);
   });

@@ -161,6 +161,12 @@ export class PartitionLeases {
     return until !== undefined && this.owned.has(partition) && this.clock() < until;
   }
 
+  /** For how long from now the lease of `p` stays valid without a renewal (0 if it is not valid). */
+  validForMs(partition: number): number {
+    if (!this.valid(partition)) return 0;
+    return (this.validUntil.get(partition) as number) - this.clock();
+  }
+
   /**
    * Waits for the lease of `p` to be valid: a renewal that came late, or the partition taken
    * back after it lapsed. False if `timeoutMs` passes first (another process holds it, say).

@@ -11,7 +11,7 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { CheckpointReplySchema, partitionOfDispatch, Subjects } from "@jetstep/core";
+import { CheckpointReplySchema, lateCheckpointReply, partitionOfDispatch, Subjects } from "@jetstep/core";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { hashSigningKey } from "./signature.ts";
 import type { OutgoingOp } from "./wire.ts";
@@ -123,9 +123,12 @@ export function natsCheckpointer(nc: () => NatsConnection, timeoutMs = 60_000): 
     }
     const payload = JSON.stringify({ runId: input.runId, dispatchId: input.dispatchId, steps: input.steps });
     return withRetries(async () => {
+      const sentAt = performance.now();
       const msg = await nc().request(Subjects.checkpoint(partition), payload, { timeout: timeoutMs });
       const reply = CheckpointReplySchema.safeParse(msg.json());
-      return reply.success ? reply.data.status : 503;
+      // A 200 that came back later than the executor's lease was valid for does not let this call
+      // run its next step (the run's next owner may be running it): a 409, as the gateway does.
+      return reply.success ? lateCheckpointReply(reply.data, performance.now() - sentAt).status : 503;
     });
   };
 }

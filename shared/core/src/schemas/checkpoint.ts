@@ -63,8 +63,30 @@ export type CheckpointRequest = z.infer<typeof CheckpointRequestSchema>;
 export const CheckpointReplySchema = z.object({
   status: z.union([z.literal(200), z.literal(400), z.literal(404), z.literal(409), z.literal(503)]),
   message: z.string().optional(),
+  /**
+   * On a 200 to a dispatch checkpoint: for how long after the owner made this reply no other
+   * executor can call the run (its lease on the partition). The 200 lets the app run its next step,
+   * so whoever hands it on must have it within that time (`lateCheckpointReply`).
+   */
+  validForMs: z.number().nonnegative().optional(),
 });
 export type CheckpointReply = z.infer<typeof CheckpointReplySchema>;
+
+/**
+ * A 200 that took `elapsedMs` (from sending the checkpoint to having the reply, by the sender's
+ * clock) to come back, past its `validForMs`, as a 409: the owner may have lost the run's
+ * partition since it made the reply (it was paused, say, between deciding and answering), and the
+ * next owner may be running the next step already. The step is recorded; the app stops this call
+ * and the run goes on from its log. Measured from the send, so no two hosts' clocks are compared:
+ * the reply was made after the checkpoint was sent. Anything else is returned as it is.
+ */
+export function lateCheckpointReply(reply: CheckpointReply, elapsedMs: number): CheckpointReply {
+  if (reply.status !== 200 || reply.validForMs === undefined || elapsedMs < reply.validForMs) return reply;
+  return {
+    status: 409,
+    message: `the checkpoint's reply came ${Math.round(elapsedMs)} ms after it was sent, past the ${Math.round(reply.validForMs)} ms the executor's lease was valid for; the step is recorded`,
+  };
+}
 
 /**
  * The error name an app answers its call with after a checkpoint was refused as stale (409): the
