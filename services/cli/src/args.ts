@@ -4,7 +4,7 @@
  */
 import { parseArgs } from "node:util";
 import { parseDuration } from "@jetstep/core";
-import { ConfigFileError, loadConfigFile } from "./config-file.ts";
+import { ConfigFileError, type FileSettings, loadConfigFile } from "./config-file.ts";
 
 export interface DevArgs {
   command: "dev";
@@ -125,13 +125,9 @@ function secondsOf(
   return Math.round(s * 1000);
 }
 
-export function parseCli(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  isTty: boolean,
-  cwd = process.cwd(),
-): DevArgs {
-  const { values, positionals } = parseArgs({
+/** The flags of `jetstep dev` as given; node's `parseArgs` refuses unknown ones. */
+function readDevFlags(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -151,48 +147,26 @@ export function parseCli(
       help: { type: "boolean", short: "h" },
     },
   });
+}
+
+export function parseCli(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  isTty: boolean,
+  cwd = process.cwd(),
+): DevArgs {
+  const { values, positionals } = readDevFlags(argv);
   if (values.help) throw new UsageError(USAGE);
   const command = positionals[0];
   if (command !== "dev") throw new UsageError(`unknown command ${JSON.stringify(command ?? "")}\n${USAGE}`);
 
-  let file: ReturnType<typeof loadConfigFile>;
-  try {
-    file = loadConfigFile(cwd, values.config);
-  } catch (e) {
-    if (e instanceof ConfigFileError) throw new UsageError(e.message);
-    throw e;
-  }
+  const file = configFileOf(cwd, values.config);
   const f = file?.settings ?? {};
-
-  const envUrls = envOf(env, "URLS");
-  const fileUrls = [...(f.urls ?? []), ...(f["sdk-url"] === undefined ? [] : [f["sdk-url"]].flat())];
-  const appUrls =
-    values.url ??
-    (envUrls
-      ? envUrls[1]
-          .split(",")
-          .map((u) => u.trim())
-          .filter(Boolean)
-      : fileUrls);
-
-  const envPort = envOf(env, "PORT");
-  const port =
-    values.port !== undefined
-      ? portOf("--port", values.port)
-      : envPort
-        ? portOf(envPort[0], envPort[1])
-        : f.port !== undefined
-          ? f.port
-          : 8288;
-
+  const appUrls = appUrlsOf(values.url, env, f);
+  const port = devPortOf(values.port, env, f);
   const retryIntervalMs = retryIntervalOf(values["retry-interval"], env, f["retry-interval"]);
-
   const leaseTtlMs = leaseTtlOf(values["lease-ttl"], UsageError);
-
-  const envKey = envOf(env, "EVENT_KEY");
-  const eventKeys =
-    values["event-key"] ??
-    (envKey ? [envKey[1]] : f["event-key"] === undefined ? [] : [f["event-key"]].flat());
+  const eventKeys = eventKeysOf(values["event-key"], env, f);
   const natsUrl = values["nats-url"] ?? env.JETSTEP_NATS_URL ?? env.NATS_URL ?? f["nats-url"];
   const logLevel = values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? f["log-level"] ?? "info";
   return {
@@ -210,6 +184,44 @@ export function parseCli(
     ...(file ? { configFile: file.file } : {}),
     ...discoveryOf(appUrls, values["no-discovery"], values["poll-interval"]),
   };
+}
+
+/** The config file (`--config`, else the first of CONFIG_FILES in `cwd`); its errors are usage errors. */
+function configFileOf(cwd: string, explicit: string | undefined): ReturnType<typeof loadConfigFile> {
+  try {
+    return loadConfigFile(cwd, explicit);
+  } catch (e) {
+    if (e instanceof ConfigFileError) throw new UsageError(e.message);
+    throw e;
+  }
+}
+
+/** `-u` (repeatable), else JETSTEP_/INNGEST_URLS (comma-separated), else the file's `urls` and `sdk-url`. */
+function appUrlsOf(flags: string[] | undefined, env: NodeJS.ProcessEnv, f: FileSettings): string[] {
+  if (flags) return flags;
+  const fromEnv = envOf(env, "URLS");
+  if (fromEnv)
+    return fromEnv[1]
+      .split(",")
+      .map((u) => u.trim())
+      .filter(Boolean);
+  return [...(f.urls ?? []), ...(f["sdk-url"] === undefined ? [] : [f["sdk-url"]].flat())];
+}
+
+/** `--port`, else JETSTEP_/INNGEST_PORT, else the file's, else 8288. */
+function devPortOf(flag: string | undefined, env: NodeJS.ProcessEnv, f: FileSettings): number {
+  if (flag !== undefined) return portOf("--port", flag);
+  const fromEnv = envOf(env, "PORT");
+  if (fromEnv) return portOf(fromEnv[0], fromEnv[1]);
+  return f.port !== undefined ? f.port : 8288;
+}
+
+/** `--event-key` (repeatable), else JETSTEP_/INNGEST_EVENT_KEY, else the file's; none means any key. */
+function eventKeysOf(flags: string[] | undefined, env: NodeJS.ProcessEnv, f: FileSettings): string[] {
+  if (flags) return flags;
+  const fromEnv = envOf(env, "EVENT_KEY");
+  if (fromEnv) return [fromEnv[1]];
+  return f["event-key"] === undefined ? [] : [f["event-key"]].flat();
 }
 
 /**
