@@ -76,13 +76,9 @@ export class StartUsageError extends Error {
   override name = "StartUsageError";
 }
 
-export function parseStart(
-  argv: string[],
-  env: NodeJS.ProcessEnv,
-  isTty: boolean,
-  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
-): StartArgs {
-  const { values } = parseArgs({
+/** The flags of `jetstep start` as given; node's `parseArgs` refuses unknown ones. */
+function readStartFlags(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     options: {
@@ -117,31 +113,89 @@ export function parseStart(
       json: { type: "boolean" },
     },
   });
+}
+
+type StartFlags = ReturnType<typeof readStartFlags>["values"];
+
+/** The keys in a `--…-file` flag's file, or undefined when the flag is absent. */
+type KeysFile = (flag: string, path: string | undefined) => string[] | undefined;
+
+export function parseStart(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  isTty: boolean,
+  readFile: (path: string) => string = (path) => readFileSync(path, "utf8"),
+): StartArgs {
+  const { values } = readStartFlags(argv);
   const natsUrl = values["nats-url"] ?? env.JETSTEP_NATS_URL ?? env.NATS_URL;
   if (!natsUrl)
     throw new StartUsageError(
       `jetstep start needs --nats-url (or NATS_URL): production runs on an external NATS cluster\n${START_USAGE}`,
     );
-  const keysFile = (flag: string, path: string | undefined): string[] | undefined => {
-    if (path === undefined) return undefined;
-    let text: string;
-    try {
-      text = readFile(path);
-    } catch (e) {
-      throw new StartUsageError(`--${flag}: cannot read ${path}: ${(e as Error).message}`);
-    }
-    const keys = text
-      .split(/\r?\n/)
-      .map((k) => k.trim())
-      .filter((k) => k && !k.startsWith("#"));
-    if (keys.length === 0) throw new StartUsageError(`--${flag}: ${path} holds no key`);
-    return keys;
+  const keysFile: KeysFile = (flag, path) =>
+    path === undefined ? undefined : readKeysFile(flag, path, readFile);
+  const keys = keysOf(values, env, keysFile);
+  const services = servicesOf(values.services);
+  const replicas = Number(values.replicas ?? 3);
+  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
+    throw new StartUsageError(`--replicas: ${values.replicas} is not 1–5`);
+  const { port, healthPort } = portsOf(values.port, values["health-port"], env);
+  const appUrls = values.url ?? [];
+  const allowAppUrls = allowAppUrlsOf(values["allow-app-url"], env, appUrls);
+  const auth = natsAuthOf(values, env, keysFile);
+  const corsOrigins = corsOriginsOf(values["cors-origin"], env, StartUsageError);
+  return {
+    command: "start",
+    natsUrls: listed(natsUrl),
+    auth,
+    services,
+    replicas,
+    ...keys,
+    host: values.host ?? env.JETSTEP_HOST ?? "0.0.0.0",
+    port,
+    ...(healthPort !== undefined ? { healthPort } : {}),
+    appUrls,
+    allowAppUrls,
+    corsOrigins,
+    ...timingsOf(values["lease-ttl"], values["retry-interval"], env),
+    logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
+    pretty: isTty && !values.json,
   };
-  const listed = (raw: string | undefined): string[] =>
-    (raw ?? "")
-      .split(",")
-      .map((k) => k.trim())
-      .filter(Boolean);
+}
+
+/** A comma-separated list (a flag's or a variable's), trimmed, without empty items. */
+function listed(raw: string | undefined): string[] {
+  return (raw ?? "")
+    .split(",")
+    .map((k) => k.trim())
+    .filter(Boolean);
+}
+
+/** A keys file: one key per line, blank lines and `#` comments skipped; an empty one is refused. */
+function readKeysFile(flag: string, path: string, readFile: (path: string) => string): string[] {
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch (e) {
+    throw new StartUsageError(`--${flag}: cannot read ${path}: ${(e as Error).message}`);
+  }
+  const keys = text
+    .split(/\r?\n/)
+    .map((k) => k.trim())
+    .filter((k) => k && !k.startsWith("#"));
+  if (keys.length === 0) throw new StartUsageError(`--${flag}: ${path} holds no key`);
+  return keys;
+}
+
+/**
+ * The event, signing and API keys, each from its flag, else its file, else the env (API keys from
+ * all three). Refuses a start without an event key or a well-formed signing key, and short API keys.
+ */
+function keysOf(
+  values: StartFlags,
+  env: NodeJS.ProcessEnv,
+  keysFile: KeysFile,
+): Pick<StartArgs, "eventKeys" | "signingKey" | "apiKeys" | "readApiKeys"> {
   const eventKeys =
     values["event-key"] ??
     keysFile("event-key-file", values["event-key-file"]) ??
@@ -179,26 +233,32 @@ export function parseStart(
   if (!/^signkey-[A-Za-z0-9]+-[0-9a-fA-F]+$/.test(signingKey)) {
     throw new StartUsageError("--signing-key: expected signkey-<env>-<hex>, e.g. signkey-prod-0123abcd…");
   }
-  const services = (values.services ?? SERVICES.join(",")).split(",").map((s) => s.trim());
+  return { eventKeys, signingKey, apiKeys, readApiKeys };
+}
+
+/** `--services` (comma-separated), all of them when absent. */
+function servicesOf(raw: string | undefined): Service[] {
+  const services = (raw ?? SERVICES.join(",")).split(",").map((s) => s.trim());
   for (const s of services) {
     if (!(SERVICES as readonly string[]).includes(s))
       throw new StartUsageError(`--services: unknown service "${s}" (known: ${SERVICES.join(", ")})`);
   }
-  const replicas = Number(values.replicas ?? 3);
-  if (!Number.isInteger(replicas) || replicas < 1 || replicas > 5)
-    throw new StartUsageError(`--replicas: ${values.replicas} is not 1–5`);
-  const { port, healthPort } = portsOf(values.port, values["health-port"], env);
-  const appUrls = values.url ?? [];
-  const allowAppUrls = [
-    ...(values["allow-app-url"] ?? []),
-    ...listed(env.JETSTEP_ALLOW_APP_URLS),
-    ...appUrls,
-  ];
+  return services as Service[];
+}
+
+/** `--allow-app-url` and JETSTEP_ALLOW_APP_URLS, plus the `-u` URLs, checked as patterns. */
+function allowAppUrlsOf(flags: string[] | undefined, env: NodeJS.ProcessEnv, appUrls: string[]): string[] {
+  const allowAppUrls = [...(flags ?? []), ...listed(env.JETSTEP_ALLOW_APP_URLS), ...appUrls];
   try {
     appUrlPolicy(allowAppUrls);
   } catch (e) {
     throw new StartUsageError(`--allow-app-url: ${(e as Error).message}`);
   }
+  return allowAppUrls;
+}
+
+/** NATS credentials and TLS files, each flag over its JETSTEP_NATS_* variable (an empty one is unset). */
+function natsAuthOf(values: StartFlags, env: NodeJS.ProcessEnv, keysFile: KeysFile): NatsAuthSettings {
   const natsCreds = values["nats-creds"] ?? (env.JETSTEP_NATS_CREDS || undefined);
   const natsUser = values["nats-user"] ?? (env.JETSTEP_NATS_USER || undefined);
   const natsPass =
@@ -208,8 +268,7 @@ export function parseStart(
   const natsToken = values["nats-token"] ?? (env.JETSTEP_NATS_TOKEN || undefined);
   if (natsPass !== undefined && natsUser === undefined)
     throw new StartUsageError("--nats-pass: a password needs a user (--nats-user or JETSTEP_NATS_USER)");
-  const corsOrigins = corsOriginsOf(values["cors-origin"], env, StartUsageError);
-  const auth: NatsAuthSettings = {
+  return {
     ...(natsCreds ? { credsFile: natsCreds } : {}),
     ...(natsUser ? { user: natsUser } : {}),
     ...(natsPass ? { pass: natsPass } : {}),
@@ -217,29 +276,6 @@ export function parseStart(
     ...(values["nats-tls-ca"] ? { tlsCaFile: values["nats-tls-ca"] } : {}),
     ...(values["nats-tls-cert"] ? { tlsCertFile: values["nats-tls-cert"] } : {}),
     ...(values["nats-tls-key"] ? { tlsKeyFile: values["nats-tls-key"] } : {}),
-  };
-  return {
-    command: "start",
-    natsUrls: natsUrl
-      .split(",")
-      .map((u) => u.trim())
-      .filter(Boolean),
-    auth,
-    services: services as Service[],
-    replicas,
-    eventKeys,
-    signingKey,
-    apiKeys,
-    readApiKeys,
-    host: values.host ?? env.JETSTEP_HOST ?? "0.0.0.0",
-    port,
-    ...(healthPort !== undefined ? { healthPort } : {}),
-    appUrls,
-    allowAppUrls,
-    corsOrigins,
-    ...timingsOf(values["lease-ttl"], values["retry-interval"], env),
-    logLevel: values["log-level"] ?? env.JETSTEP_LOG_LEVEL ?? "info",
-    pretty: isTty && !values.json,
   };
 }
 
