@@ -80,52 +80,16 @@ export function buildCron(deps: CronDeps): CronScheduler {
     },
   );
 
-  /** Keeps one entry per (function, cron trigger) in step with the registry. */
-  function refresh(t: number): void {
-    const seen = new Set<string>();
-    for (const { fn } of registry.functions()) {
-      for (const trigger of fn.triggers) {
-        if (!("cron" in trigger)) continue;
-        const key = `${fn.id}\u0000${trigger.cron}\u0000${trigger.jitter ?? ""}`;
-        seen.add(key);
-        if (entries.has(key)) continue;
-        try {
-          const schedule = parseCron(trigger.cron);
-          const jitter = trigger.jitter === undefined ? 0 : jitterMs(trigger.jitter);
-          const nextAt = schedule.next(t - 1);
-          if (nextAt !== undefined)
-            entries.set(key, { fnId: fn.id, cron: trigger.cron, schedule, nextAt, jitterMs: jitter });
-        } catch (e) {
-          log.warn({ fnId: fn.id, cron: trigger.cron, err: e }, "skipping an invalid cron trigger");
-        }
-      }
-    }
-    for (const key of entries.keys()) if (!seen.has(key)) entries.delete(key);
-  }
-
-  async function fire(e: Entry, slot: number): Promise<void> {
-    const id = `cron-${e.fnId}-${slot}`;
-    const event: StoredEvent = {
-      id,
-      name: InternalEvents.scheduledTimer,
-      data: { cron: e.cron, function_id: e.fnId },
-      ts: slot,
-    };
-    const r = await publisher.publish(Subjects.event(event.name), JSON.stringify(event), { msgId: id });
-    if (!r.ok) throw new Error(`could not store cron event for ${e.fnId}: ${r.description}`);
-    log.debug({ fnId: e.fnId, slot: new Date(slot).toISOString(), duplicate: r.duplicate }, "cron fired");
-  }
-
   async function tick(): Promise<void> {
     if (!leader || ticking) return;
     ticking = true;
     try {
       const t = now();
-      refresh(t);
+      refreshEntries(entries, registry, t, log);
       for (const e of entries.values()) {
         const due = e.nextAt + jitterDelay(e.fnId, e.nextAt, e.jitterMs);
         if (due > t) continue;
-        if (t - due <= graceMs) await fire(e, e.nextAt);
+        if (t - due <= graceMs) await fireSlot(publisher, log, e, e.nextAt);
         else
           log.warn(
             { fnId: e.fnId, slot: new Date(e.nextAt).toISOString() },
@@ -156,4 +120,41 @@ export function buildCron(deps: CronDeps): CronScheduler {
     },
     isLeader: () => leader,
   };
+}
+
+/** Keeps one entry per (function, cron trigger) in step with the registry. */
+function refreshEntries(entries: Map<string, Entry>, registry: Registry, t: number, log: Logger): void {
+  const seen = new Set<string>();
+  for (const { fn } of registry.functions()) {
+    for (const trigger of fn.triggers) {
+      if (!("cron" in trigger)) continue;
+      const key = `${fn.id}\u0000${trigger.cron}\u0000${trigger.jitter ?? ""}`;
+      seen.add(key);
+      if (entries.has(key)) continue;
+      try {
+        const schedule = parseCron(trigger.cron);
+        const jitter = trigger.jitter === undefined ? 0 : jitterMs(trigger.jitter);
+        const nextAt = schedule.next(t - 1);
+        if (nextAt !== undefined)
+          entries.set(key, { fnId: fn.id, cron: trigger.cron, schedule, nextAt, jitterMs: jitter });
+      } catch (e) {
+        log.warn({ fnId: fn.id, cron: trigger.cron, err: e }, "skipping an invalid cron trigger");
+      }
+    }
+  }
+  for (const key of entries.keys()) if (!seen.has(key)) entries.delete(key);
+}
+
+/** Stores the slot's event; its id, from (function, slot), lets EVENTS drop a second scheduler's copy. */
+async function fireSlot(publisher: Publisher, log: Logger, e: Entry, slot: number): Promise<void> {
+  const id = `cron-${e.fnId}-${slot}`;
+  const event: StoredEvent = {
+    id,
+    name: InternalEvents.scheduledTimer,
+    data: { cron: e.cron, function_id: e.fnId },
+    ts: slot,
+  };
+  const r = await publisher.publish(Subjects.event(event.name), JSON.stringify(event), { msgId: id });
+  if (!r.ok) throw new Error(`could not store cron event for ${e.fnId}: ${r.description}`);
+  log.debug({ fnId: e.fnId, slot: new Date(slot).toISOString(), duplicate: r.duplicate }, "cron fired");
 }
