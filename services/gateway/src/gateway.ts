@@ -4,16 +4,7 @@
  */
 
 import type { IncomingMessage, ServerResponse } from "node:http";
-import {
-  appUrlPolicy,
-  HEADERS_TIMEOUT_MS,
-  MAX_URL_LENGTH,
-  MaxBodyBytes,
-  REQUEST_TIMEOUT_MS,
-  ReplayError,
-  statusOf,
-  subjectProblem,
-} from "@jetstep/core";
+import { type AppUrlPolicy, appUrlPolicy, HEADERS_TIMEOUT_MS, REQUEST_TIMEOUT_MS } from "@jetstep/core";
 import {
   ActiveStore,
   durableConsumerLags,
@@ -29,24 +20,14 @@ import {
   Registry,
   RollupLog,
   RunLog,
-  readRun,
-  readRunIndex,
   SnapshotStore,
   SyncStatusStore,
 } from "@jetstep/jetstream";
 import { type Logger, type Metrics, noMetrics } from "@jetstep/telemetry";
 import Fastify, { type FastifyInstance, LogController, type RawServerDefault } from "fastify";
-import { z } from "zod";
 import { registerApiAuth } from "./api-auth.ts";
-import {
-  appHolds,
-  forgetSync,
-  listSyncStatuses,
-  recordSync,
-  type SyncStatus,
-  syncByHand,
-  syncKey,
-} from "./app-sync.ts";
+import { appHolds, type SyncStatus } from "./app-sync.ts";
+import { registerAppRoutes } from "./apps-api.ts";
 import { registerBulkRoutes } from "./bulk-api.ts";
 import { registerCancelRoutes } from "./cancel-api.ts";
 import { type CheckpointRouteDeps, registerCheckpointRoutes } from "./checkpoint-api.ts";
@@ -55,17 +36,15 @@ import { registerEventRoutes } from "./events-api.ts";
 import { registerFunctionRoutes } from "./functions-api.ts";
 import { errorAnswer, type HttpTimeouts, serverOptions } from "./http-edge.ts";
 import { registerIngestRoutes } from "./ingest-api.ts";
-import { parseJson } from "./json-body.ts";
-import { registerListRoutes, unlessMovedOn } from "./list-api.ts";
+import { registerListRoutes } from "./list-api.ts";
 import { maxMessageBytes } from "./message-size.ts";
 import { registerMetricsRoute } from "./metrics-api.ts";
 import { startNatsIngest } from "./nats-ingest.ts";
 import { startNatsRegister } from "./nats-register.ts";
 import { registerOperateRoutes } from "./operate-api.ts";
 import { registerRealtimeRoutes } from "./realtime-api.ts";
-import { registerApp, unauthorizedRegistration } from "./register-app.ts";
-import { isRunId } from "./run-id.ts";
-import { runView, withReruns } from "./runs-api.ts";
+import type { RegisterDeps } from "./register-app.ts";
+import { registerRunViewRoute } from "./run-view-api.ts";
 import { registerTraceRoute } from "./trace-api.ts";
 import { registerUiRoutes } from "./ui-routes.ts";
 
@@ -117,38 +96,20 @@ export const defaultGatewayConfig = (): GatewayConfig => ({
   headersTimeoutMs: HEADERS_TIMEOUT_MS,
 });
 
-export async function buildGateway(
-  deps: GatewayDeps,
-): Promise<FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>> {
-  const now = deps.now ?? Date.now;
-  const random = deps.random ?? Math.random;
+type GatewayServer = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+
+export async function buildGateway(deps: GatewayDeps): Promise<GatewayServer> {
   const app = Fastify({
     ...serverOptions(deps.config),
     forceCloseConnections: true,
     loggerInstance: deps.log.child({ svc: "gateway" }),
     logController: new LogController({ disableRequestLogging: true }),
   });
-  const publisher = new Publisher(deps.nats.nc);
-  const runLog = new RunLog(deps.nats.jsm, publisher);
-  const snapshots = new SnapshotStore(deps.buckets.snapshots);
-  const metadata = new MetadataStore(deps.buckets.metadata);
+  const shared = await openShared(deps);
+  const { publisher, registry, now, random, run } = shared;
   const syncStatuses = new SyncStatusStore<SyncStatus>(deps.buckets.functions, deps.nats.jsm);
-  const registry = new Registry(deps.buckets.functions, (message, err) =>
-    deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
-  );
-  await registry.watch();
-  const run = deps.metrics?.run ?? noMetrics;
-  const ingest = startNatsIngest({
-    nats: deps.nats,
-    publisher,
-    log: deps.log,
-    now,
-    random,
-    eventKeys: deps.config.eventKeys,
-    metrics: run,
-  });
   const appUrls = appUrlPolicy(deps.config.allowAppUrls);
-  const registerDeps = {
+  const registerDeps: RegisterDeps = {
     registry,
     log: deps.log,
     appUrls,
@@ -157,14 +118,109 @@ export async function buildGateway(
     maxRecordBytes: () => maxMessageBytes(deps.nats),
     holds: appHolds(syncStatuses, now),
   };
+  listenOnNats(app, deps, shared, registerDeps);
+  acceptRequests(app, deps);
+
+  registerIngestRoutes(app, {
+    publisher,
+    nats: deps.nats,
+    log: deps.log,
+    now,
+    random,
+    eventKeys: deps.config.eventKeys,
+    metrics: run,
+  });
+  registerAppRoutes(app, {
+    registry,
+    syncStatuses,
+    appUrls,
+    register: registerDeps,
+    signingKey: deps.config.signingKey,
+    log: deps.log,
+    now,
+  });
+  registerFunctionRoutes(app, {
+    registry,
+    rollups: new RollupLog(deps.nats, publisher),
+    pauses: shared.pauses,
+    now,
+  });
+  registerCallerRoutes(app, deps, shared, appUrls);
+  registerRunRoutes(app, deps, shared);
+  if (deps.metrics)
+    registerMetricsRoute(app, {
+      metrics: deps.metrics,
+      consumerLags: () => durableConsumerLags(deps.nats.jsm),
+    });
+  if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);
+  return app;
+}
+
+/** What the routes share: one publisher, the stores written through it, the clock and randomness. */
+interface Shared {
+  publisher: Publisher;
+  runLog: RunLog;
+  snapshots: SnapshotStore;
+  registry: Registry;
+  pauses: PauseStore;
+  now: () => number;
+  random: () => number;
+  run: Metrics["run"];
+  /** The signing key, when there is one, spread into the deps of the routes that check it. */
+  signed: { signingKey?: string };
+}
+
+/** Opens the shared stores; resolves once the registry has read the FUNCTIONS bucket. */
+async function openShared(deps: GatewayDeps): Promise<Shared> {
+  const publisher = new Publisher(deps.nats.nc);
+  const registry = new Registry(deps.buckets.functions, (message, err) =>
+    deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
+  );
+  await registry.watch();
+  const { signingKey } = deps.config;
+  return {
+    publisher,
+    runLog: new RunLog(deps.nats.jsm, publisher),
+    snapshots: new SnapshotStore(deps.buckets.snapshots),
+    registry,
+    pauses: new PauseStore(deps.buckets.pauses),
+    now: deps.now ?? Date.now,
+    random: deps.random ?? Math.random,
+    run: deps.metrics?.run ?? noMetrics,
+    signed: signingKey ? { signingKey } : {},
+  };
+}
+
+/**
+ * Takes events and registrations over NATS as well as HTTP; stops them, the registry's watch and
+ * the publisher when the server closes.
+ */
+function listenOnNats(
+  app: GatewayServer,
+  deps: GatewayDeps,
+  shared: Shared,
+  registerDeps: RegisterDeps,
+): void {
+  const ingest = startNatsIngest({
+    nats: deps.nats,
+    publisher: shared.publisher,
+    log: deps.log,
+    now: shared.now,
+    random: shared.random,
+    eventKeys: deps.config.eventKeys,
+    metrics: shared.run,
+  });
   const natsRegister = startNatsRegister({ ...registerDeps, nats: deps.nats });
   app.addHook("onClose", async () => {
     natsRegister.stop();
     ingest.stop();
-    registry.stop();
-    publisher.close();
+    shared.registry.stop();
+    shared.publisher.close();
   });
+}
 
+/** How every request is taken in: its body left raw, its caller checked, its errors answered. */
+function acceptRequests(app: GatewayServer, deps: GatewayDeps): void {
   // Bodies are parsed by the routes themselves, so errors can name what is wrong.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser("*", { parseAs: "string" }, (_req, body, done) => done(null, body));
@@ -182,105 +238,21 @@ export async function buildGateway(
     if (status >= 500) deps.log.error({ err }, "request failed");
     void reply.status(status).send({ status, error });
   });
+}
 
-  registerIngestRoutes(app, {
-    publisher,
-    nats: deps.nats,
-    log: deps.log,
-    now,
-    random,
-    eventKeys: deps.config.eventKeys,
-    metrics: run,
-  });
-
-  app.post(
-    "/fn/register",
-    {
-      bodyLimit: MaxBodyBytes.large,
-      // The signing key is checked before the body is read.
-      onRequest: async (req, reply) => {
-        const unauthorized = unauthorizedRegistration(req.headers.authorization, deps.config.signingKey);
-        if (unauthorized) return reply.status(unauthorized.status).send(unauthorized.body);
-      },
-    },
-    async (req, reply) => {
-      const deployId = (req.query as Record<string, unknown>).deployId;
-      const answer = await registerApp(
-        typeof req.body === "string" ? req.body : "",
-        registerDeps,
-        typeof deployId === "string" ? deployId : undefined,
-      );
-      return reply.status(answer.status).send(answer.body);
-    },
-  );
-
-  app.get("/v1/apps", async () => {
-    const statuses = await listSyncStatuses(syncStatuses);
-    const apps = registry
-      .listApps()
-      .map((a) => ({ ...a, sync: statuses.find((st) => st.url === a.url) ?? null }));
-    // URLs that never registered an app (down, wrong path…) are listed with their sync error.
-    const orphans = statuses
-      .filter((st) => !apps.some((a) => a.url === st.url))
-      .map((st) => ({ appId: null, url: st.url, functions: [], syncedAt: null, sync: st }));
-    return { data: [...apps, ...orphans] };
-  });
-
-  // Retiring an app: its functions are no longer triggered or called (runs already started keep
-  // their URL and go on), and its URL leaves the periodic sync. `?url=` removes a URL that never
-  // registered an app. A `-u` URL is synced again (and re-registers): remove it from the command.
-  app.delete<{ Params: { appId: string } }>("/v1/apps/:appId", async (req, reply) => {
-    const known = registry.listApps().find((a) => a.appId === req.params.appId);
-    // Forgotten first: a registration answering a sync of its URL under way is refused from here.
-    if (known) await forgetSync(syncStatuses, known.url, now());
-    if (!(await registry.remove(req.params.appId)))
-      return reply.status(404).send({ error: `app ${req.params.appId} not found` });
-    deps.log.info({ appId: req.params.appId, url: known?.url }, "app removed");
-    return { data: { app_id: req.params.appId, url: known?.url ?? null, removed: true } };
-  });
-  app.delete<{ Querystring: { url?: string } }>("/v1/apps", async (req, reply) => {
-    const url = req.query.url;
-    if (typeof url !== "string" || url === "")
-      return reply.status(400).send({ error: "url: give the URL to remove as ?url=" });
-    const listed = (await listSyncStatuses(syncStatuses)).some((st) => st.url === url);
-    if (!listed) return reply.status(404).send({ error: `url: ${url} is not synced` });
-    await forgetSync(syncStatuses, url, now());
-    return { data: { url, removed: true } };
-  });
-
-  const syncNow = (url: string) => syncByHand(syncStatuses, url, { signingKey: deps.config.signingKey, now });
-
-  for (const path of ["/v1/apps", "/v1/apps/sync"]) {
-    app.post(path, async (req, reply) => {
-      const body = parseJson(typeof req.body === "string" ? req.body : "");
-      if (!body.ok) return reply.status(400).send({ error: body.error });
-      const parsed = UrlBody.safeParse(body.value);
-      if (!parsed.success) {
-        return reply.status(400).send({
-          error: `${parsed.error.issues[0]?.path.join(".") || "(body)"}: ${parsed.error.issues[0]?.message}`,
-        });
-      }
-      const refused = appUrls.problem(parsed.data.url);
-      if (refused) return reply.status(400).send({ error: `url: ${refused}` });
-      // Adding records the URL first, so the periodic sync keeps trying even if this attempt fails.
-      if (path === "/v1/apps")
-        await recordSync(syncStatuses, {
-          url: parsed.data.url,
-          ok: false,
-          error: "not synced yet",
-          at: now(),
-        });
-      return { data: await syncNow(parsed.data.url) };
-    });
-  }
-  const pauses = new PauseStore(deps.buckets.pauses);
-  registerFunctionRoutes(app, { registry, rollups: new RollupLog(deps.nats, publisher), pauses, now });
-
+/** The routes an app's code calls while its runs go on: checkpoints, durable endpoints, realtime. */
+function registerCallerRoutes(
+  app: GatewayServer,
+  deps: GatewayDeps,
+  shared: Shared,
+  appUrls: AppUrlPolicy,
+): void {
+  const { runLog, snapshots, now, signed } = shared;
   const checkpointDeps = {
     nats: deps.nats,
     leases: deps.buckets.leases,
     ...(deps.localCheckpoints ? { local: deps.localCheckpoints } : {}),
-    ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
+    ...signed,
   };
   registerCheckpointRoutes(app, checkpointDeps);
   registerEndpointRoutes(app, {
@@ -292,15 +264,19 @@ export async function buildGateway(
     ...(deps.config.endpointSyncTimeoutMs ? { syncTimeoutMs: deps.config.endpointSyncTimeoutMs } : {}),
   });
   registerRealtimeRoutes(app, {
-    channels: new RealtimeChannels(deps.nats.js, publisher),
+    channels: new RealtimeChannels(deps.nats.js, shared.publisher),
     runLog,
     snapshots,
-    ...(deps.config.signingKey ? { signingKey: deps.config.signingKey } : {}),
+    ...signed,
   });
+}
+
+/** The REST API over runs (listing, reading, cancelling, operating, in bulk) and events. */
+function registerRunRoutes(app: GatewayServer, deps: GatewayDeps, shared: Shared): void {
+  const { publisher, runLog, snapshots, registry, pauses, now, random, signed } = shared;
+  const metadata = new MetadataStore(deps.buckets.metadata);
   const active = new ActiveStore(deps.buckets.active, deps.nats);
   const operations = new OperationLog(deps.nats, publisher);
-  const { signingKey } = deps.config;
-  const signed = signingKey ? { signingKey } : {};
   registerCancelRoutes(app, { active, snapshots, runLog, publisher, operations, ...signed, now, random });
   registerListRoutes(app, deps.nats, runLog);
   registerTraceRoute(app, {
@@ -308,89 +284,14 @@ export async function buildGateway(
     snapshots,
     ...(deps.config.traceUrl ? { traceUrl: deps.config.traceUrl } : {}),
   });
-  if (deps.metrics)
-    registerMetricsRoute(app, {
-      metrics: deps.metrics,
-      consumerLags: () => durableConsumerLags(deps.nats.jsm),
-    });
-  if (deps.config.uiDir) registerUiRoutes(app, deps.config.uiDir);
   const operate = { nats: deps.nats, metadata, snapshots, runLog, publisher, registry, now, random };
   registerOperateRoutes(app, operate);
   registerBulkRoutes(app, { ...operate, operations, pauses, log: deps.log, ...signed });
-
-  app.get<{ Params: { id: string } }>("/v1/runs/:id", async (req, reply) => {
-    const id = req.params.id;
-    if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
-    const listed = async () => {
-      const record = await readRunIndex(deps.nats, id);
-      return record ? unlessMovedOn(record, runLog) : undefined;
-    };
-    let read: Awaited<ReturnType<typeof readRun>>;
-    try {
-      read = await readRun(runLog, snapshots, id);
-    } catch (e) {
-      // A log that cannot be replayed: the executor cannot move the run on either, and lists it
-      // as stuck; show that rather than fail.
-      if (!(e instanceof ReplayError)) throw e;
-      const record = await listed();
-      if (!record) throw e;
-      return reply.status(200).send({
-        data: {
-          run_id: id,
-          function_id: record.fnId,
-          app_id: record.appId,
-          status: "Stuck",
-          event_id: record.eventId ?? null,
-          run_started_at: new Date(record.startedAt).toISOString(),
-          ended_at: null,
-          stuck: {
-            reason: record.stuck?.reason ?? e.message,
-            since: record.stuck ? new Date(record.stuck.since).toISOString() : null,
-          },
-          error: { name: e.name, message: e.message },
-          steps: [],
-        },
-      });
-    }
-    const { snapshot } = read;
-    if (statusOf(snapshot) === "empty") return reply.status(404).send({ error: `run ${id} not found` });
-    const view = { ...runView(snapshot), ...withReruns(await metadata.read(id)) };
-    if (view.status !== "Running") return { data: view };
-    // Listed as stuck by the executor: say why (the run is still retried).
-    const record = await listed();
-    return {
-      data:
-        record?.status === "Stuck" && record.stuck
-          ? {
-              ...view,
-              status: "Stuck",
-              stuck: { reason: record.stuck.reason, since: new Date(record.stuck.since).toISOString() },
-            }
-          : view,
-    };
-  });
-
+  registerRunViewRoute(app, { nats: deps.nats, runLog, snapshots, metadata });
   registerEventRoutes(app, {
     events: new EventLog(deps.nats.jsm),
     eventRuns: new EventRunsStore(deps.buckets.eventRuns),
     runLog,
     snapshots,
   });
-
-  return app;
 }
-
-/** `POST /v1/apps` and `/v1/apps/sync`: an app URL, which becomes a key of the FUNCTIONS bucket. */
-const UrlBody = z
-  .object({
-    url: z
-      .string({ error: "is required and must be a string" })
-      .max(MAX_URL_LENGTH, { error: `must be at most ${MAX_URL_LENGTH} characters`, abort: true })
-      .url("must be an http(s) URL")
-      .refine((url) => /^https?:\/\//i.test(url), "must be an http(s) URL")
-      .superRefine((url, ctx) => {
-        const problem = subjectProblem(syncKey(url));
-        if (problem) ctx.addIssue({ code: "custom", message: problem });
-      }),
-  })
-  .strict();
