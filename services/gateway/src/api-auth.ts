@@ -101,6 +101,13 @@ export function credentialCheck(config: ApiAuthConfig): (authorization: string |
   };
 }
 
+/** A request refused: its status, the error its body names, and any headers sent with it. */
+interface Refusal {
+  status: number;
+  error: string;
+  headers?: Record<string, string>;
+}
+
 export function registerApiAuth(
   // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
   app: FastifyInstance<any, any, any, any>,
@@ -112,7 +119,7 @@ export function registerApiAuth(
   // gateway on loopback behind a reverse proxy sees the proxy's public Host.
   const loopbackOnly = !required && isLoopbackBind(config.host);
 
-  const refuse = (reply: FastifyReply, status: number, error: string, headers: Record<string, string> = {}) =>
+  const refuse = (reply: FastifyReply, { status, error, headers = {} }: Refusal) =>
     reply.status(status).headers(headers).send({ status, error });
 
   const corsOrigins = new Set(config.corsOrigins ?? []);
@@ -120,7 +127,10 @@ export function registerApiAuth(
   app.addHook("onRequest", async (req: FastifyRequest, reply: FastifyReply) => {
     const host = req.headers.host ?? "";
     if (loopbackOnly && !isLoopbackName(hostName(host)))
-      return refuse(reply, 403, `host: "${hostName(host)}" is not this server (it listens on loopback only)`);
+      return refuse(reply, {
+        status: 403,
+        error: `host: "${hostName(host)}" is not this server (it listens on loopback only)`,
+      });
     const origin = req.headers.origin;
     const path = req.url.split("?", 1)[0] ?? "/";
     // Event senders on an allowed site: POST /e/:key only, and its preflight.
@@ -137,56 +147,77 @@ export function registerApiAuth(
     }
     // Followed from any page (a redirect of the app's endpoint): the token guards it, not the origin.
     if (req.method === "GET" && isTokenRoute(path)) return;
-    if (origin !== undefined && origin !== "null") {
-      let same = false;
-      try {
-        same = new URL(origin).host === host;
-      } catch {
-        // not a URL: refused below
-      }
-      if (!same) return refuse(reply, 403, `origin: requests from ${origin} are not accepted (cross-site)`);
-    } else if (origin === "null") {
-      return refuse(reply, 403, "origin: requests from an opaque origin are not accepted");
-    } else if (req.method !== "GET" && req.method !== "HEAD" && req.method !== "OPTIONS") {
-      // No Origin (a form post from an older browser): what else the browser says of where the
-      // request comes from. Reads need no such check: without CORS headers a page cannot read them.
-      const site = req.headers["sec-fetch-site"];
-      if (site === "cross-site" || site === "same-site")
-        return refuse(reply, 403, `sec-fetch-site: requests from another site (${site}) are not accepted`);
-      const referer = req.headers.referer;
-      if (typeof referer === "string" && referer !== "") {
-        let same = false;
-        try {
-          same = new URL(referer).host === host;
-        } catch {
-          // not a URL: refused below
-        }
-        if (!same) return refuse(reply, 403, "referer: requests from pages of another site are not accepted");
-      }
-    }
-    // A browser form can post multipart/form-data (and text/plain, which SDKs and scripts send
-    // too); no client of these routes sends multipart.
-    const type = req.headers["content-type"];
-    if (typeof type === "string" && /^\s*multipart\/form-data/i.test(type))
-      return refuse(
-        reply,
-        415,
-        "content-type: multipart/form-data is not accepted; send JSON (application/json)",
-      );
+    const refusal = crossSiteRefusal(req, host) ?? multipartRefusal(req.headers["content-type"]);
+    if (refusal) return refuse(reply, refusal);
     const access = accessOf(req.method, path);
     if (access === "open" || !required) return;
-    const held = credential(req.headers.authorization);
-    if (held === "missing")
-      return refuse(reply, 401, "authorization: send Authorization: Bearer <API key>", {
-        "www-authenticate": 'Bearer realm="jetstep"',
-      });
-    if (held === "full") return;
-    if (held === "read") {
-      if (access === "read") return;
-      return refuse(reply, 403, "authorization: this API key may only read (GET)");
-    }
-    return refuse(reply, 401, "authorization: unknown API key", {
-      "www-authenticate": 'Bearer realm="jetstep", error="invalid_token"',
-    });
+    const denied = credentialRefusal(access, credential(req.headers.authorization));
+    if (denied) return refuse(reply, denied);
   });
+}
+
+/**
+ * Refuses a browser request from a page of another site, told by its `Origin`, or without one
+ * (writes only) by its `Sec-Fetch-Site` or `Referer`.
+ */
+function crossSiteRefusal(req: FastifyRequest, host: string): Refusal | undefined {
+  const origin = req.headers.origin;
+  if (origin === "null")
+    return { status: 403, error: "origin: requests from an opaque origin are not accepted" };
+  if (origin !== undefined) {
+    if (sameHost(origin, host)) return undefined;
+    return { status: 403, error: `origin: requests from ${origin} are not accepted (cross-site)` };
+  }
+  if (req.method === "GET" || req.method === "HEAD" || req.method === "OPTIONS") return undefined;
+  // No Origin (a form post from an older browser): what else the browser says of where the
+  // request comes from. Reads need no such check: without CORS headers a page cannot read them.
+  const site = req.headers["sec-fetch-site"];
+  if (site === "cross-site" || site === "same-site")
+    return { status: 403, error: `sec-fetch-site: requests from another site (${site}) are not accepted` };
+  const referer = req.headers.referer;
+  if (typeof referer === "string" && referer !== "" && !sameHost(referer, host))
+    return { status: 403, error: "referer: requests from pages of another site are not accepted" };
+  return undefined;
+}
+
+/** Whether `url` names the server at `host` (not a URL: it does not). */
+function sameHost(url: string, host: string): boolean {
+  try {
+    return new URL(url).host === host;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A browser form can post multipart/form-data (and text/plain, which SDKs and scripts send
+ * too); no client of these routes sends multipart.
+ */
+function multipartRefusal(type: string | undefined): Refusal | undefined {
+  if (typeof type === "string" && /^\s*multipart\/form-data/i.test(type))
+    return {
+      status: 415,
+      error: "content-type: multipart/form-data is not accepted; send JSON (application/json)",
+    };
+  return undefined;
+}
+
+/** What a request needing `access` is refused for, holding `held`; undefined when allowed. */
+function credentialRefusal(access: Exclude<Access, "open">, held: Credential): Refusal | undefined {
+  if (held === "missing")
+    return {
+      status: 401,
+      error: "authorization: send Authorization: Bearer <API key>",
+      headers: { "www-authenticate": 'Bearer realm="jetstep"' },
+    };
+  if (held === "full") return undefined;
+  if (held === "read")
+    return access === "read"
+      ? undefined
+      : { status: 403, error: "authorization: this API key may only read (GET)" };
+  return {
+    status: 401,
+    error: "authorization: unknown API key",
+    headers: { "www-authenticate": 'Bearer realm="jetstep", error="invalid_token"' },
+  };
 }
