@@ -22,8 +22,10 @@ import {
   type ConnectionOptions,
   connectNats,
   ensureStreams,
+  type JetstepBuckets,
   type Nats,
   openBuckets,
+  Registry,
   SyncStatusStore,
 } from "@jetstep/jetstream";
 
@@ -99,6 +101,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
   const metrics = await startMetrics({ serviceName: opts.serviceName ?? "jetstep" });
   const stops: (() => Promise<void>)[] = [];
   let gatewayUrl = "";
+  const registry = await sharedRegistry(services, buckets, opts.log);
 
   if (services.has("matcher")) {
     const matcher: Matcher = buildMatcher({
@@ -106,6 +109,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       buckets,
       log: opts.log,
       partitions: opts.partitions ?? 16,
+      ...(registry ? { registry } : {}),
     });
     await matcher.start();
     stops.push(() => matcher.stop());
@@ -128,6 +132,7 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       log: opts.log,
       owner: processId,
       leaseTtlMs: opts.leaseTtlMs ?? 10_000,
+      ...(registry ? { registry } : {}),
     });
     await cron.start();
     stops.push(() => cron.stop());
@@ -141,12 +146,15 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       // Checkpoints of runs this process's executor drives skip the NATS round trip.
       ...(services.has("executor") ? { localCheckpoints: (p, req) => executor.checkpointHere(p, req) } : {}),
       config: gatewayConfig(opts),
+      ...(registry ? { registry } : {}),
     });
     const address = await gateway.listen({ host: opts.host, port: opts.port });
     gatewayUrl = address.replace("[::1]", "localhost");
     stops.unshift(() => gateway.close());
     stops.unshift(startSyncing(opts, new SyncStatusStore<SyncStatus>(buckets.functions, nats.jsm)));
   }
+  // After the services that read it.
+  if (registry) stops.push(async () => registry.stop());
   return {
     gatewayUrl,
     nats,
@@ -158,6 +166,27 @@ export async function startRuntime(opts: RuntimeOptions): Promise<Runtime> {
       await nats.close();
     },
   };
+}
+
+/**
+ * One FUNCTIONS registry for the gateway, matcher and cron of this process (none when at most one
+ * of them runs here): an app registered through the gateway applies to it at once, so the matcher
+ * matches it from the next event on, and the bucket is watched once. Each with its own watch, the
+ * matcher took a registration later than the gateway had acknowledged it; under load, the first
+ * events sent after a sync started no run (the malformed-input corpus test, beside a CPU hog).
+ * Services in separate processes still see a registration once their watch delivers it.
+ */
+async function sharedRegistry(
+  services: ReadonlySet<Service>,
+  buckets: JetstepBuckets,
+  log: Logger,
+): Promise<Registry | undefined> {
+  if ((["gateway", "matcher", "cron"] as const).filter((s) => services.has(s)).length < 2) return undefined;
+  const registry = new Registry(buckets.functions, (message, err) =>
+    log.warn({ err, bucket: "functions" }, message),
+  );
+  await registry.watch();
+  return registry;
 }
 
 function executorConfig(opts: RuntimeOptions, processId: string): ExecutorConfig {

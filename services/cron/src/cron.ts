@@ -34,6 +34,8 @@ export interface CronDeps {
   /** A slot this late or less is still fired when noticed (default 60 s). */
   graceMs?: number;
   now?: () => number;
+  /** The registry of this process (`sharedRegistry`), watched and stopped by its maker; else its own. */
+  registry?: Registry;
 }
 
 export interface CronScheduler {
@@ -56,9 +58,9 @@ export function buildCron(deps: CronDeps): CronScheduler {
   const log = deps.log.child({ svc: "cron" });
   const now = deps.now ?? Date.now;
   const graceMs = deps.graceMs ?? 60_000;
-  const registry = new Registry(deps.buckets.functions, (message, err) =>
-    log.warn({ err, bucket: "functions" }, message),
-  );
+  const registry =
+    deps.registry ??
+    new Registry(deps.buckets.functions, (message, err) => log.warn({ err, bucket: "functions" }, message));
   const publisher = new Publisher(deps.nats.nc);
   const entries = new Map<string, Entry>();
   let leader = false;
@@ -107,7 +109,7 @@ export function buildCron(deps: CronDeps): CronScheduler {
 
   return {
     async start() {
-      await registry.watch();
+      if (!deps.registry) await registry.watch();
       await leases.start();
       timer = setInterval(() => void tick(), deps.tickMs ?? 200);
       timer.unref();
@@ -115,7 +117,7 @@ export function buildCron(deps: CronDeps): CronScheduler {
     async stop() {
       if (timer) clearInterval(timer);
       await leases.stop(true);
-      registry.stop();
+      if (!deps.registry) registry.stop();
       publisher.close();
     },
     isLeader: () => leader,

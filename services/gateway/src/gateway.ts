@@ -88,6 +88,11 @@ export interface GatewayDeps {
   localCheckpoints?: LocalCheckpoints;
   /** This process's metrics: `GET /metrics` serves them; events accepted are counted. */
   metrics?: Pick<Metrics, "run" | "prometheusText">;
+  /**
+   * The registry of this process (`sharedRegistry`), watched and stopped by its maker; else its
+   * own. Shared with a matcher, an app registered here is matched from the next event on.
+   */
+  registry?: Registry;
 }
 
 export const defaultGatewayConfig = (): GatewayConfig => ({
@@ -173,10 +178,12 @@ interface Shared {
 /** Opens the shared stores; resolves once the registry has read the FUNCTIONS bucket. */
 async function openShared(deps: GatewayDeps): Promise<Shared> {
   const publisher = new Publisher(deps.nats.nc);
-  const registry = new Registry(deps.buckets.functions, (message, err) =>
-    deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
-  );
-  await registry.watch();
+  const registry =
+    deps.registry ??
+    new Registry(deps.buckets.functions, (message, err) =>
+      deps.log.warn({ err, svc: "gateway", bucket: "functions" }, message),
+    );
+  if (!deps.registry) await registry.watch();
   const { signingKey } = deps.config;
   return {
     publisher,
@@ -214,7 +221,7 @@ function listenOnNats(
   app.addHook("onClose", async () => {
     natsRegister.stop();
     ingest.stop();
-    shared.registry.stop();
+    if (!deps.registry) shared.registry.stop();
     shared.publisher.close();
   });
 }

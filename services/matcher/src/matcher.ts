@@ -42,6 +42,8 @@ export interface MatcherDeps {
   partitions: number;
   /** The clock (default `Date.now`). */
   now?: () => number;
+  /** The registry of this process (`sharedRegistry`), watched and stopped by its maker; else its own. */
+  registry?: Registry;
 }
 
 export interface Matcher {
@@ -71,9 +73,9 @@ class MatcherImpl implements Matcher {
     this.partitions = deps.partitions;
     const publisher = new Publisher(nats.nc);
     this.publisher = publisher;
-    this.registry = new Registry(buckets.functions, (message, err) =>
-      log.warn({ err, bucket: "functions" }, message),
-    );
+    this.registry =
+      deps.registry ??
+      new Registry(buckets.functions, (message, err) => log.warn({ err, bucket: "functions" }, message));
     const functions = () => this.registry.functions();
     const eventRuns = new EventRunsStore(buckets.eventRuns, publisher);
     const events = new EventLog(nats.jsm);
@@ -131,7 +133,7 @@ class MatcherImpl implements Matcher {
 
   async start(): Promise<void> {
     this.partitions = await partitionCount(this.deps.buckets.leases, this.deps.partitions);
-    await this.registry.watch();
+    if (!this.deps.registry) await this.registry.watch();
     await this.waits.watch();
     await this.batcher.watch();
     await this.debouncer.watch();
@@ -141,7 +143,7 @@ class MatcherImpl implements Matcher {
 
   async stop(): Promise<void> {
     await this.consumer.stop();
-    this.registry.stop();
+    if (!this.deps.registry) this.registry.stop();
     this.waits.stop();
     this.batcher.stop();
     this.debouncer.stop();
