@@ -1,4 +1,4 @@
-import type { ExecutionResult } from "./execution.ts";
+import type { ExecutionResult } from "./execution-result.ts";
 import { SDK_IDENT } from "./version.ts";
 import { EXECUTION_VERSION, Header } from "./wire.ts";
 

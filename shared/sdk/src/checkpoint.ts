@@ -14,7 +14,7 @@ import https from "node:https";
 import { CheckpointReplySchema, lateCheckpointReply, partitionOfDispatch, Subjects } from "@jetstep/core";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { hashSigningKey } from "./signature.ts";
-import type { OutgoingOp } from "./wire.ts";
+import { type OutgoingOp, StepOpCode } from "./wire.ts";
 
 export type CheckpointOutcome = "recorded" | "stale" | "unavailable";
 
@@ -30,6 +30,24 @@ export interface CheckpointedStep {
   timing: { a: number; b: number };
   /** The span id the step ran under (when the call came with a trace), for the executor's step span. */
   span_id?: string;
+}
+
+/** Reports a `step.run` that ran in this call: its op, its timing, and the span it ran under. */
+export function checkpointedStep(
+  op: OutgoingOp,
+  timing: CheckpointedStep["timing"],
+  spanId?: string,
+): CheckpointedStep {
+  return {
+    id: op.id,
+    op: StepOpCode.StepRun,
+    ...(op.name !== undefined ? { name: op.name } : {}),
+    displayName: op.displayName ?? op.id,
+    ...(op.opts ? { opts: op.opts } : {}),
+    data: op.data ?? null,
+    timing,
+    ...(spanId ? { span_id: spanId } : {}),
+  };
 }
 
 export interface CheckpointInput {

@@ -1,31 +1,23 @@
-import { STALE_DISPATCH_ERROR } from "@jetstep/core";
 import type { CallBody } from "./call-schema.ts";
-import type { Checkpointer } from "./checkpoint.ts";
+import { type Checkpointer, checkpointedStep } from "./checkpoint.ts";
 import { type DeferFn, LazyOps } from "./defer.ts";
 import { ErrorCode, JetstepError, StepError } from "./errors.ts";
+import {
+  type ExecutionResult,
+  type Outcome,
+  settledResult,
+  shipDefers,
+  staleCallResult,
+  stepFailure,
+  stepRanResult,
+} from "./execution-result.ts";
 import { type Logger, replayAwareLogger } from "./logger.ts";
 import { type MemoEntry, parseMemoEntry } from "./memo.ts";
-import { serializeError, toError } from "./serialize-error.ts";
-import { hashStepId, StepIdAllocator } from "./step-ids.ts";
+import { MemoQueue } from "./memo-queue.ts";
+import { StepIdAllocator } from "./step-ids.ts";
 import { createStepTools, type EventInput, type StepRequest, type StepTools } from "./step-tools.ts";
 import { activeTraceId, newSpanId, withStepSpan } from "./tracing.ts";
-import { isNonRetriable, retryAfterOf } from "./user-errors.ts";
-import { type OutgoingOp, type SerializedError, StepOpCode } from "./wire.ts";
-
-/** `false`: fail now; `true`: retry with backoff; a string: retry after this `Retry-After` value. */
-export type Retriability = boolean | string;
-
-/** What one call produced; `answer.ts` turns it into HTTP. */
-export type ExecutionResult =
-  | { type: "function-resolved"; data: unknown }
-  | { type: "function-rejected"; error: SerializedError; retriable: Retriability }
-  | { type: "step-ran"; op: OutgoingOp; retriable?: Retriability; lazy?: OutgoingOp[] }
-  | { type: "steps-found"; ops: OutgoingOp[]; retriable?: Retriability }
-  | {
-      type: "step-not-found";
-      stepId: string;
-      foundSteps: { id: string; name?: string; displayName: string }[];
-    };
+import { type OutgoingOp, StepOpCode } from "./wire.ts";
 
 export interface ExecuteCallInput {
   call: CallBody;
@@ -50,9 +42,6 @@ export interface ExecuteCallInput {
   /** After this long, a checkpointing call runs no further step and hands the next back (default 10 s). */
   maxRuntimeMs?: number;
 }
-
-/** `id` of the "complete" pseudo step, whose ops carry the run's end when defers ride along. */
-const RUN_COMPLETE_ID = hashStepId("complete");
 
 /** How long a checkpointing call keeps running steps before handing the next one back (as the official SDK). */
 export const DEFAULT_MAX_RUNTIME_MS = 10_000;
@@ -87,75 +76,6 @@ type Decision =
   | { kind: "settled" }
   | { kind: "step-not-found" };
 
-type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-/**
- * Found memoized steps waiting to be resolved: those with a position in completion order come out
- * earliest position first (a binary heap), the others in the order found, after them. A call
- * replaying 10,000 memoized invokes scanned the whole queue and the stack for every step (O(n²)
- * each time, minutes in all).
- */
-class MemoQueue {
-  readonly #byId = new Map<string, FoundStep>();
-  readonly #heap: { pos: number; step: FoundStep }[] = [];
-  readonly #unordered: FoundStep[] = [];
-  #head = 0;
-
-  get size(): number {
-    return this.#byId.size;
-  }
-
-  get(hashedId: string): FoundStep | undefined {
-    return this.#byId.get(hashedId);
-  }
-
-  push(step: FoundStep, pos: number | undefined): void {
-    this.#byId.set(step.hashedId, step);
-    if (pos === undefined) {
-      this.#unordered.push(step);
-      return;
-    }
-    const heap = this.#heap;
-    heap.push({ pos, step });
-    for (let i = heap.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1;
-      if ((heap[parent] as { pos: number }).pos <= pos) break;
-      [heap[i], heap[parent]] = [heap[parent] as (typeof heap)[number], heap[i] as (typeof heap)[number]];
-      i = parent;
-    }
-  }
-
-  shift(): FoundStep | undefined {
-    const step = this.#heap.length > 0 ? this.#popHeap() : this.#unordered[this.#head++];
-    if (this.#head === this.#unordered.length) {
-      this.#unordered.length = 0;
-      this.#head = 0;
-    }
-    if (step) this.#byId.delete(step.hashedId);
-    return step;
-  }
-
-  #popHeap(): FoundStep {
-    const heap = this.#heap;
-    const top = heap[0] as (typeof heap)[number];
-    const last = heap.pop() as (typeof heap)[number];
-    if (heap.length > 0) {
-      heap[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const r = l + 1;
-        let m = i;
-        if (l < heap.length && (heap[l] as typeof last).pos < (heap[m] as typeof last).pos) m = l;
-        if (r < heap.length && (heap[r] as typeof last).pos < (heap[m] as typeof last).pos) m = r;
-        if (m === i) break;
-        [heap[i], heap[m]] = [heap[m] as typeof last, heap[i] as typeof last];
-        i = m;
-      }
-    }
-    return top.step;
-  }
-}
-
 class Execution {
   readonly #input: ExecuteCallInput;
   readonly #memo = new Map<string, MemoEntry>();
@@ -165,7 +85,7 @@ class Execution {
   readonly #ids = new StepIdAllocator();
   readonly #newSteps: FoundStep[] = [];
   /** Memoized steps found and not yet resolved (see `#resolveNextMemoized`). */
-  readonly #memoQueue = new MemoQueue();
+  readonly #memoQueue = new MemoQueue<FoundStep>();
   #outcome: Outcome | undefined;
   #checkScheduled = false;
   #decided = false;
@@ -189,39 +109,7 @@ class Execution {
   }
 
   async run(): Promise<ExecutionResult> {
-    return this.#ship(await this.#execute());
-  }
-
-  /**
-   * Adds the buffered defers to the answer: with the step ran or the steps found, or before the
-   * end of the run (the function's value or error as the ops of its "complete" pseudo step, as
-   * the official SDK sends them). An answer to a stale call is void: its defers come again with
-   * the next call.
-   */
-  #ship(result: ExecutionResult): ExecutionResult {
-    if (result.type === "step-not-found") return result;
-    if (result.type === "function-rejected" && result.error.name === STALE_DISPATCH_ERROR) return result;
-    const lazy = this.#lazy.drain();
-    if (lazy.length === 0) return result;
-    switch (result.type) {
-      case "function-resolved":
-        return {
-          type: "steps-found",
-          ops: [...lazy, { id: RUN_COMPLETE_ID, op: StepOpCode.RunComplete, data: result.data }],
-        };
-      case "function-rejected": {
-        const op = result.retriable === false ? StepOpCode.StepFailed : StepOpCode.StepError;
-        return {
-          type: "steps-found",
-          ops: [...lazy, { id: RUN_COMPLETE_ID, op, error: result.error }],
-          retriable: result.retriable,
-        };
-      }
-      case "step-ran":
-        return { ...result, lazy };
-      case "steps-found":
-        return { ...result, ops: [...result.ops, ...lazy] };
-    }
+    return shipDefers(await this.#execute(), this.#lazy);
   }
 
   async #execute(): Promise<ExecutionResult> {
@@ -242,40 +130,19 @@ class Execution {
       if (result.type !== "step-ran" || result.op.op !== StepOpCode.StepRun) return result;
       const { op } = result;
       const lazy = this.#lazy.drain();
+      const timing = { a: startNs, b: Date.now() * 1e6 - startNs };
       const outcome = await checkpoint({
         runId: this.#input.call.ctx.run_id,
         fnId: this.#input.call.ctx.fn_id as string,
         dispatchId: this.#input.call.ctx.qi_id as string,
-        steps: [
-          {
-            id: op.id,
-            op: StepOpCode.StepRun,
-            ...(op.name !== undefined ? { name: op.name } : {}),
-            displayName: op.displayName ?? op.id,
-            ...(op.opts ? { opts: op.opts } : {}),
-            data: op.data ?? null,
-            timing: { a: startNs, b: Date.now() * 1e6 - startNs },
-            ...(spanId ? { span_id: spanId } : {}),
-          },
-          ...lazy,
-        ],
+        steps: [checkpointedStep(op, timing, spanId), ...lazy],
       });
       // Not recorded now: the result (and the defers) ride in the answer, as without checkpoints.
       if (outcome === "unavailable") {
         this.#lazy.restore(lazy);
         return result;
       }
-      if (outcome === "stale") {
-        return {
-          type: "function-rejected",
-          error: serializeError(
-            Object.assign(new Error("Jetstep replaced this call; its answer is ignored"), {
-              name: STALE_DISPATCH_ERROR,
-            }),
-          ),
-          retriable: false,
-        };
-      }
+      if (outcome === "stale") return staleCallResult();
       // Recorded: the handler goes on from the step's value, to the next decision.
       this.#newSteps.length = 0;
       decision = await this.#nextDecision(() => only.resolve(op.data ?? null));
@@ -440,7 +307,7 @@ class Execution {
         return { type: "steps-found", ops: this.#newSteps.map((s) => ({ ...this.#opBase(s), data: null })) };
       }
       case "settled":
-        return this.#settledResult();
+        return settledResult(this.#outcome, this.#input.call.ctx);
       case "step-not-found": {
         const foundSteps = this.#newSteps
           .map((s) => ({ id: s.hashedId, name: s.request.opName, displayName: s.request.displayName }))
@@ -477,18 +344,7 @@ class Execution {
       op: StepOpCode.StepRun,
       ...(spanId ? { span_id: spanId } : {}),
     };
-    this.#executing = true;
-    let value: unknown;
-    try {
-      value = await (run ? (spanId ? withStepSpan(spanId, run) : run()) : undefined);
-    } catch (error) {
-      return this.#stepFailure(base, error);
-    } finally {
-      this.#executing = false;
-    }
-    const json = toJsonValue(value);
-    if (!json.ok) return this.#stepFailure(base, json.error);
-    return { type: "step-ran", op: { ...base, data: json.value } };
+    return this.#runBody(base, () => (run ? (spanId ? withStepSpan(spanId, run) : run()) : undefined));
   }
 
   /** Runs a completed step's compensation with its recorded result; answers like a step. */
@@ -503,67 +359,23 @@ class Execution {
           retriable: false,
         },
       );
-      return this.#stepFailure(base, error);
+      return stepFailure(base, error, this.#input.call.ctx);
     }
     const entry = this.#memo.get(step.hashedId);
+    return this.#runBody(base, () => compensate(entry?.kind === "error" ? undefined : entry?.data));
+  }
+
+  /** Runs user code for a step; meanwhile the handler's logger does not count as replaying. */
+  async #runBody(base: OutgoingOp, body: () => unknown): Promise<ExecutionResult> {
     this.#executing = true;
     let value: unknown;
     try {
-      value = await compensate(entry?.kind === "error" ? undefined : entry?.data);
+      value = await body();
     } catch (error) {
-      return this.#stepFailure(base, error);
+      return stepFailure(base, error, this.#input.call.ctx);
     } finally {
       this.#executing = false;
     }
-    const json = toJsonValue(value);
-    if (!json.ok) return this.#stepFailure(base, json.error);
-    return { type: "step-ran", op: { ...base, data: json.value } };
-  }
-
-  #stepFailure(base: OutgoingOp, thrown: unknown): ExecutionResult {
-    const retriable = this.#retriability(thrown);
-    const error = serializeError(thrown);
-    if (retriable === false) {
-      const data = { __serialized: true, name: error.name, message: error.message, stack: "" };
-      return { type: "step-ran", op: { ...base, op: StepOpCode.StepFailed, error, data }, retriable };
-    }
-    return { type: "step-ran", op: { ...base, op: StepOpCode.StepError, error, data: null }, retriable };
-  }
-
-  #settledResult(): ExecutionResult {
-    const outcome = this.#outcome;
-    if (!outcome) return this.#rejected(new Error("handler did not settle"));
-    if (!outcome.ok) return this.#rejected(outcome.error);
-    const json = toJsonValue(outcome.value);
-    return json.ok ? { type: "function-resolved", data: json.value } : this.#rejected(json.error);
-  }
-
-  #rejected(thrown: unknown): ExecutionResult {
-    const error = toError(thrown);
-    return { type: "function-rejected", error: serializeError(error), retriable: this.#retriability(error) };
-  }
-
-  #retriability(error: unknown): Retriability {
-    const { attempt, max_attempts } = this.#input.call.ctx;
-    if (max_attempts != null && attempt >= max_attempts - 1) return false;
-    if (isNonRetriable(error)) return false;
-    return retryAfterOf(error) ?? true;
-  }
-}
-
-/** The value as it will read back from JSON (`undefined` → `null`), or a non-retriable error. */
-function toJsonValue(value: unknown): { ok: true; value: unknown } | { ok: false; error: JetstepError } {
-  try {
-    const text = JSON.stringify(value);
-    return { ok: true, value: text === undefined ? null : JSON.parse(text) };
-  } catch (cause) {
-    const reason = cause instanceof Error ? cause.message : String(cause);
-    return {
-      ok: false,
-      error: new JetstepError(ErrorCode.NotSerializable, `Result is not JSON-serializable: ${reason}`, {
-        cause,
-        retriable: false,
-      }),
-    };
+    return stepRanResult(base, value, this.#input.call.ctx);
   }
 }
