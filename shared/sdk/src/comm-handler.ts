@@ -3,7 +3,7 @@ import { type CallBody, parseCallBody } from "./call-schema.ts";
 import { type Checkpointer, httpCheckpointer } from "./checkpoint.ts";
 import { Jetstep } from "./client.ts";
 import { BodyTooLargeError, InvalidCallError, InvalidConfigError } from "./errors.ts";
-import { executeCall } from "./execution.ts";
+import { type ExecuteCallInput, executeCall } from "./execution.ts";
 import { type FailureContext, type FunctionContext, JetstepFunction } from "./function.ts";
 import { buildRegisterBody, syncApp } from "./register.ts";
 import { serializeError, toError } from "./serialize-error.ts";
@@ -53,6 +53,19 @@ const DEFAULT_STEP_NOT_FOUND_TIMEOUT_MS = 10_000;
 
 type Entry = { fn: JetstepFunction<never, unknown>; kind: "main" | "failure" };
 
+/** What the handler's routes share: the validated options and the state kept across calls. */
+interface Served {
+  options: ServeOptions;
+  client: Jetstep;
+  framework: string;
+  /** By wire id: each function's main handler and, under its own id, its failure handler. */
+  entries: Map<string, Entry>;
+  functions: readonly JetstepFunction<never, unknown>[];
+  stepNotFoundTimeoutMs: number;
+  checkpoint: Checkpointer | undefined;
+  seenSignatures: SeenSignatures;
+}
+
 /**
  * The framework-independent serve handler: GET introspects, PUT syncs, POST executes. Validates
  * options now (throws InvalidConfigError for a foreign client, duplicate ids, functions of another
@@ -64,17 +77,53 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
     throw new InvalidConfigError("client", "serve(): client must be a Jetstep instance");
   if (!Array.isArray(options.functions))
     throw new InvalidConfigError("functions", "serve(): functions must be an array");
+  const served: Served = {
+    options,
+    client,
+    framework,
+    entries: indexFunctions(options.functions, client.id),
+    functions: options.functions as readonly JetstepFunction<never, unknown>[],
+    stepNotFoundTimeoutMs: options.stepNotFoundTimeoutMs ?? DEFAULT_STEP_NOT_FOUND_TIMEOUT_MS,
+    checkpoint:
+      options.checkpoint === false
+        ? undefined
+        : (options.checkpoint ?? httpCheckpointer(client.baseUrl, client.settings.signingKey)),
+    seenSignatures: new SeenSignatures(),
+  };
+
+  return async (req) => {
+    try {
+      switch (req.method.toUpperCase()) {
+        case "GET":
+          return introspect(served);
+        case "PUT":
+          return await sync(served, req);
+        case "POST":
+          return await execute(served, req);
+        default:
+          return jsonAnswer(framework, 405, { message: "Method not allowed" });
+      }
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) return jsonAnswer(framework, 413, { message: error.message });
+      client.logger.error({ err: error, method: req.method }, "serve handler failed");
+      return jsonAnswer(framework, 500, { type: "internal", ...serializeError(error) });
+    }
+  };
+}
+
+/** The served functions by wire id; throws InvalidConfigError for a foreign or duplicate one. */
+function indexFunctions(functions: ServeOptions["functions"], appId: string): Map<string, Entry> {
   const entries = new Map<string, Entry>();
-  options.functions.forEach((fn, i) => {
+  functions.forEach((fn, i) => {
     if (!(fn instanceof JetstepFunction))
       throw new InvalidConfigError(
         `functions.${i}`,
         `serve(): functions[${i}] is not a function from createFunction()`,
       );
-    if (fn.appId !== client.id) {
+    if (fn.appId !== appId) {
       throw new InvalidConfigError(
         `functions.${i}`,
-        `serve(): function "${fn.id}" belongs to app "${fn.appId}", not "${client.id}"`,
+        `serve(): function "${fn.id}" belongs to app "${fn.appId}", not "${appId}"`,
       );
     }
     for (const [id, kind] of [
@@ -87,160 +136,162 @@ export function createRequestHandler(options: ServeOptions, framework: string): 
       entries.set(id, { fn: fn as JetstepFunction<never, unknown>, kind });
     }
   });
-  const functions = options.functions as readonly JetstepFunction<never, unknown>[];
-  const timeoutMs = options.stepNotFoundTimeoutMs ?? DEFAULT_STEP_NOT_FOUND_TIMEOUT_MS;
-  const checkpoint =
-    options.checkpoint === false
-      ? undefined
-      : (options.checkpoint ?? httpCheckpointer(client.baseUrl, client.settings.signingKey));
+  return entries;
+}
 
-  const introspect = (): HttpAnswer =>
-    jsonAnswer(framework, 200, {
-      app_id: client.id,
-      function_count: entries.size,
-      has_event_key: client.settings.eventKey !== undefined,
-      has_signing_key: client.settings.signingKey !== undefined,
-      mode: client.settings.signingKey ? "cloud" : "dev",
-      schema_version: "2024-05-24",
-      sdk: SDK_IDENT,
-      sdk_language: "js",
-      sdk_version: SDK_VERSION,
+/** GET: what this app is and serves. */
+function introspect({ client, framework, entries }: Served): HttpAnswer {
+  return jsonAnswer(framework, 200, {
+    app_id: client.id,
+    function_count: entries.size,
+    has_event_key: client.settings.eventKey !== undefined,
+    has_signing_key: client.settings.signingKey !== undefined,
+    mode: client.settings.signingKey ? "cloud" : "dev",
+    schema_version: "2024-05-24",
+    sdk: SDK_IDENT,
+    sdk_language: "js",
+    sdk_version: SDK_VERSION,
+    framework,
+  });
+}
+
+/** PUT: registers the app with Jetstep. */
+async function sync(
+  { options, client, framework, functions }: Served,
+  req: IncomingRequest,
+): Promise<HttpAnswer> {
+  const configured = options.serveOrigin ?? client.settings.serveOrigin;
+  // With a signing key (production) the URL the app registers is configuration, never the
+  // request's Host header: anyone can PUT the app, and a forged Host would send every later
+  // call, with event data and step results, to the forger.
+  if (!configured && client.settings.signingKey) {
+    const message =
+      "serveOrigin is not set: with a signing key, the app registers only the origin configured (serveOrigin, or JETSTEP_SERVE_ORIGIN / INNGEST_SERVE_ORIGIN), never the request's Host";
+    client.logger.error({}, message);
+    return jsonAnswer(framework, 500, { message, modified: false });
+  }
+  const origin = configured ?? req.url.origin;
+  const appUrl = new URL(options.servePath ?? req.url.pathname, origin);
+  const body = buildRegisterBody({ appId: client.id, appUrl, framework, functions });
+  const deployId = req.url.searchParams.get(Query.DeployId) ?? undefined;
+  const outcome = await syncApp({
+    client,
+    body,
+    framework,
+    deployId: deployId === "undefined" ? undefined : deployId,
+  });
+  return jsonAnswer(framework, outcome.status, outcome.body, { [Header.SyncKind]: "out_of_band" });
+}
+
+/** POST: runs a call of function `fnId` (after its signature is checked, with a signing key). */
+async function execute(served: Served, req: IncomingRequest): Promise<HttpAnswer> {
+  const { options, client, framework } = served;
+  const fnId = req.url.searchParams.get(Query.FnId);
+  if (!fnId) return invalid(framework, new InvalidCallError("fnId", "Missing fnId query parameter"));
+  const received = await req.readBody();
+  const refused = checkSignature(served, req, fnId, received);
+  if (refused) return refused;
+  let call: CallBody;
+  try {
+    call = parseCallBody(decodeBody(received));
+  } catch (error) {
+    if (error instanceof InvalidCallError) return invalid(framework, error);
+    throw error;
+  }
+  const entry = served.entries.get(fnId);
+  if (!entry) {
+    return jsonAnswer(
       framework,
-    });
-
-  const sync = async (req: IncomingRequest): Promise<HttpAnswer> => {
-    const configured = options.serveOrigin ?? client.settings.serveOrigin;
-    // With a signing key (production) the URL the app registers is configuration, never the
-    // request's Host header: anyone can PUT the app, and a forged Host would send every later
-    // call, with event data and step results, to the forger.
-    if (!configured && client.settings.signingKey) {
-      const message =
-        "serveOrigin is not set: with a signing key, the app registers only the origin configured (serveOrigin, or JETSTEP_SERVE_ORIGIN / INNGEST_SERVE_ORIGIN), never the request's Host";
-      client.logger.error({}, message);
-      return jsonAnswer(framework, 500, { message, modified: false });
-    }
-    const origin = configured ?? req.url.origin;
-    const appUrl = new URL(options.servePath ?? req.url.pathname, origin);
-    const body = buildRegisterBody({ appId: client.id, appUrl, framework, functions });
-    const deployId = req.url.searchParams.get(Query.DeployId) ?? undefined;
-    const outcome = await syncApp({
-      client,
-      body,
-      framework,
-      deployId: deployId === "undefined" ? undefined : deployId,
-    });
-    return jsonAnswer(framework, outcome.status, outcome.body, { [Header.SyncKind]: "out_of_band" });
-  };
-
-  const seenSignatures = new SeenSignatures();
-  const execute = async (req: IncomingRequest): Promise<HttpAnswer> => {
-    const fnId = req.url.searchParams.get(Query.FnId);
-    if (!fnId) return invalid(framework, new InvalidCallError("fnId", "Missing fnId query parameter"));
-    const received = await req.readBody();
-    const { signingKey, signingKeyFallback } = client.settings;
-    if (signingKey) {
-      const keys = signingKeyFallback ? [signingKey, signingKeyFallback] : [signingKey];
-      // Signed for the URL the app was registered under: the path it serves at, the query as sent.
-      const signedUrl = new URL(req.url);
-      if (options.servePath) signedUrl.pathname = options.servePath;
-      const check = verifySignature({
-        header: req.header(Header.CallSignature),
-        method: req.method,
-        url: signedUrl,
-        body: received,
-        keys,
-        nowMs: client.now(),
-      });
-      if (!check.ok) {
-        client.logger.warn({ fnId, reason: check.reason }, "rejected call: bad signature");
-        return jsonAnswer(framework, 401, { message: "Unauthorized", error: check.reason });
-      }
-      if (!seenSignatures.admit(req.header(Header.CallSignature) ?? "", client.now())) {
-        client.logger.warn({ fnId }, "rejected call: its signature was already used (a replay)");
-        return jsonAnswer(framework, 401, {
-          message: "Unauthorized",
-          error: "signature already used: a call is accepted once",
-        });
-      }
-    }
-    let call: CallBody;
-    try {
-      call = parseCallBody(decodeBody(received));
-    } catch (error) {
-      if (error instanceof InvalidCallError) return invalid(framework, error);
-      throw error;
-    }
-    const entry = entries.get(fnId);
-    if (!entry) {
-      return jsonAnswer(
-        framework,
-        500,
-        {
-          name: "Error",
-          message: `Function "${fnId}" was not found in this app; is the app synced correctly?`,
-        },
-        { [Header.NoRetry]: "false" },
-      );
-    }
-    const rawStepId =
-      req.url.searchParams.get(Query.StepId) || req.header(Header.StepId) || DISCOVERY_STEP_ID;
-    const requestedStepId = rawStepId === DISCOVERY_STEP_ID ? undefined : rawStepId;
-    const logger = client.logger.child({ runId: call.ctx.run_id, fnId });
-    const event = call.event as unknown as JetstepEvent;
-    const events = (call.events?.length ? call.events : [call.event]) as unknown as JetstepEvent[];
-    // The call's trace context is active while the function runs: the app's spans join the step's.
-    const result = await withCallTrace(
-      (name) => req.header(name),
-      () =>
-        executeCall({
-          call,
-          requestedStepId,
-          compensateStepId: req.url.searchParams.get("compensate") ?? undefined,
-          logger,
-          appId: client.id,
-          sendEvents: options.sendEvents ?? ((list) => client.send(list)),
-          stepNotFoundTimeoutMs: timeoutMs,
-          ...(checkpoint ? { checkpoint } : {}),
-          ...(options.maxRuntimeMs !== undefined ? { maxRuntimeMs: options.maxRuntimeMs } : {}),
-          invokeHandler: ({ step, logger: runLogger, defer }) => {
-            const ctx: FunctionContext<Record<string, unknown>> = {
-              event,
-              events,
-              step,
-              defer,
-              runId: call.ctx.run_id,
-              attempt: call.ctx.attempt,
-              logger: runLogger,
-            };
-            if (entry.kind === "failure") {
-              const onFailure = entry.fn.config.onFailure;
-              if (!onFailure) throw new Error(`Function "${fnId}" has no onFailure handler`);
-              return onFailure({ ...ctx, error: failureError(event) } as FailureContext);
-            }
-            return (entry.fn.handler as (c: FunctionContext<Record<string, unknown>>) => unknown)(ctx);
-          },
-        }),
+      500,
+      {
+        name: "Error",
+        message: `Function "${fnId}" was not found in this app; is the app synced correctly?`,
+      },
+      { [Header.NoRetry]: "false" },
     );
-    return answerExecution(framework, result);
-  };
+  }
+  const rawStepId = req.url.searchParams.get(Query.StepId) || req.header(Header.StepId) || DISCOVERY_STEP_ID;
+  const requestedStepId = rawStepId === DISCOVERY_STEP_ID ? undefined : rawStepId;
+  const logger = client.logger.child({ runId: call.ctx.run_id, fnId });
+  const checkpoint = served.checkpoint;
+  // The call's trace context is active while the function runs: the app's spans join the step's.
+  const result = await withCallTrace(
+    (name) => req.header(name),
+    () =>
+      executeCall({
+        call,
+        requestedStepId,
+        compensateStepId: req.url.searchParams.get("compensate") ?? undefined,
+        logger,
+        appId: client.id,
+        sendEvents: options.sendEvents ?? ((list) => client.send(list)),
+        stepNotFoundTimeoutMs: served.stepNotFoundTimeoutMs,
+        ...(checkpoint ? { checkpoint } : {}),
+        ...(options.maxRuntimeMs !== undefined ? { maxRuntimeMs: options.maxRuntimeMs } : {}),
+        invokeHandler: invokerOf(entry, fnId, call),
+      }),
+  );
+  return answerExecution(framework, result);
+}
 
-  return async (req) => {
-    try {
-      switch (req.method.toUpperCase()) {
-        case "GET":
-          return introspect();
-        case "PUT":
-          return await sync(req);
-        case "POST":
-          return await execute(req);
-        default:
-          return jsonAnswer(framework, 405, { message: "Method not allowed" });
-      }
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) return jsonAnswer(framework, 413, { message: error.message });
-      client.logger.error({ err: error, method: req.method }, "serve handler failed");
-      return jsonAnswer(framework, 500, { type: "internal", ...serializeError(error) });
+/**
+ * With a signing key, the 401 answer for a call whose signature is wrong or was already used (a
+ * replay); undefined when the call may go on. Without a signing key (dev) every call may.
+ */
+function checkSignature(
+  { options, client, framework, seenSignatures }: Served,
+  req: IncomingRequest,
+  fnId: string,
+  received: ReceivedBody,
+): HttpAnswer | undefined {
+  const { signingKey, signingKeyFallback } = client.settings;
+  if (!signingKey) return undefined;
+  const keys = signingKeyFallback ? [signingKey, signingKeyFallback] : [signingKey];
+  // Signed for the URL the app was registered under: the path it serves at, the query as sent.
+  const signedUrl = new URL(req.url);
+  if (options.servePath) signedUrl.pathname = options.servePath;
+  const check = verifySignature({
+    header: req.header(Header.CallSignature),
+    method: req.method,
+    url: signedUrl,
+    body: received,
+    keys,
+    nowMs: client.now(),
+  });
+  if (!check.ok) {
+    client.logger.warn({ fnId, reason: check.reason }, "rejected call: bad signature");
+    return jsonAnswer(framework, 401, { message: "Unauthorized", error: check.reason });
+  }
+  if (!seenSignatures.admit(req.header(Header.CallSignature) ?? "", client.now())) {
+    client.logger.warn({ fnId }, "rejected call: its signature was already used (a replay)");
+    return jsonAnswer(framework, 401, {
+      message: "Unauthorized",
+      error: "signature already used: a call is accepted once",
+    });
+  }
+  return undefined;
+}
+
+/** Calls the entry's handler (or its function's onFailure) with the call's context and the tools. */
+function invokerOf(entry: Entry, fnId: string, call: CallBody): ExecuteCallInput["invokeHandler"] {
+  const event = call.event as unknown as JetstepEvent;
+  const events = (call.events?.length ? call.events : [call.event]) as unknown as JetstepEvent[];
+  return ({ step, logger, defer }) => {
+    const ctx: FunctionContext<Record<string, unknown>> = {
+      event,
+      events,
+      step,
+      defer,
+      runId: call.ctx.run_id,
+      attempt: call.ctx.attempt,
+      logger,
+    };
+    if (entry.kind === "failure") {
+      const onFailure = entry.fn.config.onFailure;
+      if (!onFailure) throw new Error(`Function "${fnId}" has no onFailure handler`);
+      return onFailure({ ...ctx, error: failureError(event) } as FailureContext);
     }
+    return (entry.fn.handler as (c: FunctionContext<Record<string, unknown>>) => unknown)(ctx);
   };
 }
 
