@@ -110,92 +110,24 @@ export function createStepTools(deps: {
   sendEvents: (events: EventInput[]) => Promise<{ ids: string[] }>;
 }): StepTools {
   const { register } = deps;
+  // Each tool validates its arguments and registers its request; bad arguments reject its promise.
   return {
     run: async <T>(
       idInput: StepIdInput,
       fn: () => T | Promise<T>,
       opts?: StepRunOptions<Awaited<T>>,
-    ): Promise<Awaited<T>> => {
-      const { id, displayName } = readId(idInput);
-      if (typeof fn !== "function")
-        throw new InvalidConfigError("fn", `step.run(${JSON.stringify(id)}): fn must be a function`);
-      const compensate = opts?.compensate;
-      if (compensate !== undefined && typeof compensate !== "function") {
-        throw new InvalidConfigError(
-          "compensate",
-          `step.run(${JSON.stringify(id)}): compensate must be a function`,
-        );
-      }
-      return (await register({
-        id,
-        displayName,
-        op: StepOpCode.StepPlanned,
-        opName: id,
-        opts: compensate ? { compensable: true } : {},
-        run: fn,
-        ...(compensate ? { compensate: compensate as (result: unknown) => unknown } : {}),
-      })) as Awaited<T>;
-    },
+    ): Promise<Awaited<T>> => (await register(runRequest(idInput, fn, opts))) as Awaited<T>,
     sleep: async (idInput, duration) => {
       const { id, displayName } = readId(idInput);
       await register({ id, displayName, op: StepOpCode.Sleep, opName: toTimeString(duration), opts: {} });
     },
     sleepUntil: async (idInput, until) => {
-      const { id, displayName } = readId(idInput);
-      const date = until instanceof Date ? until : new Date(until);
-      if (Number.isNaN(date.getTime()))
-        throw new InvalidConfigError(
-          "until",
-          `step.sleepUntil(${JSON.stringify(id)}): invalid date ${String(until)}`,
-        );
-      await register({ id, displayName, op: StepOpCode.Sleep, opName: date.toISOString(), opts: {} });
+      await register(sleepUntilRequest(idInput, until));
     },
-    waitForEvent: async <TData>(
-      idInput: StepIdInput,
-      opts: { event: string; timeout: DurationInput | Date; match?: string; if?: string },
-    ) => {
-      const { id, displayName } = readId(idInput);
-      if (typeof opts?.event !== "string" || opts.event === "") {
-        throw new InvalidConfigError(
-          "event",
-          `step.waitForEvent(${JSON.stringify(id)}): event must be a non-empty string`,
-        );
-      }
-      const wireOpts: Record<string, unknown> = { timeout: toTimeString(opts.timeout) };
-      if (opts.match) wireOpts.if = `event.${opts.match} == async.${opts.match}`;
-      else if (opts.if) wireOpts.if = opts.if;
-      const found = await register({
-        id,
-        displayName,
-        op: StepOpCode.WaitForEvent,
-        opName: opts.event,
-        opts: wireOpts,
-      });
-      return (found ?? null) as JetstepEvent<TData> | null;
-    },
-    invoke: async <TResult>(
-      idInput: StepIdInput,
-      opts: {
-        function: InvokeTarget;
-        data?: Record<string, unknown>;
-        timeout?: DurationInput | Date;
-        v?: string;
-      },
-    ) => {
-      const { id, displayName } = readId(idInput);
-      const functionId = invokeTargetId(opts?.function, deps.appId);
-      if (functionId === undefined) {
-        throw new InvalidConfigError(
-          "function",
-          `step.invoke(${JSON.stringify(id)}): function must be a created function or referenceFunction({ functionId })`,
-        );
-      }
-      const payload: Record<string, unknown> = { data: opts.data ?? {} };
-      if (opts.v !== undefined) payload.v = opts.v;
-      const wireOpts: Record<string, unknown> = { payload, function_id: functionId };
-      if (opts.timeout !== undefined) wireOpts.timeout = toTimeString(opts.timeout);
-      return (await register({ id, displayName, op: StepOpCode.InvokeFunction, opts: wireOpts })) as TResult;
-    },
+    waitForEvent: async <TData>(idInput: StepIdInput, opts: WaitForEventOptions) =>
+      ((await register(waitForEventRequest(idInput, opts))) ?? null) as JetstepEvent<TData> | null,
+    invoke: async <TResult>(idInput: StepIdInput, opts: InvokeOptions) =>
+      (await register(invokeRequest(idInput, opts, deps.appId))) as TResult,
     sendEvent: async (idInput, events) => {
       const { id, displayName } = readId(idInput);
       const list = Array.isArray(events) ? events : [events];
@@ -209,6 +141,77 @@ export function createStepTools(deps: {
       })) as { ids: string[] };
     },
   };
+}
+
+type WaitForEventOptions = Parameters<StepTools["waitForEvent"]>[1];
+type InvokeOptions = Parameters<StepTools["invoke"]>[1];
+
+function runRequest<T>(
+  idInput: StepIdInput,
+  fn: () => T | Promise<T>,
+  opts: StepRunOptions<Awaited<T>> | undefined,
+): StepRequest {
+  const { id, displayName } = readId(idInput);
+  if (typeof fn !== "function")
+    throw new InvalidConfigError("fn", `step.run(${JSON.stringify(id)}): fn must be a function`);
+  const compensate = opts?.compensate;
+  if (compensate !== undefined && typeof compensate !== "function") {
+    throw new InvalidConfigError(
+      "compensate",
+      `step.run(${JSON.stringify(id)}): compensate must be a function`,
+    );
+  }
+  return {
+    id,
+    displayName,
+    op: StepOpCode.StepPlanned,
+    opName: id,
+    opts: compensate ? { compensable: true } : {},
+    run: fn,
+    ...(compensate ? { compensate: compensate as (result: unknown) => unknown } : {}),
+  };
+}
+
+function sleepUntilRequest(idInput: StepIdInput, until: Date | string): StepRequest {
+  const { id, displayName } = readId(idInput);
+  const date = until instanceof Date ? until : new Date(until);
+  if (Number.isNaN(date.getTime()))
+    throw new InvalidConfigError(
+      "until",
+      `step.sleepUntil(${JSON.stringify(id)}): invalid date ${String(until)}`,
+    );
+  return { id, displayName, op: StepOpCode.Sleep, opName: date.toISOString(), opts: {} };
+}
+
+/** `match` becomes the equivalent `if` expression, as the official SDK sends it. */
+function waitForEventRequest(idInput: StepIdInput, opts: WaitForEventOptions): StepRequest {
+  const { id, displayName } = readId(idInput);
+  if (typeof opts?.event !== "string" || opts.event === "") {
+    throw new InvalidConfigError(
+      "event",
+      `step.waitForEvent(${JSON.stringify(id)}): event must be a non-empty string`,
+    );
+  }
+  const wireOpts: Record<string, unknown> = { timeout: toTimeString(opts.timeout) };
+  if (opts.match) wireOpts.if = `event.${opts.match} == async.${opts.match}`;
+  else if (opts.if) wireOpts.if = opts.if;
+  return { id, displayName, op: StepOpCode.WaitForEvent, opName: opts.event, opts: wireOpts };
+}
+
+function invokeRequest(idInput: StepIdInput, opts: InvokeOptions, appId: string): StepRequest {
+  const { id, displayName } = readId(idInput);
+  const functionId = invokeTargetId(opts?.function, appId);
+  if (functionId === undefined) {
+    throw new InvalidConfigError(
+      "function",
+      `step.invoke(${JSON.stringify(id)}): function must be a created function or referenceFunction({ functionId })`,
+    );
+  }
+  const payload: Record<string, unknown> = { data: opts.data ?? {} };
+  if (opts.v !== undefined) payload.v = opts.v;
+  const wireOpts: Record<string, unknown> = { payload, function_id: functionId };
+  if (opts.timeout !== undefined) wireOpts.timeout = toTimeString(opts.timeout);
+  return { id, displayName, op: StepOpCode.InvokeFunction, opts: wireOpts };
 }
 
 function readId(input: StepIdInput): { id: string; displayName: string } {
