@@ -4,6 +4,7 @@ import {
   callUrlOf,
   formatIssues,
   hashSigningKey,
+  type RegisterRequest,
   RegisterRequestSchema,
 } from "@jetstep/core";
 import type { Registry } from "@jetstep/jetstream";
@@ -67,6 +68,11 @@ export function unauthorizedRegistration(
   return { status: 401, body: { status: 401, error } };
 }
 
+/** A refusal of the registration: 400 (naming the field) or 413. */
+function invalid(error: string, status: 400 | 413 = 400): RegisterAnswer {
+  return { status, body: { status, error } };
+}
+
 /**
  * Validates and stores one registration, given its raw JSON body (the signing key is checked
  * first by the caller, see `unauthorizedRegistration`). Rejects with 400 naming the field
@@ -78,70 +84,18 @@ export async function registerApp(
   deps: RegisterDeps,
   queryDeployId?: string,
 ): Promise<RegisterAnswer> {
-  const invalid = (error: string, status: 400 | 413 = 400): RegisterAnswer => ({
-    status,
-    body: { status, error },
-  });
   const json = parseJson(text);
   if (!json.ok) return invalid(json.error);
   const parsed = RegisterRequestSchema.safeParse(json.value);
   if (!parsed.success) return invalid(formatIssues(parsed.error));
-  // SDKs build their URL from the sync request, our `?deployId=` token included: not part of it.
-  const reg = {
-    ...parsed.data,
-    url: withoutDeployId(parsed.data.url),
-    functions: parsed.data.functions.map((fn) => ({
-      ...fn,
-      steps: Object.fromEntries(
-        Object.entries(fn.steps).map(([k, st]) => [
-          k,
-          { ...st, runtime: { ...st.runtime, url: withoutDeployId(st.runtime.url) } },
-        ]),
-      ),
-    })),
-  };
-  // The app's URL and every function's call URL: calls go to the latter.
-  if (deps.appUrls) {
-    const refused = deps.appUrls.problem(reg.url);
-    if (refused) return invalid(`url: ${refused}`);
-    for (const [i, fn] of reg.functions.entries()) {
-      const why = deps.appUrls.problem(callUrlOf(fn));
-      if (why) return invalid(`functions[${i}].steps: ${why}`);
-    }
-  }
-  // Production: an app registers the URL Jetstep synced it at, and moves to another URL only when
-  // Jetstep synced that one (the operator's `-u` or `POST /v1/apps`). Otherwise a `PUT` to the app
-  // with a forged Host (or X-Forwarded-Proto) would move its calls, event data and step memos to
-  // whatever URL the app then believes it has.
+  const reg = withoutDeployIds(parsed.data);
+  const refused = deps.appUrls ? urlRefused(reg, deps.appUrls) : undefined;
+  if (refused) return invalid(refused);
   if (deps.signingKey) {
     const bodyDeployId = (json.value as { deployId?: unknown }).deployId;
     const deployId = queryDeployId ?? (typeof bodyDeployId === "string" ? bodyDeployId : undefined);
-    const token = checkSyncToken(deps.signingKey, deployId, reg.url, deps.now());
-    if (token === "other-url")
-      return invalid(
-        `url: the app was synced at another URL than it registers (${reg.url}); configure its serve host (official SDK: serveHost or INNGEST_SERVE_HOST; ours: serveOrigin or JETSTEP_SERVE_ORIGIN)`,
-      );
-    if (token === "expired")
-      return invalid("deployId: the sync this registration answers expired; sync again");
-    // The URL was removed while this sync was under way: the removal stands.
-    const startedAt = syncStartedAt(deployId);
-    if (token === "valid" && startedAt !== undefined && (await deps.holds?.removedSince(reg.url, startedAt)))
-      return {
-        status: 409,
-        body: {
-          status: 409,
-          error: `url: ${reg.url} was removed while the sync this registration answers was under way; add it again to register it (POST /v1/apps)`,
-        },
-      };
-    const current = deps.registry.listApps().find((a) => a.appId === reg.appName);
-    if (token === "none" && current && sameAppUrl(current.url, reg.url) === false)
-      return {
-        status: 409,
-        body: {
-          status: 409,
-          error: `url: app "${reg.appName}" is registered at ${current.url}; it moves to ${reg.url} only when Jetstep syncs that URL (jetstep start -u, or POST /v1/apps)`,
-        },
-      };
+    const unsynced = await unsyncedUrl(reg, deps.signingKey, deployId, deps);
+    if (unsynced) return unsynced;
   }
   const conflict = functionOwnedElsewhere(reg, deps) ?? (await heldElsewhere(reg.appName, reg.url, deps));
   if (conflict) return conflict;
@@ -167,6 +121,80 @@ export async function registerApp(
     "app synced",
   );
   return { status: 200, body: { ok: true, modified, status: 200 } };
+}
+
+/**
+ * The registration with our `?deployId=` sync token taken out of its URLs: SDKs build their URL
+ * from the sync request, the token included, but it is not part of it.
+ */
+function withoutDeployIds(reg: RegisterRequest): RegisterRequest {
+  return {
+    ...reg,
+    url: withoutDeployId(reg.url),
+    functions: reg.functions.map((fn) => ({
+      ...fn,
+      steps: Object.fromEntries(
+        Object.entries(fn.steps).map(([k, st]) => [
+          k,
+          { ...st, runtime: { ...st.runtime, url: withoutDeployId(st.runtime.url) } },
+        ]),
+      ),
+    })),
+  };
+}
+
+/**
+ * Why the policy refuses the app's URL or a function's call URL (calls go to the latter), naming
+ * the field; undefined when it takes them all.
+ */
+function urlRefused(reg: RegisterRequest, appUrls: AppUrlPolicy): string | undefined {
+  const refused = appUrls.problem(reg.url);
+  if (refused) return `url: ${refused}`;
+  for (const [i, fn] of reg.functions.entries()) {
+    const why = appUrls.problem(callUrlOf(fn));
+    if (why) return `functions[${i}].steps: ${why}`;
+  }
+  return undefined;
+}
+
+/**
+ * Production: an app registers the URL Jetstep synced it at, and moves to another URL only when
+ * Jetstep synced that one (the operator's `-u` or `POST /v1/apps`). Otherwise a `PUT` to the app
+ * with a forged Host (or X-Forwarded-Proto) would move its calls, event data and step memos to
+ * whatever URL the app then believes it has. The refusal (400 or 409), or undefined.
+ */
+async function unsyncedUrl(
+  reg: RegisterRequest,
+  signingKey: string,
+  deployId: string | undefined,
+  deps: RegisterDeps,
+): Promise<RegisterAnswer | undefined> {
+  const token = checkSyncToken(signingKey, deployId, reg.url, deps.now());
+  if (token === "other-url")
+    return invalid(
+      `url: the app was synced at another URL than it registers (${reg.url}); configure its serve host (official SDK: serveHost or INNGEST_SERVE_HOST; ours: serveOrigin or JETSTEP_SERVE_ORIGIN)`,
+    );
+  if (token === "expired") return invalid("deployId: the sync this registration answers expired; sync again");
+  // The URL was removed while this sync was under way: the removal stands.
+  const startedAt = syncStartedAt(deployId);
+  if (token === "valid" && startedAt !== undefined && (await deps.holds?.removedSince(reg.url, startedAt)))
+    return {
+      status: 409,
+      body: {
+        status: 409,
+        error: `url: ${reg.url} was removed while the sync this registration answers was under way; add it again to register it (POST /v1/apps)`,
+      },
+    };
+  const current = deps.registry.listApps().find((a) => a.appId === reg.appName);
+  if (token === "none" && current && sameAppUrl(current.url, reg.url) === false)
+    return {
+      status: 409,
+      body: {
+        status: 409,
+        error: `url: app "${reg.appName}" is registered at ${current.url}; it moves to ${reg.url} only when Jetstep syncs that URL (jetstep start -u, or POST /v1/apps)`,
+      },
+    };
+  return undefined;
 }
 
 /**
