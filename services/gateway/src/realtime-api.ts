@@ -41,10 +41,18 @@ export function registerRealtimeRoutes(
   app: FastifyInstance<any, any, any, any>,
   deps: RealtimeRouteDeps,
 ): void {
-  const maxBytes = deps.maxStreamBytes ?? 64 * 1024 * 1024;
   // The tee's body is read as it arrives, not buffered whole (it may stream for minutes).
   app.addContentTypeParser("application/octet-stream", (_req, payload, done) => done(null, payload));
+  teeRoute(app, deps);
+  sseRoute(app, deps);
+}
 
+// biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
+type AnyApp = FastifyInstance<any, any, any, any>;
+
+/** `POST /v1/realtime/publish/tee?channel=<runId>`: appends the body to the run's channel, frame by frame. */
+function teeRoute(app: AnyApp, deps: RealtimeRouteDeps): void {
+  const maxBytes = deps.maxStreamBytes ?? 64 * 1024 * 1024;
   app.post<{ Querystring: { channel?: string } }>("/v1/realtime/publish/tee", async (req, reply) => {
     const channel = req.query.channel;
     if (typeof channel !== "string" || !isRunId(channel))
@@ -74,7 +82,10 @@ export function registerRealtimeRoutes(
     if (pending !== "") await deps.channels.append(channel, pending);
     return {};
   });
+}
 
+/** `GET /v1/realtime/sse?token=<stream token>`: the run's channel as server-sent events, to its end. */
+function sseRoute(app: AnyApp, deps: RealtimeRouteDeps): void {
   app.get<{ Querystring: { token?: string } }>("/v1/realtime/sse", async (req, reply) => {
     void reply.header("access-control-allow-origin", "*");
     const runId = runOfStreamToken(
