@@ -66,7 +66,20 @@ const issue = (e: z.ZodError) => `${e.issues[0]?.path.join(".") || "(body)"}: ${
 
 // biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
 export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, deps: OperateDeps): void {
-  // Metadata from outside a step (`inngest.score(…)` and the like), also once the run ended.
+  metadataRoute(app, deps);
+  rerunRoute(app, deps);
+  invokeRoute(app, deps);
+  streamRoute(app, deps);
+}
+
+// biome-ignore lint/suspicious/noExplicitAny: the gateway's fastify instance carries a custom logger type
+type AnyApp = FastifyInstance<any, any, any, any>;
+
+/**
+ * `POST /v1/runs/:id/metadata`: metadata from outside a step (`inngest.score(…)` and the like), also
+ * once the run ended.
+ */
+function metadataRoute(app: AnyApp, deps: OperateDeps): void {
   app.post<{ Params: { id: string } }>("/v1/runs/:id/metadata", async (req, reply) => {
     const id = req.params.id;
     if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
@@ -91,7 +104,13 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
       data: { run_id: id, ...(target.step_id ? { step_id: target.step_id } : {}), updated: metadata.length },
     };
   });
+}
 
+/**
+ * `POST /v1/runs/:id/rerun` `{fromStep?, output?}`: a new run of the same event, seeded with the
+ * steps before `fromStep` (see `seedBefore`).
+ */
+function rerunRoute(app: AnyApp, deps: OperateDeps): void {
   app.post<{ Params: { id: string } }>("/v1/runs/:id/rerun", async (req, reply) => {
     const id = req.params.id;
     if (!isRunId(id)) return reply.status(404).send({ error: `run ${id} not found` });
@@ -124,7 +143,10 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
     await noteRerun(deps.metadata, id, runId, deps.now());
     return { data: { run_id: runId, rerun_of: id, seeded_steps: seed.map((s) => s.name) } };
   });
+}
 
+/** `POST /v1/functions/:id/invoke` `{data?}`: stores an invoke event naming the function, which runs it. */
+function invokeRoute(app: AnyApp, deps: OperateDeps): void {
   app.post<{ Params: { id: string } }>("/v1/functions/:id/invoke", async (req, reply) => {
     const fnId = req.params.id;
     if (!deps.registry.getFunction(fnId))
@@ -145,7 +167,10 @@ export function registerOperateRoutes(app: FastifyInstance<any, any, any, any>, 
     await storeEvents(deps.publisher, [event]);
     return { data: { event_id: event.id, run_id: runIdFor(event.id, fnId, ts) } };
   });
+}
 
+/** `GET /v1/stream`: run and event changes as server-sent events, for live views. */
+function streamRoute(app: AnyApp, deps: Pick<OperateDeps, "nats">): void {
   app.get("/v1/stream", (req, reply) => {
     reply.hijack();
     const res = reply.raw;
