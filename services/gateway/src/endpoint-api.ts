@@ -88,6 +88,7 @@ const NewRunSchema = z
     retries: z.number().int().min(0).max(20).optional(),
   })
   .loose();
+type NewRun = z.infer<typeof NewRunSchema>;
 
 /** The body of `POST /v1/checkpoint/:runId/steps`. */
 const StepsSchema = z
@@ -147,11 +148,37 @@ export function registerEndpointRoutes(
   app: FastifyInstance<any, any, any, any>,
   deps: EndpointRouteDeps,
 ): void {
-  const partitionCount = partitionCounter(deps.leases);
-  const options = checkpointRouteOptions(deps.signingKey);
-  const noOwner = (reply: FastifyReply) =>
-    reply.status(503).send({ status: 503, error: "no executor has started yet (partition count unknown)" });
+  // Both report routes share one counter, which keeps the partition count once it has read it.
+  const reports: ReportRoutes = {
+    deps,
+    partitionCount: partitionCounter(deps.leases),
+    options: checkpointRouteOptions(deps.signingKey),
+  };
+  newRunRoute(app, reports);
+  stepsRoute(app, reports);
+  actionsRoutes(app, deps);
+  outputRoute(app, deps);
+}
 
+// biome-ignore lint/suspicious/noExplicitAny: any server flavour (the gateway's has a pino logger)
+type AnyApp = FastifyInstance<any, any, any, any>;
+
+/** What the two report routes share. */
+interface ReportRoutes {
+  deps: EndpointRouteDeps;
+  partitionCount: () => Promise<number | undefined>;
+  options: ReturnType<typeof checkpointRouteOptions>;
+}
+
+/** The 503 of a report that arrives before any executor set the partition count. */
+function noOwner(reply: FastifyReply) {
+  return reply
+    .status(503)
+    .send({ status: 503, error: "no executor has started yet (partition count unknown)" });
+}
+
+/** `POST /v1/checkpoint`: the first report, which creates the run. */
+function newRunRoute(app: AnyApp, { deps, partitionCount, options }: ReportRoutes): void {
   app.post("/v1/checkpoint", options, async (req, reply) => {
     const body = parseJson(typeof req.body === "string" ? req.body : "");
     if (!body.ok) return reply.status(400).send({ status: 400, error: body.error });
@@ -161,41 +188,12 @@ export function registerEndpointRoutes(
     const { run_id: runId, event, steps } = parsed.data;
     if (!isRunId(runId))
       return reply.status(400).send({ status: 400, error: "run_id: may hold only letters, digits, _ and -" });
-    const data = event.data;
-    let origin: URL;
-    try {
-      origin = new URL(data.domain);
-    } catch {
-      return reply.status(400).send({ status: 400, error: `event.data.domain: ${data.domain} is not a URL` });
-    }
-    if (origin.protocol !== "http:" && origin.protocol !== "https:")
-      return reply.status(400).send({ status: 400, error: "event.data.domain: must be an http(s) URL" });
-    const query = data.query_params ? `?${data.query_params}` : "";
-    const url = `${origin.origin}${data.path}${query}`;
-    const refused = deps.appUrls.problem(url);
-    if (refused) return reply.status(400).send({ status: 400, error: `event.data.domain: ${refused}` });
-    const appId = slug(origin.host) || "endpoint";
-    const fnId = `${appId}-${slug(data.fn || `${data.method} ${data.path}`) || "endpoint"}`;
+    const target = endpointOf(event.data, deps.appUrls);
+    if ("error" in target) return reply.status(400).send({ status: 400, error: target.error });
     const count = await partitionCount();
     if (count === undefined) return noOwner(reply);
     const token = outputToken(runId, deps.signingKey);
-    const request = {
-      id: `${runId}-request`,
-      name: HTTP_REQUEST_EVENT,
-      data: { ...data },
-      ts: parsed.data.ts ?? deps.now(),
-    };
-    const start: StartRunCommand = {
-      type: "start",
-      runId,
-      fnId,
-      appId,
-      url,
-      maxAttempts: (parsed.data.retries ?? 3) + 1,
-      event: request,
-      events: [request],
-      endpoint: { tokenHash: sha256(token), syncTimeoutMs: deps.syncTimeoutMs ?? ENDPOINT_SYNC_TIMEOUT_MS },
-    };
+    const start = startCommand(deps, parsed.data, target, sha256(token));
     const answer = await deliverCheckpoint(deps, partitionOf(runId, count), {
       runId,
       endpoint: true,
@@ -206,15 +204,77 @@ export function registerEndpointRoutes(
       return reply.status(answer.status).send({ status: answer.status, error: answer.message });
     return {
       data: {
-        fn_id: fnId,
-        app_id: appId,
+        fn_id: target.fnId,
+        app_id: target.appId,
         run_id: runId,
         token,
         realtime_token: streamToken(runId, deps.signingKey),
       },
     };
   });
+}
 
+/** The endpoint a new run's request names: its URL, and the ids of its app and function. */
+interface Endpoint {
+  url: string;
+  appId: string;
+  fnId: string;
+}
+
+/**
+ * The endpoint of a new run's request (`event.data`), or why it is refused: the domain is not an
+ * http(s) URL, or the app URL policy does not take the URL.
+ */
+function endpointOf(data: NewRun["event"]["data"], appUrls: AppUrlPolicy): Endpoint | { error: string } {
+  let origin: URL;
+  try {
+    origin = new URL(data.domain);
+  } catch {
+    return { error: `event.data.domain: ${data.domain} is not a URL` };
+  }
+  if (origin.protocol !== "http:" && origin.protocol !== "https:")
+    return { error: "event.data.domain: must be an http(s) URL" };
+  const query = data.query_params ? `?${data.query_params}` : "";
+  const url = `${origin.origin}${data.path}${query}`;
+  const refused = appUrls.problem(url);
+  if (refused) return { error: `event.data.domain: ${refused}` };
+  const appId = slug(origin.host) || "endpoint";
+  const fnId = `${appId}-${slug(data.fn || `${data.method} ${data.path}`) || "endpoint"}`;
+  return { url, appId, fnId };
+}
+
+/**
+ * The start command of a new endpoint run: its event is the app's request, and it keeps the hash of
+ * the output token (`tokenHash`).
+ */
+function startCommand(
+  deps: EndpointRouteDeps,
+  body: NewRun,
+  { url, appId, fnId }: Endpoint,
+  tokenHash: string,
+): StartRunCommand {
+  const runId = body.run_id;
+  const request = {
+    id: `${runId}-request`,
+    name: HTTP_REQUEST_EVENT,
+    data: { ...body.event.data },
+    ts: body.ts ?? deps.now(),
+  };
+  return {
+    type: "start",
+    runId,
+    fnId,
+    appId,
+    url,
+    maxAttempts: (body.retries ?? 3) + 1,
+    event: request,
+    events: [request],
+    endpoint: { tokenHash, syncTimeoutMs: deps.syncTimeoutMs ?? ENDPOINT_SYNC_TIMEOUT_MS },
+  };
+}
+
+/** `POST /v1/checkpoint/:runId/steps`: a later report. */
+function stepsRoute(app: AnyApp, { deps, partitionCount, options }: ReportRoutes): void {
   app.post<{ Params: { runId: string } }>("/v1/checkpoint/:runId/steps", options, async (req, reply) => {
     const body = parseJson(typeof req.body === "string" ? req.body : "");
     if (!body.ok) return reply.status(400).send({ status: 400, error: body.error });
@@ -240,19 +300,26 @@ export function registerEndpointRoutes(
       .status(answer.status)
       .send(answer.status === 200 ? {} : { status: answer.status, error: answer.message });
   });
+}
 
-  /** The run, or a 404 sent. */
-  const runOr404 = async (runId: string, reply: FastifyReply): Promise<RunSnapshot | undefined> => {
-    if (isRunId(runId)) {
-      const { snapshot } = await readRun(deps.runLog, deps.snapshots, runId);
-      if (statusOf(snapshot) !== "empty") return snapshot;
-    }
-    void reply.status(404).send({ status: 404, error: `run ${runId} not found` });
-    return undefined;
-  };
+/** The run, or a 404 sent. */
+async function runOr404(
+  deps: Pick<EndpointRouteDeps, "runLog" | "snapshots">,
+  runId: string,
+  reply: FastifyReply,
+): Promise<RunSnapshot | undefined> {
+  if (isRunId(runId)) {
+    const { snapshot } = await readRun(deps.runLog, deps.snapshots, runId);
+    if (statusOf(snapshot) !== "empty") return snapshot;
+  }
+  void reply.status(404).send({ status: 404, error: `run ${runId} not found` });
+  return undefined;
+}
 
+/** `GET /v0/runs/:runId/actions` and `/batch`: a resumed endpoint's steps' results and its event. */
+function actionsRoutes(app: AnyApp, deps: EndpointRouteDeps): void {
   app.get<{ Params: { runId: string } }>("/v0/runs/:runId/actions", async (req, reply) => {
-    const snapshot = await runOr404(req.params.runId, reply);
+    const snapshot = await runOr404(deps, req.params.runId, reply);
     if (!snapshot) return reply;
     // In the order the steps ended: the SDK takes the keys' order as the run's stack.
     const memo = memoOf(snapshot.context);
@@ -262,11 +329,14 @@ export function registerEndpointRoutes(
   });
 
   app.get<{ Params: { runId: string } }>("/v0/runs/:runId/batch", async (req, reply) => {
-    const snapshot = await runOr404(req.params.runId, reply);
+    const snapshot = await runOr404(deps, req.params.runId, reply);
     if (!snapshot) return reply;
     return snapshot.context.events;
   });
+}
 
+/** `GET /v1/http/runs/:runId/output?token=`: the run's result once it ends, waiting for it. */
+function outputRoute(app: AnyApp, deps: EndpointRouteDeps): void {
   const waitMs = deps.outputWaitMs ?? 25_000;
   const pollMs = deps.outputPollMs ?? 250;
   app.get<{ Params: { runId: string }; Querystring: { token?: string } }>(
@@ -280,7 +350,7 @@ export function registerEndpointRoutes(
         return reply.status(401).send({ status: 401, error: "token: not the token of this run's output" });
       const until = deps.now() + waitMs;
       for (;;) {
-        const snapshot = await runOr404(runId, reply);
+        const snapshot = await runOr404(deps, runId, reply);
         if (!snapshot) return reply;
         const ctx = snapshot.context;
         const status = publicStatus(statusOf(snapshot), ctx);
