@@ -38,7 +38,8 @@ describe("bulk operations end to end", () => {
   let fixed = false;
 
   before(async () => {
-    stack = await startStack();
+    // Counts reach ROLLUPS every 500 ms instead of 10 s: the backlog test waits for them.
+    stack = await startStack({ rollupFlushMs: 500 });
     const client = new Jetstep({ id: "bulk-app", baseUrl: stack.url });
     const held = client.createFunction({ id: "held" }, { event: "bulk/go" }, async ({ step }) => {
       calls.held++;
@@ -79,7 +80,7 @@ describe("bulk operations end to end", () => {
       (r) => r.function_id === "bulk-app-held",
     );
     assert.equal(heldRun?.status, "Running", "the paused function's run is scheduled, not ended");
-    // Executors append their counts every 10 s: the held call shows as backlog.
+    // Executors append their counts every rollupFlushMs: the held call shows as backlog.
     await waitFor(
       async () => {
         const a = await api<{ points: { backlog: number }[] }>(

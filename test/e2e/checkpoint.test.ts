@@ -94,7 +94,11 @@ for (const { sdk, label } of FLAVOURS) {
       url = `http://127.0.0.1:${port}`;
       jetstep = await spawnJetstep(nats.url, port, jetstepArgs());
       await startApp();
-      await waitForApp(url, "ck-app");
+      await waitForApp(
+        url,
+        "ck-app",
+        sdk === "worker" ? {} : { syncUrl: `http://127.0.0.1:${appPort}/api/inngest` },
+      );
     });
     after(async () => {
       await app?.kill("SIGKILL");

@@ -143,7 +143,7 @@ describe("jetstep dev owns its nats-server", () => {
     });
     procs.push(app);
     await app.waitForLine(/listening/, 30_000);
-    await waitForApp(url, "crash-app");
+    await waitForApp(url, "crash-app", { syncUrl: `http://127.0.0.1:${appPort}/api/inngest` });
     const killed = await natsPidOf(jetstep);
     const natsUrl = jetstep
       .lines()

@@ -35,6 +35,8 @@ export async function startStack(
     nats?: NatsServerHandle;
     reconcileMs?: number;
     stuckAfterMs?: number;
+    /** How often executors append their counts to ROLLUPS (default 10 s, as in production). */
+    rollupFlushMs?: number;
     /** As `jetstep start` runs: event keys required on `POST /e/:key`. */
     eventKeys?: string[];
     /** As `jetstep start` runs: calls are signed and registrations must carry the key. */
@@ -53,6 +55,7 @@ export async function startStack(
     ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
     ...(opts.endpointSyncTimeoutMs ? { endpointSyncTimeoutMs: opts.endpointSyncTimeoutMs } : {}),
     ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
+    ...(opts.rollupFlushMs !== undefined ? { rollupFlushMs: opts.rollupFlushMs } : {}),
     ...(opts.eventKeys ? { eventKeys: opts.eventKeys } : {}),
     ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     log: process.env.JETSTEP_TEST_LOGS ? createLogger({ level: "debug" }) : silentLogger(),
@@ -131,16 +134,44 @@ export async function waitForEventRuns(
   );
 }
 
-/** Waits until the app at `url` shows up in GET /v1/apps with `fnCount` functions. */
-export async function waitForApp(url: string, appId: string, timeoutMs = 30_000): Promise<void> {
+/**
+ * Waits until the Jetstep at `url` lists `appId` in `GET /v1/apps`.
+ *
+ * With `syncUrl` (the app's serve URL), a listing without the app also asks Jetstep to sync that
+ * URL now (`POST /v1/apps/sync`, what the UI's "Sync" button sends), at most once a second. Meant
+ * for an app served after `jetstep … -u <url>` started: its first sync failed, and the next one
+ * comes after the sync backoff (5 s, then 10 s in `jetstep dev`), which is not what such a test
+ * is about. Tests of `-u` syncing itself leave it out.
+ */
+export async function waitForApp(
+  url: string,
+  appId: string,
+  opts: { syncUrl?: string; timeoutMs?: number } = {},
+): Promise<void> {
+  const { syncUrl, timeoutMs = 30_000 } = opts;
+  let syncedAt = 0;
+  let syncError = "";
   await waitFor(
     async () => {
       const res = await apiFetch(`${url}/v1/apps`);
       const apps = ((await res.json()) as { data: { appId: string }[] }).data;
-      return apps.some((a) => a.appId === appId);
+      if (apps.some((a) => a.appId === appId)) return true;
+      if (syncUrl !== undefined && Date.now() - syncedAt >= 1_000) {
+        syncedAt = Date.now();
+        const sync = await apiFetch(`${url}/v1/apps/sync`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify({ url: syncUrl }),
+        });
+        syncError = sync.ok ? "" : ` (POST /v1/apps/sync: ${sync.status} ${await sync.text()})`;
+      }
+      return false;
     },
     { timeoutMs, message: `app ${appId} never synced` },
-  );
+  ).catch((e: Error) => {
+    e.message += syncError;
+    throw e;
+  });
 }
 
 /** An app's HTTP server on an ephemeral port of 127.0.0.1. */
@@ -264,7 +295,7 @@ export async function startShop(
   const billing = watch("billing", spawnTs(SHOP, ["billing"], { env }));
   await orders.waitForLine(/orders serving functions/, 30_000);
   await billing.waitForLine(/billing registered/, 30_000);
-  await waitForApp(url, "orders");
+  await waitForApp(url, "orders", { syncUrl: `http://127.0.0.1:${env.PORT}/api/inngest` });
   await waitForApp(url, "billing");
   return { orders, billing };
 }
@@ -340,6 +371,6 @@ export async function startCrashApp(
     },
   });
   await app.waitForLine(/listening/, 30_000);
-  await waitForApp(baseUrl, "crash-app");
+  await waitForApp(baseUrl, "crash-app", { syncUrl: `http://127.0.0.1:${port}/api/inngest` });
   return app;
 }

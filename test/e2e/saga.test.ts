@@ -67,7 +67,7 @@ describe("saga compensation", () => {
       env: { PORT: String(appPort), JETSTEP_BASE_URL: url, EXEC_LOG: execLog, GATE_FILE: gate },
     });
     await app.waitForLine(/listening/, 30_000);
-    await waitForApp(url, "saga");
+    await waitForApp(url, "saga", { syncUrl: `http://127.0.0.1:${appPort}/api/inngest` });
   });
   after(async () => {
     for (const p of procs) await p.kill("SIGKILL");

@@ -46,7 +46,7 @@ describe("durable sleep", () => {
     procs.push(jetstep);
     app = spawnTs(APP, [], { env: { PORT: String(appPort), JETSTEP_BASE_URL: url, EXEC_LOG: execLog } });
     await app.waitForLine(/listening/, 30_000);
-    await waitForApp(url, "sleep-app");
+    await waitForApp(url, "sleep-app", { syncUrl: `http://127.0.0.1:${appPort}/api/inngest` });
   });
   after(async () => {
     for (const p of procs) await p.kill("SIGKILL");

@@ -67,6 +67,8 @@ export interface RuntimeOptions {
   reconcileMs?: number;
   /** How long the executor fails to move a run on before it lists it as stuck; default 60 s. */
   stuckAfterMs?: number;
+  /** How often the executor appends its per-function counts to ROLLUPS (charts); default 10 s. */
+  rollupFlushMs?: number;
   leaseTtlMs?: number;
   partitions?: number;
   /** Run log streams of a new store (default 4; an existing store keeps its count). */
@@ -197,6 +199,7 @@ function executorConfig(opts: RuntimeOptions, processId: string): ExecutorConfig
     ...(opts.retryIntervalMs !== undefined ? { retryIntervalMs: opts.retryIntervalMs } : {}),
     ...(opts.reconcileMs !== undefined ? { reconcileMs: opts.reconcileMs } : {}),
     ...(opts.stuckAfterMs !== undefined ? { stuckAfterMs: opts.stuckAfterMs } : {}),
+    ...(opts.rollupFlushMs !== undefined ? { rollupFlushMs: opts.rollupFlushMs } : {}),
     ...(opts.signingKey ? { signingKey: opts.signingKey } : {}),
     ...(opts.allowAppUrls ? { allowAppUrls: opts.allowAppUrls } : {}),
   };
