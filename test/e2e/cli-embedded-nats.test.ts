@@ -10,10 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
-import { freePort, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
+import { freePort, spawnCli, spawnTs, type TsProcess, waitFor } from "../support/index.ts";
 import { sendEvents, waitForApp, waitForEventRuns } from "./harness.ts";
 
-const BIN = fileURLToPath(new URL("../../services/cli/bin/jetstep.mjs", import.meta.url));
 const APP = fileURLToPath(new URL("../fixtures/crash-app.ts", import.meta.url));
 
 const storeOf = (cwd: string) => join(cwd, ".jetstep", "nats");
@@ -50,7 +49,7 @@ describe("jetstep dev owns its nats-server", () => {
     return d;
   };
   const dev = (cwd: string, port: number, args: string[] = []) => {
-    const p = spawnTs(BIN, ["dev", "--port", String(port), "--json", ...args], {
+    const p = spawnCli(["dev", "--port", String(port), "--json", ...args], {
       cwd,
       env: { NATS_URL: undefined, JETSTEP_NATS_URL: undefined },
     });

@@ -9,13 +9,10 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
-import { spawnTs } from "../support/index.ts";
-
-const BIN = fileURLToPath(new URL("../../services/cli/bin/jetstep.mjs", import.meta.url));
+import { spawnCli } from "../support/index.ts";
 
 async function run(args: string[], cwd?: string) {
-  const proc = spawnTs(BIN, args, { ...(cwd ? { cwd } : {}), env: { NATS_URL: undefined } });
+  const proc = spawnCli(args, { ...(cwd ? { cwd } : {}), env: { NATS_URL: undefined } });
   const exit = await proc.exited;
   return { ...exit, out: proc.lines() };
 }

@@ -4,11 +4,8 @@ import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, wr
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Tools } from "@jetstep/toolchain";
-import { freePort, spawnTs } from "../support/index.ts";
-
-const BIN = fileURLToPath(new URL("../../services/cli/bin/jetstep.mjs", import.meta.url));
+import { freePort, spawnCli } from "../support/index.ts";
 
 describe("jetstep dev", () => {
   const dirs: string[] = [];
@@ -24,7 +21,7 @@ describe("jetstep dev", () => {
   it("starts an embedded nats-server with its store under ./.jetstep and serves the gateway", async () => {
     const cwd = tempDir();
     const port = await freePort();
-    const proc = spawnTs(BIN, ["dev", "--port", String(port), "--json"], {
+    const proc = spawnCli(["dev", "--port", String(port), "--json"], {
       cwd,
       env: { NATS_URL: undefined },
     });
@@ -51,7 +48,7 @@ describe("jetstep dev", () => {
   });
 
   it("exits with one line saying what is wrong when nats-server cannot be found", async () => {
-    const proc = spawnTs(BIN, ["dev", "--port", "0"], {
+    const proc = spawnCli(["dev", "--port", "0"], {
       cwd: tempDir(),
       env: { NATS_URL: undefined, NATS_SERVER_BIN: "/nonexistent/nats-server" },
     });
@@ -65,7 +62,7 @@ describe("jetstep dev", () => {
     const old = join(dir, "nats-server");
     writeFileSync(old, "#!/bin/sh\necho 'nats-server: v2.9.10'\n");
     chmodSync(old, 0o755);
-    const proc = spawnTs(BIN, ["dev", "--port", "0"], {
+    const proc = spawnCli(["dev", "--port", "0"], {
       cwd: dir,
       env: { NATS_URL: undefined, NATS_SERVER_BIN: old },
     });
@@ -84,7 +81,7 @@ describe("jetstep dev", () => {
     writeFileSync(cached, `#!/bin/sh\necho 'nats-server: v${Tools.natsServer.version}'\n`);
     chmodSync(cached, 0o755);
     const env = { JETSTEP_CACHE_DIR: cache, PATH: "/nonexistent" };
-    const proc = spawnTs(BIN, ["install", "nats-server", "--print-path"], { cwd: cache, env });
+    const proc = spawnCli(["install", "nats-server", "--print-path"], { cwd: cache, env });
     assert.equal((await proc.exited).code, 0, proc.output());
     assert.match(
       proc.output(),
@@ -92,13 +89,13 @@ describe("jetstep dev", () => {
     );
     assert.ok(proc.lines().includes(cached), "--print-path prints the path");
     assert.doesNotMatch(proc.output(), /building/, "nothing was built");
-    const bad = spawnTs(BIN, ["install", "redis"], { cwd: cache, env });
+    const bad = spawnCli(["install", "redis"], { cwd: cache, env });
     assert.equal((await bad.exited).code, 2);
     assert.match(bad.output(), /jetstep install: unknown program "redis"/);
   });
 
   it("rejects bad flags with usage", async () => {
-    const proc = spawnTs(BIN, ["dev", "--port", "notaport"], { cwd: tempDir() });
+    const proc = spawnCli(["dev", "--port", "notaport"], { cwd: tempDir() });
     const exit = await proc.exited;
     assert.equal(exit.code, 2);
     assert.match(proc.output(), /--port: notaport is not a port number/);

@@ -8,12 +8,9 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { Jetstep, serve } from "jetstep";
-import { freePort, spawnTs, waitFor } from "../support/index.ts";
+import { freePort, spawnCli, waitFor } from "../support/index.ts";
 import { serveApp } from "./harness.ts";
-
-const BIN = fileURLToPath(new URL("../../services/cli/bin/jetstep.mjs", import.meta.url));
 
 interface ListedApp {
   appId: string | null;
@@ -32,7 +29,7 @@ describe("jetstep dev auto-discovery", () => {
     const fn = client.createFunction({ id: "greet" }, { event: "found/hello" }, async () => "hi");
     const app = await serveApp(serve({ client, functions: [fn] }));
     const appPort = new URL(app.url).port;
-    const dev = spawnTs(BIN, ["dev", "--port", String(gatewayPort), "--poll-interval", "1", "--json"], {
+    const dev = spawnCli(["dev", "--port", String(gatewayPort), "--poll-interval", "1", "--json"], {
       cwd,
       env: { NATS_URL: undefined, PORT: appPort },
     });
