@@ -1,15 +1,16 @@
 /**
  * E2E harness: a real nats-server per test file (test/support) and Jetstep's runtime, either
  * in-process (`startStack`) or as a `jetstep dev` child process (`spawnJetstep`, for crash tests).
+ *
+ * The runtime, the SDK, the NATS stores and the logger are imported where they are used, not at
+ * the top: a test file that runs Jetstep as a process never loads the server's modules (importing
+ * this file cost 1.97 CPU-s with them; every e2e file is a node process of its own).
  */
 import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
-import { type Runtime, startRuntime } from "@jetstep/cli";
+import type { Runtime } from "@jetstep/cli";
 import { Consumers, hashSigningKey, Keys, Streams } from "@jetstep/core";
-import { connectNats, DEFAULT_PARTITIONS, openBuckets } from "@jetstep/jetstream";
-import { createLogger, silentLogger } from "@jetstep/telemetry";
-import { Jetstep, worker } from "jetstep";
 import {
   type NatsServerHandle,
   spawnCli,
@@ -44,6 +45,8 @@ export async function startStack(
   } = {},
 ): Promise<Stack> {
   const nats = opts.nats ?? (await startNatsServer());
+  const { startRuntime } = await import("@jetstep/cli");
+  const { createLogger, silentLogger } = await import("@jetstep/telemetry");
   const runtime = await startRuntime({
     natsUrl: nats.url,
     host: "127.0.0.1",
@@ -254,6 +257,8 @@ export async function startRecordingWorker(
   stack: Stack,
   opts: { appId: string; event: string; signingKey?: string },
 ): Promise<RecordingWorker> {
+  const { Jetstep, worker } = await import("jetstep");
+  const { silentLogger } = await import("@jetstep/telemetry");
   const client = new Jetstep({
     id: opts.appId,
     baseUrl: stack.url,
@@ -306,6 +311,7 @@ export async function startShop(
  * once) called again, which blurs what a test counts.
  */
 export async function waitForPartitionSplit(natsUrl: string, executors: number): Promise<void> {
+  const { connectNats, DEFAULT_PARTITIONS, openBuckets } = await import("@jetstep/jetstream");
   const nats = await connectNats({ servers: natsUrl });
   try {
     const { leases } = await openBuckets(nats, { replicas: 1 });
@@ -335,6 +341,7 @@ export async function waitForPartitionSplit(natsUrl: string, executors: number):
  * batch entry), so what an event could (wrongly) have done has been done by then.
  */
 export async function waitForEventsMatched(natsUrl: string, timeoutMs = 30_000): Promise<void> {
+  const { connectNats } = await import("@jetstep/jetstream");
   const nats = await connectNats({ servers: natsUrl });
   try {
     const last = (await nats.jsm.streams.info(Streams.events)).state.last_seq;
