@@ -1,8 +1,8 @@
 /**
  * Partition ownership: the leases this executor holds (a fair share of the partitions among the
  * executors alive), and for each owned partition its INBOX consumer, its timers and its due runs.
- * Taking a partition over starts its consumer, then loads its timers and resumes its due runs
- * (`catchUp`); handing it over stops its commands and lets its calls finish; a reconcile pass
+ * Taking a partition over starts its consumer, then lists its due runs, loads its timers and
+ * resumes the runs (`catchUp`); handing it over stops its commands and lets its calls finish; a reconcile pass
  * resumes due runs nothing else would wake and reloads a partition whose consumer stalled.
  */
 import { Keys } from "@jetstep/core";
@@ -25,6 +25,7 @@ import {
   withTimeout,
 } from "@jetstep/jetstream";
 import type { Logger } from "@jetstep/telemetry";
+import { readTakenPartition, type TakeOverReads } from "./partition-takeover.ts";
 
 /** Longest wait for a partition's INBOX consumer to be made and consuming; the load is retried. */
 const CONSUMER_TIMEOUT_MS = 30_000;
@@ -218,23 +219,22 @@ export class PartitionOwner {
   private async catchUp(p: number, current: () => boolean, log: Logger): Promise<void> {
     const started = this.deps.now();
     const store = this.deps.timerStore;
-    let timers: number | undefined;
+    const loaded = { timers: false };
+    const steps: TakeOverReads = {
+      listDue: () => this.dueRuns(p),
+      loadTimers: () =>
+        this.reads.read(
+          () => store.load(p),
+          () => store.scan(p),
+          (e) => log.warn({ err: e }, "could not read timers with a consumer; scanning for 5 min"),
+        ),
+      timersLoaded: (timers) => this.deps.work.timersLoaded(timers),
+      kickLater: (runId) => this.deps.work.kickLater(runId),
+    };
     for (let attempt = 0; current(); attempt++) {
       try {
-        if (timers === undefined) {
-          const loaded = await this.reads.read(
-            () => store.load(p),
-            () => store.scan(p),
-            (e) => log.warn({ err: e }, "could not read timers with a consumer; scanning for 5 min"),
-          );
-          if (!current()) return;
-          this.deps.work.timersLoaded(loaded);
-          timers = loaded.length;
-        }
-        const due = await this.dueRuns(p);
-        if (!current()) return;
-        for (const runId of due) this.deps.work.kickLater(runId);
-        log.debug({ timers, active: due.length, ms: this.deps.now() - started }, "partition acquired");
+        const read = await readTakenPartition(steps, current, loaded);
+        if (read) log.debug({ ...read, ms: this.deps.now() - started }, "partition acquired");
         return;
       } catch (e) {
         const delayMs = Math.min(30_000, 1000 * 2 ** attempt);
