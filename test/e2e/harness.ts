@@ -166,7 +166,8 @@ export async function waitForApp(
           headers: { "content-type": "application/json" },
           body: JSON.stringify({ url: syncUrl }),
         });
-        syncError = sync.ok ? "" : ` (POST /v1/apps/sync: ${sync.status} ${await sync.text()})`;
+        const answer = await sync.text();
+        syncError = sync.ok ? "" : ` (POST /v1/apps/sync: ${sync.status} ${answer})`;
       }
       return false;
     },
