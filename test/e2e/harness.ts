@@ -121,6 +121,14 @@ export async function getRun(url: string, runId: string): Promise<ApiRun | null>
 
 const FINAL = new Set(["Completed", "Failed", "Cancelled"]);
 
+/** A run as a failure message shows it: id, status and phase, and where each step stands. */
+const runSummary = (r: ApiRun) => ({
+  run: r.run_id,
+  status: r.status,
+  ...(r.phase ? { phase: r.phase } : {}),
+  steps: r.steps.map((s) => `${s.name}:${s.status}`),
+});
+
 /** Waits until the event started `count` runs and all of them ended. */
 export async function waitForEventRuns(
   url: string,
@@ -128,13 +136,18 @@ export async function waitForEventRuns(
   count = 1,
   timeoutMs = 30_000,
 ): Promise<ApiRun[]> {
+  let seen = "no answer yet";
   return waitFor(
     async () => {
       const runs = await eventRuns(url, eventId);
+      seen = runs === null ? "event not found" : JSON.stringify(runs.map(runSummary));
       return runs && runs.length === count && runs.every((r) => FINAL.has(r.status)) ? runs : null;
     },
     { timeoutMs, message: `runs of event ${eventId} did not all end` },
-  );
+  ).catch((e: Error) => {
+    e.message += `; ${count} expected, last seen: ${seen}`;
+    throw e;
+  });
 }
 
 /**
