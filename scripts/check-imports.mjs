@@ -8,6 +8,10 @@
 // A service needing something new of NATS gets a typed method on a store (or a small wrapper
 // such as `Delivery`, `BusMessage`) in jetstream instead.
 //
+// Import rule for the SDK (`shared/sdk`, package `jetstep`): of our packages it imports only
+// `@jetstep/core/protocol` (core's protocol vocabulary), never core's root entry (the run machine,
+// replay, the decisions: server code an app's bundle would carry) nor any other workspace.
+//
 //   node scripts/check-imports.mjs      check (CI runs it with the lint)
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -62,10 +66,31 @@ function problems(file) {
   return out;
 }
 
+/** The SDK's imports of our own packages other than `@jetstep/core/protocol`. */
+function sdkProblems(file) {
+  const text = readFileSync(join(root, file), "utf8");
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, true);
+  const out = [];
+  for (const st of sf.statements) {
+    if (!ts.isImportDeclaration(st) && !ts.isExportDeclaration(st)) continue;
+    if (!st.moduleSpecifier || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+    const from = st.moduleSpecifier.text;
+    if (!from.startsWith("@jetstep/") || from === "@jetstep/core/protocol") continue;
+    const line = sf.getLineAndCharacterOfPosition(st.getStart()).line + 1;
+    out.push(`${file}:${line}: imports ${from} (the SDK imports only @jetstep/core/protocol of ours)`);
+  }
+  return out;
+}
+
 const found = sourceFiles("services").flatMap(problems);
+const sdk = sourceFiles("shared/sdk").flatMap(sdkProblems);
 if (found.length > 0) {
   console.error("check-imports: services reach NATS only through @jetstep/jetstream's stores and wrappers:");
   for (const p of found) console.error(`  ${p}`);
-  process.exit(1);
 }
+if (sdk.length > 0) {
+  console.error("check-imports: the SDK carries no server code:");
+  for (const p of sdk) console.error(`  ${p}`);
+}
+if (found.length > 0 || sdk.length > 0) process.exit(1);
 console.log("check-imports: ok");

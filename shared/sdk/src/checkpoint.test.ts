@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Subjects } from "@jetstep/core";
+import { Subjects } from "@jetstep/core/protocol";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { natsCheckpointer } from "./checkpoint.ts";
 

@@ -11,7 +11,12 @@
  */
 import http from "node:http";
 import https from "node:https";
-import { CheckpointReplySchema, lateCheckpointReply, partitionOfDispatch, Subjects } from "@jetstep/core";
+import {
+  CheckpointReplySchema,
+  lateCheckpointReply,
+  partitionOfDispatch,
+  Subjects,
+} from "@jetstep/core/protocol";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { hashSigningKey } from "./signature.ts";
 import { type OutgoingOp, StepOpCode } from "./wire.ts";

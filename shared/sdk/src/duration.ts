@@ -1,4 +1,4 @@
-import { parseDuration as parseCoreDuration } from "@jetstep/core";
+import { parseDuration as parseCoreDuration } from "@jetstep/core/protocol";
 import { InvalidDurationError } from "./errors.ts";
 
 /** A duration: milliseconds, or a string of number+unit parts such as `"30s"`, `"2h45m"`, `"1.5h"`, `"1w"`. */

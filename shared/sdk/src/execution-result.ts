@@ -3,7 +3,7 @@
  * call's attempt counters and the thrown values go in, a result comes out; `answer.ts` turns it
  * into HTTP.
  */
-import { STALE_DISPATCH_ERROR } from "@jetstep/core";
+import { STALE_DISPATCH_ERROR } from "@jetstep/core/protocol";
 import type { CallBody } from "./call-schema.ts";
 import type { LazyOps } from "./defer.ts";
 import { ErrorCode, JetstepError } from "./errors.ts";

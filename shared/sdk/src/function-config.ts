@@ -3,7 +3,7 @@ import {
   CronOptionSchema,
   DurationOptionSchema,
   functionOptionShape,
-} from "@jetstep/core";
+} from "@jetstep/core/protocol";
 import { z } from "zod";
 import { InvalidConfigError } from "./errors.ts";
 import type { FailureHandler } from "./function.ts";

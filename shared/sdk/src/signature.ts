@@ -1,5 +1,5 @@
 import { timingSafeEqual } from "node:crypto";
-import { CALL_SIGNATURE_HEADER, hashSigningKey, signCall, signPayload } from "@jetstep/core";
+import { CALL_SIGNATURE_HEADER, hashSigningKey, signCall, signPayload } from "@jetstep/core/protocol";
 import { canonicalJson } from "./canonical-json.ts";
 
 /** Signatures older or newer than this are rejected. */

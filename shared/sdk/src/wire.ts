@@ -3,7 +3,7 @@
  * Everything the SDK writes to or reads from the wire is named here, nowhere else.
  */
 
-import { CALL_SIGNATURE_HEADER, InternalEvents, OpCodes } from "@jetstep/core";
+import { CALL_SIGNATURE_HEADER, InternalEvents, OpCodes } from "@jetstep/core/protocol";
 
 /** HTTP header names (lower case, as node delivers them). */
 export const Header = {

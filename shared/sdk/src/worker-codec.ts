@@ -4,7 +4,12 @@
  * under their HTTP names and its query string in `Jetstep-Query`; an answer carries the HTTP
  * answer's body and headers plus `Jetstep-Status`. Pure: no NATS client here.
  */
-import { WORKER_BUSY_STATUS, WORKER_PROGRESS_STATUS, WorkerHeaders, WorkerUrls } from "@jetstep/core";
+import {
+  WORKER_BUSY_STATUS,
+  WORKER_PROGRESS_STATUS,
+  WorkerHeaders,
+  WorkerUrls,
+} from "@jetstep/core/protocol";
 import type { HttpAnswer } from "./answer.ts";
 import type { IncomingRequest } from "./comm-handler.ts";
 

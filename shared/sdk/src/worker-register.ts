@@ -2,7 +2,7 @@
  * Registration of a NATS worker's app: the body the HTTP SDK POSTs to `/fn/register`, sent as a
  * request to `jetstep.register`, which gateways answer with the same validation and storage.
  */
-import { Subjects } from "@jetstep/core";
+import { Subjects } from "@jetstep/core/protocol";
 import {
   type NatsConnection,
   NoRespondersError,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, it } from "node:test";
-import { Subjects, WorkerHeaders } from "@jetstep/core";
+import { Subjects, WorkerHeaders } from "@jetstep/core/protocol";
 import {
   connect,
   createInbox,

@@ -6,7 +6,7 @@
  * While a call runs it sends progress messages every `heartbeatMs`, so the executor notices a
  * worker that died mid-step within a few heartbeats and retries the step elsewhere.
  */
-import { Headers, Queues, Subjects, WorkerUrls } from "@jetstep/core";
+import { Headers, Queues, Subjects, WorkerUrls } from "@jetstep/core/protocol";
 import {
   type ConnectionOptions,
   connect,
