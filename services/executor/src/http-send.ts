@@ -25,7 +25,22 @@ export interface RawResponse {
   body: string;
 }
 
-export function send(
+/**
+ * Sends on a kept-alive connection: one whose server closes it as the request goes out (Node's
+ * HTTP server drops a connection idle for 5 s) fails with ECONNRESET or EPIPE before any answer.
+ * Such a request is sent again on another connection, up to this many times in all, as Node's
+ * documentation advises for `request.reusedSocket`; any other failure is the caller's. Sending it
+ * again is what the step's retry would do 15 s later, having spent an attempt on it.
+ */
+const STALE_CONNECTION_TRIES = 3;
+const STALE_CONNECTION_CODES = new Set(["ECONNRESET", "EPIPE"]);
+
+/** A request that failed on a reused connection before any answer: its error, to send it again. */
+class StaleConnection {
+  constructor(readonly error: Error) {}
+}
+
+export async function send(
   url: URL,
   body: string,
   headers: Record<string, string>,
@@ -33,8 +48,27 @@ export function send(
   fence?: () => boolean,
   method = "POST",
 ): Promise<RawResponse> {
+  for (let tries = 1; ; tries++) {
+    try {
+      return await sendOnce(url, body, headers, timeoutMs, fence, method);
+    } catch (e) {
+      if (!(e instanceof StaleConnection)) throw e;
+      if (tries >= STALE_CONNECTION_TRIES) throw e.error;
+    }
+  }
+}
+
+function sendOnce(
+  url: URL,
+  body: string,
+  headers: Record<string, string>,
+  timeoutMs: number,
+  fence: (() => boolean) | undefined,
+  method: string,
+): Promise<RawResponse> {
   const mod = url.protocol === "https:" ? https : http;
   return new Promise((resolve, reject) => {
+    let answered = false;
     const req = mod.request(
       url,
       {
@@ -44,6 +78,7 @@ export function send(
         timeout: timeoutMs,
       },
       (res) => {
+        answered = true;
         const chunks: Buffer[] = [];
         res.on("data", (c: Buffer) => chunks.push(c));
         res.on("end", () =>
@@ -57,7 +92,10 @@ export function send(
       },
     );
     req.on("timeout", () => req.destroy(new CallTimeoutError()));
-    req.on("error", reject);
+    req.on("error", (e: NodeJS.ErrnoException) => {
+      const stale = req.reusedSocket && !answered && STALE_CONNECTION_CODES.has(e.code ?? "");
+      reject(stale ? new StaleConnection(e) : e);
+    });
     if (!fence) {
       req.end(body);
       return;
