@@ -2,8 +2,9 @@
  * Partition ownership: the leases this executor holds (a fair share of the partitions among the
  * executors alive), and for each owned partition its INBOX consumer, its timers and its due runs.
  * Taking a partition over starts its consumer, then lists its due runs, loads its timers and
- * resumes the runs (`catchUp`); handing it over stops its commands and lets its calls finish; a reconcile pass
- * resumes due runs nothing else would wake and reloads a partition whose consumer stalled.
+ * resumes the runs (`catchUp`); handing it over stops its commands and lets its calls finish; a
+ * reconcile pass resumes due runs nothing else would wake and reloads a partition whose consumer
+ * stalled.
  */
 import { Keys } from "@jetstep/core";
 import {
@@ -213,8 +214,9 @@ export class PartitionOwner {
   }
 
   /**
-   * Loads partition `p`'s timers and resumes its due runs, retrying with backoff (up to 30 s
-   * apart) until done or the partition is no longer this load's.
+   * Lists partition `p`'s due runs, loads its timers and resumes the runs (`readTakenPartition`,
+   * which says why in that order), retrying with backoff (up to 30 s apart) until done or the
+   * partition is no longer this load's.
    */
   private async catchUp(p: number, current: () => boolean, log: Logger): Promise<void> {
     const started = this.deps.now();
